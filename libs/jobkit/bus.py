@@ -1,0 +1,149 @@
+"""NATS JetStream: connection, streams, consumers and subjects.
+
+Streams (file storage, work-queue retention: a message lives until one consumer acks it):
+
+- ``JOB_STEPS`` (``jobs.steps.<type>.<step>``): step attempts for ai_worker replicas,
+  pulled by the durable consumer ``ai_worker``.
+- ``JOB_UPDATES`` (``jobs.updates.submitted``, ``jobs.updates.report``): what the
+  orchestrator consumes — new jobs and workers' step reports — through the durable,
+  queue-grouped consumer ``orchestrator``.
+
+Core NATS (no stream) carries what Postgres already holds durably and a subscriber can
+recover by other means: ``jobs.events.<job_id>`` (committed events, for the notifier, which
+replays gaps from Postgres) and ``jobs.cancel`` (stop-this-step notices to workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoServersError
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+from jobkit.logging import get_logger
+
+log = get_logger(__name__)
+
+STEPS_STREAM = "JOB_STEPS"
+UPDATES_STREAM = "JOB_UPDATES"
+SUBMITTED_SUBJECT = "jobs.updates.submitted"
+REPORT_SUBJECT = "jobs.updates.report"
+CANCEL_SUBJECT = "jobs.cancel"
+EVENTS_PREFIX = "jobs.events."
+WORKER_CONSUMER = "ai_worker"
+ORCHESTRATOR_CONSUMER = "orchestrator"
+
+#: How long JetStream remembers a Nats-Msg-Id: an outbox re-publish within it is dropped.
+DUPLICATE_WINDOW_S = 600.0
+
+
+def step_subject(job_type: str, step: str) -> str:
+    return f"jobs.steps.{job_type}.{step}"
+
+
+def events_subject(job_id: str) -> str:
+    return f"{EVENTS_PREFIX}{job_id}"
+
+
+async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
+    """Connect, waiting up to ``wait_s`` for the server; afterwards reconnect forever."""
+
+    async def on_disconnect() -> None:
+        log.warning("nats_disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats_reconnected")
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", error=type(exc).__name__)
+
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            return await nats.connect(
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+                error_cb=on_error,
+                # Publishes made while reconnecting wait in this buffer (bytes).
+                pending_size=64 * 1024 * 1024,
+            )
+        except (NoServersError, OSError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("nats_not_ready")
+            await asyncio.sleep(0.5)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create or update the streams; idempotent and safe from many replicas."""
+    for config in (
+        StreamConfig(
+            name=STEPS_STREAM,
+            subjects=["jobs.steps.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            max_age=7 * 24 * 3600.0,
+        ),
+        StreamConfig(
+            name=UPDATES_STREAM,
+            subjects=["jobs.updates.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            max_age=7 * 24 * 3600.0,
+        ),
+    ):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+
+
+def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=WORKER_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject="jobs.steps.>",
+        ack_wait=ack_wait_s,
+        max_deliver=max_deliver,
+        max_ack_pending=10_000,
+        max_waiting=512,
+    )
+
+
+def orchestrator_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=ORCHESTRATOR_CONSUMER,
+        deliver_group=ORCHESTRATOR_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject="jobs.updates.>",
+        ack_wait=ack_wait_s,
+        max_deliver=max_deliver,
+        max_ack_pending=4096,
+    )
+
+
+MessageHandler = Callable[[nats.aio.msg.Msg], Awaitable[None]]

@@ -1,0 +1,99 @@
+"""User-initiated transitions (cancel, retry), as pure decisions over a locked job.
+
+job_api commits these itself, under the job's row lock, so CancelJob and RetryJob answer
+with the job's new state instead of "requested"; the orchestrator serialises with them on
+the same lock and its fencing ignores whatever the cancelled attempt reports later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from jobkit import bus
+from jobkit.errors import FailedPrecondition
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
+from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage
+
+CANCELLED_PHASE = "Cancelled"
+QUEUED_PHASE = "Queued"
+
+
+def submitted_message(job: JobRecord) -> OutboxMessage:
+    """The outbox message that asks the orchestrator to start (or resume) a job."""
+    return OutboxMessage(
+        subject=bus.SUBMITTED_SUBJECT,
+        # Unique per submission: a retried job is submitted again after more events.
+        msg_id=f"{job.id}:submitted:{job.last_sequence}",
+        payload=worker_pb2.JobSubmitted(job_id=str(job.id)).SerializeToString(),
+    )
+
+
+def cancel(job: JobRecord, now: datetime) -> JobChange | None:
+    """Cancel a queued or running job; ``None`` if it is already cancelled."""
+    if job.status is JobStatus.CANCELLED:
+        return None
+    if not job_can_move(job.status, JobStatus.CANCELLED):
+        raise FailedPrecondition(f"a {job.status.value.lower()} job cannot be cancelled")
+    active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
+    steps = tuple(
+        replace(s, status=StepStatus.CANCELLED, lease_expires_at=None, finished_at=now)
+        for s in active
+    )
+    by_position = {s.position: s for s in steps}
+    cancelled = replace(
+        job,
+        status=JobStatus.CANCELLED,
+        phase=CANCELLED_PHASE,
+        finished_at=now,
+        steps=tuple(by_position.get(s.position, s) for s in job.steps),
+    )
+    notices = tuple(
+        OutboxMessage(
+            subject=bus.CANCEL_SUBJECT,
+            msg_id=f"{job.id}:{s.name}:{s.attempt}:cancel",
+            payload=worker_pb2.CancelStep(
+                job_id=str(job.id), step=s.name, attempt=s.attempt
+            ).SerializeToString(),
+        )
+        for s in active
+    )
+    event = NewEvent(
+        type=EventType.CANCELLED, status=JobStatus.CANCELLED, progress=job.progress,
+        phase=CANCELLED_PHASE, message="cancelled by request",
+    )
+    return JobChange(job=cancelled, steps=steps, events=(event,), notices=notices)
+
+
+def retry(job: JobRecord, now: datetime) -> JobChange:
+    """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise FailedPrecondition(
+            f"only failed or cancelled jobs can be retried; this one is {job.status.value.lower()}"
+        )
+    steps = tuple(
+        replace(s, status=StepStatus.PENDING, attempt=0, error_code=None, error_message=None,
+                lease_expires_at=None, finished_at=None)
+        for s in job.steps
+        if s.status is not StepStatus.SUCCEEDED and s.status is not StepStatus.PENDING
+    )
+    by_position = {s.position: s for s in steps}
+    resumed = replace(
+        job,
+        status=JobStatus.QUEUED,
+        phase=QUEUED_PHASE,
+        error_code=None,
+        error_message=None,
+        finished_at=None,
+        steps=tuple(by_position.get(s.position, s) for s in job.steps),
+    )
+    resume_from = next((s.name for s in resumed.steps if s.status is StepStatus.PENDING), "")
+    event = NewEvent(
+        type=EventType.STEP_RETRYING, status=JobStatus.QUEUED, progress=job.progress,
+        phase=QUEUED_PHASE, step=resume_from, attempt=1,
+        message="retry requested: resuming from the last checkpoint",
+    )
+    # The submission's msg_id must differ from earlier ones: count the retry event in.
+    submission = submitted_message(replace(resumed, last_sequence=job.last_sequence + 1))
+    return JobChange(job=resumed, steps=steps, events=(event,), outbox=(submission,))

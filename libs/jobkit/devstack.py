@@ -1,0 +1,238 @@
+"""The whole system on one machine: Postgres, NATS and the four services as separate
+processes. ``make dev`` runs it in the foreground; the end-to-end tests, the chaos suite
+and the benchmarks start it too, and kill, pause and restart its parts.
+
+    python -m jobkit.devstack [--dir .dev] [--job-api-port 50051] [--notifier-port 50052]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from jobkit.auth import mint_token
+from jobkit.devservers import NatsServer, PostgresServer, free_port
+
+SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier")
+
+
+@dataclass
+class ServiceProcess:
+    """One service, run as ``python -m services.<name>`` like a Kubernetes pod would."""
+
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        module = "services." + self.name.split("#")[0]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_path, "ab"),  # noqa: SIM115 - the child owns it
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM and wait (a graceful shutdown); SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Stack:
+    root: Path
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    job_api_port: int = field(default_factory=free_port)
+    notifier_port: int = field(default_factory=free_port)
+    workers: int = 1
+    orchestrators: int = 1
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    postgres: PostgresServer | None = None
+    nats: NatsServer | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def job_api_addr(self) -> str:
+        return f"127.0.0.1:{self.job_api_port}"
+
+    @property
+    def notifier_addr(self) -> str:
+        return f"127.0.0.1:{self.notifier_port}"
+
+    def token(self, subject: str = "dev-user", **kwargs: object) -> str:
+        return mint_token(self.jwt_secret, subject, **kwargs)  # type: ignore[arg-type]
+
+    def start_servers(self) -> None:
+        self.postgres = PostgresServer(self.root / "postgres").start()
+        self.nats = NatsServer(self.root / "nats").start()
+
+    def service_env(self, name: str) -> dict[str, str]:
+        assert self.postgres is not None and self.nats is not None
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.postgres.url,
+            NATS_URL=self.nats.url,
+            JWT_SECRET=self.jwt_secret,
+            PYTHONUNBUFFERED="1",
+        )
+        if name == "job_api":
+            env["GRPC_ADDR"] = self.job_api_addr
+        if name == "notifier":
+            env["GRPC_ADDR"] = self.notifier_addr
+        env.update(self.extra_env)
+        return env
+
+    def start_service(self, name: str) -> ServiceProcess:
+        base = name.split("#")[0]
+        service = ServiceProcess(name, self.service_env(base),
+                                 self.root / "logs" / f"{name.replace('#', '-')}.log")
+        self.services[name] = service.start()
+        return service
+
+    def start(self, timeout_s: float = 60.0) -> Stack:
+        self.start_servers()
+        names = ["job_api", "notifier"]
+        names += [f"orchestrator#{i}" if i else "orchestrator" for i in range(self.orchestrators)]
+        names += [f"ai_worker#{i}" if i else "ai_worker" for i in range(self.workers)]
+        for name in names:
+            self.start_service(name)
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until both gRPC servers answer SERVING (which implies migrations have run)."""
+        deadline = time.monotonic() + timeout_s
+        for addr in (self.job_api_addr, self.notifier_addr):
+            while True:
+                for svc in self.services.values():
+                    if not svc.alive() and svc.proc is not None:
+                        raise RuntimeError(f"{svc.name} exited; see {svc.log_path}")
+                if _serving(addr):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{addr} not SERVING within {timeout_s}s")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.signal(signal.SIGTERM)
+        for service in self.services.values():
+            service.stop()
+        if self.nats:
+            self.nats.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+def _serving(addr: str) -> bool:
+    try:
+        with grpc.insecure_channel(addr) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the whole system locally.")
+    parser.add_argument("--dir", default=".dev", help="data and logs (kept between runs)")
+    parser.add_argument("--job-api-port", type=int, default=50051)
+    parser.add_argument("--notifier-port", type=int, default=50052)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    root = Path(args.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    secret_file = root / "jwt_secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+    stack = Stack(root, jwt_secret=secret_file.read_text().strip(),
+                  job_api_port=args.job_api_port, notifier_port=args.notifier_port,
+                  workers=args.workers)
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        stack.start()
+        token = stack.token("dev-user")
+        print(f"""
+Durable jobs: the whole stack is running.
+
+  job_api   (jobs.v1.JobService)       {stack.job_api_addr}
+  notifier  (jobs.v1.NotifierService)  {stack.notifier_addr}
+  postgres  {stack.postgres.url if stack.postgres else ''}
+  nats      {stack.nats.url if stack.nats else ''}
+  logs      {root / 'logs'}
+
+A token for user "dev-user" (24 h):
+
+  export TOKEN={token}
+
+Try:  grpcurl -plaintext -H "authorization: Bearer $TOKEN" {stack.job_api_addr} jobs.v1.JobService/ListJobTypes
+      jobctl submit noop --input '{{"sleep_ms": 300}}' --watch
+
+Ctrl-C stops everything.
+""", flush=True)
+        while not stop_requested:
+            for service in stack.services.values():
+                if not service.alive():
+                    print(f"{service.name} exited; restarting (see {service.log_path})",
+                          flush=True)
+                    stack.start_service(service.name)
+            time.sleep(0.5)
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

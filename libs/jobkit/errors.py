@@ -1,0 +1,90 @@
+"""One error hierarchy for the whole system, and its mapping to gRPC status codes.
+
+Driver exceptions (asyncpg, nats) are wrapped into these in exactly one place each
+(``jobkit.db.wrap_db_errors``, ``jobkit.bus``), so domain code and servicers only ever
+see ``JobkitError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One invalid field of a request: its path (e.g. ``input.resume.name``) and why."""
+
+    field: str
+    description: str
+
+
+class JobkitError(Exception):
+    """Root of every error this system raises on purpose."""
+
+    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    #: Said to clients. Subclasses raised with client-facing text override it.
+    public_message: str = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+        if message is not None:
+            self.public_message = message
+
+
+class ConfigError(JobkitError):
+    """A setting is missing or malformed; the process cannot start."""
+
+
+class NotFound(JobkitError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    public_message = "job not found"
+
+
+class InvalidArgument(JobkitError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    public_message = "invalid argument"
+
+    def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
+        super().__init__(message)
+        self.violations = tuple(violations)
+
+
+class AlreadyExists(JobkitError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    public_message = "already exists"
+
+
+class FailedPrecondition(JobkitError):
+    """The request is valid but illegal in the job's current state."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    public_message = "not allowed in the job's current state"
+
+
+class Unauthenticated(JobkitError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    public_message = "missing or invalid credentials"
+
+
+class PermissionDenied(JobkitError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    public_message = "permission denied"
+
+
+class ResourceExhausted(JobkitError):
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    public_message = "rate limit exceeded"
+
+    def __init__(self, message: str | None = None, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(JobkitError):
+    """A dependency (Postgres, NATS) cannot be reached right now; the caller may retry."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    public_message = "service temporarily unavailable, retry shortly"

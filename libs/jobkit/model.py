@@ -1,0 +1,162 @@
+"""The job domain as frozen dataclasses: what the services pass around instead of rows or
+protos. Proto types stop at the adapters (``jobkit.convert``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    job_id: uuid.UUID
+    position: int
+    name: str
+    status: StepStatus
+    attempt: int = 0
+    output: bytes | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    lease_expires_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StepRecord:
+        return cls(
+            job_id=row["job_id"],
+            position=row["position"],
+            name=row["name"],
+            status=StepStatus(row["status"]),
+            attempt=row["attempt"],
+            output=row["output"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            lease_expires_at=row["lease_expires_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: uuid.UUID
+    owner: str
+    type: str
+    status: JobStatus
+    input: bytes
+    created_at: datetime
+    updated_at: datetime
+    progress: int = 0
+    phase: str = ""
+    result: bytes | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    last_sequence: int = 0
+    finished_at: datetime | None = None
+    steps: tuple[StepRecord, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], steps: tuple[StepRecord, ...] = ()) -> JobRecord:
+        return cls(
+            id=row["id"],
+            owner=row["owner"],
+            type=row["type"],
+            status=JobStatus(row["status"]),
+            input=row["input"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            progress=row["progress"],
+            phase=row["phase"],
+            result=row["result"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            last_sequence=row["last_sequence"],
+            finished_at=row["finished_at"],
+            steps=steps,
+        )
+
+    def step_named(self, name: str) -> StepRecord | None:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        return None
+
+    @property
+    def checkpoints(self) -> dict[str, bytes]:
+        """Committed outputs of succeeded steps, by step name."""
+        return {
+            s.name: s.output
+            for s in self.steps
+            if s.status is StepStatus.SUCCEEDED and s.output is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append to a job's log; the writer gives it the next sequence."""
+
+    type: EventType
+    status: JobStatus
+    progress: int
+    phase: str = ""
+    step: str = ""
+    attempt: int = 0
+    message: str = ""
+    retry_delay_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    job_id: uuid.UUID
+    sequence: int
+    event: NewEvent
+    occurred_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> EventRecord:
+        return cls(
+            job_id=row["job_id"],
+            sequence=row["sequence"],
+            occurred_at=row["occurred_at"],
+            event=NewEvent(
+                type=EventType(row["type"]),
+                status=JobStatus(row["status"]),
+                progress=row["progress"],
+                phase=row["phase"],
+                step=row["step"],
+                attempt=row["attempt"],
+                message=row["message"],
+                retry_delay_ms=row["retry_delay_ms"],
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A JetStream message committed with a state change, published after the commit."""
+
+    subject: str
+    msg_id: str
+    payload: bytes
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobChange:
+    """Everything one decision changes about one job, committed atomically.
+
+    ``job`` and ``steps`` are the new versions of the records (steps only where changed).
+    """
+
+    job: JobRecord
+    steps: tuple[StepRecord, ...] = ()
+    events: tuple[NewEvent, ...] = ()
+    outbox: tuple[OutboxMessage, ...] = ()
+    #: Core-NATS notices sent after the commit (e.g. "stop this step" to workers).
+    notices: tuple[OutboxMessage, ...] = field(default=())

@@ -1,0 +1,57 @@
+"""ai_worker: runs step handlers pulled from JetStream. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from jobkit import bus
+from jobkit.logging import configure_logging, get_logger
+from jobkit.runtime import run, shutdown_event
+from services.ai_worker import cv_handlers, noop
+from services.ai_worker.config import Settings
+from services.ai_worker.consumer import Worker
+from services.ai_worker.handlers import Registry
+
+log = get_logger("ai_worker")
+
+
+def build_registry(settings: Settings) -> Registry:
+    registry = Registry()
+    noop.register(registry)
+    cv_handlers.register(registry, cv_handlers.writer_for(settings))
+    missing = registry.missing()
+    if missing:
+        raise RuntimeError(f"no handler for: {', '.join(missing)}")
+    return registry
+
+
+async def main() -> None:
+    settings = Settings.from_env(os.environ)
+    configure_logging("ai_worker", settings.common.log_level)
+    stop = shutdown_event()
+    registry = build_registry(settings)
+    nc = await bus.connect(settings.common.nats_url, "ai_worker")
+    js = nc.jetstream()
+    await bus.ensure_streams(js)
+    worker = Worker(nc, js, registry, concurrency=settings.concurrency,
+                    ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    await worker.start()
+    log.info("worker_started", concurrency=settings.concurrency)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(worker.run())
+            await stop.wait()
+            log.info("shutting_down")
+            worker.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(runner), settings.shutdown_grace_s)
+            except TimeoutError:
+                runner.cancel()
+    finally:
+        await nc.drain()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    run(main())

@@ -1,0 +1,41 @@
+"""ai_worker's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jobkit.config import CommonSettings, env_float, env_int, env_str
+from jobkit.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    common: CommonSettings
+    #: Steps run at once by this replica.
+    concurrency: int
+    #: JetStream redelivers a step whose worker went silent for this long.
+    ack_wait_s: float
+    max_deliver: int
+    ai_provider: str
+    openai_base_url: str
+    openai_api_key: str
+    ai_model: str
+    shutdown_grace_s: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        provider = env_str(env, "AI_PROVIDER", "local").lower()
+        if provider not in ("local", "openai"):
+            raise ConfigError("AI_PROVIDER must be 'local' or 'openai'")
+        return cls(
+            common=CommonSettings.from_env(env),
+            concurrency=env_int(env, "WORKER_CONCURRENCY", 16, minimum=1),
+            ack_wait_s=env_float(env, "WORKER_ACK_WAIT_S", 30.0, minimum=1.0),
+            max_deliver=env_int(env, "WORKER_MAX_DELIVER", 10, minimum=1),
+            ai_provider=provider,
+            openai_base_url=env_str(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            openai_api_key=env_str(env, "OPENAI_API_KEY", ""),
+            ai_model=env_str(env, "AI_MODEL", "gpt-4o-mini"),
+            shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
+        )

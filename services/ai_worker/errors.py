@@ -1,0 +1,31 @@
+"""How a step handler says it failed: retry me, or don't.
+
+Any other exception escaping a handler counts as retryable (a bug or a flaky dependency
+is more often transient than not), with a generic message: its text may echo the input.
+"""
+
+from __future__ import annotations
+
+
+class StepError(Exception):
+    """Root of handler failures. ``code`` is stable; ``message`` is shown to the user and
+    must not contain the job's input."""
+
+    retryable = True
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RetryableStepError(StepError):
+    """Transient: a timeout, a rate limit, a model that answered badly. Try again."""
+
+    retryable = True
+
+
+class PermanentStepError(StepError):
+    """Retrying cannot help: the input cannot be processed. The job fails now."""
+
+    retryable = False

@@ -1,0 +1,33 @@
+"""The ``noop`` job type: waits ``input.sleep_ms`` per step and fails each step
+``input.fail_attempts`` times with a retryable error first. Used by diagnostics, tests
+and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jobkit.catalog import NOOP
+from services.ai_worker.errors import RetryableStepError
+from services.ai_worker.handlers import Registry, StepContext
+
+
+async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
+    fail_attempts = int(ctx.input.get("fail_attempts", 0) or 0)
+    sleep_ms = float(ctx.input.get("sleep_ms", 0) or 0)
+    if sleep_ms > 0:
+        # Report half-way so a watcher sees progress inside a long step.
+        await asyncio.sleep(sleep_ms / 2000)
+        await ctx.report_progress(50)
+        await asyncio.sleep(sleep_ms / 2000)
+    if ctx.attempt <= fail_attempts:
+        raise RetryableStepError(
+            "NOOP_INJECTED_FAILURE",
+            f"injected failure {ctx.attempt} of {fail_attempts}",
+        )
+    return {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
+
+
+def register(registry: Registry) -> None:
+    for step in NOOP.step_names:
+        registry.register(NOOP.name, step, run_noop_step)

@@ -1,0 +1,62 @@
+"""job_api's queries: creating jobs (with idempotency), listing, deleting."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from jobkit import store
+from jobkit.lifecycle import JobStatus
+from jobkit.model import JobRecord
+from services.job_api.page_tokens import PagePosition
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    owner: str | None
+    status: JobStatus | None
+    job_type: str | None
+
+    def fingerprint(self) -> str:
+        return f"{self.owner or '*'}|{self.status or '*'}|{self.job_type or '*'}"
+
+
+async def find_by_idempotency_key(
+    conn: asyncpg.Connection, owner: str, key: str
+) -> tuple[uuid.UUID, bytes] | None:
+    row = await conn.fetchrow(
+        "SELECT id, request_hash FROM jobs WHERE owner = $1 AND idempotency_key = $2",
+        owner, key,
+    )
+    return (row["id"], row["request_hash"]) if row else None
+
+
+async def list_jobs(
+    conn: asyncpg.Connection, where: ListFilter, after: PagePosition | None, limit: int
+) -> list[JobRecord]:
+    """Newest first, by keyset on (created_at, id); ``limit`` rows at most."""
+    rows = await conn.fetch(
+        """SELECT id FROM jobs
+           WHERE ($1::text IS NULL OR owner = $1)
+             AND ($2::text IS NULL OR status = $2)
+             AND ($3::text IS NULL OR type = $3)
+             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+           ORDER BY created_at DESC, id DESC
+           LIMIT $6""",
+        where.owner,
+        where.status.value if where.status else None,
+        where.job_type,
+        after.created_at if after else None,
+        after.job_id if after else None,
+        limit,
+    )
+    ids = [r["id"] for r in rows]
+    jobs = await store.fetch_jobs(conn, ids)
+    return [jobs[i] for i in ids if i in jobs]
+
+
+async def delete_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """A real delete: steps and events go with the job (ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM jobs WHERE id = $1", job_id)

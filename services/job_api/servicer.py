@@ -1,0 +1,257 @@
+"""jobs.v1.JobService over grpc.aio: the adapter between protos and the job domain."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import grpc
+import structlog
+from google.protobuf import empty_pb2
+from nats.aio.client import Client as NatsClient
+
+from jobkit import control, store
+from jobkit.auth import Authenticator, Principal
+from jobkit.catalog import all_job_types, job_type
+from jobkit.convert import job_status_from_proto, job_to_proto, struct_to_dict
+from jobkit.db import wrap_db_errors
+from jobkit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.logging import get_logger
+from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobkit.outbox import OutboxRelay
+from jobkit.publish import publish_events, publish_notices
+from jobkit.rpc import unary
+from services.job_api import repository
+from services.job_api.page_tokens import PagePosition, PageTokens
+from services.job_api.repository import ListFilter
+
+log = get_logger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def parse_job_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidArgument(
+            "job_id must be a UUID", [FieldViolation("job_id", "must be a UUID")]
+        ) from None
+
+
+def request_hash(job_type: str, input_bytes: bytes) -> bytes:
+    return hashlib.sha256(job_type.encode() + b"\0" + input_bytes).digest()
+
+
+class JobServicer(job_service_pb2_grpc.JobServiceServicer):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        nc: NatsClient,
+        relay: OutboxRelay,
+        auth: Authenticator,
+        page_tokens: PageTokens,
+        *,
+        max_input_bytes: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._nc = nc
+        self._relay = relay
+        self._auth = auth
+        self._page_tokens = page_tokens
+        self._max_input_bytes = max_input_bytes
+        self._clock = clock
+
+    def _caller(self, context: Context) -> Principal:
+        principal = self._auth.authenticate(context.invocation_metadata())
+        structlog.contextvars.bind_contextvars(user=hashlib.sha256(
+            principal.subject.encode()).hexdigest()[:12])
+        return principal
+
+    @staticmethod
+    def _visible(job: JobRecord | None, caller: Principal) -> JobRecord:
+        # Another user's job answers exactly like a missing one.
+        if job is None or (job.owner != caller.subject and not caller.is_admin):
+            raise NotFound()
+        return job
+
+    @unary
+    async def CreateJob(  # noqa: N802 - gRPC method names
+        self, request: job_service_pb2.CreateJobRequest, context: Context
+    ) -> jobs_pb2.Job:
+        caller = self._caller(context)
+        spec = job_type(request.type)
+        if spec is None:
+            known = ", ".join(t.name for t in all_job_types())
+            raise InvalidArgument(
+                f"type must be one of: {known}",
+                [FieldViolation("type", f"must be one of: {known}")],
+            )
+        input_bytes = request.input.SerializeToString(deterministic=True)
+        if len(input_bytes) > self._max_input_bytes:
+            raise InvalidArgument(
+                f"input is larger than {self._max_input_bytes} bytes",
+                [FieldViolation("input", f"must be at most {self._max_input_bytes} bytes")],
+            )
+        violations = spec.validate_input(struct_to_dict(request.input))
+        if violations:
+            first = violations[0]
+            raise InvalidArgument(f"{first.field} {first.description}", violations)
+        key = request.idempotency_key or None
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise InvalidArgument(
+                f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                [FieldViolation("idempotency_key",
+                                f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")],
+            )
+        digest = request_hash(spec.name, input_bytes)
+        now = self._clock()
+        job_id = uuid.uuid4()
+        job = JobRecord(
+            id=job_id, owner=caller.subject, type=spec.name, status=JobStatus.QUEUED,
+            input=input_bytes, created_at=now, updated_at=now, phase=control.QUEUED_PHASE,
+            steps=tuple(StepRecord(job_id, i, s.name, StepStatus.PENDING)
+                        for i, s in enumerate(spec.steps)),
+        )
+        created = NewEvent(type=EventType.CREATED, status=JobStatus.QUEUED, progress=0,
+                           phase=control.QUEUED_PHASE)
+        change = JobChange(job=job, events=(created,),
+                           outbox=(control.submitted_message(replace(job, last_sequence=1)),))
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await store.insert_job(conn, job, key, digest)
+                    events, outbox_rows = await store.apply_changes(conn, [(job, change)], now)
+            except asyncpg.UniqueViolationError:
+                # Same key as an earlier request of this user: same job, or a conflict.
+                assert key is not None
+                existing = await repository.find_by_idempotency_key(conn, caller.subject, key)
+                if existing is None or existing[1] != digest:
+                    raise AlreadyExists(
+                        "idempotency_key was already used for a different request"
+                    ) from None
+                found = await store.fetch_job(conn, existing[0])
+                return job_to_proto(self._visible(found, caller))
+            stored = await store.fetch_job(conn, job_id)
+        log.info("job_created", job_id=str(job_id), job_type=spec.name)
+        await publish_events(self._nc, events)
+        await self._relay.publish_committed(outbox_rows)
+        return job_to_proto(self._visible(stored, caller))
+
+    @unary
+    async def GetJob(  # noqa: N802
+        self, request: job_service_pb2.GetJobRequest, context: Context
+    ) -> jobs_pb2.Job:
+        caller = self._caller(context)
+        job_id = parse_job_id(request.job_id)
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            job = await store.fetch_job(conn, job_id)
+        return job_to_proto(self._visible(job, caller))
+
+    @unary
+    async def ListJobs(  # noqa: N802
+        self, request: job_service_pb2.ListJobsRequest, context: Context
+    ) -> job_service_pb2.ListJobsResponse:
+        caller = self._caller(context)
+        if request.page_size < 0:
+            raise InvalidArgument("page_size must not be negative",
+                                  [FieldViolation("page_size", "must not be negative")])
+        limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            status = job_status_from_proto(request.status)
+        except ValueError:
+            raise InvalidArgument("status is not a known JobStatus",
+                                  [FieldViolation("status", "is not a known JobStatus")]) from None
+        if request.type and job_type(request.type) is None:
+            raise InvalidArgument("type is not a known job type",
+                                  [FieldViolation("type", "is not a known job type")])
+        where = ListFilter(owner=caller.subject, status=status, job_type=request.type or None)
+        after = (self._page_tokens.decode(request.page_token, where.fingerprint())
+                 if request.page_token else None)
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            jobs = await repository.list_jobs(conn, where, after, limit + 1)
+        response = job_service_pb2.ListJobsResponse(
+            jobs=[job_to_proto(j) for j in jobs[:limit]]
+        )
+        if len(jobs) > limit:
+            last = jobs[limit - 1]
+            response.next_page_token = self._page_tokens.encode(
+                PagePosition(last.created_at, last.id), where.fingerprint()
+            )
+        return response
+
+    async def _transition(
+        self, caller: Principal, raw_id: str,
+        decide: Callable[[JobRecord, datetime], JobChange | None],
+    ) -> JobRecord:
+        job_id = parse_job_id(raw_id)
+        now = self._clock()
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            async with conn.transaction():
+                job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
+                change = decide(job, now)
+                events, outbox_rows = (
+                    await store.apply_changes(conn, [(job, change)], now) if change else ([], [])
+                )
+            stored = await store.fetch_job(conn, job_id)
+        if change is not None:
+            await publish_events(self._nc, events)
+            await publish_notices(self._nc, change.notices)
+            await self._relay.publish_committed(outbox_rows)
+        return self._visible(stored, caller)
+
+    @unary
+    async def CancelJob(  # noqa: N802
+        self, request: job_service_pb2.CancelJobRequest, context: Context
+    ) -> jobs_pb2.Job:
+        job = await self._transition(self._caller(context), request.job_id, control.cancel)
+        log.info("job_cancelled", job_id=str(job.id))
+        return job_to_proto(job)
+
+    @unary
+    async def RetryJob(  # noqa: N802
+        self, request: job_service_pb2.RetryJobRequest, context: Context
+    ) -> jobs_pb2.Job:
+        job = await self._transition(self._caller(context), request.job_id, control.retry)
+        log.info("job_retried", job_id=str(job.id))
+        return job_to_proto(job)
+
+    @unary
+    async def DeleteJob(  # noqa: N802
+        self, request: job_service_pb2.DeleteJobRequest, context: Context
+    ) -> empty_pb2.Empty:
+        caller = self._caller(context)
+        job_id = parse_job_id(request.job_id)
+        async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
+            job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
+            # A running step is told to stop; its late result finds no job and is dropped.
+            change = None if job.status.terminal else control.cancel(job, self._clock())
+            await repository.delete_job(conn, job_id)
+        if change is not None:
+            await publish_notices(self._nc, change.notices)
+        log.info("job_deleted", job_id=str(job_id))
+        return empty_pb2.Empty()
+
+    @unary
+    async def ListJobTypes(  # noqa: N802
+        self, request: job_service_pb2.ListJobTypesRequest, context: Context
+    ) -> job_service_pb2.ListJobTypesResponse:
+        self._caller(context)
+        return job_service_pb2.ListJobTypesResponse(
+            job_types=[
+                jobs_pb2.JobType(name=t.name, description=t.description, steps=t.step_names)
+                for t in all_job_types()
+            ]
+        )

@@ -1,0 +1,117 @@
+"""jobs.v1.NotifierService over grpc.aio: WatchJob replays, then tails, a job's events."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import grpc
+import structlog
+
+from jobkit import store
+from jobkit.auth import Authenticator, Principal
+from jobkit.convert import event_to_proto
+from jobkit.db import wrap_db_errors
+from jobkit.errors import FieldViolation, InvalidArgument, NotFound
+from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2, notifier_service_pb2_grpc
+from jobkit.lifecycle import JobStatus
+from jobkit.logging import get_logger
+from jobkit.rpc import server_streaming
+from services.notifier.fanout import EventHub, Resync, Watcher
+
+log = get_logger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_TERMINAL_EVENTS = frozenset({
+    jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED, jobs_pb2.JOB_EVENT_TYPE_FAILED,
+    jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
+})
+REPLAY_PAGE = 500
+
+
+class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, hub: EventHub, auth: Authenticator) -> None:
+        self._pool = pool
+        self._hub = hub
+        self._auth = auth
+
+    def _caller(self, context: Context) -> Principal:
+        principal = self._auth.authenticate(context.invocation_metadata())
+        structlog.contextvars.bind_contextvars(
+            user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
+        )
+        return principal
+
+    @server_streaming
+    async def WatchJob(  # noqa: N802 - gRPC method name
+        self, request: notifier_service_pb2.WatchJobRequest, context: Context
+    ) -> AsyncIterator[jobs_pb2.JobEvent]:
+        caller = self._caller(context)
+        try:
+            job_id = uuid.UUID(request.job_id)
+        except ValueError:
+            raise InvalidArgument("job_id must be a UUID",
+                                  [FieldViolation("job_id", "must be a UUID")]) from None
+        if request.after_sequence < 0:
+            raise InvalidArgument("after_sequence must not be negative",
+                                  [FieldViolation("after_sequence", "must not be negative")])
+        structlog.contextvars.bind_contextvars(job_id=str(job_id))
+        # Subscribe before reading history, so nothing committed in between is missed.
+        watcher = self._hub.watch(str(job_id))
+        watcher.last_sequence = request.after_sequence
+        try:
+            async for event in self._stream(job_id, watcher, caller):
+                yield event
+        finally:
+            self._hub.unwatch(watcher)
+
+    async def _stream(
+        self, job_id: uuid.UUID, watcher: Watcher, caller: Principal
+    ) -> AsyncIterator[jobs_pb2.JobEvent]:
+        loop = asyncio.get_running_loop()
+        # Replay until caught up with Postgres, then live events until the terminal one.
+        while True:
+            finished = False
+            async for event, is_last in self._replay(job_id, watcher, caller):
+                yield event
+                if is_last and event.type in _TERMINAL_EVENTS:
+                    finished = True
+            if finished:
+                return
+            while True:
+                item = await watcher.queue.get()
+                watcher.last_activity = loop.time()
+                if isinstance(item, Resync) or item.sequence > watcher.last_sequence + 1:
+                    break  # a gap or a nudge: replay from Postgres
+                if item.sequence <= watcher.last_sequence:
+                    continue  # already delivered by the replay
+                watcher.last_sequence = item.sequence
+                yield item
+                if item.type in _TERMINAL_EVENTS:
+                    return
+
+    async def _replay(
+        self, job_id: uuid.UUID, watcher: Watcher, caller: Principal
+    ) -> AsyncIterator[tuple[jobs_pb2.JobEvent, bool]]:
+        """Events after the watcher's last sequence, from Postgres; flags the job's last."""
+        while True:
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT owner, status, last_sequence FROM jobs WHERE id = $1", job_id
+                )
+                if row is None or (row["owner"] != caller.subject and not caller.is_admin):
+                    raise NotFound()
+                records = await store.fetch_events(conn, job_id, watcher.last_sequence,
+                                                   REPLAY_PAGE)
+            for record in records:
+                watcher.last_sequence = record.sequence
+                is_last = (record.sequence == row["last_sequence"]
+                           and JobStatus(row["status"]).terminal)
+                yield event_to_proto(record), is_last
+            if len(records) < REPLAY_PAGE:
+                return

@@ -1,0 +1,262 @@
+"""The orchestrator's decisions, as pure functions of a job and what just happened.
+
+No grpc, asyncpg or nats here: given the locked ``JobRecord`` and an input (the job was
+submitted, a worker reported on a step), each function returns the ``Decision`` to
+commit, or ``Ignored`` with the reason when the input is stale. Fencing lives here: a
+report counts only for the attempt currently running, of a job still running, so a
+duplicate, late or redelivered report can never commit a checkpoint twice.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from jobkit.catalog import JobTypeSpec, StepSpec
+from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
+from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+
+
+class ReportKind(StrEnum):
+    PROGRESS = "progress"
+    HEARTBEAT = "heartbeat"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    """A worker's word on one attempt of one step (decoded from the wire by the consumer)."""
+
+    job_id: uuid.UUID
+    step: str
+    attempt: int
+    kind: ReportKind
+    percent: int = 0
+    phase: str = ""
+    output: bytes | None = None
+    error_code: str = ""
+    error_message: str = ""
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Send attempt ``attempt`` of ``step`` to the workers, not before ``not_before``."""
+
+    job_id: uuid.UUID
+    step: str
+    attempt: int
+    deadline: datetime
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    change: JobChange
+    dispatches: tuple[Dispatch, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str
+
+
+def _with_step(job: JobRecord, step: StepRecord) -> JobRecord:
+    return replace(job, steps=tuple(step if s.position == step.position else s for s in job.steps))
+
+
+def _start_step(
+    job: JobRecord, spec: JobTypeSpec, index: int, now: datetime, *, attempt: int,
+    not_before: datetime | None = None,
+) -> tuple[JobRecord, StepRecord, NewEvent, Dispatch]:
+    step_spec: StepSpec = spec.steps[index]
+    step = job.steps[index]
+    starts_at = not_before or now
+    deadline = starts_at + timedelta(seconds=step_spec.timeout_s)
+    new_step = replace(
+        step,
+        status=StepStatus.RUNNING,
+        attempt=attempt,
+        error_code=None,
+        error_message=None,
+        lease_expires_at=deadline,
+        started_at=step.started_at or now,
+    )
+    new_job = replace(
+        _with_step(job, new_step),
+        status=JobStatus.RUNNING,
+        progress=max(job.progress, step_spec.progress_start),
+        phase=step_spec.phase,
+    )
+    event = NewEvent(
+        type=EventType.STEP_STARTED,
+        status=JobStatus.RUNNING,
+        progress=new_job.progress,
+        phase=step_spec.phase,
+        step=step.name,
+        attempt=attempt,
+    )
+    return new_job, new_step, event, Dispatch(job.id, step.name, attempt, deadline, not_before)
+
+
+def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ignored:
+    """QUEUED -> RUNNING: dispatch the first step without a committed checkpoint.
+
+    A resumed job (RetryJob) starts after its last checkpoint; committed steps never rerun.
+    """
+    if job.status is not JobStatus.QUEUED:
+        return Ignored(f"job is {job.status.value}, not QUEUED")
+    index = next(
+        (i for i, s in enumerate(job.steps) if s.status is not StepStatus.SUCCEEDED), None
+    )
+    if index is None:
+        return Ignored("every step already succeeded")
+    new_job, step, event, dispatch = _start_step(
+        job, spec, index, now, attempt=job.steps[index].attempt + 1
+    )
+    return Decision(JobChange(job=new_job, steps=(step,), events=(event,)), (dispatch,))
+
+
+def _fence(job: JobRecord, report: StepReport) -> StepRecord | Ignored:
+    if job.status is not JobStatus.RUNNING:
+        return Ignored(f"job is {job.status.value}")
+    step = job.step_named(report.step)
+    if step is None:
+        return Ignored("unknown step")
+    if step.status not in (StepStatus.RUNNING, StepStatus.RETRYING):
+        return Ignored(f"step is {step.status.value}")
+    if step.attempt != report.attempt:
+        return Ignored(f"stale attempt (running attempt is {step.attempt})")
+    return step
+
+
+def apply_report(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    report: StepReport,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Decision | Ignored:
+    """Advance the job by a worker's report on the attempt that is running."""
+    fenced = _fence(job, report)
+    if isinstance(fenced, Ignored):
+        return fenced
+    step = fenced
+    promoted = step.status is StepStatus.RETRYING
+    if promoted:
+        # The first word from the retried attempt: it is running now.
+        assert step_can_move(step.status, StepStatus.RUNNING)
+        step = replace(step, status=StepStatus.RUNNING, error_code=None, error_message=None)
+        job = _with_step(job, step)
+    step_spec = spec.step(step.name)
+    if report.kind is ReportKind.HEARTBEAT:
+        lease = now + timedelta(seconds=step_spec.timeout_s)
+        renewed = replace(step, lease_expires_at=max(lease, step.lease_expires_at or lease))
+        return Decision(JobChange(job=_with_step(job, renewed), steps=(renewed,)))
+    if report.kind is ReportKind.PROGRESS:
+        return _progress(job, spec, step, report, promoted)
+    if report.kind is ReportKind.SUCCEEDED:
+        return _succeeded(job, spec, step, report, now)
+    return _failed(job, spec, step, report, now, rng)
+
+
+def _progress(
+    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, promoted: bool
+) -> Decision | Ignored:
+    progress = max(job.progress, spec.progress_at(step.position, report.percent))
+    phase = report.phase or job.phase
+    changed_steps = (step,) if promoted else ()
+    if progress == job.progress and phase == job.phase:
+        if promoted:
+            return Decision(JobChange(job=job, steps=changed_steps))
+        return Ignored("no change in progress or phase")
+    new_job = replace(job, progress=progress, phase=phase)
+    event = NewEvent(
+        type=EventType.PROGRESS, status=JobStatus.RUNNING, progress=progress, phase=phase,
+        step=step.name, attempt=step.attempt,
+    )
+    return Decision(JobChange(job=new_job, steps=changed_steps, events=(event,)))
+
+
+def _succeeded(
+    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime
+) -> Decision:
+    done = replace(
+        step, status=StepStatus.SUCCEEDED, output=report.output or b"", lease_expires_at=None,
+        finished_at=now, error_code=None, error_message=None,
+    )
+    job = _with_step(job, done)
+    next_index = step.position + 1
+    succeeded_event = NewEvent(
+        type=EventType.STEP_SUCCEEDED, status=JobStatus.RUNNING,
+        progress=spec.progress_at(step.position, 100) if next_index < len(spec.steps) else 99,
+        phase=job.phase, step=step.name, attempt=step.attempt,
+    )
+    job = replace(job, progress=max(job.progress, succeeded_event.progress))
+    if next_index < len(spec.steps):
+        started_job, started, started_event, dispatch = _start_step(
+            job, spec, next_index, now, attempt=job.steps[next_index].attempt + 1
+        )
+        return Decision(
+            JobChange(job=started_job, steps=(done, started),
+                      events=(succeeded_event, started_event)),
+            (dispatch,),
+        )
+    assert job_can_move(job.status, JobStatus.SUCCEEDED)
+    finished = replace(
+        job, status=JobStatus.SUCCEEDED, progress=100, phase=spec.done_phase,
+        result=done.output, finished_at=now,
+    )
+    final_event = NewEvent(
+        type=EventType.SUCCEEDED, status=JobStatus.SUCCEEDED, progress=100,
+        phase=spec.done_phase,
+    )
+    return Decision(JobChange(job=finished, steps=(done,), events=(succeeded_event, final_event)))
+
+
+def _failed(
+    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime,
+    rng: random.Random | None,
+) -> Decision:
+    policy = spec.step(step.name).retry
+    code = report.error_code or "STEP_FAILED"
+    message = report.error_message or "the step failed"
+    if report.retryable and policy.allows_another(step.attempt):
+        delay_s = policy.delay_s(step.attempt, rng)
+        not_before = now + timedelta(seconds=delay_s)
+        retry_event = NewEvent(
+            type=EventType.STEP_RETRYING, status=JobStatus.RUNNING, progress=job.progress,
+            phase=job.phase, step=step.name, attempt=step.attempt + 1,
+            message=f"attempt {step.attempt} failed ({code}); retrying in {delay_s:.2f}s",
+            retry_delay_ms=round(delay_s * 1000),
+        )
+        deadline = not_before + timedelta(seconds=spec.step(step.name).timeout_s)
+        waiting = replace(
+            step, status=StepStatus.RETRYING, attempt=step.attempt + 1, error_code=code,
+            error_message=message, lease_expires_at=deadline,
+        )
+        # The next attempt is committed and scheduled now; the step stays RETRYING (with
+        # the error that caused it) until the worker running that attempt first reports.
+        return Decision(
+            JobChange(job=_with_step(job, waiting), steps=(waiting,), events=(retry_event,)),
+            (Dispatch(job.id, step.name, waiting.attempt, deadline, not_before),),
+        )
+    failed_step = replace(step, status=StepStatus.FAILED, error_code=code,
+                          error_message=message, lease_expires_at=None, finished_at=now)
+    attempts = f"after {step.attempt} attempt{'s' if step.attempt != 1 else ''}"
+    job_message = f"step {step.name} failed {attempts}: {message}"
+    failed_job = replace(
+        _with_step(job, failed_step), status=JobStatus.FAILED, phase="Failed",
+        error_code=code, error_message=job_message, finished_at=now,
+    )
+    events = (
+        NewEvent(type=EventType.STEP_FAILED, status=JobStatus.RUNNING, progress=job.progress,
+                 phase=job.phase, step=step.name, attempt=step.attempt, message=message),
+        NewEvent(type=EventType.FAILED, status=JobStatus.FAILED, progress=job.progress,
+                 phase="Failed", message=job_message),
+    )
+    return Decision(JobChange(job=failed_job, steps=(failed_step,), events=events))
