@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -34,10 +35,9 @@ class Authenticator:
     audience: str | None = None
     leeway_s: float = 30.0
 
-    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
-        header = next(
-            (v for k, v in metadata or () if k.lower() == "authorization"), None
-        )
+    def authenticate(self, metadata: Any) -> Principal:
+        """``metadata``: the call's invocation metadata, pairs of (key, value)."""
+        header = next((v for k, v in metadata or () if k.lower() == "authorization"), None)
         if not isinstance(header, str):
             raise Unauthenticated()
         scheme, _, token = header.partition(" ")

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -146,4 +147,4 @@ def orchestrator_consumer_config(ack_wait_s: float, max_deliver: int) -> Consume
     )
 
 
-MessageHandler = Callable[[nats.aio.msg.Msg], Awaitable[None]]
+MessageHandler = Callable[[Msg], Awaitable[None]]

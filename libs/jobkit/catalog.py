@@ -68,13 +68,21 @@ class Field:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", float: "a number", int: "a number", bool: "true or false",
-             dict: "an object", list: "a list"}
+    names = {
+        str: "a string",
+        float: "a number",
+        int: "a number",
+        bool: "true or false",
+        dict: "an object",
+        list: "a list",
+    }
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
-def validate(doc: Mapping[str, Any], schema: Mapping[str, Field], path: str) -> list[FieldViolation]:
+def validate(
+    doc: Mapping[str, Any], schema: Mapping[str, Field], path: str
+) -> list[FieldViolation]:
     """Check ``doc`` against ``schema``; returns every violation, each naming its field path."""
     violations: list[FieldViolation] = []
     for name, spec in schema.items():
@@ -90,7 +98,7 @@ def validate(doc: Mapping[str, Any], schema: Mapping[str, Field], path: str) -> 
 def _check(value: Any, spec: Field, where: str) -> list[FieldViolation]:
     kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
     # Struct numbers arrive as float; bool is an int subclass and must not pass as a number.
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         return [FieldViolation(where, f"must be {_kind_name(spec.kind)}")]
     if isinstance(value, float | int) and not isinstance(value, bool):
         if spec.minimum is not None and value < spec.minimum:
@@ -99,10 +107,19 @@ def _check(value: Any, spec: Field, where: str) -> list[FieldViolation]:
             return [FieldViolation(where, f"must be at most {spec.maximum:g}")]
     if isinstance(value, str) and spec.required and not value.strip():
         return [FieldViolation(where, "must not be empty")]
-    if spec.max_length is not None and isinstance(value, str | list) and len(value) > spec.max_length:
-        return [FieldViolation(where, f"must have at most {spec.max_length} entries"
-                               if isinstance(value, list) else
-                               f"must be at most {spec.max_length} characters")]
+    if (
+        spec.max_length is not None
+        and isinstance(value, str | list)
+        and len(value) > spec.max_length
+    ):
+        return [
+            FieldViolation(
+                where,
+                f"must have at most {spec.max_length} entries"
+                if isinstance(value, list)
+                else f"must be at most {spec.max_length} characters",
+            )
+        ]
     if isinstance(value, dict) and spec.fields is not None:
         return validate(value, spec.fields, where)
     if isinstance(value, list) and spec.items is not None:

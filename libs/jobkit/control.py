@@ -60,8 +60,11 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         for s in active
     )
     event = NewEvent(
-        type=EventType.CANCELLED, status=JobStatus.CANCELLED, progress=job.progress,
-        phase=CANCELLED_PHASE, message="cancelled by request",
+        type=EventType.CANCELLED,
+        status=JobStatus.CANCELLED,
+        progress=job.progress,
+        phase=CANCELLED_PHASE,
+        message="cancelled by request",
     )
     return JobChange(job=cancelled, steps=steps, events=(event,), notices=notices)
 
@@ -73,8 +76,15 @@ def retry(job: JobRecord, now: datetime) -> JobChange:
             f"only failed or cancelled jobs can be retried; this one is {job.status.value.lower()}"
         )
     steps = tuple(
-        replace(s, status=StepStatus.PENDING, attempt=0, error_code=None, error_message=None,
-                lease_expires_at=None, finished_at=None)
+        replace(
+            s,
+            status=StepStatus.PENDING,
+            attempt=0,
+            error_code=None,
+            error_message=None,
+            lease_expires_at=None,
+            finished_at=None,
+        )
         for s in job.steps
         if s.status is not StepStatus.SUCCEEDED and s.status is not StepStatus.PENDING
     )
@@ -90,8 +100,12 @@ def retry(job: JobRecord, now: datetime) -> JobChange:
     )
     resume_from = next((s.name for s in resumed.steps if s.status is StepStatus.PENDING), "")
     event = NewEvent(
-        type=EventType.STEP_RETRYING, status=JobStatus.QUEUED, progress=job.progress,
-        phase=QUEUED_PHASE, step=resume_from, attempt=1,
+        type=EventType.STEP_RETRYING,
+        status=JobStatus.QUEUED,
+        progress=job.progress,
+        phase=QUEUED_PHASE,
+        step=resume_from,
+        attempt=1,
         message="retry requested: resuming from the last checkpoint",
     )
     # The submission's msg_id must differ from earlier ones: count the retry event in.

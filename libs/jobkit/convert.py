@@ -35,23 +35,42 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return ts
 
 
-def job_status_proto(status: JobStatus) -> jobs_pb2.JobStatus.ValueType:
-    return jobs_pb2.JobStatus.Value(f"JOB_STATUS_{status.value}")
+# Domain enum -> proto enum number, computed once (the protos name them with a prefix).
+_JOB_STATUS: dict[JobStatus, Any] = {
+    s: jobs_pb2.JobStatus.Value(f"JOB_STATUS_{s.value}") for s in JobStatus
+}
+_STEP_STATUS: dict[StepStatus, Any] = {
+    s: jobs_pb2.StepStatus.Value(f"STEP_STATUS_{s.value}") for s in StepStatus
+}
+_EVENT_TYPE: dict[EventType, Any] = {
+    e: jobs_pb2.JobEventType.Value(f"JOB_EVENT_TYPE_{e.value}") for e in EventType
+}
+_JOB_STATUS_BY_NUMBER = {number: status for status, number in _JOB_STATUS.items()}
+
+
+def job_status_proto(status: JobStatus) -> Any:
+    return _JOB_STATUS[status]
 
 
 def job_status_from_proto(value: int) -> JobStatus | None:
-    """The domain status for a proto enum value; ``None`` for UNSPECIFIED."""
+    """The domain status for a proto enum number; ``None`` for UNSPECIFIED.
+
+    Raises ``ValueError`` for a number outside the enum.
+    """
     if value == jobs_pb2.JOB_STATUS_UNSPECIFIED:
         return None
-    return JobStatus(jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_"))  # type: ignore[arg-type]
+    try:
+        return _JOB_STATUS_BY_NUMBER[value]
+    except KeyError:
+        raise ValueError(value) from None
 
 
-def step_status_proto(status: StepStatus) -> jobs_pb2.StepStatus.ValueType:
-    return jobs_pb2.StepStatus.Value(f"STEP_STATUS_{status.value}")
+def step_status_proto(status: StepStatus) -> Any:
+    return _STEP_STATUS[status]
 
 
-def event_type_proto(kind: EventType) -> jobs_pb2.JobEventType.ValueType:
-    return jobs_pb2.JobEventType.Value(f"JOB_EVENT_TYPE_{kind.value}")
+def event_type_proto(kind: EventType) -> Any:
+    return _EVENT_TYPE[kind]
 
 
 def job_to_proto(job: JobRecord) -> jobs_pb2.Job:

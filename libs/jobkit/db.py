@@ -18,7 +18,8 @@ log = get_logger(__name__)
 MIGRATION_LOCK_ID = 0x6A6F62732D6D6967
 
 Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+#: A connection, or one borrowed from a pool (which proxies it).
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # Connection-level failures: the server is down, restarting, or unreachable.
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (

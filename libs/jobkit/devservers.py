@@ -99,19 +99,51 @@ class PostgresServer:
             if user:
                 shutil.chown(self.data_dir, user, user)
             subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER,
-                 "--auth=trust", "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, user=user,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    PG_USER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
             )
         self.proc = subprocess.Popen(
-            [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.data_dir),
-             "-c", "fsync=on", "-c", "synchronous_commit=on",
-             "-c", "max_connections=300", "-c", "shared_buffers=128MB",
-             # Never log statements or their parameters: they carry résumés.
-             "-c", "log_statement=none", "-c", "log_min_duration_statement=-1",
-             "-c", "log_min_error_statement=panic", "-c", "log_parameter_max_length=0",
-             "-c", "log_parameter_max_length_on_error=0"],
+            [
+                self._bin("postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=128MB",
+                # Never log statements or their parameters: they carry résumés.
+                "-c",
+                "log_statement=none",
+                "-c",
+                "log_min_duration_statement=-1",
+                "-c",
+                "log_min_error_statement=panic",
+                "-c",
+                "log_parameter_max_length=0",
+                "-c",
+                "log_parameter_max_length_on_error=0",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab"),  # noqa: SIM115
             user=user,
@@ -125,9 +157,19 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while True:
             result = subprocess.run(
-                [self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                 "-U", PG_USER, PG_DATABASE],
-                capture_output=True, user=user, check=False,
+                [
+                    self._bin("createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    PG_USER,
+                    PG_DATABASE,
+                ],
+                capture_output=True,
+                user=user,
+                check=False,
             )
             if result.returncode == 0 or b"already exists" in result.stderr:
                 return
@@ -168,16 +210,18 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir.parent / f"{self.store_dir.name}.conf"
         config.write_text(
-            "\n".join([
-                f"port: {self.port}",
-                'host: "127.0.0.1"',
-                # Step inputs carry a whole résumé and the outputs of earlier steps.
-                "max_payload: 8MB",
-                "jetstream {",
-                f'  store_dir: "{self.store_dir}"',
-                "  sync_interval: always",
-                "}",
-            ])
+            "\n".join(
+                [
+                    f"port: {self.port}",
+                    'host: "127.0.0.1"',
+                    # Step inputs carry a whole résumé and the outputs of earlier steps.
+                    "max_payload: 8MB",
+                    "jetstream {",
+                    f'  store_dir: "{self.store_dir}"',
+                    "  sync_interval: always",
+                    "}",
+                ]
+            )
         )
         self.proc = subprocess.Popen(
             [self.binary(), "-c", str(config)],

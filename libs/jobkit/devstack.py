@@ -109,7 +109,8 @@ class Stack:
         self.nats = NatsServer(self.root / "nats").start()
 
     def service_env(self, name: str) -> dict[str, str]:
-        assert self.postgres is not None and self.nats is not None
+        assert self.postgres is not None
+        assert self.nats is not None
         env = dict(os.environ)
         env.update(
             DATABASE_URL=self.postgres.url,
@@ -126,8 +127,9 @@ class Stack:
 
     def start_service(self, name: str) -> ServiceProcess:
         base = name.split("#")[0]
-        service = ServiceProcess(name, self.service_env(base),
-                                 self.root / "logs" / f"{name.replace('#', '-')}.log")
+        service = ServiceProcess(
+            name, self.service_env(base), self.root / "logs" / f"{name.replace('#', '-')}.log"
+        )
         self.services[name] = service.start()
         return service
 
@@ -189,9 +191,13 @@ def main() -> int:
     secret_file = root / "jwt_secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(32))
-    stack = Stack(root, jwt_secret=secret_file.read_text().strip(),
-                  job_api_port=args.job_api_port, notifier_port=args.notifier_port,
-                  workers=args.workers)
+    stack = Stack(
+        root,
+        jwt_secret=secret_file.read_text().strip(),
+        job_api_port=args.job_api_port,
+        notifier_port=args.notifier_port,
+        workers=args.workers,
+    )
     stop_requested = False
 
     def request_stop(*_: object) -> None:
@@ -203,29 +209,33 @@ def main() -> int:
     try:
         stack.start()
         token = stack.token("dev-user")
-        print(f"""
+        print(
+            f"""
 Durable jobs: the whole stack is running.
 
   job_api   (jobs.v1.JobService)       {stack.job_api_addr}
   notifier  (jobs.v1.NotifierService)  {stack.notifier_addr}
-  postgres  {stack.postgres.url if stack.postgres else ''}
-  nats      {stack.nats.url if stack.nats else ''}
-  logs      {root / 'logs'}
+  postgres  {stack.postgres.url if stack.postgres else ""}
+  nats      {stack.nats.url if stack.nats else ""}
+  logs      {root / "logs"}
 
 A token for user "dev-user" (24 h):
 
   export TOKEN={token}
 
-Try:  grpcurl -plaintext -H "authorization: Bearer $TOKEN" {stack.job_api_addr} jobs.v1.JobService/ListJobTypes
-      jobctl submit noop --input '{{"sleep_ms": 300}}' --watch
+Try:
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\
+      {stack.job_api_addr} jobs.v1.JobService/ListJobTypes
+  .venv/bin/jobctl submit noop --input '{{"sleep_ms": 300}}' --watch
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+            flush=True,
+        )
         while not stop_requested:
             for service in stack.services.values():
                 if not service.alive():
-                    print(f"{service.name} exited; restarting (see {service.log_path})",
-                          flush=True)
+                    print(f"{service.name} exited; restarting (see {service.log_path})", flush=True)
                     stack.start_service(service.name)
             time.sleep(0.5)
     finally:

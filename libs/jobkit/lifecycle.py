@@ -52,9 +52,7 @@ TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobSta
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     # Started by the orchestrator, or cancelled before it got to it.
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
-    JobStatus.RUNNING: frozenset(
-        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
-    ),
+    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.SUCCEEDED: frozenset(),
     # RetryJob resumes from the last checkpoint.
     JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
@@ -64,9 +62,14 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     StepStatus.PENDING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED}),
     StepStatus.RUNNING: frozenset(
-        {StepStatus.SUCCEEDED, StepStatus.RETRYING, StepStatus.FAILED, StepStatus.CANCELLED,
-         # A lost attempt (lease expired) is dispatched again as the next attempt.
-         StepStatus.RUNNING}
+        {
+            StepStatus.SUCCEEDED,
+            StepStatus.RETRYING,
+            StepStatus.FAILED,
+            StepStatus.CANCELLED,
+            # A lost attempt (lease expired) is dispatched again as the next attempt.
+            StepStatus.RUNNING,
+        }
     ),
     StepStatus.RETRYING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED}),
     StepStatus.SUCCEEDED: frozenset(),

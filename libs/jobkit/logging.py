@@ -20,20 +20,41 @@ Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, A
 
 # Keys whose values are identifiers or numbers we put there ourselves: never redacted.
 _TRUSTED_KEYS = frozenset(
-    {"event", "level", "timestamp", "service", "logger", "job_id", "step", "rpc", "attempt",
-     "sequence", "trace_id", "code", "count", "subject", "job_type", "duration_ms", "status"}
+    {
+        "event",
+        "level",
+        "timestamp",
+        "service",
+        "logger",
+        "job_id",
+        "step",
+        "rpc",
+        "attempt",
+        "sequence",
+        "trace_id",
+        "code",
+        "count",
+        "subject",
+        "job_type",
+        "duration_ms",
+        "status",
+    }
 )
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+"), "[REDACTED_TOKEN]"),
     (re.compile(r"\beyJ[a-zA-Z0-9_-]+\.[a-zA-Z0-9_-]+\.[a-zA-Z0-9_-]*"), "[REDACTED_JWT]"),
     (re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@"), "[REDACTED_URL_CREDENTIALS]@"),
-    (re.compile(r"(?i)([?&](?:token|key|secret|password|sig|signature|access_token)=)[^&\s]+"),
-     r"\1[REDACTED]"),
+    (
+        re.compile(r"(?i)([?&](?:token|key|secret|password|sig|signature|access_token)=)[^&\s]+"),
+        r"\1[REDACTED]",
+    ),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[REDACTED_EMAIL]"),
     (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[REDACTED_NUMBER]"),
-    (re.compile(r"(?<![\w.])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w.])"),
-     "[REDACTED_PHONE]"),
+    (
+        re.compile(r"(?<![\w.])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w.])"),
+        "[REDACTED_PHONE]",
+    ),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "[REDACTED_IP]"),
 )
 

@@ -4,12 +4,17 @@ protos. Proto types stop at the adapters (``jobkit.convert``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
+
+
+class Row(Protocol):
+    """A database row as the driver returns it (asyncpg.Record or a mapping)."""
+
+    def __getitem__(self, key: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +32,7 @@ class StepRecord:
     finished_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> StepRecord:
+    def from_row(cls, row: Row) -> StepRecord:
         return cls(
             job_id=row["job_id"],
             position=row["position"],
@@ -62,7 +67,7 @@ class JobRecord:
     steps: tuple[StepRecord, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], steps: tuple[StepRecord, ...] = ()) -> JobRecord:
+    def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
         return cls(
             id=row["id"],
             owner=row["owner"],
@@ -119,7 +124,7 @@ class EventRecord:
     occurred_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> EventRecord:
+    def from_row(cls, row: Row) -> EventRecord:
         return cls(
             job_id=row["job_id"],
             sequence=row["sequence"],

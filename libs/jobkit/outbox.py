@@ -63,8 +63,9 @@ class OutboxRelay:
         try:
             await self._publish(m for _, m in rows)
             async with self._pool.acquire() as conn:
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
-                                   [i for i, _ in rows])
+                await conn.execute(
+                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [i for i, _ in rows]
+                )
         except Exception as exc:
             # The sweeper publishes them once they are stale.
             log.warning("outbox_fast_path_failed", count=len(rows), error=type(exc).__name__)
@@ -92,8 +93,9 @@ class OutboxRelay:
             await self._publish(
                 OutboxMessage(r["subject"], r["msg_id"], r["payload"]) for r in rows
             )
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
-                               [r["id"] for r in rows])
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
         log.info("outbox_swept", count=len(rows))
         return len(rows)
 

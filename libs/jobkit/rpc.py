@@ -33,7 +33,9 @@ def _status_details(error: JobkitError) -> list[any_pb2.Any]:
     if isinstance(error, InvalidArgument) and error.violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in error.violations
             ]
         )
@@ -63,7 +65,8 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: JobkitE
 
 def _log_failure(error: BaseException) -> None:
     if isinstance(error, JobkitError) and error.grpc_code not in (
-        grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
     ):
         log.info("rpc_rejected", code=error.grpc_code.name)
     else:
@@ -76,14 +79,16 @@ def unary(
     """Wrap a unary servicer method: logging context and error-to-status mapping."""
 
     @functools.wraps(method)
-    async def wrapper(self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+    async def wrapper(
+        self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> Resp:
         with structlog.contextvars.bound_contextvars(rpc=method.__name__):
             try:
                 return await method(self, request, context)
             except JobkitError as error:
                 _log_failure(error)
                 await abort_with(context, error)
-            except Exception as error:  # noqa: BLE001 - the last line of defence
+            except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
                     raise
                 _log_failure(error)
@@ -109,7 +114,7 @@ def server_streaming(
             except JobkitError as error:
                 _log_failure(error)
                 await abort_with(context, error)
-            except Exception as error:  # noqa: BLE001 - the last line of defence
+            except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
                     raise
                 _log_failure(error)
@@ -146,8 +151,11 @@ class GrpcServer:
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (
+                *self._service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             self.server,
         )
         self.port = self.server.add_insecure_port(address)
@@ -167,5 +175,3 @@ class GrpcServer:
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
-
-

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-import asyncpg
-
+from jobkit.db import Conn
 from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepRecord
 
 _JOB_COLUMNS = """id, owner, type, status, progress, phase, input, result, error_code,
@@ -23,18 +22,18 @@ _STEP_COLUMNS = """job_id, position, name, status, attempt, output, error_code, 
 
 
 async def fetch_jobs(
-    conn: asyncpg.Connection, job_ids: Sequence[uuid.UUID], *, lock: bool = False
+    conn: Conn, job_ids: Sequence[uuid.UUID], *, lock: bool = False
 ) -> dict[uuid.UUID, JobRecord]:
     """Load jobs with their steps; with ``lock``, hold their row locks until commit."""
     if not job_ids:
         return {}
     suffix = " ORDER BY id FOR UPDATE" if lock else ""
     job_rows = await conn.fetch(
-        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]){suffix}",  # noqa: S608
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]){suffix}",
         list(job_ids),
     )
     step_rows = await conn.fetch(
-        f"SELECT {_STEP_COLUMNS} FROM job_steps WHERE job_id = ANY($1::uuid[]) "  # noqa: S608
+        f"SELECT {_STEP_COLUMNS} FROM job_steps WHERE job_id = ANY($1::uuid[]) "
         "ORDER BY job_id, position",
         [r["id"] for r in job_rows],
     )
@@ -44,14 +43,12 @@ async def fetch_jobs(
     return {r["id"]: JobRecord.from_row(r, tuple(steps.get(r["id"], ()))) for r in job_rows}
 
 
-async def fetch_job(
-    conn: asyncpg.Connection, job_id: uuid.UUID, *, lock: bool = False
-) -> JobRecord | None:
+async def fetch_job(conn: Conn, job_id: uuid.UUID, *, lock: bool = False) -> JobRecord | None:
     return (await fetch_jobs(conn, [job_id], lock=lock)).get(job_id)
 
 
 async def fetch_events(
-    conn: asyncpg.Connection, job_id: uuid.UUID, after_sequence: int, limit: int = 1000
+    conn: Conn, job_id: uuid.UUID, after_sequence: int, limit: int = 1000
 ) -> list[EventRecord]:
     rows = await conn.fetch(
         """SELECT job_id, sequence, type, status, progress, phase, step, attempt, message,
@@ -65,15 +62,27 @@ async def fetch_events(
     return [EventRecord.from_row(r) for r in rows]
 
 
-async def insert_job(conn: asyncpg.Connection, job: JobRecord, idempotency_key: str | None,
-                     request_hash: bytes | None) -> None:
+async def insert_job(
+    conn: Conn,
+    job: JobRecord,
+    idempotency_key: str | None,
+    request_hash: bytes | None,
+) -> None:
     """Insert a new job and its planned steps (events and outbox go through apply_changes)."""
     await conn.execute(
         """INSERT INTO jobs (id, owner, type, status, progress, phase, input,
                              idempotency_key, request_hash, created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)""",
-        job.id, job.owner, job.type, job.status.value, job.progress, job.phase, job.input,
-        idempotency_key, request_hash, job.created_at,
+        job.id,
+        job.owner,
+        job.type,
+        job.status.value,
+        job.progress,
+        job.phase,
+        job.input,
+        idempotency_key,
+        request_hash,
+        job.created_at,
     )
     await conn.executemany(
         "INSERT INTO job_steps (job_id, position, name, status) VALUES ($1, $2, $3, $4)",
@@ -82,7 +91,7 @@ async def insert_job(conn: asyncpg.Connection, job: JobRecord, idempotency_key: 
 
 
 async def apply_changes(
-    conn: asyncpg.Connection, changes: Sequence[tuple[JobRecord, JobChange]], now: datetime
+    conn: Conn, changes: Sequence[tuple[JobRecord, JobChange]], now: datetime
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     """Write a batch of decisions, each against the locked record it was made from.
 
@@ -94,8 +103,7 @@ async def apply_changes(
         for offset, event in enumerate(change.events, start=1):
             events.append(EventRecord(before.id, before.last_sequence + offset, event, now))
     jobs = [
-        replace(change.job, last_sequence=before.last_sequence + len(change.events),
-                updated_at=now)
+        replace(change.job, last_sequence=before.last_sequence + len(change.events), updated_at=now)
         for before, change in changes
     ]
     if jobs:
@@ -110,10 +118,16 @@ async def apply_changes(
                     AS u(id, status, progress, phase, result, error_code, error_message,
                          last_sequence, updated_at, finished_at)
                WHERE j.id = u.id""",
-            [j.id for j in jobs], [j.status.value for j in jobs], [j.progress for j in jobs],
-            [j.phase for j in jobs], [j.result for j in jobs], [j.error_code for j in jobs],
-            [j.error_message for j in jobs], [j.last_sequence for j in jobs],
-            [j.updated_at for j in jobs], [j.finished_at for j in jobs],
+            [j.id for j in jobs],
+            [j.status.value for j in jobs],
+            [j.progress for j in jobs],
+            [j.phase for j in jobs],
+            [j.result for j in jobs],
+            [j.error_code for j in jobs],
+            [j.error_message for j in jobs],
+            [j.last_sequence for j in jobs],
+            [j.updated_at for j in jobs],
+            [j.finished_at for j in jobs],
         )
     steps = [s for _, change in changes for s in change.steps]
     if steps:
@@ -128,11 +142,16 @@ async def apply_changes(
                     AS u(job_id, position, status, attempt, output, error_code,
                          error_message, lease_expires_at, started_at, finished_at)
                WHERE s.job_id = u.job_id AND s.position = u.position""",
-            [s.job_id for s in steps], [s.position for s in steps],
-            [s.status.value for s in steps], [s.attempt for s in steps],
-            [s.output for s in steps], [s.error_code for s in steps],
-            [s.error_message for s in steps], [s.lease_expires_at for s in steps],
-            [s.started_at for s in steps], [s.finished_at for s in steps],
+            [s.job_id for s in steps],
+            [s.position for s in steps],
+            [s.status.value for s in steps],
+            [s.attempt for s in steps],
+            [s.output for s in steps],
+            [s.error_code for s in steps],
+            [s.error_message for s in steps],
+            [s.lease_expires_at for s in steps],
+            [s.started_at for s in steps],
+            [s.finished_at for s in steps],
         )
     if events:
         await conn.execute(
@@ -141,11 +160,16 @@ async def apply_changes(
                SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[],
                                     $5::smallint[], $6::text[], $7::text[], $8::int[],
                                     $9::text[], $10::int[], $11::timestamptz[])""",
-            [e.job_id for e in events], [e.sequence for e in events],
-            [e.event.type.value for e in events], [e.event.status.value for e in events],
-            [e.event.progress for e in events], [e.event.phase for e in events],
-            [e.event.step for e in events], [e.event.attempt for e in events],
-            [e.event.message for e in events], [e.event.retry_delay_ms for e in events],
+            [e.job_id for e in events],
+            [e.sequence for e in events],
+            [e.event.type.value for e in events],
+            [e.event.status.value for e in events],
+            [e.event.progress for e in events],
+            [e.event.phase for e in events],
+            [e.event.step for e in events],
+            [e.event.attempt for e in events],
+            [e.event.message for e in events],
+            [e.event.retry_delay_ms for e in events],
             [e.occurred_at for e in events],
         )
     messages = [m for _, change in changes for m in change.outbox]
@@ -158,8 +182,11 @@ async def apply_changes(
                     WITH ORDINALITY AS u(subject, msg_id, payload, not_before, n)
                ORDER BY u.n
                RETURNING id, msg_id""",
-            [m.subject for m in messages], [m.msg_id for m in messages],
-            [m.payload for m in messages], [m.not_before for m in messages], now,
+            [m.subject for m in messages],
+            [m.msg_id for m in messages],
+            [m.payload for m in messages],
+            [m.not_before for m in messages],
+            now,
         )
         by_msg_id = {m.msg_id: m for m in messages}
         written = [(r["id"], by_msg_id[r["msg_id"]]) for r in rows]

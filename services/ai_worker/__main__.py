@@ -34,8 +34,14 @@ async def main() -> None:
     nc = await bus.connect(settings.common.nats_url, "ai_worker")
     js = nc.jetstream()
     await bus.ensure_streams(js)
-    worker = Worker(nc, js, registry, concurrency=settings.concurrency,
-                    ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    worker = Worker(
+        nc,
+        js,
+        registry,
+        concurrency=settings.concurrency,
+        ack_wait_s=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+    )
     await worker.start()
     log.info("worker_started", concurrency=settings.concurrency)
     try:

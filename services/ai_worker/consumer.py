@@ -68,8 +68,12 @@ class Worker:
         if task is not None:
             self._cancelled.add(key)
             task.cancel()
-            log.info("step_cancel_requested", job_id=notice.job_id, step=notice.step,
-                     attempt=notice.attempt)
+            log.info(
+                "step_cancel_requested",
+                job_id=notice.job_id,
+                step=notice.step,
+                attempt=notice.attempt,
+            )
 
     async def run(self) -> None:
         """Pull and run steps with ``concurrency`` slots until ``stop`` is called."""
@@ -105,9 +109,14 @@ class Worker:
             handler = self._registry.get(task.job_type, task.step)
             if handler is None:
                 log.error("no_handler", job_type=task.job_type)
-                await self._report(task, failed=worker_pb2.StepFailed(
-                    code="UNKNOWN_STEP", message="this worker has no handler for the step",
-                    retryable=False))
+                await self._report(
+                    task,
+                    failed=worker_pb2.StepFailed(
+                        code="UNKNOWN_STEP",
+                        message="this worker has no handler for the step",
+                        retryable=False,
+                    ),
+                )
                 await msg.ack()
                 return
             ctx = StepContext(
@@ -138,24 +147,40 @@ class Worker:
                 return
             except StepError as error:
                 log.info("step_failed", code=error.code, retryable=error.retryable)
-                await self._report(task, failed=worker_pb2.StepFailed(
-                    code=error.code, message=error.message, retryable=error.retryable))
+                await self._report(
+                    task,
+                    failed=worker_pb2.StepFailed(
+                        code=error.code, message=error.message, retryable=error.retryable
+                    ),
+                )
             except TimeoutError:
                 log.warning("step_timed_out")
-                await self._report(task, failed=worker_pb2.StepFailed(
-                    code="STEP_TIMEOUT", message=f"step {task.step} took longer than allowed",
-                    retryable=True))
+                await self._report(
+                    task,
+                    failed=worker_pb2.StepFailed(
+                        code="STEP_TIMEOUT",
+                        message=f"step {task.step} took longer than allowed",
+                        retryable=True,
+                    ),
+                )
             except Exception as error:
                 log.error("step_crashed", exc_info=error)
-                await self._report(task, failed=worker_pb2.StepFailed(
-                    code="STEP_CRASHED",
-                    message=f"step {task.step} failed unexpectedly ({type(error).__name__})",
-                    retryable=True))
+                await self._report(
+                    task,
+                    failed=worker_pb2.StepFailed(
+                        code="STEP_CRASHED",
+                        message=f"step {task.step} failed unexpectedly ({type(error).__name__})",
+                        retryable=True,
+                    ),
+                )
             else:
-                log.info("step_succeeded",
-                         duration_ms=round((asyncio.get_running_loop().time() - started) * 1000))
-                await self._report(task, succeeded=worker_pb2.StepSucceeded(
-                    output=dict_to_struct(output)))
+                log.info(
+                    "step_succeeded",
+                    duration_ms=round((asyncio.get_running_loop().time() - started) * 1000),
+                )
+                await self._report(
+                    task, succeeded=worker_pb2.StepSucceeded(output=dict_to_struct(output))
+                )
             finally:
                 keepalive.cancel()
                 self._running.pop(key, None)
@@ -186,8 +211,12 @@ class Worker:
 
     def _progress_reporter(self, task: worker_pb2.StepTask) -> Any:
         async def report(percent: int, phase: str = "") -> None:
-            await self._report(task, progress=worker_pb2.StepProgress(
-                percent=max(0, min(100, int(percent))), phase=phase))
+            await self._report(
+                task,
+                progress=worker_pb2.StepProgress(
+                    percent=max(0, min(100, int(percent))), phase=phase
+                ),
+            )
 
         return report
 
@@ -203,7 +232,8 @@ class Worker:
         while True:
             try:
                 await self._js.publish(
-                    bus.REPORT_SUBJECT, report.SerializeToString(),
+                    bus.REPORT_SUBJECT,
+                    report.SerializeToString(),
                     headers={"Nats-Msg-Id": msg_id},
                 )
                 return

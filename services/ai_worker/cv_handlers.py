@@ -1,4 +1,5 @@
 """Placeholder until the cv engine lands."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,5 +15,12 @@ def writer_for(settings: Settings) -> Any:
 def register(registry: Registry, writer: Any) -> None:
     async def todo(ctx: Any) -> dict[str, Any]:
         return {}
-    for step in ("load_profile", "analyze_posting", "tailor_cv", "write_cover_letter", "render_preview"):
+
+    for step in (
+        "load_profile",
+        "analyze_posting",
+        "tailor_cv",
+        "write_cover_letter",
+        "render_preview",
+    ):
         registry.register("cv_tailoring", step, todo)

@@ -8,7 +8,7 @@ is cancelled or the worker shuts down.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +31,7 @@ class StepContext:
     report_progress: ProgressReporter
 
 
-Handler = Callable[[StepContext], Awaitable[dict[str, Any]]]
+Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]
 
 
 class Registry:

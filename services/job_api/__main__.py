@@ -31,9 +31,12 @@ async def main() -> None:
     await bus.ensure_streams(js)
     relay = OutboxRelay(pool, js)
     servicer = JobServicer(
-        pool, nc, relay,
-        Authenticator(settings.jwt_secret, issuer=settings.jwt_issuer,
-                      audience=settings.jwt_audience),
+        pool,
+        nc,
+        relay,
+        Authenticator(
+            settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        ),
         PageTokens(settings.page_token_secret),
         max_input_bytes=settings.max_input_bytes,
     )

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from jobkit.errors import FieldViolation, InvalidArgument
 
+
 def _invalid_token() -> InvalidArgument:
     return InvalidArgument(
         "page_token is invalid: pass next_page_token from the previous response unchanged",

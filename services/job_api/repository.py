@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
-
 from jobkit import store
+from jobkit.db import Conn
 from jobkit.lifecycle import JobStatus
 from jobkit.model import JobRecord
 from services.job_api.page_tokens import PagePosition
@@ -24,17 +23,18 @@ class ListFilter:
 
 
 async def find_by_idempotency_key(
-    conn: asyncpg.Connection, owner: str, key: str
+    conn: Conn, owner: str, key: str
 ) -> tuple[uuid.UUID, bytes] | None:
     row = await conn.fetchrow(
         "SELECT id, request_hash FROM jobs WHERE owner = $1 AND idempotency_key = $2",
-        owner, key,
+        owner,
+        key,
     )
     return (row["id"], row["request_hash"]) if row else None
 
 
 async def list_jobs(
-    conn: asyncpg.Connection, where: ListFilter, after: PagePosition | None, limit: int
+    conn: Conn, where: ListFilter, after: PagePosition | None, limit: int
 ) -> list[JobRecord]:
     """Newest first, by keyset on (created_at, id); ``limit`` rows at most."""
     rows = await conn.fetch(
@@ -57,6 +57,6 @@ async def list_jobs(
     return [jobs[i] for i in ids if i in jobs]
 
 
-async def delete_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+async def delete_job(conn: Conn, job_id: uuid.UUID) -> None:
     """A real delete: steps and events go with the job (ON DELETE CASCADE)."""
     await conn.execute("DELETE FROM jobs WHERE id = $1", job_id)

@@ -76,8 +76,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
     def _caller(self, context: Context) -> Principal:
         principal = self._auth.authenticate(context.invocation_metadata())
-        structlog.contextvars.bind_contextvars(user=hashlib.sha256(
-            principal.subject.encode()).hexdigest()[:12])
+        structlog.contextvars.bind_contextvars(
+            user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
+        )
         return principal
 
     @staticmethod
@@ -88,7 +89,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job
 
     @unary
-    async def CreateJob(  # noqa: N802 - gRPC method names
+    async def CreateJob(
         self, request: job_service_pb2.CreateJobRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
@@ -113,22 +114,37 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             raise InvalidArgument(
                 f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-                [FieldViolation("idempotency_key",
-                                f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")],
+                [
+                    FieldViolation(
+                        "idempotency_key",
+                        f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                    )
+                ],
             )
         digest = request_hash(spec.name, input_bytes)
         now = self._clock()
         job_id = uuid.uuid4()
         job = JobRecord(
-            id=job_id, owner=caller.subject, type=spec.name, status=JobStatus.QUEUED,
-            input=input_bytes, created_at=now, updated_at=now, phase=control.QUEUED_PHASE,
-            steps=tuple(StepRecord(job_id, i, s.name, StepStatus.PENDING)
-                        for i, s in enumerate(spec.steps)),
+            id=job_id,
+            owner=caller.subject,
+            type=spec.name,
+            status=JobStatus.QUEUED,
+            input=input_bytes,
+            created_at=now,
+            updated_at=now,
+            phase=control.QUEUED_PHASE,
+            steps=tuple(
+                StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
+            ),
         )
-        created = NewEvent(type=EventType.CREATED, status=JobStatus.QUEUED, progress=0,
-                           phase=control.QUEUED_PHASE)
-        change = JobChange(job=job, events=(created,),
-                           outbox=(control.submitted_message(replace(job, last_sequence=1)),))
+        created = NewEvent(
+            type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
+        )
+        change = JobChange(
+            job=job,
+            events=(created,),
+            outbox=(control.submitted_message(replace(job, last_sequence=1)),),
+        )
         async with wrap_db_errors(), self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
@@ -151,7 +167,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_to_proto(self._visible(stored, caller))
 
     @unary
-    async def GetJob(  # noqa: N802
+    async def GetJob(
         self, request: job_service_pb2.GetJobRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
@@ -161,30 +177,36 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_to_proto(self._visible(job, caller))
 
     @unary
-    async def ListJobs(  # noqa: N802
+    async def ListJobs(
         self, request: job_service_pb2.ListJobsRequest, context: Context
     ) -> job_service_pb2.ListJobsResponse:
         caller = self._caller(context)
         if request.page_size < 0:
-            raise InvalidArgument("page_size must not be negative",
-                                  [FieldViolation("page_size", "must not be negative")])
+            raise InvalidArgument(
+                "page_size must not be negative",
+                [FieldViolation("page_size", "must not be negative")],
+            )
         limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         try:
             status = job_status_from_proto(request.status)
         except ValueError:
-            raise InvalidArgument("status is not a known JobStatus",
-                                  [FieldViolation("status", "is not a known JobStatus")]) from None
+            raise InvalidArgument(
+                "status is not a known JobStatus",
+                [FieldViolation("status", "is not a known JobStatus")],
+            ) from None
         if request.type and job_type(request.type) is None:
-            raise InvalidArgument("type is not a known job type",
-                                  [FieldViolation("type", "is not a known job type")])
+            raise InvalidArgument(
+                "type is not a known job type", [FieldViolation("type", "is not a known job type")]
+            )
         where = ListFilter(owner=caller.subject, status=status, job_type=request.type or None)
-        after = (self._page_tokens.decode(request.page_token, where.fingerprint())
-                 if request.page_token else None)
+        after = (
+            self._page_tokens.decode(request.page_token, where.fingerprint())
+            if request.page_token
+            else None
+        )
         async with wrap_db_errors(), self._pool.acquire() as conn:
             jobs = await repository.list_jobs(conn, where, after, limit + 1)
-        response = job_service_pb2.ListJobsResponse(
-            jobs=[job_to_proto(j) for j in jobs[:limit]]
-        )
+        response = job_service_pb2.ListJobsResponse(jobs=[job_to_proto(j) for j in jobs[:limit]])
         if len(jobs) > limit:
             last = jobs[limit - 1]
             response.next_page_token = self._page_tokens.encode(
@@ -193,7 +215,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return response
 
     async def _transition(
-        self, caller: Principal, raw_id: str,
+        self,
+        caller: Principal,
+        raw_id: str,
         decide: Callable[[JobRecord, datetime], JobChange | None],
     ) -> JobRecord:
         job_id = parse_job_id(raw_id)
@@ -213,7 +237,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return self._visible(stored, caller)
 
     @unary
-    async def CancelJob(  # noqa: N802
+    async def CancelJob(
         self, request: job_service_pb2.CancelJobRequest, context: Context
     ) -> jobs_pb2.Job:
         job = await self._transition(self._caller(context), request.job_id, control.cancel)
@@ -221,7 +245,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_to_proto(job)
 
     @unary
-    async def RetryJob(  # noqa: N802
+    async def RetryJob(
         self, request: job_service_pb2.RetryJobRequest, context: Context
     ) -> jobs_pb2.Job:
         job = await self._transition(self._caller(context), request.job_id, control.retry)
@@ -229,7 +253,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_to_proto(job)
 
     @unary
-    async def DeleteJob(  # noqa: N802
+    async def DeleteJob(
         self, request: job_service_pb2.DeleteJobRequest, context: Context
     ) -> empty_pb2.Empty:
         caller = self._caller(context)
@@ -245,7 +269,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return empty_pb2.Empty()
 
     @unary
-    async def ListJobTypes(  # noqa: N802
+    async def ListJobTypes(
         self, request: job_service_pb2.ListJobTypesRequest, context: Context
     ) -> job_service_pb2.ListJobTypesResponse:
         self._caller(context)

@@ -26,13 +26,14 @@ async def main() -> None:
     pool = await create_pool(settings.common.database_url, max_size=20)
     await migrate(pool)
     nc = await bus.connect(settings.common.nats_url, "notifier")
-    hub = EventHub(nc, pool, buffer=settings.watcher_buffer,
-                   resync_after_s=settings.resync_after_s)
+    hub = EventHub(nc, pool, buffer=settings.watcher_buffer, resync_after_s=settings.resync_after_s)
     await hub.start()
     servicer = NotifierServicer(
-        pool, hub,
-        Authenticator(settings.jwt_secret, issuer=settings.jwt_issuer,
-                      audience=settings.jwt_audience),
+        pool,
+        hub,
+        Authenticator(
+            settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        ),
     )
     server = GrpcServer(
         settings.grpc_addr,

@@ -66,7 +66,7 @@ class EventHub:
         self._subscription = await self._nc.subscribe(f"{EVENTS_PREFIX}>", cb=self._on_event)
 
     async def _on_event(self, msg: Msg) -> None:
-        watchers = self._watchers.get(msg.subject[len(EVENTS_PREFIX):])
+        watchers = self._watchers.get(msg.subject[len(EVENTS_PREFIX) :])
         if not watchers:
             return
         event = jobs_pb2.JobEvent.FromString(msg.data)
@@ -74,8 +74,9 @@ class EventHub:
             watcher.offer(event)
 
     def watch(self, job_id: str) -> Watcher:
-        watcher = Watcher(job_id, asyncio.Queue(self._buffer),
-                          last_activity=asyncio.get_running_loop().time())
+        watcher = Watcher(
+            job_id, asyncio.Queue(self._buffer), last_activity=asyncio.get_running_loop().time()
+        )
         self._watchers.setdefault(job_id, set()).add(watcher)
         return watcher
 
@@ -97,8 +98,12 @@ class EventHub:
     async def reconcile_once(self) -> None:
         """Wake idle watchers that are behind Postgres (or whose job is gone)."""
         now = asyncio.get_running_loop().time()
-        idle = [w for ws in self._watchers.values() for w in ws
-                if now - w.last_activity >= self._resync_after_s and w.queue.empty()]
+        idle = [
+            w
+            for ws in self._watchers.values()
+            for w in ws
+            if now - w.last_activity >= self._resync_after_s and w.queue.empty()
+        ]
         if not idle:
             return
         ids = list({uuid.UUID(w.job_id) for w in idle})

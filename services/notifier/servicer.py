@@ -27,10 +27,13 @@ log = get_logger(__name__)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-_TERMINAL_EVENTS = frozenset({
-    jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED, jobs_pb2.JOB_EVENT_TYPE_FAILED,
-    jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
-})
+_TERMINAL_EVENTS = frozenset(
+    {
+        jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+        jobs_pb2.JOB_EVENT_TYPE_FAILED,
+        jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
+    }
+)
 REPLAY_PAGE = 500
 
 
@@ -48,18 +51,21 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         return principal
 
     @server_streaming
-    async def WatchJob(  # noqa: N802 - gRPC method name
+    async def WatchJob(
         self, request: notifier_service_pb2.WatchJobRequest, context: Context
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
         caller = self._caller(context)
         try:
             job_id = uuid.UUID(request.job_id)
         except ValueError:
-            raise InvalidArgument("job_id must be a UUID",
-                                  [FieldViolation("job_id", "must be a UUID")]) from None
+            raise InvalidArgument(
+                "job_id must be a UUID", [FieldViolation("job_id", "must be a UUID")]
+            ) from None
         if request.after_sequence < 0:
-            raise InvalidArgument("after_sequence must not be negative",
-                                  [FieldViolation("after_sequence", "must not be negative")])
+            raise InvalidArgument(
+                "after_sequence must not be negative",
+                [FieldViolation("after_sequence", "must not be negative")],
+            )
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
         # Subscribe before reading history, so nothing committed in between is missed.
         watcher = self._hub.watch(str(job_id))
@@ -106,12 +112,12 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 )
                 if row is None or (row["owner"] != caller.subject and not caller.is_admin):
                     raise NotFound()
-                records = await store.fetch_events(conn, job_id, watcher.last_sequence,
-                                                   REPLAY_PAGE)
+                records = await store.fetch_events(conn, job_id, watcher.last_sequence, REPLAY_PAGE)
             for record in records:
                 watcher.last_sequence = record.sequence
-                is_last = (record.sequence == row["last_sequence"]
-                           and JobStatus(row["status"]).terminal)
+                is_last = (
+                    record.sequence == row["last_sequence"] and JobStatus(row["status"]).terminal
+                )
                 yield event_to_proto(record), is_last
             if len(records) < REPLAY_PAGE:
                 return

@@ -55,17 +55,34 @@ def decode(msg: Msg) -> Input:
         job_id = uuid.UUID(report.job_id)
         outcome = report.WhichOneof("outcome")
         if outcome == "progress":
-            return StepReport(job_id, report.step, report.attempt, ReportKind.PROGRESS,
-                              percent=report.progress.percent, phase=report.progress.phase)
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.PROGRESS,
+                percent=report.progress.percent,
+                phase=report.progress.phase,
+            )
         if outcome == "heartbeat":
             return StepReport(job_id, report.step, report.attempt, ReportKind.HEARTBEAT)
         if outcome == "succeeded":
-            return StepReport(job_id, report.step, report.attempt, ReportKind.SUCCEEDED,
-                              output=report.succeeded.output.SerializeToString())
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.SUCCEEDED,
+                output=report.succeeded.output.SerializeToString(),
+            )
         if outcome == "failed":
-            return StepReport(job_id, report.step, report.attempt, ReportKind.FAILED,
-                              error_code=report.failed.code, error_message=report.failed.message,
-                              retryable=report.failed.retryable)
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.FAILED,
+                error_code=report.failed.code,
+                error_message=report.failed.message,
+                retryable=report.failed.retryable,
+            )
     raise ValueError(f"unexpected message on {msg.subject}")
 
 
@@ -111,8 +128,13 @@ def merge(before: JobRecord, decisions: Sequence[Decision]) -> JobChange:
 
 class Orchestrator:
     def __init__(
-        self, pool: asyncpg.Pool, nc: NatsClient, js: JetStreamContext, relay: OutboxRelay,
-        *, batch_size: int,
+        self,
+        pool: asyncpg.Pool,
+        nc: NatsClient,
+        js: JetStreamContext,
+        relay: OutboxRelay,
+        *,
+        batch_size: int,
     ) -> None:
         self._pool = pool
         self._nc = nc
@@ -176,8 +198,12 @@ class Orchestrator:
                 current = decided[item.job_id][-1].change.job if item.job_id in decided else before
                 outcome = decide(current, item, now)
                 if isinstance(outcome, Ignored):
-                    log.info("input_ignored", job_id=str(item.job_id),
-                             step=getattr(item, "step", None), reason=outcome.reason)
+                    log.info(
+                        "input_ignored",
+                        job_id=str(item.job_id),
+                        step=getattr(item, "step", None),
+                        reason=outcome.reason,
+                    )
                     continue
                 decided.setdefault(item.job_id, []).append(outcome)
             changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
@@ -197,5 +223,3 @@ async def _quietly(awaitable: object) -> None:
         await awaitable  # type: ignore[misc]
     except Exception as exc:
         log.warning("ack_failed", error=type(exc).__name__)
-
-

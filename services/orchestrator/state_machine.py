@@ -70,7 +70,12 @@ def _with_step(job: JobRecord, step: StepRecord) -> JobRecord:
 
 
 def _start_step(
-    job: JobRecord, spec: JobTypeSpec, index: int, now: datetime, *, attempt: int,
+    job: JobRecord,
+    spec: JobTypeSpec,
+    index: int,
+    now: datetime,
+    *,
+    attempt: int,
     not_before: datetime | None = None,
 ) -> tuple[JobRecord, StepRecord, NewEvent, Dispatch]:
     step_spec: StepSpec = spec.steps[index]
@@ -110,9 +115,7 @@ def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ig
     """
     if job.status is not JobStatus.QUEUED:
         return Ignored(f"job is {job.status.value}, not QUEUED")
-    index = next(
-        (i for i, s in enumerate(job.steps) if s.status is not StepStatus.SUCCEEDED), None
-    )
+    index = next((i for i, s in enumerate(job.steps) if s.status is not StepStatus.SUCCEEDED), None)
     if index is None:
         return Ignored("every step already succeeded")
     new_job, step, event, dispatch = _start_step(
@@ -176,8 +179,12 @@ def _progress(
         return Ignored("no change in progress or phase")
     new_job = replace(job, progress=progress, phase=phase)
     event = NewEvent(
-        type=EventType.PROGRESS, status=JobStatus.RUNNING, progress=progress, phase=phase,
-        step=step.name, attempt=step.attempt,
+        type=EventType.PROGRESS,
+        status=JobStatus.RUNNING,
+        progress=progress,
+        phase=phase,
+        step=step.name,
+        attempt=step.attempt,
     )
     return Decision(JobChange(job=new_job, steps=changed_steps, events=(event,)))
 
@@ -186,15 +193,23 @@ def _succeeded(
     job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime
 ) -> Decision:
     done = replace(
-        step, status=StepStatus.SUCCEEDED, output=report.output or b"", lease_expires_at=None,
-        finished_at=now, error_code=None, error_message=None,
+        step,
+        status=StepStatus.SUCCEEDED,
+        output=report.output or b"",
+        lease_expires_at=None,
+        finished_at=now,
+        error_code=None,
+        error_message=None,
     )
     job = _with_step(job, done)
     next_index = step.position + 1
     succeeded_event = NewEvent(
-        type=EventType.STEP_SUCCEEDED, status=JobStatus.RUNNING,
+        type=EventType.STEP_SUCCEEDED,
+        status=JobStatus.RUNNING,
         progress=spec.progress_at(step.position, 100) if next_index < len(spec.steps) else 99,
-        phase=job.phase, step=step.name, attempt=step.attempt,
+        phase=job.phase,
+        step=step.name,
+        attempt=step.attempt,
     )
     job = replace(job, progress=max(job.progress, succeeded_event.progress))
     if next_index < len(spec.steps):
@@ -202,24 +217,35 @@ def _succeeded(
             job, spec, next_index, now, attempt=job.steps[next_index].attempt + 1
         )
         return Decision(
-            JobChange(job=started_job, steps=(done, started),
-                      events=(succeeded_event, started_event)),
+            JobChange(
+                job=started_job, steps=(done, started), events=(succeeded_event, started_event)
+            ),
             (dispatch,),
         )
     assert job_can_move(job.status, JobStatus.SUCCEEDED)
     finished = replace(
-        job, status=JobStatus.SUCCEEDED, progress=100, phase=spec.done_phase,
-        result=done.output, finished_at=now,
+        job,
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        phase=spec.done_phase,
+        result=done.output,
+        finished_at=now,
     )
     final_event = NewEvent(
-        type=EventType.SUCCEEDED, status=JobStatus.SUCCEEDED, progress=100,
+        type=EventType.SUCCEEDED,
+        status=JobStatus.SUCCEEDED,
+        progress=100,
         phase=spec.done_phase,
     )
     return Decision(JobChange(job=finished, steps=(done,), events=(succeeded_event, final_event)))
 
 
 def _failed(
-    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime,
+    job: JobRecord,
+    spec: JobTypeSpec,
+    step: StepRecord,
+    report: StepReport,
+    now: datetime,
     rng: random.Random | None,
 ) -> Decision:
     policy = spec.step(step.name).retry
@@ -229,15 +255,23 @@ def _failed(
         delay_s = policy.delay_s(step.attempt, rng)
         not_before = now + timedelta(seconds=delay_s)
         retry_event = NewEvent(
-            type=EventType.STEP_RETRYING, status=JobStatus.RUNNING, progress=job.progress,
-            phase=job.phase, step=step.name, attempt=step.attempt + 1,
+            type=EventType.STEP_RETRYING,
+            status=JobStatus.RUNNING,
+            progress=job.progress,
+            phase=job.phase,
+            step=step.name,
+            attempt=step.attempt + 1,
             message=f"attempt {step.attempt} failed ({code}); retrying in {delay_s:.2f}s",
             retry_delay_ms=round(delay_s * 1000),
         )
         deadline = not_before + timedelta(seconds=spec.step(step.name).timeout_s)
         waiting = replace(
-            step, status=StepStatus.RETRYING, attempt=step.attempt + 1, error_code=code,
-            error_message=message, lease_expires_at=deadline,
+            step,
+            status=StepStatus.RETRYING,
+            attempt=step.attempt + 1,
+            error_code=code,
+            error_message=message,
+            lease_expires_at=deadline,
         )
         # The next attempt is committed and scheduled now; the step stays RETRYING (with
         # the error that caused it) until the worker running that attempt first reports.
@@ -245,18 +279,40 @@ def _failed(
             JobChange(job=_with_step(job, waiting), steps=(waiting,), events=(retry_event,)),
             (Dispatch(job.id, step.name, waiting.attempt, deadline, not_before),),
         )
-    failed_step = replace(step, status=StepStatus.FAILED, error_code=code,
-                          error_message=message, lease_expires_at=None, finished_at=now)
+    failed_step = replace(
+        step,
+        status=StepStatus.FAILED,
+        error_code=code,
+        error_message=message,
+        lease_expires_at=None,
+        finished_at=now,
+    )
     attempts = f"after {step.attempt} attempt{'s' if step.attempt != 1 else ''}"
     job_message = f"step {step.name} failed {attempts}: {message}"
     failed_job = replace(
-        _with_step(job, failed_step), status=JobStatus.FAILED, phase="Failed",
-        error_code=code, error_message=job_message, finished_at=now,
+        _with_step(job, failed_step),
+        status=JobStatus.FAILED,
+        phase="Failed",
+        error_code=code,
+        error_message=job_message,
+        finished_at=now,
     )
     events = (
-        NewEvent(type=EventType.STEP_FAILED, status=JobStatus.RUNNING, progress=job.progress,
-                 phase=job.phase, step=step.name, attempt=step.attempt, message=message),
-        NewEvent(type=EventType.FAILED, status=JobStatus.FAILED, progress=job.progress,
-                 phase="Failed", message=job_message),
+        NewEvent(
+            type=EventType.STEP_FAILED,
+            status=JobStatus.RUNNING,
+            progress=job.progress,
+            phase=job.phase,
+            step=step.name,
+            attempt=step.attempt,
+            message=message,
+        ),
+        NewEvent(
+            type=EventType.FAILED,
+            status=JobStatus.FAILED,
+            progress=job.progress,
+            phase="Failed",
+            message=job_message,
+        ),
     )
     return Decision(JobChange(job=failed_job, steps=(failed_step,), events=events))

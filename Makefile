@@ -1,0 +1,53 @@
+# Durable jobs: every task a developer or CI runs. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test test-unit test-integration test-e2e lint format protos protos-check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+dev: $(STAMP) ## run Postgres, NATS and the four services (Ctrl-C stops all)
+	$(PY) -m jobkit.devstack --dir .dev
+
+test: $(STAMP) ## the whole suite: unit, integration (real Postgres/NATS), end-to-end
+	$(PY) -m pytest
+
+test-unit: $(STAMP) ## pure code only, seconds
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP) ## against real Postgres and nats-server processes
+	$(PY) -m pytest tests/integration
+
+test-e2e: $(STAMP) ## the four services as processes, driven over gRPC
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint, stale stubs
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	cd protos && ../$(VENV)/bin/buf lint
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+protos: $(STAMP) ## regenerate libs/jobkit/gen from protos/
+	$(PY) scripts/gen_protos.py
+
+protos-check: $(STAMP) ## fail if the checked-in stubs differ from protos/
+	$(PY) scripts/gen_protos.py --check
+
+clean: ## remove the dev stack's data and caches (not .venv)
+	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

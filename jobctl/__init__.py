@@ -1,0 +1,1 @@
+"""jobctl: the command line and Python client for the durable job system."""

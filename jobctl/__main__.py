@@ -1,0 +1,3 @@
+from jobctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""jobctl: submit, watch and manage jobs from a shell.
+
+Exit codes: 0 success; 1 the watched job FAILED or was CANCELLED; 2 bad usage or invalid
+argument; 3 not found; 4 authentication or permission; 5 service unavailable; 6 conflict
+or precondition; 7 rate limited; 10 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import grpc
+from google.protobuf import json_format
+
+from jobctl.client import JobsClient
+from jobkit.auth import mint_token
+from jobkit.gen.jobs.v1 import jobs_pb2
+
+EXIT_JOB_UNSUCCESSFUL = 1
+EXIT_USAGE = 2
+_EXIT_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: 2,
+    grpc.StatusCode.NOT_FOUND: 3,
+    grpc.StatusCode.UNAUTHENTICATED: 4,
+    grpc.StatusCode.PERMISSION_DENIED: 4,
+    grpc.StatusCode.UNAVAILABLE: 5,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 5,
+    grpc.StatusCode.ALREADY_EXISTS: 6,
+    grpc.StatusCode.FAILED_PRECONDITION: 6,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 7,
+}
+_STATUS_NAMES = [n.removeprefix("JOB_STATUS_").lower() for n in jobs_pb2.JobStatus.keys()][1:]  # noqa: SIM118
+
+
+def _to_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _read_input(raw: str | None, fields: Sequence[str]) -> dict[str, Any]:
+    """Input from ``@file.json``, ``-`` (stdin) or inline JSON, plus ``--set key=value``."""
+    doc: dict[str, Any] = {}
+    if raw:
+        if raw == "-":
+            text = sys.stdin.read()
+        elif raw.startswith("@"):
+            text = Path(raw[1:]).read_text(encoding="utf-8")
+        else:
+            text = raw
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise ValueError("the input must be a JSON object")
+        doc = loaded
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes key=value, got {item!r}")
+        try:
+            doc[key] = json.loads(value)
+        except json.JSONDecodeError:
+            doc[key] = value
+    return doc
+
+
+def _status(value: int) -> str:
+    return jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_")
+
+
+class ProgressBar:
+    """One live line on a terminal; plain lines elsewhere (logs, pipes)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+
+    def update(self, event: jobs_pb2.JobEvent) -> None:
+        kind = jobs_pb2.JobEventType.Name(event.type).removeprefix("JOB_EVENT_TYPE_")
+        width = 30
+        filled = width * event.progress // 100
+        bar = "#" * filled + "-" * (width - filled)
+        detail = event.phase or kind.lower()
+        if event.message:
+            detail += f" ({event.message})"
+        line = f"[{bar}] {event.progress:3d}%  {detail}"
+        if self._tty:
+            self._out.write("\r\033[2K" + line[:200])
+            if event.type in (
+                jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+                jobs_pb2.JOB_EVENT_TYPE_FAILED,
+                jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
+            ):
+                self._out.write("\n")
+        else:
+            self._out.write(f"#{event.sequence} {kind} {event.step} {line}\n")
+        self._out.flush()
+
+
+def _print_job(job: jobs_pb2.Job, output: str) -> None:
+    if output == "json":
+        print(json.dumps(_to_json(job), indent=2))
+        return
+    print(f"job      {job.job_id}")
+    print(f"type     {job.type}")
+    print(f"status   {_status(job.status)}  {job.progress}%  {job.phase}")
+    for step in job.steps:
+        state = jobs_pb2.StepStatus.Name(step.status).removeprefix("STEP_STATUS_")
+        error = f"  {step.error.code}: {step.error.message}" if step.error.code else ""
+        print(f"  - {step.name:<20} {state:<10} attempt {step.attempt}{error}")
+    if job.error.code:
+        print(f"error    {job.error.code}: {job.error.message}")
+    if job.HasField("result") and job.result.fields:
+        print("result")
+        print(json.dumps(json_format.MessageToDict(job.result), indent=2))
+
+
+async def _watch(client: JobsClient, job_id: str, after: int, output: str) -> int:
+    bar = ProgressBar(sys.stdout)
+    final = jobs_pb2.JOB_STATUS_UNSPECIFIED
+    async for event in client.watch(job_id, after):
+        if output == "json":
+            print(json.dumps(_to_json(event)), flush=True)
+        else:
+            bar.update(event)
+        final = event.status
+    return 0 if final == jobs_pb2.JOB_STATUS_SUCCEEDED else EXIT_JOB_UNSUCCESSFUL
+
+
+async def _run(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get("JOBS_TOKEN") or os.environ.get("TOKEN", "")
+    if not token:
+        print(
+            "jobctl: no token: pass --token, or set JOBS_TOKEN (see `jobctl token`)",
+            file=sys.stderr,
+        )
+        return 4
+    async with JobsClient(args.api, args.notifier, token, timeout_s=args.timeout) as client:
+        if args.command == "submit":
+            doc = _read_input(args.input, args.set or [])
+            job = await client.create_job(args.type, doc, idempotency_key=args.idempotency_key)
+            if args.watch:
+                if args.output != "json":
+                    print(f"job {job.job_id} ({job.type})", flush=True)
+                code = await _watch(client, job.job_id, 0, args.output)
+                if args.output != "json":
+                    _print_job(await client.get_job(job.job_id), args.output)
+                return code
+            if args.output == "json":
+                _print_job(job, "json")
+            else:
+                print(job.job_id)
+            return 0
+        if args.command == "watch":
+            return await _watch(client, args.job_id, args.after, args.output)
+        if args.command == "get":
+            _print_job(await client.get_job(args.job_id), args.output)
+            return 0
+        if args.command == "list":
+            status = (
+                jobs_pb2.JobStatus.Value("JOB_STATUS_" + args.status.upper())
+                if args.status
+                else jobs_pb2.JOB_STATUS_UNSPECIFIED
+            )
+            page = await client.list_jobs(
+                page_size=args.limit,
+                page_token=args.page_token,
+                status=status,
+                job_type=args.type or "",
+            )
+            if args.output == "json":
+                print(json.dumps(_to_json(page), indent=2))
+                return 0
+            print(f"{'JOB ID':<36}  {'TYPE':<14} {'STATUS':<10} {'PROGRESS':>8}  CREATED")
+            for job in page.jobs:
+                created = job.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+                print(
+                    f"{job.job_id:<36}  {job.type:<14} {_status(job.status):<10} "
+                    f"{job.progress:>7}%  {created}"
+                )
+            if page.next_page_token:
+                print(f"\nmore: jobctl list --page-token {page.next_page_token}")
+            return 0
+        if args.command in ("cancel", "retry"):
+            method = client.cancel_job if args.command == "cancel" else client.retry_job
+            _print_job(await method(args.job_id), args.output)
+            return 0
+        if args.command == "delete":
+            await client.delete_job(args.job_id)
+            if args.output == "json":
+                print(json.dumps({"deleted": args.job_id}))
+            else:
+                print(f"deleted {args.job_id}")
+            return 0
+        if args.command == "types":
+            types = await client.list_job_types()
+            if args.output == "json":
+                print(json.dumps([_to_json(t) for t in types], indent=2))
+                return 0
+            for t in types:
+                print(f"{t.name}\n  steps: {' -> '.join(t.steps)}\n  {t.description}\n")
+            return 0
+    raise AssertionError(args.command)
+
+
+def _default_secret() -> str:
+    secret = os.environ.get("JWT_SECRET", "")
+    dev_file = Path(".dev/jwt_secret")
+    if not secret and dev_file.exists():
+        secret = dev_file.read_text().strip()
+    return secret
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobctl",
+        description="Submit, watch and manage durable AI jobs.",
+        epilog="Environment: JOBS_API_ADDR, JOBS_NOTIFIER_ADDR, JOBS_TOKEN, JWT_SECRET.",
+    )
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("JOBS_API_ADDR", "127.0.0.1:50051"),
+        help="job_api address (default %(default)s)",
+    )
+    parser.add_argument(
+        "--notifier",
+        default=os.environ.get("JOBS_NOTIFIER_ADDR", "127.0.0.1:50052"),
+        help="notifier address (default %(default)s)",
+    )
+    parser.add_argument("--token", help="bearer token (default $JOBS_TOKEN)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="per-call deadline, s")
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    token = sub.add_parser("token", help="mint a development token (HS256)")
+    token.add_argument("--sub", required=True, help="the user the token speaks for")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.add_argument(
+        "--secret", default=None, help="HS256 secret (default $JWT_SECRET, else .dev/jwt_secret)"
+    )
+    token.add_argument("--admin", action="store_true", help="add the jobs:admin scope")
+
+    submit = sub.add_parser("submit", help="create a job")
+    submit.add_argument("type", help="job type (see `jobctl types`)")
+    submit.add_argument("--input", "-i", help="JSON input: inline, @file.json, or - for stdin")
+    submit.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set a top-level input field (repeatable)",
+    )
+    submit.add_argument("--idempotency-key", default="")
+    submit.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
+
+    watch = sub.add_parser("watch", help="follow a job's progress live")
+    watch.add_argument("job_id")
+    watch.add_argument("--after", type=int, default=0, help="resume after this sequence")
+
+    for name, text in (
+        ("get", "show a job"),
+        ("cancel", "cancel a job"),
+        ("retry", "resume a failed or cancelled job"),
+        ("delete", "erase a job and its data"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("job_id")
+
+    listing = sub.add_parser("list", help="list your jobs, newest first")
+    listing.add_argument("--status", choices=_STATUS_NAMES)
+    listing.add_argument("--type")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--page-token", default="")
+
+    sub.add_parser("types", help="list job types and their steps")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "token":
+        secret = args.secret or _default_secret()
+        if not secret:
+            print("jobctl: no secret: pass --secret or set JWT_SECRET", file=sys.stderr)
+            return EXIT_USAGE
+        print(
+            mint_token(
+                secret, args.sub, ttl_s=args.ttl, scopes=("jobs:admin",) if args.admin else ()
+            )
+        )
+        return 0
+    try:
+        return asyncio.run(_run(args))
+    except (ValueError, OSError) as error:
+        print(f"jobctl: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except grpc.aio.AioRpcError as error:
+        print(f"jobctl: {error.code().name}: {error.details()}", file=sys.stderr)
+        return _EXIT_BY_CODE.get(error.code(), 10)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
