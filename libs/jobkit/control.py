@@ -79,7 +79,7 @@ def retry(job: JobRecord, now: datetime) -> JobChange:
         replace(
             s,
             status=StepStatus.PENDING,
-            attempt=0,
+            retry_base=s.attempt,
             error_code=None,
             error_message=None,
             lease_expires_at=None,
@@ -105,7 +105,6 @@ def retry(job: JobRecord, now: datetime) -> JobChange:
         progress=job.progress,
         phase=QUEUED_PHASE,
         step=resume_from,
-        attempt=1,
         message="retry requested: resuming from the last checkpoint",
     )
     # The submission's msg_id must differ from earlier ones: count the retry event in.

@@ -113,41 +113,25 @@ class PostgresServer:
                 capture_output=True,
                 user=user,
             )
-        self.proc = subprocess.Popen(
-            [
-                self._bin("postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.data_dir),
-                "-c",
-                "fsync=on",
-                "-c",
-                "synchronous_commit=on",
-                "-c",
-                "max_connections=300",
-                "-c",
-                "shared_buffers=128MB",
-                # Never log statements or their parameters: they carry résumés.
-                "-c",
-                "log_statement=none",
-                "-c",
-                "log_min_duration_statement=-1",
-                "-c",
-                "log_min_error_statement=panic",
-                "-c",
-                "log_parameter_max_length=0",
-                "-c",
-                "log_parameter_max_length_on_error=0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab"),  # noqa: SIM115
-            user=user,
-        )
+        settings = {
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "max_connections": "300",
+            "shared_buffers": "128MB",
+            # Never log statements or their parameters: they carry résumés.
+            "log_statement": "none",
+            "log_min_duration_statement": "-1",
+            "log_min_error_statement": "panic",
+            "log_parameter_max_length": "0",
+            "log_parameter_max_length_on_error": "0",
+        }
+        command = [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        command += ["-h", "127.0.0.1", "-k", str(self.data_dir)]
+        for name, value in settings.items():
+            command += ["-c", f"{name}={value}"]
+        log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, user=user)
         _wait_for_port(self.port, self.proc, 30, "postgres")
         if fresh:
             self._create_database(user)
@@ -223,11 +207,10 @@ class NatsServer:
                 ]
             )
         )
-        self.proc = subprocess.Popen(
-            [self.binary(), "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.store_dir.parent / f"{self.store_dir.name}.log", "ab"),  # noqa: SIM115
-        )
+        with open(self.store_dir.parent / f"{self.store_dir.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=log
+            )
         _wait_for_port(self.port, self.proc, 30, "nats-server")
         return self
 

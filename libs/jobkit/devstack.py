@@ -39,12 +39,13 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         module = "services." + self.name.split("#")[0]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log_path, "ab"),  # noqa: SIM115 - the child owns it
-        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", module],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         return self
 
     @property

@@ -24,12 +24,18 @@ class StepRecord:
     name: str
     status: StepStatus
     attempt: int = 0
+    #: Attempts made before the last RetryJob; ``attempt - retry_base`` counts this run's.
+    retry_base: int = 0
     output: bytes | None = None
     error_code: str | None = None
     error_message: str | None = None
     lease_expires_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @property
+    def attempts_this_run(self) -> int:
+        return self.attempt - self.retry_base
 
     @classmethod
     def from_row(cls, row: Row) -> StepRecord:
@@ -39,6 +45,7 @@ class StepRecord:
             name=row["name"],
             status=StepStatus(row["status"]),
             attempt=row["attempt"],
+            retry_base=row["retry_base"],
             output=row["output"],
             error_code=row["error_code"],
             error_message=row["error_message"],

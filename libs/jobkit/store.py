@@ -17,7 +17,7 @@ from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepR
 
 _JOB_COLUMNS = """id, owner, type, status, progress, phase, input, result, error_code,
     error_message, last_sequence, created_at, updated_at, finished_at"""
-_STEP_COLUMNS = """job_id, position, name, status, attempt, output, error_code, error_message,
+_STEP_COLUMNS = """job_id, position, name, status, attempt, retry_base, output, error_code, error_message,
     lease_expires_at, started_at, finished_at"""
 
 
@@ -133,19 +133,20 @@ async def apply_changes(
     if steps:
         await conn.execute(
             """UPDATE job_steps AS s SET status = u.status, attempt = u.attempt,
-                   output = u.output, error_code = u.error_code,
+                   retry_base = u.retry_base, output = u.output, error_code = u.error_code,
                    error_message = u.error_message, lease_expires_at = u.lease_expires_at,
                    started_at = u.started_at, finished_at = u.finished_at
-               FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::bytea[],
-                           $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
-                           $10::timestamptz[])
-                    AS u(job_id, position, status, attempt, output, error_code,
+               FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::int[],
+                           $6::bytea[], $7::text[], $8::text[], $9::timestamptz[],
+                           $10::timestamptz[], $11::timestamptz[])
+                    AS u(job_id, position, status, attempt, retry_base, output, error_code,
                          error_message, lease_expires_at, started_at, finished_at)
                WHERE s.job_id = u.job_id AND s.position = u.position""",
             [s.job_id for s in steps],
             [s.position for s in steps],
             [s.status.value for s in steps],
             [s.attempt for s in steps],
+            [s.retry_base for s in steps],
             [s.output for s in steps],
             [s.error_code for s in steps],
             [s.error_message for s in steps],

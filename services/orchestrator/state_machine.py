@@ -251,8 +251,8 @@ def _failed(
     policy = spec.step(step.name).retry
     code = report.error_code or "STEP_FAILED"
     message = report.error_message or "the step failed"
-    if report.retryable and policy.allows_another(step.attempt):
-        delay_s = policy.delay_s(step.attempt, rng)
+    if report.retryable and policy.allows_another(step.attempts_this_run):
+        delay_s = policy.delay_s(step.attempts_this_run, rng)
         not_before = now + timedelta(seconds=delay_s)
         retry_event = NewEvent(
             type=EventType.STEP_RETRYING,
@@ -287,7 +287,8 @@ def _failed(
         lease_expires_at=None,
         finished_at=now,
     )
-    attempts = f"after {step.attempt} attempt{'s' if step.attempt != 1 else ''}"
+    used = step.attempts_this_run
+    attempts = f"after {used} attempt{'s' if used != 1 else ''}"
     job_message = f"step {step.name} failed {attempts}: {message}"
     failed_job = replace(
         _with_step(job, failed_step),

@@ -34,7 +34,10 @@ CREATE TABLE job_steps (
     name            text        NOT NULL,
     status          text        NOT NULL DEFAULT 'PENDING'
                     CHECK (status IN ('PENDING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+    -- Attempt numbers only ever grow, so a late report from an earlier attempt can never
+    -- pass for the current one; RetryJob resets the budget by moving retry_base instead.
     attempt         integer     NOT NULL DEFAULT 0,
+    retry_base      integer     NOT NULL DEFAULT 0,
     -- The step's checkpoint (google.protobuf.Struct), written once, when it succeeds.
     output          bytea,
     error_code      text,

@@ -1,0 +1,71 @@
+"""Fixtures shared by the suites: real Postgres and NATS processes, started by the tests.
+
+One Postgres server per session, a fresh database per test; a fresh nats-server per test
+(it starts in tens of milliseconds), so no test sees another's streams or rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from jobkit import bus
+from jobkit.db import create_pool, migrate
+from jobkit.devservers import NatsServer, PostgresServer
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="jobs-tests-") as root:
+        yield Path(root)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_root: Path) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_root / "postgres").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def database_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database on the session's server."""
+    name = f"test_{next(_database_numbers)}"
+    admin = await asyncpg.connect(postgres_server.url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh, migrated database."""
+    pool = await create_pool(database_url, min_size=1, max_size=5)
+    await migrate(pool)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await bus.connect(nats_server.url, "tests")
+    await bus.ensure_streams(client.jetstream())
+    yield client
+    await client.close()

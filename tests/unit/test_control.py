@@ -1,0 +1,81 @@
+"""CancelJob and RetryJob decisions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from jobkit import bus, control
+from jobkit.catalog import NOOP
+from jobkit.errors import FailedPrecondition
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from services.orchestrator.state_machine import ReportKind, StepReport, apply_report, start_job
+from tests.unit.test_state_machine import NOW, decided, new_job
+
+
+def running_job():  # type: ignore[no-untyped-def]
+    return decided(start_job(new_job(), NOOP, NOW)).change.job
+
+
+def test_cancel_stops_the_running_step_and_tells_its_worker() -> None:
+    job = running_job()
+    change = control.cancel(job, NOW)
+    assert change is not None
+    assert change.job.status is JobStatus.CANCELLED
+    assert [e.type for e in change.events] == [EventType.CANCELLED]
+    assert change.steps[0].status is StepStatus.CANCELLED
+    (notice,) = change.notices
+    assert notice.subject == bus.CANCEL_SUBJECT
+    decoded = worker_pb2.CancelStep.FromString(notice.payload)
+    assert (decoded.job_id, decoded.step, decoded.attempt) == (str(job.id), "prepare", 1)
+
+
+def test_cancel_is_idempotent_and_refused_for_finished_jobs() -> None:
+    cancelled = control.cancel(running_job(), NOW)
+    assert cancelled is not None
+    assert control.cancel(cancelled.job, NOW) is None
+    with pytest.raises(FailedPrecondition):
+        control.cancel(replace(running_job(), status=JobStatus.SUCCEEDED), NOW)
+
+
+def test_a_late_result_after_cancel_is_ignored() -> None:
+    job = running_job()
+    cancelled = control.cancel(job, NOW)
+    assert cancelled is not None
+    late = StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=b"o")
+    assert not hasattr(apply_report(cancelled.job, NOOP, late, NOW), "change")
+
+
+def test_retry_resumes_after_the_last_checkpoint_with_fresh_attempts() -> None:
+    job = running_job()
+    job = decided(
+        apply_report(
+            job, NOOP, StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=b"p"), NOW
+        )
+    ).change.job
+    failure = StepReport(job.id, "work", 1, ReportKind.FAILED, error_code="X", retryable=False)
+    failed = decided(apply_report(job, NOOP, failure, NOW)).change.job
+    assert failed.status is JobStatus.FAILED
+    change = control.retry(failed, NOW)
+    assert change.job.status is JobStatus.QUEUED and change.job.error_code is None
+    # Attempt numbers keep growing (so a late report of attempt 1 stays stale), while
+    # the retry budget starts afresh.
+    assert {s.name: (s.status, s.attempt, s.attempts_this_run) for s in change.job.steps} == {
+        "prepare": (StepStatus.SUCCEEDED, 1, 1),
+        "work": (StepStatus.PENDING, 1, 0),
+        "finish": (StepStatus.PENDING, 0, 0),
+    }
+    (submission,) = change.outbox
+    assert submission.subject == bus.SUBMITTED_SUBJECT
+    restarted = decided(start_job(change.job, NOOP, NOW))
+    assert restarted.dispatches[0].step == "work" and restarted.dispatches[0].attempt == 2
+    late = StepReport(failed.id, "work", 1, ReportKind.SUCCEEDED, output=b"late")
+    assert not hasattr(apply_report(restarted.change.job, NOOP, late, NOW), "change")
+    assert change.job.steps[0].output == b"p"
+
+
+def test_only_failed_or_cancelled_jobs_can_be_retried() -> None:
+    with pytest.raises(FailedPrecondition):
+        control.retry(running_job(), NOW)

@@ -1,0 +1,226 @@
+"""The orchestrator's decisions: transitions, events, dispatches and fencing."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jobkit.catalog import CV_TAILORING, NOOP, JobTypeSpec
+from jobkit.lifecycle import (
+    JOB_TRANSITIONS,
+    EventType,
+    JobStatus,
+    StepStatus,
+    job_can_move,
+)
+from jobkit.model import JobRecord, StepRecord
+from services.orchestrator.state_machine import (
+    Decision,
+    Ignored,
+    ReportKind,
+    StepReport,
+    apply_report,
+    start_job,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def new_job(spec: JobTypeSpec = NOOP, status: JobStatus = JobStatus.QUEUED) -> JobRecord:
+    job_id = uuid.uuid4()
+    return JobRecord(
+        id=job_id,
+        owner="alice",
+        type=spec.name,
+        status=status,
+        input=b"",
+        created_at=NOW,
+        updated_at=NOW,
+        steps=tuple(
+            StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
+        ),
+    )
+
+
+def decided(outcome: Decision | Ignored) -> Decision:
+    assert isinstance(outcome, Decision), outcome
+    return outcome
+
+
+def report(
+    job: JobRecord,
+    kind: ReportKind,
+    step: str | None = None,
+    attempt: int | None = None,
+    **fields: object,
+) -> StepReport:
+    running = next(s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING))
+    return StepReport(
+        job.id,
+        step or running.name,
+        running.attempt if attempt is None else attempt,
+        kind,
+        **fields,
+    )  # type: ignore[arg-type]
+
+
+def test_job_transition_table_is_closed_and_terminal_states_only_resume() -> None:
+    assert set(JOB_TRANSITIONS) == set(JobStatus)
+    assert JOB_TRANSITIONS[JobStatus.SUCCEEDED] == frozenset()
+    for status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        assert JOB_TRANSITIONS[status] == {JobStatus.QUEUED}
+    assert not job_can_move(JobStatus.QUEUED, JobStatus.SUCCEEDED)
+    assert job_can_move(JobStatus.RUNNING, JobStatus.CANCELLED)
+
+
+def test_start_dispatches_the_first_step_and_emits_step_started() -> None:
+    decision = decided(start_job(new_job(), NOOP, NOW))
+    assert decision.change.job.status is JobStatus.RUNNING
+    assert [e.type for e in decision.change.events] == [EventType.STEP_STARTED]
+    assert decision.change.events[0].step == "prepare"
+    (dispatch,) = decision.dispatches
+    assert (dispatch.step, dispatch.attempt) == ("prepare", 1)
+    assert dispatch.deadline == NOW + timedelta(seconds=NOOP.steps[0].timeout_s)
+    assert decision.change.steps[0].status is StepStatus.RUNNING
+
+
+def test_start_is_ignored_unless_queued() -> None:
+    assert isinstance(start_job(new_job(status=JobStatus.RUNNING), NOOP, NOW), Ignored)
+
+
+def test_a_resumed_job_starts_after_its_last_checkpoint() -> None:
+    job = new_job()
+    done = replace(job.steps[0], status=StepStatus.SUCCEEDED, attempt=1, output=b"x")
+    job = replace(job, steps=(done, *job.steps[1:]))
+    decision = decided(start_job(job, NOOP, NOW))
+    assert decision.dispatches[0].step == "work"
+
+
+def run_to_completion(spec: JobTypeSpec) -> list[EventType]:
+    job = decided(start_job(new_job(spec), spec, NOW)).change.job
+    kinds = [EventType.STEP_STARTED]
+    while job.status is JobStatus.RUNNING:
+        d = decided(apply_report(job, spec, report(job, ReportKind.SUCCEEDED, output=b"o"), NOW))
+        kinds += [e.type for e in d.change.events]
+        job = d.change.job
+    assert job.progress == 100
+    return kinds
+
+
+def test_success_of_every_step_succeeds_the_job_with_the_last_output() -> None:
+    kinds = run_to_completion(NOOP)
+    assert kinds == [
+        EventType.STEP_STARTED,
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_STARTED,
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_STARTED,
+        EventType.STEP_SUCCEEDED,
+        EventType.SUCCEEDED,
+    ]
+
+
+def test_cv_tailoring_phases_follow_the_seed_progress_marks() -> None:
+    spec = CV_TAILORING
+    job = decided(start_job(new_job(spec), spec, NOW)).change.job
+    marks = [job.progress]
+    while job.status is JobStatus.RUNNING:
+        job = decided(
+            apply_report(job, spec, report(job, ReportKind.SUCCEEDED, output=b"o"), NOW)
+        ).change.job
+        marks.append(job.progress)
+    assert marks == [10, 25, 50, 75, 95, 100]
+    assert job.phase == "Preview ready!"
+
+
+def test_progress_is_monotonic_and_carries_phase_text() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    d = decided(
+        apply_report(job, NOOP, report(job, ReportKind.PROGRESS, percent=50, phase="Halfway"), NOW)
+    )
+    assert d.change.job.progress == 16 and d.change.job.phase == "Halfway"
+    assert d.change.events[0].type is EventType.PROGRESS
+    back = apply_report(
+        d.change.job,
+        NOOP,
+        report(d.change.job, ReportKind.PROGRESS, percent=10, phase="Halfway"),
+        NOW,
+    )
+    assert isinstance(back, Ignored)
+
+
+def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    failure = report(
+        job, ReportKind.FAILED, error_code="FLAKY", error_message="try again", retryable=True
+    )
+    d = decided(apply_report(job, NOOP, failure, NOW, random.Random(7)))
+    (event,) = d.change.events
+    assert event.type is EventType.STEP_RETRYING and event.attempt == 2
+    assert event.retry_delay_ms > 0
+    step = d.change.steps[0]
+    assert (step.status, step.attempt, step.error_code) == (StepStatus.RETRYING, 2, "FLAKY")
+    (dispatch,) = d.dispatches
+    assert dispatch.attempt == 2
+    assert dispatch.not_before is not None
+    assert abs((dispatch.not_before - NOW).total_seconds() * 1000 - event.retry_delay_ms) < 1
+
+
+def test_exhausted_retries_fail_the_job_with_an_actionable_error() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    for _ in range(NOOP.steps[0].retry.max_attempts):
+        failure = report(
+            job, ReportKind.FAILED, error_code="FLAKY", error_message="boom", retryable=True
+        )
+        job = decided(apply_report(job, NOOP, failure, NOW)).change.job
+    assert job.status is JobStatus.FAILED
+    assert job.error_code == "FLAKY"
+    assert "prepare" in (job.error_message or "") and "5 attempts" in (job.error_message or "")
+
+
+def test_permanent_failure_fails_the_job_at_once() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    failure = report(
+        job, ReportKind.FAILED, error_code="BAD_INPUT", error_message="no", retryable=False
+    )
+    d = decided(apply_report(job, NOOP, failure, NOW))
+    assert [e.type for e in d.change.events] == [EventType.STEP_FAILED, EventType.FAILED]
+    assert d.change.job.status is JobStatus.FAILED and not d.dispatches
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda j: replace(j, status=JobStatus.CANCELLED), "job is CANCELLED"),
+        (lambda j: j, "stale attempt"),
+    ],
+)
+def test_stale_reports_are_fenced_off(mutate: object, reason: str) -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    stale = StepReport(
+        job.id, "prepare", 0 if reason == "stale attempt" else 1, ReportKind.SUCCEEDED, output=b"o"
+    )
+    outcome = apply_report(mutate(job), NOOP, stale, NOW)  # type: ignore[operator]
+    assert isinstance(outcome, Ignored) and reason in outcome.reason
+
+
+def test_a_duplicate_result_never_commits_twice() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    result = report(job, ReportKind.SUCCEEDED, output=b"first")
+    job = decided(apply_report(job, NOOP, result, NOW)).change.job
+    again = apply_report(job, NOOP, replace(result, output=b"second"), NOW)
+    assert isinstance(again, Ignored)
+    assert job.steps[0].output == b"first"
+
+
+def test_first_report_of_a_retried_attempt_marks_the_step_running() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    failure = report(job, ReportKind.FAILED, error_code="E", retryable=True)
+    job = decided(apply_report(job, NOOP, failure, NOW)).change.job
+    d = decided(apply_report(job, NOOP, report(job, ReportKind.HEARTBEAT), NOW))
+    assert d.change.steps[0].status is StepStatus.RUNNING
+    assert d.change.steps[0].error_code is None
