@@ -68,6 +68,23 @@ def _read_input(raw: str | None, fields: Sequence[str]) -> dict[str, Any]:
     return doc
 
 
+def _submission(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The job type and input of ``submit``: from TYPE and --input/--set, or a whole
+    CreateJobRequest document (``--request``, as grpcurl takes it)."""
+    if args.request:
+        request = _read_input(args.request, [])
+        job_type = args.type or request.get("type", "")
+        doc = request.get("input", {})
+        if not isinstance(doc, dict):
+            raise ValueError("the request's input must be a JSON object")
+        for key, value in _read_input(args.input, args.set or []).items():
+            doc[key] = value
+        return str(job_type), doc
+    if not args.type:
+        raise ValueError("submit needs a job TYPE (or --request)")
+    return args.type, _read_input(args.input, args.set or [])
+
+
 def _status(value: int) -> str:
     return jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_")
 
@@ -141,8 +158,8 @@ async def _run(args: argparse.Namespace) -> int:
         return 4
     async with JobsClient(args.api, args.notifier, token, timeout_s=args.timeout) as client:
         if args.command == "submit":
-            doc = _read_input(args.input, args.set or [])
-            job = await client.create_job(args.type, doc, idempotency_key=args.idempotency_key)
+            job_type, doc = _submission(args)
+            job = await client.create_job(job_type, doc, idempotency_key=args.idempotency_key)
             if args.watch:
                 if args.output != "json":
                     print(f"job {job.job_id} ({job.type})", flush=True)
@@ -245,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--admin", action="store_true", help="add the jobs:admin scope")
 
     submit = sub.add_parser("submit", help="create a job")
-    submit.add_argument("type", help="job type (see `jobctl types`)")
+    submit.add_argument("type", nargs="?", help="job type (see `jobctl types`)")
+    submit.add_argument(
+        "--request", "-r", help='a whole {"type", "input"} document: @file.json or - for stdin'
+    )
     submit.add_argument("--input", "-i", help="JSON input: inline, @file.json, or - for stdin")
     submit.add_argument(
         "--set",

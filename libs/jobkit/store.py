@@ -17,8 +17,8 @@ from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepR
 
 _JOB_COLUMNS = """id, owner, type, status, progress, phase, input, result, error_code,
     error_message, last_sequence, created_at, updated_at, finished_at"""
-_STEP_COLUMNS = """job_id, position, name, status, attempt, retry_base, output, error_code, error_message,
-    lease_expires_at, started_at, finished_at"""
+_STEP_COLUMNS = """job_id, position, name, status, attempt, retry_base, output, error_code,
+    error_message, lease_expires_at, started_at, finished_at"""
 
 
 async def fetch_jobs(

@@ -1,26 +1,124 @@
-"""Placeholder until the cv engine lands."""
+"""Step handlers of the ``cv_tailoring`` job: thin adapters from checkpoints to the text
+engine in ``services.ai_worker.cv`` and back.
+
+Each step's output is its checkpoint; later steps rebuild what they need from the earlier
+checkpoints, so a step that runs again (a retry, a resumed job) sees exactly the same
+inputs and produces the same output.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from jobkit.catalog import CV_TAILORING
+from jobkit.errors import ConfigError
 from services.ai_worker.config import Settings
-from services.ai_worker.handlers import Registry
+from services.ai_worker.cv import (
+    CvWriter,
+    LocalCvWriter,
+    Match,
+    PostingAnalysis,
+    Profile,
+    TailoredCv,
+    WriterOutputError,
+    analyze_posting,
+    load_profile,
+    render_preview,
+    score_match,
+    tailor_cv,
+    tailoring_result,
+    write_cover_letter,
+)
+from services.ai_worker.errors import PermanentStepError, RetryableStepError
+from services.ai_worker.handlers import Handler, Registry, StepContext
 
 
-def writer_for(settings: Settings) -> Any:
-    return None
+def writer_for(settings: Settings) -> CvWriter:
+    if settings.ai_provider == "local":
+        return LocalCvWriter()
+    raise ConfigError(
+        f"AI_PROVIDER={settings.ai_provider} is not available in this release; use 'local'"
+    )
 
 
-def register(registry: Registry, writer: Any) -> None:
-    async def todo(ctx: Any) -> dict[str, Any]:
-        return {}
+def _checkpoint(ctx: StepContext, step: str) -> Mapping[str, Any]:
+    try:
+        return ctx.checkpoints[step]
+    except KeyError:
+        # The orchestrator always sends earlier checkpoints; their absence is a bug upstream.
+        raise PermanentStepError("MISSING_CHECKPOINT", f"the {step} step has no output") from None
 
-    for step in (
-        "load_profile",
-        "analyze_posting",
-        "tailor_cv",
-        "write_cover_letter",
-        "render_preview",
-    ):
-        registry.register("cv_tailoring", step, todo)
+
+def _profile(ctx: StepContext) -> Profile:
+    return Profile.from_dict(_checkpoint(ctx, "load_profile")["profile"])
+
+
+def _analysis(ctx: StepContext) -> tuple[PostingAnalysis, Match]:
+    posting = _checkpoint(ctx, "analyze_posting")
+    return PostingAnalysis.from_dict(posting["analysis"]), Match.from_dict(posting["match"])
+
+
+async def _load_profile(ctx: StepContext) -> dict[str, Any]:
+    try:
+        profile = load_profile(ctx.input["resume"])
+    except ValueError:
+        raise PermanentStepError("INVALID_RESUME", "the résumé needs at least a name") from None
+    return {"profile": profile.to_dict()}
+
+
+async def _analyze_posting(ctx: StepContext) -> dict[str, Any]:
+    analysis = analyze_posting(ctx.input["job_posting"])
+    await ctx.report_progress(50, "Matching your skills to the posting...")
+    match = score_match(_profile(ctx), analysis)
+    return {"analysis": analysis.to_dict(), "match": match.to_dict()}
+
+
+def _writer_failed(error: WriterOutputError) -> RetryableStepError:
+    # The message names skills, never the text the writer produced.
+    return RetryableStepError("WRITER_OUTPUT_REJECTED", str(error))
+
+
+def _tailor(writer: CvWriter) -> Handler:
+    async def handler(ctx: StepContext) -> dict[str, Any]:
+        analysis, match = _analysis(ctx)
+        try:
+            cv = await tailor_cv(_profile(ctx), analysis, match, writer)
+        except WriterOutputError as error:
+            raise _writer_failed(error) from None
+        return {"tailored_cv": cv.to_dict()}
+
+    return handler
+
+
+def _cover_letter(writer: CvWriter) -> Handler:
+    async def handler(ctx: StepContext) -> dict[str, Any]:
+        analysis, match = _analysis(ctx)
+        try:
+            letter = await write_cover_letter(_profile(ctx), analysis, match, writer)
+        except WriterOutputError as error:
+            raise _writer_failed(error) from None
+        return {"cover_letter": letter}
+
+    return handler
+
+
+async def _render_preview(ctx: StepContext) -> dict[str, Any]:
+    analysis, match = _analysis(ctx)
+    cv = TailoredCv.from_dict(_checkpoint(ctx, "tailor_cv")["tailored_cv"])
+    letter = str(_checkpoint(ctx, "write_cover_letter")["cover_letter"])
+    preview = render_preview(cv, letter, match, analysis)
+    # The last step's output is the job's result.
+    return tailoring_result(cv, letter, match, preview)
+
+
+def register(registry: Registry, writer: CvWriter) -> None:
+    handlers: dict[str, Handler] = {
+        "load_profile": _load_profile,
+        "analyze_posting": _analyze_posting,
+        "tailor_cv": _tailor(writer),
+        "write_cover_letter": _cover_letter(writer),
+        "render_preview": _render_preview,
+    }
+    for step, handler in handlers.items():
+        registry.register(CV_TAILORING.name, step, handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import grpc
 import pytest
@@ -41,15 +42,18 @@ async def test_noop_job_streams_every_step_to_success(alice: JobsClient) -> None
     assert_contiguous(events)
     assert events[0].type == E.JOB_EVENT_TYPE_CREATED
     assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
-    assert events[-1].status == E.JOB_STATUS_SUCCEEDED and events[-1].progress == 100
+    assert events[-1].status == E.JOB_STATUS_SUCCEEDED
+    assert events[-1].progress == 100
     succeeded = Counter(e.step for e in events if e.type == E.JOB_EVENT_TYPE_STEP_SUCCEEDED)
     assert succeeded == {"prepare": 1, "work": 1, "finish": 1}
     retries = [e for e in events if e.type == E.JOB_EVENT_TYPE_STEP_RETRYING]
-    assert len(retries) == 3 and all(e.attempt == 2 for e in retries)
+    assert len(retries) == 3
+    assert all(e.attempt == 2 for e in retries)
     progress = [e.progress for e in events]
     assert progress == sorted(progress)
     final = await alice.get_job(job.job_id)
-    assert final.status == E.JOB_STATUS_SUCCEEDED and final.progress == 100
+    assert final.status == E.JOB_STATUS_SUCCEEDED
+    assert final.progress == 100
     assert [s.attempt for s in final.steps] == [2, 2, 2]
     assert json_format.MessageToDict(final.result)["step"] == "finish"
 
@@ -111,9 +115,8 @@ async def test_invalid_input_names_the_field(stack: Stack) -> None:
         error = caught.value
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "input.job_posting.company" in (error.details() or "")
-        status = status_pb2.Status.FromString(
-            dict(error.trailing_metadata() or ())["grpc-status-details-bin"]  # type: ignore[arg-type]
-        )
+        trailers: dict[str, Any] = dict(error.trailing_metadata() or ())  # type: ignore[arg-type]
+        status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
         bad_request = error_details_pb2.BadRequest()
         status.details[0].Unpack(bad_request)
         assert {v.field for v in bad_request.field_violations} == {

@@ -39,7 +39,8 @@ async def test_an_unacked_step_is_redelivered_and_an_acked_one_is_gone(nc: NatsC
     # No ack: a dead worker. JetStream hands it out again after ack_wait.
     await asyncio.sleep(1.2)
     (again,) = await sub.fetch(1, timeout=3)
-    assert again.data == b"task" and again.metadata.num_delivered == 2
+    assert again.data == b"task"
+    assert again.metadata.num_delivered == 2
     await again.ack_sync()
     with pytest.raises((TimeoutError, FetchTimeoutError)):
         await sub.fetch(1, timeout=1.5)

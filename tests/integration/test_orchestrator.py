@@ -62,7 +62,8 @@ async def test_a_job_advances_step_by_step_and_duplicates_are_ignored(
     async with pool.acquire() as conn:
         current = await store.fetch_job(conn, job.id)
         events = await store.fetch_events(conn, job.id, 0)
-    assert current is not None and current.status is JobStatus.RUNNING
+    assert current is not None
+    assert current.status is JobStatus.RUNNING
     prepare, work, _ = current.steps
     assert prepare.status is StepStatus.SUCCEEDED
     assert struct_to_dict(struct_from_bytes(prepare.output)) == {"n": 1}

@@ -110,7 +110,8 @@ async def test_event_sequences_are_gap_free_across_writers(pool: asyncpg.Pool) -
         recorded = await store.fetch_events(conn, job.id, 0)
         final = await store.fetch_job(conn, job.id)
     assert [e.sequence for e in recorded] == list(range(1, 12))
-    assert final is not None and final.last_sequence == 11
+    assert final is not None
+    assert final.last_sequence == 11
     kinds = [e.event.type for e in recorded[1:]]
     assert kinds == [EventType.CANCELLED, EventType.STEP_RETRYING] * 5
     assert final.status is JobStatus.QUEUED

@@ -35,7 +35,8 @@ def test_noop_input_validation_names_the_field() -> None:
     (violation,) = NOOP.validate_input({"sleep_ms": -1})
     assert violation.field == "input.sleep_ms"
     (violation,) = NOOP.validate_input({"fail_attempts": "two"})
-    assert violation.field == "input.fail_attempts" and "number" in violation.description
+    assert violation.field == "input.fail_attempts"
+    assert "number" in violation.description
 
 
 def test_cv_input_validation_reports_every_missing_or_mistyped_field() -> None:

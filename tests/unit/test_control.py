@@ -11,11 +11,12 @@ from jobkit.catalog import NOOP
 from jobkit.errors import FailedPrecondition
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import JobRecord
 from services.orchestrator.state_machine import ReportKind, StepReport, apply_report, start_job
 from tests.unit.test_state_machine import NOW, decided, new_job
 
 
-def running_job():  # type: ignore[no-untyped-def]
+def running_job() -> JobRecord:
     return decided(start_job(new_job(), NOOP, NOW)).change.job
 
 
@@ -59,7 +60,8 @@ def test_retry_resumes_after_the_last_checkpoint_with_fresh_attempts() -> None:
     failed = decided(apply_report(job, NOOP, failure, NOW)).change.job
     assert failed.status is JobStatus.FAILED
     change = control.retry(failed, NOW)
-    assert change.job.status is JobStatus.QUEUED and change.job.error_code is None
+    assert change.job.status is JobStatus.QUEUED
+    assert change.job.error_code is None
     # Attempt numbers keep growing (so a late report of attempt 1 stays stale), while
     # the retry budget starts afresh.
     assert {s.name: (s.status, s.attempt, s.attempts_this_run) for s in change.job.steps} == {
@@ -70,7 +72,8 @@ def test_retry_resumes_after_the_last_checkpoint_with_fresh_attempts() -> None:
     (submission,) = change.outbox
     assert submission.subject == bus.SUBMITTED_SUBJECT
     restarted = decided(start_job(change.job, NOOP, NOW))
-    assert restarted.dispatches[0].step == "work" and restarted.dispatches[0].attempt == 2
+    assert restarted.dispatches[0].step == "work"
+    assert restarted.dispatches[0].attempt == 2
     late = StepReport(failed.id, "work", 1, ReportKind.SUCCEEDED, output=b"late")
     assert not hasattr(apply_report(restarted.change.job, NOOP, late, NOW), "change")
     assert change.job.steps[0].output == b"p"

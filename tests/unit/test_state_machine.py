@@ -64,8 +64,8 @@ def report(
         step or running.name,
         running.attempt if attempt is None else attempt,
         kind,
-        **fields,
-    )  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def test_job_transition_table_is_closed_and_terminal_states_only_resume() -> None:
@@ -142,7 +142,8 @@ def test_progress_is_monotonic_and_carries_phase_text() -> None:
     d = decided(
         apply_report(job, NOOP, report(job, ReportKind.PROGRESS, percent=50, phase="Halfway"), NOW)
     )
-    assert d.change.job.progress == 16 and d.change.job.phase == "Halfway"
+    assert d.change.job.progress == 16
+    assert d.change.job.phase == "Halfway"
     assert d.change.events[0].type is EventType.PROGRESS
     back = apply_report(
         d.change.job,
@@ -160,7 +161,8 @@ def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
     )
     d = decided(apply_report(job, NOOP, failure, NOW, random.Random(7)))
     (event,) = d.change.events
-    assert event.type is EventType.STEP_RETRYING and event.attempt == 2
+    assert event.type is EventType.STEP_RETRYING
+    assert event.attempt == 2
     assert event.retry_delay_ms > 0
     step = d.change.steps[0]
     assert (step.status, step.attempt, step.error_code) == (StepStatus.RETRYING, 2, "FLAKY")
@@ -179,7 +181,8 @@ def test_exhausted_retries_fail_the_job_with_an_actionable_error() -> None:
         job = decided(apply_report(job, NOOP, failure, NOW)).change.job
     assert job.status is JobStatus.FAILED
     assert job.error_code == "FLAKY"
-    assert "prepare" in (job.error_message or "") and "5 attempts" in (job.error_message or "")
+    assert "prepare" in (job.error_message or "")
+    assert "5 attempts" in (job.error_message or "")
 
 
 def test_permanent_failure_fails_the_job_at_once() -> None:
@@ -189,7 +192,8 @@ def test_permanent_failure_fails_the_job_at_once() -> None:
     )
     d = decided(apply_report(job, NOOP, failure, NOW))
     assert [e.type for e in d.change.events] == [EventType.STEP_FAILED, EventType.FAILED]
-    assert d.change.job.status is JobStatus.FAILED and not d.dispatches
+    assert d.change.job.status is JobStatus.FAILED
+    assert not d.dispatches
 
 
 @pytest.mark.parametrize(
@@ -205,7 +209,8 @@ def test_stale_reports_are_fenced_off(mutate: object, reason: str) -> None:
         job.id, "prepare", 0 if reason == "stale attempt" else 1, ReportKind.SUCCEEDED, output=b"o"
     )
     outcome = apply_report(mutate(job), NOOP, stale, NOW)  # type: ignore[operator]
-    assert isinstance(outcome, Ignored) and reason in outcome.reason
+    assert isinstance(outcome, Ignored)
+    assert reason in outcome.reason
 
 
 def test_a_duplicate_result_never_commits_twice() -> None:

@@ -1,0 +1,48 @@
+"""Several inputs for one job in one orchestrator batch fold into one ordered change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobkit import bus
+from jobkit.catalog import NOOP
+from jobkit.convert import dict_to_struct, struct_to_dict
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.lifecycle import EventType, JobStatus
+from services.orchestrator.consumer import Submitted, decide, merge
+from services.orchestrator.state_machine import Decision, ReportKind, StepReport
+from tests.unit.test_state_machine import NOW, new_job
+
+OUTPUT = dict_to_struct({"prepared": True}).SerializeToString()
+
+
+def test_a_batch_folds_decisions_on_one_job_in_order() -> None:
+    job = new_job(NOOP)
+    decisions: list[Decision] = []
+    current = job
+    inputs: list[Submitted | StepReport] = [
+        Submitted(job.id),
+        StepReport(job.id, "prepare", 1, ReportKind.PROGRESS, percent=50, phase="Halfway"),
+        StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=OUTPUT),
+        StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=b""),  # fenced
+    ]
+    for item in inputs:
+        outcome = decide(current, item, NOW + timedelta(milliseconds=len(decisions)))
+        if isinstance(outcome, Decision):
+            decisions.append(outcome)
+            current = outcome.change.job
+    change = merge(job, decisions)
+    assert [e.type for e in change.events] == [
+        EventType.STEP_STARTED,
+        EventType.PROGRESS,
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_STARTED,
+    ]
+    assert change.job.status is JobStatus.RUNNING
+    assert {s.name for s in change.steps} == {"prepare", "work"}
+    subjects = [m.subject for m in change.outbox]
+    assert subjects == [bus.step_subject("noop", "prepare"), bus.step_subject("noop", "work")]
+    task = worker_pb2.StepTask.FromString(change.outbox[1].payload)
+    assert struct_to_dict(task.checkpoints["prepare"]) == {"prepared": True}
+    assert task.attempt == 1
+    assert len({m.msg_id for m in change.outbox}) == 2
