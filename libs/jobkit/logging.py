@@ -38,6 +38,16 @@ _TRUSTED_KEYS = frozenset(
         "job_type",
         "duration_ms",
         "status",
+        # Our own diagnostics: addresses we listen on, exception class names, reasons we
+        # wrote, and the caller's id as a one-way hash.
+        "address",
+        "port",
+        "error",
+        "reason",
+        "retryable",
+        "kind",
+        "migration",
+        "user",
     }
 )
 
