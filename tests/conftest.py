@@ -7,7 +7,9 @@ One Postgres server per session, a fresh database per test; a fresh nats-server 
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,8 +26,15 @@ _database_numbers = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def tmp_root() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="jobs-tests-") as root:
-        yield Path(root)
+    """Server data and service logs; kept under $JOBS_TEST_DIR when set (for post-mortems)."""
+    keep = os.environ.get("JOBS_TEST_DIR")
+    if keep:
+        root = Path(keep).resolve() / time.strftime("%Y%m%d-%H%M%S")
+        root.mkdir(parents=True)
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="jobs-tests-") as tmp:
+        yield Path(tmp)
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,20 @@ async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
             await asyncio.sleep(0.5)
 
 
+async def close(nc: NatsClient, timeout_s: float = 5.0) -> None:
+    """Drain (flush pending publishes and acks, end subscriptions), bounded in time.
+
+    An outstanding pull request can keep ``drain`` waiting for its full expiry; a process
+    that is shutting down has already finished or handed back its work, so it closes.
+    """
+    try:
+        await asyncio.wait_for(nc.drain(), timeout_s)
+    except Exception as exc:
+        log.warning("nats_drain_incomplete", error=type(exc).__name__)
+        if not nc.is_closed:
+            await nc.close()
+
+
 async def ensure_streams(js: JetStreamContext) -> None:
     """Create or update the streams; idempotent and safe from many replicas."""
     for config in (

@@ -54,8 +54,9 @@ async def main() -> None:
                 await asyncio.wait_for(asyncio.shield(runner), settings.shutdown_grace_s)
             except TimeoutError:
                 runner.cancel()
+        await worker.close()
     finally:
-        await nc.drain()
+        await bus.close(nc)
         log.info("stopped")
 
 

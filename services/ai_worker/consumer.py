@@ -100,6 +100,14 @@ class Worker:
         for task in self._running.values():
             task.cancel()
 
+    async def close(self) -> None:
+        """After ``run`` has returned: drop the subscriptions so nothing new arrives."""
+        for subscription in (self._pull, self._cancel_sub):
+            try:
+                await subscription.unsubscribe()
+            except Exception as exc:
+                log.warning("unsubscribe_failed", error=type(exc).__name__)
+
     async def _execute(self, msg: Msg) -> None:
         task = worker_pb2.StepTask.FromString(msg.data)
         key = (task.job_id, task.step, task.attempt)

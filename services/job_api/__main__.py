@@ -55,7 +55,7 @@ async def main() -> None:
             await server.stop(settings.shutdown_grace_s)
             sweeper.cancel()
     finally:
-        await nc.drain()
+        await bus.close(nc)
         await pool.close()
         log.info("stopped")
 

@@ -50,7 +50,7 @@ async def main() -> None:
             reconciler.cancel()
     finally:
         await hub.close()
-        await nc.drain()
+        await bus.close(nc)
         await pool.close()
         log.info("stopped")
 

@@ -38,7 +38,7 @@ async def main() -> None:
             for loop in loops:
                 loop.cancel()
     finally:
-        await nc.drain()
+        await bus.close(nc)
         await pool.close()
         log.info("stopped")
 
