@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -250,10 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--token", help="bearer token (default $JOBS_TOKEN)")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-call deadline, s")
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for scripts",
+    )
+    # Also accepted after the command (`jobctl get ID -o json`), as kubectl does.
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-o", "--output", choices=("text", "json"), default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    token = sub.add_parser("token", help="mint a development token (HS256)")
+    token = sub.add_parser("token", help="mint a development token (HS256)", parents=[output])
     token.add_argument("--sub", required=True, help="the user the token speaks for")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
     token.add_argument(
@@ -261,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--admin", action="store_true", help="add the jobs:admin scope")
 
-    submit = sub.add_parser("submit", help="create a job")
+    submit = sub.add_parser("submit", help="create a job", parents=[output])
     submit.add_argument("type", nargs="?", help="job type (see `jobctl types`)")
     submit.add_argument(
         "--request", "-r", help='a whole {"type", "input"} document: @file.json or - for stdin'
@@ -276,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--idempotency-key", default="")
     submit.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
 
-    watch = sub.add_parser("watch", help="follow a job's progress live")
+    watch = sub.add_parser("watch", help="follow a job's progress live", parents=[output])
     watch.add_argument("job_id")
     watch.add_argument("--after", type=int, default=0, help="resume after this sequence")
 
@@ -286,20 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "resume a failed or cancelled job"),
         ("delete", "erase a job and its data"),
     ):
-        cmd = sub.add_parser(name, help=text)
+        cmd = sub.add_parser(name, help=text, parents=[output])
         cmd.add_argument("job_id")
 
-    listing = sub.add_parser("list", help="list your jobs, newest first")
+    listing = sub.add_parser("list", help="list your jobs, newest first", parents=[output])
     listing.add_argument("--status", choices=_STATUS_NAMES)
     listing.add_argument("--type")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--page-token", default="")
 
-    sub.add_parser("types", help="list job types and their steps")
+    sub.add_parser("types", help="list job types and their steps", parents=[output])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Behave like a Unix tool in a pipeline (`jobctl list | head`): no traceback on EPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     if args.command == "token":
         secret = args.secret or _default_secret()

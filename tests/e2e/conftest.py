@@ -12,10 +12,15 @@ from jobkit.devstack import Stack
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_root: Path) -> Iterator[Stack]:
+def stack(tmp_root: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     running = Stack(tmp_root / "stack").start()
     yield running
     running.stop()
+    if request.session.testsfailed:
+        # CI keeps only the console: show what the services said.
+        for service in running.services.values():
+            lines = service.log_path.read_text(encoding="utf-8").splitlines()
+            print(f"\n--- last lines of {service.name} ---", *lines[-40:], sep="\n")
 
 
 @pytest.fixture

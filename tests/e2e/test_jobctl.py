@@ -1,0 +1,72 @@
+"""jobctl as a user runs it: a subprocess with a token in the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobkit.devstack import Stack
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cv_tailoring.json"
+
+
+def jobctl(stack: Stack, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        JOBS_API_ADDR=stack.job_api_addr,
+        JOBS_NOTIFIER_ADDR=stack.notifier_addr,
+        JWT_SECRET=stack.jwt_secret,
+    )
+    if token is not None:
+        env["JOBS_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "jobctl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_token_submit_watch_get_list(stack: Stack) -> None:
+    minted = jobctl(stack, "token", "--sub", "carol")
+    assert minted.returncode == 0
+    token = minted.stdout.strip()
+
+    watched = jobctl(stack, "submit", "--request", f"@{EXAMPLE}", "--watch", token=token)
+    assert watched.returncode == 0, watched.stderr
+    assert "Generating cover letter..." in watched.stdout
+    assert "SUCCEEDED" in watched.stdout
+
+    created = jobctl(stack, "submit", "noop", "--set", "sleep_ms=1", "-o", "json", token=token)
+    job = json.loads(created.stdout)
+    assert job["status"] == "JOB_STATUS_QUEUED"
+    events = jobctl(stack, "watch", job["job_id"], "-o", "json", token=token)
+    lines = [json.loads(line) for line in events.stdout.splitlines()]
+    assert [int(e["sequence"]) for e in lines] == list(range(1, len(lines) + 1))
+    assert lines[-1]["type"] == "JOB_EVENT_TYPE_SUCCEEDED"
+
+    got = json.loads(jobctl(stack, "get", job["job_id"], "-o", "json", token=token).stdout)
+    assert got["status"] == "JOB_STATUS_SUCCEEDED"
+    listing = json.loads(jobctl(stack, "-o", "json", "list", "--type", "noop", token=token).stdout)
+    assert [j["job_id"] for j in listing["jobs"]] == [job["job_id"]]
+
+
+def test_exit_codes_a_script_can_rely_on(stack: Stack) -> None:
+    token = stack.token("dave")
+    missing = jobctl(stack, "get", "00000000-0000-0000-0000-000000000000", token=token)
+    assert missing.returncode == 3
+    assert "NOT_FOUND" in missing.stderr
+    assert jobctl(stack, "get", "not-a-uuid", token=token).returncode == 2
+    assert jobctl(stack, "types", token="bad").returncode == 4
+    failing = jobctl(stack, "submit", "noop", "--set", "fail_attempts=9", "--watch", token=token)
+    assert failing.returncode == 1
+    assert "NOOP_INJECTED_FAILURE" in failing.stdout
