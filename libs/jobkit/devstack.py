@@ -128,9 +128,10 @@ class Stack:
 
     def start_service(self, name: str) -> ServiceProcess:
         base = name.split("#")[0]
-        service = ServiceProcess(
-            name, self.service_env(base), self.root / "logs" / f"{name.replace('#', '-')}.log"
-        )
+        file_name = name.replace("#", "-")
+        env = self.service_env(base)
+        env["HEALTH_FILE"] = str(self.root / f"{file_name}.healthy")
+        service = ServiceProcess(name, env, self.root / "logs" / f"{file_name}.log")
         self.services[name] = service.start()
         return service
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from jobkit import bus
 from jobkit.logging import configure_logging, get_logger
+from jobkit.probe import beat_forever
 from jobkit.runtime import run, shutdown_event
 from services.ai_worker import cv_handlers, noop
 from services.ai_worker.config import Settings
@@ -40,13 +42,17 @@ async def main() -> None:
         registry,
         concurrency=settings.concurrency,
         ack_wait_s=settings.ack_wait_s,
-        max_deliver=settings.max_deliver,
+        heartbeat_s=settings.heartbeat_s,
+        max_step_deliveries=settings.max_step_deliveries,
     )
     await worker.start()
     log.info("worker_started", concurrency=settings.concurrency)
     try:
         async with asyncio.TaskGroup() as tasks:
             runner = tasks.create_task(worker.run())
+            beats = tasks.create_task(
+                beat_forever(Path(settings.health_file), lambda: nc.is_connected)
+            )
             await stop.wait()
             log.info("shutting_down")
             worker.stop()
@@ -54,6 +60,7 @@ async def main() -> None:
                 await asyncio.wait_for(asyncio.shield(runner), settings.shutdown_grace_s)
             except TimeoutError:
                 runner.cancel()
+            beats.cancel()
         await worker.close()
     finally:
         await bus.close(nc)

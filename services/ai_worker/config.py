@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
+from jobkit.probe import DEFAULT_HEALTH_FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +17,11 @@ class Settings:
     concurrency: int
     #: JetStream redelivers a step whose worker went silent for this long.
     ack_wait_s: float
-    max_deliver: int
+    #: Sign of life to JetStream and the orchestrator while a step runs.
+    heartbeat_s: float
+    #: A step attempt delivered more often than this without a result is failed.
+    max_step_deliveries: int
+    health_file: str
     ai_provider: str
     openai_base_url: str
     openai_api_key: str
@@ -25,14 +30,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        ack_wait_s = env_float(env, "WORKER_ACK_WAIT_S", 30.0, minimum=1.0)
+        heartbeat_s = env_float(env, "WORKER_HEARTBEAT_S", 5.0, minimum=0.1)
+        if heartbeat_s > ack_wait_s / 2:
+            raise ConfigError("WORKER_HEARTBEAT_S must be at most half of WORKER_ACK_WAIT_S")
         provider = env_str(env, "AI_PROVIDER", "local").lower()
         if provider not in ("local", "openai"):
             raise ConfigError("AI_PROVIDER must be 'local' or 'openai'")
         return cls(
             common=CommonSettings.from_env(env),
             concurrency=env_int(env, "WORKER_CONCURRENCY", 16, minimum=1),
-            ack_wait_s=env_float(env, "WORKER_ACK_WAIT_S", 30.0, minimum=1.0),
-            max_deliver=env_int(env, "WORKER_MAX_DELIVER", 10, minimum=1),
+            ack_wait_s=ack_wait_s,
+            heartbeat_s=heartbeat_s,
+            max_step_deliveries=env_int(env, "WORKER_MAX_STEP_DELIVERIES", 5, minimum=1),
+            health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
             ai_provider=provider,
             openai_base_url=env_str(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
             openai_api_key=env_str(env, "OPENAI_API_KEY", ""),

@@ -30,6 +30,14 @@ log = get_logger(__name__)
 
 AttemptKey = tuple[str, str, int]
 
+# What an attempt came to when there is no report to send.
+_ABANDONED: Any = object()  # its job was cancelled
+_HANDED_BACK: Any = object()  # the worker is stopping; JetStream gives it to another
+
+
+def _failure(code: str, message: str, retryable: bool = True) -> dict[str, Any]:
+    return {"failed": worker_pb2.StepFailed(code=code, message=message, retryable=retryable)}
+
 
 class Worker:
     def __init__(
@@ -40,14 +48,16 @@ class Worker:
         *,
         concurrency: int,
         ack_wait_s: float,
-        max_deliver: int,
+        heartbeat_s: float,
+        max_step_deliveries: int,
     ) -> None:
         self._nc = nc
         self._js = js
         self._registry = registry
         self._concurrency = concurrency
         self._ack_wait_s = ack_wait_s
-        self._max_deliver = max_deliver
+        self._heartbeat_s = heartbeat_s
+        self._max_step_deliveries = max_step_deliveries
         self._running: dict[AttemptKey, asyncio.Task[dict[str, Any]]] = {}
         self._cancelled: set[AttemptKey] = set()
         self._stopping = asyncio.Event()
@@ -57,7 +67,9 @@ class Worker:
             "jobs.steps.>",
             durable=bus.WORKER_CONSUMER,
             stream=bus.STEPS_STREAM,
-            config=bus.worker_consumer_config(self._ack_wait_s, self._max_deliver),
+            # Unlimited deliveries at JetStream's level: the worker itself fails an attempt
+            # that keeps dying (max_step_deliveries), so nothing is ever dropped silently.
+            config=bus.worker_consumer_config(self._ack_wait_s, max_deliver=-1),
         )
         self._cancel_sub = await self._nc.subscribe(bus.CANCEL_SUBJECT, cb=self._on_cancel)
 
@@ -110,112 +122,108 @@ class Worker:
 
     async def _execute(self, msg: Msg) -> None:
         task = worker_pb2.StepTask.FromString(msg.data)
-        key = (task.job_id, task.step, task.attempt)
         with structlog.contextvars.bound_contextvars(
             job_id=task.job_id, step=task.step, attempt=task.attempt
         ):
-            handler = self._registry.get(task.job_type, task.step)
-            if handler is None:
-                log.error("no_handler", job_type=task.job_type)
-                await self._report(
-                    task,
-                    failed=worker_pb2.StepFailed(
-                        code="UNKNOWN_STEP",
-                        message="this worker has no handler for the step",
-                        retryable=False,
-                    ),
-                )
-                await msg.ack()
+            outcome = await self._attempt(task, msg)
+            if outcome is _HANDED_BACK:
+                log.info("step_handed_back")
+                await msg.nak()
                 return
-            ctx = StepContext(
-                job_id=task.job_id,
-                job_type=task.job_type,
-                step=task.step,
-                attempt=task.attempt,
-                input=struct_to_dict(task.input),
-                checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
-                report_progress=self._progress_reporter(task),
-            )
-            started = asyncio.get_running_loop().time()
-            run = asyncio.create_task(handler(ctx))
-            self._running[key] = run
-            keepalive = asyncio.create_task(self._keep_alive(msg))
-            try:
-                output = await self._await_until_deadline(run, task)
-            except asyncio.CancelledError:
-                if key in self._cancelled:
-                    # The job was cancelled: nothing to report, the work is abandoned.
-                    log.info("step_cancelled")
-                    await msg.ack()
-                else:
-                    log.info("step_handed_back")
-                    await msg.nak()
-                if asyncio.current_task() and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise
-                return
-            except StepError as error:
-                log.info("step_failed", code=error.code, retryable=error.retryable)
-                await self._report(
-                    task,
-                    failed=worker_pb2.StepFailed(
-                        code=error.code, message=error.message, retryable=error.retryable
-                    ),
-                )
-            except TimeoutError:
-                log.warning("step_timed_out")
-                await self._report(
-                    task,
-                    failed=worker_pb2.StepFailed(
-                        code="STEP_TIMEOUT",
-                        message=f"step {task.step} took longer than allowed",
-                        retryable=True,
-                    ),
-                )
-            except Exception as error:
-                log.error("step_crashed", exc_info=error)
-                await self._report(
-                    task,
-                    failed=worker_pb2.StepFailed(
-                        code="STEP_CRASHED",
-                        message=f"step {task.step} failed unexpectedly ({type(error).__name__})",
-                        retryable=True,
-                    ),
-                )
-            else:
-                log.info(
-                    "step_succeeded",
-                    duration_ms=round((asyncio.get_running_loop().time() - started) * 1000),
-                )
-                await self._report(
-                    task, succeeded=worker_pb2.StepSucceeded(output=dict_to_struct(output))
-                )
-            finally:
-                keepalive.cancel()
-                self._running.pop(key, None)
-                self._cancelled.discard(key)
+            if outcome is not _ABANDONED:
+                await self._report(task, **outcome)
             await msg.ack()
 
-    async def _await_until_deadline(
-        self, run: asyncio.Task[dict[str, Any]], task: worker_pb2.StepTask
-    ) -> dict[str, Any]:
-        remaining = None
-        if task.HasField("deadline"):
-            remaining = (task.deadline.ToDatetime(UTC) - datetime.now(UTC)).total_seconds()
+    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg) -> Any:
+        """Run one attempt; returns the report to send, ``_ABANDONED`` or ``_HANDED_BACK``."""
+        deliveries = msg.metadata.num_delivered or 1
+        if deliveries > self._max_step_deliveries:
+            # Every earlier delivery died with its worker (a crash, an OOM kill): running it
+            # again would kill this one too. Fail the attempt; the retry policy decides.
+            log.error("step_redelivered_too_often", count=deliveries)
+            return _failure(
+                "STEP_KEEPS_CRASHING",
+                f"attempt {task.attempt} was started {deliveries - 1} times and its worker "
+                "never finished it",
+            )
+        handler = self._registry.get(task.job_type, task.step)
+        if handler is None:
+            log.error("no_handler", job_type=task.job_type)
+            return _failure("UNKNOWN_STEP", "no worker has a handler for this step", False)
+        key = (task.job_id, task.step, task.attempt)
+        ctx = StepContext(
+            job_id=task.job_id,
+            job_type=task.job_type,
+            step=task.step,
+            attempt=task.attempt,
+            input=struct_to_dict(task.input),
+            checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
+            report_progress=self._progress_reporter(task),
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        run = asyncio.create_task(handler(ctx))
+        self._running[key] = run
+        heartbeat = asyncio.create_task(self._heartbeat(task, msg))
+        timeout_s = task.timeout.ToTimedelta().total_seconds() if task.HasField("timeout") else None
         try:
-            async with asyncio.timeout(max(remaining, 0.001) if remaining is not None else None):
-                return await run
+            async with asyncio.timeout(timeout_s):
+                output = await run
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this worker is being torn down: JetStream redelivers the step
+            if key in self._cancelled:
+                log.info("step_cancelled")
+                return _ABANDONED  # its job was cancelled: nothing to report
+            return _HANDED_BACK  # shutting down: another worker takes it at once
+        except StepError as error:
+            log.info("step_failed", code=error.code, retryable=error.retryable)
+            return _failure(error.code, error.message, error.retryable)
+        except TimeoutError:
+            log.warning("step_timed_out")
+            return _failure(
+                "STEP_TIMEOUT", f"step {task.step} took longer than its {timeout_s:g}s timeout"
+            )
+        except Exception as error:
+            log.error("step_crashed", exc_info=error)
+            return _failure(
+                "STEP_CRASHED", f"step {task.step} failed unexpectedly ({type(error).__name__})"
+            )
         finally:
+            heartbeat.cancel()
             if not run.done():
                 run.cancel()
-                with contextlib.suppress(BaseException):
-                    await run
+            self._running.pop(key, None)
+            self._cancelled.discard(key)
+        log.info("step_succeeded", duration_ms=round((loop.time() - started) * 1000))
+        return {"succeeded": worker_pb2.StepSucceeded(output=dict_to_struct(output))}
 
-    async def _keep_alive(self, msg: Msg) -> None:
-        """Tell JetStream the step is still being worked on, well within ack_wait."""
+    async def _heartbeat(self, task: worker_pb2.StepTask, msg: Msg) -> None:
+        """While the step runs: keep its message from redelivery (``in_progress``) and renew
+        its lease with the orchestrator. Quick steps finish before the first beat."""
+        beat = 0
+        await asyncio.sleep(min(1.0, self._heartbeat_s))
         while True:
-            await asyncio.sleep(self._ack_wait_s / 3)
+            beat += 1
             with contextlib.suppress(Exception):
                 await msg.in_progress()
+            report = worker_pb2.StepReport(
+                job_id=task.job_id,
+                step=task.step,
+                attempt=task.attempt,
+                heartbeat=worker_pb2.StepHeartbeat(),
+            )
+            try:
+                await self._js.publish(
+                    bus.REPORT_SUBJECT,
+                    report.SerializeToString(),
+                    headers={"Nats-Msg-Id": f"{task.job_id}:{task.step}:{task.attempt}:hb{beat}"},
+                    timeout=self._heartbeat_s,
+                )
+            except Exception as exc:
+                log.warning("heartbeat_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._heartbeat_s)
 
     def _progress_reporter(self, task: worker_pb2.StepTask) -> Any:
         async def report(percent: int, phase: str = "") -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from jobkit import bus
 from jobkit.db import create_pool, migrate
 from jobkit.logging import configure_logging, get_logger
 from jobkit.outbox import OutboxRelay
+from jobkit.probe import beat_forever
 from jobkit.runtime import run, shutdown_event
 from services.orchestrator.config import Settings
 from services.orchestrator.consumer import Orchestrator
@@ -26,17 +28,37 @@ async def main() -> None:
     js = nc.jetstream()
     await bus.ensure_streams(js)
     relay = OutboxRelay(pool, js)
-    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=settings.batch_size)
+    orchestrator = Orchestrator(
+        pool, nc, js, relay, batch_size=settings.batch_size, timing=settings.timing
+    )
     await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
     log.info("orchestrator_started")
+    loop = asyncio.get_running_loop()
+
+    def healthy() -> bool:
+        # The consumer loop wakes at least every few seconds (the probe's heartbeat file
+        # is touched only while it does) and NATS is connected.
+        return nc.is_connected and loop.time() - orchestrator.last_progress < 30
+
     try:
         async with asyncio.TaskGroup() as tasks:
-            loops = [tasks.create_task(orchestrator.run()), tasks.create_task(relay.run())]
+            consumer = tasks.create_task(orchestrator.run())
+            background = [
+                tasks.create_task(relay.run()),
+                tasks.create_task(orchestrator.expire_leases_forever()),
+                tasks.create_task(orchestrator.erase_expired_forever()),
+                tasks.create_task(orchestrator.tick_forever()),
+                tasks.create_task(beat_forever(Path(settings.health_file), healthy)),
+            ]
             await stop.wait()
             log.info("shutting_down")
-            await orchestrator.stop_taking_work()
-            for loop in loops:
-                loop.cancel()
+            await orchestrator.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(consumer), settings.shutdown_grace_s)
+            except TimeoutError:
+                consumer.cancel()
+            for task in background:
+                task.cancel()
     finally:
         await bus.close(nc)
         await pool.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobkit.config import CommonSettings, env_float, env_int
+from jobkit.config import CommonSettings, env_float, env_int, env_str
+from jobkit.probe import DEFAULT_HEALTH_FILE
+from services.orchestrator.consumer import Timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +19,8 @@ class Settings:
     ack_wait_s: float
     #: Deliveries of one input before it is given up as poison (and logged).
     max_deliver: int
+    timing: Timing
+    health_file: str
     shutdown_grace_s: float
 
     @classmethod
@@ -25,6 +29,15 @@ class Settings:
             common=CommonSettings.from_env(env),
             batch_size=env_int(env, "ORCHESTRATOR_BATCH_SIZE", 256, minimum=1),
             ack_wait_s=env_float(env, "ORCHESTRATOR_ACK_WAIT_S", 30.0, minimum=1.0),
-            max_deliver=env_int(env, "ORCHESTRATOR_MAX_DELIVER", 20, minimum=1),
+            # -1: never give up on an input; a failing one is retried with back-off and
+            # logged, because dropping it could strand a job.
+            max_deliver=env_int(env, "ORCHESTRATOR_MAX_DELIVER", -1, minimum=-1),
+            timing=Timing(
+                lease_s=env_float(env, "STEP_LEASE_S", 20.0, minimum=1.0),
+                lease_scan_s=env_float(env, "LEASE_SCAN_S", 1.0, minimum=0.05),
+                retention_s=env_float(env, "JOB_TTL_S", 24 * 3600.0, minimum=1.0),
+                retention_scan_s=env_float(env, "RETENTION_SCAN_S", 60.0, minimum=0.1),
+            ),
+            health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
         )

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -17,7 +18,7 @@ from nats.js import JetStreamContext
 
 from jobkit import bus, store
 from jobkit.catalog import job_type
-from jobkit.convert import struct_from_bytes, timestamp
+from jobkit.convert import struct_from_bytes
 from jobkit.db import wrap_db_errors
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger
@@ -25,6 +26,7 @@ from jobkit.model import JobChange, JobRecord, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from services.orchestrator.state_machine import (
+    DEFAULT_LEASE_S,
     Decision,
     Dispatch,
     Ignored,
@@ -93,8 +95,8 @@ def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
         step=dispatch.step,
         attempt=dispatch.attempt,
         input=struct_from_bytes(job.input),
-        deadline=timestamp(dispatch.deadline),
     )
+    task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
     for name, output in job.checkpoints.items():
         task.checkpoints[name].CopyFrom(struct_from_bytes(output))
     return OutboxMessage(
@@ -105,13 +107,26 @@ def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
     )
 
 
-def decide(job: JobRecord, item: Input, now: datetime) -> Decision | Ignored:
+def cancel_notice(report: StepReport) -> OutboxMessage:
+    """Tell workers to stop an attempt that no longer counts."""
+    return OutboxMessage(
+        subject=bus.CANCEL_SUBJECT,
+        msg_id=f"{report.job_id}:{report.step}:{report.attempt}:cancel",
+        payload=worker_pb2.CancelStep(
+            job_id=str(report.job_id), step=report.step, attempt=report.attempt
+        ).SerializeToString(),
+    )
+
+
+def decide(
+    job: JobRecord, item: Input, now: datetime, lease_s: float = DEFAULT_LEASE_S
+) -> Decision | Ignored:
     spec = job_type(job.type)
     if spec is None:
         return Ignored(f"unknown job type {job.type}")
     if isinstance(item, Submitted):
         return start_job(job, spec, now)
-    return apply_report(job, spec, item, now)
+    return apply_report(job, spec, item, now, lease_s=lease_s)
 
 
 def merge(before: JobRecord, decisions: Sequence[Decision]) -> JobChange:
@@ -126,6 +141,20 @@ def merge(before: JobRecord, decisions: Sequence[Decision]) -> JobChange:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The orchestrator's clocks (all seconds)."""
+
+    #: An attempt with no sign of life from its worker for this long is presumed lost.
+    lease_s: float = DEFAULT_LEASE_S
+    #: How often to look for expired leases.
+    lease_scan_s: float = 1.0
+    #: Finished jobs are erased this long after they finish.
+    retention_s: float = 24 * 3600.0
+    #: How often to erase expired jobs.
+    retention_scan_s: float = 60.0
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -135,13 +164,18 @@ class Orchestrator:
         relay: OutboxRelay,
         *,
         batch_size: int,
+        timing: Timing | None = None,
     ) -> None:
         self._pool = pool
         self._nc = nc
         self._js = js
         self._relay = relay
         self._batch_size = batch_size
+        self._timing = timing or Timing()
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        #: The time of the last completed loop round: what the liveness probe checks.
+        self.last_progress = 0.0
 
     async def _enqueue(self, msg: Msg) -> None:
         await self._queue.put(msg)
@@ -159,26 +193,37 @@ class Orchestrator:
             pending_msgs_limit=-1,
         )
 
-    async def stop_taking_work(self) -> None:
-        # Unacked messages go back to JetStream and to another replica after ack_wait.
+    async def stop(self) -> None:
+        """Take nothing new; the batch in hand commits, the rest go back for another replica."""
+        self._stopping.set()
         await self._subscription.unsubscribe()
+        self._queue.put_nowait(_STOP)
 
     async def run(self) -> None:
-        while True:
+        """Consume, decide, commit, until ``stop``; then hand back what is still queued."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self.process(batch)
-            except Exception as exc:
-                # Nothing committed: the messages are redelivered after ack_wait.
-                log.warning("batch_failed", count=len(batch), error=type(exc).__name__)
-                for msg in batch:
-                    await _quietly(msg.nak(delay=1.0))
-                await asyncio.sleep(0.5)
+            messages = [m for m in batch if m is not _STOP and m is not _TICK]
+            if messages:
+                try:
+                    await self.process(messages)
+                except Exception as exc:
+                    # Nothing was committed; the inputs come back in a second.
+                    log.warning("batch_failed", count=len(messages), error=type(exc).__name__)
+                    for msg in messages:
+                        await _quietly(msg.nak(delay=1.0))
+                    await asyncio.sleep(0.5)
+            self.last_progress = loop.time()
+        while not self._queue.empty():
+            msg = self._queue.get_nowait()
+            if msg is not _STOP and msg is not _TICK:
+                await _quietly(msg.nak())
 
     async def process(self, batch: Sequence[Msg]) -> None:
-        """Decide and commit one batch; ack its messages once committed."""
+        """Decide and commit one batch of NATS inputs; ack them once committed."""
         items: list[tuple[Msg, Input]] = []
         for msg in batch:
             try:
@@ -186,17 +231,24 @@ class Orchestrator:
             except ValueError:
                 log.error("poison_message", subject=msg.subject)
                 await _quietly(msg.term())
+        await self.commit([i for _, i in items])
+        for msg, _ in items:
+            await _quietly(msg.ack())
+
+    async def commit(self, inputs: Sequence[Input]) -> None:
+        """Lock the jobs, decide every input in order, commit, then publish the results."""
         now = datetime.now(UTC)
+        notices: list[OutboxMessage] = []
         async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
-            jobs = await store.fetch_jobs(conn, list({i.job_id for _, i in items}), lock=True)
+            jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=True)
             decided: dict[uuid.UUID, list[Decision]] = {}
-            for _, item in items:
+            for item in inputs:
                 before = jobs.get(item.job_id)
                 if before is None:
                     log.info("input_ignored", job_id=str(item.job_id), reason="job not found")
                     continue
                 current = decided[item.job_id][-1].change.job if item.job_id in decided else before
-                outcome = decide(current, item, now)
+                outcome = decide(current, item, now, self._timing.lease_s)
                 if isinstance(outcome, Ignored):
                     log.info(
                         "input_ignored",
@@ -204,18 +256,91 @@ class Orchestrator:
                         step=getattr(item, "step", None),
                         reason=outcome.reason,
                     )
+                    if isinstance(item, StepReport) and item.kind in _ALIVE:
+                        # A worker is still busy with an attempt that no longer counts
+                        # (cancelled job, superseded attempt): tell it again to stop.
+                        notices.append(cancel_notice(item))
                     continue
                 decided.setdefault(item.job_id, []).append(outcome)
             changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
             events, outbox_rows = await store.apply_changes(conn, changes, now)
-        for msg, _ in items:
-            await _quietly(msg.ack())
         await publish_events(self._nc, events)
-        await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
+        await publish_notices(self._nc, notices)
         await self._relay.publish_committed(outbox_rows)
         for _, change in changes:
             if change.job.status.terminal:
                 log.info("job_finished", job_id=str(change.job.id), status=change.job.status.value)
+
+    async def tick_forever(self, interval_s: float = 5.0) -> None:
+        """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""
+        while not self._stopping.is_set():
+            await asyncio.sleep(interval_s)
+            self._queue.put_nowait(_TICK)
+
+    async def expire_leases_forever(self) -> None:
+        """Re-dispatch (or fail) attempts whose worker went silent past its lease."""
+        while not self._stopping.is_set():
+            try:
+                while await self.expire_leases_once() == _SCAN_BATCH:
+                    pass
+            except Exception as exc:
+                log.warning("lease_scan_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._timing.lease_scan_s)
+
+    async def expire_leases_once(self) -> int:
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT job_id, name, attempt FROM job_steps
+                   WHERE status = 'RUNNING' AND lease_expires_at < now()
+                   ORDER BY lease_expires_at LIMIT $1""",
+                _SCAN_BATCH,
+            )
+        if rows:
+            log.warning("leases_expired", count=len(rows))
+            await self.commit(
+                [
+                    StepReport(r["job_id"], r["name"], r["attempt"], ReportKind.LEASE_EXPIRED)
+                    for r in rows
+                ]
+            )
+        return len(rows)
+
+    async def erase_expired_forever(self) -> None:
+        """Retention: finished jobs older than the TTL go, with their steps and events."""
+        while not self._stopping.is_set():
+            try:
+                while await self.erase_expired_once() == _SCAN_BATCH:
+                    pass
+            except Exception as exc:
+                log.warning("retention_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._timing.retention_scan_s)
+
+    async def erase_expired_once(self) -> int:
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            deleted = await conn.fetch(
+                """DELETE FROM jobs WHERE id IN (
+                       SELECT id FROM jobs
+                       WHERE finished_at < now() - make_interval(secs => $1)
+                       ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                   RETURNING id""",
+                self._timing.retention_s,
+                _SCAN_BATCH,
+            )
+        if deleted:
+            log.info("jobs_expired", count=len(deleted))
+        return len(deleted)
+
+
+_SCAN_BATCH = 500
+_ALIVE = frozenset({ReportKind.HEARTBEAT, ReportKind.PROGRESS})
+
+
+class _Marker:
+    """A queue item that only wakes ``run``: to stop, or to prove it is alive."""
+
+
+_STOP: Any = _Marker()
+_TICK: Any = _Marker()
 
 
 async def _quietly(awaitable: object) -> None:

@@ -25,6 +25,12 @@ class ReportKind(StrEnum):
     HEARTBEAT = "heartbeat"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: Not from a worker: the orchestrator's scan found the attempt's lease expired.
+    LEASE_EXPIRED = "lease_expired"
+
+
+#: How long an attempt stays leased after a sign of life from its worker, unless set.
+DEFAULT_LEASE_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,7 @@ class Dispatch:
     job_id: uuid.UUID
     step: str
     attempt: int
-    deadline: datetime
+    timeout_s: float
     not_before: datetime | None = None
 
 
@@ -80,15 +86,15 @@ def _start_step(
 ) -> tuple[JobRecord, StepRecord, NewEvent, Dispatch]:
     step_spec: StepSpec = spec.steps[index]
     step = job.steps[index]
-    starts_at = not_before or now
-    deadline = starts_at + timedelta(seconds=step_spec.timeout_s)
     new_step = replace(
         step,
         status=StepStatus.RUNNING,
         attempt=attempt,
         error_code=None,
         error_message=None,
-        lease_expires_at=deadline,
+        # The lease starts with the worker's first heartbeat: while the attempt waits in
+        # JetStream it is not lost, and a long queue must not look like dead workers.
+        lease_expires_at=None,
         started_at=step.started_at or now,
     )
     new_job = replace(
@@ -105,7 +111,8 @@ def _start_step(
         step=step.name,
         attempt=attempt,
     )
-    return new_job, new_step, event, Dispatch(job.id, step.name, attempt, deadline, not_before)
+    dispatch = Dispatch(job.id, step.name, attempt, step_spec.timeout_s, not_before)
+    return new_job, new_step, event, dispatch
 
 
 def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ignored:
@@ -143,40 +150,51 @@ def apply_report(
     report: StepReport,
     now: datetime,
     rng: random.Random | None = None,
+    *,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> Decision | Ignored:
     """Advance the job by a worker's report on the attempt that is running."""
     fenced = _fence(job, report)
     if isinstance(fenced, Ignored):
         return fenced
     step = fenced
-    promoted = step.status is StepStatus.RETRYING
-    if promoted:
-        # The first word from the retried attempt: it is running now.
+    if report.kind is ReportKind.LEASE_EXPIRED:
+        if step.lease_expires_at is None or step.lease_expires_at > now:
+            return Ignored("lease is not expired")
+        lost = replace(
+            report,
+            kind=ReportKind.FAILED,
+            error_code="STEP_LOST",
+            error_message=(
+                f"the worker running attempt {step.attempt} stopped responding "
+                f"(no heartbeat for {lease_s:g}s)"
+            ),
+            retryable=True,
+        )
+        return _failed(job, spec, step, lost, now, rng)
+    # Any word from the worker is a sign of life: it renews the lease. The first word from
+    # a retried attempt also means that attempt is running now.
+    lease = now + timedelta(seconds=lease_s)
+    if step.status is StepStatus.RETRYING:
         assert step_can_move(step.status, StepStatus.RUNNING)
         step = replace(step, status=StepStatus.RUNNING, error_code=None, error_message=None)
-        job = _with_step(job, step)
-    step_spec = spec.step(step.name)
+    step = replace(step, lease_expires_at=lease)
+    job = _with_step(job, step)
     if report.kind is ReportKind.HEARTBEAT:
-        lease = now + timedelta(seconds=step_spec.timeout_s)
-        renewed = replace(step, lease_expires_at=max(lease, step.lease_expires_at or lease))
-        return Decision(JobChange(job=_with_step(job, renewed), steps=(renewed,)))
+        return Decision(JobChange(job=job, steps=(step,)))
     if report.kind is ReportKind.PROGRESS:
-        return _progress(job, spec, step, report, promoted)
+        return _progress(job, spec, step, report)
     if report.kind is ReportKind.SUCCEEDED:
         return _succeeded(job, spec, step, report, now)
     return _failed(job, spec, step, report, now, rng)
 
 
-def _progress(
-    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, promoted: bool
-) -> Decision | Ignored:
+def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport) -> Decision:
     progress = max(job.progress, spec.progress_at(step.position, report.percent))
     phase = report.phase or job.phase
-    changed_steps = (step,) if promoted else ()
+    changed_steps = (step,)
     if progress == job.progress and phase == job.phase:
-        if promoted:
-            return Decision(JobChange(job=job, steps=changed_steps))
-        return Ignored("no change in progress or phase")
+        return Decision(JobChange(job=job, steps=changed_steps))
     new_job = replace(job, progress=progress, phase=phase)
     event = NewEvent(
         type=EventType.PROGRESS,
@@ -261,23 +279,28 @@ def _failed(
             phase=job.phase,
             step=step.name,
             attempt=step.attempt + 1,
-            message=f"attempt {step.attempt} failed ({code}); retrying in {delay_s:.2f}s",
+            message=(
+                f"attempt {step.attempt} failed ({code}: {message}); retrying in {delay_s:.2f}s"
+            ),
             retry_delay_ms=round(delay_s * 1000),
         )
-        deadline = not_before + timedelta(seconds=spec.step(step.name).timeout_s)
         waiting = replace(
             step,
             status=StepStatus.RETRYING,
             attempt=step.attempt + 1,
             error_code=code,
             error_message=message,
-            lease_expires_at=deadline,
+            lease_expires_at=None,
         )
         # The next attempt is committed and scheduled now; the step stays RETRYING (with
         # the error that caused it) until the worker running that attempt first reports.
         return Decision(
             JobChange(job=_with_step(job, waiting), steps=(waiting,), events=(retry_event,)),
-            (Dispatch(job.id, step.name, waiting.attempt, deadline, not_before),),
+            (
+                Dispatch(
+                    job.id, step.name, waiting.attempt, spec.step(step.name).timeout_s, not_before
+                ),
+            ),
         )
     failed_step = replace(
         step,

@@ -84,7 +84,8 @@ def test_start_dispatches_the_first_step_and_emits_step_started() -> None:
     assert decision.change.events[0].step == "prepare"
     (dispatch,) = decision.dispatches
     assert (dispatch.step, dispatch.attempt) == ("prepare", 1)
-    assert dispatch.deadline == NOW + timedelta(seconds=NOOP.steps[0].timeout_s)
+    assert dispatch.timeout_s == NOOP.steps[0].timeout_s
+    assert dispatch.not_before is None
     assert decision.change.steps[0].status is StepStatus.RUNNING
 
 
@@ -151,7 +152,27 @@ def test_progress_is_monotonic_and_carries_phase_text() -> None:
         report(d.change.job, ReportKind.PROGRESS, percent=10, phase="Halfway"),
         NOW,
     )
-    assert isinstance(back, Ignored)
+    # Going backwards changes nothing the user sees; it still counts as a sign of life.
+    back = decided(back)
+    assert back.change.events == ()
+    assert back.change.job.progress == 16
+
+
+def test_signs_of_life_renew_the_lease_and_silence_expires_it() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    assert job.steps[0].lease_expires_at is None  # queued work is not leased
+    expired = report(job, ReportKind.LEASE_EXPIRED)
+    assert isinstance(apply_report(job, NOOP, expired, NOW), Ignored)
+    beat = decided(apply_report(job, NOOP, report(job, ReportKind.HEARTBEAT), NOW, lease_s=10))
+    job = beat.change.job
+    assert job.steps[0].lease_expires_at == NOW + timedelta(seconds=10)
+    assert isinstance(apply_report(job, NOOP, expired, NOW + timedelta(seconds=9)), Ignored)
+    lost = decided(apply_report(job, NOOP, expired, NOW + timedelta(seconds=11), lease_s=10))
+    (event,) = lost.change.events
+    assert event.type is EventType.STEP_RETRYING
+    assert "stopped responding" in event.message
+    assert lost.change.steps[0].error_code == "STEP_LOST"
+    assert lost.dispatches[0].attempt == 2
 
 
 def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
