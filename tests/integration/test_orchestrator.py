@@ -3,6 +3,8 @@ and never commit a checkpoint twice."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -11,8 +13,9 @@ from jobkit import bus, store
 from jobkit.convert import dict_to_struct, struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import JobStatus, StepStatus
+from jobkit.model import JobRecord
 from jobkit.outbox import OutboxRelay
-from services.orchestrator.consumer import Orchestrator
+from services.orchestrator.consumer import Orchestrator, Timing
 from tests.integration.helpers import create_job
 
 
@@ -79,3 +82,84 @@ async def test_a_job_advances_step_by_step_and_duplicates_are_ignored(
     assert next_task.step == "work"
     assert struct_to_dict(next_task.checkpoints["prepare"]) == {"n": 1}
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def start_first_step(
+    pool: asyncpg.Pool, nc: NatsClient, orchestrator: Orchestrator, relay: OutboxRelay
+) -> tuple[JobRecord, worker_pb2.StepTask]:
+    job, _, rows = await create_job(pool)
+    await relay.publish_committed(rows)
+    await orchestrator.process(await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "t"))
+    (dispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
+    await dispatch.ack()
+    return job, worker_pb2.StepTask.FromString(dispatch.data)
+
+
+async def test_a_silent_attempt_is_redispatched_when_its_lease_expires(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, timing=Timing(lease_s=0.2))
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    # Queued work holds no lease: nothing expires however long it waits.
+    assert await orchestrator.expire_leases_once() == 0
+    heartbeat = worker_pb2.StepReport(
+        job_id=task.job_id,
+        step=task.step,
+        attempt=task.attempt,
+        heartbeat=worker_pb2.StepHeartbeat(),
+    )
+    await js.publish(bus.REPORT_SUBJECT, heartbeat.SerializeToString())
+    await orchestrator.process(await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "t"))
+    assert await orchestrator.expire_leases_once() == 0  # the lease is fresh
+    await asyncio.sleep(0.3)  # the worker goes silent
+    assert await orchestrator.expire_leases_once() == 1
+    async with pool.acquire() as conn:
+        current = await store.fetch_job(conn, job.id)
+        events = await store.fetch_events(conn, job.id, 0)
+    assert current is not None
+    prepare = current.steps[0]
+    assert (prepare.status, prepare.attempt, prepare.error_code) == (
+        StepStatus.RETRYING,
+        2,
+        "STEP_LOST",
+    )
+    assert events[-1].event.type.value == "STEP_RETRYING"
+    await asyncio.sleep(0.2)  # the back-off
+    (redispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
+    assert worker_pb2.StepTask.FromString(redispatch.data).attempt == 2
+    # The old attempt's late result is fenced off.
+    await js.publish(bus.REPORT_SUBJECT, result_report(task, {"late": True}))
+    await orchestrator.process(await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "t"))
+    async with pool.acquire() as conn:
+        after = await store.fetch_job(conn, job.id)
+    assert after is not None
+    assert after.steps[0].status is StepStatus.RETRYING
+    relay.close()
+
+
+async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool, nc: NatsClient) -> None:
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=8, timing=Timing(retention_s=3600))
+    old, _, _ = await create_job(pool)
+    recent, _, _ = await create_job(pool)
+    running, _, _ = await create_job(pool)
+    await pool.execute(
+        "UPDATE jobs SET status = 'SUCCEEDED', finished_at = now() - interval '2 hours' "
+        "WHERE id = $1",
+        old.id,
+    )
+    await pool.execute(
+        "UPDATE jobs SET status = 'FAILED', finished_at = now() - interval '10 minutes' "
+        "WHERE id = $1",
+        recent.id,
+    )
+    assert await orchestrator.erase_expired_once() == 1
+    remaining = {r["id"] for r in await pool.fetch("SELECT id FROM jobs")}
+    assert remaining == {recent.id, running.id}
+    # A real delete: nothing of the job is left anywhere.
+    for table in ("job_steps", "job_events"):
+        count = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1", old.id)
+        assert count == 0, table

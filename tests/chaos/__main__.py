@@ -1,0 +1,3 @@
+from tests.chaos.harness import main
+
+raise SystemExit(main())

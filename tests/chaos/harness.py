@@ -1,0 +1,315 @@
+"""The chaos harness: the whole system as processes we own, jobs in flight, and something
+killed, paused or restarted in the middle. Then the books are checked.
+
+    python -m tests.chaos [--jobs 200] [--scenario NAME ...]      (make chaos)
+
+For every scenario it prints jobs accepted / terminal / succeeded / lost / duplicated and
+whether every replayed WatchJob stream was contiguous with one STEP_SUCCEEDED per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+
+from jobctl.client import JobsClient
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import jobs_pb2
+
+#: Fast failure detection, so a scenario takes seconds: the relations matter, not the
+#: values (heartbeat well inside the lease; JetStream's ack_wait above the heartbeat).
+CHAOS_ENV = {
+    "STEP_LEASE_S": "3",
+    "LEASE_SCAN_S": "0.5",
+    "WORKER_HEARTBEAT_S": "0.5",
+    "WORKER_ACK_WAIT_S": "4",
+    "ORCHESTRATOR_ACK_WAIT_S": "5",
+    "SHUTDOWN_GRACE_S": "5",
+    "LOG_LEVEL": "INFO",
+}
+
+Fault = Callable[[Stack], Awaitable[None]]
+
+
+async def _restart(stack: Stack, name: str, sig: int = signal.SIGKILL, down_s: float = 1.0) -> None:
+    stack.services[name].signal(sig)
+    stack.services[name].stop(timeout_s=10)
+    await asyncio.sleep(down_s)
+    stack.start_service(name)
+
+
+async def kill_orchestrator(stack: Stack) -> None:
+    await _restart(stack, "orchestrator")
+
+
+async def kill_worker(stack: Stack) -> None:
+    await _restart(stack, "ai_worker")
+
+
+async def kill_job_api(stack: Stack) -> None:
+    await _restart(stack, "job_api")
+
+
+async def kill_notifier(stack: Stack) -> None:
+    await _restart(stack, "notifier")
+
+
+async def kill_nats(stack: Stack) -> None:
+    assert stack.nats is not None
+    stack.nats.kill()
+    await asyncio.sleep(1.0)
+    stack.nats.start()
+
+
+async def crash_postgres(stack: Stack) -> None:
+    assert stack.postgres is not None
+    stack.postgres.stop("immediate")
+    await asyncio.sleep(1.0)
+    stack.postgres.start()
+
+
+async def pause_worker_past_its_lease(stack: Stack) -> None:
+    worker = stack.services["ai_worker"]
+    worker.signal(signal.SIGSTOP)
+    await asyncio.sleep(float(CHAOS_ENV["STEP_LEASE_S"]) * 2.5)
+    worker.signal(signal.SIGCONT)
+
+
+async def graceful_worker_restart(stack: Stack) -> None:
+    await _restart(stack, "ai_worker", signal.SIGTERM, down_s=0.2)
+
+
+SCENARIOS: dict[str, Fault | None] = {
+    "baseline": None,
+    "kill -9 orchestrator": kill_orchestrator,
+    "kill -9 ai_worker": kill_worker,
+    "kill -9 job_api": kill_job_api,
+    "kill -9 notifier": kill_notifier,
+    "kill -9 nats-server": kill_nats,
+    "postgres stop -m immediate": crash_postgres,
+    "SIGSTOP worker past lease": pause_worker_past_its_lease,
+    "SIGTERM worker (hand-back)": graceful_worker_restart,
+}
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    attempted: int = 0
+    accepted: list[str] = field(default_factory=list)
+    terminal: int = 0
+    succeeded: int = 0
+    duplicated: int = 0
+    bad_streams: int = 0
+    leases_overdue: int = 0
+    live_watch_gaps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def lost(self) -> int:
+        return len(self.accepted) - self.terminal
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.bad_streams == 0
+            and self.leases_overdue == 0
+            and self.live_watch_gaps == 0
+            and self.succeeded == len(self.accepted)
+            and len(self.accepted) > 0
+        )
+
+
+async def _submit(client: JobsClient, outcome: Outcome, sleep_ms: int, deadline: float) -> None:
+    """Create one job, retrying through outages with one idempotency key."""
+    key = uuid.uuid4().hex
+    outcome.attempted += 1
+    while time.monotonic() < deadline:
+        try:
+            job = await client.create_job("noop", {"sleep_ms": sleep_ms}, idempotency_key=key)
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.INTERNAL,
+                grpc.StatusCode.UNKNOWN,
+            ):
+                raise
+            await asyncio.sleep(0.3)
+            continue
+        outcome.accepted.append(job.job_id)
+        return
+
+
+async def _live_watch(client: JobsClient, job_id: str) -> bool:
+    """Watch one job live through the fault; True if the stream was gap-free and complete."""
+    try:
+        events = [e async for e in client.watch(job_id, max_reconnects=200)]
+    except grpc.aio.AioRpcError:
+        return False
+    sequences = [e.sequence for e in events]
+    return (
+        sequences == list(range(1, len(events) + 1))
+        and bool(events)
+        and (events[-1].type == jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED)
+    )
+
+
+async def _replay_ok(client: JobsClient, job_id: str, steps: int) -> bool:
+    events = [e async for e in client.watch(job_id, 0)]
+    succeeded = [e.step for e in events if e.type == jobs_pb2.JOB_EVENT_TYPE_STEP_SUCCEEDED]
+    return (
+        [e.sequence for e in events] == list(range(1, len(events) + 1))
+        and len(succeeded) == steps == len(set(succeeded))
+        and events[-1].type == jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED
+    )
+
+
+async def run_scenario(
+    stack: Stack,
+    name: str,
+    fault: Fault | None,
+    *,
+    jobs: int,
+    sleep_ms: int,
+    settle_s: float = 120.0,
+) -> Outcome:
+    outcome = Outcome(name)
+    started = time.monotonic()
+    async with JobsClient(
+        stack.job_api_addr, stack.notifier_addr, stack.token("chaos"), timeout_s=5, retries=0
+    ) as client:
+        deadline = time.monotonic() + settle_s
+        first = [
+            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline))
+            for _ in range(jobs // 2)
+        ]
+        await asyncio.gather(*first)
+        watchers = [asyncio.create_task(_live_watch(client, j)) for j in outcome.accepted[:5]]
+        # The fault lands while the first half runs; the second half is submitted through it.
+        rest = [
+            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline))
+            for _ in range(jobs - jobs // 2)
+        ]
+        if fault is not None:
+            await asyncio.sleep(0.5)
+            await fault(stack)
+        await asyncio.gather(*rest)
+        assert stack.postgres is not None
+        pg = await _connect_retrying(stack.postgres.url)
+        try:
+            ids = [uuid.UUID(j) for j in outcome.accepted]
+            while time.monotonic() < deadline:
+                terminal = await pg.fetchval(
+                    "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) "
+                    "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                    ids,
+                )
+                if terminal == len(ids):
+                    break
+                await asyncio.sleep(0.5)
+            outcome.terminal = await pg.fetchval(
+                "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) "
+                "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                ids,
+            )
+            outcome.succeeded = await pg.fetchval(
+                "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'SUCCEEDED'", ids
+            )
+            outcome.duplicated = await pg.fetchval(
+                """SELECT count(*) FROM (
+                       SELECT job_id, step FROM job_events
+                       WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
+                       GROUP BY job_id, step HAVING count(*) > 1) d""",
+                ids,
+            )
+            outcome.leases_overdue = await pg.fetchval(
+                "SELECT count(*) FROM job_steps WHERE job_id = ANY($1::uuid[]) "
+                "AND status = 'RUNNING' AND lease_expires_at < now() - interval '5 seconds'",
+                ids,
+            )
+        finally:
+            await pg.close()
+        live = await asyncio.gather(*watchers)
+        outcome.live_watch_gaps = sum(1 for ok in live if not ok)
+        limiter = asyncio.Semaphore(16)
+
+        async def replay(job_id: str) -> bool:
+            async with limiter:
+                return await _replay_ok(client, job_id, steps=3)
+
+        replays = await asyncio.gather(*(replay(j) for j in outcome.accepted))
+        outcome.bad_streams = sum(1 for ok in replays if not ok)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+async def _connect_retrying(url: str) -> asyncpg.Connection:
+    for _ in range(100):
+        try:
+            return await asyncpg.connect(url)
+        except (OSError, asyncpg.PostgresError):
+            await asyncio.sleep(0.2)
+    return await asyncpg.connect(url)
+
+
+def render(outcomes: list[Outcome]) -> str:
+    header = (
+        f"{'scenario':<28} {'accepted':>8} {'terminal':>8} {'succeeded':>9} {'lost':>5} "
+        f"{'dup':>4} {'bad streams':>11} {'live gaps':>9} {'overdue':>7} {'secs':>6}  result"
+    )
+    lines = [header, "-" * len(header)]
+    for o in outcomes:
+        lines.append(
+            f"{o.scenario:<28} {len(o.accepted):>8} {o.terminal:>8} {o.succeeded:>9} "
+            f"{o.lost:>5} {o.duplicated:>4} {o.bad_streams:>11} {o.live_watch_gaps:>9} "
+            f"{o.leases_overdue:>7} {o.seconds:>6.1f}  {'ok' if o.ok else 'FAILED'}"
+        )
+    return "\n".join(lines)
+
+
+async def run_all(root: Path, names: list[str], jobs: int, sleep_ms: int) -> list[Outcome]:
+    stack = Stack(root, extra_env=CHAOS_ENV)
+    await asyncio.to_thread(stack.start)
+    outcomes = []
+    try:
+        for name in names:
+            outcome = await run_scenario(stack, name, SCENARIOS[name], jobs=jobs, sleep_ms=sleep_ms)
+            outcomes.append(outcome)
+            print(render([outcome]).splitlines()[-1], flush=True)
+            await asyncio.to_thread(stack.wait_ready, 60)
+    finally:
+        await asyncio.to_thread(stack.stop)
+    return outcomes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Kill things while jobs run; count the damage.")
+    parser.add_argument("--jobs", type=int, default=200, help="jobs per scenario")
+    parser.add_argument("--sleep-ms", type=int, default=400, help="per step")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
+    parser.add_argument("--dir", help="keep data and logs here")
+    args = parser.parse_args()
+    names = args.scenario or list(SCENARIOS)
+    with tempfile.TemporaryDirectory(prefix="jobs-chaos-") as tmp:
+        root = Path(args.dir or tmp)
+        outcomes = asyncio.run(run_all(root, names, args.jobs, args.sleep_ms))
+    print("\n" + render(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

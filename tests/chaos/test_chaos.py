@@ -1,0 +1,22 @@
+"""The chaos suite in its short form (CI): every scenario, fewer jobs. `make chaos` runs
+the long form and prints the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.harness import SCENARIOS, render, run_all
+
+pytestmark = pytest.mark.chaos
+
+
+@pytest.mark.timeout(900)
+async def test_no_job_is_lost_or_duplicated_whatever_is_killed(tmp_path: Path) -> None:
+    outcomes = await run_all(tmp_path, list(SCENARIOS), jobs=30, sleep_ms=300)
+    table = render(outcomes)
+    print("\n" + table)
+    assert [o.scenario for o in outcomes] == list(SCENARIOS)
+    failed = [o.scenario for o in outcomes if not o.ok]
+    assert not failed, table

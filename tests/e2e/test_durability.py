@@ -1,0 +1,77 @@
+"""Durability through the public API: resume from a checkpoint, cancellation that reaches
+the running handler, and a worker that hands its step back on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+
+import pytest
+
+from jobctl.client import JobsClient
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import jobs_pb2
+
+pytestmark = pytest.mark.e2e
+
+E = jobs_pb2
+
+
+async def wait_for_step(client: JobsClient, job_id: str, step: str) -> int:
+    """Follow the job until ``step`` starts; returns the sequence seen so far."""
+    async for event in client.watch(job_id):
+        if event.type == E.JOB_EVENT_TYPE_STEP_STARTED and event.step == step:
+            return event.sequence
+    raise AssertionError(f"{step} never started")
+
+
+def worker_log_events(stack: Stack, job_id: str) -> list[str]:
+    text = stack.services["ai_worker"].log_path.read_text(encoding="utf-8")
+    return [r["event"] for r in map(json.loads, text.splitlines()) if r.get("job_id") == job_id]
+
+
+async def test_retry_resumes_from_the_last_checkpoint_without_rerunning_it(
+    alice: JobsClient, stack: Stack
+) -> None:
+    job = await alice.create_job("noop", {"sleep_ms": 800})
+    await asyncio.wait_for(wait_for_step(alice, job.job_id, "work"), 20)
+    cancelled = await alice.cancel_job(job.job_id)
+    assert [s.status for s in cancelled.steps] == [
+        E.STEP_STATUS_SUCCEEDED,
+        E.STEP_STATUS_CANCELLED,
+        E.STEP_STATUS_PENDING,
+    ]
+    before = [e async for e in alice.watch(job.job_id)]
+    await alice.retry_job(job.job_id)
+    after = [e async for e in alice.watch(job.job_id, before[-1].sequence)]
+    assert after[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
+    restarted = [e.step for e in after if e.type == E.JOB_EVENT_TYPE_STEP_STARTED]
+    assert restarted == ["work", "finish"]  # "prepare" kept its checkpoint
+    final = await alice.get_job(job.job_id)
+    assert [s.attempt for s in final.steps] == [1, 2, 1]
+    # The cancel reached the running handler on the worker, which stopped it.
+    await asyncio.sleep(0.3)
+    assert "step_cancelled" in worker_log_events(stack, job.job_id)
+
+
+async def test_sigterm_hands_the_running_step_to_another_worker_at_once(
+    alice: JobsClient, stack: Stack
+) -> None:
+    job = await alice.create_job("noop", {"sleep_ms": 3000})
+    await asyncio.wait_for(wait_for_step(alice, job.job_id, "prepare"), 20)
+    await asyncio.sleep(0.5)
+    worker = stack.services["ai_worker"]
+    worker.signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.stop, 30) == 0  # a clean exit, not a kill
+    assert "step_handed_back" in worker_log_events(stack, job.job_id)
+    stack.start_service("ai_worker")
+    started = time.monotonic()
+    events = [e async for e in alice.watch(job.job_id)]
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
+    # Three 3-second steps: a hand-back is taken over at once, well inside JetStream's
+    # 30 s redelivery timeout that a dead worker's step would wait for.
+    assert time.monotonic() - started < 25
+    final = await alice.get_job(job.job_id)
+    assert final.steps[0].attempt == 1  # the same attempt, re-run; not a failure
