@@ -107,8 +107,12 @@ async def close(nc: NatsClient, timeout_s: float = 5.0) -> None:
             await nc.close()
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create or update the streams; idempotent and safe from many replicas."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update the streams; idempotent and safe from many replicas.
+
+    ``replicas`` is JetStream's R (3 in production); every service must pass the same value,
+    or an update would scale the streams down again.
+    """
     for config in (
         StreamConfig(
             name=STEPS_STREAM,
@@ -118,6 +122,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_S,
             max_age=7 * 24 * 3600.0,
+            num_replicas=replicas,
         ),
         StreamConfig(
             name=UPDATES_STREAM,
@@ -127,6 +132,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_S,
             max_age=7 * 24 * 3600.0,
+            num_replicas=replicas,
         ),
     ):
         try:

@@ -53,6 +53,8 @@ class CommonSettings:
     database_url: str
     nats_url: str
     log_level: str
+    #: JetStream stream replicas (R); 3 in production.
+    stream_replicas: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CommonSettings:
@@ -60,4 +62,5 @@ class CommonSettings:
             database_url=env_str(env, "DATABASE_URL", DEFAULT_DATABASE_URL),
             nats_url=env_str(env, "NATS_URL", DEFAULT_NATS_URL),
             log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
+            stream_replicas=env_int(env, "NATS_STREAM_REPLICAS", 1, minimum=1),
         )

@@ -35,7 +35,7 @@ async def main() -> None:
     registry = build_registry(settings)
     nc = await bus.connect(settings.common.nats_url, "ai_worker")
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.common.stream_replicas)
     worker = Worker(
         nc,
         js,

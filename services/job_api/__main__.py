@@ -28,15 +28,13 @@ async def main() -> None:
     await migrate(pool)
     nc = await bus.connect(settings.common.nats_url, "job_api")
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.common.stream_replicas)
     relay = OutboxRelay(pool, js)
     servicer = JobServicer(
         pool,
         nc,
         relay,
-        Authenticator(
-            settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        ),
+        Authenticator.from_settings(settings.auth),
         PageTokens(settings.page_token_secret),
         max_input_bytes=settings.max_input_bytes,
     )

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
+
+
+def _required(name: str) -> str:
+    raise ConfigError(f"{name} must be set when JWT_SECRET is not")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     common: CommonSettings
     grpc_addr: str
-    jwt_secret: str
-    jwt_issuer: str | None
-    jwt_audience: str | None
+    auth: AuthSettings
     #: Serialized size limit of a job's input.
     max_input_bytes: int
     #: Key that signs page tokens so a client cannot forge one.
@@ -24,16 +27,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        secret = env_str(env, "JWT_SECRET", "")
-        if not secret:
-            raise ConfigError("JWT_SECRET must be set")
         return cls(
             common=CommonSettings.from_env(env),
             grpc_addr=env_str(env, "GRPC_ADDR", "127.0.0.1:50051"),
-            jwt_secret=secret,
-            jwt_issuer=env_str(env, "JWT_ISSUER", "") or None,
-            jwt_audience=env_str(env, "JWT_AUDIENCE", "") or None,
+            auth=AuthSettings.from_env(env),
             max_input_bytes=env_int(env, "MAX_INPUT_BYTES", 1024 * 1024, minimum=1024),
-            page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", secret),
+            # Page tokens only need a stable server-side key; reuse the JWT secret when there
+            # is one so a single secret configures a dev deployment.
+            page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", env.get("JWT_SECRET", ""))
+            or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
         )

@@ -31,9 +31,7 @@ async def main() -> None:
     servicer = NotifierServicer(
         pool,
         hub,
-        Authenticator(
-            settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        ),
+        Authenticator.from_settings(settings.auth),
     )
     server = GrpcServer(
         settings.grpc_addr,

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
-from jobkit.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     common: CommonSettings
     grpc_addr: str
-    jwt_secret: str
-    jwt_issuer: str | None
-    jwt_audience: str | None
+    auth: AuthSettings
     #: A watcher that heard nothing for this long checks Postgres for missed events.
     resync_after_s: float
     #: Live events buffered per watcher before it falls back to replaying from Postgres.
@@ -24,15 +22,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        secret = env_str(env, "JWT_SECRET", "")
-        if not secret:
-            raise ConfigError("JWT_SECRET must be set")
         return cls(
             common=CommonSettings.from_env(env),
             grpc_addr=env_str(env, "GRPC_ADDR", "127.0.0.1:50052"),
-            jwt_secret=secret,
-            jwt_issuer=env_str(env, "JWT_ISSUER", "") or None,
-            jwt_audience=env_str(env, "JWT_AUDIENCE", "") or None,
+            auth=AuthSettings.from_env(env),
             resync_after_s=env_float(env, "WATCH_RESYNC_S", 1.0, minimum=0.05),
             watcher_buffer=env_int(env, "WATCH_BUFFER", 256, minimum=8),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 5.0),

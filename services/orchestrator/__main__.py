@@ -26,7 +26,7 @@ async def main() -> None:
     await migrate(pool)
     nc = await bus.connect(settings.common.nats_url, "orchestrator")
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.common.stream_replicas)
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(
         pool, nc, js, relay, batch_size=settings.batch_size, timing=settings.timing

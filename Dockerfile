@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+# One image for the four services and the migration Job; the module to run is the argument:
+#   docker run durable-jobs services.orchestrator        (default: services.job_api)
+#   docker run durable-jobs jobkit.migrate
+# Every dependency ships manylinux wheels for CPython 3.11, so neither stage needs apt or a
+# compiler. Build with:  docker build -t durable-jobs:0.1.0 .
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---- builder: install the project and its dependencies into a self-contained venv ----
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+# Only what `pip install .` needs (.dockerignore keeps everything else out of the context).
+COPY pyproject.toml README.md ./
+COPY libs ./libs
+COPY services ./services
+COPY jobctl ./jobctl
+# Not editable, so the venv holds compiled copies of the packages and /src is not needed
+# at run time; pip byte-compiles them here, because the final root fs is read-only.
+RUN pip install --no-cache-dir . \
+    && python -c "import services.job_api, jobkit.probe, jobkit.migrate"
+
+# ---- runtime: the same Python, the venv, a non-root user; no build tools ----
+FROM ${PYTHON_IMAGE}
+
+LABEL org.opencontainers.image.title="durable-jobs" \
+      org.opencontainers.image.description="Durable multi-step AI jobs over gRPC: job_api, orchestrator, ai_worker, notifier"
+
+# UID/GID 10001: matches runAsUser in deploy/ and stays clear of host system users.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+
+COPY --from=builder /opt/venv /opt/venv
+
+# PYTHONSAFEPATH: `python -m` must not put the working directory on sys.path.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONSAFEPATH=1
+
+# An empty, root-owned directory: nothing the app can write to is on its import path.
+WORKDIR /app
+# Numeric, so Kubernetes can verify runAsNonRoot without resolving a name.
+USER 10001:10001
+
+# job_api 50051, notifier 50052 (GRPC_ADDR; bind 0.0.0.0 in a container).
+EXPOSE 50051 50052
+
+ENTRYPOINT ["python", "-m"]
+CMD ["services.job_api"]
