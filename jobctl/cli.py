@@ -270,6 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret", default=None, help="HS256 secret (default $JWT_SECRET, else .dev/jwt_secret)"
     )
     token.add_argument("--admin", action="store_true", help="add the jobs:admin scope")
+    token.add_argument(
+        "--issuer",
+        default=os.environ.get("JWT_ISSUER") or None,
+        help="iss claim (default $JWT_ISSUER)",
+    )
+    token.add_argument(
+        "--audience",
+        default=os.environ.get("JWT_AUDIENCE") or None,
+        help="aud claim (default $JWT_AUDIENCE)",
+    )
 
     submit = sub.add_parser("submit", help="create a job", parents=[output])
     submit.add_argument("type", nargs="?", help="job type (see `jobctl types`)")
@@ -320,7 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         print(
             mint_token(
-                secret, args.sub, ttl_s=args.ttl, scopes=("jobs:admin",) if args.admin else ()
+                secret,
+                args.sub,
+                ttl_s=args.ttl,
+                scopes=("jobs:admin",) if args.admin else (),
+                issuer=args.issuer,
+                audience=args.audience,
             )
         )
         return 0

@@ -102,8 +102,15 @@ class Stack:
     def notifier_addr(self) -> str:
         return f"127.0.0.1:{self.notifier_port}"
 
-    def token(self, subject: str = "dev-user", **kwargs: object) -> str:
-        return mint_token(self.jwt_secret, subject, **kwargs)  # type: ignore[arg-type]
+    def token(self, subject: str = "dev-user", *, scopes: tuple[str, ...] = ()) -> str:
+        """An HS256 token the stack accepts (with its issuer and audience, if configured)."""
+        return mint_token(
+            self.jwt_secret,
+            subject,
+            scopes=scopes,
+            issuer=self.extra_env.get("JWT_ISSUER"),
+            audience=self.extra_env.get("JWT_AUDIENCE"),
+        )
 
     def start_servers(self) -> None:
         self.postgres = PostgresServer(self.root / "postgres").start()

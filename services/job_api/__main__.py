@@ -37,6 +37,7 @@ async def main() -> None:
         Authenticator.from_settings(settings.auth),
         PageTokens(settings.page_token_secret),
         max_input_bytes=settings.max_input_bytes,
+        limits=settings.limits,
     )
     server = GrpcServer(
         settings.grpc_addr,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
+from jobkit.limits import Limits
 
 
 def _required(name: str) -> str:
@@ -21,6 +22,7 @@ class Settings:
     auth: AuthSettings
     #: Serialized size limit of a job's input.
     max_input_bytes: int
+    limits: Limits
     #: Key that signs page tokens so a client cannot forge one.
     page_token_secret: str
     shutdown_grace_s: float
@@ -32,6 +34,7 @@ class Settings:
             grpc_addr=env_str(env, "GRPC_ADDR", "127.0.0.1:50051"),
             auth=AuthSettings.from_env(env),
             max_input_bytes=env_int(env, "MAX_INPUT_BYTES", 1024 * 1024, minimum=1024),
+            limits=Limits.from_env(env),
             # Page tokens only need a stable server-side key; reuse the JWT secret when there
             # is one so a single secret configures a dev deployment.
             page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", env.get("JWT_SECRET", ""))

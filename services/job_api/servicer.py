@@ -15,14 +15,15 @@ import structlog
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, store
+from jobkit import control, limits, store
 from jobkit.auth import Authenticator, Principal
 from jobkit.catalog import all_job_types, job_type
 from jobkit.convert import job_status_from_proto, job_to_proto, struct_to_dict
-from jobkit.db import wrap_db_errors
+from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
 from jobkit.outbox import OutboxRelay
@@ -64,6 +65,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         page_tokens: PageTokens,
         *,
         max_input_bytes: int,
+        limits: Limits | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
@@ -72,6 +74,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._auth = auth
         self._page_tokens = page_tokens
         self._max_input_bytes = max_input_bytes
+        self._limits = limits or Limits()
         self._clock = clock
 
     def _caller(self, context: Context) -> Principal:
@@ -146,25 +149,38 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             outbox=(control.submitted_message(replace(job, last_sequence=1)),),
         )
         async with wrap_db_errors(), self._pool.acquire() as conn:
+            # A repeated request is answered before any limit: it creates nothing.
+            if key is not None and (replay := await self._replay(conn, caller, key, digest)):
+                return replay
+            await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
             try:
                 async with conn.transaction():
+                    await limits.check_running(conn, caller.subject, self._limits.running_jobs)
                     await store.insert_job(conn, job, key, digest)
                     events, outbox_rows = await store.apply_changes(conn, [(job, change)], now)
             except asyncpg.UniqueViolationError:
-                # Same key as an earlier request of this user: same job, or a conflict.
+                # A concurrent request with the same key won the race.
                 assert key is not None
-                existing = await repository.find_by_idempotency_key(conn, caller.subject, key)
-                if existing is None or existing[1] != digest:
-                    raise AlreadyExists(
-                        "idempotency_key was already used for a different request"
-                    ) from None
-                found = await store.fetch_job(conn, existing[0])
-                return job_to_proto(self._visible(found, caller))
+                replay = await self._replay(conn, caller, key, digest)
+                assert replay is not None
+                return replay
             stored = await store.fetch_job(conn, job_id)
         log.info("job_created", job_id=str(job_id), job_type=spec.name)
         await publish_events(self._nc, events)
         await self._relay.publish_committed(outbox_rows)
         return job_to_proto(self._visible(stored, caller))
+
+    async def _replay(
+        self, conn: Conn, caller: Principal, key: str, digest: bytes
+    ) -> jobs_pb2.Job | None:
+        """The job an earlier request with this idempotency key created, if any."""
+        existing = await repository.find_by_idempotency_key(conn, caller.subject, key)
+        if existing is None:
+            return None
+        if existing[1] != digest:
+            raise AlreadyExists("idempotency_key was already used for a different request")
+        found = await store.fetch_job(conn, existing[0])
+        return job_to_proto(self._visible(found, caller))
 
     @unary
     async def GetJob(

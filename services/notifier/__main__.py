@@ -32,6 +32,7 @@ async def main() -> None:
         pool,
         hub,
         Authenticator.from_settings(settings.auth),
+        settings.limits,
     )
     server = GrpcServer(
         settings.grpc_addr,
@@ -41,11 +42,15 @@ async def main() -> None:
     await server.start()
     try:
         async with asyncio.TaskGroup() as tasks:
-            reconciler = tasks.create_task(hub.reconcile_forever())
+            background = [
+                tasks.create_task(hub.reconcile_forever()),
+                tasks.create_task(servicer.renew_sessions_forever()),
+            ]
             await stop.wait()
             log.info("shutting_down")
             await server.stop(settings.shutdown_grace_s)
-            reconciler.cancel()
+            for task in background:
+                task.cancel()
     finally:
         await hub.close()
         await bus.close(nc)

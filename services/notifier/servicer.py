@@ -12,13 +12,14 @@ import asyncpg
 import grpc
 import structlog
 
-from jobkit import store
+from jobkit import limits, store
 from jobkit.auth import Authenticator, Principal
 from jobkit.convert import event_to_proto
 from jobkit.db import wrap_db_errors
 from jobkit.errors import FieldViolation, InvalidArgument, NotFound
 from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2, notifier_service_pb2_grpc
 from jobkit.lifecycle import JobStatus
+from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.rpc import server_streaming
 from services.notifier.fanout import EventHub, Resync, Watcher
@@ -38,10 +39,27 @@ REPLAY_PAGE = 500
 
 
 class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, hub: EventHub, auth: Authenticator) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, hub: EventHub, auth: Authenticator, limits: Limits | None = None
+    ) -> None:
         self._pool = pool
         self._hub = hub
         self._auth = auth
+        self._limits = limits or Limits()
+        #: Open streams' sessions, renewed in Postgres while they live (MAX_WATCHES_PER_USER).
+        self._sessions: set[uuid.UUID] = set()
+
+    async def renew_sessions_forever(self) -> None:
+        interval = self._limits.watch_session_ttl_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._pool.acquire() as conn:
+                    await limits.renew_watches(
+                        conn, list(self._sessions), self._limits.watch_session_ttl_s
+                    )
+            except Exception as exc:
+                log.warning("watch_renewal_failed", error=type(exc).__name__)
 
     def _caller(self, context: Context) -> Principal:
         principal = self._auth.authenticate(context.invocation_metadata())
@@ -67,6 +85,13 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 [FieldViolation("after_sequence", "must not be negative")],
             )
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            owner = await conn.fetchval("SELECT owner FROM jobs WHERE id = $1", job_id)
+            if owner is None or (owner != caller.subject and not caller.is_admin):
+                raise NotFound()
+            session = await limits.open_watch(conn, caller.subject, self._limits)
+        if session is not None:
+            self._sessions.add(session)
         # Subscribe before reading history, so nothing committed in between is missed.
         watcher = self._hub.watch(str(job_id))
         watcher.last_sequence = request.after_sequence
@@ -75,6 +100,17 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 yield event
         finally:
             self._hub.unwatch(watcher)
+            if session is not None:
+                self._sessions.discard(session)
+                await self._close_session(session)
+
+    async def _close_session(self, session: uuid.UUID) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                await limits.close_watch(conn, session)
+        except Exception as exc:
+            # It expires on its own within the session TTL.
+            log.warning("watch_close_failed", error=type(exc).__name__)
 
     async def _stream(
         self, job_id: uuid.UUID, watcher: Watcher, caller: Principal

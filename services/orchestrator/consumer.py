@@ -16,7 +16,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jobkit import bus, store
+from jobkit import bus, limits, store
 from jobkit.catalog import job_type
 from jobkit.convert import struct_from_bytes
 from jobkit.db import wrap_db_errors
@@ -326,6 +326,7 @@ class Orchestrator:
                 self._timing.retention_s,
                 _SCAN_BATCH,
             )
+            await limits.prune(conn)
         if deleted:
             log.info("jobs_expired", count=len(deleted))
         return len(deleted)

@@ -37,6 +37,10 @@ CHAOS_ENV = {
     "ORCHESTRATOR_ACK_WAIT_S": "5",
     "SHUTDOWN_GRACE_S": "5",
     "LOG_LEVEL": "INFO",
+    # One user submits every job here: per-user limits would only get in the way.
+    "RATE_LIMIT_PER_MINUTE": "0",
+    "MAX_RUNNING_JOBS_PER_USER": "0",
+    "MAX_WATCHES_PER_USER": "0",
 }
 
 Fault = Callable[[Stack], Awaitable[None]]

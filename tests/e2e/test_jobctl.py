@@ -20,6 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cv_tailoring.json"
 def jobctl(stack: Stack, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
+        **stack.extra_env,
         JOBS_API_ADDR=stack.job_api_addr,
         JOBS_NOTIFIER_ADDR=stack.notifier_addr,
         JWT_SECRET=stack.jwt_secret,
