@@ -8,13 +8,16 @@ exception never reaches the log; inputs and results are never logged at all.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import structlog
+
+from jobkit.redaction import redact
 
 Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
 
@@ -51,29 +54,56 @@ _TRUSTED_KEYS = frozenset(
     }
 )
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)bearer\s+[a-z0-9._~+/=-]+"), "[REDACTED_TOKEN]"),
-    (re.compile(r"\beyJ[a-zA-Z0-9_-]+\.[a-zA-Z0-9_-]+\.[a-zA-Z0-9_-]*"), "[REDACTED_JWT]"),
-    (re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@"), "[REDACTED_URL_CREDENTIALS]@"),
-    (
-        re.compile(r"(?i)([?&](?:token|key|secret|password|sig|signature|access_token)=)[^&\s]+"),
-        r"\1[REDACTED]",
-    ),
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[REDACTED_EMAIL]"),
-    (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[REDACTED_NUMBER]"),
-    (
-        re.compile(r"(?<![\w.])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w.])"),
-        "[REDACTED_PHONE]",
-    ),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "[REDACTED_IP]"),
+#: Names, contacts and other identifying strings of the job being handled right now; bound
+#: at the edges (``job_api`` while it validates an input, ``ai_worker`` while a step runs).
+_SENSITIVE: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "sensitive_terms", default=frozenset()
 )
+
+#: Exceptions whose messages we write ourselves or that carry no data: kept in logs. The
+#: messages of every other type (a ValueError from a handler, a driver error quoting a row)
+#: are withheld; type, file and line remain for debugging.
+_SAFE_EXCEPTION_TYPES = frozenset(
+    {
+        "JobkitError",
+        "StepError",
+        "RetryableStepError",
+        "PermanentStepError",
+        "TimeoutError",
+        "CancelledError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "OSError",
+        "NoServersError",
+        "ConnectionClosedError",
+        "AbortError",
+        "Unavailable",
+        "NotFound",
+        "InvalidArgument",
+        "Unauthenticated",
+        "ResourceExhausted",
+        "AlreadyExists",
+        "FailedPrecondition",
+        "ConfigError",
+    }
+)
+
+
+@contextlib.contextmanager
+def redacting(terms: frozenset[str]) -> Iterator[None]:
+    """Redact ``terms`` (from :func:`jobkit.redaction.sensitive_terms`) in every log line
+    written inside the block, on top of the generic patterns."""
+    token = _SENSITIVE.set(_SENSITIVE.get() | terms)
+    try:
+        yield
+    finally:
+        _SENSITIVE.reset(token)
 
 
 def redact_text(text: str) -> str:
     """Replace personal data and secrets in free text with placeholders."""
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    return redact(text, _SENSITIVE.get())
 
 
 def _redact_value(value: Any) -> Any:
@@ -84,6 +114,17 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_redact_value(v) for v in value]
     return value
+
+
+def withhold_exception_messages(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor, after ExceptionRenderer: keep the messages of safe types only."""
+    for entry in event_dict.get("exception") or ():
+        if isinstance(entry, dict) and entry.get("exc_type") not in _SAFE_EXCEPTION_TYPES:
+            entry["exc_value"] = "[message withheld]"
+            entry.pop("syntax_error", None)
+    return event_dict
 
 
 def redact_processor(
@@ -108,6 +149,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.processors.ExceptionRenderer(
             structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         ),
+        withhold_exception_messages,
         redact_processor,
     ]
     structlog.configure(

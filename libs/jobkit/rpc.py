@@ -83,6 +83,7 @@ def unary(
         self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
         with structlog.contextvars.bound_contextvars(rpc=method.__name__):
+            log.debug("rpc_received")
             try:
                 return await method(self, request, context)
             except JobkitError as error:

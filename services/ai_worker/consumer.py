@@ -22,7 +22,8 @@ from nats.js.errors import FetchTimeoutError
 from jobkit import bus
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
-from jobkit.logging import get_logger
+from jobkit.logging import get_logger, redacting
+from jobkit.redaction import sensitive_terms
 from services.ai_worker.errors import StepError
 from services.ai_worker.handlers import Registry, StepContext
 
@@ -122,8 +123,12 @@ class Worker:
 
     async def _execute(self, msg: Msg) -> None:
         task = worker_pb2.StepTask.FromString(msg.data)
-        with structlog.contextvars.bound_contextvars(
-            job_id=task.job_id, step=task.step, attempt=task.attempt
+        terms = sensitive_terms(struct_to_dict(task.input))
+        with (
+            structlog.contextvars.bound_contextvars(
+                job_id=task.job_id, step=task.step, attempt=task.attempt
+            ),
+            redacting(terms),
         ):
             outcome = await self._attempt(task, msg)
             if outcome is _HANDED_BACK:
@@ -151,6 +156,7 @@ class Worker:
             log.error("no_handler", job_type=task.job_type)
             return _failure("UNKNOWN_STEP", "no worker has a handler for this step", False)
         key = (task.job_id, task.step, task.attempt)
+        log.debug("step_received", job_type=task.job_type, deliveries=deliveries)
         ctx = StepContext(
             job_id=task.job_id,
             job_type=task.job_type,

@@ -24,10 +24,11 @@ from jobkit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFou
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.limits import Limits
-from jobkit.logging import get_logger
+from jobkit.logging import get_logger, redacting
 from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
+from jobkit.redaction import sensitive_terms
 from jobkit.rpc import unary
 from services.job_api import repository
 from services.job_api.page_tokens import PagePosition, PageTokens
@@ -96,6 +97,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.CreateJobRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
+        # Whatever this request logs, the names and contacts in its input are redacted.
+        with redacting(sensitive_terms(struct_to_dict(request.input))):
+            return await self._create(caller, request)
+
+    async def _create(
+        self, caller: Principal, request: job_service_pb2.CreateJobRequest
+    ) -> jobs_pb2.Job:
         spec = job_type(request.type)
         if spec is None:
             known = ", ".join(t.name for t in all_job_types())

@@ -92,6 +92,7 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
             session = await limits.open_watch(conn, caller.subject, self._limits)
         if session is not None:
             self._sessions.add(session)
+        log.debug("watch_started", sequence=request.after_sequence)
         # Subscribe before reading history, so nothing committed in between is missed.
         watcher = self._hub.watch(str(job_id))
         watcher.last_sequence = request.after_sequence

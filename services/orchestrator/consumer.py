@@ -264,6 +264,7 @@ class Orchestrator:
                 decided.setdefault(item.job_id, []).append(outcome)
             changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
             events, outbox_rows = await store.apply_changes(conn, changes, now)
+        log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         await publish_events(self._nc, events)
         await publish_notices(self._nc, notices)
         await self._relay.publish_committed(outbox_rows)
