@@ -8,6 +8,7 @@ import json
 import signal
 import time
 
+import grpc
 import pytest
 
 from jobctl.client import JobsClient
@@ -75,3 +76,32 @@ async def test_sigterm_hands_the_running_step_to_another_worker_at_once(
     assert time.monotonic() - started < 25
     final = await alice.get_job(job.job_id)
     assert final.steps[0].attempt == 1  # the same attempt, re-run; not a failure
+
+
+async def test_job_api_answers_unavailable_while_postgres_is_down(
+    alice: JobsClient, stack: Stack
+) -> None:
+    job = await alice.create_job("noop", {})
+    assert stack.postgres is not None
+    await asyncio.to_thread(stack.postgres.stop, "immediate")
+    try:
+        for call in (alice.get_job(job.job_id), alice.create_job("noop", {})):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await asyncio.wait_for(call, 30)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await asyncio.to_thread(stack.postgres.start)
+    # Back without a restart of any service: the pools reconnect on their own.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert (await alice.get_job(job.job_id)).job_id == job.job_id
+            break
+        except grpc.aio.AioRpcError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    later = await alice.create_job("noop", {})
+    events = [e async for e in alice.watch(later.job_id)]
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
+    assert all(s.alive() for s in stack.services.values())
