@@ -4,6 +4,7 @@ logging context and graceful shutdown."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from jobkit.auth import Authenticator, Principal
 from jobkit.errors import InvalidArgument, JobkitError, ResourceExhausted
 from jobkit.logging import get_logger
 
@@ -122,6 +124,15 @@ def server_streaming(
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
     return wrapper
+
+
+def authenticate(auth: Authenticator, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+    """The caller of this RPC; binds a one-way hash of the user to the call's log lines."""
+    principal = auth.authenticate(context.invocation_metadata())
+    structlog.contextvars.bind_contextvars(
+        user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
+    )
+    return principal
 
 
 class GrpcServer:

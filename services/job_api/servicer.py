@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-import structlog
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
@@ -29,7 +28,7 @@ from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
-from jobkit.rpc import unary
+from jobkit.rpc import authenticate, unary
 from services.job_api import repository
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
@@ -79,11 +78,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._clock = clock
 
     def _caller(self, context: Context) -> Principal:
-        principal = self._auth.authenticate(context.invocation_metadata())
-        structlog.contextvars.bind_contextvars(
-            user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
-        )
-        return principal
+        return authenticate(self._auth, context)
 
     @staticmethod
     def _visible(job: JobRecord | None, caller: Principal) -> JobRecord:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +20,7 @@ from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2, notifier_service_
 from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger
-from jobkit.rpc import server_streaming
+from jobkit.rpc import authenticate, server_streaming
 from services.notifier.fanout import EventHub, Resync, Watcher
 
 log = get_logger(__name__)
@@ -62,11 +61,7 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 log.warning("watch_renewal_failed", error=type(exc).__name__)
 
     def _caller(self, context: Context) -> Principal:
-        principal = self._auth.authenticate(context.invocation_metadata())
-        structlog.contextvars.bind_contextvars(
-            user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
-        )
-        return principal
+        return authenticate(self._auth, context)
 
     @server_streaming
     async def WatchJob(
