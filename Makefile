@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration test-e2e chaos lint format protos protos-check clean
+.PHONY: help install dev test test-unit test-integration test-e2e bench chaos lint format protos protos-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test-integration: $(STAMP) ## against real Postgres and nats-server processes
 
 test-e2e: $(STAMP) ## the four services as processes, driven over gRPC
 	$(PY) -m pytest tests/e2e
+
+bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU and memory
+	$(PY) -m bench --out bench-results/bench.json $(BENCH_ARGS)
 
 chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn, print the damage table
 	$(PY) -m tests.chaos --jobs $(or $(JOBS),200)

@@ -1,0 +1,116 @@
+"""``python -m bench [--jobs N] [--runs R] [--out bench-results/bench.json] [--quick]``
+
+Starts Postgres, NATS and the four services (the dev stack, durable settings, per-user
+limits off), measures, prints a table and writes JSON. Exits 0 whether or not the targets
+are met: it is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import uvloop
+
+from .report import render, to_json
+from .runner import Config, Progress, run
+
+#: (full, quick) defaults: --quick is a smoke run of the same phases in about a minute.
+DEFAULTS = {
+    "jobs": (2000, 300),
+    "runs": (3, 2),
+    "concurrency": (48, 32),
+    "latency_probes": (200, 40),
+    "watchers": (2000, 300),
+    "event_window_s": (10.0, 3.0),
+    "floor_s": (3.0, 1.0),
+    "warmup_jobs": (300, 100),
+    "quiet_timeout": (120.0, 15.0),
+}
+
+
+def parse(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput, latency, event latency, floors and resources of the stack.",
+    )
+    parser.add_argument("--jobs", type=int, help="jobs per throughput run (2000; 5000 is fine)")
+    parser.add_argument("--runs", type=int, help="runs of every measurement (3)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    parser.add_argument("--quick", action="store_true", help="small numbers: a smoke run")
+    parser.add_argument("--concurrency", type=int, help="CreateJob calls in flight (48)")
+    parser.add_argument("--latency-probes", type=int, help="jobs per latency run (200)")
+    parser.add_argument("--watchers", type=int, help="concurrent WatchJob streams (2000)")
+    parser.add_argument("--event-window", type=float, dest="event_window_s", help="seconds")
+    parser.add_argument("--floor-seconds", type=float, dest="floor_s", help="seconds per floor")
+    parser.add_argument("--warmup-jobs", type=int, help="unreported jobs before throughput")
+    parser.add_argument("--event-sleep-ms", type=int, default=100, help="noop sleep per step")
+    parser.add_argument("--api-channels", type=int, default=4, help="connections to job_api")
+    parser.add_argument("--notifier-channels", type=int, default=16, help="to the notifier")
+    parser.add_argument("--dir", type=Path, help="keep the stack's data and logs here")
+    parser.add_argument("--profile", type=Path, help="py-spy the services into this folder")
+    parser.add_argument(
+        "--max-foreign-pct",
+        type=float,
+        default=10.0,
+        help="start a run once other processes use at most this %% of the machine (10)",
+    )
+    parser.add_argument(
+        "--quiet-timeout", type=float, help="seconds to wait for that before measuring anyway"
+    )
+    args = parser.parse_args(argv)
+    pick = 1 if args.quick else 0
+    values = {
+        k: getattr(args, k) if getattr(args, k) is not None else d[pick]
+        for k, d in DEFAULTS.items()
+    }
+    if values["jobs"] < 1 or values["runs"] < 1 or values["watchers"] < 1:
+        parser.error("--jobs, --runs and --watchers must be positive")
+    return Config(
+        jobs=int(values["jobs"]),
+        runs=int(values["runs"]),
+        concurrency=int(values["concurrency"]),
+        api_channels=args.api_channels,
+        notifier_channels=args.notifier_channels,
+        latency_probes=int(values["latency_probes"]),
+        watchers=int(values["watchers"]),
+        event_sleep_ms=args.event_sleep_ms,
+        event_window_s=float(values["event_window_s"]),
+        floor_s=float(values["floor_s"]),
+        warmup_jobs=int(values["warmup_jobs"]),
+        out=args.out,
+        quick=args.quick,
+        dir=args.dir,
+        profile=args.profile,
+        max_foreign_pct=args.max_foreign_pct,
+        quiet_timeout_s=float(values["quiet_timeout"]),
+    )
+
+
+def _clean(value: object) -> object:
+    """JSON without NaN or infinities (not JSON), which become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse(argv)
+    say = Progress()
+    results = uvloop.run(run(config, say))
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    config.out.write_text(json.dumps(_clean(to_json(results)), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(render(results) + "\n\n")
+    sys.stdout.write(f"JSON: {config.out.resolve()}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""What the servers underneath can do at best, measured by the harness on the same
+Postgres and NATS the services use: the floors our throughput is compared with.
+
+- Postgres: ``BEGIN; UPDATE; INSERT; COMMIT`` from 8 connections (the shape of a
+  checkpoint: change a row, append a row, make it durable), and the same from one
+  connection for the latency of one durable commit.
+- JetStream: acknowledged publishes to a file-storage stream configured like the job
+  streams (work-queue retention, de-duplication window, ``Nats-Msg-Id`` on every
+  message), pipelined 256 deep, and one at a time for the latency of one.
+
+Each phase runs a short warm-up first; only completions inside the timed window count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import nats
+from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from jobkit import bus
+
+from .procs import harness_cpu_seconds
+from .stats import percentile
+
+SCRATCH_COUNTERS = "bench_scratch_counters"
+SCRATCH_LOG = "bench_scratch_log"
+SCRATCH_STREAM = "BENCH_SCRATCH"
+SCRATCH_SUBJECT = "bench.scratch"
+ROWS_PER_CONNECTION = 128
+WARMUP_S = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class FloorRun:
+    """One timed window: completions per second, their latencies, the harness's CPU."""
+
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    harness_cpu_pct: float
+
+
+async def prepare_postgres(url: str, connections: int) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            f"""DROP TABLE IF EXISTS {SCRATCH_LOG}, {SCRATCH_COUNTERS};
+                CREATE TABLE {SCRATCH_COUNTERS} (id int PRIMARY KEY, n bigint NOT NULL);
+                CREATE TABLE {SCRATCH_LOG} (id bigserial PRIMARY KEY, counter int NOT NULL,
+                                            at timestamptz NOT NULL DEFAULT now(),
+                                            payload bytea NOT NULL)"""
+        )
+        await conn.execute(
+            f"INSERT INTO {SCRATCH_COUNTERS} SELECT g, 0 FROM generate_series(0, $1 - 1) g",
+            connections * ROWS_PER_CONNECTION,
+        )
+    finally:
+        await conn.close()
+
+
+async def drop_postgres(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {SCRATCH_LOG}, {SCRATCH_COUNTERS}")
+    finally:
+        await conn.close()
+
+
+async def postgres_commits(url: str, connections: int, duration_s: float) -> FloorRun:
+    """``connections`` clients each committing UPDATE + INSERT transactions back to back."""
+    conns = [await asyncpg.connect(url) for _ in range(connections)]
+    payload = os.urandom(200)
+    window = _Window(duration_s)
+
+    async def client(k: int, conn: asyncpg.Connection) -> None:
+        i = 0
+        while not window.over():
+            began = time.perf_counter()
+            # Rows k, k + connections, ...: no two clients ever wait for each other's lock,
+            # as no two orchestrator batches lock the same job.
+            row = k + connections * (i % ROWS_PER_CONNECTION)
+            async with conn.transaction():
+                await conn.execute(f"UPDATE {SCRATCH_COUNTERS} SET n = n + 1 WHERE id = $1", row)
+                await conn.execute(
+                    f"INSERT INTO {SCRATCH_LOG} (counter, payload) VALUES ($1, $2)", row, payload
+                )
+            window.completed(began)
+            i += 1
+
+    try:
+        await asyncio.gather(window.meter_cpu(), *(client(k, c) for k, c in enumerate(conns)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return window.result()
+
+
+async def prepare_jetstream(url: str) -> None:
+    nc = await nats.connect(url, name="bench-floor")
+    try:
+        js = nc.jetstream()
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(SCRATCH_STREAM)
+        await js.add_stream(
+            StreamConfig(
+                name=SCRATCH_STREAM,
+                subjects=[f"{SCRATCH_SUBJECT}.>"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                discard=DiscardPolicy.NEW,
+                duplicate_window=bus.DUPLICATE_WINDOW_S,
+                num_replicas=1,
+            )
+        )
+    finally:
+        await nc.close()
+
+
+async def drop_jetstream(url: str) -> None:
+    nc = await nats.connect(url, name="bench-floor")
+    try:
+        await nc.jetstream().delete_stream(SCRATCH_STREAM)
+    finally:
+        await nc.close()
+
+
+async def jetstream_publishes(url: str, in_flight: int, duration_s: float, run: int) -> FloorRun:
+    """Acknowledged publishes, ``in_flight`` outstanding at any moment.
+
+    ``publish_async`` keeps one reply subscription for all of them, so the client's cost per
+    message is small; with ``in_flight == 1`` this is a plain ``js.publish`` loop, which is
+    how the services publish.
+    """
+    nc = await nats.connect(url, name="bench-floor")
+    js = nc.jetstream(publish_async_max_pending=max(in_flight, 1))
+    payload = os.urandom(256)
+    window = _Window(duration_s)
+
+    async def publish() -> None:
+        i = 0
+        pending: list[asyncio.Future[PubAck]] = []
+        while not window.over():
+            msg_id = {"Nats-Msg-Id": f"r{run}:{in_flight}:{i}"}
+            i += 1
+            began = time.perf_counter()
+            if in_flight <= 1:
+                await js.publish(f"{SCRATCH_SUBJECT}.one", payload, headers=msg_id)
+                window.completed(began)
+                continue
+            # Waits here while ``in_flight`` acknowledgements are outstanding.
+            future = await js.publish_async(f"{SCRATCH_SUBJECT}.many", payload, headers=msg_id)
+            began = time.perf_counter()
+            future.add_done_callback(window.callback(began))
+            pending.append(future)
+            if len(pending) >= 4 * in_flight:
+                pending = [f for f in pending if not f.done()]
+        await asyncio.gather(*pending)
+
+    try:
+        await asyncio.gather(window.meter_cpu(), publish())
+    finally:
+        await nc.close()
+    return window.result()
+
+
+class _Window:
+    """A warm-up, then a timed window; counts what completes inside it."""
+
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+        self.start = time.perf_counter() + WARMUP_S
+        self.end = self.start + duration_s
+        self.latencies: list[float] = []
+        self.count = 0
+        self.errors = 0
+        self.cpu_s = 0.0
+
+    def over(self) -> bool:
+        return time.perf_counter() >= self.end
+
+    def completed(self, began: float, future: asyncio.Future[PubAck] | None = None) -> None:
+        if future is not None and (future.cancelled() or future.exception() is not None):
+            self.errors += 1
+            return
+        finished = time.perf_counter()
+        if self.start <= finished <= self.end:
+            self.count += 1
+            self.latencies.append(finished - began)
+
+    def callback(self, began: float) -> Callable[[asyncio.Future[PubAck]], None]:
+        def done(future: asyncio.Future[PubAck]) -> None:
+            self.completed(began, future)
+
+        return done
+
+    async def meter_cpu(self) -> None:
+        await asyncio.sleep(max(0.0, self.start - time.perf_counter()))
+        before = harness_cpu_seconds()
+        await asyncio.sleep(max(0.0, self.end - time.perf_counter()))
+        self.cpu_s = harness_cpu_seconds() - before
+
+    def result(self) -> FloorRun:
+        if self.errors:
+            raise RuntimeError(f"{self.errors} operations failed during the floor measurement")
+        return FloorRun(
+            per_s=self.count / self.duration_s,
+            p50_ms=percentile(self.latencies, 50) * 1000,
+            p99_ms=percentile(self.latencies, 99) * 1000,
+            harness_cpu_pct=100 * self.cpu_s / self.duration_s,
+        )

@@ -1,0 +1,115 @@
+"""Where the services' time goes during a throughput run: ``py-spy record`` on each
+service process (``--nonblocking``: the target is never paused), in py-spy's raw
+collapsed-stack format, summarised as the frames most often on top of the stack (self
+time) and most often anywhere on it (inclusive time).
+
+py-spy leaves out samples of idle threads, so an event loop waiting in ``epoll`` does not
+count: ``busy_pct`` is the share of samples in which the process was doing something.
+py-spy is not a dependency of the project; without it on PATH this is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLE_RATE = 100
+
+_LINE_NUMBER = re.compile(r":\d+\)$")
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+@dataclass
+class Profile:
+    name: str
+    samples: int = 0
+    seconds: float = 0.0
+    self_frames: list[tuple[str, int]] = field(default_factory=list)
+    inclusive_frames: list[tuple[str, int]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def busy_pct(self) -> float:
+        expected = self.seconds * SAMPLE_RATE
+        return 100 * self.samples / expected if expected else 0.0
+
+    def as_json(self, top: int = 25) -> dict[str, object]:
+        return {
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "busy_pct": self.busy_pct,
+            "self": [{"frame": f, "samples": n} for f, n in self.self_frames[:top]],
+            "inclusive": [{"frame": f, "samples": n} for f, n in self.inclusive_frames[:top]],
+            "error": self.error,
+        }
+
+
+def summarise(name: str, raw: str, seconds: float) -> Profile:
+    """Collapsed stacks ("f1;f2;...;leaf COUNT" per line) -> top self and inclusive frames,
+    by function and file (line numbers dropped, so one function is one entry)."""
+    self_counts: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_LINE_NUMBER.sub(")", f) for f in stack.split(";")]
+        # The first frames name the process and thread when py-spy adds them.
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += count
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return Profile(
+        name,
+        samples=total,
+        seconds=seconds,
+        self_frames=self_counts.most_common(),
+        inclusive_frames=inclusive.most_common(),
+    )
+
+
+async def record(binary: str, name: str, pid: int, seconds: int, out_dir: Path) -> Profile:
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    output = out_dir / f"{name}.collapsed.txt"
+    command = [
+        binary,
+        "record",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--rate",
+        str(SAMPLE_RATE),
+        "--duration",
+        str(seconds),
+        "--pid",
+        str(pid),
+        "--output",
+        str(output),
+    ]
+    # subprocess.run from a thread, not asyncio's subprocesses: those fork the harness,
+    # whose gRPC threads then log fork warnings; subprocess spawns without a fork.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if done.returncode != 0 or not output.exists():
+        return Profile(name, error=done.stderr.decode(errors="replace").strip()[-500:])
+    return summarise(name, await asyncio.to_thread(output.read_text), float(seconds))

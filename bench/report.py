@@ -1,0 +1,545 @@
+"""The results as a table (figure, median, min-max, target, pass/miss) and as JSON."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .floors import FloorRun
+from .latency import LatencyRun
+from .procs import MIB
+from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
+from .stats import Spread, finite, percentile
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A bound on a figure's median: ``at_least`` or at most ``limit``."""
+
+    limit: float
+    at_least: bool
+
+    def met(self, value: float) -> bool | None:
+        if not math.isfinite(value):
+            return None
+        return value >= self.limit if self.at_least else value <= self.limit
+
+    def __str__(self) -> str:
+        return f"{'>=' if self.at_least else '<='} {self.limit:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    figure: str
+    spread: Spread
+    unit: str
+    digits: int = 1
+    target: Target | None = None
+    #: The phase whose runs produced it: to show how busy others kept the machine.
+    phase: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        return self.target.met(self.spread.median) if self.target else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "figure": self.figure,
+            "unit": self.unit,
+            **self.spread.as_json(),
+            "target": str(self.target) if self.target else None,
+            "met": self.met,
+        }
+
+
+def spread(runs: Sequence[T], value: Callable[[T], float]) -> Spread:
+    return Spread.of([value(r) for r in runs])
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}" if math.isfinite(value) else "-"
+
+
+def _median(values: Sequence[float]) -> float:
+    valid = [v for v in values if math.isfinite(v)]
+    return statistics.median(valid) if valid else math.nan
+
+
+def rows(results: Results) -> list[Row]:
+    """The headline figures, each a median over the runs with its range."""
+    c = results.config
+    jobs_per_s = spread(results.throughput, lambda t: t.jobs_per_s)
+    pg = spread(results.pg_floor, lambda f: f.per_s)
+    js = spread(results.js_floor, lambda f: f.per_s)
+    many = c.watchers
+    tp, idle, half = "throughput", "idle latency", "half-load latency"
+    ev1, evn = "events, 1 watcher", f"events, {many} watchers"
+    fpg, fjs = "floor postgres", "floor jetstream"
+    return [
+        Row(
+            f"throughput, {c.jobs} 3-step noop jobs (jobs/s)",
+            jobs_per_s,
+            "jobs/s",
+            0,
+            Target(500, at_least=True),
+            tp,
+        ),
+        Row("  steps/s", spread(results.throughput, lambda t: 3 * t.jobs_per_s), "steps/s", 0),
+        Row(
+            "  CreateJob acceptance alone (jobs/s)",
+            spread(results.throughput, lambda t: t.accept_per_s),
+            "jobs/s",
+            0,
+        ),
+        Row(
+            "idle latency p50 (ms)",
+            spread(results.idle, lambda r: r.p(50)),
+            "ms",
+            1,
+            Target(10, False),
+            idle,
+        ),
+        Row(
+            "idle latency p99 (ms)",
+            spread(results.idle, lambda r: r.p(99)),
+            "ms",
+            1,
+            Target(25, False),
+            idle,
+        ),
+        Row(
+            "half-load latency p50 (ms)",
+            spread(results.loaded, lambda r: r.p(50)),
+            "ms",
+            1,
+            None,
+            half,
+        ),
+        Row(
+            "half-load latency p99 (ms)",
+            spread(results.loaded, lambda r: r.p(99)),
+            "ms",
+            1,
+            None,
+            half,
+        ),
+        Row(
+            "  background load achieved (jobs/s)",
+            spread(results.loaded, lambda r: r.achieved_rate),
+            "jobs/s",
+            0,
+        ),
+        Row(
+            "event latency p50, 1 watcher (ms)",
+            spread(results.events_one, lambda r: r.p(50)),
+            "ms",
+            2,
+            None,
+            ev1,
+        ),
+        Row(
+            "event latency p99, 1 watcher (ms)",
+            spread(results.events_one, lambda r: r.p(99)),
+            "ms",
+            2,
+            Target(5, False),
+            ev1,
+        ),
+        Row(
+            f"event latency p50, {many} watchers (ms)",
+            spread(results.events_many, lambda r: r.p(50)),
+            "ms",
+            2,
+            None,
+            evn,
+        ),
+        Row(
+            f"event latency p99, {many} watchers (ms)",
+            spread(results.events_many, lambda r: r.p(99)),
+            "ms",
+            2,
+            Target(50, False),
+            evn,
+        ),
+        Row(
+            "  p99 from NATS publish (after commit), 1 watcher",
+            spread(results.events_one, lambda r: r.p_after_publish(99)),
+            "ms",
+            2,
+        ),
+        Row(
+            f"  p99 from NATS publish (after commit), {many} watchers",
+            spread(results.events_many, lambda r: r.p_after_publish(99)),
+            "ms",
+            2,
+        ),
+        Row(
+            f"notifier RSS with {many} streams (MiB)",
+            spread(results.events_many, lambda r: r.notifier_rss_peak / MIB),
+            "MiB",
+            0,
+            Target(150, False),
+            evn,
+        ),
+        Row(
+            f"floor: Postgres UPDATE+INSERT+COMMIT/s ({PG_CONNECTIONS} conns)",
+            pg,
+            "commits/s",
+            0,
+            None,
+            fpg,
+        ),
+        Row(
+            "floor: Postgres one commit, 1 conn, p50 (ms)",
+            spread(results.pg_one, lambda f: f.p50_ms),
+            "ms",
+            2,
+            None,
+            fpg,
+        ),
+        Row(
+            f"floor: JetStream acked publishes/s ({JS_IN_FLIGHT} in flight)",
+            js,
+            "publishes/s",
+            0,
+            None,
+            fjs,
+        ),
+        Row(
+            "floor: JetStream one publish, 1 in flight, p50 (ms)",
+            spread(results.js_one, lambda f: f.p50_ms),
+            "ms",
+            2,
+            None,
+            fjs,
+        ),
+        # Each throughput run divided by the median floor: the spread is our runs' spread.
+        Row(
+            "ratio: jobs/s / Postgres commits/s",
+            Spread.of([t.jobs_per_s / pg.median for t in results.throughput]),
+            "",
+            3,
+        ),
+        Row(
+            "ratio: steps/s / JetStream publishes/s",
+            Spread.of([3 * t.jobs_per_s / js.median for t in results.throughput]),
+            "",
+            3,
+        ),
+    ]
+
+
+def others_pct(results: Results, phase: str) -> float:
+    """The most any other process used of the machine during one run of ``phase``."""
+    return max((i.foreign_pct for i in results.interference if i.phase == phase), default=math.nan)
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]], align: str) -> list[str]:
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if a == "<" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ).rstrip()
+
+    return [line(header), "-" * len(line(header)), *(line(r) for r in body)]
+
+
+def _cpu_per_1000(results: Results) -> dict[str, Spread]:
+    names: list[str] = []
+    for t in results.throughput:
+        names += [n for n in t.cpu_s if n not in names]
+    return {
+        n: Spread.of(
+            [1000 * t.cpu_s.get(n, math.nan) / max(t.accepted, 1) for t in results.throughput]
+        )
+        for n in names
+    }
+
+
+def render(results: Results) -> str:
+    c = results.config
+    lines = [
+        "",
+        f"durable-jobs benchmark: {c.runs} run(s) each; {results.meta.get('cpus')} CPUs "
+        f"({results.meta.get('cpu_model')}); Postgres synchronous_commit="
+        f"{results.meta.get('postgres_synchronous_commit')}, NATS sync_interval: always",
+        "",
+    ]
+    body = []
+    for row in rows(results):
+        s = row.spread
+        met = row.met
+        body.append(
+            [
+                row.figure,
+                _fmt(s.median, row.digits),
+                f"{_fmt(s.low, row.digits)} - {_fmt(s.high, row.digits)}",
+                str(row.target) if row.target else "",
+                "" if met is None else ("pass" if met else "MISS"),
+                _fmt(others_pct(results, row.phase), 0) if row.phase else "",
+            ]
+        )
+    lines += _table(
+        ["figure", "median", "min - max", "target", "result", "others' CPU % (max)"],
+        body,
+        "<>><<>",
+    )
+    lines.append(
+        "others' CPU %: the most that processes other than the stack and the harness used of "
+        "the machine during a run of that figure (a shared machine makes figures worse)."
+    )
+
+    # Resources.
+    cpu = _cpu_per_1000(results)
+    total = Spread.of(
+        [1000 * sum(t.cpu_s.values()) / max(t.accepted, 1) for t in results.throughput]
+    )
+    cpus = int(str(results.meta.get("cpus") or 1))
+    busy = Spread.of(
+        [
+            100 * sum(v for k, v in t.cpu_s.items() if k != "harness") / (t.seconds * cpus)
+            for t in results.throughput
+        ]
+    )
+    body = [
+        [
+            name,
+            _fmt(s.median, 2),
+            f"{_fmt(s.low, 2)} - {_fmt(s.high, 2)}",
+            _fmt(results.rss_peaks.get(name, 0) / MIB, 0),
+        ]
+        for name, s in cpu.items()
+    ]
+    body.append(
+        [
+            "all processes",
+            _fmt(total.median, 2),
+            f"{_fmt(total.low, 2)} - {_fmt(total.high, 2)}",
+            "",
+        ]
+    )
+    lines += ["", "resources (CPU during the throughput runs; peak RSS over the whole benchmark):"]
+    lines += _table(["process", "CPU s / 1000 jobs", "min - max", "peak RSS MiB"], body, "<>>>")
+    lines.append(
+        f"machine busy during throughput runs (services + servers, harness excluded): "
+        f"{_fmt(busy.median, 0)} % of all CPUs (runs {_fmt(busy.low, 0)} - {_fmt(busy.high, 0)} %)"
+    )
+    lines.append(
+        "postgres counts every backend; its RSS counts shared memory once. "
+        "harness = this process (client side)."
+    )
+
+    # Latency breakdown.
+    body = []
+    for name, runs in (("idle", results.idle), ("half load", results.loaded)):
+        if not runs:
+            continue
+
+        def p50(attribute: str, runs: list[LatencyRun] = runs) -> str:
+            return _fmt(_median([r.p(50, attribute) for r in runs]), 1)
+
+        body.append(
+            [
+                name,
+                p50("create_ms"),
+                p50("handoff_ms"),
+                p50("step_ms"),
+                p50("pipeline_ms"),
+                p50("notify_ms"),
+                p50("total_ms"),
+                _fmt(_median([r.p(99) for r in runs]), 1),
+                _fmt(_median([max(x.total_ms for x in r.probes) for r in runs if r.probes]), 1),
+            ]
+        )
+    lines += [
+        "",
+        "submit -> SUCCEEDED received, split by the events' occurred_at (medians of per-run "
+        "p50s, ms):",
+    ]
+    lines += _table(
+        [
+            "load",
+            "CreateJob",
+            "CREATED->1st STEP_STARTED",
+            "one step",
+            "CREATED->SUCCEEDED",
+            "SUCCEEDED->client",
+            "total p50",
+            "p99",
+            "max",
+        ],
+        body,
+        "<>>>>>>>>",
+    )
+
+    # Events.
+    body = []
+    for event_runs in (results.events_one, results.events_many):
+        if not event_runs:
+            continue
+        pooled = [x for r in event_runs for x in r.samples_ms]
+        body.append(
+            [
+                str(event_runs[0].watchers),
+                _fmt(_median([r.steps_in_window / r.window_s for r in event_runs]), 0),
+                _fmt(_median([r.events_per_s for r in event_runs]), 0),
+                _fmt(percentile(pooled, 50), 2),
+                _fmt(percentile(pooled, 99), 2),
+                _fmt(percentile([x for r in event_runs for x in r.after_publish_ms], 50), 2),
+                _fmt(percentile([x for r in event_runs for x in r.after_publish_ms], 99), 2),
+                _fmt(max(pooled, default=math.nan), 1),
+                str(min(r.open_min for r in event_runs)),
+                _fmt(_median([r.notifier_rss_before / MIB for r in event_runs]), 0),
+                _fmt(_median([r.notifier_rss_peak / MIB for r in event_runs]), 0),
+                _fmt(
+                    _median(
+                        [100 * r.cpu_s.get("notifier", math.nan) / r.window_s for r in event_runs]
+                    ),
+                    0,
+                ),
+            ]
+        )
+    lines += [
+        "",
+        "event latency (occurred_at -> client; all runs pooled; occurred_at is stamped before "
+        "the committing transaction, so this includes one commit; pub->client: from the "
+        "event's arrival on NATS, just after the commit, to the client):",
+    ]
+    lines += _table(
+        [
+            "watchers",
+            "steps/s",
+            "live events/s",
+            "p50 ms",
+            "p99 ms",
+            "pub->client p50",
+            "p99",
+            "max ms",
+            "open min",
+            "notifier MiB idle",
+            "in window",
+            "notifier CPU %",
+        ],
+        body,
+        "<>>>>>>>>>>>",
+    )
+
+    # Floors.
+    body = []
+    for name, floor_runs in (
+        (f"Postgres UPDATE+INSERT+COMMIT, {PG_CONNECTIONS} conns", results.pg_floor),
+        ("Postgres UPDATE+INSERT+COMMIT, 1 conn", results.pg_one),
+        (f"JetStream acked publish, {JS_IN_FLIGHT} in flight", results.js_floor),
+        ("JetStream acked publish, 1 in flight", results.js_one),
+    ):
+        if not floor_runs:
+            continue
+        body.append(
+            [
+                name,
+                _fmt(_median([f.per_s for f in floor_runs]), 0),
+                _fmt(_median([f.p50_ms for f in floor_runs]), 2),
+                _fmt(_median([f.p99_ms for f in floor_runs]), 2),
+                _fmt(_median([f.harness_cpu_pct for f in floor_runs]), 0),
+            ]
+        )
+    lines += ["", "floors (measured by the harness on the same servers):"]
+    lines += _table(["floor", "per s", "p50 ms", "p99 ms", "harness CPU %"], body, "<>>>>")
+
+    # Profiles.
+    for prof in results.profiles:
+        if prof.error:
+            lines += ["", f"py-spy {prof.name}: {prof.error}"]
+            continue
+        lines += [
+            "",
+            f"py-spy {prof.name}: busy {prof.busy_pct:.0f}% of {prof.seconds:g}s; "
+            "top frames by self time:",
+        ]
+        for frame, count in prof.self_frames[:8]:
+            lines.append(f"  {100 * count / max(prof.samples, 1):5.1f}%  {frame}")
+
+    speeds = Spread.of([i.calibration_ms for i in results.interference])
+    if results.interference:
+        lines += [
+            "",
+            "CPU calibration before each run (a fixed pure-Python loop, ms; lower is faster): "
+            f"median {_fmt(speeds.median, 1)}, min {_fmt(speeds.low, 1)}, "
+            f"max {_fmt(speeds.high, 1)}. On a shared host the same vCPU is sometimes slower "
+            "without any steal time showing; figures from slow moments are pessimistic.",
+        ]
+    if results.warnings:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in results.warnings]
+    phases = ", ".join(f"{k} {v:.0f}s" for k, v in results.phase_seconds.items())
+    lines += ["", f"phase durations: {phases}"]
+    return "\n".join(lines)
+
+
+def to_json(results: Results) -> dict[str, object]:
+    c = results.config
+    cpu = _cpu_per_1000(results)
+    return {
+        "meta": results.meta,
+        "config": {
+            "jobs": c.jobs,
+            "runs": c.runs,
+            "concurrency": c.concurrency,
+            "api_channels": c.api_channels,
+            "notifier_channels": c.notifier_channels,
+            "latency_probes": c.latency_probes,
+            "watchers": c.watchers,
+            "event_sleep_ms": c.event_sleep_ms,
+            "event_window_s": c.event_window_s,
+            "floor_s": c.floor_s,
+            "warmup_jobs": c.warmup_jobs,
+            "quick": c.quick,
+        },
+        "summary": [r.as_json() for r in rows(results)],
+        "targets_met": {r.figure: r.met for r in rows(results) if r.target is not None},
+        "resources": {
+            "cpu_s_per_1000_jobs": {n: s.as_json() for n, s in cpu.items()},
+            "peak_rss_bytes": results.rss_peaks,
+        },
+        "runs": {
+            "throughput": [t.as_json() for t in results.throughput],
+            "idle_latency": [r.as_json() for r in results.idle],
+            "half_load_latency": [r.as_json() for r in results.loaded],
+            "events_1_watcher": [r.as_json() for r in results.events_one],
+            f"events_{c.watchers}_watchers": [r.as_json() for r in results.events_many],
+            "floor_postgres": [_floor(f) for f in results.pg_floor],
+            "floor_postgres_one_conn": [_floor(f) for f in results.pg_one],
+            "floor_jetstream": [_floor(f) for f in results.js_floor],
+            "floor_jetstream_one": [_floor(f) for f in results.js_one],
+        },
+        "profiles": {p.name: p.as_json() for p in results.profiles},
+        "interference": [
+            {
+                "phase": i.phase,
+                "run": i.run,
+                "wall_s": i.wall_s,
+                "others_cpu_pct_of_machine": i.foreign_pct,
+                "steal_s": i.steal_s,
+                "waited_for_quiet_s": i.waited_s,
+                "calibration_ms": i.calibration_ms,
+            }
+            for i in results.interference
+        ],
+        "phase_seconds": results.phase_seconds,
+        "warnings": results.warnings,
+    }
+
+
+def _floor(f: FloorRun) -> dict[str, object]:
+    return {
+        "per_s": f.per_s,
+        "p50_ms": finite(f.p50_ms),
+        "p99_ms": finite(f.p99_ms),
+        "harness_cpu_pct": f.harness_cpu_pct,
+    }

@@ -1,0 +1,430 @@
+"""The benchmark's phases, in order, on one stack: floors, throughput, idle latency,
+latency at half load, event latency with 1 and with many watchers, and optionally a
+profiled throughput run. The stack is brought back to idle between runs."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import TypeVar
+
+from jobkit.devstack import Stack
+
+from . import floors
+from .events import EventRun, run_events
+from .harness import BENCH_ENV, Harness, raise_fd_limit
+from .latency import LatencyRun, run_probes, run_probes_under_load
+from .procs import CpuMeter, RssSampler, calibrate
+from .profile import Profile, py_spy, record
+from .throughput import ThroughputRun, run_throughput
+
+T = TypeVar("T")
+
+PG_CONNECTIONS = 8
+JS_IN_FLIGHT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    jobs: int
+    runs: int
+    concurrency: int
+    api_channels: int
+    notifier_channels: int
+    latency_probes: int
+    watchers: int
+    event_sleep_ms: int
+    event_window_s: float
+    floor_s: float
+    warmup_jobs: int
+    out: Path
+    quick: bool
+    dir: Path | None = None
+    profile: Path | None = None
+    #: A run starts once others use at most this % of the machine (or after the timeout).
+    max_foreign_pct: float = 10.0
+    quiet_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Interference:
+    """How much others used the machine during one measured run."""
+
+    phase: str
+    run: int
+    wall_s: float
+    #: Other processes' busy CPU, as a % of the whole machine over the run.
+    foreign_pct: float
+    #: CPU seconds the hypervisor gave to other guests.
+    steal_s: float
+    #: How long we waited for the machine to be quiet before starting.
+    waited_s: float
+    #: ``procs.calibrate()`` just before the run: ms for a fixed loop (lower is faster).
+    calibration_ms: float
+
+
+@dataclass
+class Results:
+    config: Config
+    meta: dict[str, object] = field(default_factory=dict)
+    pg_floor: list[floors.FloorRun] = field(default_factory=list)
+    pg_one: list[floors.FloorRun] = field(default_factory=list)
+    js_floor: list[floors.FloorRun] = field(default_factory=list)
+    js_one: list[floors.FloorRun] = field(default_factory=list)
+    throughput: list[ThroughputRun] = field(default_factory=list)
+    idle: list[LatencyRun] = field(default_factory=list)
+    loaded: list[LatencyRun] = field(default_factory=list)
+    events_one: list[EventRun] = field(default_factory=list)
+    events_many: list[EventRun] = field(default_factory=list)
+    rss_peaks: dict[str, int] = field(default_factory=dict)
+    profiles: list[Profile] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    interference: list[Interference] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Progress:
+    """Progress lines on stdout with the time since the start."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        sys.stdout.write(f"[{time.monotonic() - self.started:6.1f}s] {text}\n")
+        sys.stdout.flush()
+
+
+async def run(config: Config, say: Progress) -> Results:
+    results = Results(config)
+    nofile = raise_fd_limit()
+    with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
+        root = (config.dir or Path(tmp)).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        stack = Stack(root, extra_env=dict(BENCH_ENV))
+        say(f"starting Postgres, NATS and the four services in {root}")
+        started = time.monotonic()
+        await asyncio.to_thread(stack.start)
+        say(f"stack ready in {time.monotonic() - started:.1f}s")
+        try:
+            harness = await Harness.open(
+                stack,
+                api_channels=config.api_channels,
+                notifier_channels=config.notifier_channels,
+            )
+            try:
+                results.meta = await _meta(harness, root, nofile)
+                await _phases(config, harness, results, say)
+            finally:
+                await harness.close()
+        finally:
+            say("stopping the stack")
+            await asyncio.to_thread(stack.stop)
+    return results
+
+
+async def _phases(config: Config, harness: Harness, results: Results, say: Progress) -> None:
+    stack = harness.stack
+    assert stack.postgres is not None
+    assert stack.nats is not None
+    watched = harness.watched()
+    cpu = CpuMeter(watched)
+    rss = RssSampler(watched)
+    sampler = asyncio.create_task(rss.run())
+    runs = range(1, config.runs + 1)
+    cpus = os.cpu_count() or 1
+
+    async def phase(name: str, body: Callable[[], Awaitable[None]]) -> None:
+        began = time.monotonic()
+        await body()
+        results.phase_seconds[name] = time.monotonic() - began
+        _check_alive(stack)
+
+    async def guarded(name: str, run: int, body: Callable[[], Awaitable[T]]) -> T:
+        """Run one measurement once the machine is quiet, and record how much CPU others
+        used meanwhile: this machine may be shared (a test suite running beside us), and a
+        figure taken while someone else used a core says little about the system."""
+        began = time.monotonic()
+        quiet, pct = await cpu.wait_quiet(config.max_foreign_pct, config.quiet_timeout_s, cpus)
+        waited = time.monotonic() - began
+        speed = calibrate()
+        if not quiet:
+            say(f"  (the machine is still busy: others use {pct:.0f}% of it; measuring anyway)")
+        before = cpu.snapshot()
+        result = await body()
+        use = CpuMeter.delta(before, cpu.snapshot())
+        record = Interference(
+            name, run, use.wall_s, use.foreign_pct(cpus), use.steal, waited, speed
+        )
+        results.interference.append(record)
+        if record.foreign_pct > config.max_foreign_pct:
+            results.warnings.append(
+                f"{name} run {run}: other processes used {record.foreign_pct:.0f}% of the "
+                "machine during it; its figures are pessimistic"
+            )
+        return result
+
+    async def measure_floors() -> None:
+        assert stack.postgres is not None
+        assert stack.nats is not None
+        pg_url, nats_url = stack.postgres.url, stack.nats.url
+        await floors.prepare_postgres(pg_url, PG_CONNECTIONS)
+        await floors.prepare_jetstream(nats_url)
+        try:
+            for r in runs:
+                many = await guarded(
+                    "floor postgres",
+                    r,
+                    lambda: floors.postgres_commits(pg_url, PG_CONNECTIONS, config.floor_s),
+                )
+                one = await guarded(
+                    "floor postgres",
+                    r,
+                    lambda: floors.postgres_commits(pg_url, 1, config.floor_s / 2),
+                )
+                results.pg_floor.append(many)
+                results.pg_one.append(one)
+                say(
+                    f"floor {r}/{config.runs}: Postgres UPDATE+INSERT+COMMIT "
+                    f"{many.per_s:,.0f}/s with {PG_CONNECTIONS} connections "
+                    f"(harness {many.harness_cpu_pct:.0f}% CPU); one connection: "
+                    f"{one.p50_ms:.2f} ms p50"
+                )
+                many = await guarded(
+                    "floor jetstream",
+                    r,
+                    partial(floors.jetstream_publishes, nats_url, JS_IN_FLIGHT, config.floor_s, r),
+                )
+                one = await guarded(
+                    "floor jetstream",
+                    r,
+                    partial(floors.jetstream_publishes, nats_url, 1, config.floor_s / 2, r),
+                )
+                results.js_floor.append(many)
+                results.js_one.append(one)
+                say(
+                    f"floor {r}/{config.runs}: JetStream acked publishes {many.per_s:,.0f}/s "
+                    f"with {JS_IN_FLIGHT} in flight (harness {many.harness_cpu_pct:.0f}% CPU);"
+                    f" one at a time: {one.p50_ms:.2f} ms p50"
+                )
+        finally:
+            await floors.drop_postgres(pg_url)
+            await floors.drop_jetstream(nats_url)
+
+    async def measure_throughput() -> None:
+        warmup = await run_throughput(harness, config.warmup_jobs, config.concurrency)
+        await harness.quiesce()
+        say(f"throughput warm-up: {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+        for r in runs:
+            result = await guarded(
+                "throughput",
+                r,
+                lambda: run_throughput(harness, config.jobs, config.concurrency, cpu),
+            )
+            results.throughput.append(result)
+            waited = await harness.quiesce()
+            if not result.ok:
+                results.warnings.append(
+                    f"throughput run {r}: {result.accepted}/{result.jobs} accepted, "
+                    f"{result.succeeded} succeeded, errors {result.errors}"
+                )
+            say(
+                f"throughput {r}/{config.runs}: {result.accepted} jobs in "
+                f"{result.seconds:.2f}s = {result.jobs_per_s:,.0f} jobs/s "
+                f"(accepted at {result.accept_per_s:,.0f}/s; all SUCCEEDED: "
+                f"{'yes' if result.ok else 'NO'}; others' CPU "
+                f"{100 * result.foreign_cpu_s / (result.seconds * cpus):.0f}%; "
+                f"idle again after {waited:.1f}s)"
+            )
+
+    async def measure_idle() -> None:
+        for r in runs:
+            result = await guarded(
+                "idle latency", r, lambda: run_probes(harness, config.latency_probes)
+            )
+            results.idle.append(result)
+            await harness.quiesce()
+            _check_probes(results, "idle", r, result)
+            say(
+                f"idle latency {r}/{config.runs}: {len(result.probes)} jobs one at a time, "
+                f"p50 {result.p(50):.1f} ms, p99 {result.p(99):.1f} ms"
+            )
+
+    async def measure_loaded() -> None:
+        saturation = statistics.median(t.jobs_per_s for t in results.throughput)
+        rate = saturation / 2
+        for r in runs:
+            result = await guarded(
+                "half-load latency",
+                r,
+                lambda: run_probes_under_load(harness, config.latency_probes, rate),
+            )
+            results.loaded.append(result)
+            await harness.quiesce()
+            statuses = await harness.statuses(result.background_ids)
+            result.background_unsucceeded = len(result.background_ids) - statuses.get(
+                "SUCCEEDED", 0
+            )
+            _check_probes(results, "half load", r, result)
+            say(
+                f"latency at half load {r}/{config.runs}: background {result.achieved_rate:,.0f}"
+                f" jobs/s (asked {rate:,.0f}), p50 {result.p(50):.1f} ms, "
+                f"p99 {result.p(99):.1f} ms"
+            )
+
+    async def measure_events(name: str, watchers: int, into: list[EventRun]) -> None:
+        for r in runs:
+            result = await guarded(
+                name,
+                r,
+                lambda: run_events(
+                    harness,
+                    watchers,
+                    sleep_ms=config.event_sleep_ms,
+                    window_s=config.event_window_s,
+                    settle_s=0.0 if watchers == 1 else 1.0,
+                    cpu=cpu,
+                    rss=rss,
+                ),
+            )
+            into.append(result)
+            waited = await harness.quiesce()
+            if result.stream_errors:
+                results.warnings.append(
+                    f"event latency, {watchers} watchers, run {r}: errors {result.stream_errors}"
+                )
+            between = " (a slot between jobs)" if watchers == 1 else ""
+            say(
+                f"event latency, {watchers} watcher(s) {r}/{config.runs}: "
+                f"{len(result.samples_ms)} live events ({result.steps_in_window} steps run) "
+                f"in {result.window_s:.0f}s, p50 {result.p(50):.2f} ms, "
+                f"p99 {result.p(99):.2f} ms; open streams >= {result.open_min}{between}; "
+                f"notifier RSS {result.notifier_rss_peak / 2**20:.0f} MiB "
+                f"(idle again after {waited:.1f}s)"
+            )
+
+    async def profile() -> None:
+        assert config.profile is not None
+        binary = py_spy()
+        if binary is None:
+            results.warnings.append("--profile: py-spy not found; skipped")
+            return
+        rate = statistics.median(t.jobs_per_s for t in results.throughput) or 1.0
+        seconds = max(2, math.ceil(config.jobs / rate))
+        targets = {name: svc.pid for name, svc in stack.services.items()}
+        await cpu.wait_quiet(config.max_foreign_pct, config.quiet_timeout_s, cpus)
+        say(f"profiling {', '.join(targets)} with py-spy during one more throughput run")
+        recorders = [
+            asyncio.create_task(record(binary, name, pid, seconds, config.profile))
+            for name, pid in targets.items()
+        ]
+        # py-spy needs a moment to attach before the run it should see.
+        await asyncio.sleep(0.5)
+        profiled = await run_throughput(harness, config.jobs, config.concurrency)
+        results.profiles = list(await asyncio.gather(*recorders))
+        await harness.quiesce()
+        say(
+            f"profiled run (not counted): {profiled.jobs_per_s:,.0f} jobs/s; "
+            f"collapsed stacks in {config.profile}"
+        )
+
+    try:
+        await phase("floors", measure_floors)
+        await phase("throughput", measure_throughput)
+        await phase("idle latency", measure_idle)
+        await phase("half-load latency", measure_loaded)
+        await phase(
+            "events, 1 watcher",
+            lambda: measure_events("events, 1 watcher", 1, results.events_one),
+        )
+        many = f"events, {config.watchers} watchers"
+        await phase(many, lambda: measure_events(many, config.watchers, results.events_many))
+        if config.profile is not None:
+            await phase("profile", profile)
+    finally:
+        sampler.cancel()
+        results.rss_peaks = rss.peaks()
+
+
+def _check_alive(stack: Stack) -> None:
+    for service in stack.services.values():
+        if not service.alive():
+            raise RuntimeError(f"{service.name} died during the benchmark; see {service.log_path}")
+
+
+def _check_probes(results: Results, what: str, run: int, result: LatencyRun) -> None:
+    if result.failures or result.background_unsucceeded:
+        results.warnings.append(
+            f"{what} run {run}: {result.failures} probes and "
+            f"{result.background_unsucceeded} background jobs did not succeed"
+        )
+
+
+def _host_facts() -> dict[str, str]:
+    """The commit under test and the CPU model (blocking: run in a thread)."""
+    try:
+        git = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        ).stdout.strip()
+    except OSError:
+        git = ""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in cpuinfo
+                    if line.startswith("model name")
+                ),
+                "",
+            )
+    except OSError:
+        pass
+    return {"git": git, "cpu_model": model}
+
+
+async def _meta(harness: Harness, root: Path, nofile: int) -> dict[str, object]:
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    facts = await asyncio.to_thread(_host_facts)
+    return {
+        "started_at": datetime.now(UTC).isoformat(),
+        "argv": sys.argv,
+        "git": facts["git"],
+        "cpus": os.cpu_count(),
+        "cpu_model": facts["cpu_model"],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": await harness.pg.fetchval("SHOW server_version"),
+        "postgres_synchronous_commit": await harness.pg.fetchval("SHOW synchronous_commit"),
+        "postgres_fsync": await harness.pg.fetchval("SHOW fsync"),
+        "nats_server": str(harness.nc.connected_server_version),
+        "nats_sync_interval": "always",
+        "packages": {
+            p: version(p) for p in ("grpcio", "nats-py", "asyncpg", "protobuf", "uvloop", "psutil")
+        },
+        "data_dir": str(root),
+        "nofile_soft_limit": nofile,
+        "stack_env": dict(BENCH_ENV),
+    }
