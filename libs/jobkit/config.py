@@ -55,6 +55,10 @@ class CommonSettings:
     log_level: str
     #: JetStream stream replicas (R); 3 in production.
     stream_replicas: int
+    #: ``host:port`` of the Prometheus ``/metrics`` endpoint; empty or ``0``: none.
+    metrics_addr: str = ""
+    #: OTLP endpoint spans are exported to (needs the ``tracing`` extra); empty: none.
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CommonSettings:
@@ -63,4 +67,6 @@ class CommonSettings:
             nats_url=env_str(env, "NATS_URL", DEFAULT_NATS_URL),
             log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
             stream_replicas=env_int(env, "NATS_STREAM_REPLICAS", 1, minimum=1),
+            metrics_addr=env_str(env, "METRICS_ADDR", ""),
+            otlp_endpoint=env_str(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         )

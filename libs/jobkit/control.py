@@ -27,6 +27,7 @@ def submitted_message(job: JobRecord) -> OutboxMessage:
         # Unique per submission: a retried job is submitted again after more events.
         msg_id=f"{job.id}:submitted:{job.last_sequence}",
         payload=worker_pb2.JobSubmitted(job_id=str(job.id)).SerializeToString(),
+        trace_context=job.trace_context,
     )
 
 

@@ -36,6 +36,11 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def metrics_url(self) -> str:
+        """Its Prometheus endpoint (each service process gets a free port)."""
+        return f"http://{self.env['METRICS_ADDR']}/metrics"
+
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         module = "services." + self.name.split("#")[0]
@@ -138,6 +143,8 @@ class Stack:
         file_name = name.replace("#", "-")
         env = self.service_env(base)
         env["HEALTH_FILE"] = str(self.root / f"{file_name}.healthy")
+        if "METRICS_ADDR" not in self.extra_env:
+            env["METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
         service = ServiceProcess(name, env, self.root / "logs" / f"{file_name}.log")
         self.services[name] = service.start()
         return service
@@ -227,6 +234,7 @@ Durable jobs: the whole stack is running.
   postgres  {stack.postgres.url if stack.postgres else ""}
   nats      {stack.nats.url if stack.nats else ""}
   logs      {root / "logs"}
+  metrics   {" ".join(s.metrics_url for s in stack.services.values())}
 
 A token for user "dev-user" (24 h):
 

@@ -1,10 +1,12 @@
 """gRPC server plumbing shared by job_api and notifier: health, reflection, error mapping,
-logging context and graceful shutdown."""
+logging context, trace context, RPC metrics and graceful shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -15,10 +17,13 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import SpanKind
 
+from jobkit import tracing
 from jobkit.auth import Authenticator, Principal
 from jobkit.errors import InvalidArgument, JobkitError, ResourceExhausted
 from jobkit.logging import get_logger
+from jobkit.metrics import RPC_DURATION
 
 log = get_logger(__name__)
 
@@ -75,27 +80,53 @@ def _log_failure(error: BaseException) -> None:
         log.error("rpc_failed", exc_info=error)
 
 
+def _aborted_code(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The status a method set before aborting the call itself."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    for known in grpc.StatusCode:
+        if known.value[0] == code:
+            return known.name
+    return grpc.StatusCode.UNKNOWN.name
+
+
 def unary(
     method: Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
 ) -> Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
-    """Wrap a unary servicer method: logging context and error-to-status mapping."""
+    """Wrap a unary servicer method: logging context, a server span continuing the caller's
+    ``traceparent``, error-to-status mapping and the ``jobs_rpc_duration_seconds`` metric."""
+    name = method.__name__
 
     @functools.wraps(method)
     async def wrapper(
         self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
-        with structlog.contextvars.bound_contextvars(rpc=method.__name__):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK.name
+        with (
+            tracing.span(name, context.invocation_metadata(), kind=SpanKind.SERVER),
+            structlog.contextvars.bound_contextvars(rpc=name),
+        ):
             log.debug("rpc_received")
             try:
                 return await method(self, request, context)
             except JobkitError as error:
+                code = error.grpc_code.name
                 _log_failure(error)
                 await abort_with(context, error)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED.name
+                raise
             except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
+                    code = _aborted_code(context)
                     raise
+                code = grpc.StatusCode.INTERNAL.name
                 _log_failure(error)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                RPC_DURATION.labels(name, code).observe(time.perf_counter() - started)
             raise AssertionError("unreachable: abort raises")
 
     return wrapper
@@ -104,24 +135,39 @@ def unary(
 def server_streaming(
     method: Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], AsyncIterator[Resp]],
 ) -> Callable[[Self, Req, grpc.aio.ServicerContext[Req, Resp]], AsyncIterator[Resp]]:
-    """Wrap a server-streaming servicer method like ``unary`` does."""
+    """Wrap a server-streaming servicer method like ``unary`` does; the call's duration is
+    observed when the stream ends."""
+    name = method.__name__
 
     @functools.wraps(method)
     async def wrapper(
         self: Self, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> AsyncIterator[Resp]:
-        with structlog.contextvars.bound_contextvars(rpc=method.__name__):
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK.name
+        with (
+            tracing.span(name, context.invocation_metadata(), kind=SpanKind.SERVER),
+            structlog.contextvars.bound_contextvars(rpc=name),
+        ):
             try:
                 async for item in method(self, request, context):
                     yield item
             except JobkitError as error:
+                code = error.grpc_code.name
                 _log_failure(error)
                 await abort_with(context, error)
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED.name
+                raise
             except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
+                    code = _aborted_code(context)
                     raise
+                code = grpc.StatusCode.INTERNAL.name
                 _log_failure(error)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                RPC_DURATION.labels(name, code).observe(time.perf_counter() - started)
 
     return wrapper
 

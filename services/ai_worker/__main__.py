@@ -8,8 +8,10 @@ from pathlib import Path
 
 from jobkit import bus
 from jobkit.logging import configure_logging, get_logger
+from jobkit.metrics import start_metrics_server
 from jobkit.probe import beat_forever
 from jobkit.runtime import run, shutdown_event
+from jobkit.tracing import configure_tracing
 from services.ai_worker import cv_handlers, noop
 from services.ai_worker.config import Settings
 from services.ai_worker.consumer import Worker
@@ -31,6 +33,8 @@ def build_registry(settings: Settings) -> Registry:
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     configure_logging("ai_worker", settings.common.log_level)
+    configure_tracing("ai_worker", settings.common.otlp_endpoint)
+    start_metrics_server(settings.common.metrics_addr)
     stop = shutdown_event()
     registry = build_registry(settings)
     nc = await bus.connect(settings.common.nats_url, "ai_worker")

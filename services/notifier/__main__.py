@@ -10,8 +10,10 @@ from jobkit.auth import Authenticator
 from jobkit.db import create_pool, migrate
 from jobkit.gen.jobs.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 from jobkit.logging import configure_logging, get_logger
+from jobkit.metrics import start_metrics_server
 from jobkit.rpc import GrpcServer
 from jobkit.runtime import run, shutdown_event
+from jobkit.tracing import configure_tracing
 from services.notifier.config import Settings
 from services.notifier.fanout import EventHub
 from services.notifier.servicer import NotifierServicer
@@ -22,6 +24,8 @@ log = get_logger("notifier")
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     configure_logging("notifier", settings.common.log_level)
+    configure_tracing("notifier", settings.common.otlp_endpoint)
+    start_metrics_server(settings.common.metrics_addr)
     stop = shutdown_event()
     pool = await create_pool(settings.common.database_url, max_size=20)
     await migrate(pool)

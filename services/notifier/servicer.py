@@ -11,7 +11,7 @@ import asyncpg
 import grpc
 import structlog
 
-from jobkit import limits, store
+from jobkit import limits, store, tracing
 from jobkit.auth import Authenticator, Principal
 from jobkit.convert import event_to_proto
 from jobkit.db import wrap_db_errors
@@ -20,6 +20,7 @@ from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2, notifier_service_
 from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger
+from jobkit.metrics import WATCH_STREAMS
 from jobkit.rpc import authenticate, server_streaming
 from services.notifier.fanout import EventHub, Resync, Watcher
 
@@ -81,9 +82,10 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
             )
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
         async with wrap_db_errors(), self._pool.acquire() as conn:
-            owner = await conn.fetchval("SELECT owner FROM jobs WHERE id = $1", job_id)
-            if owner is None or (owner != caller.subject and not caller.is_admin):
+            job = await conn.fetchrow("SELECT owner, trace_context FROM jobs WHERE id = $1", job_id)
+            if job is None or (job["owner"] != caller.subject and not caller.is_admin):
                 raise NotFound()
+            tracing.bind_job_trace(job["trace_context"])
             session = await limits.open_watch(conn, caller.subject, self._limits)
         if session is not None:
             self._sessions.add(session)
@@ -91,10 +93,13 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         # Subscribe before reading history, so nothing committed in between is missed.
         watcher = self._hub.watch(str(job_id))
         watcher.last_sequence = request.after_sequence
+        WATCH_STREAMS.inc()
         try:
             async for event in self._stream(job_id, watcher, caller):
                 yield event
         finally:
+            WATCH_STREAMS.dec()
+            log.info("watch_ended", sequence=watcher.last_sequence)
             self._hub.unwatch(watcher)
             if session is not None:
                 self._sessions.discard(session)

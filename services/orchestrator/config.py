@@ -22,6 +22,8 @@ class Settings:
     timing: Timing
     health_file: str
     shutdown_grace_s: float
+    #: How often queue lag and outbox backlog are read into the metrics.
+    metrics_poll_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -40,4 +42,5 @@ class Settings:
             ),
             health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
+            metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
         )

@@ -41,6 +41,8 @@ def stack(
         "JWT_ISSUER": ISSUER,
         "JWT_AUDIENCE": AUDIENCE,
         **{k: str(v) for k, v in LIMITS.items()},
+        # Queue-lag and outbox gauges, read often enough for test_observability.
+        "METRICS_POLL_S": "0.5",
     }
     running = Stack(tmp_root / "stack", extra_env=env).start()
     yield running

@@ -30,6 +30,7 @@ EXPECTED_COLUMNS = {
         "created_at",
         "updated_at",
         "finished_at",
+        "trace_context",
     },
     "job_steps": {
         "job_id",
@@ -58,7 +59,15 @@ EXPECTED_COLUMNS = {
         "retry_delay_ms",
         "occurred_at",
     },
-    "outbox": {"id", "subject", "msg_id", "payload", "not_before", "created_at"},
+    "outbox": {
+        "id",
+        "subject",
+        "msg_id",
+        "payload",
+        "not_before",
+        "created_at",
+        "trace_context",
+    },
 }
 
 

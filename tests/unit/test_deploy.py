@@ -55,6 +55,8 @@ SECRET_NAME = "durable-jobs-secrets"
 SECRET_KEYS = {"DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY", "PAGE_TOKEN_SECRET"}
 PROBE_COMMAND = ["python", "-m", "jobkit.probe"]
 UID = 10001
+#: Every service's Prometheus /metrics port (METRICS_ADDR), container port `metrics`.
+METRICS_PORT = 9464
 
 
 @dataclass(frozen=True)
@@ -280,15 +282,15 @@ def test_probes(overlay: str) -> None:
         kinds = ("startupProbe", "readinessProbe", "livenessProbe")
         for kind in kinds:
             assert kind in c, f"{name}: {kind}"
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         if svc.grpc_port is not None:
-            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-            assert ports == {"grpc": svc.grpc_port}, name
+            assert ports == {"grpc": svc.grpc_port, "metrics": METRICS_PORT}, name
             assert env_of(c)["GRPC_ADDR"]["value"] == f"0.0.0.0:{svc.grpc_port}", name
             for kind in kinds:
                 assert c[kind]["grpc"]["port"] == svc.grpc_port, f"{name}: {kind}"
                 assert c[kind]["grpc"].get("service", "") == "", f"{name}: {kind}"
         else:
-            assert "ports" not in c, f"{name} serves nothing"
+            assert ports == {"metrics": METRICS_PORT}, f"{name} serves only metrics"
             for kind in kinds:
                 assert c[kind]["exec"]["command"] == PROBE_COMMAND, f"{name}: {kind}"
             for kind in ("readinessProbe", "livenessProbe"):
@@ -475,6 +477,8 @@ def test_network_policies(overlay: str) -> None:
         port, egress = expected[name]
         labels = pod_labels(workload)
         ingress = {("TCP", port)} if port is not None else set()
+        if name in SERVICES:
+            ingress.add(("TCP", METRICS_PORT))
         assert _allowed(policies, labels, "ingress") == ingress, f"{name} ingress"
         assert _allowed(policies, labels, "egress") == egress | DNS, f"{name} egress"
     # HTTPS only to public addresses: not the cluster, private networks or cloud metadata.
@@ -497,6 +501,32 @@ def test_network_policies(overlay: str) -> None:
     ]
     assert dns, "DNS is allowed"
     assert all(rule.get("to") for rule in dns), "DNS rules name their destination"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_metrics_are_scrapable(overlay: str) -> None:
+    objs = render(overlay)
+    (config,) = of_kind(objs, "ConfigMap").values()
+    assert config["data"]["METRICS_ADDR"] == f"0.0.0.0:{METRICS_PORT}"
+    deployments = of_kind(objs, "Deployment")
+    for name in SERVICES:
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT), name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+    # Only from a named namespace (the scraper's), never from anywhere.
+    scrape_rules = [
+        rule
+        for p in of_kind(objs, "NetworkPolicy").values()
+        for rule in p["spec"].get("ingress", [])
+        if {"protocol": "TCP", "port": METRICS_PORT} in rule["ports"]
+    ]
+    assert len(scrape_rules) == len(SERVICES)
+    for rule in scrape_rules:
+        assert rule["ports"] == [{"protocol": "TCP", "port": METRICS_PORT}]
+        (peer,) = rule["from"]
+        assert set(peer) == {"namespaceSelector"}
+        assert peer["namespaceSelector"]["matchLabels"]
 
 
 # ---- config and secrets -------------------------------------------------------------------

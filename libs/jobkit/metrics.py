@@ -1,0 +1,137 @@
+"""Prometheus metrics of the four services, each defined once, here (names ``jobs_*``).
+
+Every service imports this module, so every ``/metrics`` lists every metric (a service
+leaves the ones it does not feed at zero or empty); dashboards select by the scrape
+target's labels (``job``, ``pod``). Labels are bounded sets only: job types and step names
+(from the catalogue), statuses and outcomes, gRPC method names and status codes, consumer
+names. Never a job id, a user or a message.
+
+``start_metrics_server`` serves them on ``METRICS_ADDR``; the default registry also carries
+the client library's process and Python collectors (CPU, memory, file descriptors, GC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from jobkit.errors import ConfigError
+from jobkit.lifecycle import EventType
+from jobkit.logging import get_logger
+from jobkit.model import JobChange, JobRecord
+
+log = get_logger(__name__)
+
+# No `*_created` timestamp series next to every counter and histogram: half the series,
+# and nothing here reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: Seconds; steps range from milliseconds (noop) to minutes (a model call).
+_STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+#: Seconds; unary RPCs are milliseconds. A WatchJob stream lasts as long as its job.
+_RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300)
+
+JOBS_CREATED = Counter(
+    "jobs_created", "Jobs accepted by CreateJob (job_api), by job type.", ["type"]
+)
+JOBS_FINISHED = Counter(
+    "jobs_finished",
+    "Jobs that reached a terminal status (orchestrator; CancelJob in job_api), by job type "
+    "and status (SUCCEEDED, FAILED, CANCELLED).",
+    ["type", "status"],
+)
+STEP_DURATION = Histogram(
+    "jobs_step_duration_seconds",
+    "Time a worker spent on one step attempt (ai_worker), by job type, step and outcome "
+    "(succeeded, failed, cancelled, handed_back).",
+    ["type", "step", "outcome"],
+    buckets=_STEP_BUCKETS,
+)
+STEP_RETRIES = Counter(
+    "jobs_step_retries",
+    "Step attempts that failed and were scheduled again (orchestrator), by job type and step.",
+    ["type", "step"],
+)
+QUEUE_PENDING = Gauge(
+    "jobs_queue_pending_messages",
+    "JetStream messages not yet delivered to the consumer (orchestrator polls), by consumer: "
+    "ai_worker (step work) or orchestrator (job updates).",
+    ["consumer"],
+)
+QUEUE_ACK_PENDING = Gauge(
+    "jobs_queue_ack_pending_messages",
+    "JetStream messages delivered but not yet acknowledged (orchestrator polls), by consumer.",
+    ["consumer"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "jobs_outbox_backlog_rows",
+    "Rows waiting in the outbox table, scheduled retries included (orchestrator polls).",
+)
+OUTBOX_OLDEST_DUE_AGE = Gauge(
+    "jobs_outbox_oldest_due_age_seconds",
+    "How long the oldest due outbox row has waited to be published; 0 when none is due "
+    "(orchestrator polls). Above a few seconds, the relays cannot reach NATS.",
+)
+WATCH_STREAMS = Gauge("jobs_watch_streams_open", "WatchJob streams open on this notifier replica.")
+RPC_DURATION = Histogram(
+    "jobs_rpc_duration_seconds",
+    "gRPC server calls (job_api, notifier), by method and status code; a streaming call "
+    "is observed when its stream ends.",
+    ["method", "code"],
+    buckets=_RPC_BUCKETS,
+)
+
+
+def parse_addr(raw: str) -> tuple[str, int] | None:
+    """``host:port`` (``[::]:9464`` for IPv6; port 0: any free one) → (host, port);
+    ``""`` or ``"0"`` → None (disabled)."""
+    raw = raw.strip()
+    if raw in ("", "0"):
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"METRICS_ADDR must be host:port, or 0 to disable, got {raw!r}")
+    return (host.strip("[]") or "0.0.0.0"), int(port)  # noqa: S104 - an explicit ":port"
+
+
+def start_metrics_server(addr: str) -> int | None:
+    """Serve ``/metrics`` on ``addr`` (``host:port``) from a daemon thread, so a scrape is
+    answered even while the event loop is busy. Returns the port, or None when disabled."""
+    parsed = parse_addr(addr)
+    if parsed is None:
+        return None
+    host, port = parsed
+    server, _thread = start_http_server(port, host)
+    bound = int(server.server_port)
+    log.info("metrics_listening", address=host, port=bound)
+    return bound
+
+
+def observe_changes(changes: Iterable[tuple[JobRecord, JobChange]]) -> None:
+    """Count what a committed batch of decisions did: jobs finished, steps retried."""
+    for before, change in changes:
+        job = change.job
+        if job.status.terminal and not before.status.terminal:
+            JOBS_FINISHED.labels(job.type, job.status.value).inc()
+        for event in change.events:
+            if event.type is EventType.STEP_RETRYING:
+                STEP_RETRIES.labels(job.type, event.step).inc()
+
+
+def observe_step(
+    job_type: str, step: str, report: object, seconds: float, *, handed_back: bool = False
+) -> None:
+    """Time one attempt on a worker. ``report`` is what it sends (a dict with ``succeeded``
+    or ``failed``) or, when it sends nothing, the job was cancelled or it was handed back."""
+    if isinstance(report, dict):
+        outcome = "succeeded" if "succeeded" in report else "failed"
+    else:
+        outcome = "handed_back" if handed_back else "cancelled"
+    STEP_DURATION.labels(job_type, step, outcome).observe(seconds)

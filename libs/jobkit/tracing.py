@@ -1,0 +1,160 @@
+"""W3C trace context across the services: one job is one trace.
+
+job_api continues the caller's trace (gRPC metadata ``traceparent``) or starts one for each
+RPC, and stores the CreateJob span's context with the job (``jobs.trace_context``). Every
+message sent for the job carries it as the NATS header ``traceparent`` (the outbox stores it
+per row); a worker continues the trace while it runs a step and sends its own context back
+on its reports. ``trace_id`` is bound to every log line written inside a span, and the
+services that handle many jobs at once (orchestrator, notifier) log each job's own.
+
+Spans go through the OpenTelemetry API. By default no SDK is configured and nothing is
+recorded or exported, but the ids still exist and propagate: where a new trace starts and
+the API's no-op tracer has no parent to continue, a root context with random ids is made
+here. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set and the ``tracing`` extra installed
+(``opentelemetry-sdk``, ``opentelemetry-exporter-otlp-proto-grpc``), spans are recorded
+and exported over OTLP (``configure_tracing``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    format_trace_id,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from jobkit.logging import get_logger
+
+log = get_logger(__name__)
+
+#: The W3C header (gRPC metadata key, NATS header) that carries the trace context.
+TRACEPARENT = "traceparent"
+
+#: Where a trace context can come from: a ``traceparent`` value, NATS headers, gRPC metadata.
+Carrier = str | Mapping[str, str] | Iterable[tuple[str, object]] | None
+
+_propagator = TraceContextTextMapPropagator()
+# A proxy: it uses whatever provider configure_tracing installs, even if that is later.
+_tracer = trace.get_tracer("jobkit")
+
+
+def configure_tracing(service: str, otlp_endpoint: str) -> bool:
+    """Record and export spans over OTLP when an endpoint is configured and the SDK is
+    installed; otherwise keep the API's non-recording tracer. Returns whether spans export.
+    """
+    if not otlp_endpoint:
+        return False
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPSpanExporter,
+        )
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.warning("tracing_sdk_missing", reason="pip install 'durable-jobs[tracing]'")
+        return False
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    # The exporter reads the endpoint, headers and TLS settings from OTEL_EXPORTER_OTLP_*.
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    log.info("tracing_exporting", kind="otlp")
+    return True
+
+
+def _carrier(source: Carrier) -> dict[str, str]:
+    if not source:
+        return {}
+    if isinstance(source, str):
+        return {TRACEPARENT: source}
+    items = source.items() if isinstance(source, Mapping) else source
+    # gRPC metadata is a sequence of (key, value) pairs; values of -bin keys are bytes.
+    return {k.lower(): v for k, v in items if isinstance(v, str)}
+
+
+def _random_root() -> SpanContext:
+    trace_id = secrets.randbits(128) or 1
+    span_id = secrets.randbits(64) or 1
+    return SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(0))
+
+
+def parse(traceparent: str | None) -> SpanContext | None:
+    """The span context in a ``traceparent`` value, or ``None`` if it is missing or invalid."""
+    if not traceparent:
+        return None
+    ctx = _propagator.extract({TRACEPARENT: traceparent})
+    span_context = trace.get_current_span(ctx).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The 32-hex-digit trace id of a ``traceparent`` value, as logged in ``trace_id``."""
+    span_context = parse(traceparent)
+    return format_trace_id(span_context.trace_id) if span_context else None
+
+
+def traceparent_of(span: Span) -> str:
+    """The ``traceparent`` value that makes a receiver's spans children of ``span``."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, trace.set_span_in_context(span))
+    return carrier.get(TRACEPARENT, "")
+
+
+def current_traceparent() -> str:
+    """The ``traceparent`` of the current span (``""`` outside any span)."""
+    return traceparent_of(trace.get_current_span())
+
+
+def message_headers(msg_id: str, traceparent: str = "") -> dict[str, str]:
+    """NATS headers for a JetStream publish: de-duplication id and trace context."""
+    if traceparent:
+        return {"Nats-Msg-Id": msg_id, TRACEPARENT: traceparent}
+    return {"Nats-Msg-Id": msg_id}
+
+
+@contextlib.contextmanager
+def span(
+    name: str,
+    parent: Carrier = None,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+) -> Iterator[Span]:
+    """A span continuing ``parent`` (a ``traceparent`` value, NATS headers or gRPC
+    metadata), or a new trace if it has none; current for the block, with ``trace_id``
+    bound to every log line written inside it."""
+    parent_ctx = _propagator.extract(_carrier(parent))
+    current = _tracer.start_span(name, context=parent_ctx, kind=kind)
+    if not current.get_span_context().is_valid:
+        # No SDK and no parent: the no-op tracer has no ids to give; make a root.
+        current = NonRecordingSpan(_random_root())
+    with (
+        trace.use_span(current, end_on_exit=True),
+        structlog.contextvars.bound_contextvars(
+            trace_id=format_trace_id(current.get_span_context().trace_id)
+        ),
+    ):
+        yield current
+
+
+def bind_job_trace(traceparent: str) -> None:
+    """Log the rest of this call under the job's own trace: every line about one job, from
+    every service, carries the same ``trace_id`` (jobs created before tracing have none)."""
+    trace_id = trace_id_of(traceparent)
+    if trace_id is not None:
+        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+
+
+def job_log_fields(traceparent: str) -> dict[str, str]:
+    """``trace_id=...`` for a log line about one job written outside its span."""
+    trace_id = trace_id_of(traceparent)
+    return {"trace_id": trace_id} if trace_id is not None else {}
