@@ -63,6 +63,7 @@ async def create_pool(
                 command_timeout=30,
                 # A connection dropped by a Postgres restart is replaced on next acquire.
                 max_inactive_connection_lifetime=60,
+                reset=_keep_session,
             )
             return pool
         except _UNAVAILABLE_ERRORS:
@@ -71,6 +72,16 @@ async def create_pool(
             log.info("postgres_not_ready", retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is.
+
+    asyncpg still rolls back an open transaction first; its default reset would also run
+    ``RESET ALL; UNLISTEN *; pg_advisory_unlock_all()...``, a round trip on every release
+    for session state this code never leaves behind (the migration lock is released
+    explicitly).
+    """
 
 
 def migration_files() -> list[tuple[str, str]]:

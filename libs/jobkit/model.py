@@ -72,6 +72,11 @@ class JobRecord:
     last_sequence: int = 0
     finished_at: datetime | None = None
     steps: tuple[StepRecord, ...] = ()
+    #: W3C ``traceparent`` of the request that created the job: every message for it carries
+    #: this, so one job is one trace (``jobkit.tracing``).
+    trace_context: str = ""
+    #: Bumped by every write; a write names the version its decision was made from.
+    version: int = 0
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -91,6 +96,8 @@ class JobRecord:
             last_sequence=row["last_sequence"],
             finished_at=row["finished_at"],
             steps=steps,
+            trace_context=row["trace_context"],
+            version=row["version"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:
@@ -157,6 +164,8 @@ class OutboxMessage:
     msg_id: str
     payload: bytes
     not_before: datetime | None = None
+    #: Published as the NATS header ``traceparent`` (the job's trace).
+    trace_context: str = ""
 
 
 @dataclass(frozen=True, slots=True)

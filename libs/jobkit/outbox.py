@@ -1,9 +1,13 @@
 """The transactional outbox: messages committed with a state change reach JetStream
 at least once, and exactly once in effect (``Nats-Msg-Id`` de-duplication).
 
-The process that committed the rows publishes them straight after the commit (the fast
-path, no polling delay), or when their ``not_before`` comes for scheduled retries. A
-sweeper in every relay picks up rows nobody published in time — their writer crashed or
+The process that committed the rows hands them to its relay (``submit``), which publishes
+them in the background straight away (the fast path, no polling delay) — or when their
+``not_before`` comes, for scheduled retries — so the committer never waits on JetStream.
+Published rows are deleted in bulk by a second background task, with an asynchronous
+commit: a delete lost in a crash only means a re-publish that ``Nats-Msg-Id`` drops.
+
+A sweeper in every relay picks up rows nobody published in time — their writer crashed or
 NATS was down — claiming them with ``FOR UPDATE SKIP LOCKED`` so replicas never collide.
 """
 
@@ -19,6 +23,7 @@ from nats.js import JetStreamContext
 
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
+from jobkit.tracing import message_headers
 
 log = get_logger(__name__)
 
@@ -39,41 +44,80 @@ class OutboxRelay:
         self._stale_after_s = stale_after_s
         self._batch_size = batch_size
         self._timers: set[asyncio.TimerHandle] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Rows to publish, in commit order, and published rows whose delete is pending.
+        self._queued: list[tuple[int, OutboxMessage]] = []
+        self._published: list[int] = []
+        self._publisher: asyncio.Task[None] | None = None
+        self._deleter: asyncio.Task[None] | None = None
 
-    async def publish_committed(self, rows: Sequence[tuple[int, OutboxMessage]]) -> None:
-        """Publish rows the caller has just committed: due ones now, scheduled ones later."""
+    def submit(self, rows: Sequence[tuple[int, OutboxMessage]]) -> None:
+        """Hand over rows the caller has just committed: due ones are published now, in
+        the background, scheduled ones when their ``not_before`` comes. Never blocks."""
         now = datetime.now(UTC)
-        due = [r for r in rows if r[1].not_before is None or r[1].not_before <= now]
         loop = asyncio.get_running_loop()
         for row in rows:
             when = row[1].not_before
             if when is not None and when > now:
-                handle = loop.call_later((when - now).total_seconds(), self._spawn, [row])
-                self._timers.add(handle)
-        if due:
-            await self._publish_and_delete(due)
+                self._timers = {t for t in self._timers if t.when() > loop.time()}
+                self._timers.add(loop.call_later((when - now).total_seconds(), self.submit, [row]))
+            else:
+                self._queued.append(row)
+        if self._queued and (self._publisher is None or self._publisher.done()):
+            self._publisher = loop.create_task(self._publish_queued())
 
-    def _spawn(self, rows: list[tuple[int, OutboxMessage]]) -> None:
-        task = asyncio.get_running_loop().create_task(self._publish_and_delete(rows))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is published and its rows deleted (or
+        the attempt failed, leaving the rows to the sweeper)."""
+        while busy := [t for t in (self._publisher, self._deleter) if t and not t.done()]:
+            await asyncio.wait(busy)
 
-    async def _publish_and_delete(self, rows: Sequence[tuple[int, OutboxMessage]]) -> None:
-        try:
-            await self._publish(m for _, m in rows)
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [i for i, _ in rows]
-                )
-        except Exception as exc:
-            # The sweeper publishes them once they are stale.
-            log.warning("outbox_fast_path_failed", count=len(rows), error=type(exc).__name__)
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """On shutdown: give the fast path a moment to finish; the sweeper has the rest."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout_s)
+
+    async def publish_committed(self, rows: Sequence[tuple[int, OutboxMessage]]) -> None:
+        """``submit`` and ``flush``: for callers that must know the rows went out."""
+        self.submit(rows)
+        await self.flush()
+
+    async def _publish_queued(self) -> None:
+        # One task at a time publishes, so messages leave in commit order; whatever was
+        # queued meanwhile goes out as the next group.
+        while self._queued:
+            batch = self._queued[:_PUBLISH_GROUP]
+            del self._queued[:_PUBLISH_GROUP]
+            try:
+                await self._publish(m for _, m in batch)
+            except Exception as exc:
+                # The rows stay in the table: the sweeper publishes them once stale.
+                log.warning("outbox_fast_path_failed", count=len(batch), error=type(exc).__name__)
+                continue
+            self._published.extend(row_id for row_id, _ in batch)
+            if self._deleter is None or self._deleter.done():
+                self._deleter = asyncio.get_running_loop().create_task(self._delete_published())
+
+    async def _delete_published(self) -> None:
+        while self._published:
+            ids, self._published = self._published, []
+            # Ids are integers Postgres gave us, inlined so that the SET LOCAL and the
+            # DELETE go as one simple query: one round trip, one implicit transaction.
+            id_list = ",".join(str(int(i)) for i in ids)
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute(
+                        "SET LOCAL synchronous_commit TO OFF; "
+                        f"DELETE FROM outbox WHERE id = ANY('{{{id_list}}}'::bigint[])"
+                    )
+            except Exception as exc:
+                log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
 
     async def _publish(self, messages: object) -> None:
         await asyncio.gather(
             *(
-                self._js.publish(m.subject, m.payload, headers={"Nats-Msg-Id": m.msg_id})
+                self._js.publish(
+                    m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
+                )
                 for m in messages  # type: ignore[attr-defined]
             )
         )
@@ -82,7 +126,7 @@ class OutboxRelay:
         """Publish and delete one batch of stale due rows; returns how many."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT id, subject, msg_id, payload FROM outbox
+                """SELECT id, subject, msg_id, payload, trace_context FROM outbox
                    WHERE not_before <= now() - make_interval(secs => $1)
                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
                 self._stale_after_s,
@@ -91,7 +135,10 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._publish(
-                OutboxMessage(r["subject"], r["msg_id"], r["payload"]) for r in rows
+                OutboxMessage(
+                    r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
+                )
+                for r in rows
             )
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
@@ -113,10 +160,14 @@ class OutboxRelay:
             self.close()
 
     def close(self) -> None:
+        """Stop the background work; unpublished rows stay for the next sweep."""
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for task in self._tasks:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            self._tasks.clear()
+        for task in (self._publisher, self._deleter):
+            if task is not None:
+                task.cancel()
+
+
+#: Most messages published in one go (they are pipelined; the acks are awaited together).
+_PUBLISH_GROUP = 1000

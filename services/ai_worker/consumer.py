@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +19,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import FetchTimeoutError
+from opentelemetry.trace import SpanKind
 
-from jobkit import bus
+from jobkit import bus, metrics, tracing
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
@@ -129,8 +131,18 @@ class Worker:
                 job_id=task.job_id, step=task.step, attempt=task.attempt
             ),
             redacting(terms),
+            # The job's trace (the dispatch's `traceparent` header); reports carry it back.
+            tracing.span(f"step {task.job_type}.{task.step}", msg.headers, kind=SpanKind.CONSUMER),
         ):
+            started = time.monotonic()
             outcome = await self._attempt(task, msg)
+            metrics.observe_step(
+                task.job_type,
+                task.step,
+                outcome,
+                time.monotonic() - started,
+                handed_back=outcome is _HANDED_BACK,
+            )
             if outcome is _HANDED_BACK:
                 log.info("step_handed_back")
                 await msg.nak()
@@ -224,7 +236,10 @@ class Worker:
                 await self._js.publish(
                     bus.REPORT_SUBJECT,
                     report.SerializeToString(),
-                    headers={"Nats-Msg-Id": f"{task.job_id}:{task.step}:{task.attempt}:hb{beat}"},
+                    headers=tracing.message_headers(
+                        f"{task.job_id}:{task.step}:{task.attempt}:hb{beat}",
+                        tracing.current_traceparent(),
+                    ),
                     timeout=self._heartbeat_s,
                 )
             except Exception as exc:
@@ -256,7 +271,7 @@ class Worker:
                 await self._js.publish(
                     bus.REPORT_SUBJECT,
                     report.SerializeToString(),
-                    headers={"Nats-Msg-Id": msg_id},
+                    headers=tracing.message_headers(msg_id, tracing.current_traceparent()),
                 )
                 return
             except Exception as exc:

@@ -10,9 +10,11 @@ from jobkit.auth import Authenticator
 from jobkit.db import create_pool, migrate
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
 from jobkit.logging import configure_logging, get_logger
+from jobkit.metrics import start_metrics_server
 from jobkit.outbox import OutboxRelay
 from jobkit.rpc import GrpcServer
 from jobkit.runtime import run, shutdown_event
+from jobkit.tracing import configure_tracing
 from services.job_api.config import Settings
 from services.job_api.page_tokens import PageTokens
 from services.job_api.servicer import JobServicer
@@ -23,6 +25,8 @@ log = get_logger("job_api")
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     configure_logging("job_api", settings.common.log_level)
+    configure_tracing("job_api", settings.common.otlp_endpoint)
+    start_metrics_server(settings.common.metrics_addr)
     stop = shutdown_event()
     pool = await create_pool(settings.common.database_url, max_size=20)
     await migrate(pool)
@@ -52,6 +56,7 @@ async def main() -> None:
             await stop.wait()
             log.info("shutting_down")
             await server.stop(settings.shutdown_grace_s)
+            await relay.drain()
             sweeper.cancel()
     finally:
         await bus.close(nc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import grpc
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, limits, store
+from jobkit import control, limits, metrics, store, tracing
 from jobkit.auth import Authenticator, Principal
 from jobkit.catalog import all_job_types, job_type
 from jobkit.convert import job_status_from_proto, job_to_proto, struct_to_dict
@@ -142,6 +143,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             steps=tuple(
                 StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
             ),
+            # This call's span (the caller's trace, or a new one): the job's trace from now on.
+            trace_context=tracing.current_traceparent(),
         )
         created = NewEvent(
             type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
@@ -156,22 +159,26 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             if key is not None and (replay := await self._replay(conn, caller, key, digest)):
                 return replay
             await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
+            # One statement commits the job; the running-jobs quota needs a transaction
+            # around its check and that statement.
+            quota = self._limits.running_jobs > 0
             try:
-                async with conn.transaction():
+                async with conn.transaction() if quota else contextlib.nullcontext():
                     await limits.check_running(conn, caller.subject, self._limits.running_jobs)
-                    await store.insert_job(conn, job, key, digest)
-                    events, outbox_rows = await store.apply_changes(conn, [(job, change)], now)
+                    events, outbox_rows = await store.create_jobs(
+                        conn, [store.NewJob(job, change, key, digest)], now
+                    )
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.
                 assert key is not None
                 replay = await self._replay(conn, caller, key, digest)
                 assert replay is not None
                 return replay
-            stored = await store.fetch_job(conn, job_id)
         log.info("job_created", job_id=str(job_id), job_type=spec.name)
+        metrics.JOBS_CREATED.labels(spec.name).inc()
         await publish_events(self._nc, events)
-        await self._relay.publish_committed(outbox_rows)
-        return job_to_proto(self._visible(stored, caller))
+        self._relay.submit(outbox_rows)
+        return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
 
     async def _replay(
         self, conn: Conn, caller: Principal, key: str, digest: bytes
@@ -244,15 +251,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         async with wrap_db_errors(), self._pool.acquire() as conn:
             async with conn.transaction():
                 job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
+                tracing.bind_job_trace(job.trace_context)
                 change = decide(job, now)
                 events, outbox_rows = (
                     await store.apply_changes(conn, [(job, change)], now) if change else ([], [])
                 )
             stored = await store.fetch_job(conn, job_id)
         if change is not None:
+            metrics.observe_changes([(job, change)])
             await publish_events(self._nc, events)
             await publish_notices(self._nc, change.notices)
-            await self._relay.publish_committed(outbox_rows)
+            self._relay.submit(outbox_rows)
         return self._visible(stored, caller)
 
     @unary

@@ -9,9 +9,12 @@ from pathlib import Path
 from jobkit import bus
 from jobkit.db import create_pool, migrate
 from jobkit.logging import configure_logging, get_logger
+from jobkit.metrics import start_metrics_server
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
 from jobkit.runtime import run, shutdown_event
+from jobkit.tracing import configure_tracing
+from services.orchestrator import gauges
 from services.orchestrator.config import Settings
 from services.orchestrator.consumer import Orchestrator
 
@@ -21,6 +24,8 @@ log = get_logger("orchestrator")
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     configure_logging("orchestrator", settings.common.log_level)
+    configure_tracing("orchestrator", settings.common.otlp_endpoint)
+    metrics_port = start_metrics_server(settings.common.metrics_addr)
     stop = shutdown_event()
     pool = await create_pool(settings.common.database_url, max_size=10)
     await migrate(pool)
@@ -50,6 +55,10 @@ async def main() -> None:
                 tasks.create_task(orchestrator.tick_forever()),
                 tasks.create_task(beat_forever(Path(settings.health_file), healthy)),
             ]
+            if metrics_port is not None:
+                background.append(
+                    tasks.create_task(gauges.poll_forever(pool, js, settings.metrics_poll_s))
+                )
             await stop.wait()
             log.info("shutting_down")
             await orchestrator.stop()
@@ -57,6 +66,7 @@ async def main() -> None:
                 await asyncio.wait_for(asyncio.shield(consumer), settings.shutdown_grace_s)
             except TimeoutError:
                 consumer.cancel()
+            await relay.drain()
             for task in background:
                 task.cancel()
     finally:

@@ -16,13 +16,13 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from jobkit import bus, limits, store
+from jobkit import bus, limits, metrics, store, tracing
 from jobkit.catalog import job_type
 from jobkit.convert import struct_from_bytes
-from jobkit.db import wrap_db_errors
+from jobkit.db import Conn, wrap_db_errors
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger
-from jobkit.model import JobChange, JobRecord, OutboxMessage
+from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from services.orchestrator.state_machine import (
@@ -104,6 +104,7 @@ def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
         msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
         payload=task.SerializeToString(),
         not_before=dispatch.not_before,
+        trace_context=job.trace_context,
     )
 
 
@@ -236,41 +237,70 @@ class Orchestrator:
             await _quietly(msg.ack())
 
     async def commit(self, inputs: Sequence[Input]) -> None:
-        """Lock the jobs, decide every input in order, commit, then publish the results."""
-        now = datetime.now(UTC)
-        notices: list[OutboxMessage] = []
-        async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
-            jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=True)
-            decided: dict[uuid.UUID, list[Decision]] = {}
-            for item in inputs:
-                before = jobs.get(item.job_id)
-                if before is None:
-                    log.info("input_ignored", job_id=str(item.job_id), reason="job not found")
-                    continue
-                current = decided[item.job_id][-1].change.job if item.job_id in decided else before
-                outcome = decide(current, item, now, self._timing.lease_s)
-                if isinstance(outcome, Ignored):
-                    log.info(
-                        "input_ignored",
-                        job_id=str(item.job_id),
-                        step=getattr(item, "step", None),
-                        reason=outcome.reason,
-                    )
-                    if isinstance(item, StepReport) and item.kind in _ALIVE:
-                        # A worker is still busy with an attempt that no longer counts
-                        # (cancelled job, superseded attempt): tell it again to stop.
-                        notices.append(cancel_notice(item))
-                    continue
-                decided.setdefault(item.job_id, []).append(outcome)
-            changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
-            events, outbox_rows = await store.apply_changes(conn, changes, now)
+        """Decide every input in order, commit the decisions, then publish the results.
+
+        Optimistically first: read without locks, write guarded by each job's version (two
+        round trips). If another writer - a replica, job_api's cancel - changed one of the
+        jobs meanwhile, nothing was written: decide again, holding the rows' locks.
+        """
+        try:
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                written = await self._decide_and_write(conn, inputs, lock=False)
+        except store.StaleRead:
+            log.info("batch_conflict", count=len(inputs))
+            async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
+                written = await self._decide_and_write(conn, inputs, lock=True)
+        changes, events, outbox_rows, notices = written
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
+        metrics.observe_changes(changes)
         await publish_events(self._nc, events)
         await publish_notices(self._nc, notices)
-        await self._relay.publish_committed(outbox_rows)
+        self._relay.submit(outbox_rows)
         for _, change in changes:
             if change.job.status.terminal:
-                log.info("job_finished", job_id=str(change.job.id), status=change.job.status.value)
+                log.info(
+                    "job_finished",
+                    job_id=str(change.job.id),
+                    status=change.job.status.value,
+                    **tracing.job_log_fields(change.job.trace_context),
+                )
+
+    async def _decide_and_write(
+        self, conn: Conn, inputs: Sequence[Input], *, lock: bool
+    ) -> tuple[
+        list[tuple[JobRecord, JobChange]],
+        list[EventRecord],
+        list[tuple[int, OutboxMessage]],
+        list[OutboxMessage],
+    ]:
+        now = datetime.now(UTC)
+        notices: list[OutboxMessage] = []
+        jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=lock)
+        decided: dict[uuid.UUID, list[Decision]] = {}
+        for item in inputs:
+            before = jobs.get(item.job_id)
+            if before is None:
+                log.info("input_ignored", job_id=str(item.job_id), reason="job not found")
+                continue
+            current = decided[item.job_id][-1].change.job if item.job_id in decided else before
+            outcome = decide(current, item, now, self._timing.lease_s)
+            if isinstance(outcome, Ignored):
+                log.info(
+                    "input_ignored",
+                    job_id=str(item.job_id),
+                    **tracing.job_log_fields(current.trace_context),
+                    step=getattr(item, "step", None),
+                    reason=outcome.reason,
+                )
+                if isinstance(item, StepReport) and item.kind in _ALIVE:
+                    # A worker is still busy with an attempt that no longer counts
+                    # (cancelled job, superseded attempt): tell it again to stop.
+                    notices.append(cancel_notice(item))
+                continue
+            decided.setdefault(item.job_id, []).append(outcome)
+        changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
+        events, outbox_rows = await store.apply_changes(conn, changes, now)
+        return changes, events, outbox_rows, notices
 
     async def tick_forever(self, interval_s: float = 5.0) -> None:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""

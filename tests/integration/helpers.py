@@ -41,7 +41,6 @@ async def create_job(
         events=(NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),),
         outbox=(control.submitted_message(replace(job, last_sequence=1)),),
     )
-    async with pool.acquire() as conn, conn.transaction():
-        await store.insert_job(conn, job, None, None)
-        events, rows = await store.apply_changes(conn, [(job, change)], now)
+    async with pool.acquire() as conn:
+        events, rows = await store.create_jobs(conn, [store.NewJob(job, change)], now)
     return job, events, rows

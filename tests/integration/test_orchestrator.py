@@ -4,18 +4,21 @@ and never commit a checkpoint twice."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from jobkit import bus, store
+from jobkit import bus, control, store
 from jobkit.convert import dict_to_struct, struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import JobStatus, StepStatus
 from jobkit.model import JobRecord
 from jobkit.outbox import OutboxRelay
 from services.orchestrator.consumer import Orchestrator, Timing
+from services.orchestrator.state_machine import ReportKind, StepReport
 from tests.integration.helpers import create_job
 
 
@@ -163,3 +166,42 @@ async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool, nc: 
     for table in ("job_steps", "job_events"):
         count = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1", old.id)
         assert count == 0, table
+
+
+async def test_a_job_changed_under_an_unlocked_batch_is_decided_again(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The orchestrator reads without locks; a cancel committed between its read and its
+    write must win, and the step's late result must not resurrect the job."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    succeeded = StepReport(
+        uuid.UUID(task.job_id),
+        task.step,
+        task.attempt,
+        ReportKind.SUCCEEDED,
+        output=dict_to_struct({"n": 1}).SerializeToString(),
+    )
+    async with pool.acquire() as canceller, canceller.transaction():
+        locked = await store.fetch_job(canceller, job.id, lock=True)
+        assert locked is not None
+        # The orchestrator reads the RUNNING job, decides, and blocks on the row lock.
+        commit = asyncio.create_task(orchestrator.commit([succeeded]))
+        await asyncio.sleep(0.3)
+        assert not commit.done()
+        now = datetime.now(UTC)
+        cancelled = control.cancel(locked, now)
+        assert cancelled is not None
+        await store.apply_changes(canceller, [(locked, cancelled)], now)
+    await asyncio.wait_for(commit, 5)
+    async with pool.acquire() as conn:
+        final = await store.fetch_job(conn, job.id)
+        events = await store.fetch_events(conn, job.id, 0)
+    assert final is not None
+    assert final.status is JobStatus.CANCELLED
+    assert final.steps[0].status is not StepStatus.SUCCEEDED
+    assert final.steps[0].output is None
+    assert [e.event.type.value for e in events][-1] == "CANCELLED"
+    relay.close()

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from jobkit import control, store
 from jobkit.db import create_pool, migrate, migration_files
@@ -31,6 +32,7 @@ EXPECTED_COLUMNS = {
         "updated_at",
         "finished_at",
         "trace_context",
+        "version",
     },
     "job_steps": {
         "job_id",
@@ -131,3 +133,46 @@ async def test_fetch_events_pages_after_a_sequence(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         assert [e.sequence for e in await store.fetch_events(conn, job.id, 0)] == [1]
         assert await store.fetch_events(conn, job.id, 1) == []
+
+
+async def test_a_decision_made_from_a_stale_read_writes_nothing(pool: asyncpg.Pool) -> None:
+    job, _, _ = await create_job(pool)
+    async with pool.acquire() as conn:
+        stale = await store.fetch_job(conn, job.id)  # read without a lock
+        assert stale is not None
+        fresh = await store.fetch_job(conn, job.id)
+        assert fresh is not None
+        now = datetime.now(UTC)
+        # Someone else writes first: the job moves on to version 1.
+        cancelled = control.cancel(fresh, now)
+        assert cancelled is not None
+        await store.apply_changes(conn, [(fresh, cancelled)], now)
+        # A decision from the earlier read must not land, not even in part.
+        late = control.cancel(stale, now)
+        assert late is not None
+        with pytest.raises(store.StaleRead):
+            await store.apply_changes(conn, [(stale, late)], now)
+        final = await store.fetch_job(conn, job.id)
+        events = await store.fetch_events(conn, job.id, 0)
+    assert final is not None
+    assert final.version == stale.version + 1
+    assert [e.event.type for e in events] == [EventType.CREATED, EventType.CANCELLED]
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE msg_id LIKE $1", f"{job.id}%")
+
+
+async def test_a_stale_write_in_a_batch_rolls_back_the_whole_batch(pool: asyncpg.Pool) -> None:
+    first, _, _ = await create_job(pool)
+    second, _, _ = await create_job(pool)
+    async with pool.acquire() as conn:
+        jobs = await store.fetch_jobs(conn, [first.id, second.id])
+        now = datetime.now(UTC)
+        moved_on = control.cancel(jobs[second.id], now)
+        assert moved_on is not None
+        await store.apply_changes(conn, [(jobs[second.id], moved_on)], now)
+        batch = [(jobs[i], control.cancel(jobs[i], now)) for i in (first.id, second.id)]
+        with pytest.raises(store.StaleRead):
+            await store.apply_changes(conn, [(b, c) for b, c in batch if c is not None], now)
+        after = await store.fetch_job(conn, first.id)
+    assert after is not None
+    assert after.status is JobStatus.QUEUED  # the fresh half of the batch did not land either
+    assert after.version == jobs[first.id].version
