@@ -32,7 +32,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from jobkit.logging import get_logger
 
@@ -139,6 +139,15 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.add_stream(config)
         except BadRequestError:
             await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer unless it exists (an existing one keeps its config)."""
+    assert config.durable_name is not None
+    try:
+        await js.consumer_info(stream, config.durable_name)
+    except NotFoundError:
+        await js.add_consumer(stream, config)
 
 
 def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:

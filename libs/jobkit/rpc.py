@@ -145,10 +145,11 @@ def server_streaming(
     ) -> AsyncIterator[Resp]:
         started = time.perf_counter()
         code = grpc.StatusCode.OK.name
-        with (
-            tracing.span(name, context.invocation_metadata(), kind=SpanKind.SERVER),
-            structlog.contextvars.bound_contextvars(rpc=name),
-        ):
+        # Nothing here may attach to the context and detach later (``tracing.span``,
+        # ``bound_contextvars``): grpc closes an abandoned stream's generator from
+        # another task, where the detach fails.
+        structlog.contextvars.bind_contextvars(rpc=name)
+        with tracing.stream_span(name, context.invocation_metadata()):
             try:
                 async for item in method(self, request, context):
                     yield item

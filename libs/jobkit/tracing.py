@@ -132,11 +132,7 @@ def span(
     """A span continuing ``parent`` (a ``traceparent`` value, NATS headers or gRPC
     metadata), or a new trace if it has none; current for the block, with ``trace_id``
     bound to every log line written inside it."""
-    parent_ctx = _propagator.extract(_carrier(parent))
-    current = _tracer.start_span(name, context=parent_ctx, kind=kind)
-    if not current.get_span_context().is_valid:
-        # No SDK and no parent: the no-op tracer has no ids to give; make a root.
-        current = NonRecordingSpan(_random_root())
+    current = _start(name, parent, kind)
     with (
         trace.use_span(current, end_on_exit=True),
         structlog.contextvars.bound_contextvars(
@@ -144,6 +140,33 @@ def span(
         ),
     ):
         yield current
+
+
+@contextlib.contextmanager
+def stream_span(
+    name: str, parent: Carrier = None, *, kind: SpanKind = SpanKind.SERVER
+) -> Iterator[Span]:
+    """``span`` for the body of an async generator (a server-streaming RPC): the span is
+    not made current, because a generator may be closed from another task, and a context
+    attached in one task cannot be detached in another. ``trace_id`` is bound for the
+    rest of the task (gRPC runs each call in its own)."""
+    current = _start(name, parent, kind)
+    structlog.contextvars.bind_contextvars(
+        trace_id=format_trace_id(current.get_span_context().trace_id)
+    )
+    try:
+        yield current
+    finally:
+        current.end()
+
+
+def _start(name: str, parent: Carrier, kind: SpanKind) -> Span:
+    parent_ctx = _propagator.extract(_carrier(parent))
+    current = _tracer.start_span(name, context=parent_ctx, kind=kind)
+    if not current.get_span_context().is_valid:
+        # No SDK and no parent: the no-op tracer has no ids to give; make a root.
+        current = NonRecordingSpan(_random_root())
+    return current
 
 
 def bind_job_trace(traceparent: str) -> None:

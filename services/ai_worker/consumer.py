@@ -18,13 +18,13 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError
 from opentelemetry.trace import SpanKind
 
 from jobkit import bus, metrics, tracing
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
+from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from services.ai_worker.errors import StepError
 from services.ai_worker.handlers import Registry, StepContext
@@ -66,14 +66,17 @@ class Worker:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self._pull = await self._js.pull_subscribe(
-            "jobs.steps.>",
-            durable=bus.WORKER_CONSUMER,
-            stream=bus.STEPS_STREAM,
+        await bus.ensure_consumer(
+            self._js,
+            bus.STEPS_STREAM,
             # Unlimited deliveries at JetStream's level: the worker itself fails an attempt
             # that keeps dying (max_step_deliveries), so nothing is ever dropped silently.
-            config=bus.worker_consumer_config(self._ack_wait_s, max_deliver=-1),
+            bus.worker_consumer_config(self._ack_wait_s, max_deliver=-1),
         )
+        self._feed = PullFeed(
+            self._nc, bus.STEPS_STREAM, bus.WORKER_CONSUMER, capacity=self._concurrency
+        )
+        await self._feed.start()
         self._cancel_sub = await self._nc.subscribe(bus.CANCEL_SUBJECT, cb=self._on_cancel)
 
     async def _on_cancel(self, msg: Msg) -> None:
@@ -91,37 +94,38 @@ class Worker:
             )
 
     async def run(self) -> None:
-        """Pull and run steps with ``concurrency`` slots until ``stop`` is called."""
-        async with asyncio.TaskGroup() as slots:
-            for _ in range(self._concurrency):
-                slots.create_task(self._slot())
+        """Run steps as they arrive, ``concurrency`` at a time, until ``stop`` is called;
+        returns once the steps in hand are finished or handed back."""
+        async with asyncio.TaskGroup() as steps:
+            while (msg := await self._feed.next()) is not None:
+                steps.create_task(self._run_one(msg))
 
-    async def _slot(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                messages = await self._pull.fetch(1, timeout=2)
-            except (TimeoutError, FetchTimeoutError):
-                continue
-            except Exception as exc:
-                log.warning("fetch_failed", error=type(exc).__name__)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in messages:
+    async def _run_one(self, msg: Msg) -> None:
+        try:
+            if self._stopping.is_set():
+                await msg.nak()  # arrived as the worker stops: another worker takes it now
+            else:
                 await self._execute(msg)
+        except Exception as exc:
+            # Unacked, the step comes back to some worker after its ack wait.
+            log.error("step_execution_failed", error=type(exc).__name__)
+        finally:
+            self._feed.release()
 
     def stop(self) -> None:
         """Take no new steps; hand running ones back to JetStream for another worker."""
         self._stopping.set()
+        self._feed.stop()
         for task in self._running.values():
             task.cancel()
 
     async def close(self) -> None:
         """After ``run`` has returned: drop the subscriptions so nothing new arrives."""
-        for subscription in (self._pull, self._cancel_sub):
-            try:
-                await subscription.unsubscribe()
-            except Exception as exc:
-                log.warning("unsubscribe_failed", error=type(exc).__name__)
+        await self._feed.close()
+        try:
+            await self._cancel_sub.unsubscribe()
+        except Exception as exc:
+            log.warning("unsubscribe_failed", error=type(exc).__name__)
 
     async def _execute(self, msg: Msg) -> None:
         task = worker_pb2.StepTask.FromString(msg.data)

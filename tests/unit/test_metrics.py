@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, cast
 
@@ -14,7 +17,7 @@ from jobkit import metrics
 from jobkit.errors import ConfigError, NotFound
 from jobkit.lifecycle import EventType, JobStatus
 from jobkit.model import JobChange, NewEvent
-from jobkit.rpc import unary
+from jobkit.rpc import server_streaming, unary
 from tests.unit.test_state_machine import new_job
 
 
@@ -137,4 +140,31 @@ async def test_rpc_latency_is_observed_by_method_and_code(request_: str, code: s
         await Servicer().GetThing(request_, cast(Any, FakeContext()))
     except grpc.aio.AbortError:
         assert code != "OK"
+    assert value("jobs_rpc_duration_seconds_count", **labels) == before + 1
+
+
+class Streamer:
+    @server_streaming
+    async def WatchThing(self, request: str, context: Any) -> AsyncIterator[str]:
+        while True:
+            yield request
+            await asyncio.sleep(0)
+
+
+async def test_a_stream_closed_from_another_task_ends_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """grpc closes an abandoned stream's generator from a task other than the one that
+    ran it: nothing attached to the context may need detaching then."""
+    labels = {"method": "WatchThing", "code": "CANCELLED"}
+    before = value("jobs_rpc_duration_seconds_count", **labels)
+    stream = Streamer().WatchThing("x", cast(Any, FakeContext()))
+
+    async def read_two() -> None:
+        assert [await anext(stream), await anext(stream)] == ["x", "x"]
+
+    await asyncio.create_task(read_two())
+    with caplog.at_level(logging.DEBUG):
+        await asyncio.create_task(stream.aclose())  # type: ignore[attr-defined]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert value("jobs_rpc_duration_seconds_count", **labels) == before + 1
