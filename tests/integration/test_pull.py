@@ -1,0 +1,112 @@
+"""PullFeed against a real nats-server -js: backlog, idle arrival, capacity and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from jobkit import bus
+from jobkit.pull import PullFeed
+
+
+async def feed_for(nc: NatsClient, capacity: int, expires_s: float = 5.0) -> PullFeed:
+    await bus.ensure_consumer(
+        nc.jetstream(), bus.STEPS_STREAM, bus.worker_consumer_config(30.0, max_deliver=-1)
+    )
+    feed = PullFeed(
+        nc, bus.STEPS_STREAM, bus.WORKER_CONSUMER, capacity=capacity, expires_s=expires_s
+    )
+    await feed.start()
+    return feed
+
+
+async def publish(nc: NatsClient, count: int) -> None:
+    js = nc.jetstream()
+    await asyncio.gather(
+        *(js.publish(bus.step_subject("noop", "work"), str(n).encode()) for n in range(count))
+    )
+
+
+async def test_a_backlog_drains_in_order_never_beyond_capacity(nc: NatsClient) -> None:
+    await publish(nc, 300)
+    feed = await feed_for(nc, capacity=8)
+    in_hand: list[Msg] = []
+    seen: list[bytes] = []
+    most = 0
+
+    async def run(msg: Msg) -> None:
+        await asyncio.sleep(0.001)
+        await msg.ack()
+        in_hand.remove(msg)
+        feed.release()
+
+    tasks = []
+    while len(seen) < 300:
+        msg = await asyncio.wait_for(feed.next(), 5)
+        assert msg is not None
+        in_hand.append(msg)
+        most = max(most, len(in_hand))
+        seen.append(msg.data)
+        tasks.append(asyncio.create_task(run(msg)))
+    await asyncio.gather(*tasks)
+    await feed.close()
+    assert seen == [str(n).encode() for n in range(300)]  # each once, in stream order
+    assert most <= 8
+    await nc.flush()
+    info = await nc.jetstream().consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+    assert info.num_pending == 0
+
+
+async def test_an_idle_feed_hands_a_new_message_over_at_once(nc: NatsClient) -> None:
+    """The outstanding request asks for several messages; the first must not wait for the
+    rest (or for the request to expire)."""
+    feed = await feed_for(nc, capacity=16, expires_s=5.0)
+    await asyncio.sleep(0.2)  # the request is waiting on the server
+    started = time.monotonic()
+    await publish(nc, 1)
+    msg = await asyncio.wait_for(feed.next(), 2)
+    assert msg is not None
+    assert time.monotonic() - started < 1.0
+    await msg.ack()
+    feed.release()
+    # A freed slot is asked for again: the next message arrives just as quickly.
+    await publish(nc, 1)
+    assert await asyncio.wait_for(feed.next(), 2) is not None
+    await feed.close()
+
+
+async def test_a_full_feed_asks_for_nothing_until_a_slot_is_released(nc: NatsClient) -> None:
+    await publish(nc, 3)
+    feed = await feed_for(nc, capacity=2, expires_s=0.5)
+    first, second = [await asyncio.wait_for(feed.next(), 2) for _ in range(2)]
+    assert first is not None
+    assert second is not None
+    next_one = asyncio.create_task(feed.next())
+    await asyncio.sleep(1.2)  # two request expiries: still nothing asked for
+    assert not next_one.done()
+    await first.ack()
+    feed.release()
+    third = await asyncio.wait_for(next_one, 3)
+    assert third is not None
+    assert third.data == b"2"
+    await feed.close()
+
+
+async def test_after_stop_next_ends_and_late_messages_go_back(nc: NatsClient) -> None:
+    feed = await feed_for(nc, capacity=4, expires_s=5.0)
+    await asyncio.sleep(0.2)
+    feed.stop()
+    assert await asyncio.wait_for(feed.next(), 1) is None
+    # The request for four is still on the server: what it delivers now is nakked.
+    await publish(nc, 2)
+    await asyncio.sleep(0.5)
+    await feed.close()
+    again = await feed_for(nc, capacity=4)
+    got = [await asyncio.wait_for(again.next(), 3) for _ in range(2)]
+    assert sorted(m.data for m in got if m is not None) == [b"0", b"1"]
+    # Both went to the stopped feed first (and straight back), none was kept or lost.
+    assert all(m is not None and m.metadata.num_delivered >= 2 for m in got)
+    await again.close()
