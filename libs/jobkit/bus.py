@@ -46,6 +46,7 @@ CANCEL_SUBJECT = "jobs.cancel"
 EVENTS_PREFIX = "jobs.events."
 WORKER_CONSUMER = "ai_worker"
 ORCHESTRATOR_CONSUMER = "orchestrator"
+ORCHESTRATOR_DELIVER_SUBJECT = "jobs.deliver.orchestrator"
 
 #: How long JetStream remembers a Nats-Msg-Id: an outbox re-publish within it is dropped.
 DUPLICATE_WINDOW_S = 600.0
@@ -142,11 +143,16 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
-    """Create the durable consumer unless it exists (an existing one keeps its config)."""
+    """Create the durable consumer unless it exists; concurrent replicas creating it with
+    the same config is harmless. An existing push consumer that delivers elsewhere (one
+    created before the shared deliver subject) is pointed at it."""
     assert config.durable_name is not None
     try:
-        await js.consumer_info(stream, config.durable_name)
+        info = await js.consumer_info(stream, config.durable_name)
     except NotFoundError:
+        await js.add_consumer(stream, config)
+        return
+    if config.deliver_subject and info.config.deliver_subject != config.deliver_subject:
         await js.add_consumer(stream, config)
 
 
@@ -166,6 +172,10 @@ def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfi
 def orchestrator_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=ORCHESTRATOR_CONSUMER,
+        # One subject every replica subscribes to in the queue group. Left to the client,
+        # each replica that finds no consumer at start-up would create it with its own
+        # inbox, and only the last one would ever receive anything.
+        deliver_subject=ORCHESTRATOR_DELIVER_SUBJECT,
         deliver_group=ORCHESTRATOR_CONSUMER,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,

@@ -183,6 +183,7 @@ class Orchestrator:
 
     async def subscribe(self, ack_wait_s: float, max_deliver: int) -> None:
         config = bus.orchestrator_consumer_config(ack_wait_s, max_deliver)
+        await bus.ensure_consumer(self._js, bus.UPDATES_STREAM, config)
         self._subscription = await self._js.subscribe(
             "jobs.updates.>",
             queue=bus.ORCHESTRATOR_CONSUMER,
