@@ -16,7 +16,7 @@ from pathlib import Path
 import uvloop
 
 from .report import render, to_json
-from .runner import Config, Progress, run
+from .runner import PHASES, Config, Progress, run
 
 #: (full, quick) defaults: --quick is a smoke run of the same phases in about a minute.
 DEFAULTS = {
@@ -53,6 +53,14 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument("--dir", type=Path, help="keep the stack's data and logs here")
     parser.add_argument("--profile", type=Path, help="py-spy the services into this folder")
     parser.add_argument(
+        "--replicas", type=int, default=1, help="orchestrator and ai_worker processes each (1)"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated phases to run, of: {', '.join(PHASES)} (all)",
+    )
+    parser.add_argument(
         "--max-foreign-pct",
         type=float,
         default=10.0,
@@ -69,6 +77,11 @@ def parse(argv: list[str] | None = None) -> Config:
     }
     if values["jobs"] < 1 or values["runs"] < 1 or values["watchers"] < 1:
         parser.error("--jobs, --runs and --watchers must be positive")
+    if args.replicas < 1:
+        parser.error("--replicas must be positive")
+    only = frozenset(p.strip() for p in args.only.split(",") if p.strip())
+    if unknown := only - set(PHASES):
+        parser.error(f"unknown phase(s) for --only: {', '.join(sorted(unknown))}")
     return Config(
         jobs=int(values["jobs"]),
         runs=int(values["runs"]),
@@ -87,6 +100,8 @@ def parse(argv: list[str] | None = None) -> Config:
         profile=args.profile,
         max_foreign_pct=args.max_foreign_pct,
         quiet_timeout_s=float(values["quiet_timeout"]),
+        replicas=args.replicas,
+        only=only,
     )
 
 

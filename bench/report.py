@@ -267,7 +267,8 @@ def render(results: Results) -> str:
     c = results.config
     lines = [
         "",
-        f"durable-jobs benchmark: {c.runs} run(s) each; {results.meta.get('cpus')} CPUs "
+        f"durable-jobs benchmark: {c.runs} run(s) each; {c.replicas} orchestrator(s) and "
+        f"{c.replicas} worker(s); {results.meta.get('cpus')} CPUs "
         f"({results.meta.get('cpu_model')}); Postgres synchronous_commit="
         f"{results.meta.get('postgres_synchronous_commit')}, NATS sync_interval: always",
         "",
@@ -495,6 +496,8 @@ def to_json(results: Results) -> dict[str, object]:
             "notifier_channels": c.notifier_channels,
             "latency_probes": c.latency_probes,
             "watchers": c.watchers,
+            "replicas": c.replicas,
+            "only": sorted(c.only),
             "event_sleep_ms": c.event_sleep_ms,
             "event_window_s": c.event_window_s,
             "floor_s": c.floor_s,

@@ -57,6 +57,17 @@ class Config:
     #: A run starts once others use at most this % of the machine (or after the timeout).
     max_foreign_pct: float = 10.0
     quiet_timeout_s: float = 120.0
+    #: Orchestrator and ai_worker processes each (job_api and notifier stay at one).
+    replicas: int = 1
+    #: The phases to run (``PHASES``); all of them by default.
+    only: frozenset[str] = frozenset()
+
+    def runs_phase(self, name: str) -> bool:
+        return not self.only or name in self.only
+
+
+#: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it).
+PHASES = ("floors", "throughput", "idle", "loaded", "events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +124,12 @@ async def run(config: Config, say: Progress) -> Results:
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
         root = (config.dir or Path(tmp)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        stack = Stack(root, extra_env=dict(BENCH_ENV))
+        stack = Stack(
+            root,
+            extra_env=dict(BENCH_ENV),
+            workers=config.replicas,
+            orchestrators=config.replicas,
+        )
         say(f"starting Postgres, NATS and the four services in {root}")
         started = time.monotonic()
         await asyncio.to_thread(stack.start)
@@ -341,17 +357,22 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
         )
 
     try:
-        await phase("floors", measure_floors)
-        await phase("throughput", measure_throughput)
-        await phase("idle latency", measure_idle)
-        await phase("half-load latency", measure_loaded)
-        await phase(
-            "events, 1 watcher",
-            lambda: measure_events("events, 1 watcher", 1, results.events_one),
-        )
-        many = f"events, {config.watchers} watchers"
-        await phase(many, lambda: measure_events(many, config.watchers, results.events_many))
-        if config.profile is not None:
+        if config.runs_phase("floors"):
+            await phase("floors", measure_floors)
+        if config.runs_phase("throughput") or config.runs_phase("loaded"):
+            await phase("throughput", measure_throughput)
+        if config.runs_phase("idle"):
+            await phase("idle latency", measure_idle)
+        if config.runs_phase("loaded"):
+            await phase("half-load latency", measure_loaded)
+        if config.runs_phase("events"):
+            await phase(
+                "events, 1 watcher",
+                lambda: measure_events("events, 1 watcher", 1, results.events_one),
+            )
+            many = f"events, {config.watchers} watchers"
+            await phase(many, lambda: measure_events(many, config.watchers, results.events_many))
+        if config.profile is not None and results.throughput:
             await phase("profile", profile)
     finally:
         sampler.cancel()
