@@ -197,3 +197,39 @@ def test_settings_need_some_key_and_only_public_key_algorithms(tmp_path: Path) -
     assert auth.authenticate(metadata(token)).subject == "alice"
     with pytest.raises(Unauthenticated):
         auth.authenticate(metadata(mint_token("x" * 32, "alice")))  # no secret configured
+
+
+def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    strict = Authenticator(SECRET, leeway_s=0)
+    token = jwt.encode(claims(exp=int(time.time()) + 1), SECRET, "HS256")
+    assert strict.verify(token).subject == "alice"
+    assert strict.verify(token).subject == "alice"  # from the cache
+    time.sleep(1.1)
+    with pytest.raises(Unauthenticated):
+        strict.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_rotated_out(
+    jwks_path: Path, auth: Authenticator
+) -> None:
+    token = jwt.encode(good(), RSA_KEY, "RS256", headers={"kid": "rsa-1"})
+    assert auth.authenticate(metadata(token)).subject == "alice"
+    # The same kid now names another key: the remembered verification no longer holds.
+    write_jwks(jwks_path, {"rsa-1": OTHER_RSA_KEY})
+    stat = jwks_path.stat()
+    os.utime(jwks_path, (stat.st_atime, stat.st_mtime + 5))
+    with pytest.raises(Unauthenticated):
+        auth.authenticate(metadata(token))
+
+
+def test_the_cache_does_not_vouch_for_a_forged_variant() -> None:
+    """Only the exact token verified is remembered: a look-alike is checked in full."""
+    auth = Authenticator(SECRET)
+    token = jwt.encode(claims(), SECRET, "HS256")
+    assert auth.verify(token).subject == "alice"
+    header, _payload, signature = token.split(".")
+    forged_payload = (
+        base64.urlsafe_b64encode(json.dumps(claims(sub="mallory")).encode()).decode().rstrip("=")
+    )
+    with pytest.raises(Unauthenticated):
+        auth.verify(f"{header}.{forged_payload}.{signature}")
