@@ -52,6 +52,8 @@ class PullFeed:
         self._serial = 0
         self._closed = False
         self._refused = False
+        #: Messages to give back once the outstanding request is over (see ``close``).
+        self._held: list[Msg] = []
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -68,22 +70,49 @@ class PullFeed:
         self._changed.set()
 
     def stop(self) -> None:
-        """Stop asking: ``next`` returns ``None`` once the messages already here are taken,
-        and messages still arriving for the last request go back at once."""
+        """Stop asking: ``next`` returns ``None`` once the messages already here are taken;
+        messages still arriving for the last request are given back by ``close``."""
         if not self._closed:
             self._closed = True
             self._changed.set()
             self._ready.put_nowait(None)
 
     async def close(self) -> None:
-        """``stop``, and drop the subscription."""
+        """``stop``, wait for the outstanding request to end, and drop the subscription.
+
+        A pull request cannot be withdrawn: while it is on the server it takes messages,
+        and delivered into an inbox nobody reads, a message would wait out its whole ack
+        wait. A message given back (``nak``) meanwhile would come straight back to the
+        same request, again and again, each time counted as a delivery. So what arrives
+        now, and what the owner gives back, is held until the request is filled or expires
+        (at most ``expires_s``), and only then given back, once, for other pullers.
+        """
         self.stop()
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._expires_s + 0.5
+        while self._request is not None and (left := deadline - loop.time()) > 0:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        self._request = None
+        held, self._held = self._held, []
+        for msg in held:
+            with contextlib.suppress(Exception):
+                await msg.nak()
         with contextlib.suppress(Exception):
             await self._subscription.unsubscribe()
+
+    async def give_back(self, msg: Msg) -> None:
+        """Return a message handed over, for another puller to take at once (``nak``);
+        after ``stop`` it is held until this feed's last request is over."""
+        if self._closed and self._request is not None:
+            self._held.append(msg)
+        else:
+            await msg.nak()
 
     async def _request_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -131,13 +160,12 @@ class PullFeed:
                 self._request = None
                 self._changed.set()
             return
-        if self._closed:
-            with contextlib.suppress(Exception):
-                await msg.nak()
-            return
         self._owed -= 1
         if self._owed <= 0:
             self._request = None
+        self._changed.set()
+        if self._closed:
+            self._held.append(msg)
+            return
         self._taken += 1
         self._ready.put_nowait(msg)
-        self._changed.set()

@@ -103,7 +103,8 @@ class Worker:
     async def _run_one(self, msg: Msg) -> None:
         try:
             if self._stopping.is_set():
-                await msg.nak()  # arrived as the worker stops: another worker takes it now
+                # Arrived as the worker stops: another worker takes it instead.
+                await self._feed.give_back(msg)
             else:
                 await self._execute(msg)
         except Exception as exc:
@@ -149,7 +150,7 @@ class Worker:
             )
             if outcome is _HANDED_BACK:
                 log.info("step_handed_back")
-                await msg.nak()
+                await self._feed.give_back(msg)
                 return
             if outcome is not _ABANDONED:
                 await self._report(task, **outcome)

@@ -12,7 +12,7 @@ from jobkit import bus
 from jobkit.pull import PullFeed
 
 
-async def feed_for(nc: NatsClient, capacity: int, expires_s: float = 5.0) -> PullFeed:
+async def feed_for(nc: NatsClient, capacity: int, expires_s: float = 1.0) -> PullFeed:
     await bus.ensure_consumer(
         nc.jetstream(), bus.STEPS_STREAM, bus.worker_consumer_config(30.0, max_deliver=-1)
     )
@@ -63,7 +63,7 @@ async def test_a_backlog_drains_in_order_never_beyond_capacity(nc: NatsClient) -
 async def test_an_idle_feed_hands_a_new_message_over_at_once(nc: NatsClient) -> None:
     """The outstanding request asks for several messages; the first must not wait for the
     rest (or for the request to expire)."""
-    feed = await feed_for(nc, capacity=16, expires_s=5.0)
+    feed = await feed_for(nc, capacity=16, expires_s=3.0)
     await asyncio.sleep(0.2)  # the request is waiting on the server
     started = time.monotonic()
     await publish(nc, 1)
@@ -95,18 +95,27 @@ async def test_a_full_feed_asks_for_nothing_until_a_slot_is_released(nc: NatsCli
     await feed.close()
 
 
-async def test_after_stop_next_ends_and_late_messages_go_back(nc: NatsClient) -> None:
-    feed = await feed_for(nc, capacity=4, expires_s=5.0)
-    await asyncio.sleep(0.2)
+async def test_after_stop_next_ends_and_late_messages_go_back_once(nc: NatsClient) -> None:
+    feed = await feed_for(nc, capacity=4, expires_s=2.0)
+    await publish(nc, 1)
+    handed = await asyncio.wait_for(feed.next(), 2)
+    assert handed is not None
     feed.stop()
     assert await asyncio.wait_for(feed.next(), 1) is None
-    # The request for four is still on the server: what it delivers now is nakked.
+    # The request for the other three is still on the server: it takes these two, and
+    # the message handed over is given back too; all are held until the request is over.
     await publish(nc, 2)
-    await asyncio.sleep(0.5)
+    await feed.give_back(handed)
+    await asyncio.sleep(0.3)
+    info = await nc.jetstream().consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+    assert info.num_ack_pending == 3  # held, not bounced back and forth
+    started = time.monotonic()
     await feed.close()
+    assert time.monotonic() - started < 3.0
     again = await feed_for(nc, capacity=4)
-    got = [await asyncio.wait_for(again.next(), 3) for _ in range(2)]
-    assert sorted(m.data for m in got if m is not None) == [b"0", b"1"]
-    # Both went to the stopped feed first (and straight back), none was kept or lost.
-    assert all(m is not None and m.metadata.num_delivered >= 2 for m in got)
+    got = [await asyncio.wait_for(again.next(), 3) for _ in range(3)]
+    assert sorted(m.data for m in got if m is not None) == [b"0", b"0", b"1"]
+    # Each went to the stopped feed once, and came back once: nothing kept, lost or
+    # bounced (a bounce would count as a delivery each time).
+    assert all(m is not None and m.metadata.num_delivered == 2 for m in got)
     await again.close()
