@@ -16,14 +16,15 @@ from services.ai_worker import cv_handlers, noop
 from services.ai_worker.config import Settings
 from services.ai_worker.consumer import Worker
 from services.ai_worker.handlers import Registry
+from services.ai_worker.providers import ChatProvider, provider_for
 
 log = get_logger("ai_worker")
 
 
-def build_registry(settings: Settings) -> Registry:
+def build_registry(provider: ChatProvider) -> Registry:
     registry = Registry()
     noop.register(registry)
-    cv_handlers.register(registry, cv_handlers.writer_for(settings))
+    cv_handlers.register(registry, cv_handlers.writer_for(provider))
     missing = registry.missing()
     if missing:
         raise RuntimeError(f"no handler for: {', '.join(missing)}")
@@ -36,7 +37,10 @@ async def main() -> None:
     configure_tracing("ai_worker", settings.common.otlp_endpoint)
     start_metrics_server(settings.common.metrics_addr)
     stop = shutdown_event()
-    registry = build_registry(settings)
+    provider = provider_for(settings)
+    registry = build_registry(provider)
+    model = settings.ai_model if provider.name == "openai" else None
+    log.info("ai_provider_selected", provider=provider.name, model=model)
     nc = await bus.connect(settings.common.nats_url, "ai_worker")
     js = nc.jetstream()
     await bus.ensure_streams(js, settings.common.stream_replicas)
@@ -68,6 +72,7 @@ async def main() -> None:
         await worker.close()
     finally:
         await bus.close(nc)
+        await provider.aclose()
         log.info("stopped")
 
 

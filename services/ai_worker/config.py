@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
@@ -22,10 +22,16 @@ class Settings:
     #: A step attempt delivered more often than this without a result is failed.
     max_step_deliveries: int
     health_file: str
+    #: ``local`` (templates, offline) or ``openai`` (an OpenAI-compatible endpoint).
     ai_provider: str
     openai_base_url: str
-    openai_api_key: str
+    #: Never in a repr, a log line or an error message.
+    openai_api_key: str = field(repr=False)
     ai_model: str
+    #: A model call taking longer than this in all fails with a retryable timeout.
+    ai_request_timeout_s: float
+    #: A model call with no first byte, or no new chunk, for this long is a stalled stream.
+    ai_stall_timeout_s: float
     shutdown_grace_s: float
 
     @classmethod
@@ -48,5 +54,7 @@ class Settings:
             openai_base_url=env_str(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
             openai_api_key=env_str(env, "OPENAI_API_KEY", ""),
             ai_model=env_str(env, "AI_MODEL", "gpt-4o-mini"),
+            ai_request_timeout_s=env_float(env, "AI_REQUEST_TIMEOUT_S", 120.0, minimum=0.1),
+            ai_stall_timeout_s=env_float(env, "AI_STALL_TIMEOUT_S", 30.0, minimum=0.1),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
         )

@@ -38,8 +38,13 @@ _ABANDONED: Any = object()  # its job was cancelled
 _HANDED_BACK: Any = object()  # the worker is stopping; JetStream gives it to another
 
 
-def _failure(code: str, message: str, retryable: bool = True) -> dict[str, Any]:
-    return {"failed": worker_pb2.StepFailed(code=code, message=message, retryable=retryable)}
+def _failure(
+    code: str, message: str, retryable: bool = True, retry_after_s: float | None = None
+) -> dict[str, Any]:
+    failed = worker_pb2.StepFailed(code=code, message=message, retryable=retryable)
+    if retryable and retry_after_s is not None:
+        failed.retry_after.FromMilliseconds(round(retry_after_s * 1000))
+    return {"failed": failed}
 
 
 class Worker:
@@ -201,8 +206,13 @@ class Worker:
                 return _ABANDONED  # its job was cancelled: nothing to report
             return _HANDED_BACK  # shutting down: another worker takes it at once
         except StepError as error:
-            log.info("step_failed", code=error.code, retryable=error.retryable)
-            return _failure(error.code, error.message, error.retryable)
+            log.info(
+                "step_failed",
+                code=error.code,
+                retryable=error.retryable,
+                retry_after_s=error.retry_after_s,
+            )
+            return _failure(error.code, error.message, error.retryable, error.retry_after_s)
         except TimeoutError:
             log.warning("step_timed_out")
             return _failure(

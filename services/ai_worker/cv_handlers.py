@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobkit.catalog import CV_TAILORING
-from jobkit.errors import ConfigError
-from services.ai_worker.config import Settings
 from services.ai_worker.cv import (
     CvWriter,
-    LocalCvWriter,
     Match,
     PostingAnalysis,
     Profile,
@@ -30,16 +27,16 @@ from services.ai_worker.cv import (
     tailoring_result,
     write_cover_letter,
 )
+from services.ai_worker.cv.model_writer import ModelCvWriter
 from services.ai_worker.errors import PermanentStepError, RetryableStepError
 from services.ai_worker.handlers import Handler, Registry, StepContext
+from services.ai_worker.providers import ChatProvider
 
 
-def writer_for(settings: Settings) -> CvWriter:
-    if settings.ai_provider == "local":
-        return LocalCvWriter()
-    raise ConfigError(
-        f"AI_PROVIDER={settings.ai_provider} is not available in this release; use 'local'"
-    )
+def writer_for(provider: ChatProvider) -> CvWriter:
+    """The writer of ``tailor_cv`` and ``write_cover_letter``: every piece of prose goes
+    through ``provider`` (with ``local``, the template text, byte for byte)."""
+    return ModelCvWriter(provider)
 
 
 def _checkpoint(ctx: StepContext, step: str) -> Mapping[str, Any]:

@@ -12,6 +12,8 @@ class StepError(Exception):
     must not contain the job's input."""
 
     retryable = True
+    #: Earliest the next attempt may start, in seconds; only a retryable error sets it.
+    retry_after_s: float | None = None
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -20,9 +22,18 @@ class StepError(Exception):
 
 
 class RetryableStepError(StepError):
-    """Transient: a timeout, a rate limit, a model that answered badly. Try again."""
+    """Transient: a timeout, a rate limit, a model that answered badly. Try again.
+
+    ``retry_after_s``, when set, is the earliest the next attempt may start (a rate-limited
+    model's ``Retry-After``): the orchestrator waits at least that long, and longer if the
+    step's back-off asks for more.
+    """
 
     retryable = True
+
+    def __init__(self, code: str, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s
 
 
 class PermanentStepError(StepError):

@@ -84,6 +84,11 @@ def decode(msg: Msg) -> Input:
                 error_code=report.failed.code,
                 error_message=report.failed.message,
                 retryable=report.failed.retryable,
+                retry_after_s=(
+                    report.failed.retry_after.ToTimedelta().total_seconds()
+                    if report.failed.HasField("retry_after")
+                    else None
+                ),
             )
     raise ValueError(f"unexpected message on {msg.subject}")
 

@@ -47,6 +47,8 @@ class StepReport:
     error_code: str = ""
     error_message: str = ""
     retryable: bool = False
+    #: The worker's floor on the retry delay (a rate-limited model's ``Retry-After``).
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,9 @@ def _failed(
     message = report.error_message or "the step failed"
     if report.retryable and policy.allows_another(step.attempts_this_run):
         delay_s = policy.delay_s(step.attempts_this_run, rng)
+        if report.retry_after_s is not None:
+            # The dependency said when it will take us again: sooner would fail again.
+            delay_s = max(delay_s, report.retry_after_s)
         not_before = now + timedelta(seconds=delay_s)
         retry_event = NewEvent(
             type=EventType.STEP_RETRYING,

@@ -193,6 +193,23 @@ def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
     assert abs((dispatch.not_before - NOW).total_seconds() * 1000 - event.retry_delay_ms) < 1
 
 
+def test_retry_after_from_the_worker_is_a_floor_on_the_backoff() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    failure = report(
+        job,
+        ReportKind.FAILED,
+        error_code="MODEL_RATE_LIMITED",
+        error_message="slow down",
+        retryable=True,
+        retry_after_s=7.0,
+    )
+    d = decided(apply_report(job, NOOP, failure, NOW, random.Random(7)))
+    (event,) = d.change.events
+    assert event.retry_delay_ms == 7000  # the policy's own delay here is at most 50 ms
+    (dispatch,) = d.dispatches
+    assert dispatch.not_before == NOW + timedelta(seconds=7)
+
+
 def test_exhausted_retries_fail_the_job_with_an_actionable_error() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     for _ in range(NOOP.steps[0].retry.max_attempts):

@@ -1,0 +1,98 @@
+"""A cv_tailoring job end to end with ``AI_PROVIDER=openai``, against the fake
+chat-completions server (``tests/fake_openai.py``): the prose comes from the model, a 429
+with ``Retry-After`` is retried no sooner than asked, contact details never reach the
+model, and neither the API key nor the prompts reach the worker's log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+
+from jobctl.client import JobsClient
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import jobs_pb2
+from tests import fake_openai
+from tests.fake_openai import DEFAULT_REPLY, FakeServer
+from tests.unit.test_cv_tailoring import POSTING, RESUME
+
+pytestmark = pytest.mark.e2e
+
+E = jobs_pb2
+API_KEY = "sk-e2e-7d2b6c0f-never-log-me"
+EMAIL = "dana.okafor.e2e@example.org"
+PHONE = "+44 20 7946 0777"
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeServer]:
+    with fake_openai.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def openai_stack(tmp_root: Path, fake_server: FakeServer) -> Iterator[Stack]:
+    env = {
+        "AI_PROVIDER": "openai",
+        "OPENAI_BASE_URL": f"{fake_server.url}/v1",
+        "OPENAI_API_KEY": API_KEY,
+        "AI_MODEL": "fake-model-1",
+        "AI_STALL_TIMEOUT_S": "5",
+        "LOG_LEVEL": "DEBUG",
+    }
+    running = Stack(tmp_root / "openai-stack", extra_env=env).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def client(openai_stack: Stack) -> AsyncIterator[JobsClient]:
+    token = openai_stack.token("olu")
+    async with JobsClient(openai_stack.job_api_addr, openai_stack.notifier_addr, token) as c:
+        yield c
+
+
+async def test_cv_tailoring_runs_on_the_model(
+    client: JobsClient, openai_stack: Stack, fake_server: FakeServer
+) -> None:
+    # The first model call is rate limited; every later one gets the default reply.
+    await fake_server.script({"status": 429, "headers": {"Retry-After": "1.5"}})
+    resume: dict[str, Any] = {**RESUME, "email": EMAIL, "phone": PHONE}
+    job = await client.create_job("cv_tailoring", {"resume": resume, "job_posting": POSTING})
+    events = await asyncio.wait_for(_watch(client, job.job_id), 60)
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
+    (retry,) = [e for e in events if e.type == E.JOB_EVENT_TYPE_STEP_RETRYING]
+    assert retry.step == "tailor_cv"
+    assert "MODEL_RATE_LIMITED" in retry.message
+    assert retry.retry_delay.ToTimedelta().total_seconds() >= 1.5
+
+    result = json_format.MessageToDict((await client.get_job(job.job_id)).result)
+    assert result["tailored_cv"]["summary"] == DEFAULT_REPLY
+    assert result["tailored_cv"]["email"] == EMAIL  # kept in the result...
+    letter = result["cover_letter"]
+    assert letter.startswith("Dear Hiring Team at ")
+    assert DEFAULT_REPLY in letter
+    assert letter.endswith("Dana Okafor")
+
+    requests = await fake_server.requests()
+    assert len(requests) >= 3  # the 429, the summary, bullets, the letter
+    assert all(r["headers"]["authorization"] == f"Bearer {API_KEY}" for r in requests)
+    assert {r["body"]["model"] for r in requests} == {"fake-model-1"}
+    sent = json.dumps([r["body"] for r in requests])
+    assert "2M payments a day" in sent  # the prompts carry the résumé's facts...
+    for contact in (EMAIL, PHONE, "Okafor"):
+        assert contact not in sent  # ...but not its contact details or the name
+
+    worker_log = openai_stack.services["ai_worker"].log_path.read_text(encoding="utf-8")
+    assert "model_call_finished" in worker_log
+    for secret in (API_KEY, "sk-e2e", "2M payments a day", "Reword this CV bullet"):
+        assert secret not in worker_log
+
+
+async def _watch(client: JobsClient, job_id: str) -> list[jobs_pb2.JobEvent]:
+    return [e async for e in client.watch(job_id)]
