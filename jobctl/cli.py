@@ -91,13 +91,23 @@ def _status(value: int) -> str:
 
 
 class ProgressBar:
-    """One live line on a terminal; plain lines elsewhere (logs, pipes)."""
+    """One live line on a terminal; plain lines elsewhere (logs, pipes). Text a step
+    streams (a model writing) is printed as it grows, below the bar."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._tty = out.isatty()
+        #: The streamed text shown so far, per (step, attempt).
+        self._shown: dict[tuple[str, int], str] = {}
+        self._streaming = False
 
     def update(self, event: jobs_pb2.JobEvent) -> None:
+        if event.partial_output:
+            self._stream(event)
+            return
+        if self._streaming:
+            self._out.write("\n")
+            self._streaming = False
         kind = jobs_pb2.JobEventType.Name(event.type).removeprefix("JOB_EVENT_TYPE_")
         width = 30
         filled = width * event.progress // 100
@@ -116,6 +126,25 @@ class ProgressBar:
                 self._out.write("\n")
         else:
             self._out.write(f"#{event.sequence} {kind} {event.step} {line}\n")
+        self._out.flush()
+
+    def _stream(self, event: jobs_pb2.JobEvent) -> None:
+        key = (event.step, event.attempt)
+        shown = self._shown.get(key, "")
+        text = event.partial_output
+        # Each event has the whole text so far: print what is new. A text that does not
+        # continue the one shown (a retried attempt starting over) is printed whole.
+        new = text[len(shown) :] if text.startswith(shown) else "\n" + text
+        self._shown[key] = text
+        if not self._streaming:
+            self._streaming = True
+            if self._tty:
+                self._out.write("\r\033[2K")
+            else:
+                self._out.write(f"#{event.sequence} PROGRESS {event.step} writing:\n")
+            if not shown:
+                new = new.lstrip("\n")
+        self._out.write(new)
         self._out.flush()
 
 

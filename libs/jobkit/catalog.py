@@ -235,7 +235,9 @@ NOOP = JobTypeSpec(
     name="noop",
     description=(
         "Three steps that do nothing but wait input.sleep_ms milliseconds each and fail "
-        "input.fail_attempts times with a retryable error first. For diagnostics and benchmarks."
+        "input.fail_attempts times with a retryable error first; with input.write, each step "
+        "streams that text word by word over its wait, as a model would. For diagnostics "
+        "and benchmarks."
     ),
     steps=(
         StepSpec("prepare", "Preparing...", 0, timeout_s=660, retry=_NOOP_RETRY),
@@ -245,6 +247,7 @@ NOOP = JobTypeSpec(
     input_schema={
         "sleep_ms": Field((float, int), minimum=0, maximum=600_000),
         "fail_attempts": Field((float, int), minimum=0, maximum=100),
+        "write": Field(str, max_length=20_000),
     },
 )
 

@@ -111,6 +111,7 @@ def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
         message=event.message,
         occurred_at=timestamp(record.occurred_at),
         attempt=event.attempt,
+        partial_output=event.partial_output,
     )
     if event.retry_delay_ms:
         message.retry_delay.FromMilliseconds(event.retry_delay_ms)

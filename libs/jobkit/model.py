@@ -128,6 +128,8 @@ class NewEvent:
     attempt: int = 0
     message: str = ""
     retry_delay_ms: int = 0
+    #: PROGRESS of a step streaming text: all it has written so far (see jobs.v1.JobEvent).
+    partial_output: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class EventRecord:
                 attempt=row["attempt"],
                 message=row["message"],
                 retry_delay_ms=row["retry_delay_ms"],
+                partial_output=row["partial_output"],
             ),
         )
 

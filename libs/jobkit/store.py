@@ -82,7 +82,7 @@ async def fetch_events(
 ) -> list[EventRecord]:
     rows = await conn.fetch(
         """SELECT job_id, sequence, type, status, progress, phase, step, attempt, message,
-                  retry_delay_ms, occurred_at
+                  retry_delay_ms, occurred_at, partial_output
            FROM job_events WHERE job_id = $1 AND sequence > $2
            ORDER BY sequence LIMIT $3""",
         job_id,
@@ -201,12 +201,14 @@ async def _write(
                WHERE s.job_id = u.job_id AND s.position = u.position),
            new_events AS (
                INSERT INTO job_events (job_id, sequence, type, status, progress, phase, step,
-                                       attempt, message, retry_delay_ms, occurred_at)
+                                       attempt, message, retry_delay_ms, occurred_at,
+                                       partial_output)
                SELECT e.* FROM unnest($22::uuid[], $23::bigint[], $24::text[], $25::text[],
                                       $26::smallint[], $27::text[], $28::text[], $29::int[],
-                                      $30::text[], $31::int[], $32::timestamptz[])
+                                      $30::text[], $31::int[], $32::timestamptz[],
+                                      $59::text[])
                     AS e(job_id, sequence, type, status, progress, phase, step, attempt,
-                         message, retry_delay_ms, occurred_at)
+                         message, retry_delay_ms, occurred_at, partial_output)
                -- After the job's row, like the steps: the next sequence is unique per job,
                -- and a concurrent writer of the same one would otherwise wait on us.
                WHERE e.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),
@@ -282,6 +284,7 @@ async def _write(
         [j.version for j in jobs],
         [j.version for j, _ in inserts],
         len(jobs),
+        [e.event.partial_output for e in events],
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}

@@ -28,6 +28,7 @@ from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from services.ai_worker.errors import StepError
 from services.ai_worker.handlers import Registry, StepContext
+from services.ai_worker.progress import DEFAULT_OUTPUT_INTERVAL_S, AttemptProgress
 
 log = get_logger(__name__)
 
@@ -58,6 +59,7 @@ class Worker:
         ack_wait_s: float,
         heartbeat_s: float,
         max_step_deliveries: int,
+        output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
     ) -> None:
         self._nc = nc
         self._js = js
@@ -66,6 +68,7 @@ class Worker:
         self._ack_wait_s = ack_wait_s
         self._heartbeat_s = heartbeat_s
         self._max_step_deliveries = max_step_deliveries
+        self._output_interval_s = output_interval_s
         self._running: dict[AttemptKey, asyncio.Task[dict[str, Any]]] = {}
         self._cancelled: set[AttemptKey] = set()
         self._stopping = asyncio.Event()
@@ -179,6 +182,11 @@ class Worker:
             return _failure("UNKNOWN_STEP", "no worker has a handler for this step", False)
         key = (task.job_id, task.step, task.attempt)
         log.debug("step_received", job_type=task.job_type, deliveries=deliveries)
+
+        async def send_progress(report: worker_pb2.StepProgress) -> None:
+            await self._report(task, progress=report)
+
+        progress = AttemptProgress(send_progress, output_interval_s=self._output_interval_s)
         ctx = StepContext(
             job_id=task.job_id,
             job_type=task.job_type,
@@ -186,7 +194,8 @@ class Worker:
             attempt=task.attempt,
             input=struct_to_dict(task.input),
             checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
-            report_progress=self._progress_reporter(task),
+            report_progress=progress.progress,
+            report_output=progress.output,
         )
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -224,6 +233,7 @@ class Worker:
                 "STEP_CRASHED", f"step {task.step} failed unexpectedly ({type(error).__name__})"
             )
         finally:
+            progress.close()
             heartbeat.cancel()
             if not run.done():
                 run.cancel()
@@ -261,24 +271,18 @@ class Worker:
                 log.warning("heartbeat_failed", error=type(exc).__name__)
             await asyncio.sleep(self._heartbeat_s)
 
-    def _progress_reporter(self, task: worker_pb2.StepTask) -> Any:
-        async def report(percent: int, phase: str = "") -> None:
-            await self._report(
-                task,
-                progress=worker_pb2.StepProgress(
-                    percent=max(0, min(100, int(percent))), phase=phase
-                ),
-            )
-
-        return report
-
     async def _report(self, task: worker_pb2.StepTask, **outcome: Any) -> None:
         report = worker_pb2.StepReport(
             job_id=task.job_id, step=task.step, attempt=task.attempt, **outcome
         )
         report.reported_at.FromDatetime(datetime.now(UTC))
         kind = report.WhichOneof("outcome")
-        suffix = f"{kind}:{report.progress.percent}" if kind == "progress" else "result"
+        # Distinct reports, distinct ids; a retried publish of the same one is dropped.
+        suffix = (
+            f"{kind}:{report.progress.percent}:{len(report.progress.partial_output)}"
+            if kind == "progress"
+            else "result"
+        )
         msg_id = f"{task.job_id}:{task.step}:{task.attempt}:{suffix}"
         delay = 0.1
         while True:

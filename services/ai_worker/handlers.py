@@ -19,6 +19,17 @@ class ProgressReporter(Protocol):
     async def __call__(self, percent: int, phase: str = "") -> None: ...
 
 
+class OutputReporter(Protocol):
+    """Called with everything a streaming step has written so far, as often as it likes:
+    the worker sends the newest text at a bounded rate, as ``PROGRESS`` events."""
+
+    async def __call__(self, text_so_far: str) -> None: ...
+
+
+async def _no_output(text_so_far: str) -> None:
+    """For contexts built outside a worker (tests, tools): streamed text goes nowhere."""
+
+
 @dataclass(frozen=True, slots=True)
 class StepContext:
     job_id: str
@@ -29,6 +40,7 @@ class StepContext:
     #: Outputs of the job's earlier steps, by step name.
     checkpoints: Mapping[str, Mapping[str, Any]]
     report_progress: ProgressReporter
+    report_output: OutputReporter = _no_output
 
 
 Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]

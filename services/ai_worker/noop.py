@@ -1,5 +1,6 @@
 """The ``noop`` job type: waits ``input.sleep_ms`` per step and fails each step
-``input.fail_attempts`` times with a retryable error first. Used by diagnostics, tests
+``input.fail_attempts`` times with a retryable error first; with ``input.write``, streams
+that text word by word across the wait, the way a model writes. Used by diagnostics, tests
 and benchmarks."""
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from services.ai_worker.handlers import Registry, StepContext
 async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
     fail_attempts = int(ctx.input.get("fail_attempts", 0) or 0)
     sleep_ms = float(ctx.input.get("sleep_ms", 0) or 0)
-    if sleep_ms > 0:
+    text = str(ctx.input.get("write", "") or "")
+    if text:
+        words = text.split(" ")
+        for n in range(1, len(words) + 1):
+            await asyncio.sleep(sleep_ms / 1000 / len(words))
+            await ctx.report_output(" ".join(words[:n]))
+    elif sleep_ms > 0:
         # Report half-way so a watcher sees progress inside a long step.
         await asyncio.sleep(sleep_ms / 2000)
         await ctx.report_progress(50)
@@ -25,7 +32,10 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
             "NOOP_INJECTED_FAILURE",
             f"injected failure {ctx.attempt} of {fail_attempts}",
         )
-    return {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
+    output: dict[str, Any] = {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
+    if text:
+        output["written"] = text
+    return output
 
 
 def register(registry: Registry) -> None:

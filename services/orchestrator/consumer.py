@@ -64,6 +64,7 @@ def decode(msg: Msg) -> Input:
                 ReportKind.PROGRESS,
                 percent=report.progress.percent,
                 phase=report.progress.phase,
+                partial_output=report.progress.partial_output,
             )
         if outcome == "heartbeat":
             return StepReport(job_id, report.step, report.attempt, ReportKind.HEARTBEAT)

@@ -49,6 +49,8 @@ class StepReport:
     retryable: bool = False
     #: The worker's floor on the retry delay (a rate-limited model's ``Retry-After``).
     retry_after_s: float | None = None
+    #: PROGRESS of a step streaming text: everything the attempt has written so far.
+    partial_output: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +197,7 @@ def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepR
     progress = max(job.progress, spec.progress_at(step.position, report.percent))
     phase = report.phase or job.phase
     changed_steps = (step,)
-    if progress == job.progress and phase == job.phase:
+    if progress == job.progress and phase == job.phase and not report.partial_output:
         return Decision(JobChange(job=job, steps=changed_steps))
     new_job = replace(job, progress=progress, phase=phase)
     event = NewEvent(
@@ -205,6 +207,7 @@ def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepR
         phase=phase,
         step=step.name,
         attempt=step.attempt,
+        partial_output=report.partial_output,
     )
     return Decision(JobChange(job=new_job, steps=changed_steps, events=(event,)))
 

@@ -60,6 +60,7 @@ EXPECTED_COLUMNS = {
         "message",
         "retry_delay_ms",
         "occurred_at",
+        "partial_output",
     },
     "outbox": {
         "id",

@@ -267,3 +267,34 @@ def test_first_report_of_a_retried_attempt_marks_the_step_running() -> None:
     d = decided(apply_report(job, NOOP, report(job, ReportKind.HEARTBEAT), NOW))
     assert d.change.steps[0].status is StepStatus.RUNNING
     assert d.change.steps[0].error_code is None
+
+
+def test_streamed_text_is_an_event_even_when_progress_stands_still() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    first = decided(
+        apply_report(
+            job,
+            NOOP,
+            report(job, ReportKind.PROGRESS, percent=0, partial_output="Dear hiring"),
+            NOW,
+        )
+    )
+    (event,) = first.change.events
+    assert (event.type, event.partial_output, event.step) == (
+        EventType.PROGRESS,
+        "Dear hiring",
+        "prepare",
+    )
+    assert first.change.job.progress == job.progress  # the text moved, the bar did not
+    more = decided(
+        apply_report(
+            first.change.job,
+            NOOP,
+            report(first.change.job, ReportKind.PROGRESS, partial_output="Dear hiring manager"),
+            NOW,
+        )
+    )
+    assert more.change.events[0].partial_output == "Dear hiring manager"
+    # Plain progress carries no text.
+    plain = decided(apply_report(job, NOOP, report(job, ReportKind.PROGRESS, percent=50), NOW))
+    assert plain.change.events[0].partial_output == ""

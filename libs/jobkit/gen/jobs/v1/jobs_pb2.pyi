@@ -112,7 +112,7 @@ class Job(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[JobStep, _Mapping]]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "sequence", "type", "status", "progress", "phase", "step", "message", "occurred_at", "attempt", "retry_delay")
+    __slots__ = ("job_id", "sequence", "type", "status", "progress", "phase", "step", "message", "occurred_at", "attempt", "retry_delay", "partial_output")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class JobEvent(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     RETRY_DELAY_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     sequence: int
     type: JobEventType
@@ -135,7 +136,8 @@ class JobEvent(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     attempt: int
     retry_delay: _duration_pb2.Duration
-    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[JobEventType, str]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., step: _Optional[str] = ..., message: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    partial_output: str
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[JobEventType, str]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., step: _Optional[str] = ..., message: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., partial_output: _Optional[str] = ...) -> None: ...
 
 class JobType(_message.Message):
     __slots__ = ("name", "description", "steps")

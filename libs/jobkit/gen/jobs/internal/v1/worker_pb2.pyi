@@ -43,12 +43,14 @@ class StepTask(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StepProgress(_message.Message):
-    __slots__ = ("percent", "phase")
+    __slots__ = ("percent", "phase", "partial_output")
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     percent: int
     phase: str
-    def __init__(self, percent: _Optional[int] = ..., phase: _Optional[str] = ...) -> None: ...
+    partial_output: str
+    def __init__(self, percent: _Optional[int] = ..., phase: _Optional[str] = ..., partial_output: _Optional[str] = ...) -> None: ...
 
 class StepSucceeded(_message.Message):
     __slots__ = ("output",)
