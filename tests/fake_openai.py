@@ -6,9 +6,9 @@ a usage chunk when ``stream_options.include_usage`` asks for one, then ``data: [
 
 Tests script it over HTTP:
 
-- ``POST /_control/reset`` with ``{"scenarios": [...]}``: forget earlier requests and answer
-  the next requests with these scenarios, in order; once they run out, every request gets
-  the default (a short streamed reply).
+- ``POST /_control/reset`` with ``{"scenarios": [...], "default": {...}}``: forget earlier
+  requests and answer the next requests with these scenarios, in order; once they run out,
+  every request gets the default scenario (without one, a short streamed reply).
 - ``GET /_control/requests``: every completion request so far, with its headers, body and
   outcome (``completed``, or ``disconnected`` when the client went away mid-answer).
 
@@ -19,7 +19,11 @@ A scenario is a JSON object; every key is optional::
      "chunk_delay_s": 0.05, "stall_after": 1, "stall_s": 60, "finish_reason": "stop"}
 
 ``usage: null`` leaves the usage chunk out; ``stall_after: n`` stops after n chunks and
-waits ``stall_s`` (watching for the client to disconnect).
+waits ``stall_s`` (watching for the client to disconnect). ``echo_placeholders`` plays a
+model that uses the private details it was given: the reply gets every placeholder
+(``[EMAIL_1]``) of the prompt's user messages appended, written as given (``"exact"``),
+in lower case (``"lower"``) or with spaces inside the brackets (``"spaced"``), and is
+streamed in three-character chunks, so placeholders arrive split.
 
 :func:`running` starts the process for a test and hands back a :class:`FakeServer` handle.
 """
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -43,11 +48,13 @@ from jobkit.devservers import free_port
 
 DEFAULT_REPLY = "An engineer who ships reliable, well-tested systems."
 MODEL = "fake-model-1"
+_PLACEHOLDER = re.compile(r"\[[A-Z]+(?:_[A-Z]+)*_\d+\]")
 
 
 class FakeOpenAI:
     def __init__(self) -> None:
         self.scenarios: list[dict[str, Any]] = []
+        self.default: dict[str, Any] = {}
         self.requests: list[dict[str, Any]] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -82,7 +89,9 @@ class FakeOpenAI:
         if target == "/_control/health":
             await send_json(writer, 200, {"ok": True})
         elif target == "/_control/reset" and method == "POST":
-            self.scenarios = list(json.loads(body or b"{}").get("scenarios", []))
+            control = json.loads(body or b"{}")
+            self.scenarios = list(control.get("scenarios", []))
+            self.default = dict(control.get("default") or {})
             self.requests = []
             await send_json(writer, 200, {"ok": True})
         elif target == "/_control/requests":
@@ -102,7 +111,7 @@ class FakeOpenAI:
         request = json.loads(body)
         record: dict[str, Any] = {"headers": headers, "body": request, "outcome": "pending"}
         self.requests.append(record)
-        scenario = self.scenarios.pop(0) if self.scenarios else {}
+        scenario = self.scenarios.pop(0) if self.scenarios else dict(self.default)
         status = int(scenario.get("status", 200))
         if status != 200:
             await send_json(writer, status, scenario.get("body", {}), scenario.get("headers", {}))
@@ -113,6 +122,8 @@ class FakeOpenAI:
         if chunks is None:
             words = DEFAULT_REPLY.split(" ")
             chunks = [words[0], *(f" {w}" for w in words[1:])]
+        if scenario.get("echo_placeholders"):
+            chunks = _echo(chunks, request["messages"], str(scenario["echo_placeholders"]))
         usage = scenario.get(
             "usage", {"prompt_tokens": prompt_words, "completion_tokens": len(chunks)}
         )
@@ -192,6 +203,19 @@ class _Disconnected(Exception):
     pass
 
 
+def _echo(chunks: list[str], messages: list[dict[str, Any]], style: str) -> list[str]:
+    """``chunks`` with the user messages' placeholders appended, in ``style``, re-cut into
+    three-character chunks."""
+    prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    found = list(dict.fromkeys(_PLACEHOLDER.findall(prompt)))
+    if style == "lower":
+        found = [p.lower() for p in found]
+    elif style == "spaced":
+        found = [f"[ {p[1:-1]} ]" for p in found]
+    text = "".join(chunks) + "".join(f" {p}" for p in found)
+    return [text[i : i + 3] for i in range(0, len(text), 3)]
+
+
 def _chunk(model: str, delta: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake",
@@ -234,10 +258,14 @@ class FakeServer:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def script(self, *scenarios: dict[str, Any]) -> None:
-        """Forget earlier requests; answer the next ones with ``scenarios``, in order."""
+    async def script(
+        self, *scenarios: dict[str, Any], default: dict[str, Any] | None = None
+    ) -> None:
+        """Forget earlier requests; answer the next ones with ``scenarios``, in order, and
+        then every one with ``default``."""
+        control = {"scenarios": scenarios, "default": default or {}}
         async with httpx.AsyncClient() as client:
-            reply = await client.post(f"{self.url}/_control/reset", json={"scenarios": scenarios})
+            reply = await client.post(f"{self.url}/_control/reset", json=control)
             reply.raise_for_status()
 
     async def requests(self) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from services.ai_worker.cv import (
 from services.ai_worker.cv.model_writer import ModelCvWriter
 from services.ai_worker.errors import PermanentStepError, RetryableStepError
 from services.ai_worker.handlers import Handler, Registry, StepContext
+from services.ai_worker.privacy import private_prompts
 from services.ai_worker.providers import ChatProvider
 
 
@@ -80,7 +81,9 @@ def _tailor(writer: CvWriter) -> Handler:
     async def handler(ctx: StepContext) -> dict[str, Any]:
         analysis, match = _analysis(ctx)
         try:
-            cv = await tailor_cv(_profile(ctx), analysis, match, writer)
+            # Contact details from the input reach a model only as placeholders.
+            with private_prompts(ctx.input):
+                cv = await tailor_cv(_profile(ctx), analysis, match, writer)
         except WriterOutputError as error:
             raise _writer_failed(error) from None
         return {"tailored_cv": cv.to_dict()}
@@ -92,7 +95,8 @@ def _cover_letter(writer: CvWriter) -> Handler:
     async def handler(ctx: StepContext) -> dict[str, Any]:
         analysis, match = _analysis(ctx)
         try:
-            letter = await write_cover_letter(_profile(ctx), analysis, match, writer)
+            with private_prompts(ctx.input):
+                letter = await write_cover_letter(_profile(ctx), analysis, match, writer)
         except WriterOutputError as error:
             raise _writer_failed(error) from None
         return {"cover_letter": letter}

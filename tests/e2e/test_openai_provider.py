@@ -1,7 +1,8 @@
 """A cv_tailoring job end to end with ``AI_PROVIDER=openai``, against the fake
 chat-completions server (``tests/fake_openai.py``): the prose comes from the model, a 429
 with ``Retry-After`` is retried no sooner than asked, contact details never reach the
-model, and neither the API key nor the prompts reach the worker's log."""
+model (only placeholders for them, which come back in the result), and neither the API key
+nor the prompts reach the worker's log."""
 
 from __future__ import annotations
 
@@ -92,6 +93,39 @@ async def test_cv_tailoring_runs_on_the_model(
     assert "model_call_finished" in worker_log
     for secret in (API_KEY, "sk-e2e", "2M payments a day", "Reword this CV bullet"):
         assert secret not in worker_log
+
+
+async def test_contact_details_reach_the_model_only_as_placeholders(
+    client: JobsClient, fake_server: FakeServer
+) -> None:
+    # Every answer writes back the placeholders of its prompt, spaced and split across
+    # chunks, the way a model uses details it was given.
+    await fake_server.script(default={"echo_placeholders": "spaced"})
+    link = "https://www.linkedin.com/in/dana-okafor-e2e"
+    resume: dict[str, Any] = {
+        **RESUME,
+        "email": EMAIL,
+        "phone": PHONE,
+        "linkedin": link,
+        "summary": f"Backend engineer. Write to {EMAIL}, call {PHONE} or see {link}.",
+    }
+    job = await client.create_job("cv_tailoring", {"resume": resume, "job_posting": POSTING})
+    events = await asyncio.wait_for(_watch(client, job.job_id), 60)
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
+
+    requests = await fake_server.requests()
+    sent = json.dumps([r["body"] for r in requests], ensure_ascii=False)
+    assert "[NAME_1]" in sent
+    for contact in (EMAIL, PHONE, link, "Dana", "Okafor", "7946", "linkedin.com"):
+        assert contact not in sent
+
+    result = json_format.MessageToDict((await client.get_job(job.job_id)).result)
+    summary, letter = result["tailored_cv"]["summary"], result["cover_letter"]
+    for contact in (EMAIL, PHONE, link):
+        assert contact in summary
+    for contact in (EMAIL, PHONE, "Dana Okafor"):
+        assert contact in letter
+    assert "[" not in summary + letter
 
 
 async def _watch(client: JobsClient, job_id: str) -> list[jobs_pb2.JobEvent]:

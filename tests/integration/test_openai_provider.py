@@ -8,12 +8,17 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import structlog
 
+from jobkit.catalog import CV_TAILORING
 from jobkit.devservers import free_port
+from services.ai_worker.cv_handlers import register, writer_for
 from services.ai_worker.errors import PermanentStepError, RetryableStepError, StepError
+from services.ai_worker.handlers import Registry, StepContext
+from services.ai_worker.privacy import Vault, private_complete
 from services.ai_worker.providers import (
     ChatMessage,
     ChatRequest,
@@ -25,6 +30,7 @@ from services.ai_worker.providers import (
 )
 from tests import fake_openai
 from tests.fake_openai import FakeServer
+from tests.unit.test_cv_tailoring import POSTING, RESUME
 
 API_KEY = "sk-test-4f1c9a7e-do-not-log"
 PROMPT_CANARY = "Zebulon Quartermaine-Okonkwo wrote the invoicing pipeline"
@@ -308,3 +314,77 @@ async def test_the_key_goes_in_the_header_and_never_into_a_log(
     assert records, "httpx/httpcore logged nothing at DEBUG: the check would prove nothing"
     for secret in (API_KEY, "sk-test", "Zebulon", "invoicing pipeline", "Be brief"):
         assert secret not in logged
+
+
+CONTACT = {
+    "name": "Zebulon Quartermaine-Okonkwo",
+    "email": "zeb.qo+cv@mail.example.org",
+    "phone": "+44 20 7946 0321",
+    "location": "12 Harbour Road, Leith, Edinburgh EH6 6LU",
+    "linkedin": "https://www.linkedin.com/in/zeb-qo",
+}
+
+
+@pytest.mark.parametrize("style", ["exact", "lower", "spaced"])
+async def test_contact_details_reach_the_model_as_placeholders_and_come_back(
+    fake: FakeServer, openai: OpenAIProvider, style: str
+) -> None:
+    # A model that writes back every placeholder it was given, in three-character chunks.
+    await fake.script(default={"echo_placeholders": style})
+    summary = (
+        f"Backend engineer. Reach me at {CONTACT['email']} or {CONTACT['phone']}; "
+        f"more at {CONTACT['linkedin']}."
+    )
+    job_input = {"resume": {**RESUME, **CONTACT, "summary": summary}, "job_posting": POSTING}
+    registry = Registry()
+    register(registry, writer_for(openai))
+    checkpoints: dict[str, Any] = {}
+
+    async def progress(percent: int, phase: str = "") -> None:
+        del percent, phase
+
+    for step in CV_TAILORING.step_names:
+        handler = registry.get(CV_TAILORING.name, step)
+        assert handler is not None
+        ctx = StepContext("job-1", CV_TAILORING.name, step, 1, job_input, checkpoints, progress)
+        checkpoints = {**checkpoints, step: await handler(ctx)}
+    result = checkpoints[CV_TAILORING.step_names[-1]]
+
+    requests = await fake.requests()
+    assert len(requests) >= 3  # the summary, the bullets, the letter
+    sent = json.dumps([r["body"] for r in requests], ensure_ascii=False)
+    for detail in (*CONTACT.values(), "Zebulon", "Okonkwo", "7946", "linkedin.com"):
+        assert detail not in sent
+    assert "[NAME_1]" in sent
+    assert "[EMAIL_1]" in sent
+    letter = result["cover_letter"]
+    for detail in (CONTACT["name"], CONTACT["email"], CONTACT["phone"]):
+        assert detail in letter
+    cv_summary = result["tailored_cv"]["summary"]
+    for detail in (CONTACT["email"], CONTACT["phone"], CONTACT["linkedin"]):
+        assert detail in cv_summary
+    assert "[" not in cv_summary + letter
+
+
+async def test_streamed_chunks_are_unmasked_even_when_a_placeholder_is_split(
+    fake: FakeServer, openai: OpenAIProvider
+) -> None:
+    await fake.script({"chunks": ["Sincerely, [na", "me_", "1] (", "[ EMA", "IL_1 ])"]})
+    vault = Vault.for_input({"resume": CONTACT})
+    request = ChatRequest(
+        "test_prompt@1",
+        (ChatMessage("user", f"Sign as {CONTACT['name']}, {CONTACT['email']}"),),
+        _offline,
+    )
+    seen: list[str] = []
+
+    async def on_chunk(text: str) -> None:
+        seen.append(text)
+
+    done = await private_complete(openai, request, vault, on_chunk)
+    expected = f"Sincerely, {CONTACT['name']} ({CONTACT['email']})"
+    assert done.text == expected
+    assert "".join(seen) == expected
+    assert seen[0] == "Sincerely, "
+    (sent,) = await fake.requests()
+    assert sent["body"]["messages"][0]["content"] == "Sign as [NAME_1], [EMAIL_1]"

@@ -5,8 +5,11 @@ answer of :class:`LocalCvWriter` as its offline text, so with the ``local`` prov
 output is exactly the template writer's, and with a real model the engine still checks
 whatever comes back (``tailor.py``).
 
-The prompts hold the facts a writer may use and nothing more: no email, phone, location or
-name (the letter's signature is added by the engine).
+The prompts hold the facts a writer may use and nothing more, and every one goes through a
+:class:`~services.ai_worker.privacy.Vault` on its way out: the candidate's name and contact
+details reach the model only as placeholders (``[NAME_1]``, ``[EMAIL_1]``), which are put
+back in its answer. So the cover letter prompt can give the name and contact details, and
+the letter the model signs with ``[NAME_1]`` is signed with the candidate's name.
 """
 
 from __future__ import annotations
@@ -17,18 +20,23 @@ from services.ai_worker.cv.match import Match
 from services.ai_worker.cv.posting import PostingAnalysis
 from services.ai_worker.cv.profile import Profile
 from services.ai_worker.cv.writer import CvWriter, LocalCvWriter, join_words, top_bullet
-from services.ai_worker.providers.base import ChatMessage, ChatProvider, ChatRequest, complete
+from services.ai_worker.privacy import Vault, current_vault, private_complete
+from services.ai_worker.providers.base import ChatMessage, ChatProvider, ChatRequest
 
 #: Prompt ids with their versions; bump the version whenever a prompt's wording changes.
-SUMMARY_PROMPT = "cv_summary@1"
-BULLET_PROMPT = "cv_bullet@1"
-COVER_LETTER_PROMPT = "cv_cover_letter@1"
+#: @2: the system prompt explains placeholders; the cover letter gets the name and contact
+#: details (as placeholders) and signs off itself.
+SUMMARY_PROMPT = "cv_summary@2"
+BULLET_PROMPT = "cv_bullet@2"
+COVER_LETTER_PROMPT = "cv_cover_letter@2"
 
 _SYSTEM = (
     "You write the prose of a CV and cover letter for a job applicant. Use only the facts "
     "you are given. Never claim a skill, tool, employer, title, date or figure that is not "
-    "in them. Answer with plain text only: no Markdown, no headings, no preamble, no quotes "
-    "around the answer."
+    "in them. Private details such as the candidate's name, email or phone are given as "
+    "placeholders: a kind and a number in square brackets. Copy a placeholder exactly as "
+    "written wherever that detail belongs, and never make one up. Answer with plain text "
+    "only: no Markdown, no headings, no preamble, no quotes around the answer."
 )
 
 
@@ -91,16 +99,26 @@ def cover_letter_messages(
             f"Skills the role asks for that the candidate lacks: {_listing(gaps)} (name them "
             "only as areas the candidate is keen to grow in, never as experience)"
         )
+    facts.append(f"Candidate's name: {profile.name}")
+    contact = [detail for detail in (profile.email, profile.phone) if detail]
+    if contact:
+        facts.append(f"Candidate's contact details: {_listing(contact)}")
     ask = (
         "Write a short cover letter of three or four paragraphs. The first line is exactly "
-        f'"Dear Hiring Team at {analysis.company},". End with the last paragraph: no '
-        "sign-off and no name, they are added for you."
+        f'"Dear Hiring Team at {analysis.company},". The last paragraph may say how to reach '
+        'the candidate. End with "Kind regards," and, on the last line, the candidate\'s name '
+        "exactly as given."
     )
     return (_system(), ChatMessage("user", ask + "\n\n" + "\n".join(facts)))
 
 
 class ModelCvWriter:
-    """Writes through ``provider``; the templates of ``templates`` are the offline answers."""
+    """Writes through ``provider``; the templates of ``templates`` are the offline answers.
+
+    Prompts are masked with the step's vault (:func:`~services.ai_worker.privacy.
+    private_prompts`, opened by the handler from the job input); outside one, with a vault
+    of the profile's details, or for a bullet, of what detection finds in it.
+    """
 
     def __init__(self, provider: ChatProvider, templates: CvWriter | None = None) -> None:
         self._provider = provider
@@ -112,9 +130,13 @@ class ModelCvWriter:
         messages: tuple[ChatMessage, ...],
         offline: Callable[[], Awaitable[str]],
         max_tokens: int,
+        profile: Profile | None = None,
     ) -> str:
+        vault = current_vault()
+        if vault is None:
+            vault = Vault.for_input({"resume": profile.to_dict()}) if profile else Vault()
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
-        return (await complete(self._provider, request)).text
+        return (await private_complete(self._provider, request, vault)).text
 
     async def write_summary(self, profile: Profile, analysis: PostingAnalysis, match: Match) -> str:
         """See :meth:`CvWriter.write_summary`."""
@@ -123,6 +145,7 @@ class ModelCvWriter:
             summary_messages(profile, analysis, match),
             lambda: self._templates.write_summary(profile, analysis, match),
             max_tokens=300,
+            profile=profile,
         )
 
     async def rewrite_bullet(self, bullet: str, skills: Sequence[str]) -> str:
@@ -143,4 +166,5 @@ class ModelCvWriter:
             cover_letter_messages(profile, analysis, match),
             lambda: self._templates.write_cover_letter(profile, analysis, match),
             max_tokens=800,
+            profile=profile,
         )
