@@ -229,6 +229,73 @@ CV_TAILORING = JobTypeSpec(
     done_phase="Preview ready!",
 )
 
+#: Steps that only compute: a failure is a bug or a lost worker, so retry soon, briefly.
+_COMPUTE_RETRY = RetryPolicy(max_attempts=3, initial_delay_s=0.2, max_delay_s=2.0)
+#: Steps that ask a model: rate limits and outages pass in seconds to a minute.
+_MODEL_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=1.0, max_delay_s=60.0)
+
+RESUME_IMPROVEMENT = JobTypeSpec(
+    name="resume_improvement",
+    description=(
+        "Suggestions for a résumé, no posting needed: weak verbs, bullets without figures, "
+        "length, missing sections and unproven skills, each with a suggested fix, an overview "
+        "and a Markdown report. Input: "
+        '{"resume": {"name", "skills", "experience", ...}} (as for cv_tailoring).'
+    ),
+    steps=(
+        StepSpec("load_resume", "Reading your résumé...", 10, timeout_s=30, retry=_COMPUTE_RETRY),
+        StepSpec(
+            "analyze_resume",
+            "Checking verbs, figures, length and sections...",
+            25,
+            timeout_s=60,
+            retry=_COMPUTE_RETRY,
+        ),
+        StepSpec(
+            "write_suggestions", "Writing suggestions...", 45, timeout_s=300, retry=_MODEL_RETRY
+        ),
+        StepSpec("render_report", "Rendering report...", 90, timeout_s=60, retry=_COMPUTE_RETRY),
+    ),
+    input_schema={"resume": Field(dict, required=True, fields=RESUME_SCHEMA)},
+    done_phase="Suggestions ready!",
+)
+
+SKILL_GAP_ANALYSIS = JobTypeSpec(
+    name="skill_gap_analysis",
+    description=(
+        "From a résumé and a target role: the role's core and nice-to-have skills, which "
+        "the résumé shows, which are missing, and a week-by-week learning plan. Input: "
+        '{"resume": {...}, "target_role": "Data Engineer", "target_skills": [...] '
+        '(optional, added to the role\'s), "hours_per_week": 6 (optional)}.'
+    ),
+    steps=(
+        StepSpec("load_resume", "Reading your résumé...", 10, timeout_s=30, retry=_COMPUTE_RETRY),
+        StepSpec(
+            "map_role_skills",
+            "Mapping the skills of the target role...",
+            20,
+            timeout_s=30,
+            retry=_COMPUTE_RETRY,
+        ),
+        StepSpec("find_gaps", "Finding your skill gaps...", 35, timeout_s=60, retry=_COMPUTE_RETRY),
+        StepSpec(
+            "write_learning_plan",
+            "Writing your learning plan...",
+            50,
+            timeout_s=300,
+            retry=_MODEL_RETRY,
+        ),
+        StepSpec("render_report", "Rendering report...", 90, timeout_s=60, retry=_COMPUTE_RETRY),
+    ),
+    input_schema={
+        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
+        "target_role": Field(str, required=True, max_length=200),
+        "target_skills": Field(list, items=str, max_length=100),
+        "hours_per_week": Field((float, int), minimum=1, maximum=80),
+    },
+    done_phase="Learning plan ready!",
+)
+
 _NOOP_RETRY = RetryPolicy(max_attempts=5, initial_delay_s=0.05, max_delay_s=2.0)
 
 NOOP = JobTypeSpec(
@@ -251,7 +318,9 @@ NOOP = JobTypeSpec(
     },
 )
 
-JOB_TYPES: Mapping[str, JobTypeSpec] = {spec.name: spec for spec in (CV_TAILORING, NOOP)}
+JOB_TYPES: Mapping[str, JobTypeSpec] = {
+    spec.name: spec for spec in (CV_TAILORING, RESUME_IMPROVEMENT, SKILL_GAP_ANALYSIS, NOOP)
+}
 
 
 def job_type(name: str) -> JobTypeSpec | None:

@@ -12,7 +12,7 @@ from jobkit.metrics import start_metrics_server
 from jobkit.probe import beat_forever
 from jobkit.runtime import run, shutdown_event
 from jobkit.tracing import configure_tracing
-from services.ai_worker import cv_handlers, noop
+from services.ai_worker import cv_handlers, jobtypes, noop
 from services.ai_worker.config import Settings
 from services.ai_worker.consumer import Worker
 from services.ai_worker.handlers import Registry
@@ -25,6 +25,7 @@ def build_registry(provider: ChatProvider) -> Registry:
     registry = Registry()
     noop.register(registry)
     cv_handlers.register(registry, cv_handlers.writer_for(provider))
+    jobtypes.register_all(registry, provider)
     missing = registry.missing()
     if missing:
         raise RuntimeError(f"no handler for: {', '.join(missing)}")

@@ -1,0 +1,121 @@
+"""resume_improvement and skill_gap_analysis end to end on the local provider: created from
+the example requests, listed by ListJobTypes, run through every step to SUCCEEDED with
+their phases and deterministic results. (The local provider writes too fast for partial
+output, which waits 250 ms: the unit tests and the openai run cover it.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from jobctl.client import JobsClient
+from jobkit.catalog import JOB_TYPES
+from jobkit.convert import struct_to_dict
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+
+pytestmark = pytest.mark.e2e
+
+E = jobs_pb2
+
+
+def example(name: str) -> dict[str, Any]:
+    request: dict[str, Any] = json.loads(Path(f"examples/{name}.json").read_text("utf-8"))
+    return request
+
+
+async def run_example(client: JobsClient, name: str) -> tuple[list[jobs_pb2.JobEvent], Any]:
+    request = example(name)
+    job = await client.create_job(request["type"], request["input"])
+    assert [s.name for s in job.steps] == list(JOB_TYPES[name].step_names)
+    events = await asyncio.wait_for(_watch(client, job.job_id), 60)
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
+    final = await client.get_job(job.job_id)
+    assert final.status == E.JOB_STATUS_SUCCEEDED
+    assert final.progress == 100
+    return events, struct_to_dict(final.result)
+
+
+async def _watch(client: JobsClient, job_id: str) -> list[jobs_pb2.JobEvent]:
+    return [e async for e in client.watch(job_id)]
+
+
+def started_phases(events: list[jobs_pb2.JobEvent]) -> list[tuple[str, str, int]]:
+    return [
+        (e.step, e.phase, e.progress) for e in events if e.type == E.JOB_EVENT_TYPE_STEP_STARTED
+    ]
+
+
+async def test_both_types_are_listed_from_the_catalogue(alice: JobsClient) -> None:
+    types = {t.name: t for t in await alice.list_job_types()}
+    for name in ("resume_improvement", "skill_gap_analysis"):
+        assert list(types[name].steps) == list(JOB_TYPES[name].step_names)
+        assert types[name].description == JOB_TYPES[name].description
+
+
+async def test_resume_improvement_runs_to_success(alice: JobsClient) -> None:
+    events, result = await run_example(alice, "resume_improvement")
+    assert started_phases(events) == [
+        ("load_resume", "Reading your résumé...", 10),
+        ("analyze_resume", "Checking verbs, figures, length and sections...", 25),
+        ("write_suggestions", "Writing suggestions...", 45),
+        ("render_report", "Rendering report...", 90),
+    ]
+    assert events[-1].phase == "Suggestions ready!"
+    assert "Writing the overview..." in {e.phase for e in events}
+    assert result["score"] == 45
+    assert [f["code"] for f in result["findings"]][:4] == [
+        "weak_verb",
+        "weak_verb",
+        "weak_verb",
+        "unproven_skills",
+    ]
+    assert len(result["rewrites"]) == 4
+    assert result["rewrites"][0]["suggestion"].startswith("Open with a strong verb such as Owned")
+    assert result["report_markdown"].startswith("# Résumé review: Sam Example")
+
+
+async def test_skill_gap_analysis_runs_to_success(alice: JobsClient) -> None:
+    events, result = await run_example(alice, "skill_gap_analysis")
+    assert started_phases(events) == [
+        ("load_resume", "Reading your résumé...", 10),
+        ("map_role_skills", "Mapping the skills of the target role...", 20),
+        ("find_gaps", "Finding your skill gaps...", 35),
+        ("write_learning_plan", "Writing your learning plan...", 50),
+        ("render_report", "Rendering report...", 90),
+    ]
+    assert events[-1].phase == "Learning plan ready!"
+    assert result["target_role"] == "Data Engineer"
+    assert result["coverage_score"] == 24
+    assert result["missing_skills"][0] == "ETL"
+    assert "dbt" in result["missing_skills"]
+    assert result["learning_plan"][0]["end_week"] == 5
+    assert result["plan_text"].startswith("A plan towards Data Engineer at 8 hours a week")
+
+
+async def test_bad_input_is_rejected_with_field_violations(stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(stack.job_api_addr) as channel:
+        stub = job_service_pb2_grpc.JobServiceStub(channel)
+        metadata = (("authorization", f"Bearer {stack.token('alice')}"),)
+        request = job_service_pb2.CreateJobRequest(type="skill_gap_analysis")
+        request.input.update({"resume": {"skills": "Python"}, "hours_per_week": 200})
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateJob(request, metadata=metadata)
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    trailers: dict[str, Any] = dict(error.trailing_metadata() or ())  # type: ignore[arg-type]
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    bad_request = error_details_pb2.BadRequest()
+    status.details[0].Unpack(bad_request)
+    assert {v.field for v in bad_request.field_violations} == {
+        "input.resume.name",
+        "input.resume.skills",
+        "input.target_role",
+        "input.hours_per_week",
+    }

@@ -1,0 +1,112 @@
+"""resume_improvement and skill_gap_analysis end to end with ``AI_PROVIDER=openai``,
+against the fake chat-completions server (``tests/fake_openai.py``): the prose comes from
+the model as it streams (partial output on the watch), under versioned prompt ids, and no contact
+detail reaches the model."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobctl.client import JobsClient
+from jobkit.convert import struct_to_dict
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import jobs_pb2
+from tests import fake_openai
+from tests.fake_openai import DEFAULT_REPLY, FakeServer
+
+pytestmark = pytest.mark.e2e
+
+E = jobs_pb2
+PHONE = "+44 113 496 0000"
+# A model that writes two characters every 30 ms, reporting 120 prompt and 30 completion
+# tokens per call.
+SLOW_MODEL: dict[str, Any] = {
+    "chunks": [DEFAULT_REPLY[i : i + 2] for i in range(0, len(DEFAULT_REPLY), 2)],
+    "chunk_delay_s": 0.03,
+    "usage": {"prompt_tokens": 120, "completion_tokens": 30},
+}
+
+
+def example(name: str) -> dict[str, Any]:
+    request: dict[str, Any] = json.loads(Path(f"examples/{name}.json").read_text("utf-8"))
+    # A phone number too, so every kind of contact detail is there to leak.
+    request["input"]["resume"]["phone"] = PHONE
+    return request
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeServer]:
+    with fake_openai.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def openai_stack(tmp_root: Path, fake_server: FakeServer) -> Iterator[Stack]:
+    env = {
+        "AI_PROVIDER": "openai",
+        "OPENAI_BASE_URL": f"{fake_server.url}/v1",
+        "OPENAI_API_KEY": "sk-e2e-more-job-types",
+        "AI_MODEL": "fake-model-1",
+        "AI_STALL_TIMEOUT_S": "5",
+    }
+    running = Stack(tmp_root / "openai-more-types-stack", extra_env=env).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def client(openai_stack: Stack) -> AsyncIterator[JobsClient]:
+    token = openai_stack.token("noor")
+    async with JobsClient(openai_stack.job_api_addr, openai_stack.notifier_addr, token) as c:
+        yield c
+
+
+async def run(
+    client: JobsClient, fake_server: FakeServer, name: str, prose_step: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], jobs_pb2.Job]:
+    await fake_server.script(default=SLOW_MODEL)
+    request = example(name)
+    job = await client.create_job(request["type"], request["input"])
+    events = [e async for e in client.watch(job.job_id)]
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
+    written = [e.partial_output for e in events if e.step == prose_step and e.partial_output]
+    # The prose is watched as it is written: snapshots, each continuing the one before.
+    assert len(written) >= 2
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(written))
+    assert all(e.step == prose_step for e in events if e.partial_output)
+    final = await client.get_job(job.job_id)
+    requests = await fake_server.requests()
+    sent = json.dumps([r["body"] for r in requests])
+    resume = request["input"]["resume"]
+    for private in (resume["email"], PHONE, "Sam", "Example", resume["location"]):
+        assert private not in sent
+    return struct_to_dict(final.result), requests, final
+
+
+async def test_resume_improvement_on_the_model(client: JobsClient, fake_server: FakeServer) -> None:
+    result, requests, _final = await asyncio.wait_for(
+        run(client, fake_server, "resume_improvement", "write_suggestions"), 90
+    )
+    assert len(requests) == 5  # a suggestion for each of 4 bullets, then the overview
+    assert "Tailspin Toys" not in json.dumps(requests[0]["body"])  # facts only, no more
+    assert "Responsible for the checkout service" in json.dumps(requests[0]["body"])
+    assert [r["suggestion"] for r in result["rewrites"]] == [DEFAULT_REPLY] * 4
+    assert result["overview"] == DEFAULT_REPLY
+    assert result["score"] == 45  # the analysis does not depend on the model
+
+
+async def test_skill_gap_analysis_on_the_model(client: JobsClient, fake_server: FakeServer) -> None:
+    result, requests, _final = await asyncio.wait_for(
+        run(client, fake_server, "skill_gap_analysis", "write_learning_plan"), 90
+    )
+    (request,) = requests
+    assert "Target role: Data Engineer" in request["body"]["messages"][1]["content"]
+    assert result["plan_text"] == DEFAULT_REPLY
+    assert result["missing_skills"][0] == "ETL"

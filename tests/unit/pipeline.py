@@ -1,0 +1,65 @@
+"""Runs a job type's steps in order through the worker's registry, as the orchestrator
+would, with every step's output round-tripped through a protobuf Struct."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from jobkit.catalog import JOB_TYPES
+from services.ai_worker.__main__ import build_registry
+from services.ai_worker.handlers import StepContext
+from services.ai_worker.providers import ChatProvider, LocalProvider
+
+
+def struct_round_trip(data: Mapping[str, Any]) -> dict[str, Any]:
+    struct = struct_pb2.Struct()
+    struct.update(dict(data))
+    out: dict[str, Any] = json_format.MessageToDict(struct)
+    return out
+
+
+@dataclass
+class Run:
+    """What a pipeline run saw: step outputs, progress reports and partial output."""
+
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: list[tuple[str, int, str]] = field(default_factory=list)
+    partial: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return list(self.outputs.values())[-1]
+
+
+async def run_steps(
+    job_type: str, job_input: Mapping[str, Any], provider: ChatProvider | None = None
+) -> Run:
+    registry = build_registry(provider or LocalProvider())
+    run = Run()
+    doc = struct_round_trip(job_input)
+    for step in JOB_TYPES[job_type].step_names:
+
+        async def progress(percent: int, phase: str = "", step: str = step) -> None:
+            run.progress.append((step, percent, phase))
+
+        async def output(text_so_far: str, step: str = step) -> None:
+            run.partial.setdefault(step, []).append(text_so_far)
+
+        ctx = StepContext(
+            job_id="job-1",
+            job_type=job_type,
+            step=step,
+            attempt=1,
+            input=doc,
+            checkpoints=dict(run.outputs),
+            report_progress=progress,
+            report_output=output,
+        )
+        handler = registry.get(job_type, step)
+        assert handler is not None
+        run.outputs[step] = struct_round_trip(await handler(ctx))
+    return run
