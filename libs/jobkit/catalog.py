@@ -303,8 +303,9 @@ NOOP = JobTypeSpec(
     description=(
         "Three steps that do nothing but wait input.sleep_ms milliseconds each and fail "
         "input.fail_attempts times with a retryable error first; with input.write, each step "
-        "streams that text word by word over its wait, as a model would. For diagnostics "
-        "and benchmarks."
+        "streams that text word by word over its wait, as a model would; with input.tokens, "
+        "each step accounts that many prompt tokens (and half as many completion tokens) "
+        "to the model 'noop'. For diagnostics and benchmarks."
     ),
     steps=(
         StepSpec("prepare", "Preparing...", 0, timeout_s=660, retry=_NOOP_RETRY),
@@ -315,6 +316,7 @@ NOOP = JobTypeSpec(
         "sleep_ms": Field((float, int), minimum=0, maximum=600_000),
         "fail_attempts": Field((float, int), minimum=0, maximum=100),
         "write": Field(str, max_length=20_000),
+        "tokens": Field((float, int), minimum=0, maximum=1_000_000),
     },
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import EventRecord, JobRecord
+from jobkit.model import EventRecord, JobRecord, StepUsage
 
 
 def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:
@@ -90,12 +91,25 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         if step.error_code:
             entry.error.code = step.error_code
             entry.error.message = step.error_message or ""
+        entry.usage.extend(_usage_protos(u for u in job.usage if u.step == step.name))
+    message.usage.extend(_usage_protos(job.usage))
     if job.status is JobStatus.SUCCEEDED and job.result is not None:
         message.result.CopyFrom(struct_from_bytes(job.result))
     if job.status is JobStatus.FAILED and job.error_code:
         message.error.code = job.error_code
         message.error.message = job.error_message or ""
     return message
+
+
+def _usage_protos(usage: Iterable[StepUsage]) -> list[jobs_pb2.Usage]:
+    """One entry per model, summed, in order of first appearance."""
+    by_model: dict[str, jobs_pb2.Usage] = {}
+    for u in usage:
+        entry = by_model.setdefault(u.model, jobs_pb2.Usage(model=u.model))
+        entry.prompt_tokens += u.prompt_tokens
+        entry.completion_tokens += u.completion_tokens
+        entry.cost_usd += u.cost_usd
+    return list(by_model.values())
 
 
 def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:

@@ -1,5 +1,6 @@
 """Per-user limits backed by Postgres, so they hold across replicas: job creations per
-minute, unfinished jobs, and open WatchJob streams. A limit of 0 disables it.
+minute, unfinished jobs, open WatchJob streams, and model tokens per day. A limit of 0
+disables it.
 
 Each check answers ``ResourceExhausted`` with how long to wait, which the gRPC layer sends
 as ``google.rpc.RetryInfo``.
@@ -10,7 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from jobkit import store
 from jobkit.config import env_int
 from jobkit.db import Conn
 from jobkit.errors import ResourceExhausted
@@ -23,6 +26,8 @@ class Limits:
     watches: int = 100
     #: A watch session not renewed for this long is presumed gone (its notifier died).
     watch_session_ttl_s: float = 60.0
+    #: Model tokens a user may spend in any 24 hours; 0: no budget.
+    tokens_per_day: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
@@ -30,6 +35,7 @@ class Limits:
             creations_per_minute=env_int(env, "RATE_LIMIT_PER_MINUTE", 60),
             running_jobs=env_int(env, "MAX_RUNNING_JOBS_PER_USER", 100),
             watches=env_int(env, "MAX_WATCHES_PER_USER", 100),
+            tokens_per_day=env_int(env, "TOKEN_BUDGET_PER_USER", 0),
         )
 
 
@@ -57,6 +63,24 @@ async def count_creation(conn: Conn, owner: str, limit: int) -> None:
         raise ResourceExhausted(
             f"too many jobs created: at most {limit} a minute", retry_after_s=float(row["wait_s"])
         )
+
+
+async def check_token_budget(conn: Conn, owner: str, tokens_per_day: int) -> None:
+    """Refuse a new job once the user's model tokens of the last 24 hours reach the budget
+    (jobs already running finish: their steps are not cut off half-way)."""
+    if tokens_per_day <= 0:
+        return
+    now = datetime.now(UTC)
+    used, oldest = await store.tokens_used_since(conn, owner, now - _DAY)
+    if used >= tokens_per_day:
+        frees_up = (oldest + _DAY - now).total_seconds() if oldest is not None else 60.0
+        raise ResourceExhausted(
+            f"token budget spent: at most {tokens_per_day} model tokens in 24 hours",
+            retry_after_s=max(1.0, frees_up),
+        )
+
+
+_DAY = timedelta(days=1)
 
 
 async def check_running(conn: Conn, owner: str, limit: int) -> None:
@@ -112,8 +136,10 @@ async def renew_watches(conn: Conn, sessions: Sequence[uuid.UUID], ttl_s: float)
 
 
 async def prune(conn: Conn) -> None:
-    """Forget finished rate windows and expired watch sessions."""
+    """Forget finished rate windows, expired watch sessions and old model usage (kept a
+    while past the token budget's day, for the operators' own accounting)."""
     await conn.execute(
         "DELETE FROM rate_limit_windows WHERE window_start < now() - interval '5 minutes'"
     )
+    await conn.execute("DELETE FROM model_usage WHERE recorded_at < now() - interval '35 days'")
     await conn.execute("DELETE FROM watch_sessions WHERE expires_at < now()")

@@ -114,6 +114,20 @@ def start_metrics_server(addr: str) -> int | None:
     return bound
 
 
+MODEL_TOKENS = Counter(
+    "jobs_model_tokens",
+    "Model tokens used by committed step attempts (orchestrator), by model, job type and "
+    "kind (prompt, completion).",
+    ["model", "type", "kind"],
+)
+MODEL_COST = Counter(
+    "jobs_model_cost_usd",
+    "What those tokens cost by MODEL_PRICES (orchestrator), in US dollars, by model and job "
+    "type; 0 for models without a price.",
+    ["model", "type"],
+)
+
+
 def observe_changes(changes: Iterable[tuple[JobRecord, JobChange]]) -> None:
     """Count what a committed batch of decisions did: jobs finished, steps retried."""
     for before, change in changes:
@@ -123,6 +137,10 @@ def observe_changes(changes: Iterable[tuple[JobRecord, JobChange]]) -> None:
         for event in change.events:
             if event.type is EventType.STEP_RETRYING:
                 STEP_RETRIES.labels(job.type, event.step).inc()
+        for usage in change.usage:
+            MODEL_TOKENS.labels(usage.model, job.type, "prompt").inc(usage.prompt_tokens)
+            MODEL_TOKENS.labels(usage.model, job.type, "completion").inc(usage.completion_tokens)
+            MODEL_COST.labels(usage.model, job.type).inc(usage.cost_usd)
 
 
 def observe_step(

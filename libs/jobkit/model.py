@@ -56,6 +56,19 @@ class StepRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StepUsage:
+    """Model tokens one step attempt used, as its worker reported them with its result."""
+
+    step: str
+    attempt: int
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    #: By the price table of the process that commits it.
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     id: uuid.UUID
     owner: str
@@ -77,6 +90,9 @@ class JobRecord:
     trace_context: str = ""
     #: Bumped by every write; a write names the version its decision was made from.
     version: int = 0
+    #: Model usage per step and model, summed over attempts (``attempt`` 0); loaded only
+    #: where a job is shown (``store.with_usage``), not by the orchestrator.
+    usage: tuple[StepUsage, ...] = ()
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -184,3 +200,5 @@ class JobChange:
     outbox: tuple[OutboxMessage, ...] = ()
     #: Core-NATS notices sent after the commit (e.g. "stop this step" to workers).
     notices: tuple[OutboxMessage, ...] = field(default=())
+    #: Model usage of the attempt whose result this decision accepted.
+    usage: tuple[StepUsage, ...] = ()

@@ -18,7 +18,14 @@ from datetime import datetime
 import asyncpg
 
 from jobkit.db import Conn
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepRecord
+from jobkit.model import (
+    EventRecord,
+    JobChange,
+    JobRecord,
+    OutboxMessage,
+    StepRecord,
+    StepUsage,
+)
 
 _JOB_COLUMNS = """id, owner, type, status, progress, phase, input, result, error_code,
     error_message, last_sequence, created_at, updated_at, finished_at, trace_context,
@@ -157,6 +164,7 @@ async def _write(
     planned = [s for j, _ in inserts for s in j.steps]
     steps = [s for _, change in changes for s in change.steps]
     messages = [m for _, change in changes for m in change.outbox]
+    usage = [(before, u) for before, change in changes for u in change.usage]
     # One statement, one round trip: the data-modifying CTEs all run to completion
     # whether or not the outer INSERT reads them; empty arrays make them no-ops.
     row = await conn.fetchrow(
@@ -212,6 +220,18 @@ async def _write(
                -- After the job's row, like the steps: the next sequence is unique per job,
                -- and a concurrent writer of the same one would otherwise wait on us.
                WHERE e.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),
+           new_usage AS (
+               INSERT INTO model_usage (owner, job_id, job_type, step, attempt, model,
+                                        prompt_tokens, completion_tokens, cost_usd,
+                                        recorded_at)
+               SELECT u.*, $69::timestamptz
+               FROM unnest($60::text[], $61::uuid[], $62::text[], $63::text[], $64::int[],
+                           $65::text[], $66::bigint[], $67::bigint[], $68::float8[])
+                    AS u(owner, job_id, job_type, step, attempt, model, prompt_tokens,
+                         completion_tokens, cost_usd)
+               -- After the job's row, like the events (same reason: a unique key).
+               WHERE u.job_id IN (SELECT id FROM job_updates)
+               ON CONFLICT (job_id, step, attempt, model) DO NOTHING),
            new_outbox AS (
                INSERT INTO outbox (subject, msg_id, payload, not_before, trace_context)
                SELECT u.subject, u.msg_id, u.payload, coalesce(u.not_before, $37),
@@ -285,6 +305,16 @@ async def _write(
         [j.version for j, _ in inserts],
         len(jobs),
         [e.event.partial_output for e in events],
+        [b.owner for b, u in usage],
+        [b.id for b, u in usage],
+        [b.type for b, u in usage],
+        [u.step for b, u in usage],
+        [u.attempt for b, u in usage],
+        [u.model for b, u in usage],
+        [u.prompt_tokens for b, u in usage],
+        [u.completion_tokens for b, u in usage],
+        [u.cost_usd for b, u in usage],
+        now,
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
@@ -292,3 +322,42 @@ async def _write(
         (i, by_msg_id[m]) for i, m in zip(row["ids"] or (), row["msg_ids"] or (), strict=True)
     ]
     return events, written
+
+
+async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:
+    """The jobs with their model usage (per step and model, summed over attempts)."""
+    if not jobs:
+        return []
+    rows = await conn.fetch(
+        """SELECT job_id, step, model, sum(prompt_tokens) AS prompt_tokens,
+                  sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd
+           FROM model_usage WHERE job_id = ANY($1::uuid[])
+           GROUP BY job_id, step, model ORDER BY job_id, min(id)""",
+        [j.id for j in jobs],
+    )
+    usage: dict[uuid.UUID, list[StepUsage]] = {}
+    for r in rows:
+        usage.setdefault(r["job_id"], []).append(
+            StepUsage(
+                r["step"],
+                0,
+                r["model"],
+                int(r["prompt_tokens"]),
+                int(r["completion_tokens"]),
+                float(r["cost_usd"]),
+            )
+        )
+    return [replace(j, usage=tuple(usage.get(j.id, ()))) for j in jobs]
+
+
+async def tokens_used_since(conn: Conn, owner: str, since: datetime) -> tuple[int, datetime | None]:
+    """A user's model tokens recorded since ``since``, and when the oldest of them was."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens,
+                  min(recorded_at) AS oldest
+           FROM model_usage WHERE owner = $1 AND recorded_at > $2""",
+        owner,
+        since,
+    )
+    assert row is not None
+    return int(row["tokens"]), row["oldest"]

@@ -27,8 +27,12 @@ from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from services.ai_worker.errors import StepError
-from services.ai_worker.handlers import Registry, StepContext
-from services.ai_worker.progress import DEFAULT_OUTPUT_INTERVAL_S, AttemptProgress
+from services.ai_worker.handlers import Registry, StepContext, running
+from services.ai_worker.progress import (
+    DEFAULT_OUTPUT_INTERVAL_S,
+    AttemptProgress,
+    AttemptUsage,
+)
 
 log = get_logger(__name__)
 
@@ -148,7 +152,11 @@ class Worker:
             tracing.span(f"step {task.job_type}.{task.step}", msg.headers, kind=SpanKind.CONSUMER),
         ):
             started = time.monotonic()
-            outcome = await self._attempt(task, msg)
+            usage = AttemptUsage()
+            outcome = await self._attempt(task, msg, usage)
+            if isinstance(outcome, dict):
+                # Tokens spent count whether the attempt succeeded or failed.
+                outcome["usage"] = usage.protos()
             metrics.observe_step(
                 task.job_type,
                 task.step,
@@ -164,7 +172,7 @@ class Worker:
                 await self._report(task, **outcome)
             await msg.ack()
 
-    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg) -> Any:
+    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg, usage: AttemptUsage) -> Any:
         """Run one attempt; returns the report to send, ``_ABANDONED`` or ``_HANDED_BACK``."""
         deliveries = msg.metadata.num_delivered or 1
         if deliveries > self._max_step_deliveries:
@@ -196,10 +204,12 @@ class Worker:
             checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
             report_progress=progress.progress,
             report_output=progress.output,
+            record_usage=usage.record,
         )
         loop = asyncio.get_running_loop()
         started = loop.time()
-        run = asyncio.create_task(handler(ctx))
+        with running(ctx):
+            run = asyncio.create_task(handler(ctx))
         self._running[key] = run
         heartbeat = asyncio.create_task(self._heartbeat(task, msg))
         timeout_s = task.timeout.ToTimedelta().total_seconds() if task.HasField("timeout") else None

@@ -8,7 +8,9 @@ is cancelled or the worker shuts down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,8 +28,19 @@ class OutputReporter(Protocol):
     async def __call__(self, text_so_far: str) -> None: ...
 
 
+class UsageRecorder(Protocol):
+    """Called after each model call with the tokens it used; the worker sends the
+    attempt's total with its result, and the orchestrator prices and stores it."""
+
+    def __call__(self, model: str, prompt_tokens: int, completion_tokens: int) -> None: ...
+
+
 async def _no_output(text_so_far: str) -> None:
     """For contexts built outside a worker (tests, tools): streamed text goes nowhere."""
+
+
+def _no_usage(model: str, prompt_tokens: int, completion_tokens: int) -> None:
+    """For contexts built outside a worker: usage goes nowhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +54,28 @@ class StepContext:
     checkpoints: Mapping[str, Mapping[str, Any]]
     report_progress: ProgressReporter
     report_output: OutputReporter = _no_output
+    record_usage: UsageRecorder = _no_usage
 
 
 Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]
+
+_running: ContextVar[StepContext | None] = ContextVar("running_step", default=None)
+
+
+def current_step() -> StepContext | None:
+    """The context of the step this task runs, for code deep in a handler (a model-backed
+    writer) that streams text or records usage without every call passing it down."""
+    return _running.get()
+
+
+@contextlib.contextmanager
+def running(ctx: StepContext) -> Iterator[None]:
+    """Make ``ctx`` the current step for the block (and for tasks created inside it)."""
+    token = _running.set(ctx)
+    try:
+        yield
+    finally:
+        _running.reset(token)
 
 
 class Registry:

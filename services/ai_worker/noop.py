@@ -27,6 +27,10 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
         await asyncio.sleep(sleep_ms / 2000)
         await ctx.report_progress(50)
         await asyncio.sleep(sleep_ms / 2000)
+    tokens = int(ctx.input.get("tokens", 0) or 0)
+    if tokens:
+        # Usage accounting without a model: what budgets and dashboards are tested with.
+        ctx.record_usage("noop", tokens, tokens // 2)
     if ctx.attempt <= fail_attempts:
         raise RetryableStepError(
             "NOOP_INJECTED_FAILURE",

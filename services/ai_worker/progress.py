@@ -16,6 +16,25 @@ Send = Callable[[worker_pb2.StepProgress], Awaitable[None]]
 DEFAULT_OUTPUT_INTERVAL_S = 0.25
 
 
+class AttemptUsage:
+    """The model tokens one attempt used, by model: sent with its result."""
+
+    def __init__(self) -> None:
+        self._by_model: dict[str, list[int]] = {}
+
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """``StepContext.record_usage``: add one model call's tokens."""
+        totals = self._by_model.setdefault(model, [0, 0])
+        totals[0] += max(0, int(prompt_tokens))
+        totals[1] += max(0, int(completion_tokens))
+
+    def protos(self) -> list[worker_pb2.ModelUsage]:
+        return [
+            worker_pb2.ModelUsage(model=m, prompt_tokens=p, completion_tokens=c)
+            for m, (p, c) in self._by_model.items()
+        ]
+
+
 class AttemptProgress:
     def __init__(self, send: Send, *, output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S) -> None:
         self._send = send

@@ -159,6 +159,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             if key is not None and (replay := await self._replay(conn, caller, key, digest)):
                 return replay
             await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
+            await limits.check_token_budget(conn, caller.subject, self._limits.tokens_per_day)
             # One statement commits the job; the running-jobs quota needs a transaction
             # around its check and that statement.
             quota = self._limits.running_jobs > 0
@@ -189,8 +190,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             return None
         if existing[1] != digest:
             raise AlreadyExists("idempotency_key was already used for a different request")
-        found = await store.fetch_job(conn, existing[0])
-        return job_to_proto(self._visible(found, caller))
+        found = self._visible(await store.fetch_job(conn, existing[0]), caller)
+        return job_to_proto((await store.with_usage(conn, [found]))[0])
 
     @unary
     async def GetJob(
@@ -199,8 +200,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         caller = self._caller(context)
         job_id = parse_job_id(request.job_id)
         async with wrap_db_errors(), self._pool.acquire() as conn:
-            job = await store.fetch_job(conn, job_id)
-        return job_to_proto(self._visible(job, caller))
+            job = self._visible(await store.fetch_job(conn, job_id), caller)
+            (shown,) = await store.with_usage(conn, [job])
+        return job_to_proto(shown)
 
     @unary
     async def ListJobs(
@@ -232,6 +234,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         )
         async with wrap_db_errors(), self._pool.acquire() as conn:
             jobs = await repository.list_jobs(conn, where, after, limit + 1)
+            jobs = await store.with_usage(conn, jobs)
         response = job_service_pb2.ListJobsResponse(jobs=[job_to_proto(j) for j in jobs[:limit]])
         if len(jobs) > limit:
             last = jobs[limit - 1]
@@ -256,13 +259,14 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 events, outbox_rows = (
                     await store.apply_changes(conn, [(job, change)], now) if change else ([], [])
                 )
-            stored = await store.fetch_job(conn, job_id)
+            stored = self._visible(await store.fetch_job(conn, job_id), caller)
+            (stored,) = await store.with_usage(conn, [stored])
         if change is not None:
             metrics.observe_changes([(job, change)])
             await publish_events(self._nc, events)
             await publish_notices(self._nc, change.notices)
             self._relay.submit(outbox_rows)
-        return self._visible(stored, caller)
+        return stored
 
     @unary
     async def CancelJob(

@@ -34,7 +34,13 @@ async def main() -> None:
     await bus.ensure_streams(js, settings.common.stream_replicas)
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(
-        pool, nc, js, relay, batch_size=settings.batch_size, timing=settings.timing
+        pool,
+        nc,
+        js,
+        relay,
+        batch_size=settings.batch_size,
+        timing=settings.timing,
+        prices=settings.prices,
     )
     await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
     log.info("orchestrator_started")

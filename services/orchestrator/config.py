@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from jobkit.config import CommonSettings, env_float, env_int, env_str
+from jobkit.pricing import PriceTable
 from jobkit.probe import DEFAULT_HEALTH_FILE
 from services.orchestrator.consumer import Timing
 
@@ -20,6 +21,8 @@ class Settings:
     #: Deliveries of one input before it is given up as poison (and logged).
     max_deliver: int
     timing: Timing
+    #: What model tokens cost (``MODEL_PRICES``), applied when a step's result commits.
+    prices: PriceTable
     health_file: str
     shutdown_grace_s: float
     #: How often queue lag and outbox backlog are read into the metrics.
@@ -40,6 +43,7 @@ class Settings:
                 retention_s=env_float(env, "JOB_TTL_S", 24 * 3600.0, minimum=1.0),
                 retention_scan_s=env_float(env, "RETENTION_SCAN_S", 60.0, minimum=0.1),
             ),
+            prices=PriceTable.parse(env.get("MODEL_PRICES", "")),
             health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +22,9 @@ from jobkit.convert import struct_from_bytes
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
+from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepUsage
 from jobkit.outbox import OutboxRelay
+from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
 from services.orchestrator.state_machine import (
     DEFAULT_LEASE_S,
@@ -75,6 +76,7 @@ def decode(msg: Msg) -> Input:
                 report.attempt,
                 ReportKind.SUCCEEDED,
                 output=report.succeeded.output.SerializeToString(),
+                usage=_usage(report),
             )
         if outcome == "failed":
             return StepReport(
@@ -85,6 +87,7 @@ def decode(msg: Msg) -> Input:
                 error_code=report.failed.code,
                 error_message=report.failed.message,
                 retryable=report.failed.retryable,
+                usage=_usage(report),
                 retry_after_s=(
                     report.failed.retry_after.ToTimedelta().total_seconds()
                     if report.failed.HasField("retry_after")
@@ -92,6 +95,13 @@ def decode(msg: Msg) -> Input:
                 ),
             )
     raise ValueError(f"unexpected message on {msg.subject}")
+
+
+def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
+    return tuple(
+        StepUsage(report.step, report.attempt, u.model, u.prompt_tokens, u.completion_tokens)
+        for u in report.usage
+    )
 
 
 def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
@@ -136,15 +146,24 @@ def decide(
     return apply_report(job, spec, item, now, lease_s=lease_s)
 
 
-def merge(before: JobRecord, decisions: Sequence[Decision]) -> JobChange:
-    """One change out of several decisions on the same job within a batch."""
+def merge(
+    before: JobRecord, decisions: Sequence[Decision], prices: PriceTable | None = None
+) -> JobChange:
+    """One change out of several decisions on the same job within a batch; model usage is
+    priced here, by this orchestrator's price table."""
     steps = {s.position: s for d in decisions for s in d.change.steps}
     outbox = tuple(encode_dispatch(d.change.job, x) for d in decisions for x in d.dispatches)
+    table = prices or PriceTable()
     return JobChange(
         job=decisions[-1].change.job,
         steps=tuple(steps.values()),
         events=tuple(e for d in decisions for e in d.change.events),
         outbox=outbox,
+        usage=tuple(
+            replace(u, cost_usd=table.cost(u.model, u.prompt_tokens, u.completion_tokens))
+            for d in decisions
+            for u in d.change.usage
+        ),
     )
 
 
@@ -172,6 +191,7 @@ class Orchestrator:
         *,
         batch_size: int,
         timing: Timing | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self._pool = pool
         self._nc = nc
@@ -179,6 +199,7 @@ class Orchestrator:
         self._relay = relay
         self._batch_size = batch_size
         self._timing = timing or Timing()
+        self._prices = prices or PriceTable()
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._stopping = asyncio.Event()
         #: The time of the last completed loop round: what the liveness probe checks.
@@ -305,7 +326,9 @@ class Orchestrator:
                     notices.append(cancel_notice(item))
                 continue
             decided.setdefault(item.job_id, []).append(outcome)
-        changes = [(jobs[job_id], merge(jobs[job_id], ds)) for job_id, ds in decided.items()]
+        changes = [
+            (jobs[job_id], merge(jobs[job_id], ds, self._prices)) for job_id, ds in decided.items()
+        ]
         events, outbox_rows = await store.apply_changes(conn, changes, now)
         return changes, events, outbox_rows, notices
 

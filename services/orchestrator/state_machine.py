@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from jobkit.catalog import JobTypeSpec, StepSpec
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
-from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord, StepUsage
 
 
 class ReportKind(StrEnum):
@@ -51,6 +51,8 @@ class StepReport:
     retry_after_s: float | None = None
     #: PROGRESS of a step streaming text: everything the attempt has written so far.
     partial_output: str = ""
+    #: With a result: the model tokens the attempt used (``StepUsage`` without a cost).
+    usage: tuple[StepUsage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +190,13 @@ def apply_report(
         return Decision(JobChange(job=job, steps=(step,)))
     if report.kind is ReportKind.PROGRESS:
         return _progress(job, spec, step, report)
-    if report.kind is ReportKind.SUCCEEDED:
-        return _succeeded(job, spec, step, report, now)
-    return _failed(job, spec, step, report, now, rng)
+    decision = (
+        _succeeded(job, spec, step, report, now)
+        if report.kind is ReportKind.SUCCEEDED
+        else _failed(job, spec, step, report, now, rng)
+    )
+    # The result counts, so does what it cost: once per attempt, like its checkpoint.
+    return replace(decision, change=replace(decision.change, usage=report.usage))
 
 
 def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport) -> Decision:

@@ -7,6 +7,7 @@ nor the prompts reach the worker's log."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -130,3 +131,39 @@ async def test_contact_details_reach_the_model_only_as_placeholders(
 
 async def _watch(client: JobsClient, job_id: str) -> list[jobs_pb2.JobEvent]:
     return [e async for e in client.watch(job_id)]
+
+
+async def test_the_letter_is_watched_as_it_is_written_and_its_tokens_are_on_the_job(
+    client: JobsClient, fake_server: FakeServer
+) -> None:
+    # A model that writes two characters every 40 ms: each piece takes about a second.
+    chunks = [DEFAULT_REPLY[i : i + 2] for i in range(0, len(DEFAULT_REPLY), 2)]
+    await fake_server.script(
+        default={
+            "chunks": chunks,
+            "chunk_delay_s": 0.04,
+            "usage": {"prompt_tokens": 120, "completion_tokens": 30},
+        }
+    )
+    resume: dict[str, Any] = {**RESUME, "email": EMAIL, "phone": PHONE}
+    job = await client.create_job("cv_tailoring", {"resume": resume, "job_posting": POSTING})
+    events = await asyncio.wait_for(_watch(client, job.job_id), 90)
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
+    letter = [e.partial_output for e in events if e.step == "write_cover_letter"]
+    letter = [text for text in letter if text]
+    # Several snapshots of the letter being written, each continuing the one before.
+    assert len(letter) >= 2
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(letter))
+    assert DEFAULT_REPLY.startswith(letter[-1])
+
+    final = await client.get_job(job.job_id)
+    steps = {s.name: s for s in final.steps}
+    for name in ("tailor_cv", "write_cover_letter"):
+        (usage,) = steps[name].usage
+        assert usage.model == "fake-model-1"
+        assert usage.prompt_tokens % 120 == 0
+        assert usage.prompt_tokens > 0
+        assert usage.completion_tokens == usage.prompt_tokens // 4
+    assert not steps["load_profile"].usage  # no model call there
+    (total,) = final.usage
+    assert total.prompt_tokens == sum(u.prompt_tokens for s in final.steps for u in s.usage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -15,8 +15,9 @@ from jobkit import bus, control, store
 from jobkit.convert import dict_to_struct, struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import JobStatus, StepStatus
-from jobkit.model import JobRecord
+from jobkit.model import JobRecord, StepUsage
 from jobkit.outbox import OutboxRelay
+from jobkit.pricing import PriceTable
 from services.orchestrator.consumer import Orchestrator, Timing
 from services.orchestrator.state_machine import ReportKind, StepReport
 from tests.integration.helpers import create_job
@@ -204,4 +205,36 @@ async def test_a_job_changed_under_an_unlocked_batch_is_decided_again(
     assert final.steps[0].status is not StepStatus.SUCCEEDED
     assert final.steps[0].output is None
     assert [e.event.type.value for e in events][-1] == "CANCELLED"
+    relay.close()
+
+
+async def test_a_result_s_model_usage_is_priced_stored_once_and_shown(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    prices = PriceTable.parse('{"gpt-x": {"prompt": 1, "completion": 4}}')
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, prices=prices)
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    result = worker_pb2.StepReport(
+        job_id=task.job_id,
+        step=task.step,
+        attempt=task.attempt,
+        succeeded=worker_pb2.StepSucceeded(output=dict_to_struct({"ok": True})),
+        usage=[worker_pb2.ModelUsage(model="gpt-x", prompt_tokens=1000, completion_tokens=500)],
+    ).SerializeToString()
+    # Delivered twice (a redelivery after a crash): charged once.
+    for n in range(2):
+        await js.publish(bus.REPORT_SUBJECT, result, headers={"Nats-Msg-Id": f"u{n}"})
+        await orchestrator.process(await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "t"))
+    async with pool.acquire() as conn:
+        stored = await store.fetch_job(conn, job.id)
+        assert stored is not None
+        (current,) = await store.with_usage(conn, [stored])
+        used, oldest = await store.tokens_used_since(
+            conn, job.owner, datetime.now(UTC) - timedelta(hours=1)
+        )
+    assert current.usage == (StepUsage("prepare", 0, "gpt-x", 1000, 500, 0.003),)
+    assert used == 1500
+    assert oldest is not None
     relay.close()

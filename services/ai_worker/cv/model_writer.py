@@ -20,6 +20,7 @@ from services.ai_worker.cv.match import Match
 from services.ai_worker.cv.posting import PostingAnalysis
 from services.ai_worker.cv.profile import Profile
 from services.ai_worker.cv.writer import CvWriter, LocalCvWriter, join_words, top_bullet
+from services.ai_worker.handlers import current_step
 from services.ai_worker.privacy import Vault, current_vault, private_complete
 from services.ai_worker.providers.base import ChatMessage, ChatProvider, ChatRequest
 
@@ -136,7 +137,20 @@ class ModelCvWriter:
         if vault is None:
             vault = Vault.for_input({"resume": profile.to_dict()}) if profile else Vault()
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
-        return (await private_complete(self._provider, request, vault)).text
+        step = current_step()
+        if step is None:
+            return (await private_complete(self._provider, request, vault)).text
+        written: list[str] = []
+
+        async def stream(chunk: str) -> None:
+            # Watchers see the piece being written; each piece starts over.
+            written.append(chunk)
+            await step.report_output("".join(written))
+
+        completion = await private_complete(self._provider, request, vault, on_chunk=stream)
+        usage = completion.usage
+        step.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens)
+        return completion.text
 
     async def write_summary(self, profile: Profile, analysis: PostingAnalysis, match: Match) -> str:
         """See :meth:`CvWriter.write_summary`."""
