@@ -30,7 +30,9 @@ def example(name: str) -> dict[str, Any]:
     return request
 
 
-async def run_example(client: JobsClient, name: str) -> tuple[list[jobs_pb2.JobEvent], Any]:
+async def run_example(
+    client: JobsClient, name: str, prose_step: str
+) -> tuple[list[jobs_pb2.JobEvent], Any]:
     request = example(name)
     job = await client.create_job(request["type"], request["input"])
     assert [s.name for s in job.steps] == list(JOB_TYPES[name].step_names)
@@ -39,6 +41,9 @@ async def run_example(client: JobsClient, name: str) -> tuple[list[jobs_pb2.JobE
     final = await client.get_job(job.job_id)
     assert final.status == E.JOB_STATUS_SUCCEEDED
     assert final.progress == 100
+    # The prose step's model calls are on the job; the others made none.
+    usage = {s.name: [u.model for u in s.usage] for s in final.steps}
+    assert usage == {step: [] for step in usage} | {prose_step: ["local-templates"]}
     return events, struct_to_dict(final.result)
 
 
@@ -60,7 +65,7 @@ async def test_both_types_are_listed_from_the_catalogue(alice: JobsClient) -> No
 
 
 async def test_resume_improvement_runs_to_success(alice: JobsClient) -> None:
-    events, result = await run_example(alice, "resume_improvement")
+    events, result = await run_example(alice, "resume_improvement", "write_suggestions")
     assert started_phases(events) == [
         ("load_resume", "Reading your résumé...", 10),
         ("analyze_resume", "Checking verbs, figures, length and sections...", 25),
@@ -82,7 +87,7 @@ async def test_resume_improvement_runs_to_success(alice: JobsClient) -> None:
 
 
 async def test_skill_gap_analysis_runs_to_success(alice: JobsClient) -> None:
-    events, result = await run_example(alice, "skill_gap_analysis")
+    events, result = await run_example(alice, "skill_gap_analysis", "write_learning_plan")
     assert started_phases(events) == [
         ("load_resume", "Reading your résumé...", 10),
         ("map_role_skills", "Mapping the skills of the target role...", 20),

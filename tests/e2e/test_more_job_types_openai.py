@@ -1,7 +1,7 @@
 """resume_improvement and skill_gap_analysis end to end with ``AI_PROVIDER=openai``,
 against the fake chat-completions server (``tests/fake_openai.py``): the prose comes from
-the model as it streams (partial output on the watch), under versioned prompt ids, and no contact
-detail reaches the model."""
+the model as it streams (partial output on the watch), under versioned prompt ids, its
+tokens are on the job, and no contact detail reaches the model."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ async def run(
 
 
 async def test_resume_improvement_on_the_model(client: JobsClient, fake_server: FakeServer) -> None:
-    result, requests, _final = await asyncio.wait_for(
+    result, requests, final = await asyncio.wait_for(
         run(client, fake_server, "resume_improvement", "write_suggestions"), 90
     )
     assert len(requests) == 5  # a suggestion for each of 4 bullets, then the overview
@@ -100,13 +100,24 @@ async def test_resume_improvement_on_the_model(client: JobsClient, fake_server: 
     assert [r["suggestion"] for r in result["rewrites"]] == [DEFAULT_REPLY] * 4
     assert result["overview"] == DEFAULT_REPLY
     assert result["score"] == 45  # the analysis does not depend on the model
+    steps = {s.name: s for s in final.steps}
+    (usage,) = steps["write_suggestions"].usage
+    assert (usage.model, usage.prompt_tokens, usage.completion_tokens) == (
+        "fake-model-1",
+        5 * 120,
+        5 * 30,
+    )
+    assert not steps["analyze_resume"].usage
 
 
 async def test_skill_gap_analysis_on_the_model(client: JobsClient, fake_server: FakeServer) -> None:
-    result, requests, _final = await asyncio.wait_for(
+    result, requests, final = await asyncio.wait_for(
         run(client, fake_server, "skill_gap_analysis", "write_learning_plan"), 90
     )
     (request,) = requests
     assert "Target role: Data Engineer" in request["body"]["messages"][1]["content"]
     assert result["plan_text"] == DEFAULT_REPLY
     assert result["missing_skills"][0] == "ETL"
+    steps = {s.name: s for s in final.steps}
+    (usage,) = steps["write_learning_plan"].usage
+    assert (usage.prompt_tokens, usage.completion_tokens) == (120, 30)

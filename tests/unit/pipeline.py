@@ -29,6 +29,7 @@ class Run:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: list[tuple[str, int, str]] = field(default_factory=list)
     partial: dict[str, list[str]] = field(default_factory=dict)
+    usage: list[tuple[str, str, int, int]] = field(default_factory=list)
 
     @property
     def result(self) -> dict[str, Any]:
@@ -49,6 +50,9 @@ async def run_steps(
         async def output(text_so_far: str, step: str = step) -> None:
             run.partial.setdefault(step, []).append(text_so_far)
 
+        def usage(model: str, prompt_tokens: int, completion_tokens: int, step: str = step) -> None:
+            run.usage.append((step, model, prompt_tokens, completion_tokens))
+
         ctx = StepContext(
             job_id="job-1",
             job_type=job_type,
@@ -58,6 +62,7 @@ async def run_steps(
             checkpoints=dict(run.outputs),
             report_progress=progress,
             report_output=output,
+            record_usage=usage,
         )
         handler = registry.get(job_type, step)
         assert handler is not None

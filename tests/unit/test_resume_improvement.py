@@ -247,6 +247,7 @@ async def test_prose_goes_through_the_provider_with_versioned_private_prompts() 
     assert suggestions[2] == ri.bullet_advice(RESUME["experience"][1]["bullets"][0])
     assert suggestions[3].endswith("covering N% of its code.")
     assert result["overview"] == "Lead with verbs and add figures."
+    assert run.usage == [("write_suggestions", "scripted-1", 10, 5)] * 5
     sent = provider.prompts()
     assert "checkout service" in sent  # the prompts carry the résumé's facts...
     for private in ("Sam", "Example", "sam@example.com", PHONE, "Leeds"):

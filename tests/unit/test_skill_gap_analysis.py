@@ -234,6 +234,7 @@ async def test_the_plan_goes_through_the_provider_with_a_private_versioned_promp
     resume = {**INPUT["resume"], "phone": PHONE}
     run = await run_steps("skill_gap_analysis", {**INPUT, "resume": resume}, provider)
     result = run.result
+    assert run.usage == [("write_learning_plan", "scripted-1", 10, 5)]
     assert [r.prompt_id for r in provider.requests] == ["skill_gap_plan@1"]
     assert result["plan_text"] == "Start with ETL, then Airflow."
     assert "\nStart with ETL, then Airflow.\n" in result["report_markdown"]

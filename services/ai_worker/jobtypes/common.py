@@ -40,8 +40,9 @@ class Prose:
     """One step's prose calls to the provider.
 
     Every prompt is masked with a vault of the job input's contact details (the model sees
-    placeholders, the answer gets the details back), and everything written so far in the
-    step, across its calls, is reported as partial output while the model streams.
+    placeholders, the answer gets the details back), everything written so far in the
+    step, across its calls, is reported as partial output while the model streams, and
+    each call's tokens are recorded as the step's usage.
     """
 
     def __init__(self, provider: ChatProvider, ctx: StepContext) -> None:
@@ -69,6 +70,8 @@ class Prose:
 
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
         completion = await private_complete(self._provider, request, self._vault, on_chunk)
+        usage = completion.usage
+        self._ctx.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens)
         answer = completion.text.strip()
         if not answer:
             raise RetryableStepError("WRITER_OUTPUT_REJECTED", f"{prompt_id}: empty answer")
