@@ -109,6 +109,7 @@ def _usage_protos(usage: Iterable[StepUsage]) -> list[jobs_pb2.Usage]:
         entry.prompt_tokens += u.prompt_tokens
         entry.completion_tokens += u.completion_tokens
         entry.cost_usd += u.cost_usd
+        entry.prompts.extend(p for p in u.prompts if p not in entry.prompts)
     return list(by_model.values())
 
 

@@ -66,6 +66,8 @@ class StepUsage:
     completion_tokens: int
     #: By the price table of the process that commits it.
     cost_usd: float = 0.0
+    #: The prompts (id@version) sent to this model, for reproducing the result.
+    prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

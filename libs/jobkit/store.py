@@ -223,12 +223,13 @@ async def _write(
            new_usage AS (
                INSERT INTO model_usage (owner, job_id, job_type, step, attempt, model,
                                         prompt_tokens, completion_tokens, cost_usd,
-                                        recorded_at)
+                                        prompts, recorded_at)
                SELECT u.*, $69::timestamptz
                FROM unnest($60::text[], $61::uuid[], $62::text[], $63::text[], $64::int[],
-                           $65::text[], $66::bigint[], $67::bigint[], $68::float8[])
+                           $65::text[], $66::bigint[], $67::bigint[], $68::float8[],
+                           $70::text[])
                     AS u(owner, job_id, job_type, step, attempt, model, prompt_tokens,
-                         completion_tokens, cost_usd)
+                         completion_tokens, cost_usd, prompts)
                -- After the job's row, like the events (same reason: a unique key).
                WHERE u.job_id IN (SELECT id FROM job_updates)
                ON CONFLICT (job_id, step, attempt, model) DO NOTHING),
@@ -315,6 +316,7 @@ async def _write(
         [u.completion_tokens for b, u in usage],
         [u.cost_usd for b, u in usage],
         now,
+        [" ".join(u.prompts) for b, u in usage],
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
@@ -329,24 +331,26 @@ async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:
     if not jobs:
         return []
     rows = await conn.fetch(
-        """SELECT job_id, step, model, sum(prompt_tokens) AS prompt_tokens,
-                  sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd
-           FROM model_usage WHERE job_id = ANY($1::uuid[])
-           GROUP BY job_id, step, model ORDER BY job_id, min(id)""",
+        """SELECT job_id, step, model, prompt_tokens, completion_tokens, cost_usd, prompts
+           FROM model_usage WHERE job_id = ANY($1::uuid[]) ORDER BY id""",
         [j.id for j in jobs],
     )
-    usage: dict[uuid.UUID, list[StepUsage]] = {}
+    # Summed over attempts, per job, step and model, in order of first use.
+    totals: dict[tuple[uuid.UUID, str, str], StepUsage] = {}
     for r in rows:
-        usage.setdefault(r["job_id"], []).append(
-            StepUsage(
-                r["step"],
-                0,
-                r["model"],
-                int(r["prompt_tokens"]),
-                int(r["completion_tokens"]),
-                float(r["cost_usd"]),
-            )
+        key = (r["job_id"], r["step"], r["model"])
+        seen = totals.get(key, StepUsage(r["step"], 0, r["model"], 0, 0))
+        prompts = [*seen.prompts, *(p for p in r["prompts"].split() if p not in seen.prompts)]
+        totals[key] = replace(
+            seen,
+            prompt_tokens=seen.prompt_tokens + r["prompt_tokens"],
+            completion_tokens=seen.completion_tokens + r["completion_tokens"],
+            cost_usd=seen.cost_usd + r["cost_usd"],
+            prompts=tuple(prompts),
         )
+    usage: dict[uuid.UUID, list[StepUsage]] = {}
+    for (job_id, _, _), total in totals.items():
+        usage.setdefault(job_id, []).append(total)
     return [replace(j, usage=tuple(usage.get(j.id, ()))) for j in jobs]
 
 

@@ -32,14 +32,16 @@ class UsageRecorder(Protocol):
     """Called after each model call with the tokens it used; the worker sends the
     attempt's total with its result, and the orchestrator prices and stores it."""
 
-    def __call__(self, model: str, prompt_tokens: int, completion_tokens: int) -> None: ...
+    def __call__(
+        self, model: str, prompt_tokens: int, completion_tokens: int, prompt_id: str = ""
+    ) -> None: ...
 
 
 async def _no_output(text_so_far: str) -> None:
     """For contexts built outside a worker (tests, tools): streamed text goes nowhere."""
 
 
-def _no_usage(model: str, prompt_tokens: int, completion_tokens: int) -> None:
+def _no_usage(model: str, prompt_tokens: int, completion_tokens: int, prompt_id: str = "") -> None:
     """For contexts built outside a worker: usage goes nowhere."""
 
 

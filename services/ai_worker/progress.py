@@ -20,19 +20,20 @@ class AttemptUsage:
     """The model tokens one attempt used, by model: sent with its result."""
 
     def __init__(self) -> None:
-        self._by_model: dict[str, list[int]] = {}
+        self._by_model: dict[str, worker_pb2.ModelUsage] = {}
 
-    def record(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
-        """``StepContext.record_usage``: add one model call's tokens."""
-        totals = self._by_model.setdefault(model, [0, 0])
-        totals[0] += max(0, int(prompt_tokens))
-        totals[1] += max(0, int(completion_tokens))
+    def record(
+        self, model: str, prompt_tokens: int, completion_tokens: int, prompt_id: str = ""
+    ) -> None:
+        """``StepContext.record_usage``: add one model call's tokens (and its prompt id)."""
+        totals = self._by_model.setdefault(model, worker_pb2.ModelUsage(model=model))
+        totals.prompt_tokens += max(0, int(prompt_tokens))
+        totals.completion_tokens += max(0, int(completion_tokens))
+        if prompt_id and prompt_id not in totals.prompts:
+            totals.prompts.append(prompt_id)
 
     def protos(self) -> list[worker_pb2.ModelUsage]:
-        return [
-            worker_pb2.ModelUsage(model=m, prompt_tokens=p, completion_tokens=c)
-            for m, (p, c) in self._by_model.items()
-        ]
+        return list(self._by_model.values())
 
 
 class AttemptProgress:

@@ -99,7 +99,14 @@ def decode(msg: Msg) -> Input:
 
 def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
     return tuple(
-        StepUsage(report.step, report.attempt, u.model, u.prompt_tokens, u.completion_tokens)
+        StepUsage(
+            report.step,
+            report.attempt,
+            u.model,
+            u.prompt_tokens,
+            u.completion_tokens,
+            prompts=tuple(u.prompts),
+        )
         for u in report.usage
     )
 

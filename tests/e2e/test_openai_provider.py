@@ -164,6 +164,8 @@ async def test_the_letter_is_watched_as_it_is_written_and_its_tokens_are_on_the_
         assert usage.prompt_tokens % 120 == 0
         assert usage.prompt_tokens > 0
         assert usage.completion_tokens == usage.prompt_tokens // 4
+    assert list(steps["write_cover_letter"].usage[0].prompts) == ["cv_cover_letter@2"]
+    assert "cv_summary@2" in steps["tailor_cv"].usage[0].prompts
     assert not steps["load_profile"].usage  # no model call there
     (total,) = final.usage
     assert total.prompt_tokens == sum(u.prompt_tokens for s in final.steps for u in s.usage)

@@ -221,7 +221,11 @@ async def test_a_result_s_model_usage_is_priced_stored_once_and_shown(
         step=task.step,
         attempt=task.attempt,
         succeeded=worker_pb2.StepSucceeded(output=dict_to_struct({"ok": True})),
-        usage=[worker_pb2.ModelUsage(model="gpt-x", prompt_tokens=1000, completion_tokens=500)],
+        usage=[
+            worker_pb2.ModelUsage(
+                model="gpt-x", prompt_tokens=1000, completion_tokens=500, prompts=["p@3"]
+            )
+        ],
     ).SerializeToString()
     # Delivered twice (a redelivery after a crash): charged once.
     for n in range(2):
@@ -234,7 +238,7 @@ async def test_a_result_s_model_usage_is_priced_stored_once_and_shown(
         used, oldest = await store.tokens_used_since(
             conn, job.owner, datetime.now(UTC) - timedelta(hours=1)
         )
-    assert current.usage == (StepUsage("prepare", 0, "gpt-x", 1000, 500, 0.003),)
+    assert current.usage == (StepUsage("prepare", 0, "gpt-x", 1000, 500, 0.003, ("p@3",)),)
     assert used == 1500
     assert oldest is not None
     relay.close()

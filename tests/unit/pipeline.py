@@ -50,7 +50,13 @@ async def run_steps(
         async def output(text_so_far: str, step: str = step) -> None:
             run.partial.setdefault(step, []).append(text_so_far)
 
-        def usage(model: str, prompt_tokens: int, completion_tokens: int, step: str = step) -> None:
+        def usage(
+            model: str,
+            prompt_tokens: int,
+            completion_tokens: int,
+            prompt_id: str = "",
+            step: str = step,
+        ) -> None:
             run.usage.append((step, model, prompt_tokens, completion_tokens))
 
         ctx = StepContext(

@@ -45,12 +45,15 @@ def test_a_price_table_can_come_from_a_file(tmp_path: Path) -> None:
 
 def test_an_attempt_adds_up_its_calls_by_model() -> None:
     usage = AttemptUsage()
-    usage.record("gpt-x", 100, 20)
-    usage.record("gpt-x", 50, 5)
+    usage.record("gpt-x", 100, 20, "cv_summary@2")
+    usage.record("gpt-x", 50, 5, "cv_bullet@2")
+    usage.record("gpt-x", 50, 5, "cv_bullet@2")
     usage.record("small", 7, 1)
-    assert [(u.model, u.prompt_tokens, u.completion_tokens) for u in usage.protos()] == [
-        ("gpt-x", 150, 25),
-        ("small", 7, 1),
+    assert [
+        (u.model, u.prompt_tokens, u.completion_tokens, list(u.prompts)) for u in usage.protos()
+    ] == [
+        ("gpt-x", 200, 30, ["cv_summary@2", "cv_bullet@2"]),
+        ("small", 7, 1, []),
     ]
 
 
@@ -75,8 +78,8 @@ def test_a_job_shows_usage_per_step_and_in_total_by_model() -> None:
     shown = replace(
         job,
         usage=(
-            StepUsage("prepare", 0, "gpt-x", 100, 10, 0.5),
-            StepUsage("work", 0, "gpt-x", 200, 20, 1.0),
+            StepUsage("prepare", 0, "gpt-x", 100, 10, 0.5, ("a@1",)),
+            StepUsage("work", 0, "gpt-x", 200, 20, 1.0, ("b@2", "a@1")),
             StepUsage("work", 0, "small", 5, 1, 0.0),
         ),
     )
@@ -89,4 +92,6 @@ def test_a_job_shows_usage_per_step_and_in_total_by_model() -> None:
     }
     totals = [(u.model, u.prompt_tokens, u.completion_tokens, u.cost_usd) for u in message.usage]
     assert totals == [("gpt-x", 300, 30, 1.5), ("small", 5, 1, 0.0)]
+    assert list(message.usage[0].prompts) == ["a@1", "b@2"]
+    assert list(message.steps[1].usage[0].prompts) == ["b@2", "a@1"]
     assert uuid.UUID(message.job_id) == job.id

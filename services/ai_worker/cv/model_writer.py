@@ -149,7 +149,7 @@ class ModelCvWriter:
 
         completion = await private_complete(self._provider, request, vault, on_chunk=stream)
         usage = completion.usage
-        step.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens)
+        step.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens, prompt_id)
         return completion.text
 
     async def write_summary(self, profile: Profile, analysis: PostingAnalysis, match: Match) -> str:

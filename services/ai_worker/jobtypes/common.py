@@ -71,7 +71,7 @@ class Prose:
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
         completion = await private_complete(self._provider, request, self._vault, on_chunk)
         usage = completion.usage
-        self._ctx.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens)
+        self._ctx.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens, prompt_id)
         answer = completion.text.strip()
         if not answer:
             raise RetryableStepError("WRITER_OUTPUT_REJECTED", f"{prompt_id}: empty answer")
