@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobkit.catalog import JOB_TYPES
@@ -57,6 +57,9 @@ class StepContext:
     report_progress: ProgressReporter
     report_output: OutputReporter = _no_output
     record_usage: UsageRecorder = _no_usage
+    #: What the attempt has written through a model so far, piece by piece
+    #: (``model_calls.ask_model`` appends; its partial output shows them all).
+    written: list[str] = field(default_factory=list)
 
 
 Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]

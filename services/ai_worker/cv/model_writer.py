@@ -20,8 +20,8 @@ from services.ai_worker.cv.match import Match
 from services.ai_worker.cv.posting import PostingAnalysis
 from services.ai_worker.cv.profile import Profile
 from services.ai_worker.cv.writer import CvWriter, LocalCvWriter, join_words, top_bullet
-from services.ai_worker.handlers import current_step
-from services.ai_worker.privacy import Vault, current_vault, private_complete
+from services.ai_worker.model_calls import ask_model
+from services.ai_worker.privacy import Vault, current_vault
 from services.ai_worker.providers.base import ChatMessage, ChatProvider, ChatRequest
 
 #: Prompt ids with their versions; bump the version whenever a prompt's wording changes.
@@ -137,20 +137,7 @@ class ModelCvWriter:
         if vault is None:
             vault = Vault.for_input({"resume": profile.to_dict()}) if profile else Vault()
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
-        step = current_step()
-        if step is None:
-            return (await private_complete(self._provider, request, vault)).text
-        written: list[str] = []
-
-        async def stream(chunk: str) -> None:
-            # Watchers see the piece being written; each piece starts over.
-            written.append(chunk)
-            await step.report_output("".join(written))
-
-        completion = await private_complete(self._provider, request, vault, on_chunk=stream)
-        usage = completion.usage
-        step.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens, prompt_id)
-        return completion.text
+        return await ask_model(self._provider, request, vault)
 
     async def write_summary(self, profile: Profile, analysis: PostingAnalysis, match: Match) -> str:
         """See :meth:`CvWriter.write_summary`."""

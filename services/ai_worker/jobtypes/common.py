@@ -9,7 +9,8 @@ from typing import Any
 from services.ai_worker.cv import Profile, load_profile
 from services.ai_worker.errors import PermanentStepError, RetryableStepError
 from services.ai_worker.handlers import StepContext
-from services.ai_worker.privacy import Vault, private_complete
+from services.ai_worker.model_calls import ask_model
+from services.ai_worker.privacy import Vault
 from services.ai_worker.providers import ChatMessage, ChatProvider, ChatRequest
 
 
@@ -49,7 +50,6 @@ class Prose:
         self._provider = provider
         self._ctx = ctx
         self._vault = Vault.for_input(ctx.input)
-        self._written = ""
 
     async def ask(
         self,
@@ -60,22 +60,10 @@ class Prose:
     ) -> str:
         """The model's answer to ``messages`` (with ``local``: ``offline()``'s text),
         stripped. An empty answer is a retryable failure."""
-        before = self._written + ("\n\n" if self._written else "")
-        so_far = ""
-
-        async def on_chunk(text: str) -> None:
-            nonlocal so_far
-            so_far += text
-            await self._ctx.report_output(before + so_far)
-
         request = ChatRequest(prompt_id, messages, offline, max_tokens=max_tokens)
-        completion = await private_complete(self._provider, request, self._vault, on_chunk)
-        usage = completion.usage
-        self._ctx.record_usage(usage.model, usage.prompt_tokens, usage.completion_tokens, prompt_id)
-        answer = completion.text.strip()
+        answer = (await ask_model(self._provider, request, self._vault, self._ctx)).strip()
         if not answer:
             raise RetryableStepError("WRITER_OUTPUT_REJECTED", f"{prompt_id}: empty answer")
-        self._written = before + answer
         return answer
 
 
