@@ -8,7 +8,6 @@ inputs and produces the same output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from jobkit.catalog import CV_TAILORING
@@ -40,20 +39,12 @@ def writer_for(provider: ChatProvider) -> CvWriter:
     return ModelCvWriter(provider)
 
 
-def _checkpoint(ctx: StepContext, step: str) -> Mapping[str, Any]:
-    try:
-        return ctx.checkpoints[step]
-    except KeyError:
-        # The orchestrator always sends earlier checkpoints; their absence is a bug upstream.
-        raise PermanentStepError("MISSING_CHECKPOINT", f"the {step} step has no output") from None
-
-
 def _profile(ctx: StepContext) -> Profile:
-    return Profile.from_dict(_checkpoint(ctx, "load_profile")["profile"])
+    return Profile.from_dict(ctx.checkpoint("load_profile")["profile"])
 
 
 def _analysis(ctx: StepContext) -> tuple[PostingAnalysis, Match]:
-    posting = _checkpoint(ctx, "analyze_posting")
+    posting = ctx.checkpoint("analyze_posting")
     return PostingAnalysis.from_dict(posting["analysis"]), Match.from_dict(posting["match"])
 
 
@@ -106,8 +97,8 @@ def _cover_letter(writer: CvWriter) -> Handler:
 
 async def _render_preview(ctx: StepContext) -> dict[str, Any]:
     analysis, match = _analysis(ctx)
-    cv = TailoredCv.from_dict(_checkpoint(ctx, "tailor_cv")["tailored_cv"])
-    letter = str(_checkpoint(ctx, "write_cover_letter")["cover_letter"])
+    cv = TailoredCv.from_dict(ctx.checkpoint("tailor_cv")["tailored_cv"])
+    letter = str(ctx.checkpoint("write_cover_letter")["cover_letter"])
     preview = render_preview(cv, letter, match, analysis)
     # The last step's output is the job's result.
     return tailoring_result(cv, letter, match, preview)
@@ -121,5 +112,4 @@ def register(registry: Registry, writer: CvWriter) -> None:
         "write_cover_letter": _cover_letter(writer),
         "render_preview": _render_preview,
     }
-    for step, handler in handlers.items():
-        registry.register(CV_TAILORING.name, step, handler)
+    registry.register_steps(CV_TAILORING.name, handlers)

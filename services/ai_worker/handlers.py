@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobkit.catalog import JOB_TYPES
+from services.ai_worker.errors import PermanentStepError
 
 
 class ProgressReporter(Protocol):
@@ -61,6 +62,17 @@ class StepContext:
     #: (``model_calls.ask_model`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)
 
+    def checkpoint(self, step: str) -> Mapping[str, Any]:
+        """The output of the job's earlier step ``step``."""
+        try:
+            return self.checkpoints[step]
+        except KeyError:
+            # The orchestrator always sends earlier checkpoints: their absence is a bug
+            # upstream, which no retry mends.
+            raise PermanentStepError(
+                "MISSING_CHECKPOINT", f"the {step} step has no output"
+            ) from None
+
 
 Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]
 
@@ -86,6 +98,11 @@ def running(ctx: StepContext) -> Iterator[None]:
 class Registry:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
+
+    def register_steps(self, job_type: str, handlers: Mapping[str, Handler]) -> None:
+        """Register a job type's handlers, by step name."""
+        for step, handler in handlers.items():
+            self.register(job_type, step, handler)
 
     def register(self, job_type: str, step: str, handler: Handler) -> None:
         spec = JOB_TYPES.get(job_type)

@@ -3,7 +3,7 @@ the model provider for prose with private prompts and partial output."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.ai_worker.cv import Profile, load_profile
@@ -14,18 +14,9 @@ from services.ai_worker.privacy import Vault
 from services.ai_worker.providers import ChatMessage, ChatProvider, ChatRequest
 
 
-def checkpoint(ctx: StepContext, step: str) -> Mapping[str, Any]:
-    """The output of the job's earlier step ``step``."""
-    try:
-        return ctx.checkpoints[step]
-    except KeyError:
-        # The orchestrator always sends earlier checkpoints; their absence is a bug upstream.
-        raise PermanentStepError("MISSING_CHECKPOINT", f"the {step} step has no output") from None
-
-
 def profile_of(ctx: StepContext) -> Profile:
     """The profile the ``load_resume`` step checkpointed."""
-    return Profile.from_dict(checkpoint(ctx, "load_resume")["profile"])
+    return Profile.from_dict(ctx.checkpoint("load_resume")["profile"])
 
 
 async def load_resume(ctx: StepContext) -> dict[str, Any]:

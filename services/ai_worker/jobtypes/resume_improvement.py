@@ -27,7 +27,6 @@ from services.ai_worker.cv.vocabulary import skill_key
 from services.ai_worker.handlers import Handler, Registry, StepContext
 from services.ai_worker.jobtypes.common import (
     Prose,
-    checkpoint,
     listing,
     load_resume,
     profile_of,
@@ -463,7 +462,7 @@ def overview_messages(
 
 
 def _findings(ctx: StepContext) -> tuple[list[Finding], dict[str, int], int]:
-    analysis = checkpoint(ctx, "analyze_resume")
+    analysis = ctx.checkpoint("analyze_resume")
     findings = [Finding.from_dict(f) for f in analysis["findings"]]
     stats = {key: int(value) for key, value in analysis["stats"].items()}
     return findings, stats, int(analysis["score"])
@@ -556,7 +555,7 @@ def render_report(
 
 async def _render_report(ctx: StepContext) -> dict[str, Any]:
     findings, stats, score = _findings(ctx)
-    written = checkpoint(ctx, "write_suggestions")
+    written = ctx.checkpoint("write_suggestions")
     overview = str(written["overview"])
     rewrites = [dict(r) for r in written["rewrites"]]
     report = render_report(profile_of(ctx), score, stats, findings, overview, rewrites)
@@ -579,5 +578,4 @@ def register(registry: Registry, provider: ChatProvider) -> None:
         "write_suggestions": _write_suggestions(provider),
         "render_report": _render_report,
     }
-    for step, handler in handlers.items():
-        registry.register(RESUME_IMPROVEMENT.name, step, handler)
+    registry.register_steps(RESUME_IMPROVEMENT.name, handlers)

@@ -31,7 +31,6 @@ from services.ai_worker.errors import PermanentStepError
 from services.ai_worker.handlers import Handler, Registry, StepContext
 from services.ai_worker.jobtypes.common import (
     Prose,
-    checkpoint,
     listing,
     load_resume,
     profile_of,
@@ -388,7 +387,7 @@ def plan_messages(
 
 
 def _role_of(ctx: StepContext) -> RoleSkills:
-    data = checkpoint(ctx, "map_role_skills")["role"]
+    data = ctx.checkpoint("map_role_skills")["role"]
     return RoleSkills(
         str(data["name"]),
         (),
@@ -421,7 +420,7 @@ async def _find_gaps(ctx: StepContext) -> dict[str, Any]:
 
 def _write_learning_plan(provider: ChatProvider) -> Handler:
     async def handler(ctx: StepContext) -> dict[str, Any]:
-        role, gaps = _role_of(ctx), checkpoint(ctx, "find_gaps")
+        role, gaps = _role_of(ctx), ctx.checkpoint("find_gaps")
         plan, hours = list(gaps["learning_plan"]), _hours_per_week(ctx)
 
         async def offline() -> str:
@@ -475,9 +474,9 @@ def render_report(
 
 
 async def _render_report(ctx: StepContext) -> dict[str, Any]:
-    role, gaps = _role_of(ctx), checkpoint(ctx, "find_gaps")
+    role, gaps = _role_of(ctx), ctx.checkpoint("find_gaps")
     plan = [dict(item) for item in gaps["learning_plan"]]
-    plan_text = str(checkpoint(ctx, "write_learning_plan")["plan_text"])
+    plan_text = str(ctx.checkpoint("write_learning_plan")["plan_text"])
     report = render_report(profile_of(ctx).name, role.name, gaps, plan, plan_text)
     # The last step's output is the job's result.
     return {
@@ -502,5 +501,4 @@ def register(registry: Registry, provider: ChatProvider) -> None:
         "write_learning_plan": _write_learning_plan(provider),
         "render_report": _render_report,
     }
-    for step, handler in handlers.items():
-        registry.register(SKILL_GAP_ANALYSIS.name, step, handler)
+    registry.register_steps(SKILL_GAP_ANALYSIS.name, handlers)
