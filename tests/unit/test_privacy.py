@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import pytest
@@ -28,10 +27,8 @@ from services.ai_worker.providers import (
     ChatMessage,
     ChatRequest,
     LocalProvider,
-    StreamItem,
-    TextChunk,
-    Usage,
 )
+from tests.unit.scripted_provider import ScriptedProvider
 from tests.unit.test_cv_tailoring import POSTING, RESUME
 
 NAME = "Zoë Ann O'Brien-Smith"
@@ -245,30 +242,6 @@ def test_the_vault_never_shows_its_values() -> None:
 # --------------------------------------------------------------------------- providers
 
 
-class Scripted:
-    """A provider that records what it was sent and answers with ``reply(request)``,
-    three characters at a time."""
-
-    name = "scripted"
-
-    def __init__(self, reply: Callable[[ChatRequest], str]) -> None:
-        self.reply = reply
-        self.requests: list[ChatRequest] = []
-
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
-        self.requests.append(request)
-        text = self.reply(request)
-        for i in range(0, len(text), 3):
-            yield TextChunk(text[i : i + 3])
-        yield Usage(prompt_tokens=1, completion_tokens=1, model="scripted")
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
-
-    def sent(self) -> str:
-        return "\n".join(m.content for r in self.requests for m in r.messages)
-
-
 def _echo(request: ChatRequest) -> str:
     """A model that signs with every placeholder it was given, in lower case."""
     user = "\n".join(m.content for m in request.messages if m.role == "user")
@@ -281,7 +254,7 @@ async def _offline() -> str:
 
 
 async def test_private_complete_masks_the_request_and_unmasks_answer_and_chunks() -> None:
-    provider = Scripted(_echo)
+    provider = ScriptedProvider(_echo)
     request = ChatRequest(
         "t@1", (ChatMessage("system", "Be brief."), ChatMessage("user", LETTER)), _offline
     )
@@ -292,7 +265,7 @@ async def test_private_complete_masks_the_request_and_unmasks_answer_and_chunks(
 
     done = await private_complete(provider, request, _vault(), on_chunk)
     for detail in CONTACTS:
-        assert detail not in provider.sent()
+        assert detail not in provider.prompts()
     assert provider.requests[0].prompt_id == "t@1"
     assert provider.requests[0].messages[0].content == "Be brief."
     for detail in CONTACTS:
@@ -320,7 +293,7 @@ def _pipeline_args() -> tuple[Any, Any, Any]:
 
 
 async def test_model_writer_prompts_carry_placeholders_and_answers_carry_details() -> None:
-    provider = Scripted(_echo)
+    provider = ScriptedProvider(_echo)
     writer = ModelCvWriter(provider)
     profile, analysis, match = _pipeline_args()
     with private_prompts(JOB_INPUT):
@@ -328,7 +301,7 @@ async def test_model_writer_prompts_carry_placeholders_and_answers_carry_details
         summary = await writer.write_summary(profile, analysis, match)
         bullet = await writer.rewrite_bullet(f"Built a CRM; ask {EMAIL} or {NAME}", ["Python"])
     assert current_vault() is None
-    sent = provider.sent()
+    sent = provider.prompts()
     for detail in (*CONTACTS, "Brien", "Smith"):
         assert detail not in sent
     letter_prompt = provider.requests[0].messages[1].content
@@ -350,16 +323,16 @@ async def test_model_writer_prompts_carry_placeholders_and_answers_carry_details
 
 
 async def test_model_writer_outside_a_step_masks_with_the_profile() -> None:
-    provider = Scripted(_echo)
+    provider = ScriptedProvider(_echo)
     profile, analysis, match = _pipeline_args()
     letter = await ModelCvWriter(provider).write_cover_letter(profile, analysis, match)
     for detail in (NAME, EMAIL, PHONE):
-        assert detail not in provider.sent()
+        assert detail not in provider.prompts()
         assert detail in letter
 
 
 async def test_cv_handlers_mask_with_the_job_input() -> None:
-    provider = Scripted(_echo)
+    provider = ScriptedProvider(_echo)
     registry = Registry()
     register(registry, ModelCvWriter(provider))
     checkpoints: dict[str, Any] = {}
@@ -372,7 +345,7 @@ async def test_cv_handlers_mask_with_the_job_input() -> None:
         assert handler is not None
         ctx = StepContext("job-1", "cv_tailoring", step, 1, JOB_INPUT, checkpoints, progress)
         checkpoints = {**checkpoints, step: await handler(ctx)}
-    sent = provider.sent()
+    sent = provider.prompts()
     assert "[NAME_1]" in sent
     for detail in (*CONTACTS, "Brien"):
         assert detail not in sent
