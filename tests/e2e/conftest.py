@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jobctl.client import JobsClient
 from jobkit.devstack import Stack
+from tests import fake_openai
+from tests.fake_openai import FakeServer
 
 ISSUER = "https://id.jobs.test"
 AUDIENCE = "jobs-api"
@@ -64,3 +66,31 @@ async def alice(stack: Stack) -> AsyncIterator[JobsClient]:
 async def bob(stack: Stack) -> AsyncIterator[JobsClient]:
     async with JobsClient(stack.job_api_addr, stack.notifier_addr, stack.token("bob")) as c:
         yield c
+
+
+#: The model API key of the openai stack: it must reach the model server and no log line.
+OPENAI_API_KEY = "sk-e2e-7d2b6c0f-never-log-me"
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeServer]:
+    """The fake chat-completions server (``tests/fake_openai.py``); tests script it."""
+    with fake_openai.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openai_stack(tmp_root: Path, fake_server: FakeServer) -> Iterator[Stack]:
+    """A stack whose workers write through ``AI_PROVIDER=openai`` against the fake server,
+    logging at DEBUG so tests can check that no key or prompt reaches a log."""
+    env = {
+        "AI_PROVIDER": "openai",
+        "OPENAI_BASE_URL": f"{fake_server.url}/v1",
+        "OPENAI_API_KEY": OPENAI_API_KEY,
+        "AI_MODEL": "fake-model-1",
+        "AI_STALL_TIMEOUT_S": "5",
+        "LOG_LEVEL": "DEBUG",
+    }
+    running = Stack(tmp_root / "openai-stack", extra_env=env).start()
+    yield running
+    running.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
 from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
-from tests import fake_openai
 from tests.fake_openai import DEFAULT_REPLY, FakeServer
 
 pytestmark = pytest.mark.e2e
@@ -39,26 +38,6 @@ def example(name: str) -> dict[str, Any]:
     # A phone number too, so every kind of contact detail is there to leak.
     request["input"]["resume"]["phone"] = PHONE
     return request
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeServer]:
-    with fake_openai.running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def openai_stack(tmp_root: Path, fake_server: FakeServer) -> Iterator[Stack]:
-    env = {
-        "AI_PROVIDER": "openai",
-        "OPENAI_BASE_URL": f"{fake_server.url}/v1",
-        "OPENAI_API_KEY": "sk-e2e-more-job-types",
-        "AI_MODEL": "fake-model-1",
-        "AI_STALL_TIMEOUT_S": "5",
-    }
-    running = Stack(tmp_root / "openai-more-types-stack", extra_env=env).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

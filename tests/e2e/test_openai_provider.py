@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,37 +18,16 @@ from google.protobuf import json_format
 from jobctl.client import JobsClient
 from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
-from tests import fake_openai
+from tests.e2e.conftest import OPENAI_API_KEY
 from tests.fake_openai import DEFAULT_REPLY, FakeServer
 from tests.unit.test_cv_tailoring import POSTING, RESUME
 
 pytestmark = pytest.mark.e2e
 
 E = jobs_pb2
-API_KEY = "sk-e2e-7d2b6c0f-never-log-me"
+API_KEY = OPENAI_API_KEY
 EMAIL = "dana.okafor.e2e@example.org"
 PHONE = "+44 20 7946 0777"
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeServer]:
-    with fake_openai.running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def openai_stack(tmp_root: Path, fake_server: FakeServer) -> Iterator[Stack]:
-    env = {
-        "AI_PROVIDER": "openai",
-        "OPENAI_BASE_URL": f"{fake_server.url}/v1",
-        "OPENAI_API_KEY": API_KEY,
-        "AI_MODEL": "fake-model-1",
-        "AI_STALL_TIMEOUT_S": "5",
-        "LOG_LEVEL": "DEBUG",
-    }
-    running = Stack(tmp_root / "openai-stack", extra_env=env).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
