@@ -81,6 +81,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     def _caller(self, context: Context) -> Principal:
         return authenticate(self._auth, context)
 
+    async def _shown(self, conn: Conn, job_id: uuid.UUID, caller: Principal) -> JobRecord:
+        """The job as the caller may see it, with its model usage."""
+        job = self._visible(await store.fetch_job(conn, job_id), caller)
+        (shown,) = await store.with_usage(conn, [job])
+        return shown
+
     @staticmethod
     def _visible(job: JobRecord | None, caller: Principal) -> JobRecord:
         # Another user's job answers exactly like a missing one.
@@ -190,8 +196,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             return None
         if existing[1] != digest:
             raise AlreadyExists("idempotency_key was already used for a different request")
-        found = self._visible(await store.fetch_job(conn, existing[0]), caller)
-        return job_to_proto((await store.with_usage(conn, [found]))[0])
+        return job_to_proto(await self._shown(conn, existing[0], caller))
 
     @unary
     async def GetJob(
@@ -200,8 +205,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         caller = self._caller(context)
         job_id = parse_job_id(request.job_id)
         async with wrap_db_errors(), self._pool.acquire() as conn:
-            job = self._visible(await store.fetch_job(conn, job_id), caller)
-            (shown,) = await store.with_usage(conn, [job])
+            shown = await self._shown(conn, job_id, caller)
         return job_to_proto(shown)
 
     @unary
@@ -259,8 +263,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 events, outbox_rows = (
                     await store.apply_changes(conn, [(job, change)], now) if change else ([], [])
                 )
-            stored = self._visible(await store.fetch_job(conn, job_id), caller)
-            (stored,) = await store.with_usage(conn, [stored])
+            stored = await self._shown(conn, job_id, caller)
         if change is not None:
             metrics.observe_changes([(job, change)])
             await publish_events(self._nc, events)
