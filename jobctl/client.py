@@ -139,6 +139,13 @@ class JobsClient:
         )
         return list(response.job_types)
 
+    async def create_watch_token(self, job_id: str) -> job_service_pb2.CreateWatchTokenResponse:
+        """A short-lived token that lets whoever holds it watch this one job's events."""
+        response: job_service_pb2.CreateWatchTokenResponse = await self._call(
+            self.jobs.CreateWatchToken, job_service_pb2.CreateWatchTokenRequest(job_id=job_id)
+        )
+        return response
+
     async def watch(
         self, job_id: str, after_sequence: int = 0, *, max_reconnects: int = 30
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
@@ -150,15 +157,19 @@ class JobsClient:
                 notifier_service_pb2.WatchJobRequest(job_id=job_id, after_sequence=last),
                 metadata=self._metadata,
             )
+            received = 0
             try:
                 async for event in call:
                     failures = 0
+                    received += 1
                     if event.sequence <= last:
                         continue
                     last = event.sequence
                     yield event
                     if event.type in TERMINAL_EVENT_TYPES:
                         return
+                if received == 0:
+                    return  # the job had ended, with nothing after `last`
                 # Closed without a terminal event (a replica going away): resume.
                 failures += 1
                 if failures > max_reconnects:

@@ -25,7 +25,9 @@ IMPORT_RE = re.compile(r"^from (jobs\.[\w.]+) import", re.MULTILINE)
 
 def generate(out: Path) -> None:
     """Write the stubs for every proto under protos/ into ``out`` (replaced whole)."""
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    # protos/google holds vendored googleapis files; their Python modules come from
+    # googleapis-common-protos.
+    sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "jobs").rglob("*.proto"))
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from jobkit.config import env_float, env_str
 from jobkit.errors import ConfigError, Unauthenticated
+from jobkit.watch_tokens import DEFAULT_TTL_S, WATCH_TOKEN_TYPE, WatchTokens
 
 ADMIN_SCOPE = "jobs:admin"
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
@@ -91,6 +92,9 @@ class AuthSettings:
     issuer: str | None
     audience: str | None
     leeway_s: float
+    #: Signs (job_api) and verifies (notifier) watch tokens; ``JWT_SECRET`` when unset.
+    watch_token_secret: str | None = None
+    watch_token_ttl_s: float = DEFAULT_TTL_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
@@ -110,6 +114,10 @@ class AuthSettings:
             issuer=env_str(env, "JWT_ISSUER", "") or None,
             audience=env_str(env, "JWT_AUDIENCE", "") or None,
             leeway_s=env_float(env, "JWT_LEEWAY_S", 30.0),
+            watch_token_secret=(
+                env_str(env, "WATCH_TOKEN_SECRET", "") or env_str(env, "JWT_SECRET", "") or None
+            ),
+            watch_token_ttl_s=env_float(env, "WATCH_TOKEN_TTL_S", DEFAULT_TTL_S, minimum=10),
         )
         if not (settings.secret or settings.public_key_file or settings.jwks_file):
             raise ConfigError("set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE")
@@ -162,6 +170,9 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated() from None
+        if header.get("typ") == WATCH_TOKEN_TYPE:
+            # A watch token is good for one job's events at the notifier, never as a user.
+            raise Unauthenticated()
         alg = header.get("alg")
         if alg == "HS256" and self._secret:
             return self._secret, alg
@@ -214,13 +225,18 @@ class Authenticator:
 
     def authenticate(self, metadata: Any) -> Principal:
         """``metadata``: the call's invocation metadata, pairs of (key, value)."""
-        header = next((v for k, v in metadata or () if k.lower() == "authorization"), None)
-        if not isinstance(header, str):
-            raise Unauthenticated()
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated()
-        return self.verify(token.strip())
+        return self.verify(bearer_token(metadata))
+
+
+def bearer_token(metadata: Any) -> str:
+    """The token of the call's ``authorization: Bearer <token>``, or ``Unauthenticated``."""
+    header = next((v for k, v in metadata or () if k.lower() == "authorization"), None)
+    if not isinstance(header, str):
+        raise Unauthenticated()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    return token.strip()
 
 
 #: Verified tokens remembered per process (a few MiB at most).
@@ -246,3 +262,10 @@ def mint_token(
     if audience:
         claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def watch_tokens_from_settings(settings: AuthSettings) -> WatchTokens | None:
+    """The deployment's watch tokens, or None where no secret is configured for them."""
+    if not settings.watch_token_secret:
+        return None
+    return WatchTokens(settings.watch_token_secret, ttl_s=settings.watch_token_ttl_s)

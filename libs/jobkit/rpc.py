@@ -175,7 +175,11 @@ def server_streaming(
 
 def authenticate(auth: Authenticator, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
     """The caller of this RPC; binds a one-way hash of the user to the call's log lines."""
-    principal = auth.authenticate(context.invocation_metadata())
+    return bind_caller(auth.authenticate(context.invocation_metadata()))
+
+
+def bind_caller(principal: Principal) -> Principal:
+    """Bind a one-way hash of the user to the call's log lines; returns ``principal``."""
     structlog.contextvars.bind_contextvars(
         user=hashlib.sha256(principal.subject.encode()).hexdigest()[:12]
     )

@@ -6,7 +6,7 @@ import asyncio
 import os
 
 from jobkit import bus
-from jobkit.auth import Authenticator
+from jobkit.auth import Authenticator, watch_tokens_from_settings
 from jobkit.db import create_pool, migrate
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
 from jobkit.logging import configure_logging, get_logger
@@ -42,6 +42,7 @@ async def main() -> None:
         PageTokens(settings.page_token_secret),
         max_input_bytes=settings.max_input_bytes,
         limits=settings.limits,
+        watch_tokens=watch_tokens_from_settings(settings.auth),
     )
     server = GrpcServer(
         settings.grpc_addr,

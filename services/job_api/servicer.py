@@ -20,7 +20,13 @@ from jobkit.auth import Authenticator, Principal
 from jobkit.catalog import all_job_types, job_type
 from jobkit.convert import job_status_from_proto, job_to_proto, struct_to_dict
 from jobkit.db import Conn, wrap_db_errors
-from jobkit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from jobkit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.limits import Limits
@@ -30,6 +36,7 @@ from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
 from jobkit.rpc import authenticate, unary
+from jobkit.watch_tokens import WatchTokens
 from services.job_api import repository
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
@@ -67,6 +74,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         *,
         max_input_bytes: int,
         limits: Limits | None = None,
+        watch_tokens: WatchTokens | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
@@ -76,6 +84,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._page_tokens = page_tokens
         self._max_input_bytes = max_input_bytes
         self._limits = limits or Limits()
+        self._watch_tokens = watch_tokens
         self._clock = clock
 
     def _caller(self, context: Context) -> Principal:
@@ -314,3 +323,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 for t in all_job_types()
             ]
         )
+
+    @unary
+    async def CreateWatchToken(
+        self, request: job_service_pb2.CreateWatchTokenRequest, context: Context
+    ) -> job_service_pb2.CreateWatchTokenResponse:
+        caller = self._caller(context)
+        job_id = parse_job_id(request.job_id)
+        if self._watch_tokens is None:
+            raise FailedPrecondition("watch tokens are not configured (WATCH_TOKEN_SECRET)")
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            job = self._visible(await store.fetch_job(conn, job_id), caller)
+        # Bound to the job's owner: an admin's token watches as the owner would.
+        token, expires_at = self._watch_tokens.issue(job.owner, str(job_id), self._clock())
+        response = job_service_pb2.CreateWatchTokenResponse(token=token)
+        response.expires_at.FromDatetime(expires_at)
+        return response

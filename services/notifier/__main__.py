@@ -6,7 +6,7 @@ import asyncio
 import os
 
 from jobkit import bus
-from jobkit.auth import Authenticator
+from jobkit.auth import Authenticator, watch_tokens_from_settings
 from jobkit.db import create_pool, migrate
 from jobkit.gen.jobs.v1 import notifier_service_pb2, notifier_service_pb2_grpc
 from jobkit.logging import configure_logging, get_logger
@@ -37,6 +37,7 @@ async def main() -> None:
         hub,
         Authenticator.from_settings(settings.auth),
         settings.limits,
+        watch_tokens_from_settings(settings.auth),
     )
     server = GrpcServer(
         settings.grpc_addr,

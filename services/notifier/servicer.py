@@ -12,7 +12,7 @@ import grpc
 import structlog
 
 from jobkit import limits, store, tracing
-from jobkit.auth import Authenticator, Principal
+from jobkit.auth import Authenticator, Principal, bearer_token
 from jobkit.convert import event_to_proto
 from jobkit.db import wrap_db_errors
 from jobkit.errors import FieldViolation, InvalidArgument, NotFound
@@ -21,7 +21,8 @@ from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.metrics import WATCH_STREAMS
-from jobkit.rpc import authenticate, server_streaming
+from jobkit.rpc import authenticate, bind_caller, server_streaming
+from jobkit.watch_tokens import WatchTokens, is_watch_token
 from services.notifier.fanout import EventHub, Resync, Watcher
 
 log = get_logger(__name__)
@@ -40,12 +41,18 @@ REPLAY_PAGE = 500
 
 class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
     def __init__(
-        self, pool: asyncpg.Pool, hub: EventHub, auth: Authenticator, limits: Limits | None = None
+        self,
+        pool: asyncpg.Pool,
+        hub: EventHub,
+        auth: Authenticator,
+        limits: Limits | None = None,
+        watch_tokens: WatchTokens | None = None,
     ) -> None:
         self._pool = pool
         self._hub = hub
         self._auth = auth
         self._limits = limits or Limits()
+        self._watch_tokens = watch_tokens
         #: Open streams' sessions, renewed in Postgres while they live (MAX_WATCHES_PER_USER).
         self._sessions: set[uuid.UUID] = set()
 
@@ -61,14 +68,20 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
             except Exception as exc:
                 log.warning("watch_renewal_failed", error=type(exc).__name__)
 
-    def _caller(self, context: Context) -> Principal:
-        return authenticate(self._auth, context)
+    def _caller(self, context: Context, job_id: str) -> Principal:
+        """The user's own token, or a watch token issued for this job (CreateWatchToken)."""
+        metadata = context.invocation_metadata()
+        token = bearer_token(metadata)
+        if self._watch_tokens is None or not is_watch_token(token):
+            return authenticate(self._auth, context)
+        grant = self._watch_tokens.verify(token, job_id)
+        return bind_caller(Principal(grant.subject))
 
     @server_streaming
     async def WatchJob(
         self, request: notifier_service_pb2.WatchJobRequest, context: Context
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
-        caller = self._caller(context)
+        caller = self._caller(context, request.job_id)
         try:
             job_id = uuid.UUID(request.job_id)
         except ValueError:
@@ -119,12 +132,10 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         loop = asyncio.get_running_loop()
         # Replay until caught up with Postgres, then live events until the terminal one.
         while True:
-            finished = False
-            async for event, is_last in self._replay(job_id, watcher, caller):
+            replay = _Replay(self._pool, job_id, watcher, caller)
+            async for event in replay:
                 yield event
-                if is_last and event.type in _TERMINAL_EVENTS:
-                    finished = True
-            if finished:
+            if replay.finished:
                 return
             while True:
                 item = await watcher.queue.get()
@@ -132,29 +143,49 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 if isinstance(item, Resync) or item.sequence > watcher.last_sequence + 1:
                     break  # a gap or a nudge: replay from Postgres
                 if item.sequence <= watcher.last_sequence:
+                    if item.type in _TERMINAL_EVENTS:
+                        return  # the client had seen the end already
                     continue  # already delivered by the replay
                 watcher.last_sequence = item.sequence
                 yield item
                 if item.type in _TERMINAL_EVENTS:
                     return
 
-    async def _replay(
-        self, job_id: uuid.UUID, watcher: Watcher, caller: Principal
-    ) -> AsyncIterator[tuple[jobs_pb2.JobEvent, bool]]:
-        """Events after the watcher's last sequence, from Postgres; flags the job's last."""
+
+class _Replay:
+    """The events after a watcher's last sequence, from Postgres. ``finished`` tells, once
+    iterated, whether the job is over with nothing after them: its terminal event was just
+    replayed, or had been seen before (a client resuming at or past the end)."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, job_id: uuid.UUID, watcher: Watcher, caller: Principal
+    ) -> None:
+        self._pool = pool
+        self._job_id = job_id
+        self._watcher = watcher
+        self._caller = caller
+        self.finished = False
+
+    async def __aiter__(self) -> AsyncIterator[jobs_pb2.JobEvent]:
+        watcher = self._watcher
         while True:
             async with wrap_db_errors(), self._pool.acquire() as conn:
                 row = await conn.fetchrow(
-                    "SELECT owner, status, last_sequence FROM jobs WHERE id = $1", job_id
+                    "SELECT owner, status, last_sequence FROM jobs WHERE id = $1", self._job_id
                 )
-                if row is None or (row["owner"] != caller.subject and not caller.is_admin):
+                if row is None or (
+                    row["owner"] != self._caller.subject and not self._caller.is_admin
+                ):
                     raise NotFound()
-                records = await store.fetch_events(conn, job_id, watcher.last_sequence, REPLAY_PAGE)
+                records = await store.fetch_events(
+                    conn, self._job_id, watcher.last_sequence, REPLAY_PAGE
+                )
             for record in records:
                 watcher.last_sequence = record.sequence
-                is_last = (
-                    record.sequence == row["last_sequence"] and JobStatus(row["status"]).terminal
-                )
-                yield event_to_proto(record), is_last
+                yield event_to_proto(record)
             if len(records) < REPLAY_PAGE:
+                self.finished = (
+                    JobStatus(row["status"]).terminal
+                    and watcher.last_sequence >= row["last_sequence"]
+                )
                 return

@@ -1,5 +1,9 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from jobkit.gen.jobs.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -72,3 +76,17 @@ class ListJobTypesResponse(_message.Message):
     JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
     job_types: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobType]
     def __init__(self, job_types: _Optional[_Iterable[_Union[_jobs_pb2.JobType, _Mapping]]] = ...) -> None: ...
+
+class CreateWatchTokenRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CreateWatchTokenResponse(_message.Message):
+    __slots__ = ("token", "expires_at")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -30,6 +30,8 @@ if _version_not_supported:
 class JobServiceStub:
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     def __init__(self, channel):
@@ -73,11 +75,18 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesResponse.FromString,
                 _registered_method=True)
+        self.CreateWatchToken = channel.unary_unary(
+                '/jobs.v1.JobService/CreateWatchToken',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     def CreateJob(self, request, context):
@@ -129,6 +138,15 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWatchToken(self, request, context):
+        """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
+        that cannot set headers, such as a browser's EventSource: it is accepted for that
+        job's WatchJob only, by the user who asked for it, until `expires_at`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +185,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesResponse.SerializeToString,
             ),
+            'CreateWatchToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWatchToken,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'jobs.v1.JobService', rpc_method_handlers)
@@ -178,6 +201,8 @@ def add_JobServiceServicer_to_server(servicer, server):
 class JobService:
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     @staticmethod
@@ -359,6 +384,33 @@ class JobService:
             '/jobs.v1.JobService/ListJobTypes',
             jobs_dot_v1_dot_job__service__pb2.ListJobTypesRequest.SerializeToString,
             jobs_dot_v1_dot_job__service__pb2.ListJobTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWatchToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/CreateWatchToken',
+            jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.SerializeToString,
+            jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

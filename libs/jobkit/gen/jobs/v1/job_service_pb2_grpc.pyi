@@ -31,6 +31,8 @@ GRPC_VERSION: str
 class JobServiceStub:
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     @_typing.overload
@@ -51,11 +53,18 @@ class JobServiceStub:
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
     ListJobTypes: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]
     """Lists the job types this deployment runs, with their step names."""
+    CreateWatchToken: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.CreateWatchTokenRequest, _job_service_pb2.CreateWatchTokenResponse]
+    """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
+    that cannot set headers, such as a browser's EventSource: it is accepted for that
+    job's WatchJob only, by the user who asked for it, until `expires_at`.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -73,10 +82,17 @@ class JobServiceAsyncStub(JobServiceStub):
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
     ListJobTypes: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]  # type: ignore[assignment]
     """Lists the job types this deployment runs, with their step names."""
+    CreateWatchToken: _aio.UnaryUnaryMultiCallable[_job_service_pb2.CreateWatchTokenRequest, _job_service_pb2.CreateWatchTokenResponse]  # type: ignore[assignment]
+    """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
+    that cannot set headers, such as a browser's EventSource: it is accepted for that
+    job's WatchJob only, by the user who asked for it, until `expires_at`.
+    """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Creates, inspects and controls jobs. Every call is scoped to the caller
     (the `sub` of the bearer token); another user's job is NOT_FOUND.
+    Every RPC carries its HTTP/JSON route (google.api.http, AIP-127; custom methods
+    AIP-136): the gateway derives its routing from these annotations.
     """
 
     @_abc_1.abstractmethod
@@ -134,5 +150,16 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_job_service_pb2.ListJobTypesResponse, _abc.Awaitable[_job_service_pb2.ListJobTypesResponse]]:
         """Lists the job types this deployment runs, with their step names."""
+
+    @_abc_1.abstractmethod
+    def CreateWatchToken(
+        self,
+        request: _job_service_pb2.CreateWatchTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.CreateWatchTokenResponse, _abc.Awaitable[_job_service_pb2.CreateWatchTokenResponse]]:
+        """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
+        that cannot set headers, such as a browser's EventSource: it is accepted for that
+        job's WatchJob only, by the user who asked for it, until `expires_at`.
+        """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

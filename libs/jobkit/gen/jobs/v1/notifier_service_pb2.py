@@ -22,18 +22,21 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from jobkit.gen.jobs.v1 import jobs_pb2 as jobs_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ejobs/v1/notifier_service.proto\x12\x07jobs.v1\x1a\x12jobs/v1/jobs.proto\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x32L\n\x0fNotifierService\x12\x39\n\x08WatchJob\x12\x18.jobs.v1.WatchJobRequest\x1a\x11.jobs.v1.JobEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ejobs/v1/notifier_service.proto\x12\x07jobs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x12jobs/v1/jobs.proto\"9\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x32n\n\x0fNotifierService\x12[\n\x08WatchJob\x12\x18.jobs.v1.WatchJobRequest\x1a\x11.jobs.v1.JobEvent\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/jobs/{job_id}/events0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobs.v1.notifier_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WATCHJOBREQUEST']._serialized_start=63
-  _globals['_WATCHJOBREQUEST']._serialized_end=120
-  _globals['_NOTIFIERSERVICE']._serialized_start=122
-  _globals['_NOTIFIERSERVICE']._serialized_end=198
+  _globals['_NOTIFIERSERVICE'].methods_by_name['WatchJob']._loaded_options = None
+  _globals['_NOTIFIERSERVICE'].methods_by_name['WatchJob']._serialized_options = b'\202\323\344\223\002\032\022\030/v1/jobs/{job_id}/events'
+  _globals['_WATCHJOBREQUEST']._serialized_start=93
+  _globals['_WATCHJOBREQUEST']._serialized_end=150
+  _globals['_NOTIFIERSERVICE']._serialized_start=152
+  _globals['_NOTIFIERSERVICE']._serialized_end=262
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from google.api import annotations_pb2 as _annotations_pb2
 from jobkit.gen.jobs.v1 import jobs_pb2 as _jobs_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

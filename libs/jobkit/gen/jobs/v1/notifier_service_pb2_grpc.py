@@ -51,6 +51,7 @@ class NotifierServiceServicer:
         """Streams a job's events after `after_sequence`: first the recorded history,
         then live events, in order, without gaps or repeats. The stream ends after
         the job's terminal event. Reconnect with the last sequence seen to resume.
+        Over HTTP it is a Server-Sent Events stream (`id:` is the sequence).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,6 +38,7 @@ class NotifierServiceStub:
     """Streams a job's events after `after_sequence`: first the recorded history,
     then live events, in order, without gaps or repeats. The stream ends after
     the job's terminal event. Reconnect with the last sequence seen to resume.
+    Over HTTP it is a Server-Sent Events stream (`id:` is the sequence).
     """
 
 @_typing.type_check_only
@@ -49,6 +50,7 @@ class NotifierServiceAsyncStub(NotifierServiceStub):
     """Streams a job's events after `after_sequence`: first the recorded history,
     then live events, in order, without gaps or repeats. The stream ends after
     the job's terminal event. Reconnect with the last sequence seen to resume.
+    Over HTTP it is a Server-Sent Events stream (`id:` is the sequence).
     """
 
 class NotifierServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -63,6 +65,7 @@ class NotifierServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams a job's events after `after_sequence`: first the recorded history,
         then live events, in order, without gaps or repeats. The stream ends after
         the job's terminal event. Reconnect with the last sequence seen to resume.
+        Over HTTP it is a Server-Sent Events stream (`id:` is the sequence).
         """
 
 def add_NotifierServiceServicer_to_server(servicer: NotifierServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
