@@ -1,8 +1,10 @@
-"""The whole system on one machine: Postgres, NATS and the four services as separate
-processes. ``make dev`` runs it in the foreground; the end-to-end tests, the chaos suite
-and the benchmarks start it too, and kill, pause and restart its parts.
+"""The whole system on one machine: Postgres, NATS, the four services and the browser
+gateway as separate processes. ``make dev`` runs it in the foreground; the end-to-end
+tests, the chaos suite and the benchmarks start it too, and kill, pause and restart its
+parts.
 
     python -m jobkit.devstack [--dir .dev] [--job-api-port 50051] [--notifier-port 50052]
+                              [--http-port 8080]
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jobkit.auth import mint_token
 from jobkit.devservers import NatsServer, PostgresServer, free_port
 
-SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier")
+SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier", "gateway")
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Stack:
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     job_api_port: int = field(default_factory=free_port)
     notifier_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
     workers: int = 1
     orchestrators: int = 1
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -106,6 +110,10 @@ class Stack:
     @property
     def notifier_addr(self) -> str:
         return f"127.0.0.1:{self.notifier_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def token(self, subject: str = "dev-user", *, scopes: tuple[str, ...] = ()) -> str:
         """An HS256 token the stack accepts (with its issuer and audience, if configured)."""
@@ -135,6 +143,12 @@ class Stack:
             env["GRPC_ADDR"] = self.job_api_addr
         if name == "notifier":
             env["GRPC_ADDR"] = self.notifier_addr
+        if name == "gateway":
+            env.update(
+                HTTP_ADDR=f"127.0.0.1:{self.http_port}",
+                JOB_API_ADDR=self.job_api_addr,
+                NOTIFIER_ADDR=self.notifier_addr,
+            )
         env.update(self.extra_env)
         return env
 
@@ -143,7 +157,9 @@ class Stack:
         file_name = name.replace("#", "-")
         env = self.service_env(base)
         env["HEALTH_FILE"] = str(self.root / f"{file_name}.healthy")
-        if "METRICS_ADDR" not in self.extra_env:
+        if base == "gateway":
+            env.pop("METRICS_ADDR", None)  # its /metrics is on its HTTP port
+        elif "METRICS_ADDR" not in self.extra_env:
             env["METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
         service = ServiceProcess(name, env, self.root / "logs" / f"{file_name}.log")
         self.services[name] = service.start()
@@ -151,7 +167,7 @@ class Stack:
 
     def start(self, timeout_s: float = 60.0) -> Stack:
         self.start_servers()
-        names = ["job_api", "notifier"]
+        names = ["job_api", "notifier", "gateway"]
         names += [f"orchestrator#{i}" if i else "orchestrator" for i in range(self.orchestrators)]
         names += [f"ai_worker#{i}" if i else "ai_worker" for i in range(self.workers)]
         for name in names:
@@ -160,18 +176,32 @@ class Stack:
         return self
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until both gRPC servers answer SERVING (which implies migrations have run)."""
+        """Until both gRPC servers answer SERVING (which implies migrations have run) and,
+        if it runs, the gateway is ready."""
         deadline = time.monotonic() + timeout_s
-        for addr in (self.job_api_addr, self.notifier_addr):
+        checks: list[tuple[str, Callable[[], bool]]] = [
+            (self.job_api_addr, lambda: _serving(self.job_api_addr)),
+            (self.notifier_addr, lambda: _serving(self.notifier_addr)),
+        ]
+        if "gateway" in self.services:
+            checks.append((self.gateway_url, self.gateway_ready))
+        for what, ready in checks:
             while True:
                 for svc in self.services.values():
                     if not svc.alive() and svc.proc is not None:
                         raise RuntimeError(f"{svc.name} exited; see {svc.log_path}")
-                if _serving(addr):
+                if ready():
                     break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{addr} not SERVING within {timeout_s}s")
+                    raise TimeoutError(f"{what} not ready within {timeout_s}s")
                 time.sleep(0.1)
+
+    def gateway_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=1) as reply:  # noqa: S310 - our own loopback URL
+                return bool(reply.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         for service in self.services.values():
@@ -200,6 +230,7 @@ def main() -> int:
     parser.add_argument("--dir", default=".dev", help="data and logs (kept between runs)")
     parser.add_argument("--job-api-port", type=int, default=50051)
     parser.add_argument("--notifier-port", type=int, default=50052)
+    parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     root = Path(args.dir).resolve()
@@ -212,6 +243,7 @@ def main() -> int:
         jwt_secret=secret_file.read_text().strip(),
         job_api_port=args.job_api_port,
         notifier_port=args.notifier_port,
+        http_port=args.http_port,
         workers=args.workers,
     )
     stop_requested = False
@@ -231,6 +263,7 @@ Durable jobs: the whole stack is running.
 
   job_api   (jobs.v1.JobService)       {stack.job_api_addr}
   notifier  (jobs.v1.NotifierService)  {stack.notifier_addr}
+  gateway   (HTTP/JSON, SSE, the page) {stack.gateway_url}
   postgres  {stack.postgres.url if stack.postgres else ""}
   nats      {stack.nats.url if stack.nats else ""}
   logs      {root / "logs"}
@@ -240,10 +273,15 @@ A token for user "dev-user" (24 h):
 
   export TOKEN={token}
 
+Open the page (signed in as dev-user):
+
+  {stack.gateway_url}/?token={token}
+
 Try:
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" \\
       {stack.job_api_addr} jobs.v1.JobService/ListJobTypes
   .venv/bin/jobctl submit noop --input '{{"sleep_ms": 300}}' --watch
+  curl -s -H "Authorization: Bearer $TOKEN" {stack.gateway_url}/v1/jobTypes
 
 Ctrl-C stops everything.
 """,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the four services, each defined once, here (names ``jobs_*``).
+"""Prometheus metrics of the services, each defined once, here (names ``jobs_*``).
 
 Every service imports this module, so every ``/metrics`` lists every metric (a service
 leaves the ones it does not feed at zero or empty); dashboards select by the scrape
@@ -85,6 +85,17 @@ RPC_DURATION = Histogram(
     "gRPC server calls (job_api, notifier), by method and status code; a streaming call "
     "is observed when its stream ends.",
     ["method", "code"],
+    buckets=_RPC_BUCKETS,
+)
+GATEWAY_STREAMS = Gauge(
+    "jobs_gateway_sse_streams_open",
+    "Server-Sent Events streams open on this gateway replica (each one WatchJob call).",
+)
+GATEWAY_REQUEST_DURATION = Histogram(
+    "jobs_gateway_request_duration_seconds",
+    "HTTP requests to the gateway, by route template (e.g. /v1/jobs/{job_id}), method and "
+    "HTTP status; an event stream is observed when it ends.",
+    ["route", "method", "code"],
     buckets=_RPC_BUCKETS,
 )
 

@@ -24,6 +24,8 @@ ISSUER = "https://id.jobs.test"
 AUDIENCE = "jobs-api"
 RSA_KID = "e2e-rsa-1"
 LIMITS = {"RATE_LIMIT_PER_MINUTE": 40, "MAX_RUNNING_JOBS_PER_USER": 20, "MAX_WATCHES_PER_USER": 5}
+CORS_ORIGIN = "https://app.example.test"
+GATEWAY_MAX_BODY_BYTES = 256 * 1024
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +47,11 @@ def stack(
         **{k: str(v) for k, v in LIMITS.items()},
         # Queue-lag and outbox gauges, read often enough for test_observability.
         "METRICS_POLL_S": "0.5",
+        # The gateway: one allowed foreign origin, keepalives and a body limit a test can
+        # reach quickly.
+        "CORS_ORIGINS": CORS_ORIGIN,
+        "SSE_KEEPALIVE_S": "0.5",
+        "GATEWAY_MAX_BODY_BYTES": str(GATEWAY_MAX_BODY_BYTES),
     }
     running = Stack(tmp_root / "stack", extra_env=env).start()
     yield running

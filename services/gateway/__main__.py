@@ -1,0 +1,71 @@
+"""gateway: HTTP/JSON and Server-Sent Events for browsers, in front of job_api and
+notifier. Wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+
+import uvicorn
+from sse_starlette.sse import AppStatus
+
+from jobkit.logging import configure_logging, get_logger
+from jobkit.runtime import run, shutdown_event
+from services.gateway.app import create_app
+from services.gateway.config import Settings
+from services.gateway.upstream import Upstreams
+
+log = get_logger("gateway")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's lifetime is jobkit.runtime's,
+    as in every other service."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def main() -> None:
+    settings = Settings.from_env(os.environ)
+    configure_logging("gateway", settings.log_level)
+    stop = shutdown_event()
+    upstreams = Upstreams(settings.job_api_addr, settings.notifier_addr)
+    config = uvicorn.Config(
+        create_app(settings, upstreams),
+        host=settings.host,
+        port=settings.port,
+        loop="none",  # already on uvloop (jobkit.runtime.run)
+        http="httptools",
+        lifespan="off",
+        # uvicorn's access log prints URLs, and query strings can hold watch tokens: the
+        # app logs each request itself, by route template.
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+    )
+    server = _Server(config)
+    log.info("http_listening", address=settings.host, port=settings.port)
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("shutting_down")
+        # Open event streams end (their clients resume elsewhere from Last-Event-ID);
+        # requests in flight finish within the grace period.
+        AppStatus.should_exit = True
+        server.should_exit = True
+        await serving
+    finally:
+        stopping.cancel()
+        await upstreams.close(grace_s=1.0)
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    run(main())

@@ -1,0 +1,312 @@
+"""The gateway's HTTP side: a Starlette app whose API routes are the proto annotations,
+plus the page, the OpenAPI document, health and metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobkit.logging import get_logger
+from jobkit.metrics import GATEWAY_REQUEST_DURATION
+from services.gateway import openapi
+from services.gateway.config import Settings
+from services.gateway.events import ACCESS_TOKEN, stream_events
+from services.gateway.routes import Binding, bindings
+from services.gateway.transcode import HttpError, build_request, dumps, error_from_rpc, to_json
+from services.gateway.upstream import Upstreams, forwarded_metadata
+
+log = get_logger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+_EXAMPLE_NAME = re.compile(r"[a-z0-9_]{1,64}")
+#: The page runs no inline script and loads nothing from elsewhere: a result rendered
+#: into it cannot run code, and it works offline.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    # The page's URL may carry ?token= on first load: never send it on as a referrer.
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        dumps(document), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def _valid_header_values(request: Request) -> tuple[tuple[str, str], ...]:
+    """The forwarded headers, refusing what gRPC metadata cannot carry (non-ASCII,
+    control characters) instead of failing deeper down."""
+    metadata = forwarded_metadata(request.headers)
+    for name, value in metadata:
+        if not value.isascii() or not value.isprintable():
+            if name == "authorization":
+                raise HttpError.of(
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials"
+                )
+            raise HttpError.of(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the {name} header is malformed",
+                [(name, "must be printable ASCII")],
+            )
+    return metadata
+
+
+def _unary_endpoint(
+    binding: Binding, upstreams: Upstreams, settings: Settings
+) -> Callable[[Request], Awaitable[Response]]:
+    call = upstreams.unary(binding)
+
+    async def endpoint(request: Request) -> Response:
+        if ACCESS_TOKEN in request.query_params:
+            raise HttpError.of(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "access_token is accepted on the events route only; "
+                "send Authorization: Bearer <token>",
+            )
+        metadata = _valid_header_values(request)
+        message = build_request(
+            binding, request.path_params, request.query_params.multi_items(), await request.body()
+        )
+        try:
+            reply = await call(message, metadata=metadata, timeout=settings.upstream_timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise error_from_rpc(
+                error.code(), error.details() or "", error.trailing_metadata()
+            ) from None
+        return _json(to_json(reply), headers={"Cache-Control": "no-store"})
+
+    return endpoint
+
+
+def _stream_endpoint(
+    binding: Binding, upstreams: Upstreams, settings: Settings
+) -> Callable[[Request], Awaitable[Response]]:
+    call = upstreams.stream(binding)
+
+    async def endpoint(request: Request) -> Response:
+        # The credential is chosen by stream_events (a header, or a watch token in the URL).
+        metadata = tuple(m for m in _valid_header_values(request) if m[0] != "authorization")
+        return await stream_events(
+            request,
+            binding,
+            call,
+            metadata,
+            keepalive_s=settings.keepalive_s,
+            send_timeout_s=settings.send_timeout_s,
+        )
+
+    return endpoint
+
+
+def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
+    """One route per annotated RPC."""
+    routes: list[BaseRoute] = []
+    for binding in bindings():
+        make = _stream_endpoint if binding.streaming else _unary_endpoint
+        routes.append(
+            Route(
+                binding.template,
+                make(binding, upstreams, settings),
+                methods=[binding.verb],
+                name=binding.method.name,
+            )
+        )
+    return routes
+
+
+def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
+    document = openapi.document(bindings())
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def example(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = settings.examples_dir / f"{name}.json"
+        if not _EXAMPLE_NAME.fullmatch(name) or not path.is_file():
+            raise HttpError.of(grpc.StatusCode.NOT_FOUND, "no such example")
+        return FileResponse(path, media_type="application/json")
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if await upstreams.ready():
+            return _json({"status": "ready"})
+        return _json({"status": "upstream not serving"}, 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HttpError)
+        return _json(error.body, error.status, error.headers)
+
+    async def starlette_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        code = {
+            404: grpc.StatusCode.NOT_FOUND,
+            405: grpc.StatusCode.UNIMPLEMENTED,
+        }.get(error.status_code, grpc.StatusCode.INVALID_ARGUMENT)
+        shaped = HttpError.of(code, error.detail or "not found")
+        return _json(shaped.body, error.status_code, dict(error.headers or {}))
+
+    routes: list[BaseRoute] = [
+        Route("/", page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/examples/{name}.json", example, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *api_routes(upstreams, settings),
+    ]
+    middleware = [
+        # Outermost, so preflights and errors (413 included) carry the CORS headers.
+        *_cors(settings.cors_origins),
+        Middleware(ObserveRequests),
+        Middleware(LimitBody, max_bytes=settings.max_body_bytes),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HttpError: http_error, HTTPException: starlette_error},
+    )
+
+
+def _cors(origins: tuple[str, ...]) -> list[Middleware]:
+    if not origins:
+        return []
+    anyone = "*" in origins
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if anyone else list(origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id", "traceparent"],
+            expose_headers=["retry-after"],
+            # Bearer tokens, not cookies; and never credentials for a wildcard origin.
+            allow_credentials=not anyone,
+            max_age=600,
+        )
+    ]
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class LimitBody:
+    """Answers 413 to a body larger than ``max_bytes``: at once when Content-Length says
+    so, or as soon as a chunked body grows past it (nothing larger is ever buffered)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = HttpError.of(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request body is larger than {self.max_bytes} bytes",
+            [("body", f"must be at most {self.max_bytes} bytes")],
+        )
+        await _json(error.body, 413, {"Connection": "close"})(scope, receive, send)
+
+
+class ObserveRequests:
+    """Per request: the security headers, one log line (route template, never the URL:
+    query strings can hold tokens) and the latency histogram by route and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS:
+                    headers.raw.append((name, value))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            GATEWAY_REQUEST_DURATION.labels(template, scope["method"], str(status)).observe(elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                log.info(
+                    "http_request",
+                    method=scope["method"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )

@@ -1,0 +1,150 @@
+"""``GET /v1/jobs/{job_id}/events``: one WatchJob call as a Server-Sent Events stream.
+
+The guarantee of WatchJob (every event once, in order, resumable from any sequence) is
+carried into the browser unchanged: each message's ``id:`` is the event's sequence, so an
+``EventSource`` that reconnects sends ``Last-Event-ID`` and gets exactly what it missed,
+whichever gateway replica it reaches. After the terminal event an ``end`` message closes
+the stream; a job already over with nothing left to send answers ``204``, which stops
+``EventSource`` from reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.logging import get_logger
+from jobkit.metrics import GATEWAY_STREAMS
+from jobkit.watch_tokens import is_watch_token
+from services.gateway.routes import Binding
+from services.gateway.transcode import HttpError, build_request, dumps, error_from_rpc, to_json
+
+log = get_logger(__name__)
+
+ACCESS_TOKEN = "access_token"  # noqa: S105 - a parameter name
+_TERMINAL = frozenset(
+    {
+        jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+        jobs_pb2.JOB_EVENT_TYPE_FAILED,
+        jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
+    }
+)
+#: How long to wait for the stream's first event before sending the response headers:
+#: long enough for the replay of a finished job to say "nothing left" (204), short
+#: enough that a quiet running job's stream opens at once.
+FIRST_EVENT_WAIT_S = 0.5
+#: Sent with the first message: an EventSource whose connection drops (a gateway
+#: restarting) tries again after this many milliseconds instead of its default 3 s.
+RECONNECT_MS = 1000
+
+StreamCall = Callable[..., Any]
+#: What ``read()`` of a finished gRPC stream returns (untyped in grpc's stubs).
+EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
+
+
+def credentials(request: Request) -> tuple[tuple[str, str], ...]:
+    """The bearer credential for the upstream: the Authorization header, or else
+    ``?access_token=``, which must be a watch token. A user's own JWT never travels in a
+    URL: it would end up in proxy logs and browser history."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        return (("authorization", header),)
+    token = request.query_params.get(ACCESS_TOKEN)
+    if token is None:
+        raise HttpError.of(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
+    if not is_watch_token(token):
+        raise HttpError.of(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "access_token takes a watch token (POST /v1/jobs/{job_id}:watchToken), "
+            "never a user's token",
+        )
+    return (("authorization", f"Bearer {token}"),)
+
+
+def resume_point(request: Request) -> str | None:
+    """``Last-Event-ID`` (an EventSource reconnecting) overrides ``after_sequence``."""
+    last_event_id = request.headers.get("last-event-id")
+    if last_event_id is None or not last_event_id.strip():
+        return None
+    if not last_event_id.strip().isdigit():
+        raise HttpError.of(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Last-Event-ID must be an event sequence",
+            [("Last-Event-ID", "must be a whole number")],
+        )
+    return last_event_id.strip()
+
+
+async def stream_events(
+    request: Request,
+    binding: Binding,
+    call: StreamCall,
+    metadata: tuple[tuple[str, str], ...],
+    *,
+    keepalive_s: float,
+    send_timeout_s: float,
+) -> Response:
+    metadata = credentials(request) + metadata
+    query = [(k, v) for k, v in request.query_params.multi_items()]
+    resume = resume_point(request)
+    if resume is not None:
+        query = [(k, v) for k, v in query if k not in ("after_sequence", "afterSequence")]
+        query.append(("after_sequence", resume))
+    message = build_request(
+        binding, request.path_params, query, b"", reserved=frozenset({ACCESS_TOKEN})
+    )
+    upstream = call(message, metadata=metadata)
+    first = asyncio.ensure_future(upstream.read())
+    try:
+        await asyncio.wait_for(asyncio.shield(first), FIRST_EVENT_WAIT_S)
+    except TimeoutError:
+        pass  # a quiet running job: open the stream now, the event follows when it comes
+    except grpc.aio.AioRpcError as error:
+        upstream.cancel()
+        raise error_from_rpc(
+            error.code(), error.details() or "", error.trailing_metadata()
+        ) from None
+    except BaseException:
+        upstream.cancel()
+        raise
+    if first.done() and first.result() is EOF:
+        return Response(status_code=204, headers={"Cache-Control": "no-cache"})
+    return EventSourceResponse(
+        _messages(upstream, first),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        ping=keepalive_s,
+        ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
+        # A client that reads nothing for this long is dropped, so it never holds its
+        # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
+        send_timeout=send_timeout_s,
+    )
+
+
+async def _messages(upstream: Any, first: asyncio.Future[Any]) -> AsyncIterator[ServerSentEvent]:
+    GATEWAY_STREAMS.inc()
+    retry: int | None = RECONNECT_MS
+    try:
+        item = await first
+        while item is not EOF:
+            event: jobs_pb2.JobEvent = item
+            yield ServerSentEvent(dumps(to_json(event)), id=str(event.sequence), retry=retry)
+            retry = None
+            if event.type in _TERMINAL:
+                yield ServerSentEvent(dumps({"sequence": event.sequence}), event="end")
+                return
+            item = await upstream.read()
+        # The upstream ended early (a notifier replica going away): end the response;
+        # the EventSource reconnects with Last-Event-ID and resumes elsewhere.
+    except grpc.aio.AioRpcError as error:
+        log.info("event_stream_upstream_ended", code=error.code().name)
+    finally:
+        # The browser went away, or the job is over: the WatchJob call ends with it.
+        upstream.cancel()
+        GATEWAY_STREAMS.dec()
