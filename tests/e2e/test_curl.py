@@ -1,0 +1,70 @@
+"""The README's curl walk-through of the gateway, run as written: the whole block as one
+shell script (its variables carry from command to command), against the test stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from jobkit.devstack import Stack
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+HEADING = "## From a browser: HTTP/JSON and Server-Sent Events"
+#: Printed between commands, so each command's output can be told apart.
+MARK = "@@@ next command @@@"
+
+
+def readme_commands() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(HEADING)
+    section = text[start : text.find("\n## ", start + len(HEADING))]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    joined = block.replace("\\\n", " ")
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+def sse_ids(text: str) -> list[int]:
+    return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id: ")]
+
+
+def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack) -> None:
+    commands = readme_commands()
+    assert all("curl " in c for c in commands)
+    script = "\n".join(
+        f"echo '{MARK}'\n{c.replace('http://127.0.0.1:8080', stack.gateway_url)}" for c in commands
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=README.parent,
+        env={**os.environ, "TOKEN": stack.token("readme-curl")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = [o.strip() for o in result.stdout.split(MARK)[1:]]
+    types, created, watched, resumed, finished, token, by_token, job = outputs
+    assert "cv_tailoring" in {t["name"] for t in json.loads(types)["jobTypes"]}
+    assert created == ""  # captured into $JOB
+    ids = sse_ids(watched)
+    assert ids == list(range(1, len(ids) + 1))
+    assert "JOB_EVENT_TYPE_SUCCEEDED" in watched
+    assert watched.endswith(f'event: end\ndata: {{"sequence":{ids[-1]}}}')
+    assert sse_ids(resumed) == list(range(5, ids[-1] + 1))
+    assert finished == "204"
+    assert token == ""  # captured into $WATCH
+    assert sse_ids(by_token) == list(range(5, ids[-1] + 1))
+    result_doc = json.loads(job)["result"]
+    assert {"tailored_cv", "cover_letter", "match_score", "preview_markdown"} <= set(result_doc)
