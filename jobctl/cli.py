@@ -21,6 +21,7 @@ import grpc
 from google.protobuf import json_format
 
 from jobctl.client import JobsClient
+from jobctl.http_client import GatewayError, HttpJobsClient
 from jobkit.auth import mint_token
 from jobkit.gen.jobs.v1 import jobs_pb2
 
@@ -37,6 +38,8 @@ _EXIT_BY_CODE = {
     grpc.StatusCode.FAILED_PRECONDITION: 6,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 7,
 }
+#: The same calls over gRPC or over the HTTP gateway (``--http``).
+Jobs = JobsClient | HttpJobsClient
 _STATUS_NAMES = [n.removeprefix("JOB_STATUS_").lower() for n in jobs_pb2.JobStatus.keys()][1:]  # noqa: SIM118
 
 
@@ -166,7 +169,7 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
         print(json.dumps(json_format.MessageToDict(job.result), indent=2))
 
 
-async def _watch(client: JobsClient, job_id: str, after: int, output: str) -> int:
+async def _watch(client: Jobs, job_id: str, after: int, output: str) -> int:
     bar = ProgressBar(sys.stdout)
     final = jobs_pb2.JOB_STATUS_UNSPECIFIED
     async for event in client.watch(job_id, after):
@@ -186,7 +189,12 @@ async def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 4
-    async with JobsClient(args.api, args.notifier, token, timeout_s=args.timeout) as client:
+    client: Jobs
+    if args.http:
+        client = HttpJobsClient(args.http, token, timeout_s=args.timeout)
+    else:
+        client = JobsClient(args.api, args.notifier, token, timeout_s=args.timeout)
+    async with client:
         if args.command == "submit":
             job_type, doc = _submission(args)
             job = await client.create_job(job_type, doc, idempotency_key=args.idempotency_key)
@@ -266,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobctl",
         description="Submit, watch and manage durable AI jobs.",
-        epilog="Environment: JOBS_API_ADDR, JOBS_NOTIFIER_ADDR, JOBS_TOKEN, JWT_SECRET.",
+        epilog="Environment: JOBS_API_ADDR, JOBS_NOTIFIER_ADDR, JOBS_HTTP, JOBS_TOKEN, JWT_SECRET.",
     )
     parser.add_argument(
         "--api",
@@ -277,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--notifier",
         default=os.environ.get("JOBS_NOTIFIER_ADDR", "127.0.0.1:50052"),
         help="notifier address (default %(default)s)",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="URL",
+        default=os.environ.get("JOBS_HTTP") or None,
+        help="talk to the HTTP gateway at URL (e.g. http://127.0.0.1:8080) instead of gRPC",
     )
     parser.add_argument("--token", help="bearer token (default $JOBS_TOKEN)")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-call deadline, s")
@@ -373,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"jobctl: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except grpc.aio.AioRpcError as error:
+    except (grpc.aio.AioRpcError, GatewayError) as error:
         print(f"jobctl: {error.code().name}: {error.details()}", file=sys.stderr)
         return _EXIT_BY_CODE.get(error.code(), 10)
     except KeyboardInterrupt:
