@@ -25,6 +25,7 @@ from jobkit.metrics import GATEWAY_STREAMS
 from jobkit.watch_tokens import is_watch_token
 from services.gateway.routes import Binding
 from services.gateway.transcode import HttpError, build_request, dumps, error_from_rpc, to_json
+from services.gateway.upstream import carriable
 
 log = get_logger(__name__)
 
@@ -59,7 +60,7 @@ def credentials(request: Request) -> tuple[tuple[str, str], ...]:
     token = request.query_params.get(ACCESS_TOKEN)
     if token is None:
         raise HttpError.of(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials")
-    if not is_watch_token(token):
+    if not carriable(token) or not is_watch_token(token):
         raise HttpError.of(
             grpc.StatusCode.UNAUTHENTICATED,
             "access_token takes a watch token (POST /v1/jobs/{job_id}:watchToken), "

@@ -12,6 +12,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.gateway.routes import JOB_SERVICE, NOTIFIER_SERVICE, Binding
+from services.gateway.transcode import HttpError
 
 #: Request headers forwarded to the upstream as metadata: the caller's credentials (the
 #: upstream authenticates and authorises; the gateway never does) and W3C trace context.
@@ -27,8 +28,32 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+#: Longer values are refused here: gRPC's metadata limit (8 KiB in all) would otherwise
+#: answer RESOURCE_EXHAUSTED. A JWT is well under 2 KiB.
+MAX_METADATA_CHARS = 4096
+
+
 def forwarded_metadata(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((name, headers[name]) for name in FORWARDED_HEADERS if name in headers)
+    """The headers that travel on, refusing values gRPC metadata cannot carry (non-ASCII,
+    control characters, oversized) here instead of failing deeper down."""
+    metadata = tuple((name, headers[name]) for name in FORWARDED_HEADERS if name in headers)
+    for name, value in metadata:
+        if not carriable(value):
+            if name == "authorization":
+                raise HttpError.of(
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or invalid credentials"
+                )
+            raise HttpError.of(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the {name} header is malformed",
+                [(name, f"must be printable ASCII, at most {MAX_METADATA_CHARS} characters")],
+            )
+    return metadata
+
+
+def carriable(value: str) -> bool:
+    """Whether ``value`` can travel as gRPC metadata."""
+    return value.isascii() and value.isprintable() and len(value) <= MAX_METADATA_CHARS
 
 
 class Upstreams:
