@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration test-e2e bench chaos lint format protos protos-check clean
+.PHONY: help install dev test test-unit test-integration test-e2e test-browser bench chaos lint format protos protos-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-dev: $(STAMP) ## run Postgres, NATS and the four services (Ctrl-C stops all)
+dev: $(STAMP) ## run Postgres, NATS, the four services and the gateway (Ctrl-C stops all)
 	$(PY) -m jobkit.devstack --dir .dev
 
 test: $(STAMP) ## the whole suite: unit, integration (real Postgres/NATS), end-to-end
@@ -30,8 +30,11 @@ test-unit: $(STAMP) ## pure code only, seconds
 test-integration: $(STAMP) ## against real Postgres and nats-server processes
 	$(PY) -m pytest tests/integration
 
-test-e2e: $(STAMP) ## the four services as processes, driven over gRPC
+test-e2e: $(STAMP) ## the services as processes, driven over gRPC and HTTP
 	$(PY) -m pytest tests/e2e
+
+test-browser: $(STAMP) ## the page in headless Chromium (Debian's chromium; JOBS_REQUIRE_BROWSER=1 fails without it)
+	$(PY) -m pytest tests/browser
 
 bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU and memory
 	$(PY) -m bench --out bench-results/bench.json $(BENCH_ARGS)
