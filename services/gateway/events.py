@@ -18,6 +18,7 @@ import grpc
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
@@ -117,7 +118,8 @@ async def stream_events(
         raise
     if first.done() and first.result() is EOF:
         return Response(status_code=204, headers={"Cache-Control": "no-cache"})
-    return EventSourceResponse(
+    return _EventStream(
+        upstream,
         _messages(upstream, first),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         ping=keepalive_s,
@@ -126,6 +128,22 @@ async def stream_events(
         # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
         send_timeout=send_timeout_s,
     )
+
+
+class _EventStream(EventSourceResponse):
+    """An SSE response that ends its upstream call however the response ends, even when
+    the client leaves before the first message (the message generator never started, so
+    its own clean-up would never run)."""
+
+    def __init__(self, upstream: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._upstream.cancel()
 
 
 async def _messages(upstream: Any, first: asyncio.Future[Any]) -> AsyncIterator[ServerSentEvent]:
