@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,10 @@ from jobkit.watch_tokens import DEFAULT_TTL_S, WATCH_TOKEN_TYPE, WatchTokens
 
 ADMIN_SCOPE = "jobs:admin"
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
+#: What a subject may not hold: control characters (NUL cannot be stored in Postgres text at
+#: all; the rest have no place in a user id and forge log lines) and lone surrogates (JSON's
+#: ``"\ud800"`` decodes to one; it cannot be encoded as UTF-8).
+_BAD_SUBJECT_CHARACTER = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +219,12 @@ class Authenticator:
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated() from None
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 256:
+        if (
+            not isinstance(subject, str)
+            or not subject
+            or len(subject) > 256
+            or _BAD_SUBJECT_CHARACTER.search(subject)
+        ):
             raise Unauthenticated()
         scopes = claims.get("scope", "")
         granted = scopes.split() if isinstance(scopes, str) else scopes

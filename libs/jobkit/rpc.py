@@ -1,18 +1,22 @@
-"""gRPC server plumbing shared by job_api and notifier: health, reflection, error mapping,
-logging context, trace context, RPC metrics and graceful shutdown."""
+"""gRPC server plumbing shared by job_api and notifier: health, reflection, request
+decoding, error mapping, logging context, trace context, RPC metrics and graceful shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import hashlib
+import inspect
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2, duration_pb2, struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -21,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from jobkit import tracing
 from jobkit.auth import Authenticator, Principal
-from jobkit.errors import InvalidArgument, JobkitError, ResourceExhausted
+from jobkit.errors import FieldViolation, InvalidArgument, JobkitError, ResourceExhausted
 from jobkit.logging import get_logger
 from jobkit.metrics import RPC_DURATION
 
@@ -186,8 +190,262 @@ def bind_caller(principal: Principal) -> Principal:
     return principal
 
 
+#: Said for a request whose bytes are not a message of the method's type: malformed wire
+#: data, invalid UTF-8 in a string, nesting past protobuf's recursion limit.
+UNDECODABLE = "request could not be decoded"
+
+#: A map key (a Struct's, say) shown as it is in a field path; any other key shows as ``*``,
+#: so a path never echoes free text (or the NUL it is being rejected for).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def decode_request(deserializer: Callable[[bytes], Req], raw: bytes) -> Req:
+    """``raw`` decoded by ``deserializer`` (a message type's ``FromString``), or
+    ``InvalidArgument``.
+
+    Any decoding failure (``DecodeError``, ``RecursionError``, anything else) is
+    INVALID_ARGUMENT with the plain ``UNDECODABLE`` message. A string anywhere in the
+    message, Struct values and keys included, that holds a NUL character is INVALID_ARGUMENT
+    naming its field: Postgres text and jsonb cannot store NUL, and such a request would
+    otherwise fail as INTERNAL deep in a service, or later in a job.
+    """
+    try:
+        message = deserializer(raw)
+    except Exception as exc:
+        raise InvalidArgument(UNDECODABLE) from exc
+    # A NUL in a string is a zero byte on the wire: a request with no zero byte skips the walk.
+    if b"\0" in raw and isinstance(message, Message):
+        try:
+            path = nul_field(message)
+        except RecursionError as exc:
+            raise InvalidArgument(UNDECODABLE) from exc
+        if path is not None:
+            description = "must not contain NUL characters"
+            raise InvalidArgument(f"{path} {description}", [FieldViolation(path, description)])
+    return message
+
+
+def nul_field(message: Message) -> str | None:
+    """The path (``idempotency_key``, ``input.resume.name``, ``steps[2].name``) of the first
+    string in ``message`` holding a NUL character, or None. Struct, Value and ListValue are
+    walked as the JSON they stand for; a NUL in a map key is reported as ``<map>.*``."""
+    found = _nul_in_message(message)
+    return None if found is None else "".join(reversed(found)).lstrip(".")
+
+
+# The walk below runs for every request with a zero byte (any double in a Struct has some),
+# so it builds no path on the way down: a hit returns its segments, innermost first.
+
+
+def _nul_in_message(message: Message) -> list[str] | None:
+    if isinstance(message, struct_pb2.Struct):
+        return _nul_in_struct(message)
+    if isinstance(message, struct_pb2.Value):
+        return _nul_in_value(message)
+    if isinstance(message, struct_pb2.ListValue):
+        return _nul_in_list(message)
+    for field, value in message.ListFields():
+        found = _nul_in_field(field, value)
+        if found is not None:
+            found.append(f".{field.name}")
+            return found
+    return None
+
+
+def _nul_in_field(field: FieldDescriptor, value: Any) -> list[str] | None:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        value_field = field.message_type.fields_by_name["value"]
+        for key, item in value.items():
+            if isinstance(key, str) and "\0" in key:
+                return [".*"]
+            found = _nul_in_item(value_field, item)
+            if found is not None:
+                found.append(_key_segment(key))
+                return found
+        return None
+    if field.is_repeated:
+        for index, item in enumerate(value):
+            found = _nul_in_item(field, item)
+            if found is not None:
+                found.append(f"[{index}]")
+                return found
+        return None
+    return _nul_in_item(field, value)
+
+
+def _nul_in_item(field: FieldDescriptor, value: Any) -> list[str] | None:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return [] if "\0" in value else None
+    if field.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
+        return _nul_in_message(value)
+    return None
+
+
+def _key_segment(key: object) -> str:
+    return f".{key}" if _PLAIN_KEY.fullmatch(str(key)) else ".*"
+
+
+def _nul_in_struct(struct: struct_pb2.Struct) -> list[str] | None:
+    fields = struct.fields
+    for key in fields:  # not ``.items()``: its iterator is Python code, this is upb's
+        if "\0" in key:
+            return [".*"]
+        found = _nul_in_value(fields[key])
+        if found is not None:
+            found.append(_key_segment(key))
+            return found
+    return None
+
+
+def _nul_in_list(values: struct_pb2.ListValue) -> list[str] | None:
+    for index, value in enumerate(values.values):
+        found = _nul_in_value(value)
+        if found is not None:
+            found.append(f"[{index}]")
+            return found
+    return None
+
+
+def _nul_in_value(value: struct_pb2.Value) -> list[str] | None:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return [] if "\0" in value.string_value else None
+    if kind == "struct_value":
+        return _nul_in_struct(value.struct_value)
+    if kind == "list_value":
+        return _nul_in_list(value.list_value)
+    return None
+
+
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    _Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+    _Handler = grpc.RpcMethodHandler
+
+_Behaviour = Callable[..., Any]
+
+
+class DecodeRequests(_ServerInterceptor):
+    """Every request of every method is decoded here, by ``decode_request``, before the
+    method sees it.
+
+    Left to grpc, a request that does not decode ends the call as UNKNOWN with
+    ``Unexpected <class 'google.protobuf.message.DecodeError'>: ...`` shown to the client.
+    Here each method's handler is re-registered with ``request_deserializer=None`` (grpc then
+    passes the raw bytes through) and a behaviour that decodes them itself, so a bad request
+    is INVALID_ARGUMENT with a plain message, and a NUL in any string is INVALID_ARGUMENT
+    naming the field, for every RPC, health and reflection included. Behaviours keep their
+    kind (coroutine or async generator), which is how grpc.aio tells how to drive them; a
+    synchronous behaviour is left as it was registered.
+    """
+
+    def __init__(self) -> None:
+        #: method -> (handler grpc found, the decoding handler made for it).
+        self._handlers: dict[str, tuple[_Handler, _Handler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> _Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # an unknown method: grpc answers UNIMPLEMENTED
+            return handler
+        method = handler_call_details.method
+        known = self._handlers.get(method)
+        if known is None or known[0] is not handler:
+            known = (handler, decoding_handler(handler, method))
+            self._handlers[method] = known
+        return known[1]
+
+
+def decoding_handler(handler: _Handler, method: str) -> _Handler:
+    """``handler`` with its requests decoded by ``decode_request`` (see ``DecodeRequests``)."""
+    deserializer = handler.request_deserializer
+    if deserializer is None:
+        return handler
+    rpc = method.rpartition("/")[2]
+    kinds: list[tuple[_Behaviour | None, Callable[..., _Handler]]] = [
+        (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+        (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+        (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+        (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+    ]
+    for behaviour, make in kinds:
+        if behaviour is None:
+            continue
+        wrapped = _decoding(behaviour, deserializer, rpc, handler.request_streaming)
+        if wrapped is None:
+            return handler
+        return make(
+            wrapped, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+    return handler
+
+
+def _decoding(
+    behaviour: _Behaviour, deserializer: Callable[[bytes], Any], rpc: str, request_streaming: bool
+) -> _Behaviour | None:
+    async def request_of(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if request_streaming:
+            return _decoded_stream(raw, deserializer, rpc, context)
+        try:
+            return decode_request(deserializer, raw)
+        except InvalidArgument as error:
+            await _reject(context, rpc, error)
+
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def generator(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            responses = behaviour(await request_of(raw, context), context)
+            try:
+                async for response in responses:
+                    yield response
+            finally:
+                # Closed with this generator, not later by the event loop's finaliser.
+                await responses.aclose()
+
+        return generator
+    if inspect.iscoroutinefunction(behaviour):
+
+        async def coroutine(raw: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            return await behaviour(await request_of(raw, context), context)
+
+        return coroutine
+    return None
+
+
+async def _decoded_stream(
+    raws: AsyncIterator[bytes],
+    deserializer: Callable[[bytes], Any],
+    rpc: str,
+    context: grpc.aio.ServicerContext[Any, Any],
+) -> AsyncIterator[Any]:
+    async for raw in raws:
+        try:
+            request = decode_request(deserializer, raw)
+        except InvalidArgument as error:
+            await _reject(context, rpc, error)
+        yield request
+
+
+async def _reject(
+    context: grpc.aio.ServicerContext[Any, Any], rpc: str, error: InvalidArgument
+) -> NoReturn:
+    cause = error.__cause__
+    reason = type(cause).__name__ if cause is not None else "nul_character"
+    log.info("rpc_rejected", rpc=rpc, code=error.grpc_code.name, reason=reason)
+    # Refused before the method ran: counted, with no time of its own to speak of.
+    RPC_DURATION.labels(rpc, error.grpc_code.name).observe(0.0)
+    await abort_with(context, error)
+    raise AssertionError("unreachable: abort raises")
+
+
 class GrpcServer:
-    """A grpc.aio server with health and reflection, and a graceful ``stop``."""
+    """A grpc.aio server with health and reflection, requests decoded by ``DecodeRequests``,
+    and a graceful ``stop``."""
 
     def __init__(
         self,
@@ -201,6 +459,7 @@ class GrpcServer:
         self._service_names = tuple(service_names)
         self.health = HealthServicer()
         self.server = grpc.aio.server(
+            interceptors=[DecodeRequests()],
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
@@ -209,7 +468,7 @@ class GrpcServer:
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
-            ]
+            ],
         )
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -144,6 +145,10 @@ def bad_tokens(stack: Stack, rsa_key: rsa.RSAPrivateKey) -> dict[str, Callable[[
         "wrong audience": lambda: jwt.encode(_claims(aud="other"), secret, "HS256"),
         "unknown kid": lambda: jwt.encode(_claims(), rsa_key, "RS256", headers={"kid": "nope"}),
         "no sub": lambda: jwt.encode(_claims(sub=None), secret, "HS256"),
+        # Validly signed, but no user id: Postgres text cannot hold NUL, UTF-8 no lone surrogate.
+        "NUL in sub": lambda: jwt.encode(_claims(sub="mal\x00lory"), secret, "HS256"),
+        "control character in sub": lambda: jwt.encode(_claims(sub="mal\x1b"), secret, "HS256"),
+        "lone surrogate in sub": lambda: jwt.encode(_claims(sub="\ud800"), secret, "HS256"),
     }
 
 
@@ -159,7 +164,7 @@ async def test_every_rpc_refuses_every_bad_token(
             table.append((case, rpc, code))
     wrong = [(case, rpc, code) for case, rpc, code in table if code != Code.UNAUTHENTICATED]
     assert not wrong
-    assert len(table) == 12 * 8
+    assert len(table) == 15 * 8
 
 
 async def test_valid_rs256_and_hs256_tokens_both_work(
@@ -244,6 +249,123 @@ async def test_bad_input_is_invalid_argument_naming_the_field(api: Api, stack: S
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await api.call("WatchJob", token, str(uuid.uuid4()), after_sequence=-1)
     assert caught.value.code() == Code.INVALID_ARGUMENT
+    # Nothing was created by any of it.
+    assert len((await api.call("ListJobs", token)).jobs) == 0
+
+
+def _bad_utf8(request: Message) -> bytes:
+    """``request`` serialised, its string ``"@@"`` turned into bytes that are not UTF-8, as a
+    gateway passing a browser's input straight through might send it."""
+    return request.SerializeToString().replace(b"@@", b"\xff\xfe")
+
+
+#: Not protobuf at all: a tag with no end.
+MALFORMED = b"\xff\xff\xff\xff"
+
+
+def _nested_input(depth: int) -> bytes:
+    """A CreateJobRequest whose input nests ``depth`` Structs (protobuf parses 100 levels of
+    messages, some 33 Structs, at most).
+
+    Built in place: copying or parsing it would already hit the limit."""
+    request = job_service_pb2.CreateJobRequest(type="noop")
+    level = request.input
+    for _ in range(depth):
+        level = level.fields["a"].struct_value
+    return request.SerializeToString()
+
+
+def _assert_plain(error: grpc.aio.AioRpcError) -> None:
+    details = error.details() or ""
+    for leak in ("class", "Traceback", "DecodeError", "Error parsing"):
+        assert leak not in details, details
+
+
+async def _raw_error(address: str, method: str, raw: bytes, token: str) -> grpc.aio.AioRpcError:
+    """The status a call of ``method`` with exactly ``raw`` as its request ends with."""
+    metadata = (("authorization", f"Bearer {token}"),)
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            if method.endswith("/WatchJob"):
+                async for _ in channel.unary_stream(
+                    method, request_serializer=None, response_deserializer=None
+                )(raw, metadata=metadata, timeout=10):
+                    pass
+            else:
+                await channel.unary_unary(
+                    method, request_serializer=None, response_deserializer=None
+                )(raw, metadata=metadata, timeout=10)
+        except grpc.aio.AioRpcError as error:
+            return error
+    raise AssertionError(f"{method} accepted {raw!r}")
+
+
+async def test_undecodable_requests_are_invalid_argument_without_internals(
+    stack: Stack,
+) -> None:
+    token = stack.token("byte-crafter")
+    requests = {
+        "CreateJob": job_service_pb2.CreateJobRequest(type="@@"),
+        "GetJob": job_service_pb2.GetJobRequest(job_id="@@"),
+        "ListJobs": job_service_pb2.ListJobsRequest(page_token="@@"),
+        "CancelJob": job_service_pb2.CancelJobRequest(job_id="@@"),
+        "DeleteJob": job_service_pb2.DeleteJobRequest(job_id="@@"),
+    }
+    calls = [
+        (stack.job_api_addr, f"/jobs.v1.JobService/{rpc}", raw)
+        for rpc, request in requests.items()
+        for raw in (_bad_utf8(request), MALFORMED)
+    ]
+    watch = notifier_service_pb2.WatchJobRequest(job_id="@@")
+    calls += [
+        (stack.notifier_addr, "/jobs.v1.NotifierService/WatchJob", raw)
+        for raw in (_bad_utf8(watch), MALFORMED)
+    ]
+    calls += [
+        (
+            address,
+            "/grpc.health.v1.Health/Check",
+            _bad_utf8(health_pb2.HealthCheckRequest(service="@@")),
+        )
+        for address in (stack.job_api_addr, stack.notifier_addr)
+    ]
+    calls.append((stack.job_api_addr, "/jobs.v1.JobService/CreateJob", _nested_input(200)))
+    for address, method, raw in calls:
+        error = await _raw_error(address, method, raw, token)
+        assert (method, error.code()) == (method, Code.INVALID_ARGUMENT)
+        assert error.details() == "request could not be decoded"
+        _assert_plain(error)
+    # Nesting protobuf can parse (some 30 levels of JSON objects) is no problem.
+    async with grpc.aio.insecure_channel(stack.job_api_addr) as channel:
+        reply = await channel.unary_unary(
+            "/jobs.v1.JobService/CreateJob", request_serializer=None, response_deserializer=None
+        )(_nested_input(20), metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    assert jobs_pb2.Job.FromString(reply).status == jobs_pb2.JOB_STATUS_QUEUED
+
+
+async def test_a_nul_in_any_string_is_invalid_argument_naming_the_field(
+    api: Api, stack: Stack
+) -> None:
+    token = stack.token("nul-sender")
+    noted = struct_pb2.Struct()
+    noted.update({"note": {"text": "a\x00b"}})
+    creations: list[tuple[dict[str, Any], str]] = [
+        ({"idempotency_key": "key\x00"}, "idempotency_key"),
+        ({"type": "no\x00op"}, "type"),
+        ({"input": noted}, "input.note.text"),
+    ]
+    calls: list[tuple[str, str, dict[str, Any], str]] = [
+        ("CreateJob", "", fields, field) for fields, field in creations
+    ]
+    calls += [(rpc, "\x00", {}, "job_id") for rpc in JOB_RPCS]
+    calls.append(("ListJobs", "", {"page_token": "\x00"}, "page_token"))
+    for rpc, job_id, fields, field in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await api.call(rpc, token, job_id, **fields)
+        assert (rpc, caught.value.code()) == (rpc, Code.INVALID_ARGUMENT)
+        assert caught.value.details() == f"{field} must not contain NUL characters"
+        assert _bad_request_fields(caught.value) == {field}
+        _assert_plain(caught.value)
     # Nothing was created by any of it.
     assert len((await api.call("ListJobs", token)).jobs) == 0
 

@@ -153,6 +153,27 @@ def test_missing_or_malformed_header(auth: Authenticator, value: str | None) -> 
         auth.authenticate(md)
 
 
+@pytest.mark.parametrize(
+    "subject",
+    ["ali\x00ce", "\x00", "alice\n", "ali\x1bce", "alice\x7f", "\ud800", "x" * 257, ""],
+    ids=["nul", "only nul", "newline", "escape", "del", "lone surrogate", "too long", "empty"],
+)
+def test_a_subject_that_cannot_be_a_user_id_is_unauthenticated(
+    auth: Authenticator, subject: str
+) -> None:
+    # NUL cannot be stored in Postgres text; a lone surrogate cannot be encoded as UTF-8.
+    token = jwt.encode(good(sub=subject), SECRET, "HS256")
+    with pytest.raises(Unauthenticated) as caught:
+        auth.authenticate(metadata(token))
+    assert caught.value.public_message == "missing or invalid credentials"
+
+
+def test_any_printable_subject_is_a_user(auth: Authenticator) -> None:
+    for subject in ("José Ñ 名前", "auth0|5f1c", "user@example.com", "x" * 256):
+        token = jwt.encode(good(sub=subject), SECRET, "HS256")
+        assert auth.authenticate(metadata(token)).subject == subject
+
+
 def test_leeway_tolerates_small_clock_skew(auth: Authenticator) -> None:
     token = jwt.encode(good(nbf=int(time.time()) + 5), SECRET, "HS256")
     assert auth.authenticate(metadata(token)).subject == "alice"
