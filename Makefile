@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration test-e2e test-browser bench chaos lint format protos protos-check clean
+.PHONY: help install dev test test-unit test-integration test-e2e test-browser bench chaos lint format protos protos-check clients clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -42,11 +42,12 @@ bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU a
 chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn, print the damage table
 	$(PY) -m tests.chaos --jobs $(or $(JOBS),200)
 
-lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint, stale stubs
+lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint, stale stubs and client
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	cd protos && ../$(VENV)/bin/buf lint
+	$(PY) scripts/gen_ts_client.py --check
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -57,6 +58,9 @@ protos: $(STAMP) ## regenerate libs/jobkit/gen from protos/
 
 protos-check: $(STAMP) ## fail if the checked-in stubs differ from protos/
 	$(PY) scripts/gen_protos.py --check
+
+clients: $(STAMP) ## regenerate the TypeScript client (clients/typescript) from the gateway's OpenAPI
+	$(PY) scripts/gen_ts_client.py
 
 clean: ## remove the dev stack's data and caches (not .venv)
 	rm -rf .dev .pytest_cache .mypy_cache .ruff_cache

@@ -132,7 +132,7 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
         for name in binding.path_params
     ]
     parameters += [
-        {"name": f.name, "in": "query", "required": False, "schema": schemas.field(f)}
+        {"name": f.json_name, "in": "query", "required": False, "schema": schemas.field(f)}
         for f in binding.query_fields()
     ]
     output = schemas.ref(binding.method.output_type)

@@ -285,8 +285,8 @@ def test_the_openapi_document_covers_every_route_and_resolves() -> None:
     assert "204" in watch["responses"]
     listing = document["paths"]["/v1/jobs"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
-        "page_size",
-        "page_token",
+        "pageSize",
+        "pageToken",
         "status",
         "type",
     }
