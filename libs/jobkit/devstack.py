@@ -41,8 +41,9 @@ class ServiceProcess:
 
     @property
     def metrics_url(self) -> str:
-        """Its Prometheus endpoint (each service process gets a free port)."""
-        return f"http://{self.env['METRICS_ADDR']}/metrics"
+        """Its Prometheus endpoint (each service process gets a free port; the gateway
+        serves it on its HTTP port)."""
+        return f"http://{self.env.get('METRICS_ADDR') or self.env['HTTP_ADDR']}/metrics"
 
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

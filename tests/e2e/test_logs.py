@@ -9,6 +9,7 @@ import json
 import pytest
 
 from jobctl.client import JobsClient
+from jobctl.http_client import HttpJobsClient
 from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
@@ -40,6 +41,13 @@ async def test_logs_are_json_with_context_and_free_of_the_input(stack: Stack) ->
         job = await client.create_job("cv_tailoring", {"resume": resume, "job_posting": posting})
         events = [e async for e in client.watch(job.job_id)]
         assert events[-1].status == jobs_pb2.JOB_STATUS_SUCCEEDED
+    # The same input through the gateway, which never logs bodies, URLs or headers.
+    async with HttpJobsClient(stack.gateway_url, stack.token("log-check")) as http:
+        over_http = await http.create_job(
+            "cv_tailoring", {"resume": resume, "job_posting": posting}
+        )
+        events = [e async for e in http.watch(over_http.job_id)]
+        assert events[-1].status == jobs_pb2.JOB_STATUS_SUCCEEDED
     await asyncio.sleep(0.5)  # let the services flush their last lines
     seen_services: set[str] = set()
     job_lines = 0
@@ -62,5 +70,5 @@ async def test_logs_are_json_with_context_and_free_of_the_input(stack: Stack) ->
             seen_services.add(record["service"])
             if record.get("job_id") == job.job_id:
                 job_lines += 1
-    assert seen_services == {"job_api", "orchestrator", "ai_worker", "notifier"}
+    assert seen_services == {"job_api", "orchestrator", "ai_worker", "notifier", "gateway"}
     assert job_lines >= 5
