@@ -12,7 +12,9 @@
 
   // Read by the browser tests: every event sequence received, in order, exactly once.
   const page = (window.__jobsPage = {
-    jobId: null, status: null, sequences: [], lastSequence: 0, connection: "idle", streams: 0,
+    jobId: null, status: null, sequences: [], lastSequence: 0, connection: "idle",
+    streams: 0, // EventSources opened
+    rewatches: 0, // times the page reopened a stream that had closed for good
   });
 
   let token = "";
@@ -25,6 +27,7 @@
   let idempotencyKey = null;
   let nextPageToken = "";
   let renderQueued = false;
+  let exampleRequest = 0;
   const outputs = new Map(); // step name -> text written so far by its current attempt
   let stepNodes = new Map(); // step name -> its <li> parts
 
@@ -163,8 +166,11 @@
   }
 
   async function loadExample(type) {
+    const mine = ++exampleRequest;
     const spec = jobTypes.find((t) => t.name === type);
-    $("type-description").textContent = (spec && spec.description) || "Run a multi-step AI job.";
+    const description = (spec && spec.description) || "Run a multi-step AI job.";
+    $("type-description").textContent = description;
+    $("type-description").title = description;
     let input = BUILTIN_INPUT[type] || {};
     if (EXAMPLES.has(type)) {
       try {
@@ -175,9 +181,10 @@
         }
       } catch (err) { /* keep the built-in default */ }
     }
-    if ($("job-type").value !== type) return;
+    if (mine !== exampleRequest) return; // another type was picked, or the user typed
     const editor = $("input-json");
     editor.value = JSON.stringify(input, null, 2);
+    editor.dataset.example = type; // which example it holds (tests wait for it)
     editor.rows = Math.max(6, Math.min(22, editor.value.split("\n").length + 1));
     idempotencyKey = null;
     validate();
@@ -322,7 +329,11 @@
     es.onmessage = (message) => { if (watch === w) onEvent(message); };
     es.addEventListener("end", () => {
       if (watch !== w) return;
-      stopWatching();
+      // The server ends the response right after this message: close once it has (closing
+      // first would abort the request), before EventSource would reconnect.
+      watch = null;
+      const closing = setTimeout(() => es.close(), 3000);
+      es.onerror = () => { clearTimeout(closing); es.close(); };
       finish(gen);
     });
     es.onerror = () => {
@@ -337,6 +348,7 @@
   }
 
   function scheduleRewatch(gen) {
+    page.rewatches += 1;
     setConnection("reconnecting");
     const delay = backoffMs * (0.75 + Math.random() * 0.5);
     backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
@@ -564,7 +576,7 @@
     return root;
   }
 
-  const INLINE = /`([^`]+)`|\*\*(.+?)\*\*|\*([^*\s](?:[^*]*[^*\s])?)\*|(?<![\w])_([^_]+)_(?![\w])|\[([^\]]+)\]\(([^()\s]+)\)/;
+  const INLINE = /`([^`]+)`|\*\*(.+?)\*\*|\*([^*\s](?:[^*]*[^*\s])?)\*|(?<![\w])_([^_]+)_(?![\w])|\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)/;
 
   function inline(text, parent) {
     let rest = text;
@@ -691,7 +703,11 @@
     initToken();
     $("job-form").addEventListener("submit", submit);
     $("job-type").addEventListener("change", () => loadExample($("job-type").value));
-    $("input-json").addEventListener("input", () => { idempotencyKey = null; validate(); });
+    $("input-json").addEventListener("input", () => {
+      exampleRequest += 1;
+      idempotencyKey = null;
+      validate();
+    });
     $("input-json").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("job-form").requestSubmit();
     });

@@ -1,0 +1,313 @@
+"""The gateway's page (``GET /``) in headless Chromium against the running stack: a
+résumé tailored end to end, the page resuming across a gateway restart with every event
+exactly once, cancel, results that try to run script, the recent-jobs list, a bad token.
+
+The page runs under the gateway's strict Content-Security-Policy, which also forbids
+``eval``: so the tests poll with ``page.evaluate`` (a DevTools call) rather than
+``wait_for_function``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from playwright.async_api import Browser, Page, expect
+
+from jobctl.client import JobsClient
+from jobkit.devstack import Stack
+from jobkit.gen.jobs.v1 import jobs_pb2
+from tests.browser.conftest import Tab, open_tab
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+STATE = "window.__jobsPage"
+
+
+async def until(page: Page, expression: str, timeout_s: float = 30.0) -> Any:
+    """Poll ``expression`` in the page until it is truthy; returns its value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            state = await page.evaluate(f"JSON.stringify({STATE})")
+            banner = await page.text_content("#banner-text")
+            raise AssertionError(f"not true within {timeout_s}s: {expression}\n{state}\n{banner}")
+        await asyncio.sleep(0.1)
+
+
+async def open_page(page: Page, stack: Stack, user: str = "alice") -> None:
+    """Open the page as the user would from a link carrying their token."""
+    await page.goto(f"{stack.gateway_url}/?token={stack.token(user)}")
+    await until(page, "document.querySelector('#job-type').options.length > 1")
+    await until(page, "document.querySelector('#input-json').value.length > 2")
+
+
+async def submit(page: Page, job_type: str | None = None, job_input: Any = None) -> str:
+    """Pick a type, replace the input if given, press Start; returns the new job's id."""
+    if job_type is not None:
+        await page.select_option("#job-type", job_type)
+        # Its example loads (a fetch): typing before it lands would mix the two.
+        await expect(page.locator("#input-json")).to_have_attribute("data-example", job_type)
+    if job_input is not None:
+        await page.fill("#input-json", json.dumps(job_input))
+    await expect(page.locator("#json-status")).to_have_text("Valid JSON")
+    previous = await page.evaluate(f"{STATE}.jobId")
+    await page.click("#submit")
+    job_id = await until(page, f"{STATE}.jobId !== {json.dumps(previous)} && {STATE}.jobId")
+    assert isinstance(job_id, str)
+    return job_id
+
+
+async def sequences(page: Page) -> list[int]:
+    received = await page.evaluate(f"{STATE}.sequences")
+    assert isinstance(received, list)
+    return [int(s) for s in received]
+
+
+async def grpc_sequences(client: JobsClient, job_id: str) -> list[int]:
+    return [int(e.sequence) async for e in client.watch(job_id)]
+
+
+async def screenshot(page: Page, output_dirs: list[Path], name: str) -> Path:
+    first = output_dirs[0] / name
+    await page.screenshot(path=first, full_page=True, animations="disabled")
+    for directory in output_dirs[1:]:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(first, directory / name)
+    print(f"screenshot: {output_dirs[-1] / name}")
+    return first
+
+
+async def test_cv_tailoring_runs_to_a_rendered_preview(
+    tab: Tab, stack: Stack, alice: JobsClient, output_dirs: list[Path]
+) -> None:
+    page = tab.page
+    await open_page(page, stack)
+    # The token left the address bar for this tab's session storage.
+    assert "token" not in page.url
+    assert str(await page.evaluate("sessionStorage.getItem('jobs.token')")).startswith("eyJ")
+    await expect(page.locator("#user")).to_have_text("alice")
+    # The example request is there, ready to send.
+    assert await page.input_value("#job-type") == "cv_tailoring"
+    example = json.loads(await page.input_value("#input-json"))
+    assert example == json.loads((EXAMPLES / "cv_tailoring.json").read_text())["input"]
+    await expect(page.locator("#summary-posting")).to_have_text(
+        "Senior Backend Engineer at Fabrikam AI"
+    )
+
+    job_id = await submit(page)
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+
+    await expect(page.locator("#progress-pct")).to_have_text("100%")
+    assert await page.get_attribute("#progress", "aria-valuenow") == "100"
+    await expect(page.locator("#job-status")).to_have_text("Succeeded")
+    await expect(page.locator("#job-phase")).to_have_text("Preview ready!")
+    steps = page.locator("#steps > li")
+    assert await steps.evaluate_all("items => items.map(i => i.dataset.step)") == [
+        "load_profile",
+        "analyze_posting",
+        "tailor_cv",
+        "write_cover_letter",
+        "render_preview",
+    ]
+    assert set(await steps.evaluate_all("items => items.map(i => i.dataset.state)")) == {
+        "succeeded"
+    }
+    # The preview, rendered as HTML from its Markdown.
+    preview = page.locator("#preview")
+    await expect(preview).to_be_visible()
+    await expect(preview.locator("h2").first).to_have_text("Ada Example")
+    headings = await preview.locator("h3").all_text_contents()
+    assert {"Summary", "Skills", "Experience", "Cover letter"} <= set(headings)
+    assert await preview.locator("ul > li").count() >= 5
+    assert await preview.locator("strong").count() >= 1
+    result = json_format.MessageToDict((await alice.get_job(job_id)).result)
+    score = int(result["match_score"])
+    await expect(page.locator("#score")).to_have_text(str(score))
+    assert await page.locator("#matched-skills > li").all_text_contents() == list(
+        result["matched_skills"]
+    )
+    assert await page.locator("#missing-skills > li").all_text_contents() == list(
+        result["missing_skills"]
+    )
+    await page.click("#tab-letter")
+    await expect(page.locator("#cover-letter")).to_contain_text("Fabrikam AI")
+    await page.click("#tab-preview")
+    # Every event, once, in order: the same as a gRPC watcher sees.
+    assert await sequences(page) == await grpc_sequences(alice, job_id)
+    assert await sequences(page) == list(range(1, len(await sequences(page)) + 1))
+    # The recent-jobs list has it, marked as the one shown.
+    await expect(page.locator(f".recent-item[data-job-id='{job_id}']")).to_have_attribute(
+        "aria-current", "true"
+    )
+
+    await screenshot(page, output_dirs, "cv_tailoring-succeeded.png")
+    tab.assert_clean()
+
+
+@pytest.mark.timeout(180)
+async def test_page_resumes_after_the_gateway_restarts(
+    tab: Tab, stack: Stack, alice: JobsClient, output_dirs: list[Path]
+) -> None:
+    page = tab.page
+    await open_page(page, stack)
+    words = " ".join(f"word{n}" for n in range(1, 25))
+    job_id = await submit(page, "noop", {"sleep_ms": 3000, "write": words})
+    await until(page, f"{STATE}.sequences.length >= 5 && {STATE}.connection === 'live'")
+    before = len(await sequences(page))
+    await screenshot(page, output_dirs, "noop-live.png")
+
+    stack.services["gateway"].kill()
+    await until(page, f"{STATE}.connection === 'reconnecting'", 10)
+    await expect(page.locator("#connection")).to_have_text("Reconnecting…")
+    await asyncio.sleep(1)
+    stack.start_service("gateway")
+    await asyncio.to_thread(stack.wait_ready, 30)
+
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'", 60)
+    await expect(page.locator("#progress-pct")).to_have_text("100%")
+    received = await sequences(page)
+    assert received == list(range(1, len(received) + 1)), "a gap or a repeat"
+    assert received == await grpc_sequences(alice, job_id)
+    assert len(received) > before
+    # What each step wrote, as it wrote it (the worker sends the text at a bounded rate, so
+    # the last words may only be in the step's result).
+    outputs = await page.locator(".step-output").all_text_contents()
+    assert len(outputs) == 3
+    assert all(text.startswith("word1 word2") and words.startswith(text) for text in outputs)
+    await screenshot(page, output_dirs, "noop-resumed.png")
+    assert not tab.dialogs
+    assert not tab.page_errors
+
+
+@pytest.mark.timeout(180)
+async def test_page_resumes_after_the_notifier_restarts(
+    tab: Tab, stack: Stack, alice: JobsClient
+) -> None:
+    """With the notifier gone the gateway answers the stream's reconnection with an error,
+    which closes an EventSource for good: the page opens a new one itself, with a new watch
+    token, after the last event it has."""
+    page = tab.page
+    await open_page(page, stack)
+    job_id = await submit(page, "noop", {"sleep_ms": 3000})
+    await until(page, f"{STATE}.sequences.length >= 3 && {STATE}.connection === 'live'")
+    streams = await page.evaluate(f"{STATE}.streams")
+
+    stack.services["notifier"].kill()
+    # The EventSource retries by itself, gets an error status and gives up; the page takes
+    # over and keeps trying with back-off.
+    await until(page, f"{STATE}.rewatches > 0", 30)
+    await asyncio.sleep(1)
+    stack.start_service("notifier")
+    await asyncio.to_thread(stack.wait_ready, 30)
+
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'", 90)
+    received = await sequences(page)
+    assert received == list(range(1, len(received) + 1)), "a gap or a repeat"
+    assert received == await grpc_sequences(alice, job_id)
+    assert await page.evaluate(f"{STATE}.streams") > streams, "no new EventSource was opened"
+    assert not tab.dialogs
+    assert not tab.page_errors
+
+
+async def test_cancel_from_the_page(tab: Tab, stack: Stack, alice: JobsClient) -> None:
+    page = tab.page
+    await open_page(page, stack)
+    job_id = await submit(page, "noop", {"sleep_ms": 5000})
+    await until(page, f"{STATE}.status === 'JOB_STATUS_RUNNING' && {STATE}.connection === 'live'")
+    await page.click("#cancel")
+    await until(page, f"{STATE}.status === 'JOB_STATUS_CANCELLED'")
+    await expect(page.locator("#job-status")).to_have_text("Cancelled")
+    await expect(page.locator("#cancel")).to_be_hidden()
+    await expect(page.locator("#retry")).to_be_visible()
+    await expect(page.locator("#result")).to_be_hidden()
+    assert "cancelled" in await page.locator("#steps > li").evaluate_all(
+        "items => items.map(i => i.dataset.state)"
+    )
+    assert (await alice.get_job(job_id)).status == jobs_pb2.JOB_STATUS_CANCELLED
+    received = await sequences(page)
+    assert received == list(range(1, len(received) + 1))
+    tab.assert_clean()
+
+
+XSS = "<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javascript:alert(3))"
+
+
+async def test_results_never_run_script(tab: Tab, stack: Stack) -> None:
+    page = tab.page
+    await open_page(page, stack)
+    # Text a step streams and its result: shown as text.
+    await submit(page, "noop", {"sleep_ms": 2000, "write": XSS})
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+    await expect(page.locator(".step-output").first).to_contain_text(XSS[:52])
+    await expect(page.locator("#result-json")).to_contain_text("<script>alert(2)</script>")
+
+    # A preview whose Markdown carries HTML and a javascript: link: text, and no link.
+    cv = json.loads((EXAMPLES / "cv_tailoring.json").read_text())["input"]
+    cv["resume"]["experience"][0]["bullets"][0] = (
+        "Shipped <script>alert(4)</script><img src=x onerror=alert(5)>, "
+        "[docs](https://example.com/docs) and [click](javascript:alert(6))"
+    )
+    await submit(page, "cv_tailoring", cv)
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+    preview = page.locator("#preview")
+    await expect(preview).to_contain_text("Shipped <script>alert(4)</script><img src=x")
+    link = preview.locator("a")
+    await expect(link).to_have_count(1)
+    await expect(link).to_have_attribute("href", "https://example.com/docs")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await expect(preview).to_contain_text("and click")
+
+    await page.wait_for_timeout(300)  # time for an injected handler to fire, were there one
+    assert await page.evaluate("document.scripts.length") == 1  # app.js
+    assert await page.locator("img[src='x'], [onerror], a[href^='javascript']").count() == 0
+    tab.assert_clean()
+
+
+async def test_recent_jobs_open_a_finished_job(
+    browser: Browser, stack: Stack, alice: JobsClient, output_dirs: list[Path]
+) -> None:
+    """A job submitted elsewhere, opened from the list: its result, from one GET. In dark
+    mode, and then on a phone-sized screen."""
+    example = json.loads((EXAMPLES / "cv_tailoring.json").read_text())
+    job = await alice.create_job("cv_tailoring", example["input"])
+    await grpc_sequences(alice, job.job_id)
+    tab = await open_tab(browser, color_scheme="dark")
+    page = tab.page
+    try:
+        await open_page(page, stack)
+        item = page.locator(f".recent-item[data-job-id='{job.job_id}']")
+        await expect(item).to_contain_text("Succeeded")
+        await item.click()
+        await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+        await expect(page.locator("#preview h2").first).to_have_text("Ada Example")
+        assert f"#job={job.job_id}" in page.url
+        await screenshot(page, output_dirs, "cv_tailoring-dark.png")
+        # A reload (the job in the address bar) shows it again.
+        await page.reload()
+        await expect(page.locator("#preview h2").first).to_have_text("Ada Example")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await screenshot(page, output_dirs, "cv_tailoring-phone.png")
+        tab.assert_clean()
+    finally:
+        await page.context.close()
+
+
+async def test_a_bad_token_says_so(tab: Tab, stack: Stack) -> None:
+    page = tab.page
+    await page.goto(f"{stack.gateway_url}/?token=not-a-token")
+    await expect(page.locator("#banner")).to_be_visible()
+    await expect(page.locator("#banner-text")).to_contain_text("check your token")
+    assert "token" not in page.url
+    assert not tab.page_errors
+    assert not tab.dialogs
