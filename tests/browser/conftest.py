@@ -25,6 +25,7 @@ from playwright.async_api import (
 
 from jobctl.client import JobsClient
 from jobkit.devstack import Stack
+from tests.e2e.conftest import print_service_logs
 
 #: Headless and self-contained: no sandbox (containers), no GPU, nothing phoning home.
 CHROMIUM_ARGS = [
@@ -70,9 +71,7 @@ def stack(browser_path: str, tmp_root: Path, request: pytest.FixtureRequest) -> 
     yield running
     running.stop()
     if request.session.testsfailed:
-        for service in running.services.values():
-            lines = service.log_path.read_text(encoding="utf-8").splitlines()
-            print(f"\n--- last lines of {service.name} ---", *lines[-40:], sep="\n")
+        print_service_logs(running)
 
 
 @pytest.fixture

@@ -57,10 +57,14 @@ def stack(
     yield running
     running.stop()
     if request.session.testsfailed:
-        # CI keeps only the console: show what the services said.
-        for service in running.services.values():
-            lines = service.log_path.read_text(encoding="utf-8").splitlines()
-            print(f"\n--- last lines of {service.name} ---", *lines[-40:], sep="\n")
+        print_service_logs(running)
+
+
+def print_service_logs(stack: Stack, lines: int = 40) -> None:
+    """CI keeps only the console: show what the services said last."""
+    for service in stack.services.values():
+        said = service.log_path.read_text(encoding="utf-8").splitlines()
+        print(f"\n--- last lines of {service.name} ---", *said[-lines:], sep="\n")
 
 
 @pytest.fixture
