@@ -42,11 +42,12 @@ bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU a
 chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn, print the damage table
 	$(PY) -m tests.chaos --jobs $(or $(JOBS),200)
 
-lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint, stale stubs and client
+lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint and breaking (vs main), stale stubs and client
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	cd protos && ../$(VENV)/bin/buf lint
+	$(VENV)/bin/buf breaking protos --against '.git#branch=main,subdir=protos'
 	$(PY) scripts/gen_ts_client.py --check
 
 format: $(STAMP) ## apply ruff's fixes and formatting
