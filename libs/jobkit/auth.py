@@ -51,6 +51,11 @@ class Principal:
     subject: str
     is_admin: bool = False
 
+    def may_see(self, owner: str) -> bool:
+        """Whether a job of ``owner`` exists for this caller: its owner's, or an admin's.
+        Everyone else is told it does not exist (NOT_FOUND), never that it is forbidden."""
+        return owner == self.subject or self.is_admin
+
 
 class JwksFile:
     """Public keys by ``kid`` from a JWKS file, re-read when its modification time changes."""

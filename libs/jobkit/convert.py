@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobRecord, StepUsage
+
+
+def parse_job_id(raw: str) -> uuid.UUID:
+    """A request's ``job_id``, or INVALID_ARGUMENT naming it."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidArgument.on("job_id", "must be a UUID") from None
 
 
 def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:

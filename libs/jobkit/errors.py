@@ -51,6 +51,11 @@ class InvalidArgument(JobkitError):
         super().__init__(message)
         self.violations = tuple(violations)
 
+    @classmethod
+    def on(cls, field: str, why: str) -> InvalidArgument:
+        """One field is wrong: "<field> <why>", with that field's violation attached."""
+        return cls(f"{field} {why}", [FieldViolation(field, why)])
+
 
 class AlreadyExists(JobkitError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS

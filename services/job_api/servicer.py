@@ -18,12 +18,11 @@ from nats.aio.client import Client as NatsClient
 from jobkit import control, limits, metrics, store, tracing
 from jobkit.auth import Authenticator, Principal
 from jobkit.catalog import all_job_types, job_type
-from jobkit.convert import job_status_from_proto, job_to_proto, struct_to_dict
+from jobkit.convert import job_status_from_proto, job_to_proto, parse_job_id, struct_to_dict
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import (
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
 )
@@ -48,15 +47,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-
-
-def parse_job_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidArgument(
-            "job_id must be a UUID", [FieldViolation("job_id", "must be a UUID")]
-        ) from None
 
 
 def request_hash(job_type: str, input_bytes: bytes) -> bytes:
@@ -99,7 +89,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     @staticmethod
     def _visible(job: JobRecord | None, caller: Principal) -> JobRecord:
         # Another user's job answers exactly like a missing one.
-        if job is None or (job.owner != caller.subject and not caller.is_admin):
+        if job is None or not caller.may_see(job.owner):
             raise NotFound()
         return job
 
@@ -118,30 +108,18 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         spec = job_type(request.type)
         if spec is None:
             known = ", ".join(t.name for t in all_job_types())
-            raise InvalidArgument(
-                f"type must be one of: {known}",
-                [FieldViolation("type", f"must be one of: {known}")],
-            )
+            raise InvalidArgument.on("type", f"must be one of: {known}")
         input_bytes = request.input.SerializeToString(deterministic=True)
         if len(input_bytes) > self._max_input_bytes:
-            raise InvalidArgument(
-                f"input is larger than {self._max_input_bytes} bytes",
-                [FieldViolation("input", f"must be at most {self._max_input_bytes} bytes")],
-            )
+            raise InvalidArgument.on("input", f"must be at most {self._max_input_bytes} bytes")
         violations = spec.validate_input(struct_to_dict(request.input))
         if violations:
             first = violations[0]
             raise InvalidArgument(f"{first.field} {first.description}", violations)
         key = request.idempotency_key or None
         if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise InvalidArgument(
-                f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-                [
-                    FieldViolation(
-                        "idempotency_key",
-                        f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-                    )
-                ],
+            raise InvalidArgument.on(
+                "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
             )
         digest = request_hash(spec.name, input_bytes)
         now = self._clock()
@@ -223,22 +201,14 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.ListJobsResponse:
         caller = self._caller(context)
         if request.page_size < 0:
-            raise InvalidArgument(
-                "page_size must not be negative",
-                [FieldViolation("page_size", "must not be negative")],
-            )
+            raise InvalidArgument.on("page_size", "must not be negative")
         limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         try:
             status = job_status_from_proto(request.status)
         except ValueError:
-            raise InvalidArgument(
-                "status is not a known JobStatus",
-                [FieldViolation("status", "is not a known JobStatus")],
-            ) from None
+            raise InvalidArgument.on("status", "is not a known JobStatus") from None
         if request.type and job_type(request.type) is None:
-            raise InvalidArgument(
-                "type is not a known job type", [FieldViolation("type", "is not a known job type")]
-            )
+            raise InvalidArgument.on("type", "is not a known job type")
         where = ListFilter(owner=caller.subject, status=status, job_type=request.type or None)
         after = (
             self._page_tokens.decode(request.page_token, where.fingerprint())

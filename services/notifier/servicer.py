@@ -13,9 +13,9 @@ import structlog
 
 from jobkit import limits, store, tracing
 from jobkit.auth import Authenticator, Principal, bearer_token
-from jobkit.convert import event_to_proto
+from jobkit.convert import event_to_proto, parse_job_id
 from jobkit.db import wrap_db_errors
-from jobkit.errors import FieldViolation, InvalidArgument, NotFound
+from jobkit.errors import InvalidArgument, NotFound
 from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2, notifier_service_pb2_grpc
 from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
@@ -82,21 +82,13 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         self, request: notifier_service_pb2.WatchJobRequest, context: Context
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
         caller = self._caller(context, request.job_id)
-        try:
-            job_id = uuid.UUID(request.job_id)
-        except ValueError:
-            raise InvalidArgument(
-                "job_id must be a UUID", [FieldViolation("job_id", "must be a UUID")]
-            ) from None
+        job_id = parse_job_id(request.job_id)
         if request.after_sequence < 0:
-            raise InvalidArgument(
-                "after_sequence must not be negative",
-                [FieldViolation("after_sequence", "must not be negative")],
-            )
+            raise InvalidArgument.on("after_sequence", "must not be negative")
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
         async with wrap_db_errors(), self._pool.acquire() as conn:
             job = await conn.fetchrow("SELECT owner, trace_context FROM jobs WHERE id = $1", job_id)
-            if job is None or (job["owner"] != caller.subject and not caller.is_admin):
+            if job is None or not caller.may_see(job["owner"]):
                 raise NotFound()
             tracing.bind_job_trace(job["trace_context"])
             session = await limits.open_watch(conn, caller.subject, self._limits)
@@ -173,9 +165,7 @@ class _Replay:
                 row = await conn.fetchrow(
                     "SELECT owner, status, last_sequence FROM jobs WHERE id = $1", self._job_id
                 )
-                if row is None or (
-                    row["owner"] != self._caller.subject and not self._caller.is_admin
-                ):
+                if row is None or not self._caller.may_see(row["owner"]):
                     raise NotFound()
                 records = await store.fetch_events(
                     conn, self._job_id, watcher.last_sequence, REPLAY_PAGE
