@@ -1,16 +1,15 @@
-"""One error hierarchy for the whole system, and its mapping to gRPC status codes.
+"""One error hierarchy for the whole system.
 
 Driver exceptions (asyncpg, nats) are wrapped into these in exactly one place each
 (``jobkit.db.wrap_db_errors``, ``jobkit.bus``), so domain code and servicers only ever
-see ``JobkitError`` subclasses.
+see ``JobkitError`` subclasses. They know nothing of transports: ``jobkit.rpc.STATUS_CODES``
+is the one table that turns them into gRPC status codes at the RPC edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import grpc
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +23,6 @@ class FieldViolation:
 class JobkitError(Exception):
     """Root of every error this system raises on purpose."""
 
-    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     #: Said to clients. Subclasses raised with client-facing text override it.
     public_message: str = "internal error"
 
@@ -39,12 +37,10 @@ class ConfigError(JobkitError):
 
 
 class NotFound(JobkitError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
     public_message = "job not found"
 
 
 class InvalidArgument(JobkitError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
     public_message = "invalid argument"
 
     def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
@@ -58,29 +54,24 @@ class InvalidArgument(JobkitError):
 
 
 class AlreadyExists(JobkitError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
     public_message = "already exists"
 
 
 class FailedPrecondition(JobkitError):
     """The request is valid but illegal in the job's current state."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     public_message = "not allowed in the job's current state"
 
 
 class Unauthenticated(JobkitError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
     public_message = "missing or invalid credentials"
 
 
 class PermissionDenied(JobkitError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
     public_message = "permission denied"
 
 
 class ResourceExhausted(JobkitError):
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     public_message = "rate limit exceeded"
 
     def __init__(self, message: str | None = None, retry_after_s: float = 1.0) -> None:
@@ -91,5 +82,4 @@ class ResourceExhausted(JobkitError):
 class Unavailable(JobkitError):
     """A dependency (Postgres, NATS) cannot be reached right now; the caller may retry."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
     public_message = "service temporarily unavailable, retry shortly"

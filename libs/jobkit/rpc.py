@@ -9,7 +9,7 @@ import hashlib
 import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
@@ -25,7 +25,18 @@ from opentelemetry.trace import SpanKind
 
 from jobkit import tracing
 from jobkit.auth import Authenticator, Principal
-from jobkit.errors import FieldViolation, InvalidArgument, JobkitError, ResourceExhausted
+from jobkit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    JobkitError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
 from jobkit.logging import get_logger
 from jobkit.metrics import RPC_DURATION
 
@@ -37,6 +48,29 @@ Self = TypeVar("Self")
 
 #: Largest request or response the servers accept: a résumé and a posting fit easily.
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+#: The one table from domain errors to gRPC status codes; any other error is INTERNAL,
+#: answered with a generic message (the detail goes to the redacted log only).
+STATUS_CODES: Mapping[type[JobkitError], grpc.StatusCode] = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code(error: JobkitError) -> grpc.StatusCode:
+    """The gRPC status of a domain error (subclasses take their nearest listed base's)."""
+    for kind in type(error).__mro__:
+        code = STATUS_CODES.get(kind)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
 
 
 def _status_details(error: JobkitError) -> list[any_pb2.Any]:
@@ -68,18 +102,18 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: JobkitE
     trailing: tuple[tuple[str, str | bytes], ...] = ()
     if details:
         status = status_pb2.Status(
-            code=error.grpc_code.value[0], message=error.public_message, details=details
+            code=status_code(error).value[0], message=error.public_message, details=details
         )
         trailing = (("grpc-status-details-bin", status.SerializeToString()),)
-    await context.abort(error.grpc_code, error.public_message, trailing_metadata=trailing)
+    await context.abort(status_code(error), error.public_message, trailing_metadata=trailing)
 
 
 def _log_failure(error: BaseException) -> None:
-    if isinstance(error, JobkitError) and error.grpc_code not in (
+    if isinstance(error, JobkitError) and status_code(error) not in (
         grpc.StatusCode.INTERNAL,
         grpc.StatusCode.UNAVAILABLE,
     ):
-        log.info("rpc_rejected", code=error.grpc_code.name)
+        log.info("rpc_rejected", code=status_code(error).name)
     else:
         log.error("rpc_failed", exc_info=error)
 
@@ -116,7 +150,7 @@ def unary(
             try:
                 return await method(self, request, context)
             except JobkitError as error:
-                code = error.grpc_code.name
+                code = status_code(error).name
                 _log_failure(error)
                 await abort_with(context, error)
             except asyncio.CancelledError:
@@ -158,7 +192,7 @@ def server_streaming(
                 async for item in method(self, request, context):
                     yield item
             except JobkitError as error:
-                code = error.grpc_code.name
+                code = status_code(error).name
                 _log_failure(error)
                 await abort_with(context, error)
             except (asyncio.CancelledError, GeneratorExit):
@@ -436,9 +470,10 @@ async def _reject(
 ) -> NoReturn:
     cause = error.__cause__
     reason = type(cause).__name__ if cause is not None else "nul_character"
-    log.info("rpc_rejected", rpc=rpc, code=error.grpc_code.name, reason=reason)
+    code = status_code(error).name
+    log.info("rpc_rejected", rpc=rpc, code=code, reason=reason)
     # Refused before the method ran: counted, with no time of its own to speak of.
-    RPC_DURATION.labels(rpc, error.grpc_code.name).observe(0.0)
+    RPC_DURATION.labels(rpc, code).observe(0.0)
     await abort_with(context, error)
     raise AssertionError("unreachable: abort raises")
 
