@@ -11,6 +11,7 @@ import asyncpg
 
 from jobkit.errors import Unavailable
 from jobkit.logging import get_logger
+from jobkit.sql import queries
 
 log = get_logger(__name__)
 
@@ -103,22 +104,18 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     """
     applied_now: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await conn.execute(queries.migration_lock, MIGRATION_LOCK_ID)
         try:
-            await conn.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
-                       name text PRIMARY KEY,
-                       applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            await conn.execute(queries.create_migrations_table)
+            done = {r["name"] for r in await conn.fetch(queries.applied_migrations)}
             for name, sql in migration_files():
                 if name in done:
                     continue
                 async with conn.transaction():
                     await conn.execute(sql)
-                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    await conn.execute(queries.record_migration, name)
                 applied_now.append(name)
                 log.info("migration_applied", migration=name)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+            await conn.execute(queries.migration_unlock, MIGRATION_LOCK_ID)
     return applied_now

@@ -17,6 +17,7 @@ from jobkit import store
 from jobkit.config import env_int
 from jobkit.db import Conn
 from jobkit.errors import ResourceExhausted
+from jobkit.sql import queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +42,14 @@ class Limits:
 
 async def _lock_user(conn: Conn, scope: str, owner: str) -> None:
     """Serialise one user's check-then-act across replicas until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}:{owner}")
+    await conn.execute(queries.lock_user, f"{scope}:{owner}")
 
 
 async def count_creation(conn: Conn, owner: str, limit: int) -> None:
     """Count one job creation in the current minute; refuse the one over the limit."""
     if limit <= 0:
         return
-    row = await conn.fetchrow(
-        """INSERT INTO rate_limit_windows (owner, window_start, count)
-           VALUES ($1, date_trunc('minute', now()), 1)
-           ON CONFLICT (owner, window_start)
-           DO UPDATE SET count = rate_limit_windows.count + 1
-           RETURNING count,
-                     extract(epoch FROM date_trunc('minute', now()) + interval '1 minute'
-                             - now()) AS wait_s""",
-        owner,
-    )
+    row = await conn.fetchrow(queries.count_creation, owner)
     assert row is not None
     if row["count"] > limit:
         raise ResourceExhausted(
@@ -88,9 +80,7 @@ async def check_running(conn: Conn, owner: str, limit: int) -> None:
     if limit <= 0:
         return
     await _lock_user(conn, "running", owner)
-    running = await conn.fetchval(
-        "SELECT count(*) FROM jobs WHERE owner = $1 AND status IN ('QUEUED', 'RUNNING')", owner
-    )
+    running = await conn.fetchval(queries.count_running_jobs, owner)
     if running >= limit:
         raise ResourceExhausted(
             f"too many unfinished jobs: at most {limit} at a time", retry_after_s=5.0
@@ -104,42 +94,27 @@ async def open_watch(conn: Conn, owner: str, limits: Limits) -> uuid.UUID | None
     session = uuid.uuid4()
     async with conn.transaction():
         await _lock_user(conn, "watch", owner)
-        open_now = await conn.fetchval(
-            "SELECT count(*) FROM watch_sessions WHERE owner = $1 AND expires_at > now()", owner
-        )
+        open_now = await conn.fetchval(queries.count_open_watches, owner)
         if open_now >= limits.watches:
             raise ResourceExhausted(
                 f"too many open streams: at most {limits.watches} at a time", retry_after_s=5.0
             )
-        await conn.execute(
-            "INSERT INTO watch_sessions (id, owner, expires_at) "
-            "VALUES ($1, $2, now() + make_interval(secs => $3))",
-            session,
-            owner,
-            limits.watch_session_ttl_s,
-        )
+        await conn.execute(queries.open_watch, session, owner, limits.watch_session_ttl_s)
     return session
 
 
 async def close_watch(conn: Conn, session: uuid.UUID) -> None:
-    await conn.execute("DELETE FROM watch_sessions WHERE id = $1", session)
+    await conn.execute(queries.close_watch, session)
 
 
 async def renew_watches(conn: Conn, sessions: Sequence[uuid.UUID], ttl_s: float) -> None:
     if sessions:
-        await conn.execute(
-            "UPDATE watch_sessions SET expires_at = now() + make_interval(secs => $2) "
-            "WHERE id = ANY($1::uuid[])",
-            list(sessions),
-            ttl_s,
-        )
+        await conn.execute(queries.renew_watches, list(sessions), ttl_s)
 
 
 async def prune(conn: Conn) -> None:
     """Forget finished rate windows, expired watch sessions and old model usage (kept a
     while past the token budget's day, for the operators' own accounting)."""
-    await conn.execute(
-        "DELETE FROM rate_limit_windows WHERE window_start < now() - interval '5 minutes'"
-    )
-    await conn.execute("DELETE FROM model_usage WHERE recorded_at < now() - interval '35 days'")
-    await conn.execute("DELETE FROM watch_sessions WHERE expires_at < now()")
+    await conn.execute(queries.prune_rate_windows)
+    await conn.execute(queries.prune_model_usage)
+    await conn.execute(queries.prune_watch_sessions)

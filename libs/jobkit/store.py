@@ -26,10 +26,9 @@ from jobkit.model import (
     StepRecord,
     StepUsage,
 )
+from jobkit.sql import queries
 
-_JOB_COLUMNS = """id, owner, type, status, progress, phase, input, result, error_code,
-    error_message, last_sequence, created_at, updated_at, finished_at, trace_context,
-    version"""
+#: fetch_jobs's step columns, each an array in step order: ``step_<field>``.
 _STEP_FIELDS = (
     "job_id",
     "position",
@@ -44,16 +43,6 @@ _STEP_FIELDS = (
     "started_at",
     "finished_at",
 )
-# A job and its steps in one row: each step column arrives as an array, in step order.
-_FETCH_JOBS = f"""
-    SELECT {", ".join(f"j.{c.strip()}" for c in _JOB_COLUMNS.split(","))},
-           {", ".join(f"s.step_{f}" for f in _STEP_FIELDS)}
-    FROM jobs AS j
-    CROSS JOIN LATERAL (
-        SELECT {", ".join(f"array_agg(o.{f}) AS step_{f}" for f in _STEP_FIELDS)}
-        FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
-    ) AS s
-    WHERE j.id = ANY($1::uuid[])"""
 
 
 class StaleRead(Exception):
@@ -67,8 +56,8 @@ async def fetch_jobs(
     until commit (taken in id order, so concurrent batches never deadlock)."""
     if not job_ids:
         return {}
-    suffix = " ORDER BY j.id FOR UPDATE OF j" if lock else ""
-    rows = await conn.fetch(_FETCH_JOBS + suffix, list(job_ids))
+    query = queries.fetch_jobs_for_update if lock else queries.fetch_jobs
+    rows = await conn.fetch(query, list(job_ids))
     jobs: dict[uuid.UUID, JobRecord] = {}
     for row in rows:
         columns = [row[f"step_{f}"] or () for f in _STEP_FIELDS]
@@ -87,15 +76,7 @@ async def fetch_job(conn: Conn, job_id: uuid.UUID, *, lock: bool = False) -> Job
 async def fetch_events(
     conn: Conn, job_id: uuid.UUID, after_sequence: int, limit: int = 1000
 ) -> list[EventRecord]:
-    rows = await conn.fetch(
-        """SELECT job_id, sequence, type, status, progress, phase, step, attempt, message,
-                  retry_delay_ms, occurred_at, partial_output
-           FROM job_events WHERE job_id = $1 AND sequence > $2
-           ORDER BY sequence LIMIT $3""",
-        job_id,
-        after_sequence,
-        limit,
-    )
+    rows = await conn.fetch(queries.fetch_events, job_id, after_sequence, limit)
     return [EventRecord.from_row(r) for r in rows]
 
 
@@ -330,11 +311,7 @@ async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:
     """The jobs with their model usage (per step and model, summed over attempts)."""
     if not jobs:
         return []
-    rows = await conn.fetch(
-        """SELECT job_id, step, model, prompt_tokens, completion_tokens, cost_usd, prompts
-           FROM model_usage WHERE job_id = ANY($1::uuid[]) ORDER BY id""",
-        [j.id for j in jobs],
-    )
+    rows = await conn.fetch(queries.fetch_usage, [j.id for j in jobs])
     # Summed over attempts, per job, step and model, in order of first use.
     totals: dict[tuple[uuid.UUID, str, str], StepUsage] = {}
     for r in rows:
@@ -356,12 +333,6 @@ async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:
 
 async def tokens_used_since(conn: Conn, owner: str, since: datetime) -> tuple[int, datetime | None]:
     """A user's model tokens recorded since ``since``, and when the oldest of them was."""
-    row = await conn.fetchrow(
-        """SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens,
-                  min(recorded_at) AS oldest
-           FROM model_usage WHERE owner = $1 AND recorded_at > $2""",
-        owner,
-        since,
-    )
+    row = await conn.fetchrow(queries.tokens_used_since, owner, since)
     assert row is not None
     return int(row["tokens"]), row["oldest"]

@@ -9,6 +9,7 @@ from jobkit import store
 from jobkit.db import Conn
 from jobkit.lifecycle import JobStatus
 from jobkit.model import JobRecord
+from jobkit.sql import queries
 from services.job_api.page_tokens import PagePosition
 
 
@@ -25,11 +26,7 @@ class ListFilter:
 async def find_by_idempotency_key(
     conn: Conn, owner: str, key: str
 ) -> tuple[uuid.UUID, bytes] | None:
-    row = await conn.fetchrow(
-        "SELECT id, request_hash FROM jobs WHERE owner = $1 AND idempotency_key = $2",
-        owner,
-        key,
-    )
+    row = await conn.fetchrow(queries.find_by_idempotency_key, owner, key)
     return (row["id"], row["request_hash"]) if row else None
 
 
@@ -38,13 +35,7 @@ async def list_jobs(
 ) -> list[JobRecord]:
     """Newest first, by keyset on (created_at, id); ``limit`` rows at most."""
     rows = await conn.fetch(
-        """SELECT id FROM jobs
-           WHERE ($1::text IS NULL OR owner = $1)
-             AND ($2::text IS NULL OR status = $2)
-             AND ($3::text IS NULL OR type = $3)
-             AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
-           ORDER BY created_at DESC, id DESC
-           LIMIT $6""",
+        queries.list_job_ids,
         where.owner,
         where.status.value if where.status else None,
         where.job_type,
@@ -59,4 +50,4 @@ async def list_jobs(
 
 async def delete_job(conn: Conn, job_id: uuid.UUID) -> None:
     """A real delete: steps and events go with the job (ON DELETE CASCADE)."""
-    await conn.execute("DELETE FROM jobs WHERE id = $1", job_id)
+    await conn.execute(queries.delete_job, job_id)

@@ -20,6 +20,7 @@ from nats.aio.subscription import Subscription
 from jobkit.bus import EVENTS_PREFIX
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
+from jobkit.sql import queries
 
 log = get_logger(__name__)
 
@@ -108,9 +109,7 @@ class EventHub:
             return
         ids = list({uuid.UUID(w.job_id) for w in idle})
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, last_sequence FROM jobs WHERE id = ANY($1::uuid[])", ids
-            )
+            rows = await conn.fetch(queries.last_sequences, ids)
         newest = {str(r["id"]): r["last_sequence"] for r in rows}
         for watcher in idle:
             if newest.get(watcher.job_id, -1) != watcher.last_sequence:

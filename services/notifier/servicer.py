@@ -22,6 +22,7 @@ from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.metrics import WATCH_STREAMS
 from jobkit.rpc import authenticate, bind_caller, server_streaming
+from jobkit.sql import queries
 from jobkit.watch_tokens import WatchTokens, is_watch_token
 from services.notifier.fanout import EventHub, Resync, Watcher
 
@@ -87,7 +88,7 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
             raise InvalidArgument.on("after_sequence", "must not be negative")
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
         async with wrap_db_errors(), self._pool.acquire() as conn:
-            job = await conn.fetchrow("SELECT owner, trace_context FROM jobs WHERE id = $1", job_id)
+            job = await conn.fetchrow(queries.job_owner_and_trace, job_id)
             if job is None or not caller.may_see(job["owner"]):
                 raise NotFound()
             tracing.bind_job_trace(job["trace_context"])
@@ -162,9 +163,7 @@ class _Replay:
         watcher = self._watcher
         while True:
             async with wrap_db_errors(), self._pool.acquire() as conn:
-                row = await conn.fetchrow(
-                    "SELECT owner, status, last_sequence FROM jobs WHERE id = $1", self._job_id
-                )
+                row = await conn.fetchrow(queries.job_owner_and_progress, self._job_id)
                 if row is None or not self._caller.may_see(row["owner"]):
                     raise NotFound()
                 records = await store.fetch_events(

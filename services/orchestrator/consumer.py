@@ -26,6 +26,7 @@ from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepU
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
+from jobkit.sql import queries
 from services.orchestrator.state_machine import (
     DEFAULT_LEASE_S,
     Decision,
@@ -357,12 +358,7 @@ class Orchestrator:
 
     async def expire_leases_once(self) -> int:
         async with wrap_db_errors(), self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT job_id, name, attempt FROM job_steps
-                   WHERE status = 'RUNNING' AND lease_expires_at < now()
-                   ORDER BY lease_expires_at LIMIT $1""",
-                _SCAN_BATCH,
-            )
+            rows = await conn.fetch(queries.expired_leases, _SCAN_BATCH)
         if rows:
             log.warning("leases_expired", count=len(rows))
             await self.commit(
@@ -386,13 +382,7 @@ class Orchestrator:
     async def erase_expired_once(self) -> int:
         async with wrap_db_errors(), self._pool.acquire() as conn:
             deleted = await conn.fetch(
-                """DELETE FROM jobs WHERE id IN (
-                       SELECT id FROM jobs
-                       WHERE finished_at < now() - make_interval(secs => $1)
-                       ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-                   RETURNING id""",
-                self._timing.retention_s,
-                _SCAN_BATCH,
+                queries.erase_expired_jobs, self._timing.retention_s, _SCAN_BATCH
             )
             await limits.prune(conn)
         if deleted:

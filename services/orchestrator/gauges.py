@@ -20,6 +20,7 @@ from jobkit.metrics import (
     QUEUE_ACK_PENDING,
     QUEUE_PENDING,
 )
+from jobkit.sql import queries
 
 log = get_logger(__name__)
 
@@ -28,12 +29,6 @@ CONSUMERS = (
     (bus.STEPS_STREAM, bus.WORKER_CONSUMER),
     (bus.UPDATES_STREAM, bus.ORCHESTRATOR_CONSUMER),
 )
-
-_OUTBOX_QUERY = """
-SELECT count(*) AS backlog,
-       coalesce(extract(epoch FROM now() - min(not_before) FILTER (WHERE not_before <= now())),
-                0)::float8 AS oldest_due_s
-FROM outbox"""
 
 
 async def poll_once(pool: asyncpg.Pool, js: JetStreamContext) -> None:
@@ -46,7 +41,7 @@ async def poll_once(pool: asyncpg.Pool, js: JetStreamContext) -> None:
         QUEUE_PENDING.labels(consumer).set(info.num_pending or 0)
         QUEUE_ACK_PENDING.labels(consumer).set(info.num_ack_pending or 0)
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(_OUTBOX_QUERY)
+        row = await conn.fetchrow(queries.outbox_backlog)
     assert row is not None
     OUTBOX_BACKLOG.set(row["backlog"])
     OUTBOX_OLDEST_DUE_AGE.set(row["oldest_due_s"])

@@ -1,0 +1,21 @@
+-- job_api's own queries (services/job_api/repository.py).
+
+-- name: find_by_idempotency_key --
+-- $1: owner, $2: idempotency key.
+SELECT id, request_hash FROM jobs WHERE owner = $1 AND idempotency_key = $2
+
+-- name: list_job_ids --
+-- A page of job ids, newest first, by keyset on (created_at, id); a NULL filter matches
+-- every job. $1: owner, $2: status, $3: type, $4 and $5: the created_at and id of the
+-- previous page's last job (NULL for the first page), $6: page size.
+SELECT id FROM jobs
+WHERE ($1::text IS NULL OR owner = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR type = $3)
+  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $6
+
+-- name: delete_job --
+-- A real delete: steps and events go with the job (ON DELETE CASCADE). $1: job id.
+DELETE FROM jobs WHERE id = $1
