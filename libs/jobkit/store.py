@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
@@ -119,6 +120,122 @@ async def apply_changes(
         raise StaleRead() from exc
 
 
+class NewJobRow(NamedTuple):
+    """Postgres ``new_job_row`` (migration 0008): a job inserted whole, by CreateJob."""
+
+    id: uuid.UUID
+    owner: str
+    type: str
+    status: str
+    progress: int
+    phase: str
+    input: bytes
+    idempotency_key: str | None
+    request_hash: bytes | None
+    last_sequence: int
+    trace_context: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class NewStepRow(NamedTuple):
+    """Postgres ``new_step_row``: a new job's planned step."""
+
+    job_id: uuid.UUID
+    position: int
+    name: str
+    status: str
+
+
+class JobUpdateRow(NamedTuple):
+    """Postgres ``job_update_row``: a decision's new job row, at ``version``."""
+
+    id: uuid.UUID
+    status: str
+    progress: int
+    phase: str
+    result: bytes | None
+    error_code: str | None
+    error_message: str | None
+    last_sequence: int
+    updated_at: datetime
+    finished_at: datetime | None
+    version: int
+
+
+class StepUpdateRow(NamedTuple):
+    """Postgres ``step_update_row``: a decision's changed step."""
+
+    job_id: uuid.UUID
+    position: int
+    status: str
+    attempt: int
+    retry_base: int
+    output: bytes | None
+    error_code: str | None
+    error_message: str | None
+    lease_expires_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EventRow(NamedTuple):
+    """Postgres ``event_row``: an event with the sequence its writer gave it."""
+
+    job_id: uuid.UUID
+    sequence: int
+    type: str
+    status: str
+    progress: int
+    phase: str
+    step: str
+    attempt: int
+    message: str
+    retry_delay_ms: int
+    occurred_at: datetime
+    partial_output: str
+
+
+class UsageRow(NamedTuple):
+    """Postgres ``usage_row``: an accepted attempt's model usage, priced."""
+
+    owner: str
+    job_id: uuid.UUID
+    job_type: str
+    step: str
+    attempt: int
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    prompts: str
+    recorded_at: datetime
+
+
+class OutboxRow(NamedTuple):
+    """Postgres ``outbox_row``: a message to publish after the commit."""
+
+    subject: str
+    msg_id: str
+    payload: bytes
+    not_before: datetime
+    trace_context: str
+
+
+#: Each Postgres row type and its Python twin: the same fields in the same order (a test
+#: compares them with ``pg_attribute``).
+ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
+    "new_job_row": NewJobRow,
+    "new_step_row": NewStepRow,
+    "job_update_row": JobUpdateRow,
+    "step_update_row": StepUpdateRow,
+    "event_row": EventRow,
+    "usage_row": UsageRow,
+    "outbox_row": OutboxRow,
+}
+
+
 async def _write(
     conn: Conn,
     changes: Sequence[tuple[JobRecord, JobChange]],
@@ -139,165 +256,122 @@ async def _write(
         for before, change in changes
     ]
     created = {n.job.id: n for n in new_jobs}
-    # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
-    jobs = [j for j in after if j.id not in created]
-    inserts = [(j, created[j.id]) for j in after if j.id in created]
-    planned = [s for j, _ in inserts for s in j.steps]
-    steps = [s for _, change in changes for s in change.steps]
     messages = [m for _, change in changes for m in change.outbox]
-    usage = [(before, u) for before, change in changes for u in change.usage]
-    # One statement, one round trip: the data-modifying CTEs all run to completion
-    # whether or not the outer INSERT reads them; empty arrays make them no-ops.
+    # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
+    new_job_rows = [
+        NewJobRow(
+            id=j.id,
+            owner=j.owner,
+            type=j.type,
+            status=j.status.value,
+            progress=j.progress,
+            phase=j.phase,
+            input=j.input,
+            idempotency_key=created[j.id].idempotency_key,
+            request_hash=created[j.id].request_hash,
+            last_sequence=j.last_sequence,
+            trace_context=j.trace_context,
+            created_at=j.created_at,
+            updated_at=j.updated_at,
+            version=j.version,
+        )
+        for j in after
+        if j.id in created
+    ]
+    new_step_rows = [
+        NewStepRow(job_id=s.job_id, position=s.position, name=s.name, status=s.status.value)
+        for j in after
+        if j.id in created
+        for s in j.steps
+    ]
+    job_update_rows = [
+        JobUpdateRow(
+            id=j.id,
+            status=j.status.value,
+            progress=j.progress,
+            phase=j.phase,
+            result=j.result,
+            error_code=j.error_code,
+            error_message=j.error_message,
+            last_sequence=j.last_sequence,
+            updated_at=j.updated_at,
+            finished_at=j.finished_at,
+            version=j.version,
+        )
+        for j in after
+        if j.id not in created
+    ]
+    step_update_rows = [
+        StepUpdateRow(
+            job_id=s.job_id,
+            position=s.position,
+            status=s.status.value,
+            attempt=s.attempt,
+            retry_base=s.retry_base,
+            output=s.output,
+            error_code=s.error_code,
+            error_message=s.error_message,
+            lease_expires_at=s.lease_expires_at,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+        )
+        for _, change in changes
+        for s in change.steps
+    ]
+    event_rows = [
+        EventRow(
+            job_id=e.job_id,
+            sequence=e.sequence,
+            type=e.event.type.value,
+            status=e.event.status.value,
+            progress=e.event.progress,
+            phase=e.event.phase,
+            step=e.event.step,
+            attempt=e.event.attempt,
+            message=e.event.message,
+            retry_delay_ms=e.event.retry_delay_ms,
+            occurred_at=e.occurred_at,
+            partial_output=e.event.partial_output,
+        )
+        for e in events
+    ]
+    usage_rows = [
+        UsageRow(
+            owner=before.owner,
+            job_id=before.id,
+            job_type=before.type,
+            step=u.step,
+            attempt=u.attempt,
+            model=u.model,
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            cost_usd=u.cost_usd,
+            prompts=" ".join(u.prompts),
+            recorded_at=now,
+        )
+        for before, change in changes
+        for u in change.usage
+    ]
+    outbox_rows = [
+        OutboxRow(
+            subject=m.subject,
+            msg_id=m.msg_id,
+            payload=m.payload,
+            not_before=m.not_before or now,
+            trace_context=m.trace_context,
+        )
+        for m in messages
+    ]
+    # One statement, one round trip, one parameter per table.
     row = await conn.fetchrow(
-        """WITH new_jobs AS (
-               INSERT INTO jobs (id, owner, type, status, progress, phase, input,
-                                 idempotency_key, request_hash, last_sequence, trace_context,
-                                 created_at, updated_at, version)
-               SELECT * FROM unnest($39::uuid[], $40::text[], $41::text[], $42::text[],
-                                    $43::smallint[], $44::text[], $45::bytea[], $46::text[],
-                                    $47::bytea[], $48::bigint[], $49::text[],
-                                    $50::timestamptz[], $51::timestamptz[], $57::bigint[])
-               RETURNING id),
-           new_steps AS (
-               INSERT INTO job_steps (job_id, position, name, status)
-               SELECT * FROM unnest($52::uuid[], $53::smallint[], $54::text[], $55::text[])),
-           job_updates AS (
-               UPDATE jobs AS j SET status = u.status, progress = u.progress,
-                   phase = u.phase, result = u.result, error_code = u.error_code,
-                   error_message = u.error_message, last_sequence = u.last_sequence,
-                   updated_at = u.updated_at, finished_at = u.finished_at,
-                   version = u.version
-               FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::bytea[],
-                           $6::text[], $7::text[], $8::bigint[], $9::timestamptz[],
-                           $10::timestamptz[], $56::bigint[])
-                    AS u(id, status, progress, phase, result, error_code, error_message,
-                         last_sequence, updated_at, finished_at, version)
-               WHERE j.id = u.id AND jobs_expect(j.version, u.version - 1, 'job version')
-               RETURNING j.id),
-           step_updates AS (
-               UPDATE job_steps AS s SET status = u.status, attempt = u.attempt,
-                   retry_base = u.retry_base, output = u.output, error_code = u.error_code,
-                   error_message = u.error_message, lease_expires_at = u.lease_expires_at,
-                   started_at = u.started_at, finished_at = u.finished_at
-               FROM unnest($11::uuid[], $12::smallint[], $13::text[], $14::int[], $15::int[],
-                           $16::bytea[], $17::text[], $18::text[], $19::timestamptz[],
-                           $20::timestamptz[], $21::timestamptz[])
-                    AS u(job_id, position, status, attempt, retry_base, output, error_code,
-                         error_message, lease_expires_at, started_at, finished_at)
-               -- Through job_updates: a job's row is locked before its steps, the order
-               -- every writer follows, so concurrent writers never deadlock.
-               JOIN job_updates AS ju ON ju.id = u.job_id
-               WHERE s.job_id = u.job_id AND s.position = u.position),
-           new_events AS (
-               INSERT INTO job_events (job_id, sequence, type, status, progress, phase, step,
-                                       attempt, message, retry_delay_ms, occurred_at,
-                                       partial_output)
-               SELECT e.* FROM unnest($22::uuid[], $23::bigint[], $24::text[], $25::text[],
-                                      $26::smallint[], $27::text[], $28::text[], $29::int[],
-                                      $30::text[], $31::int[], $32::timestamptz[],
-                                      $59::text[])
-                    AS e(job_id, sequence, type, status, progress, phase, step, attempt,
-                         message, retry_delay_ms, occurred_at, partial_output)
-               -- After the job's row, like the steps: the next sequence is unique per job,
-               -- and a concurrent writer of the same one would otherwise wait on us.
-               WHERE e.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),
-           new_usage AS (
-               INSERT INTO model_usage (owner, job_id, job_type, step, attempt, model,
-                                        prompt_tokens, completion_tokens, cost_usd,
-                                        prompts, recorded_at)
-               SELECT u.*, $69::timestamptz
-               FROM unnest($60::text[], $61::uuid[], $62::text[], $63::text[], $64::int[],
-                           $65::text[], $66::bigint[], $67::bigint[], $68::float8[],
-                           $70::text[])
-                    AS u(owner, job_id, job_type, step, attempt, model, prompt_tokens,
-                         completion_tokens, cost_usd, prompts)
-               -- After the job's row, like the events (same reason: a unique key).
-               WHERE u.job_id IN (SELECT id FROM job_updates)
-               ON CONFLICT (job_id, step, attempt, model) DO NOTHING),
-           new_outbox AS (
-               INSERT INTO outbox (subject, msg_id, payload, not_before, trace_context)
-               SELECT u.subject, u.msg_id, u.payload, coalesce(u.not_before, $37),
-                      u.trace_context
-               FROM unnest($33::text[], $34::text[], $35::bytea[], $36::timestamptz[],
-                           $38::text[])
-                    WITH ORDINALITY AS u(subject, msg_id, payload, not_before, trace_context, n)
-               ORDER BY u.n
-               RETURNING id, msg_id)
-           -- One row, always evaluated: a job deleted since it was read fails the whole
-           -- statement like one that changed.
-           SELECT jobs_expect((SELECT count(*) FROM job_updates), $58, 'jobs updated') AS ok,
-                  (SELECT array_agg(id ORDER BY id) FROM new_outbox) AS ids,
-                  (SELECT array_agg(msg_id ORDER BY id) FROM new_outbox) AS msg_ids""",
-        [j.id for j in jobs],
-        [j.status.value for j in jobs],
-        [j.progress for j in jobs],
-        [j.phase for j in jobs],
-        [j.result for j in jobs],
-        [j.error_code for j in jobs],
-        [j.error_message for j in jobs],
-        [j.last_sequence for j in jobs],
-        [j.updated_at for j in jobs],
-        [j.finished_at for j in jobs],
-        [s.job_id for s in steps],
-        [s.position for s in steps],
-        [s.status.value for s in steps],
-        [s.attempt for s in steps],
-        [s.retry_base for s in steps],
-        [s.output for s in steps],
-        [s.error_code for s in steps],
-        [s.error_message for s in steps],
-        [s.lease_expires_at for s in steps],
-        [s.started_at for s in steps],
-        [s.finished_at for s in steps],
-        [e.job_id for e in events],
-        [e.sequence for e in events],
-        [e.event.type.value for e in events],
-        [e.event.status.value for e in events],
-        [e.event.progress for e in events],
-        [e.event.phase for e in events],
-        [e.event.step for e in events],
-        [e.event.attempt for e in events],
-        [e.event.message for e in events],
-        [e.event.retry_delay_ms for e in events],
-        [e.occurred_at for e in events],
-        [m.subject for m in messages],
-        [m.msg_id for m in messages],
-        [m.payload for m in messages],
-        [m.not_before for m in messages],
-        now,
-        [m.trace_context for m in messages],
-        [j.id for j, _ in inserts],
-        [j.owner for j, _ in inserts],
-        [j.type for j, _ in inserts],
-        [j.status.value for j, _ in inserts],
-        [j.progress for j, _ in inserts],
-        [j.phase for j, _ in inserts],
-        [j.input for j, _ in inserts],
-        [n.idempotency_key for _, n in inserts],
-        [n.request_hash for _, n in inserts],
-        [j.last_sequence for j, _ in inserts],
-        [j.trace_context for j, _ in inserts],
-        [j.created_at for j, _ in inserts],
-        [j.updated_at for j, _ in inserts],
-        [s.job_id for s in planned],
-        [s.position for s in planned],
-        [s.name for s in planned],
-        [s.status.value for s in planned],
-        [j.version for j in jobs],
-        [j.version for j, _ in inserts],
-        len(jobs),
-        [e.event.partial_output for e in events],
-        [b.owner for b, u in usage],
-        [b.id for b, u in usage],
-        [b.type for b, u in usage],
-        [u.step for b, u in usage],
-        [u.attempt for b, u in usage],
-        [u.model for b, u in usage],
-        [u.prompt_tokens for b, u in usage],
-        [u.completion_tokens for b, u in usage],
-        [u.cost_usd for b, u in usage],
-        now,
-        [" ".join(u.prompts) for b, u in usage],
+        queries.write_changes,
+        new_job_rows,
+        new_step_rows,
+        job_update_rows,
+        step_update_rows,
+        event_rows,
+        usage_rows,
+        outbox_rows,
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}

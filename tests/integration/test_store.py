@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import re
+import typing
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import asyncpg
 import pytest
 
 from jobkit import control, store
-from jobkit.db import create_pool, migrate, migration_files
-from jobkit.lifecycle import EventType, JobStatus
+from jobkit.db import Conn, create_pool, migrate, migration_files
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import JobChange, NewEvent, OutboxMessage, StepUsage
+from jobkit.sql import queries
 from tests.integration.helpers import create_job
 
 EXPECTED_COLUMNS = {
@@ -177,3 +184,200 @@ async def test_a_stale_write_in_a_batch_rolls_back_the_whole_batch(pool: asyncpg
     assert after is not None
     assert after.status is JobStatus.QUEUED  # the fresh half of the batch did not land either
     assert after.version == jobs[first.id].version
+
+
+#: The Postgres types a row type's field may have, by the field's Python type.
+_PG_TYPES: dict[object, set[str]] = {
+    uuid.UUID: {"uuid"},
+    str: {"text"},
+    int: {"smallint", "integer", "bigint"},
+    float: {"double precision"},
+    bytes: {"bytea"},
+    datetime: {"timestamp with time zone"},
+}
+
+
+async def test_every_row_type_has_the_fields_of_its_namedtuple(pool: asyncpg.Pool) -> None:
+    """The Python twin of each composite row type has the same fields, in the same order,
+    of matching types: asyncpg encodes a NamedTuple by position, so a drift would write
+    values into the wrong columns."""
+    rows = await pool.fetch(
+        """SELECT t.typname, a.attname, format_type(a.atttypid, a.atttypmod) AS type
+           FROM pg_type AS t
+           JOIN pg_namespace AS n ON n.oid = t.typnamespace
+           JOIN pg_class AS c ON c.oid = t.typrelid
+           JOIN pg_attribute AS a ON a.attrelid = c.oid
+           WHERE n.nspname = 'public' AND c.relkind = 'c'
+             AND a.attnum > 0 AND NOT a.attisdropped
+           ORDER BY t.typname, a.attnum"""
+    )
+    in_postgres: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        in_postgres.setdefault(row["typname"], []).append((row["attname"], row["type"]))
+    # Every composite type has a twin, and every twin a type.
+    assert sorted(in_postgres) == sorted(store.ROW_TYPES)
+    for name, twin in store.ROW_TYPES.items():
+        hints = typing.get_type_hints(twin)
+        assert [f for f, _ in in_postgres[name]] == list(hints), name
+        for field, pg_type in in_postgres[name]:
+            python_type = hints[field]
+            (python_type,) = [
+                t for t in typing.get_args(python_type) or (python_type,) if t is not type(None)
+            ]
+            assert pg_type in _PG_TYPES[python_type], f"{name}.{field}: {pg_type}"
+
+
+class _Recording:
+    """A connection that remembers the arguments of every ``fetchrow``."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        self.calls.append((query, args))
+        return await self._conn.fetchrow(query, *args)
+
+
+#: The table each row type is written to (its fields are that table's columns).
+_TABLES = {
+    "new_job_row": "jobs",
+    "new_step_row": "job_steps",
+    "job_update_row": "jobs",
+    "step_update_row": "job_steps",
+    "event_row": "job_events",
+    "usage_row": "model_usage",
+    "outbox_row": "outbox",
+}
+
+
+async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) -> None:
+    """One batch of each kind - creating a job, then a decision that touches every table -
+    and every row of every array parameter is found in its table, field by field."""
+    job, _, _ = await create_job(pool, "cv_tailoring")
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        recording = _Recording(conn)
+        fresh_id = uuid.uuid4()
+        fresh = replace(
+            job, id=fresh_id, steps=tuple(replace(s, job_id=fresh_id) for s in job.steps)
+        )
+        await store.create_jobs(
+            cast(Conn, recording),
+            [
+                store.NewJob(
+                    fresh,
+                    JobChange(
+                        job=fresh, events=(NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),)
+                    ),
+                    "idem-1",
+                    b"hash",
+                )
+            ],
+            now,
+        )
+        before = await store.fetch_job(conn, job.id)
+        assert before is not None
+        step = before.steps[0]
+        change = JobChange(
+            job=replace(
+                before,
+                status=JobStatus.FAILED,
+                progress=42,
+                phase="a phase",
+                result=b"a result",
+                error_code="JOB_CODE",
+                error_message="a job message",
+                finished_at=now + timedelta(seconds=1),
+            ),
+            steps=(
+                replace(
+                    step,
+                    status=StepStatus.FAILED,
+                    attempt=3,
+                    retry_base=1,
+                    output=b"an output",
+                    error_code="STEP_CODE",
+                    error_message="a step message",
+                    lease_expires_at=now + timedelta(seconds=2),
+                    started_at=now + timedelta(seconds=3),
+                    finished_at=now + timedelta(seconds=4),
+                ),
+            ),
+            events=(
+                NewEvent(
+                    EventType.PROGRESS, JobStatus.RUNNING, 41, "p", step.name, 3, "m", 0, "partial"
+                ),
+                NewEvent(EventType.FAILED, JobStatus.FAILED, 42, "q", step.name, 3, "n", 250),
+            ),
+            outbox=(
+                OutboxMessage("a.subject", "id-1", b"one", now + timedelta(seconds=5), "tp"),
+                OutboxMessage("b.subject", "id-2", b"two"),
+            ),
+            usage=(StepUsage(step.name, 3, "model-x", 11, 7, 0.5, ("a@1", "b@2")),),
+        )
+        _, written = await store.apply_changes(cast(Conn, recording), [(before, change)], now)
+    assert [m.msg_id for _, m in written] == ["id-1", "id-2"]
+
+    casts = dict(re.findall(r"\$(\d+)::(\w+_row)\[\]", queries.write_changes))
+    checked: set[str] = set()
+    for query, args in recording.calls:
+        assert query == queries.write_changes
+        assert len(args) == len(casts)
+        for position, rows in enumerate(args, start=1):
+            row_type = casts[str(position)]
+            fields = typing.get_type_hints(store.ROW_TYPES[row_type])
+            for row in rows:
+                assert isinstance(row, store.ROW_TYPES[row_type])
+                found = await pool.fetchval(
+                    f"""SELECT count(*) FROM {_TABLES[row_type]} AS t,
+                                            (SELECT ($1::{row_type}).*) AS r
+                        WHERE ({", ".join(f"t.{f}" for f in fields)})
+                              IS NOT DISTINCT FROM ({", ".join(f"r.{f}" for f in fields)})""",
+                    row,
+                )
+                assert found == 1, (row_type, row)
+                checked.add(row_type)
+    assert checked == set(store.ROW_TYPES)  # the batches touched every table
+
+
+async def test_a_decision_on_a_deleted_job_writes_nothing(pool: asyncpg.Pool) -> None:
+    job, _, _ = await create_job(pool)
+    async with pool.acquire() as conn:
+        stale = await store.fetch_job(conn, job.id)
+        assert stale is not None
+        await conn.execute("DELETE FROM jobs WHERE id = $1", job.id)
+        now = datetime.now(UTC)
+        change = control.cancel(stale, now)
+        assert change is not None
+        outbox_before = await conn.fetchval("SELECT count(*) FROM outbox")
+        with pytest.raises(store.StaleRead):
+            await store.apply_changes(conn, [(stale, change)], now)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == outbox_before
+
+
+async def test_a_taken_idempotency_key_writes_nothing(pool: asyncpg.Pool) -> None:
+    job, _, _ = await create_job(pool)
+    now = datetime.now(UTC)
+
+    def new_job() -> store.NewJob:
+        job_id = uuid.uuid4()
+        created = replace(job, id=job_id, steps=tuple(replace(s, job_id=job_id) for s in job.steps))
+        event = NewEvent(EventType.CREATED, JobStatus.QUEUED, 0)
+        return store.NewJob(created, JobChange(job=created, events=(event,)), "key", b"h")
+
+    async with pool.acquire() as conn:
+        await store.create_jobs(conn, [new_job()], now)
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM job_steps) AS"
+            " steps, (SELECT count(*) FROM job_events) AS events"
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await store.create_jobs(conn, [new_job()], now)
+        assert (
+            await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM job_steps) AS"
+                " steps, (SELECT count(*) FROM job_events) AS events"
+            )
+            == counts
+        )

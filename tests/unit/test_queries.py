@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jobkit import store
 from jobkit.sql import Queries, parse, queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,11 @@ def test_no_statement_takes_many_parameters(name: str) -> None:
     assert len(numbers) <= MAX_PARAMETERS, name
 
 
+def test_every_row_type_is_used_and_every_one_used_has_a_twin() -> None:
+    used = {t for s in _statements().values() for t in re.findall(r"::(\w+_row)\[\]", s)}
+    assert used == set(store.ROW_TYPES)
+
+
 def test_the_locking_read_is_the_plain_read_locked_in_id_order() -> None:
     assert queries.fetch_jobs_for_update == (
         queries.fetch_jobs + "\nORDER BY j.id\nFOR UPDATE OF j"
@@ -71,8 +77,6 @@ def test_the_locking_read_is_the_plain_read_locked_in_id_order() -> None:
 _NOT_YET = {
     # In the middle of the typed-outcomes change (issue 12, item 4); it moves after.
     "libs/jobkit/outbox.py",
-    # The batched write, next: its 70 parameters become one array of a row type per table.
-    "libs/jobkit/store.py",
 }
 _DRIVER_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
 

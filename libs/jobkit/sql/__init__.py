@@ -31,6 +31,7 @@ class Queries:
     fetch_jobs: str
     fetch_jobs_for_update: str
     fetch_events: str
+    write_changes: str
     fetch_usage: str
     tokens_used_since: str
     # limits.sql: per-user limits (jobkit.limits)

@@ -66,6 +66,80 @@ WHERE job_id = $1 AND sequence > $2
 ORDER BY sequence
 LIMIT $3
 
+-- name: write_changes --
+-- A batch of decisions in one statement, one round trip (jobkit.store._write): one
+-- parameter per table, an array of that table's row type (migration 0008). The
+-- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
+-- an empty array makes its CTE a no-op.
+-- $1 new_job_row[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row[],
+-- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish).
+WITH new_jobs AS (
+    -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
+    INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
+                      request_hash, last_sequence, trace_context, created_at, updated_at,
+                      version)
+    SELECT n.id, n.owner, n.type, n.status, n.progress, n.phase, n.input, n.idempotency_key,
+           n.request_hash, n.last_sequence, n.trace_context, n.created_at, n.updated_at,
+           n.version
+    FROM unnest($1::new_job_row[]) AS n
+    RETURNING id),
+new_steps AS (
+    INSERT INTO job_steps (job_id, position, name, status)
+    SELECT n.job_id, n.position, n.name, n.status
+    FROM unnest($2::new_step_row[]) AS n),
+job_updates AS (
+    UPDATE jobs AS j
+    SET status = u.status, progress = u.progress, phase = u.phase, result = u.result,
+        error_code = u.error_code, error_message = u.error_message,
+        last_sequence = u.last_sequence, updated_at = u.updated_at,
+        finished_at = u.finished_at, version = u.version
+    FROM unnest($3::job_update_row[]) AS u
+    -- Only from the version the decision was made from; otherwise the whole statement
+    -- fails (serialization_failure) and the writer decides again.
+    WHERE j.id = u.id AND jobs_expect(j.version, u.version - 1, 'job version')
+    RETURNING j.id),
+step_updates AS (
+    UPDATE job_steps AS s
+    SET status = u.status, attempt = u.attempt, retry_base = u.retry_base,
+        output = u.output, error_code = u.error_code, error_message = u.error_message,
+        lease_expires_at = u.lease_expires_at, started_at = u.started_at,
+        finished_at = u.finished_at
+    FROM unnest($4::step_update_row[]) AS u
+    -- Through job_updates: a job's row is locked before its steps, the order every
+    -- writer follows, so concurrent writers never deadlock.
+    JOIN job_updates AS ju ON ju.id = u.job_id
+    WHERE s.job_id = u.job_id AND s.position = u.position),
+new_events AS (
+    INSERT INTO job_events (job_id, sequence, type, status, progress, phase, step, attempt,
+                            message, retry_delay_ms, occurred_at, partial_output)
+    SELECT e.job_id, e.sequence, e.type, e.status, e.progress, e.phase, e.step, e.attempt,
+           e.message, e.retry_delay_ms, e.occurred_at, e.partial_output
+    FROM unnest($5::event_row[]) AS e
+    -- After the job's row, like the steps: the next sequence is unique per job, and a
+    -- concurrent writer of the same one would otherwise wait on us.
+    WHERE e.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),
+new_usage AS (
+    INSERT INTO model_usage (owner, job_id, job_type, step, attempt, model, prompt_tokens,
+                             completion_tokens, cost_usd, prompts, recorded_at)
+    SELECT u.owner, u.job_id, u.job_type, u.step, u.attempt, u.model, u.prompt_tokens,
+           u.completion_tokens, u.cost_usd, u.prompts, u.recorded_at
+    FROM unnest($6::usage_row[]) AS u
+    -- After the job's row, like the events (same reason: a unique key).
+    WHERE u.job_id IN (SELECT id FROM job_updates)
+    ON CONFLICT (job_id, step, attempt, model) DO NOTHING),
+new_outbox AS (
+    INSERT INTO outbox (subject, msg_id, payload, not_before, trace_context)
+    SELECT o.subject, o.msg_id, o.payload, o.not_before, o.trace_context
+    FROM unnest($7::outbox_row[]) WITH ORDINALITY AS o
+    ORDER BY o.ordinality
+    RETURNING id, msg_id)
+-- One row, always evaluated: a job deleted since it was read fails the whole statement
+-- like one that changed.
+SELECT jobs_expect((SELECT count(*) FROM job_updates), cardinality($3::job_update_row[]),
+                   'jobs updated') AS ok,
+       (SELECT array_agg(id ORDER BY id) FROM new_outbox) AS ids,
+       (SELECT array_agg(msg_id ORDER BY id) FROM new_outbox) AS msg_ids
+
 -- name: fetch_usage --
 -- Model usage rows of some jobs, in the order recorded. $1: the job ids.
 SELECT job_id, step, model, prompt_tokens, completion_tokens, cost_usd, prompts
