@@ -13,6 +13,7 @@ the client library's process and Python collectors (CPU, memory, file descriptor
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from prometheus_client import (
     Counter,
@@ -47,6 +48,9 @@ JOBS_FINISHED = Counter(
     "and status (SUCCEEDED, FAILED, CANCELLED).",
     ["type", "status"],
 )
+#: How a step attempt on a worker ended, as ``STEP_DURATION`` labels it.
+StepOutcome = Literal["succeeded", "failed", "cancelled", "handed_back"]
+
 STEP_DURATION = Histogram(
     "jobs_step_duration_seconds",
     "Time a worker spent on one step attempt (ai_worker), by job type, step and outcome "
@@ -154,13 +158,8 @@ def observe_changes(changes: Iterable[tuple[JobRecord, JobChange]]) -> None:
             MODEL_COST.labels(usage.model, job.type).inc(usage.cost_usd)
 
 
-def observe_step(
-    job_type: str, step: str, report: object, seconds: float, *, handed_back: bool = False
-) -> None:
-    """Time one attempt on a worker. ``report`` is what it sends (a dict with ``succeeded``
-    or ``failed``) or, when it sends nothing, the job was cancelled or it was handed back."""
-    if isinstance(report, dict):
-        outcome = "succeeded" if "succeeded" in report else "failed"
-    else:
-        outcome = "handed_back" if handed_back else "cancelled"
+def observe_step(job_type: str, step: str, outcome: StepOutcome, seconds: float) -> None:
+    """Time one attempt on a worker, by how it ended: its report said it ``succeeded`` or
+    ``failed``, or it sent none because its job was ``cancelled`` or it was
+    ``handed_back`` (the worker stopping)."""
     STEP_DURATION.labels(job_type, step, outcome).observe(seconds)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -112,13 +112,13 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
 
-    async def _publish(self, messages: object) -> None:
+    async def _publish(self, messages: Iterable[OutboxMessage]) -> None:
         await asyncio.gather(
             *(
                 self._js.publish(
                     m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
                 )
-                for m in messages  # type: ignore[attr-defined]
+                for m in messages
             )
         )
 

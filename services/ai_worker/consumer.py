@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -21,13 +23,22 @@ from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
 from jobkit import bus, metrics, tracing
-from jobkit.convert import dict_to_struct, struct_to_dict
+from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from services.ai_worker.errors import StepError
 from services.ai_worker.handlers import Registry, StepContext, running
+from services.ai_worker.outcomes import (
+    Abandoned,
+    Failed,
+    HandedBack,
+    Outcome,
+    Succeeded,
+    report_for,
+    to_report,
+)
 from services.ai_worker.progress import (
     DEFAULT_OUTPUT_INTERVAL_S,
     AttemptProgress,
@@ -38,18 +49,49 @@ log = get_logger(__name__)
 
 AttemptKey = tuple[str, str, int]
 
-# What an attempt came to when there is no report to send.
-_ABANDONED: Any = object()  # its job was cancelled
-_HANDED_BACK: Any = object()  # the worker is stopping; JetStream gives it to another
+
+class CancelReason(enum.Enum):
+    """Why a running attempt's handler was cancelled: what the attempt then comes to."""
+
+    #: A ``CancelStep`` notice: its job was cancelled (``Abandoned``).
+    JOB_CANCELLED = "job_cancelled"
+    #: ``Worker.stop``: another worker takes the step (``HandedBack``).
+    WORKER_STOPPING = "worker_stopping"
 
 
-def _failure(
-    code: str, message: str, retryable: bool = True, retry_after_s: float | None = None
-) -> dict[str, Any]:
-    failed = worker_pb2.StepFailed(code=code, message=message, retryable=retryable)
-    if retryable and retry_after_s is not None:
-        failed.retry_after.FromMilliseconds(round(retry_after_s * 1000))
-    return {"failed": failed}
+@dataclass(slots=True, eq=False)
+class _RunningAttempt:
+    """One step attempt while its handler runs on this worker: the step and its message,
+    the handler's task and the side tasks that live as long as it does, and why it was
+    cancelled, if it was."""
+
+    task: worker_pb2.StepTask
+    msg: Msg
+    #: The handler, running.
+    run: asyncio.Task[Mapping[str, object]]
+    #: Keeps the message from redelivery and renews the attempt's lease (``_heartbeat``).
+    heartbeat: asyncio.Task[None]
+    progress: AttemptProgress
+    cancel_reason: CancelReason | None = None
+
+    @property
+    def key(self) -> AttemptKey:
+        return (self.task.job_id, self.task.step, self.task.attempt)
+
+    def cancel(self, reason: CancelReason) -> None:
+        """Cancel the handler. A cancelled job outranks a stopping worker: once its job is
+        cancelled, the attempt is abandoned, never handed back for another worker to run."""
+        if self.cancel_reason is not CancelReason.JOB_CANCELLED:
+            self.cancel_reason = reason
+        self.run.cancel()
+
+    def finish(self) -> None:
+        """The attempt is over: stop its heartbeat and drop a streamed text still waiting
+        (the result has it all); a handler still running is cancelled."""
+        self.progress.close()
+        self.heartbeat.cancel()
+        if not self.run.done():
+            self.run.cancel()
 
 
 class Worker:
@@ -73,8 +115,7 @@ class Worker:
         self._heartbeat_s = heartbeat_s
         self._max_step_deliveries = max_step_deliveries
         self._output_interval_s = output_interval_s
-        self._running: dict[AttemptKey, asyncio.Task[dict[str, Any]]] = {}
-        self._cancelled: set[AttemptKey] = set()
+        self._running: dict[AttemptKey, _RunningAttempt] = {}
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -93,11 +134,9 @@ class Worker:
 
     async def _on_cancel(self, msg: Msg) -> None:
         notice = worker_pb2.CancelStep.FromString(msg.data)
-        key = (notice.job_id, notice.step, notice.attempt)
-        task = self._running.get(key)
-        if task is not None:
-            self._cancelled.add(key)
-            task.cancel()
+        attempt = self._running.get((notice.job_id, notice.step, notice.attempt))
+        if attempt is not None:
+            attempt.cancel(CancelReason.JOB_CANCELLED)
             log.info(
                 "step_cancel_requested",
                 job_id=notice.job_id,
@@ -129,8 +168,8 @@ class Worker:
         """Take no new steps; hand running ones back to JetStream for another worker."""
         self._stopping.set()
         self._feed.stop()
-        for task in self._running.values():
-            task.cancel()
+        for attempt in self._running.values():
+            attempt.cancel(CancelReason.WORKER_STOPPING)
 
     async def close(self) -> None:
         """After ``run`` has returned: drop the subscriptions so nothing new arrives."""
@@ -152,34 +191,29 @@ class Worker:
             tracing.span(f"step {task.job_type}.{task.step}", msg.headers, kind=SpanKind.CONSUMER),
         ):
             started = time.monotonic()
-            usage = AttemptUsage()
-            outcome = await self._attempt(task, msg, usage)
-            if isinstance(outcome, dict):
-                # Tokens spent count whether the attempt succeeded or failed.
-                outcome["usage"] = usage.protos()
+            outcome = await self._attempt(task, msg)
             metrics.observe_step(
-                task.job_type,
-                task.step,
-                outcome,
-                time.monotonic() - started,
-                handed_back=outcome is _HANDED_BACK,
+                task.job_type, task.step, outcome.label, time.monotonic() - started
             )
-            if outcome is _HANDED_BACK:
+            if isinstance(outcome, HandedBack):
                 log.info("step_handed_back")
                 await self._feed.give_back(msg)
                 return
-            if outcome is not _ABANDONED:
-                await self._report(task, **outcome)
+            # The result is published durably before the ack: a worker dying in between
+            # leaves the step to be redelivered, never lost.
+            report = to_report(task, outcome, datetime.now(UTC))
+            if report is not None:
+                await self._publish(task, report)
             await msg.ack()
 
-    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg, usage: AttemptUsage) -> Any:
-        """Run one attempt; returns the report to send, ``_ABANDONED`` or ``_HANDED_BACK``."""
+    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg) -> Outcome:
+        """Run one attempt to its end."""
         deliveries = msg.metadata.num_delivered or 1
         if deliveries > self._max_step_deliveries:
             # Every earlier delivery died with its worker (a crash, an OOM kill): running it
             # again would kill this one too. Fail the attempt; the retry policy decides.
             log.error("step_redelivered_too_often", count=deliveries)
-            return _failure(
+            return Failed(
                 "STEP_KEEPS_CRASHING",
                 f"attempt {task.attempt} was started {deliveries - 1} times and its worker "
                 "never finished it",
@@ -187,14 +221,16 @@ class Worker:
         handler = self._registry.get(task.job_type, task.step)
         if handler is None:
             log.error("no_handler", job_type=task.job_type)
-            return _failure("UNKNOWN_STEP", "no worker has a handler for this step", False)
-        key = (task.job_id, task.step, task.attempt)
+            return Failed("UNKNOWN_STEP", "no worker has a handler for this step", retryable=False)
         log.debug("step_received", job_type=task.job_type, deliveries=deliveries)
 
-        async def send_progress(report: worker_pb2.StepProgress) -> None:
-            await self._report(task, progress=report)
+        async def send_progress(progress: worker_pb2.StepProgress) -> None:
+            report = report_for(task, datetime.now(UTC))
+            report.progress.CopyFrom(progress)
+            await self._publish(task, report)
 
         progress = AttemptProgress(send_progress, output_interval_s=self._output_interval_s)
+        usage = AttemptUsage()
         ctx = StepContext(
             job_id=task.job_id,
             job_type=task.job_type,
@@ -210,8 +246,14 @@ class Worker:
         started = loop.time()
         with running(ctx):
             run = asyncio.create_task(handler(ctx))
-        self._running[key] = run
-        heartbeat = asyncio.create_task(self._heartbeat(task, msg))
+        attempt = _RunningAttempt(
+            task=task,
+            msg=msg,
+            run=run,
+            heartbeat=asyncio.create_task(self._heartbeat(task, msg)),
+            progress=progress,
+        )
+        self._running[attempt.key] = attempt
         timeout_s = task.timeout.ToTimedelta().total_seconds() if task.HasField("timeout") else None
         try:
             async with asyncio.timeout(timeout_s):
@@ -220,10 +262,10 @@ class Worker:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # this worker is being torn down: JetStream redelivers the step
-            if key in self._cancelled:
+            if attempt.cancel_reason is CancelReason.JOB_CANCELLED:
                 log.info("step_cancelled")
-                return _ABANDONED  # its job was cancelled: nothing to report
-            return _HANDED_BACK  # shutting down: another worker takes it at once
+                return Abandoned()  # its job was cancelled: nothing to report
+            return HandedBack()  # shutting down: another worker takes it at once
         except StepError as error:
             log.info(
                 "step_failed",
@@ -231,26 +273,35 @@ class Worker:
                 retryable=error.retryable,
                 retry_after_s=error.retry_after_s,
             )
-            return _failure(error.code, error.message, error.retryable, error.retry_after_s)
+            # Tokens spent count whether the attempt succeeded or failed.
+            return Failed(
+                error.code,
+                error.message,
+                retryable=error.retryable,
+                retry_after_s=error.retry_after_s,
+                usage=usage.protos(),
+            )
         except TimeoutError:
             log.warning("step_timed_out")
-            return _failure(
-                "STEP_TIMEOUT", f"step {task.step} took longer than its {timeout_s:g}s timeout"
+            return Failed(
+                "STEP_TIMEOUT",
+                f"step {task.step} took longer than its {timeout_s:g}s timeout",
+                usage=usage.protos(),
             )
         except Exception as error:
             log.error("step_crashed", exc_info=error)
-            return _failure(
-                "STEP_CRASHED", f"step {task.step} failed unexpectedly ({type(error).__name__})"
+            return Failed(
+                "STEP_CRASHED",
+                f"step {task.step} failed unexpectedly ({type(error).__name__})",
+                usage=usage.protos(),
             )
         finally:
-            progress.close()
-            heartbeat.cancel()
-            if not run.done():
-                run.cancel()
-            self._running.pop(key, None)
-            self._cancelled.discard(key)
+            attempt.finish()
+            # A second delivery of the same attempt may have taken the key meanwhile.
+            if self._running.get(attempt.key) is attempt:
+                del self._running[attempt.key]
         log.info("step_succeeded", duration_ms=round((loop.time() - started) * 1000))
-        return {"succeeded": worker_pb2.StepSucceeded(output=dict_to_struct(output))}
+        return Succeeded(output, usage=usage.protos())
 
     async def _heartbeat(self, task: worker_pb2.StepTask, msg: Msg) -> None:
         """While the step runs: keep its message from redelivery (``in_progress``) and renew
@@ -261,12 +312,8 @@ class Worker:
             beat += 1
             with contextlib.suppress(Exception):
                 await msg.in_progress()
-            report = worker_pb2.StepReport(
-                job_id=task.job_id,
-                step=task.step,
-                attempt=task.attempt,
-                heartbeat=worker_pb2.StepHeartbeat(),
-            )
+            report = report_for(task)
+            report.heartbeat.SetInParent()
             try:
                 await self._js.publish(
                     bus.REPORT_SUBJECT,
@@ -281,11 +328,9 @@ class Worker:
                 log.warning("heartbeat_failed", error=type(exc).__name__)
             await asyncio.sleep(self._heartbeat_s)
 
-    async def _report(self, task: worker_pb2.StepTask, **outcome: Any) -> None:
-        report = worker_pb2.StepReport(
-            job_id=task.job_id, step=task.step, attempt=task.attempt, **outcome
-        )
-        report.reported_at.FromDatetime(datetime.now(UTC))
+    async def _publish(self, task: worker_pb2.StepTask, report: worker_pb2.StepReport) -> None:
+        """Publish a progress report once (a later one supersedes it), a result until
+        JetStream has it (unless the worker is stopping: then the step is redelivered)."""
         kind = report.WhichOneof("outcome")
         # Distinct reports, distinct ids; a retried publish of the same one is dropped.
         suffix = (

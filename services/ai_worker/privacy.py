@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Final
 
 from jobkit.redaction import PLACEHOLDERS, redact, sensitive_terms
 from services.ai_worker.providers.base import (
@@ -123,7 +123,7 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
-def _known_values(doc: Any, out: dict[str, str]) -> None:
+def _known_values(doc: object, out: dict[str, str]) -> None:
     """``out[folded value] = kind`` for every string under a key of known kind."""
     if isinstance(doc, Mapping):
         for key, value in doc.items():
@@ -156,7 +156,7 @@ def _kind_by_shape(term: str) -> str:
     return "NAME"
 
 
-def _term_kinds(doc: Mapping[str, Any]) -> dict[str, str]:
+def _term_kinds(doc: Mapping[str, object]) -> dict[str, str]:
     """Each of the job input's sensitive terms with its kind: the kind of the field it
     came from (a name part is a NAME, a street line of an address an ADDRESS), else its
     shape."""
@@ -204,7 +204,7 @@ class Vault:
             self._placeholder(kind, value)
 
     @classmethod
-    def for_input(cls, doc: Mapping[str, Any]) -> Vault:
+    def for_input(cls, doc: Mapping[str, object]) -> Vault:
         """A vault for a job whose input is ``doc`` (the résumé's name, email, phone,
         location, links, ids, and every other value ``sensitive_terms`` finds)."""
         return cls(_term_kinds(doc))
@@ -428,7 +428,7 @@ def current_vault() -> Vault | None:
 
 
 @contextlib.contextmanager
-def private_prompts(job_input: Mapping[str, Any]) -> Iterator[Vault]:
+def private_prompts(job_input: Mapping[str, object]) -> Iterator[Vault]:
     """Within this block, model-backed writers mask with a vault built from ``job_input``
     (one vault per step: its placeholders agree across the step's prompts)."""
     vault = Vault.for_input(job_input)

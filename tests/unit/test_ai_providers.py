@@ -10,7 +10,6 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from services.ai_worker.config import Settings
-from services.ai_worker.consumer import _failure
 from services.ai_worker.cv import (
     LocalCvWriter,
     Match,
@@ -116,10 +115,3 @@ def test_retry_after_as_an_http_date() -> None:
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     header = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after({"retry-after": header}, now) == 30.0
-
-
-def test_a_retry_after_travels_in_the_step_failure() -> None:
-    failed = _failure("MODEL_RATE_LIMITED", "slow down", True, 7.0)["failed"]
-    assert failed.retry_after.ToTimedelta() == timedelta(seconds=7)
-    assert not _failure("X", "y", False, 7.0)["failed"].HasField("retry_after")
-    assert not _failure("X", "y", True)["failed"].HasField("retry_after")

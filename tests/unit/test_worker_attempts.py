@@ -1,0 +1,219 @@
+"""The worker's NATS adapter with fakes for JetStream: each way an attempt ends, what it
+publishes and how its message is settled (the result before the ack, nothing reported
+for a cancelled job, a nak when handed back)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import cast
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.pull import PullFeed
+from services.ai_worker.consumer import Worker
+from services.ai_worker.errors import RetryableStepError
+from services.ai_worker.handlers import Registry, StepContext
+
+Events = list[str]
+HandlerFn = Callable[[StepContext], Awaitable[dict[str, object]]]
+
+
+class FakeMsg(Msg):
+    def __init__(self, events: Events, data: bytes, deliveries: int = 1) -> None:
+        super().__init__(
+            _client=cast(NatsClient, None),
+            data=data,
+            _metadata=Msg.Metadata(
+                sequence=Msg.Metadata.SequencePair(consumer=1, stream=1),
+                num_pending=0,
+                num_delivered=deliveries,
+                timestamp=datetime.now(UTC),
+                stream="STEPS",
+                consumer="workers",
+            ),
+        )
+        self.events = events
+
+    async def ack(self) -> None:
+        self.events.append("ack")
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.events.append("nak")
+
+    async def in_progress(self) -> None:
+        self.events.append("in_progress")
+
+
+class FakeJetStream:
+    def __init__(self, events: Events) -> None:
+        self.events = events
+        self.reports: list[worker_pb2.StepReport] = []
+
+    async def publish(self, subject: str, payload: bytes, **options: object) -> None:
+        report = worker_pb2.StepReport.FromString(payload)
+        self.reports.append(report)
+        self.events.append(f"publish {report.WhichOneof('outcome')}")
+
+
+class FakeFeed:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def give_back(self, msg: Msg) -> None:
+        await msg.nak()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def worker_with(handler: HandlerFn, max_step_deliveries: int = 5) -> tuple[Worker, FakeJetStream]:
+    registry = Registry()
+
+    async def step(ctx: StepContext) -> dict[str, object]:
+        return await handler(ctx)
+
+    registry.register("noop", "work", step)
+    events: Events = []
+    js = FakeJetStream(events)
+    worker = Worker(
+        cast(NatsClient, None),
+        cast(JetStreamContext, js),
+        registry,
+        concurrency=1,
+        ack_wait_s=30,
+        heartbeat_s=60,
+        max_step_deliveries=max_step_deliveries,
+    )
+    worker._feed = cast(PullFeed, FakeFeed())
+    return worker, js
+
+
+def step_msg(js: FakeJetStream, deliveries: int = 1) -> FakeMsg:
+    task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step="work", attempt=2)
+    task.timeout.FromSeconds(30)
+    return FakeMsg(js.events, task.SerializeToString(), deliveries)
+
+
+def cancel_notice(js: FakeJetStream) -> Msg:
+    notice = worker_pb2.CancelStep(job_id="job-1", step="work", attempt=2)
+    return FakeMsg(js.events, notice.SerializeToString())
+
+
+async def test_a_success_is_published_before_the_ack_with_its_usage() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        ctx.record_usage("gpt", 10, 4, "p@1")
+        return {"done": True}
+
+    worker, js = worker_with(handler)
+    await worker._execute(step_msg(js))
+    assert js.events == ["publish succeeded", "ack"]
+    [report] = js.reports
+    assert (report.job_id, report.step, report.attempt) == ("job-1", "work", 2)
+    assert dict(report.succeeded.output) == {"done": True}
+    assert [(u.model, u.prompt_tokens, u.completion_tokens) for u in report.usage] == [
+        ("gpt", 10, 4)
+    ]
+
+
+async def test_a_step_error_is_a_failure_that_keeps_its_usage() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        ctx.record_usage("gpt", 3, 0)
+        raise RetryableStepError("MODEL_RATE_LIMITED", "slow down", retry_after_s=2)
+
+    worker, js = worker_with(handler)
+    await worker._execute(step_msg(js))
+    assert js.events == ["publish failed", "ack"]
+    failed = js.reports[0].failed
+    assert (failed.code, failed.retryable, failed.retry_after.seconds) == (
+        "MODEL_RATE_LIMITED",
+        True,
+        2,
+    )
+    assert [u.prompt_tokens for u in js.reports[0].usage] == [3]
+
+
+async def test_a_crash_is_a_retryable_failure_without_its_text() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        raise ValueError("secret input")
+
+    worker, js = worker_with(handler)
+    await worker._execute(step_msg(js))
+    failed = js.reports[0].failed
+    assert (failed.code, failed.retryable) == ("STEP_CRASHED", True)
+    assert "secret" not in failed.message
+
+
+async def test_an_attempt_whose_workers_keep_dying_fails_without_running() -> None:
+    ran = False
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        nonlocal ran
+        ran = True
+        return {}
+
+    worker, js = worker_with(handler, max_step_deliveries=3)
+    await worker._execute(step_msg(js, deliveries=4))
+    assert not ran
+    assert js.events == ["publish failed", "ack"]
+    assert js.reports[0].failed.code == "STEP_KEEPS_CRASHING"
+
+
+async def blocked(ctx: StepContext) -> dict[str, object]:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def started(worker: Worker, msg: Msg) -> asyncio.Task[None]:
+    attempt = asyncio.create_task(worker._execute(msg))
+    await asyncio.sleep(0.01)
+    return attempt
+
+
+async def test_a_cancel_notice_abandons_the_attempt_unreported_and_acks() -> None:
+    worker, js = worker_with(blocked)
+    attempt = await started(worker, step_msg(js))
+    await worker._on_cancel(cancel_notice(js))
+    await attempt
+    assert js.events == ["ack"]
+    assert worker._running == {}
+
+
+async def test_stopping_hands_the_attempt_back_unreported() -> None:
+    worker, js = worker_with(blocked)
+    attempt = await started(worker, step_msg(js))
+    worker.stop()
+    await attempt
+    assert js.events == ["nak"]
+    assert worker._running == {}
+
+
+async def test_a_cancelled_job_outranks_a_stopping_worker() -> None:
+    # Cancelled and then stopped, or the other way round: nobody should run it again.
+    for first_cancel in (True, False):
+        worker, js = worker_with(blocked)
+        attempt = await started(worker, step_msg(js))
+        if first_cancel:
+            await worker._on_cancel(cancel_notice(js))
+            worker.stop()
+        else:
+            worker.stop()
+            await worker._on_cancel(cancel_notice(js))
+        await attempt
+        assert js.events == ["ack"], first_cancel
+
+
+async def test_a_notice_for_another_attempt_changes_nothing() -> None:
+    worker, js = worker_with(blocked)
+    attempt = await started(worker, step_msg(js))
+    other = worker_pb2.CancelStep(job_id="job-1", step="work", attempt=1)
+    await worker._on_cancel(FakeMsg(js.events, other.SerializeToString()))
+    await asyncio.sleep(0.01)
+    assert not attempt.done()
+    worker.stop()
+    await attempt
+    assert js.events == ["nak"]
