@@ -1,11 +1,48 @@
-"""Process entry: the event loop, signal handling and the shape of a service's lifetime."""
+"""Process entry and the shape of every service's lifetime.
+
+Every service runs inside one ``Service``: it configures logging, tracing and metrics,
+opens the Postgres pool (with migrations) and the NATS connection it asks for, runs the
+long-lived loops in one task group (if one dies, the process exits and Kubernetes restarts
+it), and on SIGTERM or SIGINT drains in the same order everywhere:
+
+1. the stop steps, in the order they were registered (the server stops taking calls and
+   finishes what it has; consumers hand back work; the outbox publishes what is left);
+2. the background loops are cancelled;
+3. the resources close in reverse order of opening (NATS drained before the pool closes).
+
+A ``__main__`` is then wiring only::
+
+    async with Service.start("job_api", settings.common) as service:
+        pool = await service.postgres(max_size=20)
+        nc = await service.nats()
+        ...
+        await service.serve(server, grace_s=settings.shutdown_grace_s)
+        service.background(relay.run())
+        service.on_stop(relay.drain)
+        await service.until_stopped()
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from types import TracebackType
+from typing import Any, Protocol
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+
+from jobkit import bus
+from jobkit.config import CommonSettings
+from jobkit.db import create_pool, migrate
+from jobkit.logging import configure_logging, get_logger
+from jobkit.metrics import start_metrics_server
+from jobkit.tracing import configure_tracing
+
+log = get_logger(__name__)
+
+Step = Callable[[], Awaitable[None]]
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -25,3 +62,132 @@ def shutdown_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, event.set)
     return event
+
+
+class Server(Protocol):
+    """What ``Service.serve`` needs of a server (``jobkit.rpc.GrpcServer`` is one)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace_s: float) -> None: ...
+
+
+class Service:
+    """One service process's lifetime; see the module docstring for the order of things."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        log_level: str = "INFO",
+        otlp_endpoint: str = "",
+        metrics_addr: str = "",
+        common: CommonSettings | None = None,
+    ) -> None:
+        self.name = name
+        self._log_level = log_level
+        self._otlp_endpoint = otlp_endpoint
+        self._metrics_addr = metrics_addr
+        self._common = common
+        #: The Prometheus endpoint's port, or None when METRICS_ADDR is off.
+        self.metrics_port: int | None = None
+        self._stop: asyncio.Event | None = None
+        self._tasks = asyncio.TaskGroup()
+        self._background: list[asyncio.Task[Any]] = []
+        self._stop_steps: list[Step] = []
+        self._closers: list[Step] = []
+
+    @classmethod
+    def start(cls, name: str, common: CommonSettings) -> Service:
+        """A service with the settings every service shares."""
+        return cls(
+            name,
+            log_level=common.log_level,
+            otlp_endpoint=common.otlp_endpoint,
+            metrics_addr=common.metrics_addr,
+            common=common,
+        )
+
+    async def __aenter__(self) -> Service:
+        configure_logging(self.name, self._log_level)
+        configure_tracing(self.name, self._otlp_endpoint)
+        self.metrics_port = start_metrics_server(self._metrics_addr)
+        self._stop = shutdown_event()
+        await self._tasks.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            for task in self._background:
+                task.cancel()
+            await self._tasks.__aexit__(exc_type, exc, tb)
+        finally:
+            for close in reversed(self._closers):
+                try:
+                    await close()
+                except Exception as error:  # one failing close must not skip the rest
+                    log.warning("close_failed", error=type(error).__name__)
+            log.info("stopped")
+
+    def _settings(self) -> CommonSettings:
+        if self._common is None:
+            raise RuntimeError(f"{self.name} was started without the common settings")
+        return self._common
+
+    async def postgres(self, *, max_size: int) -> asyncpg.Pool:
+        """The pool, once Postgres accepts connections and the schema is migrated."""
+        pool = await create_pool(self._settings().database_url, max_size=max_size)
+        self.on_close(pool.close)
+        await migrate(pool)
+        return pool
+
+    async def nats(self, *, streams: bool = True) -> NatsClient:
+        """The NATS connection (drained on the way out); with ``streams``, the JetStream
+        streams created or updated first."""
+        settings = self._settings()
+        nc = await bus.connect(settings.nats_url, self.name)
+        self.on_close(lambda: bus.close(nc))
+        if streams:
+            await bus.ensure_streams(nc.jetstream(), settings.stream_replicas)
+        return nc
+
+    async def serve(self, server: Server, *, grace_s: float) -> None:
+        """Start ``server``; at shutdown it stops first, finishing calls for ``grace_s``."""
+        await server.start()
+        self.on_stop(lambda: server.stop(grace_s))
+
+    def background(self, loop: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a long-lived loop in the service's task group (cancelled at shutdown after
+        the stop steps; if it fails, the whole process stops)."""
+        task = self._tasks.create_task(loop)
+        self._background.append(task)
+        return task
+
+    def on_stop(self, step: Step) -> None:
+        """Run ``step`` at shutdown, after the steps registered before it."""
+        self._stop_steps.append(step)
+
+    def on_close(self, close: Step) -> None:
+        """Close a resource on the way out, before the ones opened earlier."""
+        self._closers.append(close)
+
+    async def until_stopped(self) -> None:
+        """Serve until SIGTERM or SIGINT, then run the stop steps in order."""
+        assert self._stop is not None, "use the Service as an async context manager"
+        await self._stop.wait()
+        log.info("shutting_down")
+        for step in self._stop_steps:
+            await step()
+
+
+async def finish(task: asyncio.Task[Any], grace_s: float) -> None:
+    """Let ``task`` end by itself for up to ``grace_s``, then cancel it."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace_s)
+    except TimeoutError:
+        task.cancel()

@@ -3,7 +3,6 @@ notifier. Wiring only."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import os
@@ -12,8 +11,8 @@ from collections.abc import Iterator
 import uvicorn
 from sse_starlette.sse import AppStatus
 
-from jobkit.logging import configure_logging, get_logger
-from jobkit.runtime import run, shutdown_event
+from jobkit.logging import get_logger
+from jobkit.runtime import Service, run
 from services.gateway.app import create_app
 from services.gateway.config import Settings
 from services.gateway.upstream import Upstreams
@@ -32,39 +31,37 @@ class _Server(uvicorn.Server):
 
 async def main() -> None:
     settings = Settings.from_env(os.environ)
-    configure_logging("gateway", settings.log_level)
-    stop = shutdown_event()
-    upstreams = Upstreams(settings.job_api_addr, settings.notifier_addr)
-    config = uvicorn.Config(
-        create_app(settings, upstreams),
-        host=settings.host,
-        port=settings.port,
-        loop="none",  # already on uvloop (jobkit.runtime.run)
-        http="httptools",
-        lifespan="off",
-        # uvicorn's access log prints URLs, and query strings can hold watch tokens: the
-        # app logs each request itself, by route template.
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
-    )
-    server = _Server(config)
-    log.info("http_listening", address=settings.host, port=settings.port)
-    serving = asyncio.create_task(server.serve())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        log.info("shutting_down")
-        # Open event streams end (their clients resume elsewhere from Last-Event-ID);
-        # requests in flight finish within the grace period.
-        AppStatus.should_exit = True
-        server.should_exit = True
-        await serving
-    finally:
-        stopping.cancel()
-        await upstreams.close(grace_s=1.0)
-        log.info("stopped")
+    # Its metrics are on its own HTTP port (/metrics); it has no Postgres or NATS.
+    async with Service("gateway", log_level=settings.log_level) as service:
+        upstreams = Upstreams(settings.job_api_addr, settings.notifier_addr)
+        service.on_close(lambda: upstreams.close(grace_s=1.0))
+        config = uvicorn.Config(
+            create_app(settings, upstreams),
+            host=settings.host,
+            port=settings.port,
+            loop="none",  # already on uvloop (jobkit.runtime.run)
+            http="httptools",
+            lifespan="off",
+            # uvicorn's access log prints URLs, and query strings can hold watch tokens:
+            # the app logs each request itself, by route template.
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        )
+        server = _Server(config)
+        log.info("http_listening", address=settings.host, port=settings.port)
+        serving = service.background(server.serve())
+
+        async def stop_serving() -> None:
+            # Open event streams end (their clients resume elsewhere from Last-Event-ID);
+            # requests in flight finish within the grace period.
+            AppStatus.should_exit = True
+            server.should_exit = True
+            await serving
+
+        service.on_stop(stop_serving)
+        await service.until_stopped()
 
 
 if __name__ == "__main__":

@@ -6,14 +6,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from jobkit import bus
-from jobkit.db import create_pool, migrate
-from jobkit.logging import configure_logging, get_logger
-from jobkit.metrics import start_metrics_server
+from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
-from jobkit.runtime import run, shutdown_event
-from jobkit.tracing import configure_tracing
+from jobkit.runtime import Service, finish, run
 from services.orchestrator import gauges
 from services.orchestrator.config import Settings
 from services.orchestrator.consumer import Orchestrator
@@ -23,62 +19,46 @@ log = get_logger("orchestrator")
 
 async def main() -> None:
     settings = Settings.from_env(os.environ)
-    configure_logging("orchestrator", settings.common.log_level)
-    configure_tracing("orchestrator", settings.common.otlp_endpoint)
-    metrics_port = start_metrics_server(settings.common.metrics_addr)
-    stop = shutdown_event()
-    pool = await create_pool(settings.common.database_url, max_size=10)
-    await migrate(pool)
-    nc = await bus.connect(settings.common.nats_url, "orchestrator")
-    js = nc.jetstream()
-    await bus.ensure_streams(js, settings.common.stream_replicas)
-    relay = OutboxRelay(pool, js)
-    orchestrator = Orchestrator(
-        pool,
-        nc,
-        js,
-        relay,
-        batch_size=settings.batch_size,
-        timing=settings.timing,
-        prices=settings.prices,
-    )
-    await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
-    log.info("orchestrator_started")
-    loop = asyncio.get_running_loop()
+    async with Service.start("orchestrator", settings.common) as service:
+        pool = await service.postgres(max_size=10)
+        nc = await service.nats()
+        js = nc.jetstream()
+        relay = OutboxRelay(pool, js)
+        orchestrator = Orchestrator(
+            pool,
+            nc,
+            js,
+            relay,
+            batch_size=settings.batch_size,
+            timing=settings.timing,
+            prices=settings.prices,
+        )
+        await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
+        log.info("orchestrator_started")
+        loop = asyncio.get_running_loop()
 
-    def healthy() -> bool:
-        # The consumer loop wakes at least every few seconds (the probe's heartbeat file
-        # is touched only while it does) and NATS is connected.
-        return nc.is_connected and loop.time() - orchestrator.last_progress < 30
+        def healthy() -> bool:
+            # The consumer loop wakes at least every few seconds (the probe's heartbeat
+            # file is touched only while it does) and NATS is connected.
+            return nc.is_connected and loop.time() - orchestrator.last_progress < 30
 
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            consumer = tasks.create_task(orchestrator.run())
-            background = [
-                tasks.create_task(relay.run()),
-                tasks.create_task(orchestrator.expire_leases_forever()),
-                tasks.create_task(orchestrator.erase_expired_forever()),
-                tasks.create_task(orchestrator.tick_forever()),
-                tasks.create_task(beat_forever(Path(settings.health_file), healthy)),
-            ]
-            if metrics_port is not None:
-                background.append(
-                    tasks.create_task(gauges.poll_forever(pool, js, settings.metrics_poll_s))
-                )
-            await stop.wait()
-            log.info("shutting_down")
+        consumer = service.background(orchestrator.run())
+        service.background(relay.run())
+        service.background(orchestrator.expire_leases_forever())
+        service.background(orchestrator.erase_expired_forever())
+        service.background(orchestrator.tick_forever())
+        service.background(beat_forever(Path(settings.health_file), healthy))
+        if service.metrics_port is not None:
+            service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))
+
+        async def stop_consuming() -> None:
+            # The batch in hand commits; queued inputs are handed back for another replica.
             await orchestrator.stop()
-            try:
-                await asyncio.wait_for(asyncio.shield(consumer), settings.shutdown_grace_s)
-            except TimeoutError:
-                consumer.cancel()
-            await relay.drain()
-            for task in background:
-                task.cancel()
-    finally:
-        await bus.close(nc)
-        await pool.close()
-        log.info("stopped")
+            await finish(consumer, settings.shutdown_grace_s)
+
+        service.on_stop(stop_consuming)
+        service.on_stop(relay.drain)
+        await service.until_stopped()
 
 
 if __name__ == "__main__":
