@@ -15,13 +15,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from jobctl.client import JobsClient
 from jobctl.http_client import GatewayError, HttpJobsClient
+from jobctl.progress import JobProgress
 from jobkit.auth import mint_token
 from jobkit.gen.jobs.v1 import jobs_pb2
 
@@ -93,64 +94,6 @@ def _status(value: int) -> str:
     return jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_")
 
 
-class ProgressBar:
-    """One live line on a terminal; plain lines elsewhere (logs, pipes). Text a step
-    streams (a model writing) is printed as it grows, below the bar."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._tty = out.isatty()
-        #: The streamed text shown so far, per (step, attempt).
-        self._shown: dict[tuple[str, int], str] = {}
-        self._streaming = False
-
-    def update(self, event: jobs_pb2.JobEvent) -> None:
-        if event.partial_output:
-            self._stream(event)
-            return
-        if self._streaming:
-            self._out.write("\n")
-            self._streaming = False
-        kind = jobs_pb2.JobEventType.Name(event.type).removeprefix("JOB_EVENT_TYPE_")
-        width = 30
-        filled = width * event.progress // 100
-        bar = "#" * filled + "-" * (width - filled)
-        detail = event.phase or kind.lower()
-        if event.message:
-            detail += f" ({event.message})"
-        line = f"[{bar}] {event.progress:3d}%  {detail}"
-        if self._tty:
-            self._out.write("\r\033[2K" + line[:200])
-            if event.type in (
-                jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
-                jobs_pb2.JOB_EVENT_TYPE_FAILED,
-                jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
-            ):
-                self._out.write("\n")
-        else:
-            self._out.write(f"#{event.sequence} {kind} {event.step} {line}\n")
-        self._out.flush()
-
-    def _stream(self, event: jobs_pb2.JobEvent) -> None:
-        key = (event.step, event.attempt)
-        shown = self._shown.get(key, "")
-        text = event.partial_output
-        # Each event has the whole text so far: print what is new. A text that does not
-        # continue the one shown (a retried attempt starting over) is printed whole.
-        new = text[len(shown) :] if text.startswith(shown) else "\n" + text
-        self._shown[key] = text
-        if not self._streaming:
-            self._streaming = True
-            if self._tty:
-                self._out.write("\r\033[2K")
-            else:
-                self._out.write(f"#{event.sequence} PROGRESS {event.step} writing:\n")
-            if not shown:
-                new = new.lstrip("\n")
-        self._out.write(new)
-        self._out.flush()
-
-
 def _print_job(job: jobs_pb2.Job, output: str) -> None:
     if output == "json":
         print(json.dumps(_to_json(job), indent=2))
@@ -169,15 +112,24 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
         print(json.dumps(json_format.MessageToDict(job.result), indent=2))
 
 
-async def _watch(client: Jobs, job_id: str, after: int, output: str) -> int:
-    bar = ProgressBar(sys.stdout)
+async def _watch(
+    client: Jobs, job_id: str, after: int, output: str, job: jobs_pb2.Job | None = None
+) -> int:
+    """Follow a job to its end: JSON lines with ``-o json``, else a live display on a
+    terminal (its steps listed from ``job``, or fetched) and plain lines elsewhere."""
     final = jobs_pb2.JOB_STATUS_UNSPECIFIED
-    async for event in client.watch(job_id, after):
-        if output == "json":
+    if output == "json":
+        async for event in client.watch(job_id, after):
             print(json.dumps(_to_json(event)), flush=True)
-        else:
-            bar.update(event)
-        final = event.status
+            final = event.status
+        return 0 if final == jobs_pb2.JOB_STATUS_SUCCEEDED else EXIT_JOB_UNSUCCESSFUL
+    view = JobProgress(sys.stdout)
+    if view.interactive:
+        view.plan(job or await client.get_job(job_id), replay=after == 0)
+    with view:
+        async for event in client.watch(job_id, after):
+            view.update(event)
+            final = event.status
     return 0 if final == jobs_pb2.JOB_STATUS_SUCCEEDED else EXIT_JOB_UNSUCCESSFUL
 
 
@@ -201,7 +153,7 @@ async def _run(args: argparse.Namespace) -> int:
             if args.watch:
                 if args.output != "json":
                     print(f"job {job.job_id} ({job.type})", flush=True)
-                code = await _watch(client, job.job_id, 0, args.output)
+                code = await _watch(client, job.job_id, 0, args.output, job)
                 if args.output != "json":
                     _print_job(await client.get_job(job.job_id), args.output)
                 return code
