@@ -37,6 +37,9 @@ def jobctl(
         JOBS_NOTIFIER_ADDR=stack.notifier_addr,
         JWT_SECRET=stack.jwt_secret,
     )
+    # Output to a pipe is plain lines, unless these make rich draw a live display anyway.
+    for forcing in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(forcing, None)
     if transport == "http":
         env.update(
             JOBS_HTTP=stack.gateway_url,
