@@ -59,7 +59,7 @@ async def prepare_postgres(url: str, connections: int) -> None:
                                             payload bytea NOT NULL)"""
         )
         await conn.execute(
-            f"INSERT INTO {SCRATCH_COUNTERS} SELECT g, 0 FROM generate_series(0, $1 - 1) g",
+            f"INSERT INTO {SCRATCH_COUNTERS} SELECT g, 0 FROM generate_series(0, $1 - 1) g",  # noqa: S608 - a table name constant
             connections * ROWS_PER_CONNECTION,
         )
     finally:
@@ -88,9 +88,14 @@ async def postgres_commits(url: str, connections: int, duration_s: float) -> Flo
             # as no two orchestrator batches lock the same job.
             row = k + connections * (i % ROWS_PER_CONNECTION)
             async with conn.transaction():
-                await conn.execute(f"UPDATE {SCRATCH_COUNTERS} SET n = n + 1 WHERE id = $1", row)
                 await conn.execute(
-                    f"INSERT INTO {SCRATCH_LOG} (counter, payload) VALUES ($1, $2)", row, payload
+                    f"UPDATE {SCRATCH_COUNTERS} SET n = n + 1 WHERE id = $1",  # noqa: S608 - a constant
+                    row,
+                )
+                await conn.execute(
+                    f"INSERT INTO {SCRATCH_LOG} (counter, payload) VALUES ($1, $2)",  # noqa: S608 - a constant
+                    row,
+                    payload,
                 )
             window.completed(began)
             i += 1
