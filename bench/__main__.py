@@ -43,7 +43,9 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument("--quick", action="store_true", help="small numbers: a smoke run")
     parser.add_argument("--concurrency", type=int, help="CreateJob calls in flight (48)")
     parser.add_argument("--latency-probes", type=int, help="jobs per latency run (200)")
-    parser.add_argument("--watchers", type=int, help="concurrent WatchJob streams (2000)")
+    parser.add_argument(
+        "--watchers", type=int, help="concurrent WatchJob (and gateway SSE) streams (2000)"
+    )
     parser.add_argument("--event-window", type=float, dest="event_window_s", help="seconds")
     parser.add_argument("--floor-seconds", type=float, dest="floor_s", help="seconds per floor")
     parser.add_argument("--warmup-jobs", type=int, help="unreported jobs before throughput")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .floors import FloorRun
+from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
 from .procs import MIB
 from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
@@ -80,6 +81,9 @@ def rows(results: Results) -> list[Row]:
     tp, idle, half = "throughput", "idle latency", "half-load latency"
     ev1, evn = "events, 1 watcher", f"events, {many} watchers"
     fpg, fjs = "floor postgres", "floor jetstream"
+    gw1, gwn = "gateway events, 1 stream", f"gateway events, {many} streams"
+    grpc_rate = spread(results.create_grpc, lambda r: r.per_s)
+    rest_rate = spread(results.create_rest, lambda r: r.per_s)
     return [
         Row(
             f"throughput, {c.jobs} 3-step noop jobs (jobs/s)",
@@ -185,6 +189,88 @@ def rows(results: Results) -> list[Row]:
             0,
             Target(150, False),
             evn,
+        ),
+        Row(
+            "gateway: event latency added over WatchJob p50, 1 stream (ms)",
+            spread(results.gateway_one, lambda r: r.p(50)),
+            "ms",
+            2,
+            None,
+            gw1,
+        ),
+        Row(
+            "gateway: event latency added over WatchJob p99, 1 stream (ms)",
+            spread(results.gateway_one, lambda r: r.p(99)),
+            "ms",
+            2,
+            Target(2, False),
+            gw1,
+        ),
+        Row(
+            f"gateway: event latency added p50, {many} SSE streams (ms)",
+            spread(results.gateway_many, lambda r: r.p(50)),
+            "ms",
+            2,
+            None,
+            gwn,
+        ),
+        Row(
+            f"gateway: event latency added p99, {many} SSE streams (ms)",
+            spread(results.gateway_many, lambda r: r.p(99)),
+            "ms",
+            2,
+            Target(25, False),
+            gwn,
+        ),
+        Row(
+            "  p99(publish->SSE) - p99(publish->gRPC), 1 stream",
+            spread(results.gateway_one, lambda r: r.p99_difference),
+            "ms",
+            2,
+        ),
+        Row(
+            f"  p99(publish->SSE) - p99(publish->gRPC), {many} streams",
+            spread(results.gateway_many, lambda r: r.p99_difference),
+            "ms",
+            2,
+        ),
+        Row(
+            f"gateway RSS with {many} SSE streams (MiB)",
+            spread(results.gateway_many, lambda r: r.gateway_rss_peak / MIB),
+            "MiB",
+            0,
+            Target(150, False),
+            gwn,
+        ),
+        Row(
+            f"CreateJob over gRPC, {c.concurrency} in flight (jobs/s)",
+            grpc_rate,
+            "jobs/s",
+            0,
+            None,
+            "gateway CreateJob grpc",
+        ),
+        Row(
+            f"POST /v1/jobs via the gateway, {c.concurrency} in flight (jobs/s)",
+            rest_rate,
+            "jobs/s",
+            0,
+            None,
+            "gateway CreateJob rest",
+        ),
+        # Per pair of runs (gRPC, then REST right after it).
+        Row(
+            "ratio: REST / gRPC CreateJob",
+            Spread.of(
+                [
+                    rest.per_s / grpc.per_s if grpc.per_s else math.nan
+                    for grpc, rest in zip(results.create_grpc, results.create_rest, strict=False)
+                ]
+            ),
+            "",
+            2,
+            Target(0.8, True),
+            "gateway CreateJob rest",
         ),
         Row(
             f"floor: Postgres UPDATE+INSERT+COMMIT/s ({PG_CONNECTIONS} conns)",
@@ -432,6 +518,8 @@ def render(results: Results) -> str:
         "<>>>>>>>>>>>",
     )
 
+    lines += _gateway_tables(results)
+
     # Floors.
     body = []
     for name, floor_runs in (
@@ -483,6 +571,121 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
+def _gateway_tables(results: Results) -> list[str]:
+    lines: list[str] = []
+    body = []
+    event_runs: list[GatewayEventRun]
+    for event_runs in (results.gateway_one, results.gateway_many):
+        if not event_runs:
+            continue
+        added = [x for r in event_runs for x in r.added_ms]
+        via_grpc = [x for r in event_runs for x in r.grpc_after_publish_ms]
+        via_sse = [x for r in event_runs for x in r.sse_after_publish_ms]
+        body.append(
+            [
+                str(event_runs[0].streams),
+                _fmt(_median([r.events_per_s for r in event_runs]), 0),
+                _fmt(percentile(added, 50), 2),
+                _fmt(percentile(added, 99), 2),
+                _fmt(max(added, default=math.nan), 1),
+                _fmt(percentile(via_grpc, 50), 2),
+                _fmt(percentile(via_grpc, 99), 2),
+                _fmt(percentile(via_sse, 50), 2),
+                _fmt(percentile(via_sse, 99), 2),
+                str(sum(r.unpaired for r in event_runs)),
+                str(min(r.open_min for r in event_runs)),
+                _fmt(_median([r.gateway_rss_before / MIB for r in event_runs]), 0),
+                _fmt(_median([r.gateway_rss_peak / MIB for r in event_runs]), 0),
+                _fmt(_median([r.cpu_pct("gateway") for r in event_runs]), 0),
+                _fmt(_median([r.cpu_pct("notifier") for r in event_runs]), 0),
+                _fmt(_median([r.cpu_pct("harness") for r in event_runs]), 0),
+                _fmt(percentile([x for r in event_runs for x in r.harness_lag_ms], 99), 1),
+                _fmt(max((x for r in event_runs for x in r.harness_lag_ms), default=math.nan), 1),
+                _fmt(sum(r.gateway_full_gcs for r in event_runs), 0),
+            ]
+        )
+    if body:
+        lines += [
+            "",
+            "gateway events (all runs pooled; added = SSE arrival - gRPC WatchJob arrival of "
+            "the same event, both read in this process from streams on the same job; pub = "
+            "the event's arrival on NATS, just after the commit; CPU in % of one core; harness "
+            "lag: how late a 5 ms timer fired in this process; gateway full GCs: generation-2 "
+            "collections the gateway ran inside the windows, from its /metrics):",
+        ]
+        lines += _table(
+            [
+                "SSE streams",
+                "paired events/s",
+                "added p50",
+                "p99",
+                "max ms",
+                "pub->gRPC p50",
+                "p99",
+                "pub->SSE p50",
+                "p99",
+                "unpaired",
+                "open min",
+                "gateway MiB idle",
+                "in window",
+                "gateway CPU %",
+                "notifier CPU %",
+                "harness CPU %",
+                "harness lag p99 ms",
+                "max",
+                "gateway full GCs",
+            ],
+            body,
+            "<>>>>>>>>>>>>>>>>>>",
+        )
+    body = []
+    create_runs: list[CreateRun]
+    for create_runs in (results.create_grpc, results.create_rest):
+        if not create_runs:
+            continue
+
+        def per_call(name: str, runs: list[CreateRun] = create_runs) -> str:
+            return _fmt(_median([r.cpu_ms_per_call(name) for r in runs]), 2)
+
+        body.append(
+            [
+                "gRPC CreateJob" if create_runs[0].path == "grpc" else "POST /v1/jobs",
+                _fmt(_median([r.per_s for r in create_runs]), 0),
+                _fmt(_median([r.p(50) for r in create_runs]), 1),
+                _fmt(_median([r.p(99) for r in create_runs]), 1),
+                per_call("job_api"),
+                per_call("gateway"),
+                per_call("postgres"),
+                per_call("nats-server"),
+                per_call("harness"),
+                str(sum(sum(r.errors.values()) for r in create_runs)),
+            ]
+        )
+    if body:
+        lines += [
+            "",
+            f"CreateJob, {results.config.concurrency} calls in flight, orchestrators paused "
+            "while timed (medians over runs; CPU ms per accepted call):",
+        ]
+        lines += _table(
+            [
+                "path",
+                "jobs/s",
+                "p50 ms",
+                "p99 ms",
+                "job_api",
+                "gateway",
+                "postgres",
+                "nats-server",
+                "harness",
+                "errors",
+            ],
+            body,
+            "<>>>>>>>>>",
+        )
+    return lines
+
+
 def to_json(results: Results) -> dict[str, object]:
     c = results.config
     cpu = _cpu_per_1000(results)
@@ -516,6 +719,10 @@ def to_json(results: Results) -> dict[str, object]:
             "half_load_latency": [r.as_json() for r in results.loaded],
             "events_1_watcher": [r.as_json() for r in results.events_one],
             f"events_{c.watchers}_watchers": [r.as_json() for r in results.events_many],
+            "gateway_events_1_stream": [r.as_json() for r in results.gateway_one],
+            f"gateway_events_{c.watchers}_streams": [r.as_json() for r in results.gateway_many],
+            "gateway_create_grpc": [r.as_json() for r in results.create_grpc],
+            "gateway_create_rest": [r.as_json() for r in results.create_rest],
             "floor_postgres": [_floor(f) for f in results.pg_floor],
             "floor_postgres_one_conn": [_floor(f) for f in results.pg_one],
             "floor_jetstream": [_floor(f) for f in results.js_floor],

@@ -1,5 +1,6 @@
 """The benchmark's phases, in order, on one stack: floors, throughput, idle latency,
-latency at half load, event latency with 1 and with many watchers, and optionally a
+latency at half load, event latency with 1 and with many watchers, the browser gateway
+(event latency it adds, its memory, CreateJob over REST against gRPC), and optionally a
 profiled throughput run. The stack is brought back to idle between runs."""
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from jobkit.devstack import Stack
 
 from . import floors
 from .events import EventRun, run_events
+from .gateway import (
+    VIAS,
+    CreateRun,
+    GatewayEventRun,
+    pipeline,
+    run_creates,
+    run_gateway_events,
+)
 from .harness import BENCH_ENV, Harness, raise_fd_limit
 from .latency import LatencyRun, run_probes, run_probes_under_load
 from .procs import CpuMeter, RssSampler, calibrate
@@ -67,7 +76,7 @@ class Config:
 
 
 #: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it).
-PHASES = ("floors", "throughput", "idle", "loaded", "events")
+PHASES = ("floors", "throughput", "idle", "loaded", "events", "gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,10 @@ class Results:
     loaded: list[LatencyRun] = field(default_factory=list)
     events_one: list[EventRun] = field(default_factory=list)
     events_many: list[EventRun] = field(default_factory=list)
+    gateway_one: list[GatewayEventRun] = field(default_factory=list)
+    gateway_many: list[GatewayEventRun] = field(default_factory=list)
+    create_grpc: list[CreateRun] = field(default_factory=list)
+    create_rest: list[CreateRun] = field(default_factory=list)
     rss_peaks: dict[str, int] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -331,6 +344,79 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                 f"(idle again after {waited:.1f}s)"
             )
 
+    async def measure_gateway_events(name: str, streams: int, into: list[GatewayEventRun]) -> None:
+        for r in runs:
+            result = await guarded(
+                name,
+                r,
+                partial(
+                    run_gateway_events,
+                    harness,
+                    streams,
+                    sleep_ms=config.event_sleep_ms,
+                    window_s=config.event_window_s,
+                    settle_s=0.0 if streams == 1 else 1.0,
+                    cpu=cpu,
+                    rss=rss,
+                ),
+            )
+            into.append(result)
+            waited = await harness.quiesce()
+            if result.stream_errors or result.unpaired:
+                results.warnings.append(
+                    f"{name}, run {r}: errors {result.stream_errors}, "
+                    f"{result.unpaired} live events never reached the SSE stream"
+                )
+            say(
+                f"{name} {r}/{config.runs}: {len(result.added_ms)} live events on both "
+                f"paths in {result.window_s:.0f}s; added by the gateway p50 "
+                f"{result.p(50):.2f} ms, p99 {result.p(99):.2f} ms (publish->SSE p99 "
+                f"{result.p_sse(99):.2f} vs ->gRPC {result.p_grpc(99):.2f}); SSE streams open "
+                f">= {result.open_min}; gateway RSS {result.gateway_rss_peak / 2**20:.0f} MiB, "
+                f"CPU {result.cpu_pct('gateway'):.0f}%, full GCs {result.gateway_full_gcs:.0f}; "
+                f"harness CPU {result.cpu_pct('harness'):.0f}%, loop lag max "
+                f"{max(result.harness_lag_ms, default=math.nan):.1f} ms "
+                f"(idle again after {waited:.1f}s)"
+            )
+
+    async def measure_creates() -> None:
+        stopped = pipeline(harness)
+        for path in VIAS:
+            await run_creates(harness, path, config.warmup_jobs, config.concurrency)
+        await harness.quiesce()
+        say(f"CreateJob warm-up: {config.warmup_jobs} jobs over gRPC and over REST")
+        for r in runs:
+            for path in VIAS:
+                into = results.create_grpc if path == "grpc" else results.create_rest
+                _check_alive(stack)
+                result = await guarded(
+                    f"gateway CreateJob {path}",
+                    r,
+                    partial(
+                        run_creates,
+                        harness,
+                        path,
+                        config.jobs,
+                        config.concurrency,
+                        cpu,
+                        pause=stopped,
+                    ),
+                )
+                into.append(result)
+                waited = await harness.quiesce()
+                if result.errors:
+                    results.warnings.append(
+                        f"CreateJob over {path}, run {r}: errors {result.errors}"
+                    )
+                say(
+                    f"CreateJob over {path} {r}/{config.runs}: {result.accepted} in "
+                    f"{result.seconds:.2f}s = {result.per_s:,.0f}/s, {config.concurrency} in "
+                    f"flight, p50 {result.p(50):.1f} ms; CPU ms per call: job_api "
+                    f"{result.cpu_ms_per_call('job_api'):.2f}, gateway "
+                    f"{result.cpu_ms_per_call('gateway'):.2f}, harness "
+                    f"{result.cpu_ms_per_call('harness'):.2f} (idle again after {waited:.1f}s)"
+                )
+
     async def profile() -> None:
         assert config.profile is not None
         binary = py_spy()
@@ -372,6 +458,15 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
             )
             many = f"events, {config.watchers} watchers"
             await phase(many, lambda: measure_events(many, config.watchers, results.events_many))
+        if config.runs_phase("gateway"):
+            sse_one = "gateway events, 1 stream"
+            await phase(sse_one, lambda: measure_gateway_events(sse_one, 1, results.gateway_one))
+            sse_many = f"gateway events, {config.watchers} streams"
+            await phase(
+                sse_many,
+                lambda: measure_gateway_events(sse_many, config.watchers, results.gateway_many),
+            )
+            await phase("gateway CreateJob", measure_creates)
         if config.profile is not None and results.throughput:
             await phase("profile", profile)
     finally:
