@@ -109,17 +109,18 @@ async def stream_events(
     except TimeoutError:
         pass  # a quiet running job: open the stream now, the event follows when it comes
     except grpc.aio.AioRpcError as error:
-        upstream.cancel()
+        _abandon(upstream, first)
         raise error_from_rpc(
             error.code(), error.details() or "", error.trailing_metadata()
         ) from None
     except BaseException:
-        upstream.cancel()
+        _abandon(upstream, first)
         raise
     if first.done() and first.result() is EOF:
         return Response(status_code=204, headers={"Cache-Control": "no-cache"})
     return _EventStream(
         upstream,
+        first,
         _messages(upstream, first),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         ping=keepalive_s,
@@ -130,24 +131,34 @@ async def stream_events(
     )
 
 
-class _EventStream(EventSourceResponse):
-    """An SSE response that ends its upstream call however the response ends, even when
-    the client leaves before the first message (the message generator never started, so
-    its own clean-up would never run)."""
+def _abandon(upstream: Any, first: asyncio.Future[Any]) -> None:
+    """End the WatchJob call, and the pending first read with it."""
+    upstream.cancel()
+    first.cancel()
 
-    def __init__(self, upstream: Any, *args: Any, **kwargs: Any) -> None:
+
+class _EventStream(EventSourceResponse):
+    """An SSE response that owns its upstream call for as long as it is open, and ends it
+    however the response ends: the job over, the browser gone, even before the message
+    generator started (whose own clean-up would then never run)."""
+
+    def __init__(
+        self, upstream: Any, first: asyncio.Future[Any], *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._upstream = upstream
+        self._first = first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        GATEWAY_STREAMS.inc()
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._upstream.cancel()
+            _abandon(self._upstream, self._first)
+            GATEWAY_STREAMS.dec()
 
 
 async def _messages(upstream: Any, first: asyncio.Future[Any]) -> AsyncIterator[ServerSentEvent]:
-    GATEWAY_STREAMS.inc()
     retry: int | None = RECONNECT_MS
     try:
         item = await first
@@ -163,7 +174,3 @@ async def _messages(upstream: Any, first: asyncio.Future[Any]) -> AsyncIterator[
         # the EventSource reconnects with Last-Event-ID and resumes elsewhere.
     except grpc.aio.AioRpcError as error:
         log.info("event_stream_upstream_ended", code=error.code().name)
-    finally:
-        # The browser went away, or the job is over: the WatchJob call ends with it.
-        upstream.cancel()
-        GATEWAY_STREAMS.dec()
