@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
 dev: $(STAMP) ## run Postgres, NATS, the four services and the gateway (Ctrl-C stops all)
-	$(PY) -m jobkit.devstack --dir .dev
+	$(PY) -m devstack --dir .dev
 
 test: $(STAMP) ## the whole suite: unit, integration (real Postgres/NATS), end-to-end
 	$(PY) -m pytest

@@ -71,8 +71,8 @@ from typing import Literal
 import grpc
 from nats.aio.msg import Msg
 
+from devstack import ServiceProcess
 from jobkit import bus
-from jobkit.devstack import ServiceProcess
 from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
 
 from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request

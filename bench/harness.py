@@ -19,8 +19,8 @@ from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from devstack import Stack
 from jobkit import bus
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,

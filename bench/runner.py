@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
-from jobkit.devstack import Stack
+from devstack import Stack
 
 from . import floors
 from .events import EventRun, run_events

@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from devstack import NatsServer, PostgresServer
 from jobkit import bus
 from jobkit.db import create_pool, migrate
-from jobkit.devservers import NatsServer, PostgresServer
 
 _database_numbers = itertools.count(1)
 

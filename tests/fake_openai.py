@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from jobkit.devservers import free_port
+from devstack import free_port
 
 DEFAULT_REPLY = "An engineer who ships reliable, well-tested systems."
 MODEL = "fake-model-1"

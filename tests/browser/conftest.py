@@ -23,8 +23,8 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from tests.e2e.conftest import print_service_logs
 
 #: Headless and self-contained: no sandbox (containers), no GPU, nothing phoning home.

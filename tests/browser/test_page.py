@@ -20,8 +20,8 @@ import pytest
 from google.protobuf import json_format
 from playwright.async_api import Browser, Page, expect
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.browser.conftest import Tab, open_tab
 

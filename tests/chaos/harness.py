@@ -23,8 +23,8 @@ from pathlib import Path
 import asyncpg
 import grpc
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 #: Fast failure detection, so a scenario takes seconds: the relations matter, not the

@@ -15,8 +15,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from tests import fake_openai
 from tests.fake_openai import FakeServer
 

@@ -11,8 +11,8 @@ import time
 import grpc
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobkit.devstack import Stack
+from devstack import Stack
 from tests.e2e.conftest import CORS_ORIGIN, GATEWAY_MAX_BODY_BYTES
 
 pytestmark = pytest.mark.e2e

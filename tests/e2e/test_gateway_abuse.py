@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from jobkit.devstack import Stack
+from devstack import Stack
 from tests.e2e.conftest import AUDIENCE, ISSUER
 
 pytestmark = pytest.mark.e2e

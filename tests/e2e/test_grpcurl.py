@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from jobkit.devstack import Stack
+from devstack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,

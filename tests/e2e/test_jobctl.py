@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jobkit.devstack import Stack
+from devstack import Stack
 
 pytestmark = pytest.mark.e2e
 

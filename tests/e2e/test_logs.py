@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
 from jobctl.http_client import HttpJobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 pytestmark = pytest.mark.e2e

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
+from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.catalog import JOB_TYPES
 from jobkit.convert import struct_to_dict
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 
 pytestmark = pytest.mark.e2e

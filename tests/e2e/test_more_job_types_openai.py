@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.fake_openai import DEFAULT_REPLY, FakeServer
 

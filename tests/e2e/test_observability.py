@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import struct_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobkit.devstack import Stack
+from devstack import Stack
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.conftest import OPENAI_API_KEY
 from tests.fake_openai import DEFAULT_REPLY, FakeServer

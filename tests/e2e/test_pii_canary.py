@@ -14,8 +14,8 @@ from typing import Any
 import grpc
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 pytestmark = pytest.mark.e2e

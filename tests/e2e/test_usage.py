@@ -11,8 +11,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ import grpc
 import jwt
 import pytest
 
+from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.devstack import Stack
 from jobkit.gen.jobs.v1 import job_service_pb2, notifier_service_pb2
 from jobkit.watch_tokens import WatchTokens
 

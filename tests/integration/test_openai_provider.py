@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import structlog
 
+from devstack import free_port
 from jobkit.catalog import CV_TAILORING
-from jobkit.devservers import free_port
 from services.ai_worker.cv_handlers import register, writer_for
 from services.ai_worker.errors import PermanentStepError, RetryableStepError, StepError
 from services.ai_worker.handlers import Registry, StepContext
