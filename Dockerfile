@@ -26,6 +26,7 @@ WORKDIR /src
 # Only what `pip install .` needs (.dockerignore keeps everything else out of the context).
 COPY pyproject.toml README.md ./
 COPY libs ./libs
+COPY jobtypes ./jobtypes
 COPY services ./services
 COPY jobctl ./jobctl
 # Not editable, so the venv holds compiled copies of the packages and /src is not needed
@@ -35,10 +36,14 @@ COPY jobctl ./jobctl
 # DL3013: this installs the project itself (".[extras]"), whose pins live in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".${EXTRAS}" \
+    && find /opt/venv -path '*/site-packages/jobtypes/*/test_*.py' -delete \
     && python -P -c "import services.job_api, services.gateway, jobkit.probe, jobkit.migrate" \
     && python -P -c "import importlib.resources as r, sys; \
 sys.exit(0 if (r.files('services.gateway') / 'static' / 'index.html').is_file() \
-else 'services/gateway/static is not in the wheel: add it to package-data in pyproject.toml')"
+else 'services/gateway/static is not in the wheel: add it to package-data in pyproject.toml')" \
+    && python -P -c "import jobtypes, sys; \
+sys.exit(0 if all(jobtypes.example(n) for n in jobtypes.NAMES) \
+else 'a jobtypes/<name>/example.json is not in the wheel: see package-data in pyproject.toml')"
 
 # ---- runtime: the same Python, the venv, a non-root user; no build tools ----
 FROM ${PYTHON_IMAGE}
@@ -61,10 +66,6 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 # A root-owned directory: nothing the app can write to is on its import path.
 WORKDIR /app
-# The example requests the gateway serves at /examples/*.json (the page offers them).
-# Root-owned and read-only for the app; data, never imported.
-COPY examples /app/examples
-ENV EXAMPLES_DIR=/app/examples
 # Numeric, so Kubernetes can verify runAsNonRoot without resolving a name.
 USER 10001:10001
 

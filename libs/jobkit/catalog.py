@@ -1,14 +1,15 @@
-"""The job types this system runs: their steps, phases, progress marks, timeouts, retry
-policies and input schemas.
+"""What a job type is: its steps, phases, progress marks, timeouts, retry policies and
+input schema, and the catalogue that looks them up by name.
 
-job_api plans jobs from it, the orchestrator drives them by it and ai_worker registers a
-handler for each of its steps; keeping it in one place keeps the three in agreement.
+The job types themselves live in ``jobtypes/<name>/spec.py``, listed in
+``jobtypes.CATALOG``: job_api plans jobs from it, the orchestrator drives them by it and
+ai_worker runs a handler for each of its steps, so the three always agree.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,12 @@ class RetryPolicy:
 
     def allows_another(self, attempt: int) -> bool:
         return attempt < self.max_attempts
+
+
+#: Steps that only compute: a failure is a bug or a lost worker, so retry soon, briefly.
+COMPUTE_RETRY = RetryPolicy(max_attempts=3, initial_delay_s=0.2, max_delay_s=2.0)
+#: Steps that ask a model: rate limits and outages pass in seconds to a minute.
+MODEL_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=1.0, max_delay_s=60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,168 +173,24 @@ class JobTypeSpec:
         return validate(doc, self.input_schema, "input")
 
 
-_TEXT = 20_000
-_LINE = 2_000
+class Catalog(Mapping[str, JobTypeSpec]):
+    """The registered job types, by name, in registration order."""
 
-RESUME_SCHEMA: Mapping[str, Field] = {
-    "name": Field(str, required=True, max_length=200),
-    "headline": Field(str, max_length=_LINE),
-    "email": Field(str, max_length=320),
-    "phone": Field(str, max_length=64),
-    "location": Field(str, max_length=_LINE),
-    "summary": Field(str, max_length=_TEXT),
-    "skills": Field(list, items=str, max_length=500),
-    "experience": Field(
-        list,
-        max_length=100,
-        items={
-            "title": Field(str, required=True, max_length=_LINE),
-            "company": Field(str, required=True, max_length=_LINE),
-            "start": Field(str, max_length=64),
-            "end": Field(str, max_length=64),
-            "bullets": Field(list, items=str, max_length=100),
-        },
-    ),
-    "education": Field(
-        list,
-        max_length=50,
-        items={
-            "degree": Field(str, required=True, max_length=_LINE),
-            "institution": Field(str, required=True, max_length=_LINE),
-            "year": Field((str, float, int), max_length=16),
-        },
-    ),
-}
+    def __init__(self, specs: Iterable[JobTypeSpec]) -> None:
+        self._specs: dict[str, JobTypeSpec] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"job type {spec.name!r} is registered twice")
+            self._specs[spec.name] = spec
 
-POSTING_SCHEMA: Mapping[str, Field] = {
-    "title": Field(str, required=True, max_length=_LINE),
-    "company": Field(str, required=True, max_length=_LINE),
-    "description": Field(str, required=True, max_length=100_000),
-    "requirements": Field(list, items=str, max_length=200),
-    "nice_to_have": Field(list, items=str, max_length=200),
-}
+    def __getitem__(self, name: str) -> JobTypeSpec:
+        return self._specs[name]
 
-CV_TAILORING = JobTypeSpec(
-    name="cv_tailoring",
-    description=(
-        "Tailors a résumé to a job posting: match score, matched and missing skills, a "
-        "rewritten CV, a cover letter and a Markdown preview. Input: "
-        '{"resume": {"name", "skills", "experience", ...}, '
-        '"job_posting": {"title", "company", "description", "requirements"}}.'
-    ),
-    steps=(
-        StepSpec("load_profile", "Loading user profile...", 10, timeout_s=30),
-        StepSpec("analyze_posting", "Reading the job posting...", 25, timeout_s=60),
-        StepSpec("tailor_cv", "Generating tailored CV...", 50, timeout_s=300),
-        StepSpec("write_cover_letter", "Generating cover letter...", 75, timeout_s=300),
-        StepSpec("render_preview", "Rendering preview...", 95, timeout_s=60),
-    ),
-    input_schema={
-        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
-        "job_posting": Field(dict, required=True, fields=POSTING_SCHEMA),
-    },
-    done_phase="Preview ready!",
-)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
 
-#: Steps that only compute: a failure is a bug or a lost worker, so retry soon, briefly.
-_COMPUTE_RETRY = RetryPolicy(max_attempts=3, initial_delay_s=0.2, max_delay_s=2.0)
-#: Steps that ask a model: rate limits and outages pass in seconds to a minute.
-_MODEL_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=1.0, max_delay_s=60.0)
+    def __len__(self) -> int:
+        return len(self._specs)
 
-RESUME_IMPROVEMENT = JobTypeSpec(
-    name="resume_improvement",
-    description=(
-        "Suggestions for a résumé, no posting needed: weak verbs, bullets without figures, "
-        "length, missing sections and unproven skills, each with a suggested fix, an overview "
-        "and a Markdown report. Input: "
-        '{"resume": {"name", "skills", "experience", ...}} (as for cv_tailoring).'
-    ),
-    steps=(
-        StepSpec("load_resume", "Reading your résumé...", 10, timeout_s=30, retry=_COMPUTE_RETRY),
-        StepSpec(
-            "analyze_resume",
-            "Checking verbs, figures, length and sections...",
-            25,
-            timeout_s=60,
-            retry=_COMPUTE_RETRY,
-        ),
-        StepSpec(
-            "write_suggestions", "Writing suggestions...", 45, timeout_s=300, retry=_MODEL_RETRY
-        ),
-        StepSpec("render_report", "Rendering report...", 90, timeout_s=60, retry=_COMPUTE_RETRY),
-    ),
-    input_schema={"resume": Field(dict, required=True, fields=RESUME_SCHEMA)},
-    done_phase="Suggestions ready!",
-)
-
-SKILL_GAP_ANALYSIS = JobTypeSpec(
-    name="skill_gap_analysis",
-    description=(
-        "From a résumé and a target role: the role's core and nice-to-have skills, which "
-        "the résumé shows, which are missing, and a week-by-week learning plan. Input: "
-        '{"resume": {...}, "target_role": "Data Engineer", "target_skills": [...] '
-        '(optional, added to the role\'s), "hours_per_week": 6 (optional)}.'
-    ),
-    steps=(
-        StepSpec("load_resume", "Reading your résumé...", 10, timeout_s=30, retry=_COMPUTE_RETRY),
-        StepSpec(
-            "map_role_skills",
-            "Mapping the skills of the target role...",
-            20,
-            timeout_s=30,
-            retry=_COMPUTE_RETRY,
-        ),
-        StepSpec("find_gaps", "Finding your skill gaps...", 35, timeout_s=60, retry=_COMPUTE_RETRY),
-        StepSpec(
-            "write_learning_plan",
-            "Writing your learning plan...",
-            50,
-            timeout_s=300,
-            retry=_MODEL_RETRY,
-        ),
-        StepSpec("render_report", "Rendering report...", 90, timeout_s=60, retry=_COMPUTE_RETRY),
-    ),
-    input_schema={
-        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
-        "target_role": Field(str, required=True, max_length=200),
-        "target_skills": Field(list, items=str, max_length=100),
-        "hours_per_week": Field((float, int), minimum=1, maximum=80),
-    },
-    done_phase="Learning plan ready!",
-)
-
-_NOOP_RETRY = RetryPolicy(max_attempts=5, initial_delay_s=0.05, max_delay_s=2.0)
-
-NOOP = JobTypeSpec(
-    name="noop",
-    description=(
-        "Three steps that do nothing but wait input.sleep_ms milliseconds each and fail "
-        "input.fail_attempts times with a retryable error first; with input.write, each step "
-        "streams that text word by word over its wait, as a model would; with input.tokens, "
-        "each step accounts that many prompt tokens (and half as many completion tokens) "
-        "to the model 'noop'. For diagnostics and benchmarks."
-    ),
-    steps=(
-        StepSpec("prepare", "Preparing...", 0, timeout_s=660, retry=_NOOP_RETRY),
-        StepSpec("work", "Working...", 33, timeout_s=660, retry=_NOOP_RETRY),
-        StepSpec("finish", "Finishing...", 66, timeout_s=660, retry=_NOOP_RETRY),
-    ),
-    input_schema={
-        "sleep_ms": Field((float, int), minimum=0, maximum=600_000),
-        "fail_attempts": Field((float, int), minimum=0, maximum=100),
-        "write": Field(str, max_length=20_000),
-        "tokens": Field((float, int), minimum=0, maximum=1_000_000),
-    },
-)
-
-JOB_TYPES: Mapping[str, JobTypeSpec] = {
-    spec.name: spec for spec in (CV_TAILORING, RESUME_IMPROVEMENT, SKILL_GAP_ANALYSIS, NOOP)
-}
-
-
-def job_type(name: str) -> JobTypeSpec | None:
-    return JOB_TYPES.get(name)
-
-
-def all_job_types() -> Sequence[JobTypeSpec]:
-    return tuple(JOB_TYPES.values())
+    def specs(self) -> tuple[JobTypeSpec, ...]:
+        return tuple(self._specs.values())

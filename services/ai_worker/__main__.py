@@ -8,24 +8,12 @@ from pathlib import Path
 from jobkit.logging import get_logger
 from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
-from services.ai_worker import cv_handlers, jobtypes, noop
-from services.ai_worker.config import Settings
+from jobtypes import CATALOG
+from services.ai_worker.config import Settings, provider_for
 from services.ai_worker.consumer import Worker
-from services.ai_worker.handlers import Registry
-from services.ai_worker.providers import ChatProvider, provider_for
+from services.ai_worker.registry import Registry
 
 log = get_logger("ai_worker")
-
-
-def build_registry(provider: ChatProvider) -> Registry:
-    registry = Registry()
-    noop.register(registry)
-    cv_handlers.register(registry, cv_handlers.writer_for(provider))
-    jobtypes.register_all(registry, provider)
-    missing = registry.missing()
-    if missing:
-        raise RuntimeError(f"no handler for: {', '.join(missing)}")
-    return registry
 
 
 async def main() -> None:
@@ -33,7 +21,7 @@ async def main() -> None:
     async with Service.start("ai_worker", settings.common) as service:
         provider = provider_for(settings)
         service.on_close(provider.aclose)
-        registry = build_registry(provider)
+        registry = Registry.of(CATALOG, provider)
         model = settings.ai_model if provider.name == "openai" else None
         log.info("ai_provider_selected", provider=provider.name, model=model)
         nc = await service.nats()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
 from jobkit.probe import DEFAULT_HEALTH_FILE
+from stepkit.providers import ChatProvider, LocalProvider, OpenAIProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +59,16 @@ class Settings:
             ai_stall_timeout_s=env_float(env, "AI_STALL_TIMEOUT_S", 30.0, minimum=0.1),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
         )
+
+
+def provider_for(settings: Settings) -> ChatProvider:
+    """The provider ``AI_PROVIDER`` names, configured from the worker's settings."""
+    if settings.ai_provider == "openai":
+        return OpenAIProvider(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            model=settings.ai_model,
+            request_timeout_s=settings.ai_request_timeout_s,
+            stall_timeout_s=settings.ai_stall_timeout_s,
+        )
+    return LocalProvider()

@@ -28,8 +28,6 @@ from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
-from services.ai_worker.errors import StepError
-from services.ai_worker.handlers import Registry, StepContext, running
 from services.ai_worker.outcomes import (
     Abandoned,
     Failed,
@@ -44,6 +42,8 @@ from services.ai_worker.progress import (
     AttemptProgress,
     AttemptUsage,
 )
+from services.ai_worker.registry import Registry
+from stepkit import StepContext, StepError
 
 log = get_logger(__name__)
 
@@ -244,8 +244,7 @@ class Worker:
         )
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with running(ctx):
-            run = asyncio.create_task(handler(ctx))
+        run = asyncio.create_task(handler(ctx))
         attempt = _RunningAttempt(
             task=task,
             msg=msg,

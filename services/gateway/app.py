@@ -3,11 +3,9 @@ plus the page, the OpenAPI document, health and metrics."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import grpc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,19 +20,19 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import jobtypes
 from jobkit.logging import get_logger
 from jobkit.metrics import GATEWAY_REQUEST_DURATION
 from services.gateway import openapi
 from services.gateway.config import Settings
 from services.gateway.events import ACCESS_TOKEN, stream_events
 from services.gateway.routes import Binding, bindings
-from services.gateway.transcode import HttpError, build_request, dumps, error_from_rpc, to_json
+from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
 from services.gateway.upstream import Upstreams, forwarded_metadata
 
 log = get_logger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-_EXAMPLE_NAME = re.compile(r"[a-z0-9_]{1,64}")
 #: The page runs no inline script and loads nothing from elsewhere: a result rendered
 #: into it cannot run code, and it works offline.
 CONTENT_SECURITY_POLICY = (
@@ -51,7 +49,7 @@ _SECURITY_HEADERS = (
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _json(document: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         dumps(document), status_code=status, headers=headers, media_type="application/json"
     )
@@ -76,9 +74,7 @@ def _unary_endpoint(
         try:
             reply = await call(message, metadata=metadata, timeout=settings.upstream_timeout_s)
         except grpc.aio.AioRpcError as error:
-            raise error_from_rpc(
-                error.code(), error.details() or "", error.trailing_metadata()
-            ) from None
+            raise error_from_call(error) from None
         return _json(to_json(reply), headers={"Cache-Control": "no-store"})
 
     return endpoint
@@ -127,11 +123,10 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def example(request: Request) -> Response:
-        name = request.path_params["name"]
-        path = settings.examples_dir / f"{name}.json"
-        if not _EXAMPLE_NAME.fullmatch(name) or not path.is_file():
+        body = jobtypes.example(request.path_params["name"])
+        if body is None:
             raise HttpError.of(grpc.StatusCode.NOT_FOUND, "no such example")
-        return FileResponse(path, media_type="application/json")
+        return Response(body, media_type="application/json")
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(document)

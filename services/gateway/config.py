@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from jobkit.config import env_float, env_int, env_str
 from jobkit.errors import ConfigError
-
-#: The repository's examples/, when the gateway runs from a checkout (make dev, tests).
-_CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +26,6 @@ class Settings:
     keepalive_s: float
     #: A client that accepts no data for this long is disconnected (it resumes later).
     send_timeout_s: float
-    #: Where the page's example requests are read from (``GET /examples/<type>.json``).
-    examples_dir: Path
     log_level: str
     shutdown_grace_s: float
 
@@ -50,7 +44,6 @@ class Settings:
             upstream_timeout_s=env_float(env, "GATEWAY_UPSTREAM_TIMEOUT_S", 30.0, minimum=0.1),
             keepalive_s=env_float(env, "SSE_KEEPALIVE_S", 15.0, minimum=0.1),
             send_timeout_s=env_float(env, "SSE_SEND_TIMEOUT_S", 30.0, minimum=0.1),
-            examples_dir=Path(env_str(env, "EXAMPLES_DIR", str(_CHECKOUT_EXAMPLES))),
             log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 5.0),
         )

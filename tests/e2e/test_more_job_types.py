@@ -16,9 +16,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.catalog import JOB_TYPES
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+from jobtypes import CATALOG
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ async def run_example(
 ) -> tuple[list[jobs_pb2.JobEvent], Any]:
     request = example(name)
     job = await client.create_job(request["type"], request["input"])
-    assert [s.name for s in job.steps] == list(JOB_TYPES[name].step_names)
+    assert [s.name for s in job.steps] == list(CATALOG[name].step_names)
     events = await asyncio.wait_for(_watch(client, job.job_id), 60)
     assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED, [e.message for e in events]
     final = await client.get_job(job.job_id)
@@ -60,8 +60,8 @@ def started_phases(events: list[jobs_pb2.JobEvent]) -> list[tuple[str, str, int]
 async def test_both_types_are_listed_from_the_catalogue(alice: JobsClient) -> None:
     types = {t.name: t for t in await alice.list_job_types()}
     for name in ("resume_improvement", "skill_gap_analysis"):
-        assert list(types[name].steps) == list(JOB_TYPES[name].step_names)
-        assert types[name].description == JOB_TYPES[name].description
+        assert list(types[name].steps) == list(CATALOG[name].step_names)
+        assert types[name].description == CATALOG[name].description
 
 
 async def test_resume_improvement_runs_to_success(alice: JobsClient) -> None:

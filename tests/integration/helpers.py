@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import asyncpg
 
 from jobkit import control, store
-from jobkit.catalog import JOB_TYPES
 from jobkit.convert import dict_to_struct
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
+from jobtypes import CATALOG
 
 
 async def create_job(
@@ -21,7 +21,7 @@ async def create_job(
     owner: str = "alice",
     input: dict[str, object] | None = None,
 ) -> tuple[JobRecord, list[EventRecord], list[tuple[int, OutboxMessage]]]:
-    spec = JOB_TYPES[job_type]
+    spec = CATALOG[job_type]
     now = datetime.now(UTC)
     job_id = uuid.uuid4()
     job = JobRecord(

@@ -14,12 +14,12 @@ import pytest
 import structlog
 
 from devstack import free_port
-from jobkit.catalog import CV_TAILORING
-from services.ai_worker.cv_handlers import register, writer_for
-from services.ai_worker.errors import PermanentStepError, RetryableStepError, StepError
-from services.ai_worker.handlers import Registry, StepContext
-from services.ai_worker.privacy import Vault, private_complete
-from services.ai_worker.providers import (
+from jobtypes.cv_tailoring import steps as cv_steps
+from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
+from stepkit import StepContext
+from stepkit.errors import PermanentStepError, RetryableStepError, StepError
+from stepkit.privacy import Vault, private_complete
+from stepkit.providers import (
     ChatMessage,
     ChatRequest,
     OpenAIProvider,
@@ -336,16 +336,14 @@ async def test_contact_details_reach_the_model_as_placeholders_and_come_back(
         f"more at {CONTACT['linkedin']}."
     )
     job_input = {"resume": {**RESUME, **CONTACT, "summary": summary}, "job_posting": POSTING}
-    registry = Registry()
-    register(registry, writer_for(openai))
+    handlers = cv_steps.handlers(openai)
     checkpoints: dict[str, Any] = {}
 
     async def progress(percent: int, phase: str = "") -> None:
         del percent, phase
 
     for step in CV_TAILORING.step_names:
-        handler = registry.get(CV_TAILORING.name, step)
-        assert handler is not None
+        handler = handlers[step]
         ctx = StepContext("job-1", CV_TAILORING.name, step, 1, job_input, checkpoints, progress)
         checkpoints = {**checkpoints, step: await handler(ctx)}
     result = checkpoints[CV_TAILORING.step_names[-1]]

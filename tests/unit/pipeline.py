@@ -9,10 +9,10 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-from jobkit.catalog import JOB_TYPES
-from services.ai_worker.__main__ import build_registry
-from services.ai_worker.handlers import StepContext
-from services.ai_worker.providers import ChatProvider, LocalProvider
+from jobtypes import CATALOG
+from services.ai_worker.registry import Registry
+from stepkit.context import StepContext
+from stepkit.providers import ChatProvider, LocalProvider
 
 
 def struct_round_trip(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,10 +39,10 @@ class Run:
 async def run_steps(
     job_type: str, job_input: Mapping[str, Any], provider: ChatProvider | None = None
 ) -> Run:
-    registry = build_registry(provider or LocalProvider())
+    registry = Registry.of(CATALOG, provider or LocalProvider())
     run = Run()
     doc = struct_round_trip(job_input)
-    for step in JOB_TYPES[job_type].step_names:
+    for step in CATALOG[job_type].step_names:
 
         async def progress(percent: int, phase: str = "", step: str = step) -> None:
             run.progress.append((step, percent, phase))

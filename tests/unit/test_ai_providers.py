@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from google.protobuf import json_format, struct_pb2
 
-from services.ai_worker.config import Settings
-from services.ai_worker.cv import (
+from jobtypes.cv_tailoring.prompts import ModelCvWriter
+from resume import (
     LocalCvWriter,
     Match,
     PostingAnalysis,
@@ -24,9 +24,10 @@ from services.ai_worker.cv import (
     tailoring_result,
     write_cover_letter,
 )
-from services.ai_worker.cv.model_writer import ModelCvWriter
-from services.ai_worker.cv_handlers import writer_for
-from services.ai_worker.providers import (
+from services.ai_worker.config import Settings, provider_for
+from stepkit import Prose
+from stepkit.privacy import Vault
+from stepkit.providers import (
     ChatMessage,
     ChatRequest,
     LocalProvider,
@@ -34,9 +35,8 @@ from services.ai_worker.providers import (
     TextChunk,
     Usage,
     complete,
-    provider_for,
 )
-from services.ai_worker.providers.openai import MAX_RETRY_AFTER_S, parse_retry_after
+from stepkit.providers.openai import MAX_RETRY_AFTER_S, parse_retry_after
 from tests.unit.test_cv_tailoring import POSTING, RESUME
 
 ENV = {"DATABASE_URL": "postgresql://x/y", "NATS_URL": "nats://127.0.0.1:4222"}
@@ -57,9 +57,8 @@ async def _pipeline(writer: Any) -> dict[str, Any]:
 
 
 async def test_local_provider_gives_the_template_writer_output_byte_for_byte() -> None:
-    through_provider = await _pipeline(ModelCvWriter(LocalProvider()))
+    through_provider = await _pipeline(ModelCvWriter(Prose(LocalProvider(), Vault())))
     assert through_provider == await _pipeline(LocalCvWriter())
-    assert through_provider == await _pipeline(writer_for(LocalProvider()))
 
 
 async def test_local_provider_streams_chunks_that_join_to_the_text_then_usage() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from jobkit.catalog import CV_TAILORING, NOOP, RetryPolicy
+from jobkit.catalog import RetryPolicy
+from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
+from jobtypes.noop.spec import SPEC as NOOP
 
 
 def test_backoff_grows_exponentially_with_half_jitter_and_a_cap() -> None:

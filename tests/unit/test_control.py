@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 
 from jobkit import bus, control
-from jobkit.catalog import NOOP
 from jobkit.errors import FailedPrecondition
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobRecord
+from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.state_machine import ReportKind, StepReport, apply_report, start_job
 from tests.unit.test_state_machine import NOW, decided, new_job
 

@@ -977,19 +977,8 @@ def test_dockerfile_runtime_stage() -> None:
     assert json.loads(ops["CMD"]) == ["services.job_api"]
     assert not [arg for op, arg in final if op == "RUN" and re.search(r"apt|pip install", arg)]
     copies = [arg for op, arg in final if op == "COPY"]
-    # The venv, and the example requests the gateway serves (data, read-only for the app).
-    assert copies == [
-        "--from=builder /opt/venv /opt/venv",
-        "examples /app/examples",
-    ], "only the venv and the examples reach runtime"
-    env = dict(
-        token.split("=", 1)
-        for op, arg in final
-        if op == "ENV"
-        for token in arg.split()
-        if "=" in token
-    )
-    assert env.get("EXAMPLES_DIR") == "/app/examples"
+    # The venv alone: the example requests the gateway serves are package data.
+    assert copies == ["--from=builder /opt/venv /opt/venv"], "only the venv reaches runtime"
     # Every serving port: gRPC for job_api and notifier, HTTP for the gateway.
     exposed = {int(port) for op, arg in final if op == "EXPOSE" for port in arg.split()}
     serving = {svc.grpc_port or svc.http_port for svc in SERVICES.values()} - {None}

@@ -8,22 +8,20 @@ from typing import Any
 
 import pytest
 
-from services.ai_worker.cv import analyze_posting, load_profile, score_match
-from services.ai_worker.cv.model_writer import (
+from jobtypes.cv_tailoring import steps as cv_steps
+from jobtypes.cv_tailoring.prompts import (
     BULLET_PROMPT,
     COVER_LETTER_PROMPT,
     SUMMARY_PROMPT,
     ModelCvWriter,
 )
-from services.ai_worker.cv_handlers import register
-from services.ai_worker.handlers import Registry, StepContext
-from services.ai_worker.privacy import (
+from resume import analyze_posting, load_profile, score_match
+from stepkit import Prose, StepContext
+from stepkit.privacy import (
     Vault,
-    current_vault,
     private_complete,
-    private_prompts,
 )
-from services.ai_worker.providers import (
+from stepkit.providers import (
     ChatMessage,
     ChatRequest,
     LocalProvider,
@@ -294,13 +292,11 @@ def _pipeline_args() -> tuple[Any, Any, Any]:
 
 async def test_model_writer_prompts_carry_placeholders_and_answers_carry_details() -> None:
     provider = ScriptedProvider(_echo)
-    writer = ModelCvWriter(provider)
+    writer = ModelCvWriter(Prose(provider, Vault.for_input(JOB_INPUT)))
     profile, analysis, match = _pipeline_args()
-    with private_prompts(JOB_INPUT):
-        letter = await writer.write_cover_letter(profile, analysis, match)
-        summary = await writer.write_summary(profile, analysis, match)
-        bullet = await writer.rewrite_bullet(f"Built a CRM; ask {EMAIL} or {NAME}", ["Python"])
-    assert current_vault() is None
+    letter = await writer.write_cover_letter(profile, analysis, match)
+    summary = await writer.write_summary(profile, analysis, match)
+    bullet = await writer.rewrite_bullet(f"Built a CRM; ask {EMAIL} or {NAME}", ["Python"])
     sent = provider.prompts()
     for detail in (*CONTACTS, "Brien", "Smith"):
         assert detail not in sent
@@ -322,27 +318,16 @@ async def test_model_writer_prompts_carry_placeholders_and_answers_carry_details
     }
 
 
-async def test_model_writer_outside_a_step_masks_with_the_profile() -> None:
-    provider = ScriptedProvider(_echo)
-    profile, analysis, match = _pipeline_args()
-    letter = await ModelCvWriter(provider).write_cover_letter(profile, analysis, match)
-    for detail in (NAME, EMAIL, PHONE):
-        assert detail not in provider.prompts()
-        assert detail in letter
-
-
 async def test_cv_handlers_mask_with_the_job_input() -> None:
     provider = ScriptedProvider(_echo)
-    registry = Registry()
-    register(registry, ModelCvWriter(provider))
+    handlers = cv_steps.handlers(provider)
     checkpoints: dict[str, Any] = {}
 
     async def progress(percent: int, phase: str = "") -> None:
         del percent, phase
 
     for step in ("load_profile", "analyze_posting", "tailor_cv", "write_cover_letter"):
-        handler = registry.get("cv_tailoring", step)
-        assert handler is not None
+        handler = handlers[step]
         ctx = StepContext("job-1", "cv_tailoring", step, 1, JOB_INPUT, checkpoints, progress)
         checkpoints = {**checkpoints, step: await handler(ctx)}
     sent = provider.prompts()

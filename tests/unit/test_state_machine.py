@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobkit.catalog import CV_TAILORING, NOOP, JobTypeSpec
+from jobkit.catalog import JobTypeSpec
 from jobkit.lifecycle import (
     JOB_TRANSITIONS,
     EventType,
@@ -18,6 +18,8 @@ from jobkit.lifecycle import (
     job_can_move,
 )
 from jobkit.model import JobRecord, StepRecord
+from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
+from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.state_machine import (
     Decision,
     Ignored,

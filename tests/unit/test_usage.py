@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from jobkit.catalog import NOOP
 from jobkit.convert import job_to_proto
 from jobkit.errors import ConfigError
 from jobkit.model import StepUsage
 from jobkit.pricing import PriceTable
+from jobtypes.noop.spec import SPEC as NOOP
 from services.ai_worker.progress import AttemptUsage
-from services.orchestrator.consumer import merge
+from services.orchestrator.batching import merge
+from services.orchestrator.codec import encode_dispatch
 from services.orchestrator.state_machine import Ignored, ReportKind, apply_report, start_job
 from tests.unit.test_state_machine import NOW, decided, new_job, report
 
@@ -63,7 +64,7 @@ def test_a_result_brings_its_usage_once_and_the_orchestrator_prices_it() -> None
     result = report(job, ReportKind.SUCCEEDED, output=b"", usage=spent)
     accepted = decided(apply_report(job, NOOP, result, NOW))
     assert accepted.change.usage == spent
-    change = merge(job, [accepted], PRICES)
+    change = merge(job, [accepted], encode_dispatch, PRICES)
     assert [u.cost_usd for u in change.usage] == [pytest.approx(0.015)]
     # The same result again (a redelivery) is fenced off: no second charge.
     again = apply_report(accepted.change.job, NOOP, result, NOW)

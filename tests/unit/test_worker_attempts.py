@@ -15,9 +15,11 @@ from nats.js import JetStreamContext
 
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.pull import PullFeed
+from jobtypes import CATALOG
 from services.ai_worker.consumer import Worker
-from services.ai_worker.errors import RetryableStepError
-from services.ai_worker.handlers import Registry, StepContext
+from services.ai_worker.registry import Registry
+from stepkit import StepContext
+from stepkit.errors import RetryableStepError
 
 Events = list[str]
 HandlerFn = Callable[[StepContext], Awaitable[dict[str, object]]]
@@ -72,7 +74,7 @@ class FakeFeed:
 
 
 def worker_with(handler: HandlerFn, max_step_deliveries: int = 5) -> tuple[Worker, FakeJetStream]:
-    registry = Registry()
+    registry = Registry(CATALOG)
 
     async def step(ctx: StepContext) -> dict[str, object]:
         return await handler(ctx)

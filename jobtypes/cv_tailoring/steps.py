@@ -1,0 +1,99 @@
+"""The steps of ``cv_tailoring``: thin adapters from checkpoints to the résumé engine
+(``resume``) and back.
+
+Each step's output is its checkpoint; later steps rebuild what they need from the earlier
+checkpoints, so a step that runs again (a retry, a resumed job) sees exactly the same
+inputs and produces the same output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobtypes.cv_tailoring.prompts import ModelCvWriter
+from jobtypes.cv_tailoring.spec import (
+    ANALYZE_POSTING,
+    LOAD_PROFILE,
+    RENDER_PREVIEW,
+    TAILOR_CV,
+    WRITE_COVER_LETTER,
+)
+from resume import (
+    Match,
+    PostingAnalysis,
+    TailoredCv,
+    WriterOutputError,
+    analyze_posting,
+    render_preview,
+    score_match,
+    tailor_cv,
+    tailoring_result,
+    write_cover_letter,
+)
+from resume.steps import load_resume, profile_of
+from stepkit import ChatProvider, Handler, Prose, RetryableStepError, StepContext
+
+
+def _analysis(ctx: StepContext) -> tuple[PostingAnalysis, Match]:
+    posting = ctx.checkpoint(ANALYZE_POSTING)
+    return PostingAnalysis.from_dict(posting["analysis"]), Match.from_dict(posting["match"])
+
+
+async def _analyze_posting(ctx: StepContext) -> dict[str, Any]:
+    analysis = analyze_posting(ctx.input["job_posting"])
+    await ctx.report_progress(50, "Matching your skills to the posting...")
+    match = score_match(profile_of(ctx, LOAD_PROFILE), analysis)
+    return {"analysis": analysis.to_dict(), "match": match.to_dict()}
+
+
+def _writer_failed(error: WriterOutputError) -> RetryableStepError:
+    # The message names skills, never the text the writer produced.
+    return RetryableStepError("WRITER_OUTPUT_REJECTED", str(error))
+
+
+def _tailor(provider: ChatProvider) -> Handler:
+    async def handler(ctx: StepContext) -> dict[str, Any]:
+        analysis, match = _analysis(ctx)
+        # Contact details from the input reach a model only as placeholders.
+        writer = ModelCvWriter(Prose.for_step(provider, ctx))
+        try:
+            cv = await tailor_cv(profile_of(ctx, LOAD_PROFILE), analysis, match, writer)
+        except WriterOutputError as error:
+            raise _writer_failed(error) from None
+        return {"tailored_cv": cv.to_dict()}
+
+    return handler
+
+
+def _cover_letter(provider: ChatProvider) -> Handler:
+    async def handler(ctx: StepContext) -> dict[str, Any]:
+        analysis, match = _analysis(ctx)
+        writer = ModelCvWriter(Prose.for_step(provider, ctx))
+        try:
+            letter = await write_cover_letter(
+                profile_of(ctx, LOAD_PROFILE), analysis, match, writer
+            )
+        except WriterOutputError as error:
+            raise _writer_failed(error) from None
+        return {"cover_letter": letter}
+
+    return handler
+
+
+async def _render_preview(ctx: StepContext) -> dict[str, Any]:
+    analysis, match = _analysis(ctx)
+    cv = TailoredCv.from_dict(ctx.checkpoint(TAILOR_CV)["tailored_cv"])
+    letter = str(ctx.checkpoint(WRITE_COVER_LETTER)["cover_letter"])
+    preview = render_preview(cv, letter, match, analysis)
+    # The last step's output is the job's result.
+    return tailoring_result(cv, letter, match, preview)
+
+
+def handlers(provider: ChatProvider) -> dict[str, Handler]:
+    return {
+        LOAD_PROFILE: load_resume,
+        ANALYZE_POSTING: _analyze_posting,
+        TAILOR_CV: _tailor(provider),
+        WRITE_COVER_LETTER: _cover_letter(provider),
+        RENDER_PREVIEW: _render_preview,
+    }

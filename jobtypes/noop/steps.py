@@ -1,0 +1,46 @@
+"""The steps of ``noop``: each waits ``input.sleep_ms`` per step and fails each step
+``input.fail_attempts`` times with a retryable error first; with ``input.write``, streams
+that text word by word across the wait, the way a model writes. Used by diagnostics, tests
+and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jobtypes.noop.spec import FINISH, PREPARE, WORK
+from stepkit import ChatProvider, Handler, RetryableStepError, StepContext
+
+
+async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
+    fail_attempts = int(ctx.input.get("fail_attempts", 0) or 0)
+    sleep_ms = float(ctx.input.get("sleep_ms", 0) or 0)
+    text = str(ctx.input.get("write", "") or "")
+    if text:
+        words = text.split(" ")
+        for n in range(1, len(words) + 1):
+            await asyncio.sleep(sleep_ms / 1000 / len(words))
+            await ctx.report_output(" ".join(words[:n]))
+    elif sleep_ms > 0:
+        # Report half-way so a watcher sees progress inside a long step.
+        await asyncio.sleep(sleep_ms / 2000)
+        await ctx.report_progress(50)
+        await asyncio.sleep(sleep_ms / 2000)
+    tokens = int(ctx.input.get("tokens", 0) or 0)
+    if tokens:
+        # Usage accounting without a model: what budgets and dashboards are tested with.
+        ctx.record_usage("noop", tokens, tokens // 2)
+    if ctx.attempt <= fail_attempts:
+        raise RetryableStepError(
+            "NOOP_INJECTED_FAILURE",
+            f"injected failure {ctx.attempt} of {fail_attempts}",
+        )
+    output: dict[str, Any] = {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
+    if text:
+        output["written"] = text
+    return output
+
+
+def handlers(provider: ChatProvider) -> dict[str, Handler]:
+    """Every step does the same: there is no model to ask."""
+    return {PREPARE: run_noop_step, WORK: run_noop_step, FINISH: run_noop_step}

@@ -1,0 +1,74 @@
+"""A step handler and the context it runs in: one async function per (job type, step).
+
+A handler receives a ``StepContext`` and returns the step's output (a JSON-like dict,
+committed as the step's checkpoint). It reports progress through the context, raises a
+``StepError`` subclass to fail, and is cancelled (``asyncio.CancelledError``) when its job
+is cancelled or the worker shuts down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stepkit.errors import PermanentStepError
+
+
+class ProgressReporter(Protocol):
+    async def __call__(self, percent: int, phase: str = "") -> None: ...
+
+
+class OutputReporter(Protocol):
+    """Called with everything a streaming step has written so far, as often as it likes:
+    the worker sends the newest text at a bounded rate, as ``PROGRESS`` events."""
+
+    async def __call__(self, text_so_far: str) -> None: ...
+
+
+class UsageRecorder(Protocol):
+    """Called after each model call with the tokens it used; the worker sends the
+    attempt's total with its result, and the orchestrator prices and stores it."""
+
+    def __call__(
+        self, model: str, prompt_tokens: int, completion_tokens: int, prompt_id: str = ""
+    ) -> None: ...
+
+
+async def _no_output(text_so_far: str) -> None:
+    """For contexts built outside a worker (tests, tools): streamed text goes nowhere."""
+
+
+def _no_usage(model: str, prompt_tokens: int, completion_tokens: int, prompt_id: str = "") -> None:
+    """For contexts built outside a worker: usage goes nowhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    job_id: str
+    job_type: str
+    step: str
+    attempt: int
+    input: Mapping[str, Any]
+    #: Outputs of the job's earlier steps, by step name.
+    checkpoints: Mapping[str, Mapping[str, Any]]
+    report_progress: ProgressReporter
+    report_output: OutputReporter = _no_output
+    record_usage: UsageRecorder = _no_usage
+    #: What the attempt has written through a model so far, piece by piece
+    #: (``Prose`` appends; its partial output shows them all).
+    written: list[str] = field(default_factory=list)
+
+    def checkpoint(self, step: str) -> Mapping[str, Any]:
+        """The output of the job's earlier step ``step``."""
+        try:
+            return self.checkpoints[step]
+        except KeyError:
+            # The orchestrator always sends earlier checkpoints: their absence is a bug
+            # upstream, which no retry mends.
+            raise PermanentStepError(
+                "MISSING_CHECKPOINT", f"the {step} step has no output"
+            ) from None
+
+
+Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]
