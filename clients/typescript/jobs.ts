@@ -96,6 +96,7 @@ export interface JobType {
   name?: string;
   description?: string;
   steps?: Array<string>;
+  inputSchema?: Record<string, unknown>;
 }
 
 /** jobs.v1.ListJobTypesResponse */
