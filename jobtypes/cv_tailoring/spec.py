@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobkit.catalog import Field, JobTypeSpec, StepSpec
+from jobkit.catalog import JobTypeSpec, StepSpec, obj
 from resume.schema import POSTING_SCHEMA, RESUME_SCHEMA
 
 LOAD_PROFILE = "load_profile"
@@ -26,9 +26,9 @@ SPEC = JobTypeSpec(
         StepSpec(WRITE_COVER_LETTER, "Generating cover letter...", 75, timeout_s=300),
         StepSpec(RENDER_PREVIEW, "Rendering preview...", 95, timeout_s=60),
     ),
-    input_schema={
-        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
-        "job_posting": Field(dict, required=True, fields=POSTING_SCHEMA),
-    },
+    input_schema=obj(
+        {"resume": RESUME_SCHEMA, "job_posting": POSTING_SCHEMA},
+        required=("resume", "job_posting"),
+    ),
     done_phase="Preview ready!",
 )

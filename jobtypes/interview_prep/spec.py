@@ -3,7 +3,7 @@ prepare, from a résumé and the posting."""
 
 from __future__ import annotations
 
-from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, Field, JobTypeSpec, StepSpec
+from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, JobTypeSpec, StepSpec, number, obj
 from resume.schema import POSTING_SCHEMA, RESUME_SCHEMA
 
 LOAD_RESUME = "load_resume"
@@ -25,10 +25,13 @@ SPEC = JobTypeSpec(
             WRITE_QUESTIONS, "Writing interview questions...", 50, timeout_s=300, retry=MODEL_RETRY
         ),
     ),
-    input_schema={
-        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
-        "job_posting": Field(dict, required=True, fields=POSTING_SCHEMA),
-        "questions": Field((float, int), minimum=1, maximum=10),
-    },
+    input_schema=obj(
+        {
+            "resume": RESUME_SCHEMA,
+            "job_posting": POSTING_SCHEMA,
+            "questions": number(1, 10, description="How many questions (default 5)."),
+        },
+        required=("resume", "job_posting"),
+    ),
     done_phase="Questions ready!",
 )

@@ -3,7 +3,7 @@ benchmarks."""
 
 from __future__ import annotations
 
-from jobkit.catalog import Field, JobTypeSpec, RetryPolicy, StepSpec
+from jobkit.catalog import JobTypeSpec, RetryPolicy, StepSpec, number, obj, text
 
 PREPARE = "prepare"
 WORK = "work"
@@ -25,10 +25,12 @@ SPEC = JobTypeSpec(
         StepSpec(WORK, "Working...", 33, timeout_s=660, retry=_RETRY),
         StepSpec(FINISH, "Finishing...", 66, timeout_s=660, retry=_RETRY),
     ),
-    input_schema={
-        "sleep_ms": Field((float, int), minimum=0, maximum=600_000),
-        "fail_attempts": Field((float, int), minimum=0, maximum=100),
-        "write": Field(str, max_length=20_000),
-        "tokens": Field((float, int), minimum=0, maximum=1_000_000),
-    },
+    input_schema=obj(
+        {
+            "sleep_ms": number(0, 600_000, description="Wait per step, in milliseconds."),
+            "fail_attempts": number(0, 100, description="Retryable failures per step first."),
+            "write": text(20_000, description="Text each step streams word by word."),
+            "tokens": number(0, 1_000_000, description="Prompt tokens accounted per step."),
+        }
+    ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, Field, JobTypeSpec, StepSpec
+from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, JobTypeSpec, StepSpec, obj
 from resume.schema import RESUME_SCHEMA
 
 LOAD_RESUME = "load_resume"
@@ -30,6 +30,6 @@ SPEC = JobTypeSpec(
         StepSpec(WRITE_SUGGESTIONS, "Writing suggestions...", 45, timeout_s=300, retry=MODEL_RETRY),
         StepSpec(RENDER_REPORT, "Rendering report...", 90, timeout_s=60, retry=COMPUTE_RETRY),
     ),
-    input_schema={"resume": Field(dict, required=True, fields=RESUME_SCHEMA)},
+    input_schema=obj({"resume": RESUME_SCHEMA}, required=("resume",)),
     done_phase="Suggestions ready!",
 )

@@ -3,7 +3,16 @@ learning plan."""
 
 from __future__ import annotations
 
-from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, Field, JobTypeSpec, StepSpec
+from jobkit.catalog import (
+    COMPUTE_RETRY,
+    MODEL_RETRY,
+    JobTypeSpec,
+    StepSpec,
+    number,
+    obj,
+    text,
+    texts,
+)
 from resume.schema import RESUME_SCHEMA
 
 LOAD_RESUME = "load_resume"
@@ -39,11 +48,14 @@ SPEC = JobTypeSpec(
         ),
         StepSpec(RENDER_REPORT, "Rendering report...", 90, timeout_s=60, retry=COMPUTE_RETRY),
     ),
-    input_schema={
-        "resume": Field(dict, required=True, fields=RESUME_SCHEMA),
-        "target_role": Field(str, required=True, max_length=200),
-        "target_skills": Field(list, items=str, max_length=100),
-        "hours_per_week": Field((float, int), minimum=1, maximum=80),
-    },
+    input_schema=obj(
+        {
+            "resume": RESUME_SCHEMA,
+            "target_role": text(200, required=True, description='e.g. "Data Engineer".'),
+            "target_skills": texts(100, description="Added to the role's own skills."),
+            "hours_per_week": number(1, 80, description="Study time (default 6)."),
+        },
+        required=("resume", "target_role"),
+    ),
     done_phase="Learning plan ready!",
 )

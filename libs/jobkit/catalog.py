@@ -9,11 +9,12 @@ ai_worker runs a handler for each of its steps, so the three always agree.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobkit.errors import FieldViolation
+from jobkit.schema import DRAFT_2020_12, NON_BLANK, InputSchema, compile_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,88 +60,41 @@ class StepSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One field of an input schema."""
-
-    kind: type | tuple[type, ...]
-    required: bool = False
-    #: For lists: the schema of each item (a kind, or a nested object schema).
-    items: type | Mapping[str, Field] | None = None
-    #: For objects: the nested schema.
-    fields: Mapping[str, Field] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    max_length: int | None = None
+# Fragments of input schemas, as plain JSON Schema (2020-12): what most fields are.
 
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        float: "a number",
-        int: "a number",
-        bool: "true or false",
-        dict: "an object",
-        list: "a list",
-    }
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+def text(max_length: int, *, required: bool = False, description: str = "") -> dict[str, Any]:
+    """A string of at most ``max_length`` characters; ``required`` ones must not be blank
+    (the ``required`` list of the enclosing object says it must be present)."""
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length}
+    if required:
+        schema |= {"minLength": 1, "pattern": NON_BLANK}
+    return schema | ({"description": description} if description else {})
 
 
-def validate(
-    doc: Mapping[str, Any], schema: Mapping[str, Field], path: str
-) -> list[FieldViolation]:
-    """Check ``doc`` against ``schema``; returns every violation, each naming its field path."""
-    violations: list[FieldViolation] = []
-    for name, spec in schema.items():
-        where = f"{path}.{name}"
-        if name not in doc or doc[name] is None:
-            if spec.required:
-                violations.append(FieldViolation(where, "is required"))
-            continue
-        violations.extend(_check(doc[name], spec, where))
-    return violations
+def texts(max_items: int, *, description: str = "") -> dict[str, Any]:
+    """A list of at most ``max_items`` strings."""
+    schema = {"type": "array", "items": {"type": "string"}, "maxItems": max_items}
+    return schema | ({"description": description} if description else {})
 
 
-def _check(value: Any, spec: Field, where: str) -> list[FieldViolation]:
-    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
-    # Struct numbers arrive as float; bool is an int subclass and must not pass as a number.
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        return [FieldViolation(where, f"must be {_kind_name(spec.kind)}")]
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        if spec.minimum is not None and value < spec.minimum:
-            return [FieldViolation(where, f"must be at least {spec.minimum:g}")]
-        if spec.maximum is not None and value > spec.maximum:
-            return [FieldViolation(where, f"must be at most {spec.maximum:g}")]
-    if isinstance(value, str) and spec.required and not value.strip():
-        return [FieldViolation(where, "must not be empty")]
-    if (
-        spec.max_length is not None
-        and isinstance(value, str | list)
-        and len(value) > spec.max_length
-    ):
-        return [
-            FieldViolation(
-                where,
-                f"must have at most {spec.max_length} entries"
-                if isinstance(value, list)
-                else f"must be at most {spec.max_length} characters",
-            )
-        ]
-    if isinstance(value, dict) and spec.fields is not None:
-        return validate(value, spec.fields, where)
-    if isinstance(value, list) and spec.items is not None:
-        out: list[FieldViolation] = []
-        for i, item in enumerate(value):
-            if isinstance(spec.items, Mapping):
-                if not isinstance(item, dict):
-                    out.append(FieldViolation(f"{where}[{i}]", "must be an object"))
-                else:
-                    out.extend(validate(item, spec.items, f"{where}[{i}]"))
-            elif not isinstance(item, spec.items):
-                out.append(FieldViolation(f"{where}[{i}]", f"must be {_kind_name(spec.items)}"))
-        return out
-    return []
+def number(minimum: float, maximum: float, *, description: str = "") -> dict[str, Any]:
+    """A number in [``minimum``, ``maximum``]; Struct numbers are floats, so no "integer"."""
+    schema = {"type": "number", "minimum": minimum, "maximum": maximum}
+    return schema | ({"description": description} if description else {})
+
+
+def obj(
+    properties: Mapping[str, Mapping[str, Any]],
+    required: Sequence[str] = (),
+    *,
+    description: str = "",
+) -> dict[str, Any]:
+    """An object with these members (others allowed, as clients have always sent them)."""
+    schema: dict[str, Any] = {"type": "object", "properties": dict(properties)}
+    if required:
+        schema["required"] = list(required)
+    return schema | ({"description": description} if description else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +102,21 @@ class JobTypeSpec:
     name: str
     description: str
     steps: tuple[StepSpec, ...]
-    input_schema: Mapping[str, Field]
+    #: The JSON Schema (2020-12) of the job's input, published by ListJobTypes.
+    input_schema: Mapping[str, Any]
     #: Phase text once the job has succeeded.
     done_phase: str = "Done"
+    _validator: InputSchema = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Compiled once, when the catalogue loads: a malformed schema stops the process
+        # at start-up, never a request.
+        object.__setattr__(self, "_validator", compile_schema({**self.input_schema}))
+
+    @property
+    def published_schema(self) -> dict[str, Any]:
+        """The input schema as ListJobTypes publishes it: naming its draft."""
+        return {"$schema": DRAFT_2020_12, **self.input_schema}
 
     @property
     def step_names(self) -> tuple[str, ...]:
@@ -170,7 +136,8 @@ class JobTypeSpec:
         return min(99, start + (end - start) * percent // 100)
 
     def validate_input(self, doc: Mapping[str, Any]) -> list[FieldViolation]:
-        return validate(doc, self.input_schema, "input")
+        """Every way ``doc`` breaks the input schema, each naming its field."""
+        return self._validator.validate(doc, "input")
 
 
 class Catalog(Mapping[str, JobTypeSpec]):

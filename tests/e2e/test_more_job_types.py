@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from jsonschema import Draft202012Validator
 
 from devstack import Stack
 from jobctl.client import JobsClient
@@ -57,11 +58,22 @@ def started_phases(events: list[jobs_pb2.JobEvent]) -> list[tuple[str, str, int]
     ]
 
 
-async def test_both_types_are_listed_from_the_catalogue(alice: JobsClient) -> None:
+async def test_every_type_is_listed_with_an_input_schema_a_client_can_use(
+    alice: JobsClient,
+) -> None:
     types = {t.name: t for t in await alice.list_job_types()}
-    for name in ("resume_improvement", "skill_gap_analysis"):
-        assert list(types[name].steps) == list(CATALOG[name].step_names)
-        assert types[name].description == CATALOG[name].description
+    assert list(types) == list(CATALOG)
+    for name, listed in types.items():
+        assert list(listed.steps) == list(CATALOG[name].step_names)
+        assert listed.description == CATALOG[name].description
+        # A client validates with any JSON Schema library before it submits.
+        schema = struct_to_dict(listed.input_schema)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        validator = Draft202012Validator(schema)
+        assert not list(validator.iter_errors(example(name)["input"])), name
+        required = set(schema.get("required", []))
+        missing = {e.message for e in validator.iter_errors({})}
+        assert missing == {f"{field!r} is a required property" for field in required}
 
 
 async def test_resume_improvement_runs_to_success(alice: JobsClient) -> None:
