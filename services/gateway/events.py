@@ -11,10 +11,10 @@ the stream; a job already over with nothing left to send answers ``204``, which 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.message import Message
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +25,7 @@ from jobkit.logging import get_logger
 from jobkit.metrics import GATEWAY_STREAMS
 from jobkit.watch_tokens import is_watch_token
 from services.gateway.routes import Binding
-from services.gateway.transcode import HttpError, build_request, dumps, error_from_rpc, to_json
+from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
 from services.gateway.upstream import carriable
 
 log = get_logger(__name__)
@@ -46,9 +46,9 @@ FIRST_EVENT_WAIT_S = 0.5
 #: restarting) tries again after this many milliseconds instead of its default 3 s.
 RECONNECT_MS = 1000
 
-StreamCall = Callable[..., Any]
-#: What ``read()`` of a finished gRPC stream returns (untyped in grpc's stubs).
-EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
+#: The bound streaming RPC (WatchJob), and one call of it.
+StreamCall = grpc.aio.UnaryStreamMultiCallable[Message, Message]
+Upstream = grpc.aio.UnaryStreamCall[Message, Message]
 
 
 def credentials(request: Request) -> tuple[tuple[str, str], ...]:
@@ -103,35 +103,34 @@ async def stream_events(
         binding, request.path_params, query, b"", reserved=frozenset({ACCESS_TOKEN})
     )
     upstream = call(message, metadata=metadata)
-    first = asyncio.ensure_future(upstream.read())
+    first = asyncio.ensure_future(_next_event(upstream))
     try:
         await asyncio.wait_for(asyncio.shield(first), FIRST_EVENT_WAIT_S)
     except TimeoutError:
         pass  # a quiet running job: open the stream now, the event follows when it comes
     except grpc.aio.AioRpcError as error:
         _abandon(upstream, first)
-        raise error_from_rpc(
-            error.code(), error.details() or "", error.trailing_metadata()
-        ) from None
+        raise error_from_call(error) from None
     except BaseException:
         _abandon(upstream, first)
         raise
-    if first.done() and first.result() is EOF:
+    if first.done() and first.result() is None:
         return Response(status_code=204, headers={"Cache-Control": "no-cache"})
-    return _EventStream(
-        upstream,
-        first,
-        _messages(upstream, first),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        ping=keepalive_s,
-        ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
-        # A client that reads nothing for this long is dropped, so it never holds its
-        # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
-        send_timeout=send_timeout_s,
-    )
+    return _EventStream(upstream, first, keepalive_s=keepalive_s, send_timeout_s=send_timeout_s)
 
 
-def _abandon(upstream: Any, first: asyncio.Future[Any]) -> None:
+async def _next_event(upstream: Upstream) -> jobs_pb2.JobEvent | None:
+    """The stream's next event, or ``None`` once it has ended (``read()`` answers grpc's
+    ``EOF`` then, a sentinel its type stubs do not declare)."""
+    item = await upstream.read()
+    if isinstance(item, jobs_pb2.JobEvent):
+        return item
+    if isinstance(item, Message):
+        raise TypeError(f"an event stream of {type(item).__name__}, not JobEvent")
+    return None
+
+
+def _abandon(upstream: Upstream, first: asyncio.Future[jobs_pb2.JobEvent | None]) -> None:
     """End the WatchJob call, and the pending first read with it."""
     upstream.cancel()
     first.cancel()
@@ -143,9 +142,22 @@ class _EventStream(EventSourceResponse):
     generator started (whose own clean-up would then never run)."""
 
     def __init__(
-        self, upstream: Any, first: asyncio.Future[Any], *args: Any, **kwargs: Any
+        self,
+        upstream: Upstream,
+        first: asyncio.Future[jobs_pb2.JobEvent | None],
+        *,
+        keepalive_s: float,
+        send_timeout_s: float,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            _messages(upstream, first),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            ping=keepalive_s,
+            ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
+            # A client that reads nothing for this long is dropped, so it never holds its
+            # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
+            send_timeout=send_timeout_s,
+        )
         self._upstream = upstream
         self._first = first
 
@@ -158,18 +170,19 @@ class _EventStream(EventSourceResponse):
             GATEWAY_STREAMS.dec()
 
 
-async def _messages(upstream: Any, first: asyncio.Future[Any]) -> AsyncIterator[ServerSentEvent]:
+async def _messages(
+    upstream: Upstream, first: asyncio.Future[jobs_pb2.JobEvent | None]
+) -> AsyncIterator[ServerSentEvent]:
     retry: int | None = RECONNECT_MS
     try:
-        item = await first
-        while item is not EOF:
-            event: jobs_pb2.JobEvent = item
+        event = await first
+        while event is not None:
             yield ServerSentEvent(dumps(to_json(event)), id=str(event.sequence), retry=retry)
             retry = None
             if event.type in _TERMINAL:
                 yield ServerSentEvent(dumps({"sequence": event.sequence}), event="end")
                 return
-            item = await upstream.read()
+            event = await _next_event(upstream)
         # The upstream ended early (a notifier replica going away): end the response;
         # the EventSource reconnects with Last-Event-ID and resumes elsewhere.
     except grpc.aio.AioRpcError as error:

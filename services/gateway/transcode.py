@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,11 @@ def _status_json(status: status_pb2.Status) -> dict[str, Any]:
     return json_format.MessageToDict(status, always_print_fields_with_no_presence=True)
 
 
-def error_from_rpc(code: grpc.StatusCode, message: str, trailing_metadata: Any) -> HttpError:
+def error_from_rpc(
+    code: grpc.StatusCode,
+    message: str,
+    trailing_metadata: Iterable[tuple[str, str | bytes]] | None,
+) -> HttpError:
     """An upstream's status as HTTP: its code's status, the ``google.rpc.Status`` with its
     details as JSON, and ``Retry-After`` from a ``RetryInfo``."""
     status = status_pb2.Status(code=code.value[0], message=message or code.name.lower())
@@ -106,13 +110,24 @@ def error_from_rpc(code: grpc.StatusCode, message: str, trailing_metadata: Any) 
     return HttpError(HTTP_STATUS.get(code, 500), body, headers)
 
 
+def error_from_call(error: grpc.aio.AioRpcError) -> HttpError:
+    """``error_from_rpc`` of a failed upstream call. Its trailing metadata is a
+    ``grpc.aio.Metadata`` (or ``None``), whatever grpc's type stubs declare."""
+    trailing: object = error.trailing_metadata()
+    return error_from_rpc(
+        error.code(),
+        error.details() or "",
+        trailing if isinstance(trailing, grpc.aio.Metadata) else None,
+    )
+
+
 def to_json(message: Message) -> dict[str, Any]:
     """The proto3 JSON mapping: lowerCamelCase names, enums by name, int64 as strings,
     and every field printed, defaults included, so clients need not know the defaults."""
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
-def dumps(document: Any) -> str:
+def dumps(document: object) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -204,7 +219,7 @@ _INTEGERS = frozenset(
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
-def _query_value(field: FieldDescriptor, raw: str) -> Any:
+def _query_value(field: FieldDescriptor, raw: str) -> bool | str:
     """A query string value as its JSON form (the proto3 JSON parser converts from there)."""
     if field.type == FieldDescriptor.TYPE_BOOL:
         return raw.lower() in ("true", "1")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -66,14 +66,14 @@ class Upstreams:
             NOTIFIER_SERVICE.full_name: grpc.aio.insecure_channel(notifier_addr, _CHANNEL_OPTIONS),
         }
 
-    def unary(self, binding: Binding) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
+    def unary(self, binding: Binding) -> grpc.aio.UnaryUnaryMultiCallable[Message, Message]:
         return self._channels[binding.service].unary_unary(
             binding.grpc_path,
             request_serializer=_serialize,
             response_deserializer=GetMessageClass(binding.method.output_type).FromString,
         )
 
-    def stream(self, binding: Binding) -> grpc.aio.UnaryStreamMultiCallable[Any, Any]:
+    def stream(self, binding: Binding) -> grpc.aio.UnaryStreamMultiCallable[Message, Message]:
         return self._channels[binding.service].unary_stream(
             binding.grpc_path,
             request_serializer=_serialize,
@@ -100,6 +100,5 @@ class Upstreams:
             await channel.close(grace_s)
 
 
-def _serialize(message: Any) -> bytes:
-    data: bytes = message.SerializeToString()
-    return data
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()

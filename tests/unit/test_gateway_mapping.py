@@ -19,6 +19,7 @@ from services.gateway.transcode import (
     HTTP_STATUS,
     HttpError,
     build_request,
+    error_from_call,
     error_from_rpc,
     to_json,
 )
@@ -230,6 +231,26 @@ def test_retry_info_becomes_retry_after_rounded_up() -> None:
     assert error.body["details"][0]["retryDelay"] == "2.100s"
     bare = error_from_rpc(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", None)
     assert bare.headers["Retry-After"] == "1"
+
+
+def test_a_failed_calls_trailing_metadata_carries_its_details() -> None:
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=4))
+    (trailer,) = _trailer(retry)
+    failed = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(trailer),
+        "busy",
+        None,
+    )
+    error = error_from_call(failed)
+    assert (error.status, error.headers["Retry-After"]) == (429, "4")
+    assert error.body["details"][0]["retryDelay"] == "4s"
+    missing = grpc.aio.AioRpcError(
+        grpc.StatusCode.NOT_FOUND, grpc.aio.Metadata(), grpc.aio.Metadata(), None, None
+    )
+    bare = error_from_call(missing)
+    assert (bare.status, bare.body["message"], bare.body["details"]) == (404, "not_found", [])
 
 
 def test_a_malformed_details_trailer_loses_only_the_details() -> None:
