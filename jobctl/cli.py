@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from jobctl.client import JobsClient
 from jobctl.http_client import GatewayError, HttpJobsClient
@@ -44,7 +45,7 @@ Jobs = JobsClient | HttpJobsClient
 _STATUS_NAMES = [n.removeprefix("JOB_STATUS_").lower() for n in jobs_pb2.JobStatus.keys()][1:]  # noqa: SIM118
 
 
-def _to_json(message: Any) -> dict[str, Any]:
+def _to_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
@@ -168,15 +169,14 @@ async def _run(args: argparse.Namespace) -> int:
             _print_job(await client.get_job(args.job_id), args.output)
             return 0
         if args.command == "list":
-            status = (
-                jobs_pb2.JobStatus.Value("JOB_STATUS_" + args.status.upper())
-                if args.status
-                else jobs_pb2.JOB_STATUS_UNSPECIFIED
-            )
             page = await client.list_jobs(
                 page_size=args.limit,
                 page_token=args.page_token,
-                status=status,
+                status=(
+                    f"JOB_STATUS_{args.status.upper()}"
+                    if args.status
+                    else jobs_pb2.JOB_STATUS_UNSPECIFIED
+                ),
                 job_type=args.type or "",
             )
             if args.output == "json":
@@ -336,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return asyncio.run(_run(args))
+    except ConnectionError as error:  # a watch whose stream kept closing early
+        print(f"jobctl: {error}", file=sys.stderr)
+        return _EXIT_BY_CODE[grpc.StatusCode.UNAVAILABLE]
     except (ValueError, OSError) as error:
         print(f"jobctl: {error}", file=sys.stderr)
         return EXIT_USAGE

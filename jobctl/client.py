@@ -3,19 +3,18 @@
 Bearer auth on every call, default deadlines, retries of ``UNAVAILABLE`` for calls that are
 safe to repeat, and ``watch()``: an async iterator over a job's events that reconnects
 after a broken stream and resumes after the last sequence it yielded, so a caller never
-misses or repeats an event.
+misses or repeats an event (``jobctl.transport``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import struct_pb2
 
+from jobctl.transport import Client, Transient, call_with_retries
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
@@ -24,17 +23,25 @@ from jobkit.gen.jobs.v1 import (
     notifier_service_pb2_grpc,
 )
 
-TERMINAL_EVENT_TYPES = frozenset(
-    {
-        jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
-        jobs_pb2.JOB_EVENT_TYPE_FAILED,
-        jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
-    }
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+
+
+def _codes(*codes: grpc.StatusCode) -> Transient:
+    return lambda error: isinstance(error, grpc.aio.AioRpcError) and error.code() in codes
+
+
+_RETRYABLE = _codes(grpc.StatusCode.UNAVAILABLE)
+#: What breaks a WatchJob stream in passing: a replica going away, a reset connection.
+_STREAM_BROKEN = _codes(
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNKNOWN,
 )
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 
 
-class JobsClient:
+class JobsClient(Client):
     def __init__(
         self,
         api_addr: str,
@@ -52,32 +59,22 @@ class JobsClient:
         self.jobs = job_service_pb2_grpc.JobServiceStub(self._api_channel)
         self.notifier = notifier_service_pb2_grpc.NotifierServiceStub(self._notifier_channel)
 
-    async def __aenter__(self) -> JobsClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         await self._api_channel.close(None)
         await self._notifier_channel.close(None)
 
-    async def _call(self, method: Any, request: Any) -> Any:
-        delay = 0.2
-        for attempt in range(self._retries + 1):
-            try:
-                return await method(request, metadata=self._metadata, timeout=self._timeout_s)
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in _RETRYABLE or attempt == self._retries:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
-        raise AssertionError("unreachable")
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Request, Reply],
+        request: Request,
+        *,
+        retry: bool = True,
+    ) -> Reply:
+        return await call_with_retries(
+            lambda: method(request, metadata=self._metadata, timeout=self._timeout_s),
+            retries=self._retries if retry else 0,
+            transient=_RETRYABLE,
+        )
 
     async def create_job(
         self, job_type: str, input: Mapping[str, Any], *, idempotency_key: str = ""
@@ -88,105 +85,59 @@ class JobsClient:
         request = job_service_pb2.CreateJobRequest(
             type=job_type, input=payload, idempotency_key=idempotency_key
         )
-        if idempotency_key:
-            job: jobs_pb2.Job = await self._call(self.jobs.CreateJob, request)
-            return job
-        created: jobs_pb2.Job = await self.jobs.CreateJob(
-            request, metadata=self._metadata, timeout=self._timeout_s
-        )
-        return created
+        return await self._call(self.jobs.CreateJob, request, retry=bool(idempotency_key))
 
     async def get_job(self, job_id: str) -> jobs_pb2.Job:
-        job: jobs_pb2.Job = await self._call(
-            self.jobs.GetJob, job_service_pb2.GetJobRequest(job_id=job_id)
-        )
-        return job
+        return await self._call(self.jobs.GetJob, job_service_pb2.GetJobRequest(job_id=job_id))
 
     async def list_jobs(
         self,
         *,
         page_size: int = 0,
         page_token: str = "",
-        status: Any = jobs_pb2.JOB_STATUS_UNSPECIFIED,
+        status: jobs_pb2.JobStatus | str = jobs_pb2.JOB_STATUS_UNSPECIFIED,
         job_type: str = "",
     ) -> job_service_pb2.ListJobsResponse:
-        response: job_service_pb2.ListJobsResponse = await self._call(
+        """One page of the caller's jobs; ``status`` is a JobStatus, or its name."""
+        return await self._call(
             self.jobs.ListJobs,
             job_service_pb2.ListJobsRequest(
                 page_size=page_size, page_token=page_token, status=status, type=job_type
             ),
         )
-        return response
 
     async def cancel_job(self, job_id: str) -> jobs_pb2.Job:
-        job: jobs_pb2.Job = await self._call(
+        return await self._call(
             self.jobs.CancelJob, job_service_pb2.CancelJobRequest(job_id=job_id)
         )
-        return job
 
     async def retry_job(self, job_id: str) -> jobs_pb2.Job:
-        job: jobs_pb2.Job = await self._call(
-            self.jobs.RetryJob, job_service_pb2.RetryJobRequest(job_id=job_id)
-        )
-        return job
+        return await self._call(self.jobs.RetryJob, job_service_pb2.RetryJobRequest(job_id=job_id))
 
     async def delete_job(self, job_id: str) -> None:
         await self._call(self.jobs.DeleteJob, job_service_pb2.DeleteJobRequest(job_id=job_id))
 
     async def list_job_types(self) -> list[jobs_pb2.JobType]:
-        response: job_service_pb2.ListJobTypesResponse = await self._call(
-            self.jobs.ListJobTypes, job_service_pb2.ListJobTypesRequest()
-        )
+        response = await self._call(self.jobs.ListJobTypes, job_service_pb2.ListJobTypesRequest())
         return list(response.job_types)
 
     async def create_watch_token(self, job_id: str) -> job_service_pb2.CreateWatchTokenResponse:
         """A short-lived token that lets whoever holds it watch this one job's events."""
-        response: job_service_pb2.CreateWatchTokenResponse = await self._call(
+        return await self._call(
             self.jobs.CreateWatchToken, job_service_pb2.CreateWatchTokenRequest(job_id=job_id)
         )
-        return response
 
-    async def watch(
-        self, job_id: str, after_sequence: int = 0, *, max_reconnects: int = 30
-    ) -> AsyncIterator[jobs_pb2.JobEvent]:
-        """Yield the job's events after ``after_sequence`` until its terminal event."""
-        last = after_sequence
-        failures = 0
-        while True:
-            call = self.notifier.WatchJob(
-                notifier_service_pb2.WatchJobRequest(job_id=job_id, after_sequence=last),
-                metadata=self._metadata,
-            )
-            received = 0
-            try:
-                async for event in call:
-                    failures = 0
-                    received += 1
-                    if event.sequence <= last:
-                        continue
-                    last = event.sequence
-                    yield event
-                    if event.type in TERMINAL_EVENT_TYPES:
-                        return
-                if received == 0:
-                    return  # the job had ended, with nothing after `last`
-                # Closed without a terminal event (a replica going away): resume.
-                failures += 1
-                if failures > max_reconnects:
-                    raise ConnectionError("the event stream keeps closing early")
-            except grpc.aio.AioRpcError as error:
-                if (
-                    error.code()
-                    not in (
-                        grpc.StatusCode.UNAVAILABLE,
-                        grpc.StatusCode.INTERNAL,
-                        grpc.StatusCode.CANCELLED,
-                        grpc.StatusCode.UNKNOWN,
-                    )
-                    or failures >= max_reconnects
-                ):
-                    raise
-                failures += 1
-                await asyncio.sleep(min(0.2 * 2 ** min(failures, 4), 3.0))
-            finally:
-                call.cancel()
+    async def _stream(self, job_id: str, after: int) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
+        """One WatchJob call; it ends empty when the job had ended with nothing after."""
+        call = self.notifier.WatchJob(
+            notifier_service_pb2.WatchJobRequest(job_id=job_id, after_sequence=after),
+            metadata=self._metadata,
+        )
+        try:
+            async for event in call:
+                yield event
+        finally:
+            call.cancel()
+
+    def _stream_broken(self, error: Exception) -> bool:
+        return _STREAM_BROKEN(error)

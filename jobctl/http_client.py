@@ -5,9 +5,7 @@ gateway's contract. Messages stay the protos: JSON in and out through the proto3
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -15,7 +13,7 @@ import httpx
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
-from jobctl.client import TERMINAL_EVENT_TYPES
+from jobctl.transport import Client, call_with_retries
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
 M = TypeVar("M", bound=Message)
@@ -25,12 +23,16 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 class GatewayError(Exception):
     """A call the gateway refused: the gRPC status it carries, like ``AioRpcError``."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: object) -> None:
         document = body if isinstance(body, dict) else {}
         self._code = _CODES.get(document.get("code", -1), grpc.StatusCode.UNKNOWN)
         self._details = str(document.get("message") or f"HTTP {status}")
         self.http_status = status
         super().__init__(f"{self._code.name}: {self._details}")
+
+    @classmethod
+    def unavailable(cls, message: str) -> GatewayError:
+        return cls(503, {"code": grpc.StatusCode.UNAVAILABLE.value[0], "message": message})
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -39,27 +41,27 @@ class GatewayError(Exception):
         return self._details
 
 
-class HttpJobsClient:
+def _unavailable(error: Exception) -> bool:
+    return isinstance(error, GatewayError) and error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+class HttpJobsClient(Client):
     def __init__(
-        self, base_url: str, token: str, *, timeout_s: float = 10.0, retries: int = 4
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
+            transport=transport,
         )
         self._retries = retries
-
-    async def __aenter__(self) -> HttpJobsClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -71,29 +73,21 @@ class HttpJobsClient:
         reply: M,
         *,
         body: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
         retry: bool = True,
     ) -> M:
-        delay = 0.2
-        for attempt in range(self._retries + 1):
+        async def once() -> M:
             try:
                 response = await self._http.request(method, path, json=body, params=params)
             except httpx.TransportError:
-                if not retry or attempt == self._retries:
-                    raise GatewayError(
-                        503, {"code": 14, "message": "gateway unreachable"}
-                    ) from None
-            else:
-                if response.status_code == 200:
-                    return json_format.ParseDict(response.json(), reply, ignore_unknown_fields=True)
-                error = GatewayError(response.status_code, _json_or_none(response))
-                if error.code() != grpc.StatusCode.UNAVAILABLE or not retry:
-                    raise error
-                if attempt == self._retries:
-                    raise error
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
-        raise AssertionError("unreachable")
+                raise GatewayError.unavailable("gateway unreachable") from None
+            if response.status_code != 200:
+                raise GatewayError(response.status_code, _json_or_none(response))
+            return json_format.ParseDict(response.json(), reply, ignore_unknown_fields=True)
+
+        return await call_with_retries(
+            once, retries=self._retries if retry else 0, transient=_unavailable
+        )
 
     async def create_job(
         self, job_type: str, input: Mapping[str, Any], *, idempotency_key: str = ""
@@ -112,14 +106,17 @@ class HttpJobsClient:
         *,
         page_size: int = 0,
         page_token: str = "",
-        status: Any = jobs_pb2.JOB_STATUS_UNSPECIFIED,
+        status: jobs_pb2.JobStatus | str = jobs_pb2.JOB_STATUS_UNSPECIFIED,
         job_type: str = "",
     ) -> job_service_pb2.ListJobsResponse:
-        params: dict[str, Any] = {"pageSize": page_size}
+        """One page of the caller's jobs; ``status`` is a JobStatus, or its name."""
+        params: dict[str, str | int] = {"pageSize": page_size}
         if page_token:
             params["pageToken"] = page_token
         if status:
-            params["status"] = jobs_pb2.JobStatus.Name(status)
+            params["status"] = (
+                status if isinstance(status, str) else jobs_pb2.JobStatus.Name(status)
+            )
         if job_type:
             params["type"] = job_type
         return await self._call(
@@ -139,45 +136,33 @@ class HttpJobsClient:
         reply = await self._call("GET", "/v1/jobTypes", job_service_pb2.ListJobTypesResponse())
         return list(reply.job_types)
 
-    async def watch(
-        self, job_id: str, after_sequence: int = 0, *, max_reconnects: int = 30
-    ) -> AsyncIterator[jobs_pb2.JobEvent]:
-        """The job's events after ``after_sequence`` until its terminal one, from the
-        gateway's event stream; a dropped stream resumes with ``Last-Event-ID``."""
-        last = after_sequence
-        failures = 0
-        url = f"/v1/jobs/{job_id}/events"
-        while True:
-            try:
-                async with self._http.stream(
-                    "GET",
-                    url,
-                    params={"after_sequence": last},
-                    timeout=httpx.Timeout(self._http.timeout.connect, read=None),
-                ) as response:
-                    if response.status_code == 204:
-                        return  # the job had ended, with nothing after `last`
-                    if response.status_code != 200:
-                        await response.aread()
-                        error = GatewayError(response.status_code, _json_or_none(response))
-                        if error.code() != grpc.StatusCode.UNAVAILABLE:
-                            raise error
-                        raise httpx.TransportError(error.details())
-                    async for event in _events(response):
-                        failures = 0
-                        if event.sequence <= last:
-                            continue
-                        last = event.sequence
-                        yield event
-                        if event.type in TERMINAL_EVENT_TYPES:
-                            return
-            except httpx.TransportError:
-                pass
-            # The stream broke or ended early (a gateway replica going away): resume.
-            failures += 1
-            if failures > max_reconnects:
-                raise GatewayError(503, {"code": 14, "message": "the event stream keeps failing"})
-            await asyncio.sleep(min(0.2 * 2 ** min(failures, 4), 3.0))
+    async def _stream(self, job_id: str, after: int) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
+        """One event stream response. ``204`` (the job had ended with nothing after
+        ``after``) is an empty stream; a ``200`` that ends before its first event only says
+        the gateway lost its upstream, so it fails as unavailable instead of ending empty."""
+        try:
+            async with self._http.stream(
+                "GET",
+                f"/v1/jobs/{job_id}/events",
+                params={"after_sequence": after},
+                timeout=httpx.Timeout(self._http.timeout.connect, read=None),
+            ) as response:
+                if response.status_code == 204:
+                    return
+                if response.status_code != 200:
+                    await response.aread()
+                    raise GatewayError(response.status_code, _json_or_none(response))
+                empty = True
+                async for event in _events(response):
+                    empty = False
+                    yield event
+                if empty:
+                    raise GatewayError.unavailable("the event stream ended before its first event")
+        except httpx.TransportError:
+            raise GatewayError.unavailable("gateway unreachable") from None
+
+    def _stream_broken(self, error: Exception) -> bool:
+        return _unavailable(error)
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[jobs_pb2.JobEvent]:
@@ -197,7 +182,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[jobs_pb2.JobEvent]:
             named = True
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(response: httpx.Response) -> object:
     try:
         return response.json()
     except ValueError:

@@ -21,12 +21,10 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from jobctl.transport import TERMINAL_EVENT_TYPES
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 E = jobs_pb2
-_TERMINAL_EVENTS = frozenset(
-    {E.JOB_EVENT_TYPE_SUCCEEDED, E.JOB_EVENT_TYPE_FAILED, E.JOB_EVENT_TYPE_CANCELLED}
-)
 #: How a step state is shown: marker and style.
 _STATE_STYLE = {
     "pending": ("·", "dim"),
@@ -181,7 +179,7 @@ class JobProgress:
         self._progress = event.progress
         self._phase = event.phase or self._phase
         kind = event.type
-        if kind in _TERMINAL_EVENTS:
+        if kind in TERMINAL_EVENT_TYPES:
             self._message = event.message
             if kind == E.JOB_EVENT_TYPE_CANCELLED:
                 for step in self._steps.values():

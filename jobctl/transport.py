@@ -1,0 +1,131 @@
+"""What jobctl's two transports share. gRPC (``client.py``) and the HTTP gateway
+(``http_client.py``) differ only in how a call or an event stream is opened and in which
+failures are worth another try; the rules around those are here, once: the backoff,
+retried calls, and following a job's events across reconnects.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from types import TracebackType
+from typing import Self, TypeVar
+
+from jobkit.gen.jobs.v1 import jobs_pb2
+
+T = TypeVar("T")
+
+TERMINAL_EVENT_TYPES = frozenset(
+    {
+        jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+        jobs_pb2.JOB_EVENT_TYPE_FAILED,
+        jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
+    }
+)
+
+#: Opens one event stream of a job after a sequence. A stream that ends without a single
+#: event says the job is over with nothing after that sequence; one that cannot say so
+#: (it broke, or was cut short) must fail instead.
+OpenStream = Callable[[int], AsyncGenerator[jobs_pb2.JobEvent, None]]
+#: Whether a failure is worth another try.
+Transient = Callable[[Exception], bool]
+
+
+def backoff_s(failures: int) -> float:
+    """Pause number ``failures`` (from 0) of a backoff: 0.2 s, doubling up to 3 s."""
+    return min(0.2 * 2.0 ** min(failures, 4), 3.0)
+
+
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]], *, retries: int, transient: Transient
+) -> T:
+    """``call()``, tried again after a transient failure, ``retries`` more times at most."""
+    for attempt in range(retries):
+        try:
+            return await call()
+        except Exception as error:
+            if not transient(error):
+                raise
+        await asyncio.sleep(backoff_s(attempt))
+    return await call()
+
+
+async def follow(
+    open_stream: OpenStream, after_sequence: int, *, transient: Transient, max_reconnects: int
+) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
+    """A job's events after ``after_sequence`` until its terminal one, across as many
+    streams as it takes: each opened after the last sequence yielded, so a caller never
+    misses or repeats an event.
+
+    A stream that closes early (a replica going away) is reopened at once; one that fails
+    transiently, after a backoff. More than ``max_reconnects`` of either in a row, with no
+    new event between them, end it: with the last error, or ``ConnectionError`` if the
+    streams kept closing early.
+    """
+    last = after_sequence
+    failures = 0
+    while True:
+        received = 0
+        try:
+            async with aclosing(open_stream(last)) as stream:
+                async for event in stream:
+                    received += 1
+                    if event.sequence <= last:
+                        continue
+                    failures = 0
+                    last = event.sequence
+                    yield event
+                    if event.type in TERMINAL_EVENT_TYPES:
+                        return
+        except Exception as error:
+            if not transient(error) or failures >= max_reconnects:
+                raise
+            failures += 1
+            await asyncio.sleep(backoff_s(failures))
+            continue
+        if received == 0:
+            return  # the job had ended, with nothing after `last`
+        failures += 1
+        if failures > max_reconnects:
+            raise ConnectionError("the event stream keeps closing early")
+
+
+class Client(abc.ABC):
+    """What the two clients share: ``watch()`` over their event streams, and ``async with``
+    closing their connections."""
+
+    def watch(
+        self, job_id: str, after_sequence: int = 0, *, max_reconnects: int = 30
+    ) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
+        """Yield the job's events after ``after_sequence`` until its terminal event."""
+        return follow(
+            lambda after: self._stream(job_id, after),
+            after_sequence,
+            transient=self._stream_broken,
+            max_reconnects=max_reconnects,
+        )
+
+    @abc.abstractmethod
+    def _stream(self, job_id: str, after: int) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
+        """One event stream of the job after ``after`` (see ``OpenStream``)."""
+
+    @abc.abstractmethod
+    def _stream_broken(self, error: Exception) -> bool:
+        """Whether the stream failed in passing, so that another one is worth opening."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connections."""
