@@ -8,7 +8,21 @@ from dataclasses import dataclass
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.pricing import PriceTable
 from jobkit.probe import DEFAULT_HEALTH_FILE
-from services.orchestrator.consumer import Timing
+from services.orchestrator.state_machine import DEFAULT_LEASE_S
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The orchestrator's clocks (all seconds)."""
+
+    #: An attempt with no sign of life from its worker for this long is presumed lost.
+    lease_s: float = DEFAULT_LEASE_S
+    #: How often to look for expired leases.
+    lease_scan_s: float = 1.0
+    #: Finished jobs are erased this long after they finish.
+    retention_s: float = 24 * 3600.0
+    #: How often to erase expired jobs.
+    retention_scan_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

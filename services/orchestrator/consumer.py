@@ -1,15 +1,16 @@
 """The orchestrator's NATS adapter: consumes job submissions and step reports in batches,
 commits each batch's decisions in one transaction, then publishes what was committed.
+
+The wire format is ``codec``'s, the decisions are ``batching``'s and ``state_machine``'s;
+this module reads, writes and acknowledges.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
 
 import asyncpg
 from nats.aio.client import Client as NatsClient
@@ -17,176 +18,26 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from jobkit import bus, limits, metrics, store, tracing
-from jobkit.catalog import job_type
-from jobkit.convert import struct_from_bytes
 from jobkit.db import Conn, wrap_db_errors
-from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage, StepUsage
+from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
 from jobkit.sql import queries
-from services.orchestrator.state_machine import (
-    DEFAULT_LEASE_S,
-    Decision,
-    Dispatch,
-    Ignored,
-    ReportKind,
-    StepReport,
-    apply_report,
-    start_job,
-)
+from services.orchestrator.batching import Skipped, decide_batch, merge
+from services.orchestrator.codec import cancel_notice, decode, encode_dispatch
+from services.orchestrator.config import Timing
+from services.orchestrator.state_machine import Input, ReportKind, StepReport
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    job_id: uuid.UUID
+class _Wake(Enum):
+    """A queue item that only wakes ``run``: to stop, or to prove it is alive."""
 
-
-Input = Submitted | StepReport
-
-
-def decode(msg: Msg) -> Input:
-    """Wire message -> domain input; raises ValueError on anything malformed."""
-    if msg.subject == bus.SUBMITTED_SUBJECT:
-        submitted = worker_pb2.JobSubmitted.FromString(msg.data)
-        return Submitted(uuid.UUID(submitted.job_id))
-    if msg.subject == bus.REPORT_SUBJECT:
-        report = worker_pb2.StepReport.FromString(msg.data)
-        job_id = uuid.UUID(report.job_id)
-        outcome = report.WhichOneof("outcome")
-        if outcome == "progress":
-            return StepReport(
-                job_id,
-                report.step,
-                report.attempt,
-                ReportKind.PROGRESS,
-                percent=report.progress.percent,
-                phase=report.progress.phase,
-                partial_output=report.progress.partial_output,
-            )
-        if outcome == "heartbeat":
-            return StepReport(job_id, report.step, report.attempt, ReportKind.HEARTBEAT)
-        if outcome == "succeeded":
-            return StepReport(
-                job_id,
-                report.step,
-                report.attempt,
-                ReportKind.SUCCEEDED,
-                output=report.succeeded.output.SerializeToString(),
-                usage=_usage(report),
-            )
-        if outcome == "failed":
-            return StepReport(
-                job_id,
-                report.step,
-                report.attempt,
-                ReportKind.FAILED,
-                error_code=report.failed.code,
-                error_message=report.failed.message,
-                retryable=report.failed.retryable,
-                usage=_usage(report),
-                retry_after_s=(
-                    report.failed.retry_after.ToTimedelta().total_seconds()
-                    if report.failed.HasField("retry_after")
-                    else None
-                ),
-            )
-    raise ValueError(f"unexpected message on {msg.subject}")
-
-
-def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
-    return tuple(
-        StepUsage(
-            report.step,
-            report.attempt,
-            u.model,
-            u.prompt_tokens,
-            u.completion_tokens,
-            prompts=tuple(u.prompts),
-        )
-        for u in report.usage
-    )
-
-
-def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
-    task = worker_pb2.StepTask(
-        job_id=str(job.id),
-        job_type=job.type,
-        step=dispatch.step,
-        attempt=dispatch.attempt,
-        input=struct_from_bytes(job.input),
-    )
-    task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
-    for name, output in job.checkpoints.items():
-        task.checkpoints[name].CopyFrom(struct_from_bytes(output))
-    return OutboxMessage(
-        subject=bus.step_subject(job.type, dispatch.step),
-        msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
-        payload=task.SerializeToString(),
-        not_before=dispatch.not_before,
-        trace_context=job.trace_context,
-    )
-
-
-def cancel_notice(report: StepReport) -> OutboxMessage:
-    """Tell workers to stop an attempt that no longer counts."""
-    return OutboxMessage(
-        subject=bus.CANCEL_SUBJECT,
-        msg_id=f"{report.job_id}:{report.step}:{report.attempt}:cancel",
-        payload=worker_pb2.CancelStep(
-            job_id=str(report.job_id), step=report.step, attempt=report.attempt
-        ).SerializeToString(),
-    )
-
-
-def decide(
-    job: JobRecord, item: Input, now: datetime, lease_s: float = DEFAULT_LEASE_S
-) -> Decision | Ignored:
-    spec = job_type(job.type)
-    if spec is None:
-        return Ignored(f"unknown job type {job.type}")
-    if isinstance(item, Submitted):
-        return start_job(job, spec, now)
-    return apply_report(job, spec, item, now, lease_s=lease_s)
-
-
-def merge(
-    before: JobRecord, decisions: Sequence[Decision], prices: PriceTable | None = None
-) -> JobChange:
-    """One change out of several decisions on the same job within a batch; model usage is
-    priced here, by this orchestrator's price table."""
-    steps = {s.position: s for d in decisions for s in d.change.steps}
-    outbox = tuple(encode_dispatch(d.change.job, x) for d in decisions for x in d.dispatches)
-    table = prices or PriceTable()
-    return JobChange(
-        job=decisions[-1].change.job,
-        steps=tuple(steps.values()),
-        events=tuple(e for d in decisions for e in d.change.events),
-        outbox=outbox,
-        usage=tuple(
-            replace(u, cost_usd=table.cost(u.model, u.prompt_tokens, u.completion_tokens))
-            for d in decisions
-            for u in d.change.usage
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """The orchestrator's clocks (all seconds)."""
-
-    #: An attempt with no sign of life from its worker for this long is presumed lost.
-    lease_s: float = DEFAULT_LEASE_S
-    #: How often to look for expired leases.
-    lease_scan_s: float = 1.0
-    #: Finished jobs are erased this long after they finish.
-    retention_s: float = 24 * 3600.0
-    #: How often to erase expired jobs.
-    retention_scan_s: float = 60.0
+    STOP = "stop"
+    TICK = "tick"
 
 
 class Orchestrator:
@@ -208,7 +59,7 @@ class Orchestrator:
         self._batch_size = batch_size
         self._timing = timing or Timing()
         self._prices = prices or PriceTable()
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._queue: asyncio.Queue[Msg | _Wake] = asyncio.Queue()
         self._stopping = asyncio.Event()
         #: The time of the last completed loop round: what the liveness probe checks.
         self.last_progress = 0.0
@@ -234,7 +85,7 @@ class Orchestrator:
         """Take nothing new; the batch in hand commits, the rest go back for another replica."""
         self._stopping.set()
         await self._subscription.unsubscribe()
-        self._queue.put_nowait(_STOP)
+        self._queue.put_nowait(_Wake.STOP)
 
     async def run(self) -> None:
         """Consume, decide, commit, until ``stop``; then hand back what is still queued."""
@@ -243,7 +94,7 @@ class Orchestrator:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            messages = [m for m in batch if m is not _STOP and m is not _TICK]
+            messages = [m for m in batch if not isinstance(m, _Wake)]
             if messages:
                 try:
                     await self.process(messages)
@@ -255,16 +106,16 @@ class Orchestrator:
                     await asyncio.sleep(0.5)
             self.last_progress = loop.time()
         while not self._queue.empty():
-            msg = self._queue.get_nowait()
-            if msg is not _STOP and msg is not _TICK:
-                await _quietly(msg.nak())
+            left = self._queue.get_nowait()
+            if not isinstance(left, _Wake):
+                await _quietly(left.nak())
 
     async def process(self, batch: Sequence[Msg]) -> None:
         """Decide and commit one batch of NATS inputs; ack them once committed."""
         items: list[tuple[Msg, Input]] = []
         for msg in batch:
             try:
-                items.append((msg, decode(msg)))
+                items.append((msg, decode(msg.subject, msg.data)))
             except ValueError:
                 log.error("poison_message", subject=msg.subject)
                 await _quietly(msg.term())
@@ -310,32 +161,16 @@ class Orchestrator:
         list[OutboxMessage],
     ]:
         now = datetime.now(UTC)
-        notices: list[OutboxMessage] = []
         jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=lock)
-        decided: dict[uuid.UUID, list[Decision]] = {}
-        for item in inputs:
-            before = jobs.get(item.job_id)
-            if before is None:
-                log.info("input_ignored", job_id=str(item.job_id), reason="job not found")
-                continue
-            current = decided[item.job_id][-1].change.job if item.job_id in decided else before
-            outcome = decide(current, item, now, self._timing.lease_s)
-            if isinstance(outcome, Ignored):
-                log.info(
-                    "input_ignored",
-                    job_id=str(item.job_id),
-                    **tracing.job_log_fields(current.trace_context),
-                    step=getattr(item, "step", None),
-                    reason=outcome.reason,
-                )
-                if isinstance(item, StepReport) and item.kind in _ALIVE:
-                    # A worker is still busy with an attempt that no longer counts
-                    # (cancelled job, superseded attempt): tell it again to stop.
-                    notices.append(cancel_notice(item))
-                continue
-            decided.setdefault(item.job_id, []).append(outcome)
+        batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
+        notices: list[OutboxMessage] = []
+        for skipped in batch.skipped:
+            _log_skipped(skipped)
+            if (attempt := skipped.attempt_to_stop) is not None:
+                notices.append(cancel_notice(attempt))
         changes = [
-            (jobs[job_id], merge(jobs[job_id], ds, self._prices)) for job_id, ds in decided.items()
+            (jobs[job_id], merge(jobs[job_id], ds, encode_dispatch, self._prices))
+            for job_id, ds in batch.decided.items()
         ]
         events, outbox_rows = await store.apply_changes(conn, changes, now)
         return changes, events, outbox_rows, notices
@@ -344,7 +179,7 @@ class Orchestrator:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""
         while not self._stopping.is_set():
             await asyncio.sleep(interval_s)
-            self._queue.put_nowait(_TICK)
+            self._queue.put_nowait(_Wake.TICK)
 
     async def expire_leases_forever(self) -> None:
         """Re-dispatch (or fail) attempts whose worker went silent past its lease."""
@@ -391,19 +226,24 @@ class Orchestrator:
 
 
 _SCAN_BATCH = 500
-_ALIVE = frozenset({ReportKind.HEARTBEAT, ReportKind.PROGRESS})
 
 
-class _Marker:
-    """A queue item that only wakes ``run``: to stop, or to prove it is alive."""
+def _log_skipped(skipped: Skipped) -> None:
+    item, job = skipped.item, skipped.job
+    if job is None:
+        log.info("input_ignored", job_id=str(item.job_id), reason=skipped.reason)
+        return
+    log.info(
+        "input_ignored",
+        job_id=str(item.job_id),
+        **tracing.job_log_fields(job.trace_context),
+        step=item.step if isinstance(item, StepReport) else None,
+        reason=skipped.reason,
+    )
 
 
-_STOP: Any = _Marker()
-_TICK: Any = _Marker()
-
-
-async def _quietly(awaitable: object) -> None:
+async def _quietly(awaitable: Awaitable[object]) -> None:
     try:
-        await awaitable  # type: ignore[misc]
+        await awaitable
     except Exception as exc:
         log.warning("ack_failed", error=type(exc).__name__)

@@ -56,6 +56,17 @@ class StepReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Submitted:
+    """job_api committed a new (or retried) job: start it."""
+
+    job_id: uuid.UUID
+
+
+#: What the orchestrator consumes: a submission or a report on a step.
+Input = Submitted | StepReport
+
+
+@dataclass(frozen=True, slots=True)
 class Dispatch:
     """Send attempt ``attempt`` of ``step`` to the workers, not before ``not_before``."""
 

@@ -18,7 +18,8 @@ from jobkit.lifecycle import JobStatus, StepStatus
 from jobkit.model import JobRecord, StepUsage
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
-from services.orchestrator.consumer import Orchestrator, Timing
+from services.orchestrator.config import Timing
+from services.orchestrator.consumer import Orchestrator
 from services.orchestrator.state_machine import ReportKind, StepReport
 from tests.integration.helpers import create_job
 

@@ -22,6 +22,7 @@ DOMAIN_MODULES = [
     "libs/jobkit/catalog.py",
     "libs/jobkit/errors.py",
     "services/orchestrator/state_machine.py",
+    "services/orchestrator/batching.py",
     "services/gateway/routes.py",
 ]
 TRANSPORTS_AND_DRIVERS = {"grpc", "grpc_health", "grpc_reflection", "asyncpg", "nats"}

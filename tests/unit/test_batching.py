@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from jobkit import bus
-from jobkit.catalog import NOOP
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus
-from services.orchestrator.consumer import Submitted, decide, merge
-from services.orchestrator.state_machine import Decision, ReportKind, StepReport
+from jobtypes.noop.spec import SPEC as NOOP
+from services.orchestrator.batching import decide, decide_batch, merge
+from services.orchestrator.codec import encode_dispatch
+from services.orchestrator.state_machine import Decision, ReportKind, StepReport, Submitted
 from tests.unit.test_state_machine import NOW, new_job
 
 OUTPUT = dict_to_struct({"prepared": True}).SerializeToString()
@@ -31,7 +33,7 @@ def test_a_batch_folds_decisions_on_one_job_in_order() -> None:
         if isinstance(outcome, Decision):
             decisions.append(outcome)
             current = outcome.change.job
-    change = merge(job, decisions)
+    change = merge(job, decisions, encode_dispatch)
     assert [e.type for e in change.events] == [
         EventType.STEP_STARTED,
         EventType.PROGRESS,
@@ -46,3 +48,29 @@ def test_a_batch_folds_decisions_on_one_job_in_order() -> None:
     assert struct_to_dict(task.checkpoints["prepare"]) == {"prepared": True}
     assert task.attempt == 1
     assert len({m.msg_id for m in change.outbox}) == 2
+
+
+def test_a_batch_decides_each_input_on_the_job_its_predecessors_left() -> None:
+    job, other = new_job(NOOP), new_job(NOOP)
+    missing = uuid.uuid4()
+    batch = decide_batch(
+        {job.id: job, other.id: other},
+        [
+            Submitted(job.id),
+            StepReport(missing, "prepare", 1, ReportKind.HEARTBEAT),
+            StepReport(job.id, "prepare", 1, ReportKind.HEARTBEAT),  # after its start
+            StepReport(other.id, "prepare", 1, ReportKind.HEARTBEAT),  # not started
+            StepReport(other.id, "prepare", 1, ReportKind.SUCCEEDED, output=b""),
+        ],
+        NOW,
+    )
+    assert list(batch.decided) == [job.id]
+    assert len(batch.decided[job.id]) == 2
+    assert [(s.item.job_id, s.reason) for s in batch.skipped] == [
+        (missing, "job not found"),
+        (other.id, "job is QUEUED"),
+        (other.id, "job is QUEUED"),
+    ]
+    # A worker still busy with an attempt that no longer counts is told to stop; a result,
+    # or a report on a job that is gone, needs no such word.
+    assert [s.attempt_to_stop for s in batch.skipped] == [None, batch.skipped[1].item, None]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from jobkit import control, tracing
-from services.orchestrator.consumer import encode_dispatch
+from services.orchestrator.codec import encode_dispatch
 from services.orchestrator.state_machine import Dispatch
 from tests.unit.test_state_machine import new_job
 

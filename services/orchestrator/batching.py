@@ -1,0 +1,122 @@
+"""One batch of orchestrator inputs, decided: pure functions, no grpc, asyncpg or nats.
+
+Each input is decided against its job as the inputs before it in the batch left it
+(``decide_batch``), so several reports on one job commit together and in order; then each
+job's decisions fold into the one change that is written (``merge``). The wire format is
+the consumer's: ``merge`` is handed the function that encodes a dispatch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from jobkit.model import JobChange, JobRecord, OutboxMessage
+from jobkit.pricing import PriceTable
+from jobtypes import CATALOG
+from services.orchestrator.state_machine import (
+    DEFAULT_LEASE_S,
+    Decision,
+    Dispatch,
+    Ignored,
+    Input,
+    ReportKind,
+    StepReport,
+    Submitted,
+    apply_report,
+    start_job,
+)
+
+#: The outbox message that sends one attempt of a job's step to the workers.
+EncodeDispatch = Callable[[JobRecord, Dispatch], OutboxMessage]
+
+#: Reports that mean a worker is still busy with the attempt it reports on.
+_ALIVE = frozenset({ReportKind.HEARTBEAT, ReportKind.PROGRESS})
+
+
+def decide(
+    job: JobRecord, item: Input, now: datetime, lease_s: float = DEFAULT_LEASE_S
+) -> Decision | Ignored:
+    spec = CATALOG.get(job.type)
+    if spec is None:
+        return Ignored(f"unknown job type {job.type}")
+    if isinstance(item, Submitted):
+        return start_job(job, spec, now)
+    return apply_report(job, spec, item, now, lease_s=lease_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input that changes nothing, and why."""
+
+    item: Input
+    reason: str
+    #: The job as the inputs before this one left it; ``None`` if there is no such job.
+    job: JobRecord | None = None
+
+    @property
+    def attempt_to_stop(self) -> StepReport | None:
+        """A worker still busy with an attempt that no longer counts (cancelled job,
+        superseded attempt), to be told again to stop."""
+        item = self.item
+        if self.job is not None and isinstance(item, StepReport) and item.kind in _ALIVE:
+            return item
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDecisions:
+    #: Each job's decisions, in the order of its inputs; jobs in the order first decided.
+    decided: Mapping[uuid.UUID, tuple[Decision, ...]]
+    skipped: tuple[Skipped, ...]
+
+
+def decide_batch(
+    jobs: Mapping[uuid.UUID, JobRecord],
+    inputs: Sequence[Input],
+    now: datetime,
+    lease_s: float = DEFAULT_LEASE_S,
+) -> BatchDecisions:
+    """Decide every input in order, each against its job as the decisions before it left it."""
+    decided: dict[uuid.UUID, list[Decision]] = {}
+    skipped: list[Skipped] = []
+    for item in inputs:
+        before = jobs.get(item.job_id)
+        if before is None:
+            skipped.append(Skipped(item, "job not found"))
+            continue
+        current = decided[item.job_id][-1].change.job if item.job_id in decided else before
+        outcome = decide(current, item, now, lease_s)
+        if isinstance(outcome, Ignored):
+            skipped.append(Skipped(item, outcome.reason, current))
+            continue
+        decided.setdefault(item.job_id, []).append(outcome)
+    return BatchDecisions(
+        decided={job_id: tuple(ds) for job_id, ds in decided.items()}, skipped=tuple(skipped)
+    )
+
+
+def merge(
+    before: JobRecord,
+    decisions: Sequence[Decision],
+    encode: EncodeDispatch,
+    prices: PriceTable | None = None,
+) -> JobChange:
+    """One change out of several decisions on the same job within a batch; model usage is
+    priced here, by this orchestrator's price table."""
+    steps = {s.position: s for d in decisions for s in d.change.steps}
+    outbox = tuple(encode(d.change.job, x) for d in decisions for x in d.dispatches)
+    table = prices or PriceTable()
+    return JobChange(
+        job=decisions[-1].change.job,
+        steps=tuple(steps.values()),
+        events=tuple(e for d in decisions for e in d.change.events),
+        outbox=outbox,
+        usage=tuple(
+            replace(u, cost_usd=table.cost(u.model, u.prompt_tokens, u.completion_tokens))
+            for d in decisions
+            for u in d.change.usage
+        ),
+    )

@@ -1,0 +1,113 @@
+"""The orchestrator's wire codec: the internal protos (jobs.internal.v1) to and from the
+domain's values. Only the consumer calls it; the domain never sees a proto.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from jobkit import bus
+from jobkit.convert import struct_from_bytes
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.model import JobRecord, OutboxMessage, StepUsage
+from services.orchestrator.state_machine import (
+    Dispatch,
+    Input,
+    ReportKind,
+    StepReport,
+    Submitted,
+)
+
+
+def decode(subject: str, data: bytes) -> Input:
+    """Wire message -> domain input; raises ValueError on anything malformed."""
+    if subject == bus.SUBMITTED_SUBJECT:
+        submitted = worker_pb2.JobSubmitted.FromString(data)
+        return Submitted(uuid.UUID(submitted.job_id))
+    if subject == bus.REPORT_SUBJECT:
+        report = worker_pb2.StepReport.FromString(data)
+        job_id = uuid.UUID(report.job_id)
+        outcome = report.WhichOneof("outcome")
+        if outcome == "progress":
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.PROGRESS,
+                percent=report.progress.percent,
+                phase=report.progress.phase,
+                partial_output=report.progress.partial_output,
+            )
+        if outcome == "heartbeat":
+            return StepReport(job_id, report.step, report.attempt, ReportKind.HEARTBEAT)
+        if outcome == "succeeded":
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.SUCCEEDED,
+                output=report.succeeded.output.SerializeToString(),
+                usage=_usage(report),
+            )
+        if outcome == "failed":
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.FAILED,
+                error_code=report.failed.code,
+                error_message=report.failed.message,
+                retryable=report.failed.retryable,
+                usage=_usage(report),
+                retry_after_s=(
+                    report.failed.retry_after.ToTimedelta().total_seconds()
+                    if report.failed.HasField("retry_after")
+                    else None
+                ),
+            )
+    raise ValueError(f"unexpected message on {subject}")
+
+
+def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
+    return tuple(
+        StepUsage(
+            report.step,
+            report.attempt,
+            u.model,
+            u.prompt_tokens,
+            u.completion_tokens,
+            prompts=tuple(u.prompts),
+        )
+        for u in report.usage
+    )
+
+
+def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
+    task = worker_pb2.StepTask(
+        job_id=str(job.id),
+        job_type=job.type,
+        step=dispatch.step,
+        attempt=dispatch.attempt,
+        input=struct_from_bytes(job.input),
+    )
+    task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
+    for name, output in job.checkpoints.items():
+        task.checkpoints[name].CopyFrom(struct_from_bytes(output))
+    return OutboxMessage(
+        subject=bus.step_subject(job.type, dispatch.step),
+        msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
+        payload=task.SerializeToString(),
+        not_before=dispatch.not_before,
+        trace_context=job.trace_context,
+    )
+
+
+def cancel_notice(report: StepReport) -> OutboxMessage:
+    """Tell workers to stop an attempt that no longer counts."""
+    return OutboxMessage(
+        subject=bus.CANCEL_SUBJECT,
+        msg_id=f"{report.job_id}:{report.step}:{report.attempt}:cancel",
+        payload=worker_pb2.CancelStep(
+            job_id=str(report.job_id), step=report.step, attempt=report.attempt
+        ).SerializeToString(),
+    )
