@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,7 +16,6 @@ from nats.aio.client import Client as NatsClient
 
 from jobkit import control, limits, metrics, store, tracing
 from jobkit.auth import Authenticator, Principal
-from jobkit.catalog import all_job_types, job_type
 from jobkit.convert import job_status_from_proto, job_to_proto, parse_job_id, struct_to_dict
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import (
@@ -27,16 +25,16 @@ from jobkit.errors import (
     NotFound,
 )
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
-from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger, redacting
-from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobkit.model import JobChange, JobRecord
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
 from jobkit.rpc import authenticate, unary
 from jobkit.watch_tokens import WatchTokens
-from services.job_api import repository
+from jobtypes import CATALOG
+from services.job_api import planning, repository
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
 
@@ -46,11 +44,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_IDEMPOTENCY_KEY_LENGTH = 200
-
-
-def request_hash(job_type: str, input_bytes: bytes) -> bytes:
-    return hashlib.sha256(job_type.encode() + b"\0" + input_bytes).digest()
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
@@ -105,48 +98,25 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def _create(
         self, caller: Principal, request: job_service_pb2.CreateJobRequest
     ) -> jobs_pb2.Job:
-        spec = job_type(request.type)
-        if spec is None:
-            known = ", ".join(t.name for t in all_job_types())
-            raise InvalidArgument.on("type", f"must be one of: {known}")
-        input_bytes = request.input.SerializeToString(deterministic=True)
-        if len(input_bytes) > self._max_input_bytes:
-            raise InvalidArgument.on("input", f"must be at most {self._max_input_bytes} bytes")
-        violations = spec.validate_input(struct_to_dict(request.input))
-        if violations:
-            first = violations[0]
-            raise InvalidArgument(f"{first.field} {first.description}", violations)
-        key = request.idempotency_key or None
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise InvalidArgument.on(
-                "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
-            )
-        digest = request_hash(spec.name, input_bytes)
-        now = self._clock()
-        job_id = uuid.uuid4()
-        job = JobRecord(
-            id=job_id,
-            owner=caller.subject,
-            type=spec.name,
-            status=JobStatus.QUEUED,
-            input=input_bytes,
-            created_at=now,
-            updated_at=now,
-            phase=control.QUEUED_PHASE,
-            steps=tuple(
-                StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
+        valid = planning.validate(
+            planning.CreateRequest(
+                job_type=request.type,
+                input=request.input.SerializeToString(deterministic=True),
+                document=struct_to_dict(request.input),
+                idempotency_key=request.idempotency_key or None,
             ),
+            max_input_bytes=self._max_input_bytes,
+        )
+        now = self._clock()
+        planned = planning.plan(
+            valid,
+            owner=caller.subject,
+            job_id=uuid.uuid4(),
+            now=now,
             # This call's span (the caller's trace, or a new one): the job's trace from now on.
             trace_context=tracing.current_traceparent(),
         )
-        created = NewEvent(
-            type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
-        )
-        change = JobChange(
-            job=job,
-            events=(created,),
-            outbox=(control.submitted_message(replace(job, last_sequence=1)),),
-        )
+        job, key, digest = planned.job, planned.idempotency_key, planned.request_hash
         async with wrap_db_errors(), self._pool.acquire() as conn:
             # A repeated request is answered before any limit: it creates nothing.
             if key is not None and (replay := await self._replay(conn, caller, key, digest)):
@@ -160,7 +130,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 async with conn.transaction() if quota else contextlib.nullcontext():
                     await limits.check_running(conn, caller.subject, self._limits.running_jobs)
                     events, outbox_rows = await store.create_jobs(
-                        conn, [store.NewJob(job, change, key, digest)], now
+                        conn, [store.NewJob(job, planned.change, key, digest)], now
                     )
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.
@@ -168,8 +138,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 replay = await self._replay(conn, caller, key, digest)
                 assert replay is not None
                 return replay
-        log.info("job_created", job_id=str(job_id), job_type=spec.name)
-        metrics.JOBS_CREATED.labels(spec.name).inc()
+        log.info("job_created", job_id=str(job.id), job_type=job.type)
+        metrics.JOBS_CREATED.labels(job.type).inc()
         await publish_events(self._nc, events)
         self._relay.submit(outbox_rows)
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
@@ -207,7 +177,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             status = job_status_from_proto(request.status)
         except ValueError:
             raise InvalidArgument.on("status", "is not a known JobStatus") from None
-        if request.type and job_type(request.type) is None:
+        if request.type and CATALOG.get(request.type) is None:
             raise InvalidArgument.on("type", "is not a known job type")
         where = ListFilter(owner=caller.subject, status=status, job_type=request.type or None)
         after = (
@@ -290,7 +260,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_service_pb2.ListJobTypesResponse(
             job_types=[
                 jobs_pb2.JobType(name=t.name, description=t.description, steps=t.step_names)
-                for t in all_job_types()
+                for t in CATALOG.values()
             ]
         )
 

@@ -1,0 +1,119 @@
+"""Planning a new job, as pure functions: no grpc, asyncpg or nats.
+
+The servicer decodes a CreateJob request into a ``CreateRequest``; ``validate`` checks it
+against the catalogue and job_api's limits, and ``plan`` turns what passed into the job,
+its steps, its ``CREATED`` event and the submission for the outbox, ready for the one
+statement that commits them. Cancel and retry, the transitions of a job that exists, are
+planned beside this in ``jobkit.control``; a new job's submission is the same message a
+retried job's is (``control.submitted_message``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from jobkit import control
+from jobkit.errors import InvalidArgument
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobtypes import CATALOG
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def request_hash(job_type: str, input_bytes: bytes) -> bytes:
+    return hashlib.sha256(job_type.encode() + b"\0" + input_bytes).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """A CreateJob request, decoded."""
+
+    job_type: str
+    #: The input, serialized deterministically: what is stored and hashed.
+    input: bytes
+    #: The same input as a document, for the job type's schema.
+    document: Mapping[str, object]
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRequest:
+    """A request that passed ``validate``: a known job type and an input it accepts."""
+
+    job_type: str
+    step_names: tuple[str, ...]
+    input: bytes
+    idempotency_key: str | None
+    #: What a repeat with the same idempotency key must match.
+    request_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedJob:
+    job: JobRecord
+    change: JobChange
+    idempotency_key: str | None
+    request_hash: bytes
+
+
+def validate(request: CreateRequest, *, max_input_bytes: int) -> ValidRequest:
+    """Raise ``InvalidArgument`` on the first thing wrong, in the order a caller fixes them:
+    the type, the input's size, its schema, the idempotency key."""
+    spec = CATALOG.get(request.job_type)
+    if spec is None:
+        known = ", ".join(t.name for t in CATALOG.values())
+        raise InvalidArgument.on("type", f"must be one of: {known}")
+    if len(request.input) > max_input_bytes:
+        raise InvalidArgument.on("input", f"must be at most {max_input_bytes} bytes")
+    violations = spec.validate_input(request.document)
+    if violations:
+        first = violations[0]
+        raise InvalidArgument(f"{first.field} {first.description}", violations)
+    key = request.idempotency_key
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidArgument.on(
+            "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+        )
+    return ValidRequest(
+        job_type=spec.name,
+        step_names=spec.step_names,
+        input=request.input,
+        idempotency_key=key,
+        request_hash=request_hash(spec.name, request.input),
+    )
+
+
+def plan(
+    request: ValidRequest, *, owner: str, job_id: uuid.UUID, now: datetime, trace_context: str
+) -> PlannedJob:
+    """The new job, QUEUED with every step PENDING, its ``CREATED`` event and the
+    submission that asks the orchestrator to start it."""
+    job = JobRecord(
+        id=job_id,
+        owner=owner,
+        type=request.job_type,
+        status=JobStatus.QUEUED,
+        input=request.input,
+        created_at=now,
+        updated_at=now,
+        phase=control.QUEUED_PHASE,
+        steps=tuple(
+            StepRecord(job_id, i, name, StepStatus.PENDING)
+            for i, name in enumerate(request.step_names)
+        ),
+        trace_context=trace_context,
+    )
+    created = NewEvent(
+        type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
+    )
+    change = JobChange(
+        job=job,
+        events=(created,),
+        outbox=(control.submitted_message(replace(job, last_sequence=1)),),
+    )
+    return PlannedJob(job, change, request.idempotency_key, request.request_hash)
