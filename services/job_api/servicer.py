@@ -16,7 +16,13 @@ from nats.aio.client import Client as NatsClient
 
 from jobkit import control, limits, metrics, store, tracing
 from jobkit.auth import Authenticator, Principal
-from jobkit.convert import job_status_from_proto, job_to_proto, parse_job_id, struct_to_dict
+from jobkit.convert import (
+    dict_to_struct,
+    job_status_from_proto,
+    job_to_proto,
+    parse_job_id,
+    struct_to_dict,
+)
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import (
     AlreadyExists,
@@ -44,6 +50,20 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+
+
+#: The catalogue as ListJobTypes answers it: fixed for the life of the process.
+_JOB_TYPES = job_service_pb2.ListJobTypesResponse(
+    job_types=[
+        jobs_pb2.JobType(
+            name=t.name,
+            description=t.description,
+            steps=t.step_names,
+            input_schema=dict_to_struct(t.published_schema),
+        )
+        for t in CATALOG.values()
+    ]
+)
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
@@ -257,12 +277,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.ListJobTypesRequest, context: Context
     ) -> job_service_pb2.ListJobTypesResponse:
         self._caller(context)
-        return job_service_pb2.ListJobTypesResponse(
-            job_types=[
-                jobs_pb2.JobType(name=t.name, description=t.description, steps=t.step_names)
-                for t in CATALOG.values()
-            ]
-        )
+        return _JOB_TYPES
 
     @unary
     async def CreateWatchToken(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from devstack import Stack
+from jobtypes import CATALOG
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +63,7 @@ def test_grpcurl_walkthrough_creates_and_watches_a_cv_tailoring_job(stack: Stack
     assert health["status"] == "SERVING"
 
     types = json.loads(grpcurl("-H", auth, stack.job_api_addr, "jobs.v1.JobService/ListJobTypes"))
-    assert {t["name"] for t in types["job_types"]} == {
-        "cv_tailoring",
-        "noop",
-        "resume_improvement",
-        "skill_gap_analysis",
-    }
+    assert [t["name"] for t in types["job_types"]] == list(CATALOG)
 
     job = json.loads(
         grpcurl(
@@ -215,12 +211,7 @@ def test_the_readme_walkthrough_runs_as_written(stack: Stack) -> None:
             job_id = created["job_id"]
     listed, types, _, watched, resumed, got = outputs
     assert "jobs.v1.JobService" in listed.split()
-    assert {t["name"] for t in json.loads(types)["job_types"]} == {
-        "cv_tailoring",
-        "noop",
-        "resume_improvement",
-        "skill_gap_analysis",
-    }
+    assert [t["name"] for t in json.loads(types)["job_types"]] == list(CATALOG)
     events = json_stream(watched)
     assert [int(e["sequence"]) for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["type"] == "JOB_EVENT_TYPE_SUCCEEDED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
 
-from services.ai_worker.providers import ChatRequest, StreamItem, TextChunk, Usage
+from stepkit.providers import ChatRequest, StreamItem, TextChunk, Usage
 
 
 class ScriptedProvider:

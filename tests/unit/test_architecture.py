@@ -1,7 +1,8 @@
 """The import rules ARCHITECTURE.md states, checked on the source so the map stays true:
-no service imports another service, the shared package imports no service, and the pure
-domain modules import no transport or driver (grpc, asyncpg, nats), and nothing the
-product ships imports the dev stack (``devstack/``)."""
+no service imports another service, the shared packages import no service, a job type's
+spec imports nothing a worker runs, the pure domain modules import no transport or driver
+(grpc, asyncpg, nats), and nothing the product ships imports the dev stack
+(``devstack/``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ DOMAIN_MODULES = [
     "services/gateway/routes.py",
 ]
 TRANSPORTS_AND_DRIVERS = {"grpc", "grpc_health", "grpc_reflection", "asyncpg", "nats"}
+#: The shared libraries, each below the services: jobkit (infrastructure), stepkit (what
+#: a step handler is written with), resume (the résumé engine).
+LIBRARIES = sorted(p.name for p in (ROOT / "libs").iterdir() if (p / "__init__.py").exists())
 #: Development tooling, outside the product: neither the wheel nor the image has it.
 DEV_ONLY_PACKAGES = {"devstack"}
 
@@ -55,12 +59,56 @@ def test_a_service_imports_no_other_service(service: str) -> None:
                 assert parts[1] == service, f"{path.relative_to(ROOT)} imports {module}"
 
 
-def test_the_shared_package_imports_no_service() -> None:
-    for path in (ROOT / "libs" / "jobkit").rglob("*.py"):
-        if "gen" in path.relative_to(ROOT / "libs" / "jobkit").parts:
+def test_the_libraries_are_found() -> None:
+    assert {"jobkit", "stepkit", "resume"} <= set(LIBRARIES)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_library_imports_no_service_and_no_job_type(library: str) -> None:
+    for path in (ROOT / "libs" / library).rglob("*.py"):
+        if "gen" in path.relative_to(ROOT / "libs" / library).parts:
             continue
         for module in imports_of(path):
-            assert module.split(".")[0] != "services", f"{path.relative_to(ROOT)} imports {module}"
+            top = module.split(".")[0]
+            assert top not in {"services", "jobtypes"}, f"{path.relative_to(ROOT)} imports {module}"
+
+
+def test_jobkit_knows_nothing_of_steps() -> None:
+    """Infrastructure sits below the step library and the résumé engine, not beside them."""
+    for path in (ROOT / "libs" / "jobkit").rglob("*.py"):
+        for module in imports_of(path):
+            assert module.split(".")[0] not in {"stepkit", "resume"}, (
+                f"{path.relative_to(ROOT)} imports {module}"
+            )
+
+
+JOB_TYPE_DIRS = sorted(p for p in (ROOT / "jobtypes").iterdir() if (p / "spec.py").exists())
+
+
+def test_the_job_types_are_found() -> None:
+    assert {"cv_tailoring", "noop"} <= {p.name for p in JOB_TYPE_DIRS}
+
+
+@pytest.mark.parametrize("folder", JOB_TYPE_DIRS, ids=lambda p: p.name)
+def test_a_job_type_spec_imports_nothing_a_worker_runs(folder: Path) -> None:
+    """job_api and the orchestrator import every spec: a spec that pulled in step code,
+    a model provider or a driver would drag it into every service."""
+    for module in imports_of(folder / "spec.py"):
+        top = module.split(".")[0]
+        assert top not in {"stepkit", "services", *TRANSPORTS_AND_DRIVERS}, (
+            f"jobtypes/{folder.name}/spec.py imports {module}"
+        )
+        assert not module.endswith(".steps"), f"jobtypes/{folder.name}/spec.py imports {module}"
+
+
+@pytest.mark.parametrize("folder", JOB_TYPE_DIRS, ids=lambda p: p.name)
+def test_a_job_type_imports_no_service_and_no_other_job_type(folder: Path) -> None:
+    for path in folder.glob("*.py"):
+        for module in imports_of(path):
+            parts = module.split(".")
+            assert parts[0] != "services", f"{path.relative_to(ROOT)} imports {module}"
+            if parts[0] == "jobtypes" and len(parts) > 1:
+                assert parts[1] == folder.name, f"{path.relative_to(ROOT)} imports {module}"
 
 
 @pytest.mark.parametrize("module", DOMAIN_MODULES)
@@ -97,7 +145,9 @@ def product_sources() -> list[Path]:
 
 
 def test_the_product_sources_are_found() -> None:
-    assert {"jobkit", "services", "jobctl"} <= {p.name for p in product_packages()}
+    assert {"jobkit", "stepkit", "resume", "jobtypes", "services", "jobctl"} <= {
+        p.name for p in product_packages()
+    }
     found = {path.relative_to(ROOT).as_posix() for path in product_sources()}
     assert {"libs/jobkit/runtime.py", "services/job_api/__main__.py", "jobctl/cli.py"} <= found
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format, struct_pb2
 
-from services.ai_worker.cv import (
+from resume import (
     VOCABULARY,
     LocalCvWriter,
     Match,
@@ -29,7 +29,7 @@ from services.ai_worker.cv import (
     tailoring_result,
     write_cover_letter,
 )
-from services.ai_worker.cv.vocabulary import skill_key
+from resume.vocabulary import skill_key
 
 RESUME: dict[str, Any] = {
     "name": "  Dana   Okafor ",
