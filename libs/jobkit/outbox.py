@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
+from jobkit.sql import queries
 from jobkit.tracing import message_headers
 
 log = get_logger(__name__)
@@ -100,15 +101,9 @@ class OutboxRelay:
     async def _delete_published(self) -> None:
         while self._published:
             ids, self._published = self._published, []
-            # Ids are integers Postgres gave us, inlined so that the SET LOCAL and the
-            # DELETE go as one simple query: one round trip, one implicit transaction.
-            id_list = ",".join(str(int(i)) for i in ids)
             try:
                 async with self._pool.acquire() as conn:
-                    await conn.execute(
-                        "SET LOCAL synchronous_commit TO OFF; "  # noqa: S608 - integers we own
-                        f"DELETE FROM outbox WHERE id = ANY('{{{id_list}}}'::bigint[])"
-                    )
+                    await conn.execute(queries.delete_published_outbox, ids)
             except Exception as exc:
                 log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
 
@@ -126,11 +121,7 @@ class OutboxRelay:
         """Publish and delete one batch of stale due rows; returns how many."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT id, subject, msg_id, payload, trace_context FROM outbox
-                   WHERE not_before <= now() - make_interval(secs => $1)
-                   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
-                self._stale_after_s,
-                self._batch_size,
+                queries.claim_stale_outbox, self._stale_after_s, self._batch_size
             )
             if not rows:
                 return 0
@@ -140,9 +131,7 @@ class OutboxRelay:
                 )
                 for r in rows
             )
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
+            await conn.execute(queries.delete_outbox, [r["id"] for r in rows])
         log.info("outbox_swept", count=len(rows))
         return len(rows)
 

@@ -73,11 +73,6 @@ def test_the_locking_read_is_the_plain_read_locked_in_id_order() -> None:
     )
 
 
-#: Modules whose SQL has not moved to the .sql files yet, and why.
-_NOT_YET = {
-    # In the middle of the typed-outcomes change (issue 12, item 4); it moves after.
-    "libs/jobkit/outbox.py",
-}
 _DRIVER_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}
 
 
@@ -96,16 +91,16 @@ def _inline_sql(path: Path) -> list[int]:
     return lines
 
 
-def test_services_and_jobkit_run_only_named_queries() -> None:
+def test_the_product_runs_only_named_queries() -> None:
     sources = [
         p
-        for folder in ("libs/jobkit", "services")
+        for folder in ("libs", "jobtypes", "services")
         for p in sorted((ROOT / folder).rglob("*.py"))
         if "gen" not in p.relative_to(ROOT).parts
     ]
     inline = {
         str(p.relative_to(ROOT)): lines
         for p in sources
-        if (lines := _inline_sql(p)) and str(p.relative_to(ROOT)) not in _NOT_YET
+        if (lines := _inline_sql(p))
     }
     assert inline == {}, "SQL belongs in libs/jobkit/sql/*.sql under a '-- name: x --' header"

@@ -57,6 +57,10 @@ class Queries:
     expired_leases: str
     erase_expired_jobs: str
     outbox_backlog: str
+    # outbox.sql: the outbox relay (jobkit.outbox)
+    delete_published_outbox: str
+    claim_stale_outbox: str
+    delete_outbox: str
     # migrations.sql: the migrator's own bookkeeping (jobkit.db)
     migration_lock: str
     migration_unlock: str
