@@ -3,6 +3,7 @@ plus the page, the OpenAPI document, health and metrics."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -117,7 +118,15 @@ def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
 
 
 def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
-    document = openapi.document(bindings())
+    document = openapi.document(
+        bindings(),
+        job_types=jobtypes.CATALOG.specs(),
+        examples={
+            name: json.loads(body)
+            for name in jobtypes.CATALOG
+            if (body := jobtypes.example(name)) is not None
+        },
+    )
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})

@@ -3,11 +3,12 @@ message descriptors the gateway routes with, so it describes exactly what is ser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from jobkit.catalog import JobTypeSpec
 from services.gateway.routes import Binding
 
 _SCALARS: dict[int, dict[str, Any]] = {
@@ -95,11 +96,34 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
 
-def document(bindings: Sequence[Binding], *, version: str = "v1") -> dict[str, Any]:
+#: The RPC whose ``input`` each job type's schema describes.
+_CREATE_JOB = "jobs.v1.JobService.CreateJob"
+
+
+def document(
+    bindings: Sequence[Binding],
+    *,
+    job_types: Sequence[JobTypeSpec] = (),
+    examples: Mapping[str, Any] | None = None,
+    version: str = "v1",
+) -> dict[str, Any]:
+    """The document; each of ``job_types`` adds its input schema as a component
+    (``jobs.v1.input.<type>``), and ``examples`` (CreateJob requests by job type) become
+    the examples of ``POST /v1/jobs``."""
     schemas = _Schemas()
+    for spec in job_types:
+        schemas.components[f"jobs.v1.input.{spec.name}"] = {
+            **spec.input_schema,
+            "description": f"CreateJobRequest.input when type is {spec.name!r}. "
+            + spec.description,
+        }
     paths: dict[str, dict[str, Any]] = {}
     for binding in bindings:
-        paths.setdefault(binding.template, {})[binding.verb.lower()] = _operation(binding, schemas)
+        operation = _operation(binding, schemas)
+        if binding.method.full_name == _CREATE_JOB and examples:
+            body = operation["requestBody"]["content"]["application/json"]
+            body["examples"] = {name: {"value": value} for name, value in examples.items()}
+        paths.setdefault(binding.template, {})[binding.verb.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {

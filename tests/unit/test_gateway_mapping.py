@@ -13,6 +13,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, empty
 from google.rpc import error_details_pb2, status_pb2
 
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2, notifier_service_pb2
+from jobtypes import CATALOG
 from services.gateway import openapi
 from services.gateway.routes import PUBLIC_SERVICES, Binding, bindings
 from services.gateway.transcode import (
@@ -285,7 +286,8 @@ def _resolve(document: dict[str, Any], node: Any) -> None:
 
 
 def test_the_openapi_document_covers_every_route_and_resolves() -> None:
-    document = openapi.document(bindings())
+    examples = {"noop": {"type": "noop", "input": {"sleep_ms": 1}}}
+    document = openapi.document(bindings(), job_types=CATALOG.specs(), examples=examples)
     operations = {
         (verb.upper(), path): op["operationId"]
         for path, item in document["paths"].items()
@@ -304,6 +306,12 @@ def test_the_openapi_document_covers_every_route_and_resolves() -> None:
     watch = document["paths"]["/v1/jobs/{job_id}/events"]["get"]
     assert "text/event-stream" in watch["responses"]["200"]["content"]
     assert "204" in watch["responses"]
+    # Each job type's input schema is a component; the examples are CreateJob's.
+    for spec in CATALOG.values():
+        component = document["components"]["schemas"][f"jobs.v1.input.{spec.name}"]
+        assert component["properties"] == spec.input_schema["properties"]
+    create = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert create["examples"] == {"noop": {"value": examples["noop"]}}
     listing = document["paths"]["/v1/jobs"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
         "pageSize",
