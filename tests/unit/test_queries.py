@@ -98,9 +98,5 @@ def test_the_product_runs_only_named_queries() -> None:
         for p in sorted((ROOT / folder).rglob("*.py"))
         if "gen" not in p.relative_to(ROOT).parts
     ]
-    inline = {
-        str(p.relative_to(ROOT)): lines
-        for p in sources
-        if (lines := _inline_sql(p))
-    }
+    inline = {str(p.relative_to(ROOT)): lines for p in sources if (lines := _inline_sql(p))}
     assert inline == {}, "SQL belongs in libs/jobkit/sql/*.sql under a '-- name: x --' header"
