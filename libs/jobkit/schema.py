@@ -25,21 +25,62 @@ The conventions a schema author relies on:
   object ("is not allowed"): jsonschema 4.26 gives that error no path of its own. Write
   ``{"not": {}}`` to have the member named.
 
-Library: ``jsonschema`` (``Draft202012Validator``, ``iter_errors``), chosen by measurement
-over ``fastjsonschema``: ``python -m bench.schema_validation`` on a cv_tailoring input of 5
-roles x 5 bullets and a 3,000-character posting, CPython 3.11, best of 7, five runs on a
-shared (busy) 2-CPU machine. One validation, valid / invalid (9 violations) document:
+Two validators, one verdict. ``compile_schema`` compiles the schema twice: for
+``jsonschema`` (``Draft202012Validator``, ``iter_errors``), which finds every violation and
+is the one whose findings are mapped to the wording above, and for ``fastjsonschema``, the
+*gate*, which stops at the first violation but is ~35x faster. ``validate`` walks the
+document once (null members, tuples), leaves out null members, asks the gate and returns
+``[]`` at once when it passes; only a document the gate fails goes through jsonschema,
+which then decides (and may still find nothing: the gate is allowed to be stricter, never
+more lenient). Valid documents are CreateJob's hot path; invalid ones cost what they did.
 
-- jsonschema with this module's mapping: 510-760 us / 650-740 us, all 9 reported
-- fastjsonschema 2.22.3: 16-18 us / 3-3.5 us, the first violation only
-- the hand-rolled ``Field`` validator it replaces: 38-44 us / 45-53 us, all 9
+The gate is sound only where the two libraries agree, so it is given a schema only when
+every keyword in it is on a list checked to mean the same in both (``_why_ungated``, at
+compile time; ``InputSchema.ungated_because`` says why not, and such a schema simply always
+goes through jsonschema):
 
-Compiling: jsonschema 7-10 ms (nearly all of it the meta-schema check), fastjsonschema
-7-8 ms (code generation, no meta-schema check). A noop input ``{"sleep_ms": 100}``: 9 us
-here, 0.8 us hand-rolled. fastjsonschema is ~35x faster but stops at the first violation
-(CreateJob has always reported every field at once), has no 2020-12 support (a 2020-12
-``$schema`` falls back to its 2019-09 code) and no meta-schema check, so jsonschema is the
-one kept: ~0.5-0.75 ms of job_api CPU per cv_tailoring CreateJob, against ~0.04 ms before.
+- fastjsonschema has no 2020-12 code (it falls back to its 2019-09 one, i.e. draft-07), so
+  the gate is compiled as draft-07, with only the keywords that read the same in both:
+  ``type``, ``properties``, ``required``, ``additionalProperties``, ``items`` (one schema),
+  ``minItems``/``maxItems``, ``minLength``/``maxLength``, ``pattern``,
+  ``minimum``/``maximum``, ``exclusiveMinimum``/``exclusiveMaximum`` (numbers in both),
+  ``enum``, ``const``, boolean subschemas, annotations (``title``, ``description``,
+  ``default``, ``format``, ...: the gate is compiled with ``use_default=False``, so it never
+  writes into the document, and ``use_formats=False``, as jsonschema checks no format).
+- ``$ref``: only a local JSON pointer (``#/$defs/resume``) to a subschema the scan has
+  checked, and with no sibling assertion (draft-07 ignores a ``$ref``'s siblings, 2020-12
+  applies them). ``$defs`` is no keyword to draft-07, but the pointer resolves all the same.
+- Anything else leaves the schema ungated: ``prefixItems``, ``unevaluated*``,
+  ``dependent*``, ``$id``/``$anchor``/``$dynamicRef``, ``definitions``, and also keywords
+  that mean the same in both drafts but have not been checked against both libraries
+  (``not``, ``anyOf``, ``oneOf``, ``if``, ``uniqueItems``, ``multipleOf``,
+  ``patternProperties``, ...). Add one to the list only with a case in the tests.
+- What the two libraries read differently, checked in fastjsonschema 2.22.3 against
+  jsonschema 4.26: both take 3.0 as an ``integer`` and never a bool as a number (and
+  fastjsonschema >= 2.22 tells ``true`` from ``1`` in ``enum``/``const``); fastjsonschema
+  takes a tuple as an array, so a document holding one skips the gate; it reads ``$`` in a
+  pattern as ``\\Z`` (stricter: "AB\\n" fails the gate, passes jsonschema), and a pattern
+  where that could turn lenient (``$`` with a negative lookaround, a conditional, an
+  atomic group or a possessive quantifier) is ungated. Anything the generated code raises
+  counts as "not passed".
+
+``tests/unit/test_schema.py`` holds the two to the same verdict on ~4,800 documents made by
+mutating valid ones (each real schema and one using every gated keyword).
+
+Measured by ``python -m bench.schema_validation`` on a cv_tailoring input of 5 roles x 5
+bullets and a 3,000-character posting, CPython 3.11, best of 7, five runs on a shared
+(busy) 2-CPU machine. One validation:
+
+- a valid document: 22-25 us through the gate (the walk ~5 us, fastjsonschema 16-18 us),
+  against 510-650 us through jsonschema alone, as every document went before the gate;
+- an invalid one (9 violations, all reported): 620-830 us, the gate's failed try (~3 us)
+  and then jsonschema with the mapping: the same as before, within noise;
+- a noop input ``{"sleep_ms": 100}``: 0.6-0.8 us, against 10-11 us before;
+- compiling the cv_tailoring schema: 15-19 ms, once per job type at start-up (jsonschema's
+  meta-schema check 7-13 ms, fastjsonschema's code generation 7.5-9 ms).
+
+For scale, the hand-rolled ``Field`` validator these schemas replaced took 38-44 us / 45-53
+us on the same inputs: a valid CreateJob now costs about half of that, an invalid one ~15x.
 """
 
 from __future__ import annotations
@@ -47,9 +88,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import unquote
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
@@ -93,26 +136,104 @@ _OTHER_RANK: Final = 10
 
 _Path = tuple[str | int, ...]
 
+# --- The gate: fastjsonschema, for the verdict on valid documents ------------------------
+
+#: What the gate is compiled as: fastjsonschema has no 2020-12 code (it would fall back to
+#: its 2019-09 one, which is its draft-07 one), so it is asked for draft-07 by name. Only
+#: the keywords below, whose meaning is the same in both drafts, are let through to it.
+_GATE_DRAFT: Final = "http://json-schema.org/draft-07/schema#"
+
+#: Assertions read the same by draft-07 and 2020-12, and by fastjsonschema (>= 2.22: enum
+#: and const tell true from 1) and jsonschema: bool is never a number, 3.0 is an integer.
+_GATE_ASSERTIONS: Final = frozenset(
+    {
+        *("type", "required", "enum", "const", "pattern"),
+        *("minLength", "maxLength", "minItems", "maxItems"),
+        *("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"),
+    }
+)
+#: Keywords that assert nothing here (``format`` is an annotation in 2020-12 and jsonschema
+#: checks none; the gate is compiled with ``use_formats=False`` to match, and with
+#: ``use_default=False`` so that it never writes a ``default`` into the document).
+_GATE_ANNOTATIONS: Final = frozenset(
+    {
+        *("title", "description", "$comment", "default", "examples"),
+        *("deprecated", "readOnly", "writeOnly", "format"),
+    }
+)
+#: Keywords whose value holds subschemas, and how: a map of them or one.
+_GATE_SUBSCHEMA_MAPS: Final = frozenset({"properties", "$defs"})
+_GATE_SUBSCHEMAS: Final = frozenset({"items", "additionalProperties"})
+#: fastjsonschema reads every unescaped ``$`` of a pattern as ``\Z`` (no match before a
+#: final newline, as Python's ``$`` allows): that only makes the gate stricter, except
+#: inside these constructs (negative lookarounds, conditionals, atomic groups, possessive
+#: quantifiers), where stricter can turn into more lenient; a pattern with both is ungated.
+_NON_MONOTONE_REGEX: Final = ("(?!", "(?<!", "(?(", "(?>", "*+", "++", "?+", "}+")
+
+#: Flags of a document, found by one walk (``_doc_flags``).
+_NULL_MEMBER: Final = 1  # an object member is null: it is left out before validating
+_TUPLE: Final = 2  # a tuple somewhere: an array to fastjsonschema, not to jsonschema
+#: Skipped by exact type in that walk; containers are looked into.
+_LEAVES: Final = frozenset({str, float, int, bool})
+_CONTAINERS: Final = (dict, list, tuple)
+
 
 class InputSchema:
     """A compiled JSON Schema of a job's input (made by ``compile_schema``); immutable, safe
     to share between tasks."""
 
-    __slots__ = ("_schema", "_validator")
+    __slots__ = ("_gate", "_schema", "_ungated_because", "_validator")
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self._schema = schema
         self._validator = Draft202012Validator(schema)
+        self._gate, self._ungated_because = _compile_gate(schema)
 
     @property
     def schema(self) -> Mapping[str, Any]:
         """The JSON Schema itself, e.g. to publish in ``JobType.input_schema``."""
         return self._schema
 
+    @property
+    def ungated_because(self) -> str | None:
+        """Why this schema has no fastjsonschema gate (every document then goes through
+        jsonschema); None when it has one."""
+        return self._ungated_because
+
     def validate(self, doc: Any, root: str = "input") -> list[FieldViolation]:
         """Every violation of ``doc``, each naming its field under ``root``; [] if valid."""
+        flags = _doc_flags(doc)
+        if flags & _NULL_MEMBER:
+            doc = _pruned(doc)
+        if not flags & _TUPLE and self._gate_passes(doc):
+            return []
+        return self._full(doc, root)
+
+    def _gate_verdict(self, doc: Any) -> bool | None:
+        """The gate's verdict on ``doc`` (nulls left out as ``validate`` does): True valid,
+        False not; None where ``validate`` does not ask it (no gate, a tuple in ``doc``)."""
+        flags = _doc_flags(doc)
+        if self._gate is None or flags & _TUPLE:
+            return None
+        return self._gate_passes(_pruned(doc) if flags & _NULL_MEMBER else doc)
+
+    def _full_violations(self, doc: Any, root: str = "input") -> list[FieldViolation]:
+        """``validate`` without the gate: jsonschema's verdict, every violation mapped."""
+        flags = _doc_flags(doc)
+        return self._full(_pruned(doc) if flags & _NULL_MEMBER else doc, root)
+
+    def _gate_passes(self, doc: Any) -> bool:
+        if self._gate is None:
+            return False
+        try:
+            self._gate(doc)
+        except Exception:  # a violation, or the generated code tripping: jsonschema decides
+            return False
+        return True
+
+    def _full(self, doc: Any, root: str) -> list[FieldViolation]:
         found: dict[_Path, tuple[int, str]] = {}
-        for where, rank, why in _violations(self._validator.iter_errors(_without_nulls(doc))):
+        for where, rank, why in _violations(self._validator.iter_errors(doc)):
             if where not in found or rank < found[where][0]:
                 found[where] = (rank, why)
         if not found:
@@ -142,22 +263,145 @@ def compile_schema(schema: Mapping[str, Any]) -> InputSchema:
     return InputSchema(schema)
 
 
-def _without_nulls(value: Any) -> Any:
-    """``value`` with every object member whose value is null left out; ``value`` itself
-    (no copy) when it has none, the usual case."""
-    return _pruned(value) if _has_null_member(value) else value
+def _compile_gate(schema: Mapping[str, Any]) -> tuple[Callable[[Any], Any] | None, str | None]:
+    """fastjsonschema's validator of ``schema`` and None, or None and why there is none:
+    the schema uses a keyword outside the gate's list, or fastjsonschema cannot compile it."""
+    why = _why_ungated(schema)
+    if why is not None:
+        return None, why
+    definition = _plain(schema)
+    definition["$schema"] = _GATE_DRAFT
+    try:
+        gate = fastjsonschema.compile(
+            definition, handlers=_NO_REMOTE_REFS, use_default=False, use_formats=False
+        )
+    except Exception as exc:  # a definition it rejects, or a bug in its code generation
+        return None, f"fastjsonschema cannot compile it ({type(exc).__name__}: {exc})"
+    return gate, None
 
 
-def _has_null_member(value: Any) -> bool:
+def _refuse_remote_ref(uri: str) -> Any:
+    raise fastjsonschema.JsonSchemaDefinitionException(f"remote $ref {uri!r} not fetched")
+
+
+#: Never fetched (only local "#/..." references reach fastjsonschema); against its urllib
+#: fallback all the same.
+_NO_REMOTE_REFS: Final = {
+    scheme: _refuse_remote_ref for scheme in ("", "http", "https", "file", "ftp", "urn", "data")
+}
+
+
+def _why_ungated(schema: Mapping[str, Any]) -> str | None:
+    """None if every keyword of ``schema`` means the same to the gate (fastjsonschema,
+    draft-07) as to jsonschema (2020-12); else the first that does not, as a reason."""
+    seen: set[tuple[str, ...]] = set()
+    refs: list[tuple[tuple[str, ...], str]] = []
+    why = _why_ungated_at(schema, (), seen, refs)
+    if why is not None:
+        return why
+    for where, ref in refs:
+        # A local JSON pointer ("#/$defs/resume") to a subschema scanned above: anything
+        # else (another document, an anchor, a list entry, a non-schema) is not gated.
+        if ref != "#" and not ref.startswith("#/"):
+            return f"$ref {ref!r} at {_pointer(where)} is not a local JSON pointer"
+        target = tuple(
+            token.replace("~1", "/").replace("~0", "~") for token in unquote(ref[1:]).split("/")[1:]
+        )
+        if target not in seen:
+            return f"$ref {ref!r} at {_pointer(where)} does not point at a scanned subschema"
+    return None
+
+
+def _why_ungated_at(
+    node: Any,
+    where: tuple[str, ...],
+    seen: set[tuple[str, ...]],
+    refs: list[tuple[tuple[str, ...], str]],
+) -> str | None:
+    if isinstance(node, bool):
+        seen.add(where)
+        return None
+    if not isinstance(node, Mapping):
+        return f"the subschema at {_pointer(where)} is not an object or a boolean"
+    seen.add(where)
+    ref = node.get("$ref")
+    if ref is not None:
+        # draft-07 ignores the siblings of "$ref"; 2020-12 applies them.
+        siblings = [
+            k for k in node if k not in _GATE_ANNOTATIONS and k not in ("$ref", "$defs", "$schema")
+        ]
+        if siblings:
+            return f"$ref at {_pointer(where)} has sibling keywords {siblings}"
+        if not isinstance(ref, str):
+            return f"$ref at {_pointer(where)} is not a string"
+        refs.append((where, ref))
+    for keyword, value in node.items():
+        at = (*where, keyword)
+        if (
+            keyword in _GATE_ANNOTATIONS
+            or keyword == "$ref"
+            or (keyword == "$schema" and not where)
+        ):
+            continue
+        if keyword == "pattern":
+            if (
+                isinstance(value, str)
+                and "$" in value
+                and any(construct in value for construct in _NON_MONOTONE_REGEX)
+            ):
+                return f"pattern {value!r} at {_pointer(where)}: $ under a negation"
+            continue
+        if keyword in _GATE_ASSERTIONS:
+            continue
+        if keyword in _GATE_SUBSCHEMA_MAPS and isinstance(value, Mapping):
+            for name, subschema in value.items():
+                why = _why_ungated_at(subschema, (*at, name), seen, refs)
+                if why is not None:
+                    return why
+            continue
+        if keyword in _GATE_SUBSCHEMAS and not isinstance(value, list):
+            why = _why_ungated_at(value, at, seen, refs)
+            if why is not None:
+                return why
+            continue
+        return f"keyword {keyword!r} at {_pointer(where)}"
+    return None
+
+
+def _pointer(where: Sequence[str]) -> str:
+    return "#" + "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in where)
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as plain dicts and lists: fastjsonschema rewrites ``$ref``s in place."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _doc_flags(value: Any) -> int:
+    """``_NULL_MEMBER`` if an object member anywhere in ``value`` is null, ``_TUPLE`` if a
+    tuple is anywhere; one walk, on every validation (valid documents have neither). ~5 us
+    for the benchmark's cv_tailoring input: plain leaves are skipped by exact type, and
+    containers told by a tuple of types (``isinstance`` with ``dict | list`` is 2-3x slower)."""
+    flags = 0
     if isinstance(value, dict):
         for member in value.values():
-            if member is None or (isinstance(member, dict | list) and _has_null_member(member)):
-                return True
+            if type(member) in _LEAVES:
+                continue
+            if member is None:
+                flags |= _NULL_MEMBER
+            elif isinstance(member, _CONTAINERS):
+                flags |= _doc_flags(member)
     elif isinstance(value, list):
         for item in value:
-            if isinstance(item, dict | list) and _has_null_member(item):
-                return True
-    return False
+            if type(item) not in _LEAVES and isinstance(item, _CONTAINERS):
+                flags |= _doc_flags(item)
+    elif isinstance(value, tuple):
+        return _TUPLE
+    return flags
 
 
 def _pruned(value: Any) -> Any:

@@ -1,215 +1,35 @@
-"""Job input schemas as JSON Schema (``jobkit.schema``): the same verdicts, field paths and
-wording as the hand-rolled ``Field`` validator they replace.
+"""Job input schemas as JSON Schema (``jobkit.schema``): the verdicts, field paths and
+wording clients have always had, and a fastjsonschema gate that only ever agrees with the
+full (jsonschema) validator.
 
-The JSON Schemas below are the worked translation of today's ``Field`` schemas (copied
-here as they stood in ``jobkit.catalog``), kept side by side so each bad input is checked
-against both validators. They are the reference the job-type folders take theirs from.
+The schemas are the real ones (``jobtypes.CATALOG[...].input_schema``, the résumé and
+posting from ``resume.schema``). The expected violations below are literals: they were
+produced by the hand-rolled ``Field`` validator these schemas replaced (``jobkit.catalog``
+before b1e5050), run on the same inputs, so the wording clients see is pinned to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import json
+import random
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobkit.catalog import Field
-from jobkit.catalog import validate as old_validate
 from jobkit.errors import ConfigError, FieldViolation
 from jobkit.schema import DRAFT_2020_12, NON_BLANK, InputSchema, compile_schema
+from jobtypes import CATALOG
+from resume.schema import POSTING_SCHEMA, RESUME_SCHEMA
 
 DRAFT = DRAFT_2020_12
 
-# --- JSON Schema (draft 2020-12) --------------------------------------------------------
-# A required string: "minLength": 1 and "pattern": NON_BLANK ("\\S"), read "must not be
-# empty". Numbers are "number" (Struct sends floats); "additionalProperties" is left open:
-# unknown members are allowed, as they always were.
-
-RESUME_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "pattern": NON_BLANK, "maxLength": 200},
-        "headline": {"type": "string", "maxLength": 2000},
-        "email": {"type": "string", "maxLength": 320},
-        "phone": {"type": "string", "maxLength": 64},
-        "location": {"type": "string", "maxLength": 2000},
-        "summary": {"type": "string", "maxLength": 20000},
-        "skills": {"type": "array", "items": {"type": "string"}, "maxItems": 500},
-        "experience": {
-            "type": "array",
-            "maxItems": 100,
-            "items": {
-                "type": "object",
-                "required": ["title", "company"],
-                "properties": {
-                    "title": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": NON_BLANK,
-                        "maxLength": 2000,
-                    },
-                    "company": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": NON_BLANK,
-                        "maxLength": 2000,
-                    },
-                    "start": {"type": "string", "maxLength": 64},
-                    "end": {"type": "string", "maxLength": 64},
-                    "bullets": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
-                },
-            },
-        },
-        "education": {
-            "type": "array",
-            "maxItems": 50,
-            "items": {
-                "type": "object",
-                "required": ["degree", "institution"],
-                "properties": {
-                    "degree": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": NON_BLANK,
-                        "maxLength": 2000,
-                    },
-                    "institution": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": NON_BLANK,
-                        "maxLength": 2000,
-                    },
-                    # "2019" or 2019; the length applies to the string form only.
-                    "year": {"type": ["string", "number"], "maxLength": 16},
-                },
-            },
-        },
-    },
-}
-
-POSTING_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["title", "company", "description"],
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "pattern": NON_BLANK, "maxLength": 2000},
-        "company": {"type": "string", "minLength": 1, "pattern": NON_BLANK, "maxLength": 2000},
-        "description": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": NON_BLANK,
-            "maxLength": 100000,
-        },
-        "requirements": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
-        "nice_to_have": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
-    },
-}
-
-CV_TAILORING_INPUT: dict[str, Any] = {
-    "$schema": DRAFT,
-    "type": "object",
-    "required": ["resume", "job_posting"],
-    "properties": {"resume": RESUME_JSON_SCHEMA, "job_posting": POSTING_JSON_SCHEMA},
-}
-
-RESUME_IMPROVEMENT_INPUT: dict[str, Any] = {
-    "$schema": DRAFT,
-    "type": "object",
-    "required": ["resume"],
-    "properties": {"resume": RESUME_JSON_SCHEMA},
-}
-
-SKILL_GAP_ANALYSIS_INPUT: dict[str, Any] = {
-    "$schema": DRAFT,
-    "type": "object",
-    "required": ["resume", "target_role"],
-    "properties": {
-        "resume": RESUME_JSON_SCHEMA,
-        "target_role": {"type": "string", "minLength": 1, "pattern": NON_BLANK, "maxLength": 200},
-        "target_skills": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
-        "hours_per_week": {"type": "number", "minimum": 1, "maximum": 80},
-    },
-}
-
-NOOP_INPUT: dict[str, Any] = {
-    "$schema": DRAFT,
-    "type": "object",
-    "properties": {
-        "sleep_ms": {"type": "number", "minimum": 0, "maximum": 600000},
-        "fail_attempts": {"type": "number", "minimum": 0, "maximum": 100},
-        "write": {"type": "string", "maxLength": 20000},
-        "tokens": {"type": "number", "minimum": 0, "maximum": 1000000},
-    },
-}
-
-# --- Today's Field schemas, as they stood in jobkit.catalog ------------------------------
-
-_TEXT = 20_000
-_LINE = 2_000
-
-OLD_RESUME: Mapping[str, Field] = {
-    "name": Field(str, required=True, max_length=200),
-    "headline": Field(str, max_length=_LINE),
-    "email": Field(str, max_length=320),
-    "phone": Field(str, max_length=64),
-    "location": Field(str, max_length=_LINE),
-    "summary": Field(str, max_length=_TEXT),
-    "skills": Field(list, items=str, max_length=500),
-    "experience": Field(
-        list,
-        max_length=100,
-        items={
-            "title": Field(str, required=True, max_length=_LINE),
-            "company": Field(str, required=True, max_length=_LINE),
-            "start": Field(str, max_length=64),
-            "end": Field(str, max_length=64),
-            "bullets": Field(list, items=str, max_length=100),
-        },
-    ),
-    "education": Field(
-        list,
-        max_length=50,
-        items={
-            "degree": Field(str, required=True, max_length=_LINE),
-            "institution": Field(str, required=True, max_length=_LINE),
-            "year": Field((str, float, int), max_length=16),
-        },
-    ),
-}
-
-OLD_POSTING: Mapping[str, Field] = {
-    "title": Field(str, required=True, max_length=_LINE),
-    "company": Field(str, required=True, max_length=_LINE),
-    "description": Field(str, required=True, max_length=100_000),
-    "requirements": Field(list, items=str, max_length=200),
-    "nice_to_have": Field(list, items=str, max_length=200),
-}
-
-OLD_INPUTS: Mapping[str, Mapping[str, Field]] = {
-    "cv_tailoring": {
-        "resume": Field(dict, required=True, fields=OLD_RESUME),
-        "job_posting": Field(dict, required=True, fields=OLD_POSTING),
-    },
-    "resume_improvement": {"resume": Field(dict, required=True, fields=OLD_RESUME)},
-    "skill_gap_analysis": {
-        "resume": Field(dict, required=True, fields=OLD_RESUME),
-        "target_role": Field(str, required=True, max_length=200),
-        "target_skills": Field(list, items=str, max_length=100),
-        "hours_per_week": Field((float, int), minimum=1, maximum=80),
-    },
-    "noop": {
-        "sleep_ms": Field((float, int), minimum=0, maximum=600_000),
-        "fail_attempts": Field((float, int), minimum=0, maximum=100),
-        "write": Field(str, max_length=20_000),
-        "tokens": Field((float, int), minimum=0, maximum=1_000_000),
-    },
-}
-
-NEW_INPUTS: Mapping[str, InputSchema] = {
-    "cv_tailoring": compile_schema(CV_TAILORING_INPUT),
-    "resume_improvement": compile_schema(RESUME_IMPROVEMENT_INPUT),
-    "skill_gap_analysis": compile_schema(SKILL_GAP_ANALYSIS_INPUT),
-    "noop": compile_schema(NOOP_INPUT),
+INPUTS: Mapping[str, InputSchema] = {
+    spec.name: compile_schema(spec.input_schema) for spec in CATALOG.specs()
 }
 
 # --- Inputs -----------------------------------------------------------------------------
@@ -264,33 +84,119 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
         "skill_gap_analysis",
         {"resume": RESUME, "target_role": "x", "target_skills": ["dbt"], "hours_per_week": 80.0},
     ),
+    ("interview_prep", {"resume": RESUME, "job_posting": POSTING, "questions": 3.0}),
     ("noop", {}),
     ("noop", {"sleep_ms": 10, "fail_attempts": 1.0, "write": "hi", "tokens": 1_000_000}),
     ("noop", {"sleep_ms": None}),
 ]
 
-BAD: list[tuple[str, str, Any]] = [
-    # (what, job type, input)
-    ("nothing at all", "cv_tailoring", {}),
-    ("null for required", "cv_tailoring", {"resume": None, "job_posting": None}),
+Pairs = list[tuple[str, str]]
+
+BAD: list[tuple[str, str, Any, Pairs]] = [
+    # (what, job type, input, the violations the Field validator reported for it)
+    (
+        "nothing at all",
+        "cv_tailoring",
+        {},
+        [("input.resume", "is required"), ("input.job_posting", "is required")],
+    ),
+    (
+        "null for required",
+        "cv_tailoring",
+        {"resume": None, "job_posting": None},
+        [("input.resume", "is required"), ("input.job_posting", "is required")],
+    ),
     (
         "missing and mistyped, nested",
         "cv_tailoring",
         {"resume": {"skills": "python", "experience": [{"title": "Dev"}]}, "job_posting": {}},
+        [
+            ("input.resume.name", "is required"),
+            ("input.resume.skills", "must be a list"),
+            ("input.resume.experience[0].company", "is required"),
+            ("input.job_posting.title", "is required"),
+            ("input.job_posting.company", "is required"),
+            ("input.job_posting.description", "is required"),
+        ],
     ),
-    ("not objects", "cv_tailoring", {"resume": [], "job_posting": "x"}),
-    ("name blank", "cv_tailoring", _cv(_resume(name="   "))),
-    ("name empty", "cv_tailoring", _cv(_resume(name=""))),
-    ("name too long", "cv_tailoring", _cv(_resume(name="x" * 201))),
-    ("name blank and too long", "cv_tailoring", _cv(_resume(name=" " * 300))),
-    ("name a number", "cv_tailoring", _cv(_resume(name=5))),
-    ("name a bool", "cv_tailoring", _cv(_resume(name=True))),
-    ("name null", "cv_tailoring", _cv(_resume(name=None))),
-    ("skill entries", "cv_tailoring", _cv(_resume(skills=["a", 3, None, True, {}]))),
-    ("too many skills", "cv_tailoring", _cv(_resume(skills=["s"] * 500 + [1]))),
-    ("email too long", "cv_tailoring", _cv(_resume(email="e" * 321))),
-    ("summary an object", "cv_tailoring", _cv(_resume(summary={"a": 1}))),
-    ("experience not a list", "cv_tailoring", _cv(_resume(experience="x"))),
+    (
+        "not objects",
+        "cv_tailoring",
+        {"resume": [], "job_posting": "x"},
+        [("input.resume", "must be an object"), ("input.job_posting", "must be an object")],
+    ),
+    (
+        "name blank",
+        "cv_tailoring",
+        _cv(_resume(name="   ")),
+        [("input.resume.name", "must not be empty")],
+    ),
+    (
+        "name empty",
+        "cv_tailoring",
+        _cv(_resume(name="")),
+        [("input.resume.name", "must not be empty")],
+    ),
+    (
+        "name too long",
+        "cv_tailoring",
+        _cv(_resume(name="x" * 201)),
+        [("input.resume.name", "must be at most 200 characters")],
+    ),
+    (
+        "name blank and too long",
+        "cv_tailoring",
+        _cv(_resume(name=" " * 300)),
+        [("input.resume.name", "must not be empty")],
+    ),
+    (
+        "name a number",
+        "cv_tailoring",
+        _cv(_resume(name=5)),
+        [("input.resume.name", "must be a string")],
+    ),
+    (
+        "name a bool",
+        "cv_tailoring",
+        _cv(_resume(name=True)),
+        [("input.resume.name", "must be a string")],
+    ),
+    ("name null", "cv_tailoring", _cv(_resume(name=None)), [("input.resume.name", "is required")]),
+    (
+        "skill entries",
+        "cv_tailoring",
+        _cv(_resume(skills=["a", 3, None, True, {}])),
+        [
+            ("input.resume.skills[1]", "must be a string"),
+            ("input.resume.skills[2]", "must be a string"),
+            ("input.resume.skills[3]", "must be a string"),
+            ("input.resume.skills[4]", "must be a string"),
+        ],
+    ),
+    (
+        "too many skills",
+        "cv_tailoring",
+        _cv(_resume(skills=["s"] * 500 + [1])),
+        [("input.resume.skills", "must have at most 500 entries")],
+    ),
+    (
+        "email too long",
+        "cv_tailoring",
+        _cv(_resume(email="e" * 321)),
+        [("input.resume.email", "must be at most 320 characters")],
+    ),
+    (
+        "summary an object",
+        "cv_tailoring",
+        _cv(_resume(summary={"a": 1})),
+        [("input.resume.summary", "must be a string")],
+    ),
+    (
+        "experience not a list",
+        "cv_tailoring",
+        _cv(_resume(experience="x")),
+        [("input.resume.experience", "must be a list")],
+    ),
     (
         "experience entries",
         "cv_tailoring",
@@ -306,9 +212,35 @@ BAD: list[tuple[str, str, Any]] = [
                 ]
             )
         ),
+        [
+            ("input.resume.experience[0]", "must be an object"),
+            ("input.resume.experience[1]", "must be an object"),
+            ("input.resume.experience[2].bullets[0]", "must be a string"),
+            ("input.resume.experience[2].bullets[2]", "must be a string"),
+            ("input.resume.experience[3].title", "must not be empty"),
+            ("input.resume.experience[3].company", "must be a string"),
+            ("input.resume.experience[3].start", "must be at most 64 characters"),
+            ("input.resume.experience[4].bullets", "must be a list"),
+            ("input.resume.experience[5].title", "is required"),
+            ("input.resume.experience[5].company", "is required"),
+        ],
     ),
-    ("too many roles", "cv_tailoring", _cv(_resume(experience=[{"title": 1}] * 101))),
-    ("too many bullets", "cv_tailoring", _cv(_resume(experience=[{"bullets": ["b"] * 101}]))),
+    (
+        "too many roles",
+        "cv_tailoring",
+        _cv(_resume(experience=[{"title": 1}] * 101)),
+        [("input.resume.experience", "must have at most 100 entries")],
+    ),
+    (
+        "too many bullets",
+        "cv_tailoring",
+        _cv(_resume(experience=[{"bullets": ["b"] * 101}])),
+        [
+            ("input.resume.experience[0].title", "is required"),
+            ("input.resume.experience[0].company", "is required"),
+            ("input.resume.experience[0].bullets", "must have at most 100 entries"),
+        ],
+    ),
     (
         "education year",
         "cv_tailoring",
@@ -322,6 +254,12 @@ BAD: list[tuple[str, str, Any]] = [
                 ]
             )
         ),
+        [
+            ("input.resume.education[0].year", "must be a string or a number"),
+            ("input.resume.education[1].year", "must be at most 16 characters"),
+            ("input.resume.education[2].year", "must be a string or a number"),
+            ("input.resume.education[3].degree", "must not be empty"),
+        ],
     ),
     (
         "posting fields",
@@ -335,42 +273,158 @@ BAD: list[tuple[str, str, Any]] = [
                 "nice_to_have": {},
             }
         ),
+        [
+            ("input.job_posting.company", "must not be empty"),
+            ("input.job_posting.description", "must be at most 100000 characters"),
+            ("input.job_posting.requirements[0]", "must be a string"),
+            ("input.job_posting.nice_to_have", "must be a list"),
+        ],
     ),
-    ("posting title mistyped, the rest missing", "cv_tailoring", _cv(posting={"title": 1})),
-    ("posting blank description", "cv_tailoring", _cv(posting={**POSTING, "description": "\n"})),
+    (
+        "posting title mistyped, the rest missing",
+        "cv_tailoring",
+        _cv(posting={"title": 1}),
+        [
+            ("input.job_posting.title", "must be a string"),
+            ("input.job_posting.company", "is required"),
+            ("input.job_posting.description", "is required"),
+        ],
+    ),
+    (
+        "posting blank description",
+        "cv_tailoring",
+        _cv(posting={**POSTING, "description": "\n"}),
+        [("input.job_posting.description", "must not be empty")],
+    ),
     (
         "too many requirements",
         "cv_tailoring",
         _cv(posting={**POSTING, "requirements": ["r"] * 201}),
+        [("input.job_posting.requirements", "must have at most 200 entries")],
     ),
-    ("both halves wrong", "cv_tailoring", _cv(_resume(name=""), {**POSTING, "title": 1})),
-    ("resume missing", "resume_improvement", {}),
-    ("resume a string", "resume_improvement", {"resume": "my cv"}),
-    ("role missing", "skill_gap_analysis", {"resume": RESUME}),
-    ("role empty", "skill_gap_analysis", {"resume": RESUME, "target_role": ""}),
-    ("role too long", "skill_gap_analysis", {"resume": RESUME, "target_role": "r" * 201}),
+    (
+        "both halves wrong",
+        "cv_tailoring",
+        _cv(_resume(name=""), {**POSTING, "title": 1}),
+        [
+            ("input.resume.name", "must not be empty"),
+            ("input.job_posting.title", "must be a string"),
+        ],
+    ),
+    ("resume missing", "resume_improvement", {}, [("input.resume", "is required")]),
+    (
+        "resume a string",
+        "resume_improvement",
+        {"resume": "my cv"},
+        [("input.resume", "must be an object")],
+    ),
+    (
+        "role missing",
+        "skill_gap_analysis",
+        {"resume": RESUME},
+        [("input.target_role", "is required")],
+    ),
+    (
+        "role empty",
+        "skill_gap_analysis",
+        {"resume": RESUME, "target_role": ""},
+        [("input.target_role", "must not be empty")],
+    ),
+    (
+        "role too long",
+        "skill_gap_analysis",
+        {"resume": RESUME, "target_role": "r" * 201},
+        [("input.target_role", "must be at most 200 characters")],
+    ),
     (
         "hours below",
         "skill_gap_analysis",
         {"resume": RESUME, "target_role": "r", "hours_per_week": 0.5},
+        [("input.hours_per_week", "must be at least 1")],
     ),
     (
         "hours above",
         "skill_gap_analysis",
         {"resume": RESUME, "target_role": "r", "hours_per_week": 81},
+        [("input.hours_per_week", "must be at most 80")],
     ),
     (
         "hours a string, skills mistyped",
         "skill_gap_analysis",
         {"resume": RESUME, "target_role": "r", "hours_per_week": "6", "target_skills": [1]},
+        [
+            ("input.target_skills[0]", "must be a string"),
+            ("input.hours_per_week", "must be a number"),
+        ],
     ),
-    ("sleep negative", "noop", {"sleep_ms": -1}),
-    ("sleep too long", "noop", {"sleep_ms": 600_001}),
-    ("attempts a word", "noop", {"fail_attempts": "two"}),
-    ("attempts a bool", "noop", {"fail_attempts": True}),
-    ("attempts a list", "noop", {"fail_attempts": [1]}),
-    ("write too long", "noop", {"write": "w" * 20_001}),
-    ("all noop fields", "noop", {"sleep_ms": -5, "fail_attempts": 101, "write": 7}),
+    (
+        "questions below",
+        "interview_prep",
+        {"resume": RESUME, "job_posting": POSTING, "questions": 0},
+        [("input.questions", "must be at least 1")],
+    ),
+    (
+        "questions above",
+        "interview_prep",
+        {"resume": RESUME, "job_posting": POSTING, "questions": 10.5},
+        [("input.questions", "must be at most 10")],
+    ),
+    (
+        "questions a bool, posting title blank",
+        "interview_prep",
+        {"resume": RESUME, "job_posting": {**POSTING, "title": " "}, "questions": False},
+        [
+            ("input.job_posting.title", "must not be empty"),
+            ("input.questions", "must be a number"),
+        ],
+    ),
+    (
+        "posting missing",
+        "interview_prep",
+        {"resume": {"name": "A"}},
+        [("input.job_posting", "is required")],
+    ),
+    ("sleep negative", "noop", {"sleep_ms": -1}, [("input.sleep_ms", "must be at least 0")]),
+    (
+        "sleep too long",
+        "noop",
+        {"sleep_ms": 600_001},
+        [("input.sleep_ms", "must be at most 600000")],
+    ),
+    (
+        "attempts a word",
+        "noop",
+        {"fail_attempts": "two"},
+        [("input.fail_attempts", "must be a number")],
+    ),
+    (
+        "attempts a bool",
+        "noop",
+        {"fail_attempts": True},
+        [("input.fail_attempts", "must be a number")],
+    ),
+    (
+        "attempts a list",
+        "noop",
+        {"fail_attempts": [1]},
+        [("input.fail_attempts", "must be a number")],
+    ),
+    (
+        "write too long",
+        "noop",
+        {"write": "w" * 20_001},
+        [("input.write", "must be at most 20000 characters")],
+    ),
+    (
+        "all noop fields",
+        "noop",
+        {"sleep_ms": -5, "fail_attempts": 101, "write": 7},
+        [
+            ("input.sleep_ms", "must be at least 0"),
+            ("input.fail_attempts", "must be at most 100"),
+            ("input.write", "must be a string"),
+        ],
+    ),
 ]
 
 
@@ -380,21 +434,24 @@ def _pairs(violations: list[FieldViolation]) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("job_type", "doc"), GOOD)
 def test_good_inputs_have_no_violations(job_type: str, doc: dict[str, Any]) -> None:
-    assert old_validate(doc, OLD_INPUTS[job_type], "input") == []
-    assert NEW_INPUTS[job_type].validate(doc) == []
+    schema = INPUTS[job_type]
+    assert schema.validate(doc) == []
+    assert schema._full_violations(doc) == []  # not only the gate's word for it
+    assert CATALOG[job_type].validate_input(doc) == []
 
 
-@pytest.mark.parametrize(("what", "job_type", "doc"), BAD, ids=[case[0] for case in BAD])
-def test_bad_inputs_get_the_same_violations_as_the_old_validator(
-    what: str, job_type: str, doc: Any
+@pytest.mark.parametrize(
+    ("what", "job_type", "doc", "expected"), BAD, ids=[case[0] for case in BAD]
+)
+def test_bad_inputs_get_the_violations_the_field_validator_reported(
+    what: str, job_type: str, doc: Any, expected: Pairs
 ) -> None:
-    old = _pairs(old_validate(doc, OLD_INPUTS[job_type], "input"))
-    assert old, f"{what}: the old validator accepts it, so the case proves nothing"
-    assert _pairs(NEW_INPUTS[job_type].validate(doc)) == old
+    assert _pairs(INPUTS[job_type].validate(doc)) == expected
+    assert _pairs(CATALOG[job_type].validate_input(doc)) == expected
 
 
 def test_the_wording_is_todays() -> None:
-    schema = NEW_INPUTS["cv_tailoring"]
+    schema = INPUTS["cv_tailoring"]
     doc = _cv(
         _resume(
             name=" ",
@@ -413,7 +470,7 @@ def test_the_wording_is_todays() -> None:
         ("input.job_posting.description", "is required"),
         ("input.job_posting.requirements", "must have at most 200 entries"),
     ]
-    assert _pairs(NEW_INPUTS["noop"].validate({"sleep_ms": -1, "fail_attempts": 101})) == [
+    assert _pairs(INPUTS["noop"].validate({"sleep_ms": -1, "fail_attempts": 101})) == [
         ("input.sleep_ms", "must be at least 0"),
         ("input.fail_attempts", "must be at most 100"),
     ]
@@ -421,11 +478,9 @@ def test_the_wording_is_todays() -> None:
 
 def test_a_bound_reads_as_written_where_the_old_one_used_an_exponent() -> None:
     """The one deliberate difference: the old validator formatted bounds with ``:g``."""
+    # The Field validator said "must be at most 1e+06".
     doc = {"tokens": 1_000_001}
-    assert _pairs(old_validate(doc, OLD_INPUTS["noop"], "input")) == [
-        ("input.tokens", "must be at most 1e+06")
-    ]
-    assert _pairs(NEW_INPUTS["noop"].validate(doc)) == [("input.tokens", "must be at most 1000000")]
+    assert _pairs(INPUTS["noop"].validate(doc)) == [("input.tokens", "must be at most 1000000")]
 
 
 def test_integers_accept_whole_floats_and_never_booleans() -> None:
@@ -442,7 +497,7 @@ def test_integers_accept_whole_floats_and_never_booleans() -> None:
 
 
 def test_a_document_that_is_not_an_object_is_named_by_its_root() -> None:
-    assert _pairs(NEW_INPUTS["noop"].validate(["x"])) == [("input", "must be an object")]
+    assert _pairs(INPUTS["noop"].validate(["x"])) == [("input", "must be an object")]
 
 
 def test_keywords_without_a_mapped_message_get_a_generic_one_naming_the_field() -> None:
@@ -473,7 +528,8 @@ def test_keywords_without_a_mapped_message_get_a_generic_one_naming_the_field() 
 
 
 def test_the_schema_is_kept_for_publishing() -> None:
-    assert NEW_INPUTS["noop"].schema is NOOP_INPUT
+    schema = CATALOG["noop"].input_schema
+    assert compile_schema(schema).schema is schema
 
 
 @pytest.mark.parametrize(
@@ -497,7 +553,7 @@ def test_a_resume_shared_through_defs_and_ref_reads_the_same() -> None:
     shared = compile_schema(
         {
             "$schema": DRAFT,
-            "$defs": {"resume": RESUME_JSON_SCHEMA, "posting": POSTING_JSON_SCHEMA},
+            "$defs": {"resume": RESUME_SCHEMA, "posting": POSTING_SCHEMA},
             "type": "object",
             "required": ["resume", "job_posting"],
             "properties": {
@@ -506,9 +562,10 @@ def test_a_resume_shared_through_defs_and_ref_reads_the_same() -> None:
             },
         }
     )
-    for _, job_type, doc in BAD:
+    assert shared.ungated_because is None
+    for _, job_type, doc, expected in BAD:
         if job_type == "cv_tailoring":
-            assert shared.validate(doc) == NEW_INPUTS["cv_tailoring"].validate(doc)
+            assert _pairs(shared.validate(doc)) == expected
     # in the schema's order, not the library's (which lists missing members first)
     assert _pairs(shared.validate(_cv(posting={"title": 1}))) == [
         ("input.job_posting.title", "must be a string"),
@@ -543,3 +600,379 @@ def test_a_false_subschema_is_reported_on_the_enclosing_object() -> None:
     error; the violation still comes, one level up. ``{"not": {}}`` names the member."""
     schema = compile_schema({"type": "object", "properties": {"f": False}})
     assert _pairs(schema.validate({"f": 1})) == [("input", "is not allowed")]
+
+
+# --- The gate ---------------------------------------------------------------------------
+# validate() asks fastjsonschema first and returns [] when it passes; only when it fails
+# does jsonschema run. It is sound only if the gate never passes a document jsonschema
+# fails, so: the keywords it is given are listed, and everything else goes ungated.
+
+
+def test_every_real_schema_is_gated() -> None:
+    for name, schema in INPUTS.items():
+        assert schema.ungated_because is None, name
+
+
+@pytest.mark.parametrize(
+    ("rule", "why"),
+    [
+        # semantics that differ between draft-07 (what the gate runs) and 2020-12
+        ({"type": "array", "prefixItems": [{"type": "string"}]}, "'prefixItems'"),
+        ({"type": "object", "unevaluatedProperties": False}, "'unevaluatedProperties'"),
+        ({"type": "object", "dependentRequired": {"a": ["b"]}}, "'dependentRequired'"),
+        ({"$ref": "#/$defs/text", "maxLength": 3}, "sibling keywords ['maxLength']"),
+        ({"$ref": "https://example.com/text.json"}, "not a local JSON pointer"),
+        ({"$ref": "#text"}, "not a local JSON pointer"),
+        ({"$ref": "#/$defs/text/maxLength"}, "does not point at a scanned subschema"),
+        ({"$ref": "#/definitions/text"}, "does not point at a scanned subschema"),
+        ({"$id": "https://example.com/f", "type": "string"}, "'$id'"),
+        ({"$anchor": "f", "type": "string"}, "'$anchor'"),
+        # the same in both drafts, but not (yet) checked to read the same in both libraries
+        ({"not": {"type": "string"}}, "'not'"),
+        ({"anyOf": [{"type": "string"}, {"type": "number"}]}, "'anyOf'"),
+        ({"type": "array", "uniqueItems": True}, "'uniqueItems'"),
+        ({"type": "number", "multipleOf": 0.5}, "'multipleOf'"),
+        ({"type": "object", "patternProperties": {"^x": {}}}, "'patternProperties'"),
+        # "$" reads "\Z" to fastjsonschema: stricter, except under a negation
+        ({"type": "string", "pattern": "^(?!draft$)"}, "$ under a negation"),
+    ],
+)
+def test_a_keyword_off_the_gates_list_leaves_the_schema_ungated(rule: Any, why: str) -> None:
+    schema = compile_schema(
+        {
+            "$defs": {"text": {"type": "string"}},
+            "type": "object",
+            "properties": {"f": rule},
+        }
+    )
+    assert schema.ungated_because is not None
+    assert why in schema.ungated_because
+    assert schema._gate_verdict({"f": "draft"}) is None
+
+
+def test_defs_and_local_refs_are_gated_and_checked() -> None:
+    schema = compile_schema(
+        {
+            "$defs": {"role": {"type": "object", "required": ["title"]}},
+            "type": "object",
+            "properties": {"roles": {"type": "array", "items": {"$ref": "#/$defs/role"}}},
+        }
+    )
+    assert schema.ungated_because is None
+    assert schema._gate_verdict({"roles": [{"title": "t"}]}) is True
+    assert schema._gate_verdict({"roles": [{}]}) is False
+    assert _pairs(schema.validate({"roles": [{}]})) == [("input.roles[0].title", "is required")]
+
+
+def test_the_gate_reads_numbers_as_jsonschema_does() -> None:
+    """Struct numbers are floats: ``integer`` takes 3.0; bools are never numbers."""
+    schema = compile_schema(
+        {
+            "type": "object",
+            "properties": {
+                "i": {"type": "integer", "minimum": 1},
+                "n": {"type": "number", "exclusiveMaximum": 5},
+                "either": {"type": ["string", "number"]},
+                "flag": {"type": "boolean"},
+                "one": {"enum": [1, "one"]},
+                "no": {"const": False},
+            },
+        }
+    )
+    assert schema.ungated_because is None
+    for doc, valid in [
+        ({"i": 3}, True),
+        ({"i": 3.0}, True),
+        ({"i": 3.5}, False),
+        ({"i": True}, False),
+        ({"i": 0.0}, False),
+        ({"n": 4.99}, True),
+        ({"n": 5}, False),
+        ({"n": False}, False),
+        ({"either": 1.5}, True),
+        ({"either": True}, False),
+        ({"flag": False}, True),
+        ({"flag": 0}, False),
+        ({"one": 1.0}, True),
+        ({"one": True}, False),
+        ({"no": False}, True),
+        ({"no": 0}, False),
+        ({"no": 0.0}, False),
+    ]:
+        assert schema._gate_verdict(doc) is valid, doc
+        assert (schema._full_violations(doc) == []) is valid, doc
+        assert (schema.validate(doc) == []) is valid, doc
+
+
+def test_nulls_are_left_out_before_the_gate_too() -> None:
+    schema = INPUTS["skill_gap_analysis"]
+    doc = {"resume": {**RESUME, "headline": None}, "target_role": "r", "hours_per_week": None}
+    assert schema._gate_verdict(doc) is True
+    assert schema.validate(doc) == []
+    assert schema._gate_verdict({"resume": RESUME, "target_role": None}) is False
+    # a null list entry is an entry like any other
+    assert (
+        schema._gate_verdict({"resume": RESUME, "target_role": "r", "target_skills": [None]})
+        is False
+    )
+
+
+def test_a_tuple_goes_past_the_gate() -> None:
+    """fastjsonschema takes a tuple for an array, jsonschema does not: a document holding
+    one is never put to the gate (Struct and JSON never make one)."""
+    schema = INPUTS["cv_tailoring"]
+    doc = _cv(_resume(skills=("python", "sql")))
+    assert schema._gate_verdict(doc) is None
+    assert _pairs(schema.validate(doc)) == [("input.resume.skills", "must be a list")]
+
+
+def test_a_dollar_in_a_pattern_makes_the_gate_stricter_and_jsonschema_decides() -> None:
+    """fastjsonschema reads "$" as "\\Z": "AB\\n" fails the gate but passes jsonschema
+    (Python's "$" matches before a final newline); validate() says what jsonschema says."""
+    schema = compile_schema({"type": "object", "properties": {"c": {"pattern": "^[A-Z]+$"}}})
+    assert schema.ungated_because is None
+    assert schema._gate_verdict({"c": "AB\n"}) is False
+    assert schema.validate({"c": "AB\n"}) == []
+    assert _pairs(schema.validate({"c": "ab"})) == [("input.c", "must match the pattern ^[A-Z]+$")]
+
+
+def test_the_gate_writes_no_default_into_the_document_nor_into_the_schema() -> None:
+    rule = {"type": "object", "properties": {"n": {"type": "number", "default": 6}}}
+    kept = copy.deepcopy(rule)
+    schema = compile_schema(rule)
+    doc: dict[str, Any] = {}
+    assert schema.validate(doc) == []
+    assert doc == {}
+    assert rule == kept
+
+
+# --- The gate agrees with jsonschema: a property test ------------------------------------
+# Valid documents are mutated at random (fixed seeds): members dropped or set to null,
+# types swapped (bool, 0/1, 3.0, 3.5, strings, lists, objects), strings and lists at and
+# just past their bounds, blank strings, subtrees moved elsewhere, unknown members added.
+# For every one the gate and jsonschema must say the same valid / invalid, and validate()
+# must report exactly what jsonschema reports.
+
+# Every keyword the gate accepts, in one schema.
+EVERY_GATED_KEYWORD: dict[str, Any] = {
+    "$schema": DRAFT,
+    "$comment": "not a real job type: the gate's keywords, each one at least once",
+    "$defs": {
+        "role": {
+            "type": "object",
+            "required": ["title"],
+            "properties": {
+                "title": {"type": "string", "minLength": 1, "pattern": NON_BLANK, "maxLength": 8},
+                "level": {"type": "integer", "minimum": 1, "maximum": 5},
+            },
+            "additionalProperties": False,
+        }
+    },
+    "title": "everything",
+    "type": "object",
+    "required": ["kind", "count"],
+    "properties": {
+        "kind": {"enum": ["a", "b", 1, True, [1, "x"], {"k": 0}]},
+        "version": {"const": 2},
+        "off": {"const": False},
+        "count": {"type": "integer", "minimum": 0, "exclusiveMaximum": 10},
+        "ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.5},
+        "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]", "minLength": 4, "maxLength": 6},
+        "email": {"type": "string", "format": "email", "maxLength": 12},
+        "tags": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 3},
+            "minItems": 1,
+            "maxItems": 3,
+        },
+        "roles": {"type": "array", "items": {"$ref": "#/$defs/role"}, "maxItems": 3},
+        "main": {"$ref": "#/$defs/role", "description": "an annotation beside $ref"},
+        "extra": {"type": "object", "additionalProperties": {"type": ["integer", "boolean"]}},
+        "empty": {"type": "array", "items": False},
+        "anything": True,
+        "never": False,
+        "year": {"type": ["string", "number"], "maxLength": 4},
+    },
+}
+
+EVERY_GATED_KEYWORD_SEEDS: list[dict[str, Any]] = [
+    {"kind": "a", "count": 0},
+    {
+        "kind": [1, "x"],
+        "version": 2.0,
+        "off": False,
+        "count": 9.0,
+        "ratio": 1,
+        "code": "AB-1",
+        "email": "not an email",
+        "tags": ["x", "yz"],
+        "roles": [{"title": "lead", "level": 5}, {"title": "t"}],
+        "main": {"title": "boss", "level": 1.0},
+        "extra": {"a": 1, "b": True},
+        "empty": [],
+        "anything": {"x": [None]},
+        "year": "1999",
+    },
+    {"kind": {"k": 0}, "count": 3, "year": 1999.5, "tags": ["abc"], "extra": {}},
+]
+
+_EXAMPLES = Path(__file__).resolve().parents[2] / "jobtypes"
+
+
+def _seeds(job_type: str) -> list[Any]:
+    example = json.loads((_EXAMPLES / job_type / "example.json").read_text())["input"]
+    return [example, *(doc for name, doc in GOOD if name == job_type)]
+
+
+@dataclass
+class _Bounds:
+    """String lengths, list lengths, numbers and constants a schema names, with their
+    neighbours: the values worth trying."""
+
+    lengths: set[int] = field(default_factory=set)
+    counts: set[int] = field(default_factory=set)
+    numbers: set[float] = field(default_factory=set)
+    constants: list[Any] = field(default_factory=list)
+
+    def add(self, schema: Any) -> _Bounds:
+        if isinstance(schema, list):
+            for subschema in schema:
+                self.add(subschema)
+        if not isinstance(schema, dict):
+            return self
+        for keyword, value in schema.items():
+            if keyword in ("enum", "const"):
+                self.constants.extend(value if keyword == "enum" else [value])
+            elif not isinstance(value, int | float) or isinstance(value, bool):
+                self.add(value)  # subschemas, maps of them
+            elif keyword in ("minLength", "maxLength"):
+                self.lengths.update((max(0, int(value) - 1), int(value), int(value) + 1))
+            elif keyword in ("minItems", "maxItems"):
+                self.counts.update((max(0, int(value) - 1), int(value), int(value) + 1))
+            elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                self.numbers.update((value - 1, value - 0.5, value, value + 0.5, value + 1))
+        return self
+
+
+class _Mutator:
+    """Random changes to a JSON document, from values the schema makes interesting."""
+
+    PLAIN: tuple[Any, ...] = (
+        *(True, False, 0, 1, -1, 0.0, 1.0, 3, 3.0, 3.5, -0.5, 1e6 + 1, 123456789012345678),
+        *("", " ", "\t\n", "x", "3", "AB-12", "a\n"),
+        *([], {}, [1], ["x"], [None], [True], {"x": 1}, {"title": "t"}, [{"title": " "}]),
+    )
+
+    def __init__(self, schema: Any, seeds: list[Any], rng: random.Random) -> None:
+        self.rng = rng
+        self.seeds = seeds
+        bounds = _Bounds().add(schema)
+        self.lengths = sorted(bounds.lengths)
+        self.counts = sorted(bounds.counts)
+        self.numbers = sorted(bounds.numbers)
+        self.constants = bounds.constants
+
+    def value(self, doc: Any) -> Any:
+        rng = self.rng
+        pick = rng.randrange(8)
+        if pick == 0:
+            return rng.choice(self.PLAIN)
+        if pick == 1 and self.lengths:
+            return rng.choice(("x", " ", "é")) * rng.choice(self.lengths)
+        if pick == 2 and self.counts:
+            return [rng.choice(("s", "t"))] * rng.choice(self.counts)
+        if pick == 3 and self.numbers:
+            number = rng.choice(self.numbers)
+            return float(number) if rng.random() < 0.5 else number
+        if pick == 4 and self.constants:
+            return copy.deepcopy(rng.choice(self.constants))
+        if pick == 5:  # a subtree of this document or of a seed, moved here
+            nodes = list(_nodes(rng.choice([doc, *self.seeds])))
+            return copy.deepcopy(rng.choice(nodes)[1])
+        if pick == 6:
+            return [copy.deepcopy(rng.choice(self.PLAIN)) for _ in range(rng.randrange(1, 4))]
+        return rng.choice((True, False, 1, 0, 1.0, 3.0))
+
+    def mutate(self, doc: Any) -> Any:
+        rng = self.rng
+        nodes = list(_nodes(doc))
+        path, node = rng.choice(nodes)
+        op = rng.randrange(10)
+        if not path:  # the root itself
+            return self.value(doc) if op == 0 else doc
+        parent = _at(doc, path[:-1])
+        key = path[-1]
+        if op <= 1:  # drop
+            del parent[key]
+        elif op == 2:  # null
+            parent[key] = None
+        elif op <= 5:  # another value, of any type
+            parent[key] = self.value(doc)
+        elif op == 6 and isinstance(node, str):  # blank, or as long as a bound
+            longer = (node or "x") * (1 + max(self.lengths, default=1) // max(1, len(node)))
+            parent[key] = rng.choice(("", "  ", node + "\n", longer[: rng.choice(self.lengths)]))
+        elif op == 7 and isinstance(node, list) and node and self.counts:  # as many as a bound
+            count = rng.choice(self.counts)
+            parent[key] = (node * (1 + count // len(node)))[:count]
+        elif op == 8 and isinstance(node, dict):  # a member more
+            name = rng.choice(("title", "name", "level", "year", "unknown", "kind", "tags"))
+            node[name] = self.value(doc)
+        elif op == 9 and rng.random() < 0.1 and isinstance(node, list):
+            parent[key] = tuple(node)  # never sent by a client: the gate must step aside
+        else:
+            parent[key] = self.value(doc)
+        return doc
+
+
+def _nodes(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield path, doc
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield from _nodes(value, (*path, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            yield from _nodes(value, (*path, index))
+
+
+def _at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
+MUTANTS_PER_SCHEMA = 800
+
+CONSISTENCY_CASES: list[tuple[str, Any, list[Any]]] = [
+    *((spec.name, spec.input_schema, _seeds(spec.name)) for spec in CATALOG.specs()),
+    ("every gated keyword", EVERY_GATED_KEYWORD, EVERY_GATED_KEYWORD_SEEDS),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule", "seeds"), CONSISTENCY_CASES, ids=[case[0] for case in CONSISTENCY_CASES]
+)
+def test_the_gate_and_jsonschema_agree_on_mutated_documents(
+    name: str, rule: Any, seeds: list[Any]
+) -> None:
+    schema = compile_schema(rule)
+    assert schema.ungated_because is None
+    mutator = _Mutator(rule, seeds, random.Random(zlib.crc32(name.encode())))
+    counts = {"valid": 0, "invalid": 0, "ungated": 0}
+    for n in range(MUTANTS_PER_SCHEMA):
+        doc = copy.deepcopy(seeds[n % len(seeds)])
+        for _ in range(1 + n % 3):
+            doc = mutator.mutate(doc)
+        full = schema._full_violations(doc)
+        gate = schema._gate_verdict(doc)
+        if gate is None:
+            counts["ungated"] += 1
+        else:
+            assert gate is (full == []), (
+                f"{name} #{n}: gate says {'valid' if gate else 'invalid'}, jsonschema "
+                f"{_pairs(full) or 'valid'}: {json.dumps(doc, default=repr)[:2000]}"
+            )
+        assert schema.validate(doc) == full
+        counts["valid" if not full else "invalid"] += 1
+    # enough of each for the agreement to mean something
+    assert counts["valid"] >= MUTANTS_PER_SCHEMA // 10, counts
+    assert counts["invalid"] >= MUTANTS_PER_SCHEMA // 3, counts
