@@ -3,6 +3,8 @@ plus the page, the OpenAPI document, health and metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -209,9 +211,23 @@ class _BodyTooLarge(Exception):
     pass
 
 
+#: After answering 413, the rest of the body is still read and thrown away, up to this
+#: much and for this long, before the connection is closed (see LimitBody).
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_MAX_S = 5.0
+
+
 class LimitBody:
     """Answers 413 to a body larger than ``max_bytes``: at once when Content-Length says
-    so, or as soon as a chunked body grows past it (nothing larger is ever buffered)."""
+    so, or as soon as a chunked body grows past it (nothing larger is ever buffered).
+
+    The 413 goes out at once, with ``Connection: close``, but the connection is closed
+    only once the client has finished sending (the rest of its body read and discarded,
+    up to ``DRAIN_MAX_BYTES`` and ``DRAIN_MAX_S``), as RFC 9112 section 9.6 advises.
+    Closing a socket with unread data in it makes the kernel answer with a reset; a
+    client still writing its body then fails its write, and one that reads nothing
+    while it writes (httpx, most HTTP libraries) never sees the 413 already sent:
+    it gets a connection error instead."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -223,14 +239,16 @@ class LimitBody:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, body_pending=True)
             return
         received = 0
+        body_pending = True
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_pending
             message = await receive()
+            body_pending = message["type"] == "http.request" and message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
@@ -247,15 +265,41 @@ class LimitBody:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, body_pending=body_pending)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, body_pending: bool) -> None:
         error = HttpError.of(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"the request body is larger than {self.max_bytes} bytes",
             [("body", f"must be at most {self.max_bytes} bytes")],
         )
-        await _json(error.body, 413, {"Connection": "close"})(scope, receive, send)
+
+        async def send_then_drain(message: Message) -> None:
+            if message["type"] != "http.response.body" or message.get("more_body", False):
+                await send(message)
+                return
+            # The whole response is written now; the server closes the connection when
+            # the response completes, so it completes only after the drain.
+            await send({**message, "more_body": True})
+            if body_pending:
+                await _drain(receive)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await _json(error.body, 413, {"Connection": "close"})(scope, receive, send_then_drain)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of a request body, within the bounds."""
+    discarded = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_MAX_S):
+            while discarded <= DRAIN_MAX_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                discarded += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 class ObserveRequests:

@@ -8,7 +8,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -58,7 +58,7 @@ class Http:
             return r, [m async for m in sse_messages(r)]
 
 
-async def sse_messages(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+async def sse_messages(response: httpx.Response) -> AsyncGenerator[dict[str, str], None]:
     """SSE messages as dicts of their fields; a comment line is ``{"comment": text}``."""
     fields: dict[str, str] = {}
     async for line in response.aiter_lines():
@@ -335,6 +335,9 @@ async def test_cors_preflight_and_simple_requests(alice: Http, http: httpx.Async
 
 
 async def test_oversized_bodies_get_413(alice: Http) -> None:
+    # httpx writes the whole body before it reads anything: it gets these 413s only
+    # because the gateway reads the rest of the body before it closes the connection
+    # (a reset would cost it the answer; see the next test).
     huge = {"type": "noop", "input": {"blob": "x" * (GATEWAY_MAX_BODY_BYTES + 1)}}
     response = await alice.call("POST", "/v1/jobs", json=huge)
     assert response.status_code == 413
@@ -348,36 +351,104 @@ async def test_oversized_bodies_get_413(alice: Http) -> None:
         "POST", "/v1/jobs", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert chunked.status_code == 413
+    assert chunked.headers["connection"] == "close"
 
 
-async def _watch_streams_open(http: httpx.AsyncClient, stack: Stack) -> float:
-    text = (await http.get(stack.services["notifier"].metrics_url)).text
-    found = re.search(r"^jobs_watch_streams_open (\S+)$", text, re.MULTILINE)
-    assert found is not None
+async def test_a_413_comes_early_and_the_connection_closes_only_after_the_body(
+    alice: Http, stack: Stack
+) -> None:
+    """On the wire: the 413 is sent as soon as a chunked body passes the limit; the rest of
+    the body is still accepted; then the server closes with a FIN. Closing at once, with
+    the body's rest unread, would make the kernel send a reset instead, and a client still
+    writing (one that reads only after its body is sent) would never see the 413
+    (RFC 9112 section 9.6)."""
+    url = httpx.URL(stack.gateway_url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    chunk = b"2000\r\n" + b" " * 0x2000 + b"\r\n"
+    try:
+        writer.write(
+            b"POST /v1/jobs HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {alice.token}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(GATEWAY_MAX_BODY_BYTES // 0x2000 + 1):
+            writer.write(chunk)
+            await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        status, *lines = head.decode().lower().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines if line)
+        assert status.startswith("http/1.1 413"), head
+        assert headers["connection"] == "close"
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 10)
+        assert b'"code":3' in body
+        # The answer is in; the client goes on sending (512 KiB more) and finishes.
+        for _ in range(64):
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        # The end of the stream, not ConnectionResetError.
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    finally:
+        writer.close()
+
+
+async def _gauge(http: httpx.AsyncClient, metrics_url: str, name: str) -> float:
+    text = (await http.get(metrics_url)).text
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found is not None, name
     return float(found.group(1))
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str, within_s: float) -> None:
+    """Poll ``check`` until it holds, failing with ``what`` after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
 
 
 async def test_a_client_that_goes_away_frees_its_upstream_stream(
     alice: Http, http: httpx.AsyncClient, stack: Stack
 ) -> None:
+    notifier_metrics = stack.services["notifier"].metrics_url
+
+    async def upstream_streams() -> float:
+        return await _gauge(http, notifier_metrics, "jobs_watch_streams_open")
+
+    async def browser_streams() -> float:
+        return await _gauge(http, "/metrics", "jobs_gateway_sse_streams_open")
+
     job = await alice.create(sleep_ms=10_000)
-    before = await _watch_streams_open(http, stack)
+    before = await upstream_streams()
     url = f"/v1/jobs/{job['jobId']}/events"
     async with (
         httpx.AsyncClient(base_url=stack.gateway_url, timeout=20) as browser,
         browser.stream("GET", url, headers=alice.headers()) as response,
     ):
         assert response.status_code == 200
-        async for _ in sse_messages(response):
-            break
-        assert await _watch_streams_open(http, stack) == before + 1
-    deadline = time.monotonic() + 5
-    while await _watch_streams_open(http, stack) != before:
-        assert time.monotonic() < deadline, "the upstream WatchJob stream was not closed"
-        await asyncio.sleep(0.1)
-    gateway_metrics = (await http.get("/metrics")).text
-    assert "jobs_gateway_sse_streams_open 0.0" in gateway_metrics
+        # The iterator is kept, not left by ``break``: an abandoned generator over
+        # aiter_lines() is finalized at once, and httpcore then closes the response. The
+        # browser would be gone before the gauge is read.
+        messages = sse_messages(response)
+        while "id" not in await anext(messages):
+            pass  # a keepalive before the first event
+        await _eventually(
+            lambda: _is(upstream_streams(), before + 1), "no upstream stream opened", 10
+        )
+        await anext(messages)  # the stream still delivers (an event or a keepalive) ...
+        assert await upstream_streams() == before + 1  # ... and its upstream is still open
+        assert await browser_streams() >= 1
+    await messages.aclose()
+    await _eventually(
+        lambda: _is(upstream_streams(), before), "the upstream WatchJob stream was not closed", 10
+    )
+    await _eventually(lambda: _is(browser_streams(), 0), "the SSE stream was not closed", 10)
     await alice.ok("POST", f"/v1/jobs/{job['jobId']}:cancel")
+
+
+async def _is(value: Awaitable[float], expected: float) -> bool:
+    return await value == expected
 
 
 async def test_health_metrics_openapi_and_page(http: httpx.AsyncClient) -> None:
