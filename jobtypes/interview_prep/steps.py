@@ -41,6 +41,16 @@ def questions(posting: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     ]
 
 
+def render_report(role: str, asked: list[dict[str, Any]], advice: str) -> str:
+    """The questions and the advice as Markdown, the page's preview."""
+    lines = [f"# Interview prep: {role}", "", "## Questions", ""]
+    lines += [
+        f"{n}. **{q['skill']}**{'' if q['shown'] else ' (not on your résumé yet)'}: {q['question']}"
+        for n, q in enumerate(asked, 1)
+    ]
+    return "\n".join([*lines, "", "## How to prepare", "", advice, ""])
+
+
 def _write_questions(provider: ChatProvider) -> Handler:
     async def handler(ctx: StepContext) -> dict[str, Any]:
         posting = ctx.checkpoint(READ_POSTING)
@@ -69,7 +79,8 @@ def _write_questions(provider: ChatProvider) -> Handler:
         advice = await Prose.for_step(provider, ctx).ask(
             ADVICE_PROMPT, messages, offline, max_tokens=300
         )
-        return {"role": role, "questions": asked, "advice": advice}
+        report = render_report(role, asked, advice)
+        return {"role": role, "questions": asked, "advice": advice, "report_markdown": report}
 
     return handler
 

@@ -53,3 +53,7 @@ async def test_the_model_writes_the_advice_without_seeing_the_candidate() -> Non
     assert EXAMPLE["resume"]["name"] not in provider.prompts()
     assert [r.prompt_id for r in provider.requests] == [steps.ADVICE_PROMPT]
     assert run.usage == [("write_questions", "scripted-1", 10, 5)]
+    report = result["report_markdown"]
+    assert report.startswith(f"# Interview prep: {result['role']}")
+    assert report.count("\n1. **") == 1
+    assert result["advice"] in report

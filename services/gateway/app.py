@@ -133,6 +133,15 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    # The job types with an example request, for a page that cannot list the catalogue
+    # yet (no token): public, like the examples themselves.
+    example_index = dumps(
+        {"types": [name for name in jobtypes.CATALOG if jobtypes.example(name) is not None]}
+    )
+
+    async def examples(request: Request) -> Response:
+        return Response(example_index, media_type="application/json")
+
     async def example(request: Request) -> Response:
         body = jobtypes.example(request.path_params["name"])
         if body is None:
@@ -169,6 +178,7 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/", page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/examples/index.json", examples, methods=["GET"]),
         Route("/examples/{name}.json", example, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

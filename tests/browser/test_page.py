@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Page, expect
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.gen.jobs.v1 import jobs_pb2
+from jobtypes import CATALOG
 from tests.browser.conftest import Tab, open_tab
 
 pytestmark = pytest.mark.e2e
@@ -311,3 +312,27 @@ async def test_a_bad_token_says_so(tab: Tab, stack: Stack) -> None:
     assert "token" not in page.url
     assert not tab.page_errors
     assert not tab.dialogs
+
+
+async def test_every_type_is_offered_with_its_example_and_its_required_fields(
+    tab: Tab, stack: Stack
+) -> None:
+    """The types, their examples and their schemas all come from the catalogue: a new
+    type shows up here without a line of the page changing."""
+    page = tab.page
+    await open_page(page, stack)
+    offered = await page.evaluate(
+        "[...document.querySelectorAll('#job-type option')].map((o) => o.value)"
+    )
+    assert offered == list(CATALOG)
+    for name in CATALOG:
+        await page.select_option("#job-type", name)
+        await expect(page.locator("#input-json")).to_have_attribute("data-example", name)
+        await expect(page.locator("#json-status")).to_have_text("Valid JSON")
+    # The published schema names what is missing before any request is sent.
+    await page.select_option("#job-type", "cv_tailoring")
+    await expect(page.locator("#input-json")).to_have_attribute("data-example", "cv_tailoring")
+    await page.fill("#input-json", json.dumps({"resume": {"name": "Sam"}}))
+    await expect(page.locator("#json-status")).to_have_text("Missing: job_posting")
+    await expect(page.locator("#submit")).to_be_disabled()
+    assert not tab.page_errors

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from devstack import Stack
+from jobtypes import CATALOG
 from tests.e2e.conftest import CORS_ORIGIN, GATEWAY_MAX_BODY_BYTES
 
 pytestmark = pytest.mark.e2e
@@ -476,5 +477,7 @@ async def test_health_metrics_openapi_and_page(http: httpx.AsyncClient) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     example = await http.get("/examples/cv_tailoring.json")
     assert example.json()["type"] == "cv_tailoring"
+    # Every type has one, and the index (public, for a page without a token) lists them.
+    assert (await http.get("/examples/index.json")).json() == {"types": list(CATALOG)}
     for name in ("../pyproject", "..%2F..%2Fpyproject", "nope"):
         assert (await http.get(f"/examples/{name}.json")).status_code == 404

@@ -5,8 +5,6 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const TERMINAL = new Set(["JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"]);
-  const EXAMPLES = new Set(["cv_tailoring", "resume_improvement", "skill_gap_analysis"]);
-  const BUILTIN_INPUT = { noop: { sleep_ms: 500 } };
   const TOKEN_KEY = "jobs.token";
   const MAX_BACKOFF_MS = 30000;
 
@@ -155,7 +153,13 @@
       showError(err);
       jobTypes = [];
     }
-    const names = jobTypes.length ? jobTypes.map((t) => t.name) : [...EXAMPLES];
+    let names = jobTypes.map((t) => t.name);
+    if (!names.length) {
+      // No token yet, or the API is down: the types that have an example (public).
+      try {
+        names = (await (await fetch("/examples/index.json", { cache: "no-store" })).json()).types || [];
+      } catch (err) { /* nothing to offer */ }
+    }
     select.replaceChildren(...names.map((name) => {
       const option = el("option", "", humanise(name));
       option.value = name;
@@ -171,16 +175,14 @@
     const description = (spec && spec.description) || "Run a multi-step AI job.";
     $("type-description").textContent = description;
     $("type-description").title = description;
-    let input = BUILTIN_INPUT[type] || {};
-    if (EXAMPLES.has(type)) {
-      try {
-        const res = await fetch(`/examples/${type}.json`, { cache: "no-store" });
-        if (res.ok) {
-          const doc = await res.json();
-          input = doc.input || doc;
-        }
-      } catch (err) { /* keep the built-in default */ }
-    }
+    let input = {};
+    try {
+      const res = await fetch(`/examples/${type}.json`, { cache: "no-store" });
+      if (res.ok) {
+        const doc = await res.json();
+        input = doc.input || doc;
+      }
+    } catch (err) { /* start from an empty object */ }
     if (mine !== exampleRequest) return; // another type was picked, or the user typed
     const editor = $("input-json");
     editor.value = JSON.stringify(input, null, 2);
@@ -204,11 +206,18 @@
 
   function validate() {
     const parsed = parseInput();
+    // The type's published JSON Schema names its required members: say which are missing
+    // before a round trip would (the API still checks everything, field by field).
+    const spec = jobTypes.find((t) => t.name === $("job-type").value);
+    const required = (spec && spec.inputSchema && spec.inputSchema.required) || [];
+    const missing = parsed.error ? [] : required.filter((k) => parsed.value[k] == null);
+    const problem = parsed.error ? `Invalid JSON: ${parsed.error}`
+      : missing.length ? `Missing: ${missing.join(", ")}` : "";
     const status = $("json-status");
-    status.textContent = parsed.error ? `Invalid JSON: ${parsed.error}` : "Valid JSON";
-    status.className = `json-status ${parsed.error ? "bad" : "good"}`;
-    $("input-json").setAttribute("aria-invalid", parsed.error ? "true" : "false");
-    $("submit").disabled = Boolean(parsed.error);
+    status.textContent = problem || "Valid JSON";
+    status.className = `json-status ${problem ? "bad" : "good"}`;
+    $("input-json").setAttribute("aria-invalid", problem ? "true" : "false");
+    $("submit").disabled = Boolean(problem);
     const v = parsed.value || {};
     const resume = v.resume || {};
     const posting = v.job_posting || v.jobPosting || {};
