@@ -18,7 +18,7 @@ from stepkit.providers import ChatRequest
 from tests.unit.pipeline import run_steps
 from tests.unit.scripted_provider import ScriptedProvider
 
-EXAMPLE = json.loads(Path("examples/resume_improvement.json").read_text(encoding="utf-8"))
+EXAMPLE = json.loads((Path(__file__).parent / "example.json").read_text(encoding="utf-8"))
 RESUME: dict[str, Any] = EXAMPLE["input"]["resume"]
 PHONE = "+44 113 496 0000"
 

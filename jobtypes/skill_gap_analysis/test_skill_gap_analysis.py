@@ -16,7 +16,7 @@ from stepkit.errors import PermanentStepError
 from tests.unit.pipeline import run_steps
 from tests.unit.scripted_provider import ScriptedProvider
 
-EXAMPLE = json.loads(Path("examples/skill_gap_analysis.json").read_text(encoding="utf-8"))
+EXAMPLE = json.loads((Path(__file__).parent / "example.json").read_text(encoding="utf-8"))
 INPUT: dict[str, Any] = EXAMPLE["input"]
 PHONE = "+44 113 496 0000"
 

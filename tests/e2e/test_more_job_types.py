@@ -27,7 +27,7 @@ E = jobs_pb2
 
 
 def example(name: str) -> dict[str, Any]:
-    request: dict[str, Any] = json.loads(Path(f"examples/{name}.json").read_text("utf-8"))
+    request: dict[str, Any] = json.loads(Path(f"jobtypes/{name}/example.json").read_text("utf-8"))
     return request
 
 

@@ -28,9 +28,9 @@ def test_every_folder_is_registered_and_every_name_has_a_folder() -> None:
 
 
 def example_of(name: str) -> dict[str, Any]:
-    example: dict[str, Any] = json.loads(
-        (ROOT / "examples" / f"{name}.json").read_text(encoding="utf-8")
-    )
+    body = jobtypes.example(name)
+    assert body is not None, f"jobtypes/{name}/example.json is missing"
+    example: dict[str, Any] = json.loads(body)
     return example
 
 
