@@ -34,7 +34,7 @@ SLOW_MODEL: dict[str, Any] = {
 
 
 def example(name: str) -> dict[str, Any]:
-    request: dict[str, Any] = json.loads(Path(f"examples/{name}.json").read_text("utf-8"))
+    request: dict[str, Any] = json.loads(Path(f"jobtypes/{name}/example.json").read_text("utf-8"))
     # A phone number too, so every kind of contact detail is there to leak.
     request["input"]["resume"]["phone"] = PHONE
     return request
