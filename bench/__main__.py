@@ -1,8 +1,10 @@
 """``python -m bench [--jobs N] [--runs R] [--out bench-results/bench.json] [--quick]``
 
 Starts Postgres, NATS and the four services (the dev stack, durable settings, per-user
-limits off), measures, prints a table and writes JSON. Exits 0 whether or not the targets
-are met: it is a measurement, not a test.
+limits off), measures, prints a table and writes JSON. Then, with the stack stopped, runs
+the same throughput and idle-latency measurements on the peers (``--peer``; every one in a
+full run) and reports the ratios. Exits 0 whether or not the targets are met: it is a
+measurement, not a test.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import uvloop
 
+from .peers import PEERS
 from .report import render, to_json
 from .runner import PHASES, Config, Progress, run
 
@@ -63,6 +66,16 @@ def parse(argv: list[str] | None = None) -> Config:
         help=f"comma-separated phases to run, of: {', '.join(PHASES)} (all)",
     )
     parser.add_argument(
+        "--peer",
+        help=f"comma-separated peers to compare with, of: {', '.join(PEERS)}; 'none' for "
+        "none (all of them in a full run or with --only peer, else none). A peer runs what "
+        "ours runs of throughput and idle latency; --only peer runs both, ours and theirs",
+    )
+    parser.add_argument("--peer-workers", type=int, default=2, help="worker processes per peer (2)")
+    parser.add_argument(
+        "--peer-concurrency", type=int, default=16, help="jobs at once per peer worker (16)"
+    )
+    parser.add_argument(
         "--max-foreign-pct",
         type=float,
         default=10.0,
@@ -84,6 +97,9 @@ def parse(argv: list[str] | None = None) -> Config:
     only = frozenset(p.strip() for p in args.only.split(",") if p.strip())
     if unknown := only - set(PHASES):
         parser.error(f"unknown phase(s) for --only: {', '.join(sorted(unknown))}")
+    peers = _peers(parser, args.peer, only)
+    if args.peer_workers < 1 or args.peer_concurrency < 1:
+        parser.error("--peer-workers and --peer-concurrency must be positive")
     return Config(
         jobs=int(values["jobs"]),
         runs=int(values["runs"]),
@@ -104,7 +120,30 @@ def parse(argv: list[str] | None = None) -> Config:
         quiet_timeout_s=float(values["quiet_timeout"]),
         replicas=args.replicas,
         only=only,
+        peers=peers,
+        peer_workers=args.peer_workers,
+        peer_concurrency=args.peer_concurrency,
     )
+
+
+def _peers(
+    parser: argparse.ArgumentParser, given: str | None, only: frozenset[str]
+) -> tuple[str, ...]:
+    """The peers to run: those named, in ``PEERS`` order; by default all of them in a full
+    run or with ``--only peer``, else none. A peer needs ours to run throughput or idle
+    latency (or ``peer``, which runs both), or there is nothing to compare."""
+    if given is None:
+        return PEERS if not only or "peer" in only else ()
+    names = {p.strip() for p in given.split(",") if p.strip()}
+    if names == {"none"}:
+        if "peer" in only:
+            parser.error("--only peer needs a peer")
+        return ()
+    if unknown := names - set(PEERS):
+        parser.error(f"unknown peer(s): {', '.join(sorted(unknown))}; of: {', '.join(PEERS)}")
+    if only and not only & {"throughput", "idle", "loaded", "peer"}:
+        parser.error("--peer compares throughput and idle latency: add one, or peer, to --only")
+    return tuple(p for p in PEERS if p in names)
 
 
 def _clean(value: object) -> object:

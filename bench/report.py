@@ -11,27 +11,50 @@ from typing import TypeVar
 from .floors import FloorRun
 from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
+from .peers import PeerResults
 from .procs import MIB
 from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
 from .stats import Spread, finite, percentile
+from .throughput import ThroughputRun
+from .waterfall import lines as waterfall_lines
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A bound on a figure's median: ``at_least`` or at most ``limit``."""
+    """A bound on a figure's median: ``at_least`` or at most ``limit``; optionally a
+    ``goal``, a stricter bound the same way."""
 
     limit: float
     at_least: bool
+    goal: float | None = None
 
-    def met(self, value: float) -> bool | None:
+    def _within(self, value: float, bound: float) -> bool | None:
         if not math.isfinite(value):
             return None
-        return value >= self.limit if self.at_least else value <= self.limit
+        return value >= bound if self.at_least else value <= bound
+
+    def met(self, value: float) -> bool | None:
+        return self._within(value, self.limit)
+
+    def goal_met(self, value: float) -> bool | None:
+        return None if self.goal is None else self._within(value, self.goal)
+
+    def verdict(self, value: float) -> str:
+        """pass or MISS; with a goal, whether the goal is met too."""
+        met = self.met(value)
+        if met is None:
+            return ""
+        if not met:
+            return "MISS"
+        goal = self.goal_met(value)
+        return "pass" if goal is None else ("pass, goal met" if goal else "pass, goal MISS")
 
     def __str__(self) -> str:
-        return f"{'>=' if self.at_least else '<='} {self.limit:g}"
+        sign = ">=" if self.at_least else "<="
+        goal = f" (goal {sign} {self.goal:g})" if self.goal is not None else ""
+        return f"{sign} {self.limit:g}{goal}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +71,10 @@ class Row:
     def met(self) -> bool | None:
         return self.target.met(self.spread.median) if self.target else None
 
+    @property
+    def verdict(self) -> str:
+        return self.target.verdict(self.spread.median) if self.target else ""
+
     def as_json(self) -> dict[str, object]:
         return {
             "figure": self.figure,
@@ -55,6 +82,7 @@ class Row:
             **self.spread.as_json(),
             "target": str(self.target) if self.target else None,
             "met": self.met,
+            "goal_met": self.target.goal_met(self.spread.median) if self.target else None,
         }
 
 
@@ -317,6 +345,82 @@ def rows(results: Results) -> list[Row]:
             "",
             3,
         ),
+        *(row for peer in results.peers if not peer.skipped for row in peer_rows(results, peer)),
+    ]
+
+
+#: The issue's targets for ours against a peer: (limit, goal) of ours / theirs.
+IDLE_P50_RATIO = Target(1.0, at_least=False, goal=0.5)
+IDLE_P99_RATIO = Target(1.0, at_least=False, goal=0.6)
+THROUGHPUT_RATIO = Target(3.0, at_least=True, goal=4.0)
+
+
+def cpu_ms_per_job(runs: Sequence[ThroughputRun]) -> Spread:
+    """CPU milliseconds per job, all measured processes (the harness included), per run."""
+    return Spread.of([1000 * sum(t.cpu_s.values()) / max(t.accepted, 1) for t in runs])
+
+
+def peer_rows(results: Results, peer: PeerResults) -> list[Row]:
+    """A peer's figures, and ours divided by theirs with the issue's targets."""
+    c = results.config
+    name = peer.name
+    tp, idle = f"peer {name} throughput", f"peer {name} idle latency"
+    theirs = {
+        "jobs/s": spread(peer.throughput, lambda t: t.jobs_per_s),
+        "p50": spread(peer.idle, lambda r: r.p(50)),
+        "p99": spread(peer.idle, lambda r: r.p(99)),
+        "cpu": cpu_ms_per_job(peer.throughput),
+    }
+    ours = {
+        "jobs/s": spread(results.throughput, lambda t: t.jobs_per_s),
+        "p50": spread(results.idle, lambda r: r.p(50)),
+        "p99": spread(results.idle, lambda r: r.p(99)),
+        "cpu": cpu_ms_per_job(results.throughput),
+    }
+    return [
+        Row(
+            f"{name}: throughput, {c.jobs} 3-task chains (jobs/s)",
+            theirs["jobs/s"],
+            "jobs/s",
+            0,
+            None,
+            tp,
+        ),
+        Row(f"{name}: idle latency p50 (ms)", theirs["p50"], "ms", 1, None, idle),
+        Row(f"{name}: idle latency p99 (ms)", theirs["p99"], "ms", 1, None, idle),
+        Row(f"{name}: CPU ms per job, all processes", theirs["cpu"], "ms", 2, None, tp),
+        Row(
+            f"ratio: idle p50, ours / {name}",
+            Spread.ratio(ours["p50"], theirs["p50"]),
+            "",
+            2,
+            IDLE_P50_RATIO,
+            idle,
+        ),
+        Row(
+            f"ratio: idle p99, ours / {name}",
+            Spread.ratio(ours["p99"], theirs["p99"]),
+            "",
+            2,
+            IDLE_P99_RATIO,
+            idle,
+        ),
+        Row(
+            f"ratio: throughput, ours / {name}",
+            Spread.ratio(ours["jobs/s"], theirs["jobs/s"]),
+            "",
+            2,
+            THROUGHPUT_RATIO,
+            tp,
+        ),
+        Row(
+            f"ratio: CPU ms per job, ours / {name}",
+            Spread.ratio(ours["cpu"], theirs["cpu"]),
+            "",
+            2,
+            None,
+            tp,
+        ),
     ]
 
 
@@ -362,14 +466,13 @@ def render(results: Results) -> str:
     body = []
     for row in rows(results):
         s = row.spread
-        met = row.met
         body.append(
             [
                 row.figure,
                 _fmt(s.median, row.digits),
                 f"{_fmt(s.low, row.digits)} - {_fmt(s.high, row.digits)}",
                 str(row.target) if row.target else "",
-                "" if met is None else ("pass" if met else "MISS"),
+                row.verdict,
                 _fmt(others_pct(results, row.phase), 0) if row.phase else "",
             ]
         )
@@ -382,6 +485,12 @@ def render(results: Results) -> str:
         "others' CPU %: the most that processes other than the stack and the harness used of "
         "the machine during a run of that figure (a shared machine makes figures worse)."
     )
+    if results.peers:
+        lines.append(
+            "ratio rows against a peer: the ratio of the two medians; the range pairs every "
+            "run of ours with every run of theirs."
+        )
+    lines += _peer_tables(results)
 
     # Resources.
     cpu = _cpu_per_1000(results)
@@ -555,6 +664,8 @@ def render(results: Results) -> str:
         for frame, count in prof.self_frames[:8]:
             lines.append(f"  {100 * count / max(prof.samples, 1):5.1f}%  {frame}")
 
+    lines += waterfall_lines(results.waterfall)
+
     speeds = Spread.of([i.calibration_ms for i in results.interference])
     if results.interference:
         lines += [
@@ -569,6 +680,72 @@ def render(results: Results) -> str:
     phases = ", ".join(f"{k} {v:.0f}s" for k, v in results.phase_seconds.items())
     lines += ["", f"phase durations: {phases}"]
     return "\n".join(lines)
+
+
+def _cell(s: Spread, digits: int) -> str:
+    if not s.runs:
+        return "-"
+    return f"{_fmt(s.median, digits)} [{_fmt(s.low, digits)}-{_fmt(s.high, digits)}]"
+
+
+def _peer_tables(results: Results) -> list[str]:
+    """Ours and every peer side by side, each peer's set-up and CPU by process."""
+    if not results.peers:
+        return []
+    c = results.config
+    systems: list[tuple[str, Sequence[ThroughputRun], Sequence[LatencyRun]]] = [
+        (
+            f"ours ({c.replicas} orchestrator(s), {c.replicas} worker(s))",
+            results.throughput,
+            results.idle,
+        )
+    ]
+    systems += [(p.label or p.name, p.throughput, p.idle) for p in results.peers if not p.skipped]
+    body = [
+        [
+            label,
+            _cell(spread(tp, lambda t: t.jobs_per_s), 0),
+            _cell(spread(idle, lambda r: r.p(50)), 1),
+            _cell(spread(idle, lambda r: r.p(99)), 1),
+            _cell(cpu_ms_per_job(tp), 2),
+        ]
+        for label, tp, idle in systems
+    ]
+    lines = [
+        "",
+        f"side by side: 3-step chains, {c.jobs} a throughput run with {c.concurrency} "
+        f"submissions in flight, {c.latency_probes} one at a time for idle latency; median "
+        f"[min-max] of {c.runs} run(s):",
+    ]
+    lines += _table(
+        ["system", "jobs/s", "idle p50 ms", "idle p99 ms", "CPU ms/job, all processes"],
+        body,
+        "<>>>>",
+    )
+    for peer in results.peers:
+        if peer.skipped:
+            lines.append(f"{peer.name}: not run ({peer.skipped})")
+            continue
+        names: list[str] = []
+        for t in peer.throughput:
+            names += [n for n in t.cpu_s if n not in names]
+        per_process = ", ".join(
+            f"{n} {_fmt(cpu_ms_per_job_of(peer.throughput, n), 2)}" for n in names
+        )
+        rss = ", ".join(f"{n} {v / MIB:.0f}" for n, v in peer.rss_peaks.items())
+        lines.append(f"{peer.label}:")
+        for key in ("worker", "client", "done_observed"):
+            if key in peer.meta:
+                lines.append(f"  {key.replace('_', ' ')}: {peer.meta[key]}")
+        if per_process:
+            lines.append(f"  CPU ms per job (median): {per_process}")
+        if rss:
+            lines.append(f"  peak RSS MiB: {rss}")
+    return lines
+
+
+def cpu_ms_per_job_of(runs: Sequence[ThroughputRun], name: str) -> float:
+    return _median([1000 * t.cpu_s.get(name, math.nan) / max(t.accepted, 1) for t in runs])
 
 
 def _gateway_tables(results: Results) -> list[str]:
@@ -706,6 +883,9 @@ def to_json(results: Results) -> dict[str, object]:
             "floor_s": c.floor_s,
             "warmup_jobs": c.warmup_jobs,
             "quick": c.quick,
+            "peers": list(c.peers),
+            "peer_workers": c.peer_workers,
+            "peer_concurrency": c.peer_concurrency,
         },
         "summary": [r.as_json() for r in rows(results)],
         "targets_met": {r.figure: r.met for r in rows(results) if r.target is not None},
@@ -728,6 +908,19 @@ def to_json(results: Results) -> dict[str, object]:
             "floor_jetstream": [_floor(f) for f in results.js_floor],
             "floor_jetstream_one": [_floor(f) for f in results.js_one],
         },
+        "peers": {
+            p.name: {
+                "label": p.label,
+                "skipped": p.skipped or None,
+                "meta": p.meta,
+                "seconds": p.seconds,
+                "cpu_ms_per_job": cpu_ms_per_job(p.throughput).as_json(),
+                "peak_rss_bytes": p.rss_peaks,
+                "throughput": [t.as_json() for t in p.throughput],
+                "idle_latency": [r.as_json() for r in p.idle],
+            }
+            for p in results.peers
+        },
         "profiles": {p.name: p.as_json() for p in results.profiles},
         "interference": [
             {
@@ -741,6 +934,7 @@ def to_json(results: Results) -> dict[str, object]:
             }
             for i in results.interference
         ],
+        "waterfall": results.waterfall.as_json() if results.waterfall else None,
         "phase_seconds": results.phase_seconds,
         "warnings": results.warnings,
     }

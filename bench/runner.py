@@ -1,7 +1,9 @@
 """The benchmark's phases, in order, on one stack: floors, throughput, idle latency,
 latency at half load, event latency with 1 and with many watchers, the browser gateway
 (event latency it adds, its memory, CreateJob over REST against gRPC), and optionally a
-profiled throughput run. The stack is brought back to idle between runs."""
+profiled throughput run. The stack is brought back to idle between runs. Then, with the
+stack stopped, the peers (``bench.peers``): the same throughput and idle-latency runs on
+other job systems, one after the other, each on servers of its own."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import TypeVar
 
 from devstack import Stack
 
-from . import floors
+from . import floors, peers
 from .events import EventRun, run_events
 from .gateway import (
     VIAS,
@@ -36,9 +38,11 @@ from .gateway import (
 )
 from .harness import BENCH_ENV, Harness, raise_fd_limit
 from .latency import LatencyRun, run_probes, run_probes_under_load
+from .peers import PeerResults, PeerUnavailable
 from .procs import CpuMeter, RssSampler, calibrate
 from .profile import Profile, py_spy, record
 from .throughput import ThroughputRun, run_throughput
+from .waterfall import WaterfallRun, run_waterfall
 
 T = TypeVar("T")
 
@@ -70,13 +74,39 @@ class Config:
     replicas: int = 1
     #: The phases to run (``PHASES``); all of them by default.
     only: frozenset[str] = frozenset()
+    #: The peers to compare with (``bench.peers.PEERS``), their workers and each one's
+    #: concurrency.
+    peers: tuple[str, ...] = ()
+    peer_workers: int = 2
+    peer_concurrency: int = 16
 
     def runs_phase(self, name: str) -> bool:
         return not self.only or name in self.only
 
+    @property
+    def _peer_phase(self) -> bool:
+        return bool(self.peers) and "peer" in self.only
 
-#: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it).
-PHASES = ("floors", "throughput", "idle", "loaded", "events", "gateway")
+    @property
+    def measures_throughput(self) -> bool:
+        """Ours: for itself, for the half-load phase (half of it) or for ``--only peer``."""
+        return self.runs_phase("throughput") or self.runs_phase("loaded") or self._peer_phase
+
+    @property
+    def measures_idle(self) -> bool:
+        return self.runs_phase("idle") or self._peer_phase
+
+    def peer_figures(self) -> tuple[bool, bool]:
+        """Whether the peers run throughput, idle latency: what ours runs, to compare."""
+        if not self.peers:
+            return False, False
+        return self.measures_throughput, self.measures_idle
+
+
+#: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it);
+#: ``peer`` runs our throughput and idle latency and the peers' (``--peer``); ``waterfall``
+#: traces single jobs on a stack of its own (``bench.waterfall``).
+PHASES = ("floors", "throughput", "idle", "loaded", "events", "gateway", "peer", "waterfall")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +148,8 @@ class Results:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     interference: list[Interference] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    peers: list[PeerResults] = field(default_factory=list)
+    waterfall: WaterfallRun | None = None
 
 
 class Progress:
@@ -137,6 +169,9 @@ async def run(config: Config, say: Progress) -> Results:
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
         root = (config.dir or Path(tmp)).resolve()
         root.mkdir(parents=True, exist_ok=True)
+        if config.only == {"waterfall"}:  # only the traced stack is needed
+            await _waterfall(config, root, nofile, results, say)
+            return results
         stack = Stack(
             root,
             extra_env=dict(BENCH_ENV),
@@ -161,7 +196,32 @@ async def run(config: Config, say: Progress) -> Results:
         finally:
             say("stopping the stack")
             await asyncio.to_thread(stack.stop)
+        if config.runs_phase("waterfall"):
+            await _waterfall(config, root, nofile, results, say)
+        for name in config.peers:
+            await _peer(config, name, root, results, say)
     return results
+
+
+async def _waterfall(
+    config: Config, root: Path, nofile: int, results: Results, say: Progress
+) -> None:
+    """Single traced jobs on a stack of their own (``bench.waterfall``), so tracing costs
+    the other phases nothing; a failure is a warning. With ``--only waterfall`` its stack
+    is the only one, and gives the run's facts."""
+
+    async def facts(harness: Harness) -> None:
+        if not results.meta:
+            results.meta = await _meta(harness, root, nofile)
+
+    began = time.monotonic()
+    try:
+        results.waterfall = await run_waterfall(config, root, say, on_open=facts)
+        results.warnings += results.waterfall.warnings
+    except Exception as error:
+        results.warnings.append(f"waterfall failed: {error!r}; see the logs under {root}")
+        say(f"waterfall failed: {error!r}")
+    results.phase_seconds["waterfall"] = time.monotonic() - began
 
 
 async def _phases(config: Config, harness: Harness, results: Results, say: Progress) -> None:
@@ -182,28 +242,7 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
         _check_alive(stack)
 
     async def guarded(name: str, run: int, body: Callable[[], Awaitable[T]]) -> T:
-        """Run one measurement once the machine is quiet, and record how much CPU others
-        used meanwhile: this machine may be shared (a test suite running beside us), and a
-        figure taken while someone else used a core says little about the system."""
-        began = time.monotonic()
-        quiet, pct = await cpu.wait_quiet(config.max_foreign_pct, config.quiet_timeout_s, cpus)
-        waited = time.monotonic() - began
-        speed = calibrate()
-        if not quiet:
-            say(f"  (the machine is still busy: others use {pct:.0f}% of it; measuring anyway)")
-        before = cpu.snapshot()
-        result = await body()
-        use = CpuMeter.delta(before, cpu.snapshot())
-        record = Interference(
-            name, run, use.wall_s, use.foreign_pct(cpus), use.steal, waited, speed
-        )
-        results.interference.append(record)
-        if record.foreign_pct > config.max_foreign_pct:
-            results.warnings.append(
-                f"{name} run {run}: other processes used {record.foreign_pct:.0f}% of the "
-                "machine during it; its figures are pessimistic"
-            )
-        return result
+        return await _guarded(config, results, cpu, say, name, run, body)
 
     async def measure_floors() -> None:
         assert stack.postgres is not None
@@ -445,9 +484,9 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
     try:
         if config.runs_phase("floors"):
             await phase("floors", measure_floors)
-        if config.runs_phase("throughput") or config.runs_phase("loaded"):
+        if config.measures_throughput:
             await phase("throughput", measure_throughput)
-        if config.runs_phase("idle"):
+        if config.measures_idle:
             await phase("idle latency", measure_idle)
         if config.runs_phase("loaded"):
             await phase("half-load latency", measure_loaded)
@@ -472,6 +511,140 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
     finally:
         sampler.cancel()
         results.rss_peaks = rss.peaks()
+
+
+async def _guarded(
+    config: Config,
+    results: Results,
+    cpu: CpuMeter,
+    say: Progress,
+    name: str,
+    run: int,
+    body: Callable[[], Awaitable[T]],
+) -> T:
+    """Run one measurement once the machine is quiet, and record how much CPU others
+    used meanwhile: this machine may be shared (a test suite running beside us), and a
+    figure taken while someone else used a core says little about the system."""
+    cpus = os.cpu_count() or 1
+    began = time.monotonic()
+    quiet, pct = await cpu.wait_quiet(config.max_foreign_pct, config.quiet_timeout_s, cpus)
+    waited = time.monotonic() - began
+    speed = calibrate()
+    if not quiet:
+        say(f"  (the machine is still busy: others use {pct:.0f}% of it; measuring anyway)")
+    before = cpu.snapshot()
+    result = await body()
+    use = CpuMeter.delta(before, cpu.snapshot())
+    record = Interference(name, run, use.wall_s, use.foreign_pct(cpus), use.steal, waited, speed)
+    results.interference.append(record)
+    if record.foreign_pct > config.max_foreign_pct:
+        results.warnings.append(
+            f"{name} run {run}: other processes used {record.foreign_pct:.0f}% of the "
+            "machine during it; its figures are pessimistic"
+        )
+    return result
+
+
+async def _peer(config: Config, name: str, root: Path, results: Results, say: Progress) -> None:
+    """One peer: its servers and workers, a warm-up, then the same throughput and idle
+    latency runs as ours, each once the machine is quiet; then it is stopped. A peer that
+    is not installed or fails is reported in the warnings; ours stay."""
+    into = PeerResults(name)
+    results.peers.append(into)
+    throughput, idle = config.peer_figures()
+    began = time.monotonic()
+    try:
+        peer = peers.create(name)
+    except PeerUnavailable as error:
+        into.skipped = str(error)
+        results.warnings.append(f"peer {name} not run: {error}")
+        say(f"peer {name} not run: {error}")
+        return
+    say(f"peer {name}: starting its server and {config.peer_workers} workers")
+    try:
+        await peer.start(root, config.peer_workers, config.peer_concurrency, config.concurrency)
+        into.label = peer.label
+        into.meta = peer.describe()
+        say(f"peer ready in {time.monotonic() - began:.1f}s: {into.label}")
+        watched = peer.watched()
+        cpu = CpuMeter(watched)
+        rss = RssSampler(watched)
+        sampler = asyncio.create_task(rss.run())
+        try:
+            await _peer_runs(config, peer, into, cpu, throughput, idle, results, say)
+        finally:
+            sampler.cancel()
+            into.rss_peaks = rss.peaks()
+    except Exception as error:
+        results.warnings.append(f"peer {name} failed: {error!r}; see its logs under {root}")
+        say(f"peer {name} failed: {error!r}")
+    finally:
+        await peer.stop()
+        into.seconds = time.monotonic() - began
+        results.phase_seconds[f"peer {name}"] = into.seconds
+
+
+async def _peer_runs(
+    config: Config,
+    peer: peers.Peer,
+    into: PeerResults,
+    cpu: CpuMeter,
+    throughput: bool,
+    idle: bool,
+    results: Results,
+    say: Progress,
+) -> None:
+    runs = range(1, config.runs + 1)
+    name = peer.name
+    cpus = os.cpu_count() or 1
+    if throughput:
+        warmup = await peers.run_throughput(peer, config.warmup_jobs, config.concurrency)
+        await peer.quiesce()
+        say(f"{name} throughput warm-up: {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+        for r in runs:
+            result = await _guarded(
+                config,
+                results,
+                cpu,
+                say,
+                f"peer {name} throughput",
+                r,
+                partial(peers.run_throughput, peer, config.jobs, config.concurrency, cpu),
+            )
+            into.throughput.append(result)
+            waited = await peer.quiesce()
+            if not result.ok:
+                results.warnings.append(
+                    f"{name} throughput run {r}: {result.accepted}/{result.jobs} accepted, "
+                    f"{result.succeeded} succeeded, errors {result.errors}"
+                )
+            total = sum(result.cpu_s.values())
+            say(
+                f"{name} throughput {r}/{config.runs}: {result.accepted} jobs in "
+                f"{result.seconds:.2f}s = {result.jobs_per_s:,.0f} jobs/s (submitted at "
+                f"{result.accept_per_s:,.0f}/s; all succeeded: {'yes' if result.ok else 'NO'};"
+                f" {1000 * total / max(result.accepted, 1):.2f} CPU-ms per job; others' CPU "
+                f"{100 * result.foreign_cpu_s / (result.seconds * cpus):.0f}%; "
+                f"idle again after {waited:.1f}s)"
+            )
+    if idle:
+        for r in runs:
+            latency = await _guarded(
+                config,
+                results,
+                cpu,
+                say,
+                f"peer {name} idle latency",
+                r,
+                partial(peers.run_probes, peer, config.latency_probes),
+            )
+            into.idle.append(latency)
+            await peer.quiesce()
+            _check_probes(results, f"{name} idle", r, latency)
+            say(
+                f"{name} idle latency {r}/{config.runs}: {len(latency.probes)} jobs one at a "
+                f"time, p50 {latency.p(50):.1f} ms, p99 {latency.p(99):.1f} ms"
+            )
 
 
 def _check_alive(stack: Stack) -> None:

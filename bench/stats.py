@@ -32,10 +32,23 @@ class Spread:
     """One figure over several runs: the median and the range."""
 
     runs: tuple[float, ...]
+    #: The figure when it is not the median of ``runs``: a ratio of two medians.
+    center: float | None = None
 
     @classmethod
     def of(cls, runs: Sequence[float]) -> Spread:
         return cls(tuple(runs))
+
+    @classmethod
+    def ratio(cls, numerator: Spread, denominator: Spread) -> Spread:
+        """``numerator / denominator``: the ratio of their medians, ranging over every
+        pairing of one run of each (the runs of two systems are not paired), so the range
+        runs from the least to the most favourable ratio. NaN where either has no runs or
+        the denominator is 0."""
+        pairs = [a / b for a in numerator._valid for b in denominator._valid if b]
+        top, bottom = numerator.median, denominator.median
+        center = top / bottom if math.isfinite(top) and math.isfinite(bottom) and bottom else None
+        return cls(tuple(pairs), math.nan if center is None else center)
 
     @property
     def _valid(self) -> list[float]:
@@ -43,6 +56,8 @@ class Spread:
 
     @property
     def median(self) -> float:
+        if self.center is not None:
+            return self.center
         valid = self._valid
         return statistics.median(valid) if valid else math.nan
 
