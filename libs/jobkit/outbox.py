@@ -9,6 +9,9 @@ commit: a delete lost in a crash only means a re-publish that ``Nats-Msg-Id`` dr
 
 A sweeper in every relay picks up rows nobody published in time — their writer crashed or
 NATS was down — claiming them with ``FOR UPDATE SKIP LOCKED`` so replicas never collide.
+
+When spans are recorded, each message's publish is a PRODUCER span of its job's trace,
+from its hand-over to the relay to JetStream's ack (``publish_span``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 from nats.js import JetStreamContext
+from opentelemetry.trace import Span, SpanKind
 
+from jobkit import tracing
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
 from jobkit.sql import queries
@@ -45,8 +50,9 @@ class OutboxRelay:
         self._stale_after_s = stale_after_s
         self._batch_size = batch_size
         self._timers: set[asyncio.TimerHandle] = set()
-        #: Rows to publish, in commit order, and published rows whose delete is pending.
-        self._queued: list[tuple[int, OutboxMessage]] = []
+        #: Rows to publish, in commit order, each with its publish span (the no-op span
+        #: unless recorded), and published rows whose delete is pending.
+        self._queued: list[tuple[int, OutboxMessage, Span]] = []
         self._published: list[int] = []
         self._publisher: asyncio.Task[None] | None = None
         self._deleter: asyncio.Task[None] | None = None
@@ -57,12 +63,13 @@ class OutboxRelay:
         now = datetime.now(UTC)
         loop = asyncio.get_running_loop()
         for row in rows:
-            when = row[1].not_before
+            row_id, message = row
+            when = message.not_before
             if when is not None and when > now:
                 self._timers = {t for t in self._timers if t.when() > loop.time()}
                 self._timers.add(loop.call_later((when - now).total_seconds(), self.submit, [row]))
             else:
-                self._queued.append(row)
+                self._queued.append((row_id, message, publish_span(message)))
         if self._queued and (self._publisher is None or self._publisher.done()):
             self._publisher = loop.create_task(self._publish_queued())
 
@@ -89,12 +96,12 @@ class OutboxRelay:
             batch = self._queued[:_PUBLISH_GROUP]
             del self._queued[:_PUBLISH_GROUP]
             try:
-                await self._publish(m for _, m in batch)
+                await self._publish((m, span) for _, m, span in batch)
             except Exception as exc:
                 # The rows stay in the table: the sweeper publishes them once stale.
                 log.warning("outbox_fast_path_failed", count=len(batch), error=type(exc).__name__)
                 continue
-            self._published.extend(row_id for row_id, _ in batch)
+            self._published.extend(row_id for row_id, _, _ in batch)
             if self._deleter is None or self._deleter.done():
                 self._deleter = asyncio.get_running_loop().create_task(self._delete_published())
 
@@ -107,15 +114,14 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
 
-    async def _publish(self, messages: Iterable[OutboxMessage]) -> None:
-        await asyncio.gather(
-            *(
-                self._js.publish(
-                    m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
-                )
-                for m in messages
+    async def _publish(self, messages: Iterable[tuple[OutboxMessage, Span]]) -> None:
+        await asyncio.gather(*(self._publish_one(m, span) for m, span in messages))
+
+    async def _publish_one(self, m: OutboxMessage, span: Span) -> None:
+        with span:  # ends at JetStream's ack (or its failure)
+            await self._js.publish(
+                m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
             )
-        )
 
     async def sweep_once(self) -> int:
         """Publish and delete one batch of stale due rows; returns how many."""
@@ -125,12 +131,13 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await self._publish(
+            messages = [
                 OutboxMessage(
                     r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
                 )
                 for r in rows
-            )
+            ]
+            await self._publish((m, publish_span(m)) for m in messages)
             await conn.execute(queries.delete_outbox, [r["id"] for r in rows])
         log.info("outbox_swept", count=len(rows))
         return len(rows)
@@ -156,6 +163,16 @@ class OutboxRelay:
         for task in (self._publisher, self._deleter):
             if task is not None:
                 task.cancel()
+
+
+def publish_span(message: OutboxMessage) -> Span:
+    """The PRODUCER span of one message's publish, in its job's trace, from now; the
+    API's no-op span unless spans are recorded."""
+    span = tracing.job_span("publish", message.trace_context, kind=SpanKind.PRODUCER)
+    if span.is_recording():
+        span.update_name(f"publish {message.subject}")
+        span.set_attribute("messaging.destination.name", message.subject)
+    return span
 
 
 #: Most messages published in one go (they are pipelined; the acks are awaited together).

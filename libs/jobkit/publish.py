@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 
 from nats.aio.client import Client as NatsClient
 
@@ -10,16 +11,27 @@ from jobkit.bus import events_subject
 from jobkit.convert import event_to_proto
 from jobkit.logging import get_logger
 from jobkit.model import EventRecord, OutboxMessage
+from jobkit.tracing import TRACEPARENT
 
 log = get_logger(__name__)
 
 
-async def publish_events(nc: NatsClient, events: Sequence[EventRecord]) -> None:
-    """Best effort: Postgres holds the events; the notifier repairs any gap from there."""
+async def publish_events(
+    nc: NatsClient,
+    events: Sequence[EventRecord],
+    traces: Mapping[uuid.UUID, str] | None = None,
+) -> None:
+    """Best effort: Postgres holds the events; the notifier repairs any gap from there.
+
+    ``traces``: a ``traceparent`` per job, sent as a header with its events, when spans
+    are recorded (the notifier's fan-out joins the job's trace); none otherwise."""
     try:
         for record in events:
+            trace = traces.get(record.job_id) if traces else None
             await nc.publish(
-                events_subject(str(record.job_id)), event_to_proto(record).SerializeToString()
+                events_subject(str(record.job_id)),
+                event_to_proto(record).SerializeToString(),
+                headers={TRACEPARENT: trace} if trace else None,
             )
     except Exception as exc:
         log.warning("event_publish_failed", count=len(events), error=type(exc).__name__)

@@ -13,6 +13,13 @@ the API's no-op tracer has no parent to continue, a root context with random ids
 here. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set and the ``tracing`` extra installed
 (``opentelemetry-sdk``, ``opentelemetry-exporter-otlp-proto-grpc``), spans are recorded
 and exported over OTLP (``configure_tracing``).
+
+Besides the RPC and step spans, each hop of a job's path is a span of the job's trace when
+recorded (``job_span``, ``child_span``): the relay's publish, the orchestrator's handling
+of each input and its events' publish, the dispatch's wait for a worker, the report's
+publish, the notifier's fan-out. Without an SDK those helpers return the API's no-op span
+before parsing anything (a flag test), and their callers build names and attributes only
+``if span.is_recording()``, so the hops cost next to nothing per message.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import (
+    INVALID_SPAN,
     NonRecordingSpan,
     Span,
     SpanContext,
@@ -46,6 +54,8 @@ Carrier = str | Mapping[str, str] | Iterable[tuple[str, object]] | None
 _propagator = TraceContextTextMapPropagator()
 # A proxy: it uses whatever provider configure_tracing installs, even if that is later.
 _tracer = trace.get_tracer("jobkit")
+#: Whether this process records spans (``configure_tracing`` installed an SDK).
+_sdk = False
 
 
 def configure_tracing(service: str, otlp_endpoint: str) -> bool:
@@ -68,6 +78,8 @@ def configure_tracing(service: str, otlp_endpoint: str) -> bool:
     # The exporter reads the endpoint, headers and TLS settings from OTEL_EXPORTER_OTLP_*.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    global _sdk
+    _sdk = True
     log.info("tracing_exporting", kind="otlp")
     return True
 
@@ -167,6 +179,52 @@ def _start(name: str, parent: Carrier, kind: SpanKind) -> Span:
         # No SDK and no parent: the no-op tracer has no ids to give; make a root.
         current = NonRecordingSpan(_random_root())
     return current
+
+
+def recording() -> bool:
+    """Whether this process records spans: what a caller checks before it builds anything
+    only a recorded span would use (a start time it must compute, a header)."""
+    return _sdk
+
+
+def job_span(
+    name: str,
+    parent: Carrier,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    start_time: int | None = None,
+) -> Span:
+    """A span of the job whose trace ``parent`` carries (a message's NATS headers, a
+    ``traceparent`` value), started at ``start_time`` (ns since the epoch) or now. It is
+    not made current; the caller ends it (``span.end()``, or ``with span:``).
+
+    Without an SDK, or if ``parent`` holds no trace to join, this is the API's no-op span,
+    returned before anything is parsed: set names and attributes only
+    ``if span.is_recording()``."""
+    if not _sdk or not parent:
+        return INVALID_SPAN
+    context = _propagator.extract(_carrier(parent))
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return INVALID_SPAN  # a hop is part of a job's trace, never a trace of its own
+    return _tracer.start_span(name, context=context, kind=kind, start_time=start_time)
+
+
+def child_span(
+    name: str,
+    parent: Span | None = None,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    start_time: int | None = None,
+) -> Span:
+    """A span under ``parent`` (by default the current span), like ``job_span``: not
+    current, the no-op span without an SDK or without a parent."""
+    if not _sdk:
+        return INVALID_SPAN
+    parent = parent if parent is not None else trace.get_current_span()
+    if not parent.get_span_context().is_valid:
+        return INVALID_SPAN
+    context = trace.set_span_in_context(parent)
+    return _tracer.start_span(name, context=context, kind=kind, start_time=start_time)
 
 
 def bind_job_trace(traceparent: str) -> None:

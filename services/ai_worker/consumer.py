@@ -4,6 +4,10 @@ Each attempt is acked only after its result is published (durably, to JetStream)
 worker that dies mid-step leaves the message to be redelivered to another. While a step
 runs, the worker tells JetStream it is still working on it (``in_progress``) so a long
 step is not redelivered under it.
+
+The step is a span of its job's trace (``step <type>.<step>``); when spans are recorded,
+so are the dispatch's wait for this worker (``wait for worker``, from the message's
+store in JetStream) and each publish of a report (``publish report``).
 """
 
 from __future__ import annotations
@@ -180,6 +184,8 @@ class Worker:
             log.warning("unsubscribe_failed", error=type(exc).__name__)
 
     async def _execute(self, msg: Msg) -> None:
+        if tracing.recording():
+            _record_wait(msg)
         task = worker_pb2.StepTask.FromString(msg.data)
         terms = sensitive_terms(struct_to_dict(task.input))
         with (
@@ -341,11 +347,14 @@ class Worker:
         delay = 0.1
         while True:
             try:
-                await self._js.publish(
-                    bus.REPORT_SUBJECT,
-                    report.SerializeToString(),
-                    headers=tracing.message_headers(msg_id, tracing.current_traceparent()),
-                )
+                with tracing.child_span("publish report", kind=SpanKind.PRODUCER) as span:
+                    if span.is_recording():
+                        span.set_attribute("report", kind or "")
+                    await self._js.publish(
+                        bus.REPORT_SUBJECT,
+                        report.SerializeToString(),
+                        headers=tracing.message_headers(msg_id, tracing.current_traceparent()),
+                    )
                 return
             except Exception as exc:
                 if kind == "progress" or self._stopping.is_set():
@@ -356,3 +365,16 @@ class Worker:
                 log.warning("report_retrying", kind=kind, error=type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+def _record_wait(msg: Msg) -> None:
+    """The dispatch's wait in its job's trace: from its store in JetStream (the message's
+    timestamp) to this worker's receipt: the delivery to its pull request, and any wait
+    for a free slot."""
+    stored = msg.metadata.timestamp
+    span = tracing.job_span(
+        "wait for worker", msg.headers, start_time=int(stored.timestamp() * 1_000_000_000)
+    )
+    if span.is_recording():
+        span.set_attribute("messaging.deliveries", msg.metadata.num_delivered or 1)
+    span.end()

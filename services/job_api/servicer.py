@@ -147,11 +147,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # around its check and that statement.
             quota = self._limits.running_jobs > 0
             try:
-                async with conn.transaction() if quota else contextlib.nullcontext():
-                    await limits.check_running(conn, caller.subject, self._limits.running_jobs)
-                    events, outbox_rows = await store.create_jobs(
-                        conn, [store.NewJob(job, planned.change, key, digest)], now
-                    )
+                with tracing.child_span("commit job"):  # recorded only
+                    async with conn.transaction() if quota else contextlib.nullcontext():
+                        await limits.check_running(conn, caller.subject, self._limits.running_jobs)
+                        events, outbox_rows = await store.create_jobs(
+                            conn, [store.NewJob(job, planned.change, key, digest)], now
+                        )
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.
                 assert key is not None
@@ -160,7 +161,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 return replay
         log.info("job_created", job_id=str(job.id), job_type=job.type)
         metrics.JOBS_CREATED.labels(job.type).inc()
-        await publish_events(self._nc, events)
+        # Recorded only: CREATED carries the job's trace to the notifier.
+        traces = {job.id: job.trace_context} if tracing.recording() else None
+        await publish_events(self._nc, events, traces)
         self._relay.submit(outbox_rows)
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
 

@@ -4,6 +4,9 @@ Live events are a fast path only: a watcher whose buffer overflows, or that sees
 sequences, or that has heard nothing for a while although Postgres holds newer events
 (checked for all idle watchers in one query), is told to resync and replays from
 Postgres. So a lost or reordered NATS message delays an event, it never drops one.
+
+When spans are recorded and the event carries its job's trace (``traceparent``), its
+fan-out is one span of that trace: one per event received, never one per watcher.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import SpanKind
 
+from jobkit import tracing
 from jobkit.bus import EVENTS_PREFIX
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
@@ -70,9 +75,18 @@ class EventHub:
         watchers = self._watchers.get(msg.subject[len(EVENTS_PREFIX) :])
         if not watchers:
             return
-        event = jobs_pb2.JobEvent.FromString(msg.data)
-        for watcher in watchers:
-            watcher.offer(event)
+        with tracing.job_span("fan out event", msg.headers, kind=SpanKind.CONSUMER) as span:
+            event = jobs_pb2.JobEvent.FromString(msg.data)
+            for watcher in watchers:
+                watcher.offer(event)
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "job.event": jobs_pb2.JobEventType.Name(event.type),
+                        "job.event_sequence": event.sequence,
+                        "notifier.watchers": len(watchers),
+                    }
+                )
 
     def watch(self, job_id: str) -> Watcher:
         watcher = Watcher(

@@ -3,11 +3,16 @@ commits each batch's decisions in one transaction, then publishes what was commi
 
 The wire format is ``codec``'s, the decisions are ``batching``'s and ``state_machine``'s;
 this module reads, writes and acknowledges.
+
+When spans are recorded, each input is a CONSUMER span of its job's trace from its
+arrival to the commit (``orchestrate submitted``, ``orchestrate step_succeeded``...),
+followed by a ``publish events`` span until the events, notices and outbox rows are out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -16,6 +21,7 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import Span, SpanKind
 
 from jobkit import bus, limits, metrics, store, tracing
 from jobkit.db import Conn, wrap_db_errors
@@ -28,7 +34,7 @@ from jobkit.sql import queries
 from services.orchestrator.batching import Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch
 from services.orchestrator.config import Timing
-from services.orchestrator.state_machine import Input, ReportKind, StepReport
+from services.orchestrator.state_machine import Input, ReportKind, StepReport, Submitted
 
 log = get_logger(__name__)
 
@@ -59,13 +65,14 @@ class Orchestrator:
         self._batch_size = batch_size
         self._timing = timing or Timing()
         self._prices = prices or PriceTable()
-        self._queue: asyncio.Queue[Msg | _Wake] = asyncio.Queue()
+        #: Inputs with their arrival (ns since the epoch), and wake-ups.
+        self._queue: asyncio.Queue[tuple[Msg, int] | _Wake] = asyncio.Queue()
         self._stopping = asyncio.Event()
         #: The time of the last completed loop round: what the liveness probe checks.
         self.last_progress = 0.0
 
     async def _enqueue(self, msg: Msg) -> None:
-        await self._queue.put(msg)
+        await self._queue.put((msg, time.time_ns()))
 
     async def subscribe(self, ack_wait_s: float, max_deliver: int) -> None:
         config = bus.orchestrator_consumer_config(ack_wait_s, max_deliver)
@@ -94,10 +101,11 @@ class Orchestrator:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            messages = [m for m in batch if not isinstance(m, _Wake)]
-            if messages:
+            received = [m for m in batch if not isinstance(m, _Wake)]
+            if received:
+                messages = [msg for msg, _ in received]
                 try:
-                    await self.process(messages)
+                    await self.process(messages, arrived_ns=[at for _, at in received])
                 except Exception as exc:
                     # Nothing was committed; the inputs come back in a second.
                     log.warning("batch_failed", count=len(messages), error=type(exc).__name__)
@@ -108,27 +116,36 @@ class Orchestrator:
         while not self._queue.empty():
             left = self._queue.get_nowait()
             if not isinstance(left, _Wake):
-                await _quietly(left.nak())
+                await _quietly(left[0].nak())
 
-    async def process(self, batch: Sequence[Msg]) -> None:
-        """Decide and commit one batch of NATS inputs; ack them once committed."""
+    async def process(self, batch: Sequence[Msg], arrived_ns: Sequence[int] = ()) -> None:
+        """Decide and commit one batch of NATS inputs; ack them once committed.
+        ``arrived_ns``: when each arrived (ns since the epoch), where its span starts."""
         items: list[tuple[Msg, Input]] = []
-        for msg in batch:
+        hops: list[Span] = []
+        for n, msg in enumerate(batch):
             try:
-                items.append((msg, decode(msg.subject, msg.data)))
+                item = decode(msg.subject, msg.data)
             except ValueError:
                 log.error("poison_message", subject=msg.subject)
                 await _quietly(msg.term())
-        await self.commit([i for _, i in items])
+                continue
+            items.append((msg, item))
+            arrived = arrived_ns[n] if arrived_ns else None
+            hops.append(_hop_span(msg, item, len(batch), arrived))
+        await self.commit([i for _, i in items], hops)
         for msg, _ in items:
             await _quietly(msg.ack())
 
-    async def commit(self, inputs: Sequence[Input]) -> None:
+    async def commit(self, inputs: Sequence[Input], hops: Sequence[Span] = ()) -> None:
         """Decide every input in order, commit the decisions, then publish the results.
 
         Optimistically first: read without locks, write guarded by each job's version (two
         round trips). If another writer - a replica, job_api's cancel - changed one of the
         jobs meanwhile, nothing was written: decide again, holding the rows' locks.
+
+        ``hops``: the inputs' spans (``_hop_span``), ended at the commit; each recorded
+        one is followed by a ``publish events`` span.
         """
         try:
             async with wrap_db_errors(), self._pool.acquire() as conn:
@@ -137,12 +154,25 @@ class Orchestrator:
             log.info("batch_conflict", count=len(inputs))
             async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
                 written = await self._decide_and_write(conn, inputs, lock=True)
+        # Each input's span ends at the commit; a recorded one is followed by its events'
+        # publish, whose trace the events carry to the notifier. (Inputs that are not
+        # messages, expired leases, have none.)
+        publishing = {
+            item.job_id: tracing.child_span("publish events", hop)
+            for item, hop in zip(inputs, hops, strict=False)
+            if hop.is_recording()
+        }
+        for hop in hops:
+            hop.end()
         changes, events, outbox_rows, notices = written
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
-        await publish_events(self._nc, events)
+        traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
+        await publish_events(self._nc, events, traces)
         await publish_notices(self._nc, notices)
         self._relay.submit(outbox_rows)
+        for span in publishing.values():
+            span.end()
         for _, change in changes:
             if change.job.status.terminal:
                 log.info(
@@ -226,6 +256,25 @@ class Orchestrator:
 
 
 _SCAN_BATCH = 500
+
+#: Span names by input, made once.
+_HOP_NAMES = {kind: f"orchestrate step_{kind.value}" for kind in ReportKind}
+
+
+def _hop_span(msg: Msg, item: Input, batch_size: int, arrived_ns: int | None) -> Span:
+    """The CONSUMER span of one input in its job's trace, from its arrival; the API's
+    no-op span unless spans are recorded."""
+    name = "orchestrate submitted" if isinstance(item, Submitted) else _HOP_NAMES[item.kind]
+    span = tracing.job_span(name, msg.headers, kind=SpanKind.CONSUMER, start_time=arrived_ns)
+    if span.is_recording():
+        span.set_attributes(
+            {
+                "job.id": str(item.job_id),
+                "job.step": item.step if isinstance(item, StepReport) else "",
+                "orchestrator.batch_size": batch_size,
+            }
+        )
+    return span
 
 
 def _log_skipped(skipped: Skipped) -> None:
