@@ -42,6 +42,16 @@ STEPS_STREAM = "JOB_STEPS"
 UPDATES_STREAM = "JOB_UPDATES"
 SUBMITTED_SUBJECT = "jobs.updates.submitted"
 REPORT_SUBJECT = "jobs.updates.report"
+#: A step attempt's result, as a core NATS request (outside every stream): an orchestrator
+#: of the queue group answers once the result is committed, and only then does the worker
+#: ack its dispatch. A fsynced JetStream write per step saved; nothing is lost, because an
+#: unanswered result is sent again, and a dispatch never acked is delivered again.
+RESULT_SUBJECT = "jobs.results"
+RESULT_QUEUE = "orchestrators"
+#: The answers: settled (committed now, or already: a repeat, a stale attempt), or not
+#: committed (a failed batch, a stopping orchestrator): send it again.
+RESULT_SETTLED = b"settled"
+RESULT_AGAIN = b"again"
 CANCEL_SUBJECT = "jobs.cancel"
 EVENTS_PREFIX = "jobs.events."
 WORKER_CONSUMER = "ai_worker"

@@ -1,13 +1,16 @@
 """ai_worker's NATS adapter: pulls step attempts, runs their handlers, reports back.
 
-Each attempt is acked only after its result is published (durably, to JetStream), so a
-worker that dies mid-step leaves the message to be redelivered to another. While a step
-runs, the worker tells JetStream it is still working on it (``in_progress``) so a long
-step is not redelivered under it.
+Each attempt's dispatch is acked only after an orchestrator has committed its result: the
+result goes as a core NATS request (``jobs.results``), answered after the commit, and is
+sent again until it is settled. So a worker that dies mid-step, or before its result is
+committed, leaves the dispatch to be redelivered to another, and nothing is lost. While a
+step runs, the worker tells JetStream it is still working on it (``in_progress``) and
+renews its lease with the orchestrator (heartbeats and progress go through JetStream's
+``JOB_UPDATES``, fire and forget).
 
 The step is a span of its job's trace (``step <type>.<step>``); when spans are recorded,
 so are the dispatch's wait for this worker (``wait for worker``, from the message's
-store in JetStream) and each publish of a report (``publish report``).
+store in JetStream) and each result request (``send result``).
 """
 
 from __future__ import annotations
@@ -110,8 +113,11 @@ class Worker:
         heartbeat_s: float,
         max_step_deliveries: int,
         output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
+        result_timeout_s: float = 5.0,
     ) -> None:
         self._nc = nc
+        #: How long to wait for an orchestrator's answer before sending a result again.
+        self._result_timeout_s = result_timeout_s
         self._js = js
         self._registry = registry
         self._concurrency = concurrency
@@ -205,11 +211,16 @@ class Worker:
                 log.info("step_handed_back")
                 await self._feed.give_back(msg)
                 return
-            # The result is published durably before the ack: a worker dying in between
-            # leaves the step to be redelivered, never lost.
+            # The result is committed before the ack: a worker dying in between leaves the
+            # step to be redelivered, never lost.
             report = to_report(task, outcome, datetime.now(UTC))
             if report is not None:
-                await self._publish(task, report)
+                try:
+                    await self._send_result(report, msg)
+                except ResultNotSettled as unsettled:
+                    log.info("step_handed_back", reason=str(unsettled))
+                    await self._feed.give_back(msg)
+                    return
             await msg.ack()
 
     async def _attempt(self, task: worker_pb2.StepTask, msg: Msg) -> Outcome:
@@ -233,7 +244,7 @@ class Worker:
         async def send_progress(progress: worker_pb2.StepProgress) -> None:
             report = report_for(task, datetime.now(UTC))
             report.progress.CopyFrom(progress)
-            await self._publish(task, report)
+            await self._publish_progress(task, report)
 
         progress = AttemptProgress(send_progress, output_interval_s=self._output_interval_s)
         usage = AttemptUsage()
@@ -333,38 +344,60 @@ class Worker:
                 log.warning("heartbeat_failed", error=type(exc).__name__)
             await asyncio.sleep(self._heartbeat_s)
 
-    async def _publish(self, task: worker_pb2.StepTask, report: worker_pb2.StepReport) -> None:
-        """Publish a progress report once (a later one supersedes it), a result until
-        JetStream has it (unless the worker is stopping: then the step is redelivered)."""
-        kind = report.WhichOneof("outcome")
-        # Distinct reports, distinct ids; a retried publish of the same one is dropped.
-        suffix = (
-            f"{kind}:{report.progress.percent}:{len(report.progress.partial_output)}"
-            if kind == "progress"
-            else "result"
-        )
-        msg_id = f"{task.job_id}:{task.step}:{task.attempt}:{suffix}"
-        delay = 0.1
+    async def _publish_progress(
+        self, task: worker_pb2.StepTask, report: worker_pb2.StepReport
+    ) -> None:
+        """Publish a progress report once: a later one supersedes it."""
+        suffix = f"progress:{report.progress.percent}:{len(report.progress.partial_output)}"
+        try:
+            await self._js.publish(
+                bus.REPORT_SUBJECT,
+                report.SerializeToString(),
+                headers=tracing.message_headers(
+                    f"{task.job_id}:{task.step}:{task.attempt}:{suffix}",
+                    tracing.current_traceparent(),
+                ),
+            )
+        except Exception as exc:
+            log.warning("report_failed", kind="progress", error=type(exc).__name__)
+
+    async def _send_result(self, report: worker_pb2.StepReport, msg: Msg) -> None:
+        """Ask an orchestrator to commit the attempt's result, until one says it is settled
+        (committed now or before), keeping the dispatch ``msg`` from redelivery meanwhile.
+        Unless the worker is stopping: then the dispatch is handed back, and the step runs
+        again elsewhere (a result committed meanwhile makes that run's a no-op)."""
+        data = report.SerializeToString()
+        delay = 0.05
         while True:
+            failure = "again"
             try:
-                with tracing.child_span("publish report", kind=SpanKind.PRODUCER) as span:
+                with tracing.child_span("send result", kind=SpanKind.PRODUCER) as span:
                     if span.is_recording():
-                        span.set_attribute("report", kind or "")
-                    await self._js.publish(
-                        bus.REPORT_SUBJECT,
-                        report.SerializeToString(),
-                        headers=tracing.message_headers(msg_id, tracing.current_traceparent()),
+                        span.set_attribute("report", report.WhichOneof("outcome") or "")
+                    headers = tracing.message_headers("", tracing.current_traceparent())
+                    headers.pop("Nats-Msg-Id")
+                    answer = await self._nc.request(
+                        bus.RESULT_SUBJECT,
+                        data,
+                        timeout=self._result_timeout_s,
+                        headers=headers or None,
                     )
-                return
-            except Exception as exc:
-                if kind == "progress" or self._stopping.is_set():
-                    log.warning("report_failed", kind=kind, error=type(exc).__name__)
-                    if kind != "progress":
-                        raise
+                if answer.data == bus.RESULT_SETTLED:
                     return
-                log.warning("report_retrying", kind=kind, error=type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            except Exception as exc:
+                failure = type(exc).__name__
+            if self._stopping.is_set():
+                raise ResultNotSettled(failure)
+            log.warning("result_retrying", error=failure)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class ResultNotSettled(Exception):
+    """The worker stopped before an orchestrator settled the result: its dispatch is not
+    acked, so the step is delivered again."""
 
 
 def _record_wait(msg: Msg) -> None:

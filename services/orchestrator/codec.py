@@ -24,7 +24,7 @@ def decode(subject: str, data: bytes) -> Input:
     if subject == bus.SUBMITTED_SUBJECT:
         submitted = worker_pb2.JobSubmitted.FromString(data)
         return Submitted(uuid.UUID(submitted.job_id))
-    if subject == bus.REPORT_SUBJECT:
+    if subject in (bus.REPORT_SUBJECT, bus.RESULT_SUBJECT):
         report = worker_pb2.StepReport.FromString(data)
         job_id = uuid.UUID(report.job_id)
         outcome = report.WhichOneof("outcome")

@@ -1,6 +1,12 @@
 """The orchestrator's NATS adapter: consumes job submissions and step reports in batches,
 commits each batch's decisions in one transaction, then publishes what was committed.
 
+Inputs come two ways into the same batches: JetStream (``JOB_UPDATES``: submissions,
+progress, heartbeats), acked once committed, and core NATS requests (``jobs.results``: an
+attempt's result), answered once committed (``RESULT_SETTLED``) or, when nothing was
+committed, asked again (``RESULT_AGAIN``). A worker acks its dispatch only on the first
+answer, so a result is in Postgres or still held by a worker, never only in flight.
+
 The wire format is ``codec``'s, the decisions are ``batching``'s and ``state_machine``'s;
 this module reads, writes and acknowledges.
 
@@ -20,6 +26,7 @@ from enum import Enum
 import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from opentelemetry.trace import Span, SpanKind
 
@@ -68,6 +75,8 @@ class Orchestrator:
         #: Inputs with their arrival (ns since the epoch), and wake-ups.
         self._queue: asyncio.Queue[tuple[Msg, int] | _Wake] = asyncio.Queue()
         self._stopping = asyncio.Event()
+        self._subscription: JetStreamContext.PushSubscription | None = None
+        self._results: Subscription | None = None
         #: The time of the last completed loop round: what the liveness probe checks.
         self.last_progress = 0.0
 
@@ -87,11 +96,20 @@ class Orchestrator:
             cb=self._enqueue,
             pending_msgs_limit=-1,
         )
+        await self.subscribe_results()
+
+    async def subscribe_results(self) -> None:
+        """Take attempts' results (core NATS requests), shared with the other replicas."""
+        self._results = await self._nc.subscribe(
+            bus.RESULT_SUBJECT, queue=bus.RESULT_QUEUE, cb=self._enqueue, pending_msgs_limit=-1
+        )
 
     async def stop(self) -> None:
         """Take nothing new; the batch in hand commits, the rest go back for another replica."""
         self._stopping.set()
-        await self._subscription.unsubscribe()
+        for subscription in (self._subscription, self._results):
+            if subscription is not None:
+                await subscription.unsubscribe()
         self._queue.put_nowait(_Wake.STOP)
 
     async def run(self) -> None:
@@ -110,13 +128,13 @@ class Orchestrator:
                     # Nothing was committed; the inputs come back in a second.
                     log.warning("batch_failed", count=len(messages), error=type(exc).__name__)
                     for msg in messages:
-                        await _quietly(msg.nak(delay=1.0))
+                        await _quietly(_unsettled(msg, delay_s=1.0))
                     await asyncio.sleep(0.5)
             self.last_progress = loop.time()
         while not self._queue.empty():
             left = self._queue.get_nowait()
             if not isinstance(left, _Wake):
-                await _quietly(left[0].nak())
+                await _quietly(_unsettled(left[0]))
 
     async def process(self, batch: Sequence[Msg], arrived_ns: Sequence[int] = ()) -> None:
         """Decide and commit one batch of NATS inputs; ack them once committed.
@@ -128,14 +146,15 @@ class Orchestrator:
                 item = decode(msg.subject, msg.data)
             except ValueError:
                 log.error("poison_message", subject=msg.subject)
-                await _quietly(msg.term())
+                # Never again: a result's worker stops sending it (its lease runs out).
+                await _quietly(msg.term() if _from_stream(msg) else msg.respond(bus.RESULT_SETTLED))
                 continue
             items.append((msg, item))
             arrived = arrived_ns[n] if arrived_ns else None
             hops.append(_hop_span(msg, item, len(batch), arrived))
         await self.commit([i for _, i in items], hops)
         for msg, _ in items:
-            await _quietly(msg.ack())
+            await _quietly(msg.ack() if _from_stream(msg) else msg.respond(bus.RESULT_SETTLED))
 
     async def commit(self, inputs: Sequence[Input], hops: Sequence[Span] = ()) -> None:
         """Decide every input in order, commit the decisions, then publish the results.
@@ -289,6 +308,17 @@ def _log_skipped(skipped: Skipped) -> None:
         step=item.step if isinstance(item, StepReport) else None,
         reason=skipped.reason,
     )
+
+
+def _from_stream(msg: Msg) -> bool:
+    """A JetStream message (acked), rather than a result request (answered)."""
+    return msg.subject != bus.RESULT_SUBJECT
+
+
+def _unsettled(msg: Msg, delay_s: float | None = None) -> Awaitable[object]:
+    """Nothing was committed for ``msg``: JetStream delivers it again (after ``delay_s``),
+    a result's worker sends it again."""
+    return msg.nak(delay=delay_s) if _from_stream(msg) else msg.respond(bus.RESULT_AGAIN)
 
 
 async def _quietly(awaitable: Awaitable[object]) -> None:

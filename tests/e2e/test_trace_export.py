@@ -54,7 +54,7 @@ async def test_a_traced_job_has_a_span_per_hop_in_one_trace(tmp_root: Path) -> N
         ("ai_worker", "step noop.prepare"): 1,
         ("ai_worker", "step noop.work"): 1,
         ("ai_worker", "step noop.finish"): 1,
-        ("ai_worker", "publish report"): 3,
+        ("ai_worker", "send result"): 3,
         ("notifier", "WatchJob"): 1,
         ("notifier", "fan out event"): hops[("notifier", "fan out event")],
     }

@@ -243,3 +243,36 @@ async def test_a_result_s_model_usage_is_priced_stored_once_and_shown(
     assert used == 1500
     assert oldest is not None
     relay.close()
+
+
+async def test_a_result_request_is_answered_only_once_committed_and_a_repeat_is_settled_too(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The worker acks its dispatch on the answer, so the answer must mean "in Postgres";
+    a repeat (an answer lost, a dispatch run twice) is answered the same, changing nothing."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    await orchestrator.subscribe_results()
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        answer = await nc.request(bus.RESULT_SUBJECT, result_report(task, {"n": 1}), timeout=10)
+        assert answer.data == bus.RESULT_SETTLED
+        async with pool.acquire() as conn:
+            after_first = await store.fetch_job(conn, job.id)
+        assert after_first is not None
+        assert after_first.steps[0].status is StepStatus.SUCCEEDED
+        assert struct_to_dict(struct_from_bytes(after_first.steps[0].output)) == {"n": 1}
+
+        again = await nc.request(bus.RESULT_SUBJECT, result_report(task, {"n": 2}), timeout=10)
+        assert again.data == bus.RESULT_SETTLED
+        async with pool.acquire() as conn:
+            after_second = await store.fetch_job(conn, job.id)
+            events = await store.fetch_events(conn, job.id, 0)
+        assert after_second is not None
+        assert after_second.steps[0].output == after_first.steps[0].output
+        assert [e.event.type.value for e in events].count("STEP_SUCCEEDED") == 1
+    finally:
+        await orchestrator.stop()
+        await running

@@ -182,19 +182,19 @@ async def test_relay_orchestrator_worker_and_notifier_spans_share_the_job_s_trac
     events_traceparent = tracing.traceparent_of(publishing)
     publishing.end()
 
-    # The worker: the dispatch's wait, the step, the report's publish.
+    # The worker: the dispatch's wait, the step, the result's request.
     async def handler(ctx: StepContext) -> dict[str, object]:
         return {}
 
     worker, js = worker_with(handler)
     report_headers: list[dict[str, str]] = []
-    publish_report = js.publish
+    send_result = worker._nc.request
 
-    async def keep_headers(subject: str, payload: bytes, **options: Any) -> None:
+    async def keep_headers(subject: str, payload: bytes, **options: Any) -> Msg:
         report_headers.append(options["headers"])
-        await publish_report(subject, payload, **options)
+        return await send_result(subject, payload, **options)
 
-    monkeypatch.setattr(js, "publish", keep_headers)
+    monkeypatch.setattr(worker._nc, "request", keep_headers)
     stored = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     step = step_msg(js)
     step.headers = {"Nats-Msg-Id": "s", tracing.TRACEPARENT: PARENT}
@@ -219,7 +219,7 @@ async def test_relay_orchestrator_worker_and_notifier_spans_share_the_job_s_trac
         "publish events",
         "wait for worker",
         "step noop.work",
-        "publish report",
+        "send result",
         "fan out event",
     }
     assert {hex_id(s.context.trace_id, 32) for s in spans.values()} == {TRACE_ID}
@@ -244,8 +244,8 @@ async def test_relay_orchestrator_worker_and_notifier_spans_share_the_job_s_trac
     assert parent_of("publish events") == span_id("orchestrate step_succeeded")
     assert spans["wait for worker"].start_time == int(stored.timestamp()) * 1_000_000_000
     assert parent_of("wait for worker") == PARENT_SPAN
-    assert parent_of("publish report") == span_id("step noop.work")
-    assert spans["publish report"].kind == SpanKind.PRODUCER
+    assert parent_of("send result") == span_id("step noop.work")
+    assert spans["send result"].kind == SpanKind.PRODUCER
     assert parent_of("fan out event") == span_id("publish events")
     assert (spans["fan out event"].attributes or {})["notifier.watchers"] == 3
     # The report carries the step's context back: the orchestrator's next hop joins it.

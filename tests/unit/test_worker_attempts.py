@@ -1,6 +1,7 @@
-"""The worker's NATS adapter with fakes for JetStream: each way an attempt ends, what it
-publishes and how its message is settled (the result before the ack, nothing reported
-for a cancelled job, a nak when handed back)."""
+"""The worker's NATS adapter with fakes for NATS and JetStream: each way an attempt ends,
+what it reports and how its message is settled (the result settled by an orchestrator
+before the ack, sent again until it is, nothing reported for a cancelled job, a nak when
+handed back)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from jobkit import bus
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.pull import PullFeed
 from jobtypes import CATALOG
@@ -62,6 +64,29 @@ class FakeJetStream:
         self.events.append(f"publish {report.WhichOneof('outcome')}")
 
 
+class FakeNats:
+    """Answers result requests from a script (``RESULT_SETTLED`` once it runs out); an
+    exception in the script is raised instead, as a timeout would be."""
+
+    def __init__(self, js: FakeJetStream, answers: list[bytes | Exception] | None = None) -> None:
+        self.js = js
+        self.answers = answers or []
+        self.worker: Worker | None = None
+
+    async def request(self, subject: str, payload: bytes, **options: object) -> Msg:
+        assert subject == bus.RESULT_SUBJECT
+        report = worker_pb2.StepReport.FromString(payload)
+        self.js.reports.append(report)
+        self.js.events.append(f"result {report.WhichOneof('outcome')}")
+        answer = self.answers.pop(0) if self.answers else bus.RESULT_SETTLED
+        if isinstance(answer, StopsTheWorker):
+            assert self.worker is not None
+            self.worker.stop()
+        if isinstance(answer, Exception):
+            raise answer
+        return Msg(_client=cast(NatsClient, None), data=answer)
+
+
 class FakeFeed:
     def __init__(self) -> None:
         self.stopped = False
@@ -73,7 +98,11 @@ class FakeFeed:
         self.stopped = True
 
 
-def worker_with(handler: HandlerFn, max_step_deliveries: int = 5) -> tuple[Worker, FakeJetStream]:
+def worker_with(
+    handler: HandlerFn,
+    max_step_deliveries: int = 5,
+    answers: list[bytes | Exception] | None = None,
+) -> tuple[Worker, FakeJetStream]:
     registry = Registry(CATALOG)
 
     async def step(ctx: StepContext) -> dict[str, object]:
@@ -82,8 +111,9 @@ def worker_with(handler: HandlerFn, max_step_deliveries: int = 5) -> tuple[Worke
     registry.register("noop", "work", step)
     events: Events = []
     js = FakeJetStream(events)
+    nats = FakeNats(js, answers)
     worker = Worker(
-        cast(NatsClient, None),
+        cast(NatsClient, nats),
         cast(JetStreamContext, js),
         registry,
         concurrency=1,
@@ -92,6 +122,7 @@ def worker_with(handler: HandlerFn, max_step_deliveries: int = 5) -> tuple[Worke
         max_step_deliveries=max_step_deliveries,
     )
     worker._feed = cast(PullFeed, FakeFeed())
+    nats.worker = worker
     return worker, js
 
 
@@ -106,14 +137,14 @@ def cancel_notice(js: FakeJetStream) -> Msg:
     return FakeMsg(js.events, notice.SerializeToString())
 
 
-async def test_a_success_is_published_before_the_ack_with_its_usage() -> None:
+async def test_a_success_is_settled_before_the_ack_with_its_usage() -> None:
     async def handler(ctx: StepContext) -> dict[str, object]:
         ctx.record_usage("gpt", 10, 4, "p@1")
         return {"done": True}
 
     worker, js = worker_with(handler)
     await worker._execute(step_msg(js))
-    assert js.events == ["publish succeeded", "ack"]
+    assert js.events == ["result succeeded", "ack"]
     [report] = js.reports
     assert (report.job_id, report.step, report.attempt) == ("job-1", "work", 2)
     assert dict(report.succeeded.output) == {"done": True}
@@ -129,7 +160,7 @@ async def test_a_step_error_is_a_failure_that_keeps_its_usage() -> None:
 
     worker, js = worker_with(handler)
     await worker._execute(step_msg(js))
-    assert js.events == ["publish failed", "ack"]
+    assert js.events == ["result failed", "ack"]
     failed = js.reports[0].failed
     assert (failed.code, failed.retryable, failed.retry_after.seconds) == (
         "MODEL_RATE_LIMITED",
@@ -161,7 +192,7 @@ async def test_an_attempt_whose_workers_keep_dying_fails_without_running() -> No
     worker, js = worker_with(handler, max_step_deliveries=3)
     await worker._execute(step_msg(js, deliveries=4))
     assert not ran
-    assert js.events == ["publish failed", "ack"]
+    assert js.events == ["result failed", "ack"]
     assert js.reports[0].failed.code == "STEP_KEEPS_CRASHING"
 
 
@@ -219,3 +250,35 @@ async def test_a_notice_for_another_attempt_changes_nothing() -> None:
     worker.stop()
     await attempt
     assert js.events == ["nak"]
+
+
+async def test_a_result_is_sent_again_until_an_orchestrator_settles_it() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {"done": True}
+
+    # Not committed (a failed batch), then no answer in time, then settled.
+    worker, js = worker_with(handler, answers=[bus.RESULT_AGAIN, TimeoutError()])
+    await worker._execute(step_msg(js))
+    # The dispatch is kept from redelivery between tries, and acked only at the end.
+    assert js.events == [
+        "result succeeded",
+        "in_progress",
+        "result succeeded",
+        "in_progress",
+        "result succeeded",
+        "ack",
+    ]
+
+
+class StopsTheWorker(TimeoutError):
+    """No answer, and meanwhile the worker was told to stop."""
+
+
+async def test_a_stopping_worker_hands_back_a_result_nobody_settled() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {"done": True}
+
+    worker, js = worker_with(handler, answers=[StopsTheWorker()])
+    await worker._execute(step_msg(js))
+    # Not acked: the dispatch comes back, and whoever runs it reports again.
+    assert js.events == ["result succeeded", "nak"]
