@@ -40,7 +40,8 @@ async def main() -> None:
         def healthy() -> bool:
             # The consumer loop wakes at least every few seconds (the probe's heartbeat
             # file is touched only while it does) and NATS is connected.
-            return nc.is_connected and loop.time() - orchestrator.last_progress < 30
+            stalled = loop.time() - orchestrator.last_progress >= settings.timing.stalled_after_s
+            return nc.is_connected and not stalled
 
         consumer = service.background(orchestrator.run())
         service.background(relay.run())

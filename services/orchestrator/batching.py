@@ -99,7 +99,6 @@ def decide_batch(
 
 
 def merge(
-    before: JobRecord,
     decisions: Sequence[Decision],
     encode: EncodeDispatch,
     prices: PriceTable | None = None,

@@ -23,6 +23,10 @@ class Timing:
     retention_s: float = 24 * 3600.0
     #: How often to erase expired jobs.
     retention_scan_s: float = 60.0
+    #: An idle consumer loop still wakes this often, to prove it is alive.
+    tick_s: float = 5.0
+    #: The process is unhealthy once its consumer loop has not come round for this long.
+    stalled_after_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,16 +218,16 @@ class Orchestrator:
             if (attempt := skipped.attempt_to_stop) is not None:
                 notices.append(cancel_notice(attempt))
         changes = [
-            (jobs[job_id], merge(jobs[job_id], ds, encode_dispatch, self._prices))
+            (jobs[job_id], merge(ds, encode_dispatch, self._prices))
             for job_id, ds in batch.decided.items()
         ]
         events, outbox_rows = await store.apply_changes(conn, changes, now)
         return changes, events, outbox_rows, notices
 
-    async def tick_forever(self, interval_s: float = 5.0) -> None:
+    async def tick_forever(self) -> None:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""
         while not self._stopping.is_set():
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(self._timing.tick_s)
             self._queue.put_nowait(_Wake.TICK)
 
     async def expire_leases_forever(self) -> None:

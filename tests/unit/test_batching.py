@@ -33,7 +33,7 @@ def test_a_batch_folds_decisions_on_one_job_in_order() -> None:
         if isinstance(outcome, Decision):
             decisions.append(outcome)
             current = outcome.change.job
-    change = merge(job, decisions, encode_dispatch)
+    change = merge(decisions, encode_dispatch)
     assert [e.type for e in change.events] == [
         EventType.STEP_STARTED,
         EventType.PROGRESS,

@@ -64,7 +64,7 @@ def test_a_result_brings_its_usage_once_and_the_orchestrator_prices_it() -> None
     result = report(job, ReportKind.SUCCEEDED, output=b"", usage=spent)
     accepted = decided(apply_report(job, NOOP, result, NOW))
     assert accepted.change.usage == spent
-    change = merge(job, [accepted], encode_dispatch, PRICES)
+    change = merge([accepted], encode_dispatch, PRICES)
     assert [u.cost_usd for u in change.usage] == [pytest.approx(0.015)]
     # The same result again (a redelivery) is fenced off: no second charge.
     again = apply_report(accepted.change.job, NOOP, result, NOW)
