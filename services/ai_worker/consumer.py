@@ -330,25 +330,25 @@ class Worker:
                 await msg.in_progress()
             report = report_for(task)
             report.heartbeat.SetInParent()
-            try:
-                await self._js.publish(
-                    bus.REPORT_SUBJECT,
-                    report.SerializeToString(),
-                    headers=tracing.message_headers(
-                        f"{task.job_id}:{task.step}:{task.attempt}:hb{beat}",
-                        tracing.current_traceparent(),
-                    ),
-                    timeout=self._heartbeat_s,
-                )
-            except Exception as exc:
-                log.warning("heartbeat_failed", error=type(exc).__name__)
+            await self._publish_update(task, report, f"hb{beat}", timeout_s=self._heartbeat_s)
             await asyncio.sleep(self._heartbeat_s)
 
     async def _publish_progress(
         self, task: worker_pb2.StepTask, report: worker_pb2.StepReport
     ) -> None:
-        """Publish a progress report once: a later one supersedes it."""
         suffix = f"progress:{report.progress.percent}:{len(report.progress.partial_output)}"
+        await self._publish_update(task, report, suffix)
+
+    async def _publish_update(
+        self,
+        task: worker_pb2.StepTask,
+        report: worker_pb2.StepReport,
+        suffix: str,
+        *,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Publish a heartbeat or a progress report once, fire and forget: the next one
+        supersedes it. ``suffix`` tells it apart from the attempt's others (``Nats-Msg-Id``)."""
         try:
             await self._js.publish(
                 bus.REPORT_SUBJECT,
@@ -357,9 +357,11 @@ class Worker:
                     f"{task.job_id}:{task.step}:{task.attempt}:{suffix}",
                     tracing.current_traceparent(),
                 ),
+                timeout=timeout_s,
             )
         except Exception as exc:
-            log.warning("report_failed", kind="progress", error=type(exc).__name__)
+            kind = report.WhichOneof("outcome")
+            log.warning("update_failed", kind=kind, error=type(exc).__name__)
 
     async def _send_result(self, report: worker_pb2.StepReport, msg: Msg) -> None:
         """Ask an orchestrator to commit the attempt's result, until one says it is settled
