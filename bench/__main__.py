@@ -2,9 +2,9 @@
 
 Starts Postgres, NATS and the four services (the dev stack, durable settings, per-user
 limits off), measures, prints a table and writes JSON. Then, with the stack stopped, runs
-the same throughput and idle-latency measurements on the peers (``--peer``; every one in a
-full run) and reports the ratios. Exits 0 whether or not the targets are met: it is a
-measurement, not a test.
+the same throughput, sweep and idle-latency measurements on the peers (``--peer``; every one
+in a full run) and reports the ratios; then draws the charts (``bench.charts``). Exits 0
+whether or not the targets are met: it is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import uvloop
 
+from .charts import draw_all
 from .peers import PEERS
 from .report import render, to_json
 from .runner import PHASES, Config, Progress, run
@@ -69,7 +70,8 @@ def parse(argv: list[str] | None = None) -> Config:
         "--peer",
         help=f"comma-separated peers to compare with, of: {', '.join(PEERS)}; 'none' for "
         "none (all of them in a full run or with --only peer, else none). A peer runs what "
-        "ours runs of throughput and idle latency; --only peer runs both, ours and theirs",
+        "ours runs of throughput, the sweep (up to --concurrency in flight) and idle "
+        "latency; --only peer runs throughput and idle latency, ours and theirs",
     )
     parser.add_argument("--peer-workers", type=int, default=2, help="worker processes per peer (2)")
     parser.add_argument(
@@ -141,8 +143,10 @@ def _peers(
         return ()
     if unknown := names - set(PEERS):
         parser.error(f"unknown peer(s): {', '.join(sorted(unknown))}; of: {', '.join(PEERS)}")
-    if only and not only & {"throughput", "idle", "loaded", "peer"}:
-        parser.error("--peer compares throughput and idle latency: add one, or peer, to --only")
+    if only and not only & {"throughput", "sweep", "idle", "loaded", "peer"}:
+        parser.error(
+            "--peer compares throughput, the sweep and idle latency: add one, or peer, to --only"
+        )
     return tuple(p for p in PEERS if p in names)
 
 
@@ -162,9 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     say = Progress()
     results = uvloop.run(run(config, say))
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    config.out.write_text(json.dumps(_clean(to_json(results)), indent=2, allow_nan=False) + "\n")
+    data = _clean(to_json(results))
+    config.out.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     sys.stdout.write(render(results) + "\n\n")
     sys.stdout.write(f"JSON: {config.out.resolve()}\n")
+    assert isinstance(data, dict)
+    try:  # the same code as ``python -m bench.charts``, from the JSON just written
+        for path in draw_all(data, config.out.parent):
+            sys.stdout.write(f"chart: {path.resolve()}\n")
+    except Exception as error:  # a chart is not worth losing the run's exit status over
+        sys.stdout.write(f"charts failed: {error!r}; redraw: python -m bench.charts {config.out}\n")
     return 0
 
 

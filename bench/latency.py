@@ -68,6 +68,8 @@ class LatencyRun:
             **{f"{a}_p50": self.p(50, a) for a in parts},
             **{f"{a}_p99": self.p(99, a) for a in parts},
             "max_ms": max((x.total_ms for x in self.probes), default=None),
+            # Every probe's submit -> terminal seen, in order: the charts' distributions.
+            "samples_ms": [round(x.total_ms, 3) for x in self.probes],
             "target_rate": self.target_rate,
             "achieved_rate": self.achieved_rate,
             "background_errors": self.background_errors,

@@ -895,6 +895,7 @@ def to_json(results: Results) -> dict[str, object]:
         },
         "runs": {
             "throughput": [t.as_json() for t in results.throughput],
+            "sweep": [s.as_json() for s in results.sweep],
             "idle_latency": [r.as_json() for r in results.idle],
             "half_load_latency": [r.as_json() for r in results.loaded],
             "events_1_watcher": [r.as_json() for r in results.events_one],
@@ -918,6 +919,7 @@ def to_json(results: Results) -> dict[str, object]:
                 "peak_rss_bytes": p.rss_peaks,
                 "throughput": [t.as_json() for t in p.throughput],
                 "idle_latency": [r.as_json() for r in p.idle],
+                "sweep": [s.as_json() for s in p.sweep],
             }
             for p in results.peers
         },

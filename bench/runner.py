@@ -1,9 +1,10 @@
-"""The benchmark's phases, in order, on one stack: floors, throughput, idle latency,
-latency at half load, event latency with 1 and with many watchers, the browser gateway
-(event latency it adds, its memory, CreateJob over REST against gRPC), and optionally a
-profiled throughput run. The stack is brought back to idle between runs. Then, with the
-stack stopped, the peers (``bench.peers``): the same throughput and idle-latency runs on
-other job systems, one after the other, each on servers of its own."""
+"""The benchmark's phases, in order, on one stack: floors, throughput, a coarse throughput
+sweep over calls in flight, idle latency, latency at half load, event latency with 1 and
+with many watchers, the browser gateway (event latency it adds, its memory, CreateJob over
+REST against gRPC), and optionally a profiled throughput run. The stack is brought back to
+idle between runs. Then, with the stack stopped, the peers (``bench.peers``): the same
+throughput, sweep and idle-latency runs on other job systems, one after the other, each on
+servers of its own."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from .latency import LatencyRun, run_probes, run_probes_under_load
 from .peers import PeerResults, PeerUnavailable
 from .procs import CpuMeter, RssSampler, calibrate
 from .profile import Profile, py_spy, record
-from .throughput import ThroughputRun, run_throughput
+from .throughput import SweepPoint, ThroughputRun, run_throughput
 from .waterfall import WaterfallRun, run_waterfall
 
 T = TypeVar("T")
@@ -80,6 +81,10 @@ class Config:
     peer_workers: int = 2
     peer_concurrency: int = 16
 
+    @property
+    def sweep_jobs(self) -> int:
+        return SWEEP_JOBS_QUICK if self.quick else SWEEP_JOBS
+
     def runs_phase(self, name: str) -> bool:
         return not self.only or name in self.only
 
@@ -96,6 +101,10 @@ class Config:
     def measures_idle(self) -> bool:
         return self.runs_phase("idle") or self._peer_phase
 
+    @property
+    def measures_sweep(self) -> bool:
+        return self.runs_phase("sweep")
+
     def peer_figures(self) -> tuple[bool, bool]:
         """Whether the peers run throughput, idle latency: what ours runs, to compare."""
         if not self.peers:
@@ -105,8 +114,26 @@ class Config:
 
 #: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it);
 #: ``peer`` runs our throughput and idle latency and the peers' (``--peer``); ``waterfall``
-#: traces single jobs on a stack of its own (``bench.waterfall``).
-PHASES = ("floors", "throughput", "idle", "loaded", "events", "gateway", "peer", "waterfall")
+#: traces single jobs on a stack of its own (``bench.waterfall``); ``sweep`` is a coarse
+#: throughput sweep over jobs in flight (``SWEEP``), ours and the peers'.
+PHASES = (
+    "floors",
+    "throughput",
+    "sweep",
+    "idle",
+    "loaded",
+    "events",
+    "gateway",
+    "peer",
+    "waterfall",
+)
+
+#: The coarse sweep: CreateJob (or a peer's submit) calls in flight, one run of
+#: ``SWEEP_JOBS`` jobs each (``--quick``: ``SWEEP_JOBS_QUICK``). A peer runs the points up
+#: to its client's size (``--concurrency``), which bounds what it can have in flight.
+SWEEP = (1, 4, 16, 48, 128)
+SWEEP_JOBS = 300
+SWEEP_JOBS_QUICK = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +162,7 @@ class Results:
     js_floor: list[floors.FloorRun] = field(default_factory=list)
     js_one: list[floors.FloorRun] = field(default_factory=list)
     throughput: list[ThroughputRun] = field(default_factory=list)
+    sweep: list[SweepPoint] = field(default_factory=list)
     idle: list[LatencyRun] = field(default_factory=list)
     loaded: list[LatencyRun] = field(default_factory=list)
     events_one: list[EventRun] = field(default_factory=list)
@@ -317,6 +345,28 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                 f"idle again after {waited:.1f}s)"
             )
 
+    async def measure_sweep() -> None:
+        if not results.throughput:
+            warmup = await run_throughput(harness, config.warmup_jobs, config.concurrency)
+            await harness.quiesce()
+            say(f"sweep warm-up: {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+        jobs = config.sweep_jobs
+        for n in SWEEP:
+            result = await guarded(
+                f"sweep {n} in flight", 1, partial(run_throughput, harness, jobs, n, cpu)
+            )
+            results.sweep.append(SweepPoint(n, result))
+            await harness.quiesce()
+            if not result.ok:
+                results.warnings.append(
+                    f"sweep, {n} in flight: {result.accepted}/{result.jobs} accepted, "
+                    f"{result.succeeded} succeeded, errors {result.errors}"
+                )
+            say(
+                f"sweep (coarse: one run of {jobs} jobs) {n} in flight: "
+                f"{result.jobs_per_s:,.0f} jobs/s (accepted at {result.accept_per_s:,.0f}/s)"
+            )
+
     async def measure_idle() -> None:
         for r in runs:
             result = await guarded(
@@ -486,6 +536,8 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
             await phase("floors", measure_floors)
         if config.measures_throughput:
             await phase("throughput", measure_throughput)
+        if config.measures_sweep:
+            await phase("sweep", measure_sweep)
         if config.measures_idle:
             await phase("idle latency", measure_idle)
         if config.runs_phase("loaded"):
@@ -552,6 +604,7 @@ async def _peer(config: Config, name: str, root: Path, results: Results, say: Pr
     into = PeerResults(name)
     results.peers.append(into)
     throughput, idle = config.peer_figures()
+    sweep = bool(config.peers) and config.measures_sweep
     began = time.monotonic()
     try:
         peer = peers.create(name)
@@ -571,7 +624,7 @@ async def _peer(config: Config, name: str, root: Path, results: Results, say: Pr
         rss = RssSampler(watched)
         sampler = asyncio.create_task(rss.run())
         try:
-            await _peer_runs(config, peer, into, cpu, throughput, idle, results, say)
+            await _peer_runs(config, peer, into, cpu, throughput, idle, sweep, results, say)
         finally:
             sampler.cancel()
             into.rss_peaks = rss.peaks()
@@ -591,6 +644,7 @@ async def _peer_runs(
     cpu: CpuMeter,
     throughput: bool,
     idle: bool,
+    sweep: bool,
     results: Results,
     say: Progress,
 ) -> None:
@@ -626,6 +680,32 @@ async def _peer_runs(
                 f" {1000 * total / max(result.accepted, 1):.2f} CPU-ms per job; others' CPU "
                 f"{100 * result.foreign_cpu_s / (result.seconds * cpus):.0f}%; "
                 f"idle again after {waited:.1f}s)"
+            )
+    if sweep:
+        if not throughput:
+            warmup = await peers.run_throughput(peer, config.warmup_jobs, config.concurrency)
+            await peer.quiesce()
+            say(f"{name} sweep warm-up: {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+        for n in (n for n in SWEEP if n <= config.concurrency):
+            point = await _guarded(
+                config,
+                results,
+                cpu,
+                say,
+                f"peer {name} sweep {n} in flight",
+                1,
+                partial(peers.run_throughput, peer, config.sweep_jobs, n, cpu),
+            )
+            into.sweep.append(SweepPoint(n, point))
+            await peer.quiesce()
+            if not point.ok:
+                results.warnings.append(
+                    f"{name} sweep, {n} in flight: {point.accepted}/{point.jobs} accepted, "
+                    f"{point.succeeded} succeeded, errors {point.errors}"
+                )
+            say(
+                f"{name} sweep (coarse: one run of {config.sweep_jobs} jobs) {n} in flight: "
+                f"{point.jobs_per_s:,.0f} jobs/s"
             )
     if idle:
         for r in runs:

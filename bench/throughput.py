@@ -78,6 +78,28 @@ class ThroughputRun:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """One run of the coarse sweep: ``run_throughput`` with ``in_flight`` submitters."""
+
+    in_flight: int
+    run: ThroughputRun
+
+    def as_json(self) -> dict[str, object]:
+        r = self.run
+        return {
+            "in_flight": self.in_flight,
+            "jobs": r.jobs,
+            "accepted": r.accepted,
+            "succeeded": r.succeeded,
+            "errors": r.errors,
+            "seconds": r.seconds,
+            "jobs_per_s": r.jobs_per_s,
+            "accept_per_s": r.accept_per_s,
+            "db_jobs_per_s": r.db_jobs_per_s,
+        }
+
+
 async def run_throughput(
     harness: Harness, jobs: int, concurrency: int, cpu: CpuMeter | None = None
 ) -> ThroughputRun:

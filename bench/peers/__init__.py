@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..latency import LatencyRun, Probe
 from ..procs import CpuMeter, Watched
-from ..throughput import ThroughputRun
+from ..throughput import SweepPoint, ThroughputRun
 
 #: The peers ``--peer`` knows, in the order they run.
 PEERS = ("procrastinate", "celery")
@@ -174,6 +174,8 @@ class PeerResults:
     meta: dict[str, object] = field(default_factory=dict)
     throughput: list[ThroughputRun] = field(default_factory=list)
     idle: list[LatencyRun] = field(default_factory=list)
+    #: The coarse sweep's points (``bench.runner.SWEEP``) up to its client's size.
+    sweep: list[SweepPoint] = field(default_factory=list)
     rss_peaks: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     #: Why it did not run, if it did not.
