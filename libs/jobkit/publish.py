@@ -11,7 +11,7 @@ from jobkit.bus import events_subject
 from jobkit.convert import event_to_proto
 from jobkit.logging import get_logger
 from jobkit.model import EventRecord, OutboxMessage
-from jobkit.tracing import TRACEPARENT
+from jobkit.tracing import trace_headers
 
 log = get_logger(__name__)
 
@@ -27,11 +27,11 @@ async def publish_events(
     are recorded (the notifier's fan-out joins the job's trace); none otherwise."""
     try:
         for record in events:
-            trace = traces.get(record.job_id) if traces else None
+            trace = traces.get(record.job_id, "") if traces else ""
             await nc.publish(
                 events_subject(str(record.job_id)),
                 event_to_proto(record).SerializeToString(),
-                headers={TRACEPARENT: trace} if trace else None,
+                headers=trace_headers(trace),
             )
     except Exception as exc:
         log.warning("event_publish_failed", count=len(events), error=type(exc).__name__)

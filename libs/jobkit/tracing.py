@@ -127,6 +127,11 @@ def current_traceparent() -> str:
     return traceparent_of(trace.get_current_span())
 
 
+def trace_headers(traceparent: str) -> dict[str, str] | None:
+    """NATS headers carrying ``traceparent`` to a core NATS receiver; none without one."""
+    return {TRACEPARENT: traceparent} if traceparent else None
+
+
 def message_headers(msg_id: str, traceparent: str = "") -> dict[str, str]:
     """NATS headers for a JetStream publish: de-duplication id and trace context."""
     if traceparent:

@@ -376,13 +376,11 @@ class Worker:
                 with tracing.child_span("send result", kind=SpanKind.PRODUCER) as span:
                     if span.is_recording():
                         span.set_attribute("report", report.WhichOneof("outcome") or "")
-                    headers = tracing.message_headers("", tracing.current_traceparent())
-                    headers.pop("Nats-Msg-Id")
                     answer = await self._nc.request(
                         bus.RESULT_SUBJECT,
                         data,
                         timeout=self._result_timeout_s,
-                        headers=headers or None,
+                        headers=tracing.trace_headers(tracing.current_traceparent()),
                     )
                 if answer.data == bus.RESULT_SETTLED:
                     return
