@@ -120,14 +120,15 @@ def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
 
 
 def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
+    # The job types' example requests, read once: the page offers them, the OpenAPI
+    # document shows them.
+    example_bodies = {
+        name: body for name in jobtypes.CATALOG if (body := jobtypes.example(name)) is not None
+    }
     document = openapi.document(
         bindings(),
         job_types=jobtypes.CATALOG.specs(),
-        examples={
-            name: json.loads(body)
-            for name in jobtypes.CATALOG
-            if (body := jobtypes.example(name)) is not None
-        },
+        examples={name: json.loads(body) for name, body in example_bodies.items()},
     )
 
     async def page(request: Request) -> Response:
@@ -135,15 +136,13 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
 
     # The job types with an example request, for a page that cannot list the catalogue
     # yet (no token): public, like the examples themselves.
-    example_index = dumps(
-        {"types": [name for name in jobtypes.CATALOG if jobtypes.example(name) is not None]}
-    )
+    example_index = dumps({"types": list(example_bodies)})
 
     async def examples(request: Request) -> Response:
         return Response(example_index, media_type="application/json")
 
     async def example(request: Request) -> Response:
-        body = jobtypes.example(request.path_params["name"])
+        body = example_bodies.get(request.path_params["name"])
         if body is None:
             raise HttpError.of(grpc.StatusCode.NOT_FOUND, "no such example")
         return Response(body, media_type="application/json")
