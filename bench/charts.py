@@ -128,6 +128,16 @@ def _colour(name: str) -> str:
     return COLOURS.get(name, OTHER_COLOUR)
 
 
+def _figure() -> tuple[Any, Any]:
+    """A figure and its axes, both charts' size, drawn without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(9, 5.6), dpi=100)
+
+
 def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -143,12 +153,7 @@ def draw_cdf(data: Mapping[str, Any], path: Path) -> bool:
     series = latency_series(data)
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5.6), dpi=100)
+    fig, ax = _figure()
     for s in series:
         xs, ys = cdf(s.samples_ms)
         colour = _colour(s.name)
@@ -198,12 +203,7 @@ def draw_sweep(data: Mapping[str, Any], path: Path) -> bool:
     series = sweep_series(data)
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5.6), dpi=100)
+    fig, ax = _figure()
     for s in series:
         xs = [n for n, _ in s.points]
         ys = [v for _, v in s.points]

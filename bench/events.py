@@ -34,7 +34,7 @@ import grpc
 from nats.aio.msg import Msg
 
 from jobkit import bus
-from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2, notifier_service_pb2
 
 from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
 from .procs import CpuMeter, RssSampler
@@ -110,9 +110,37 @@ class EventRun:
 
 
 @dataclass
-class _State:
+class Streams:
+    """The watcher slots' streams: how many are open now, and which slots have had one."""
+
     open: int = 0
     established: set[int] = field(default_factory=set)
+
+    async def ramp(self, slots: int, started: float, timeout_s: float, what: str) -> float:
+        """Wait until each of ``slots`` slots has had a stream (``what``) established;
+        return the seconds since ``started`` (``perf_counter()``)."""
+        while len(self.established) < slots:
+            if time.perf_counter() - started > timeout_s:
+                raise TimeoutError(
+                    f"only {len(self.established)} of {slots} {what} established "
+                    f"within {timeout_s:g}s"
+                )
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+
+    async def sample_open(self, deadline: float) -> tuple[int, float]:
+        """``open`` every 100 ms until ``perf_counter()`` reaches ``deadline``: its minimum
+        and mean."""
+        open_counts: list[int] = []
+        while time.perf_counter() < deadline:
+            open_counts.append(self.open)
+            await asyncio.sleep(min(0.1, max(0.0, deadline - time.perf_counter())))
+        mean = sum(open_counts) / len(open_counts) if open_counts else 0.0
+        return min(open_counts, default=0), mean
+
+
+@dataclass
+class _State(Streams):
     counting: bool = False
 
 
@@ -143,13 +171,7 @@ async def run_events(
     async def slot(k: int) -> None:
         notifier = harness.notifier[k % len(harness.notifier)]
         while True:
-            try:
-                async with creating:
-                    job = await harness.create(request, channel=k)
-            except grpc.aio.AioRpcError as error:
-                _count(run.stream_errors, f"create:{error.code().name}")
-                await asyncio.sleep(0.1)
-                continue
+            job = await create_retrying(harness, request, k, creating, run.stream_errors)
             run.jobs_created += 1
             call = notifier.WatchJob(
                 notifier_service_pb2.WatchJobRequest(job_id=job.job_id), metadata=harness.metadata
@@ -175,7 +197,7 @@ async def run_events(
                     if event.type in TERMINAL_EVENTS:
                         break
             except grpc.aio.AioRpcError as error:
-                _count(run.stream_errors, f"watch:{error.code().name}")
+                count(run.stream_errors, f"watch:{error.code().name}")
             finally:
                 call.cancel()
                 if established_at is not None:
@@ -186,32 +208,20 @@ async def run_events(
     started = time.perf_counter()
     slots = [asyncio.create_task(slot(k)) for k in range(watchers)]
     try:
-        while len(state.established) < watchers:
-            if time.perf_counter() - started > ramp_timeout_s:
-                raise TimeoutError(
-                    f"only {len(state.established)} of {watchers} streams established "
-                    f"within {ramp_timeout_s:g}s"
-                )
-            await asyncio.sleep(0.05)
-        run.ramp_s = time.perf_counter() - started
+        run.ramp_s = await state.ramp(watchers, started, ramp_timeout_s, "streams")
         await asyncio.sleep(settle_s)
-        steps_before = await _steps_succeeded(harness)
+        steps_before = await steps_succeeded(harness)
         before = cpu.snapshot()
         window_started = time.monotonic()
         state.counting = True
-        open_counts: list[int] = []
         deadline = time.perf_counter() + window_s
-        while time.perf_counter() < deadline:
-            open_counts.append(state.open)
-            await asyncio.sleep(min(0.1, max(0.0, deadline - time.perf_counter())))
+        run.open_min, run.open_mean = await state.sample_open(deadline)
         state.counting = False
         run.window_s = time.monotonic() - window_started
         use = CpuMeter.delta(before, cpu.snapshot())
         run.cpu_s = use.procs
         run.foreign_cpu_s = use.foreign
-        run.steps_in_window = await _steps_succeeded(harness) - steps_before
-        run.open_min = min(open_counts, default=0)
-        run.open_mean = sum(open_counts) / len(open_counts) if open_counts else 0.0
+        run.steps_in_window = await steps_succeeded(harness) - steps_before
         run.notifier_rss_before = rss_before
         run.notifier_rss_peak = rss.peak("notifier", since=window_started)
     finally:
@@ -222,12 +232,30 @@ async def run_events(
     return run
 
 
-async def _steps_succeeded(harness: Harness) -> int:
-    count: int = await harness.pg.fetchval(
+async def create_retrying(
+    harness: Harness,
+    request: job_service_pb2.CreateJobRequest,
+    k: int,
+    creating: asyncio.Semaphore,
+    errors: dict[str, int],
+) -> jobs_pb2.Job:
+    """Slot ``k``'s next job, created within ``creating``'s limit; a failed call is counted
+    in ``errors`` and tried again 100 ms later."""
+    while True:
+        try:
+            async with creating:
+                return await harness.create(request, channel=k)
+        except grpc.aio.AioRpcError as error:
+            count(errors, f"create:{error.code().name}")
+            await asyncio.sleep(0.1)
+
+
+async def steps_succeeded(harness: Harness) -> int:
+    succeeded: int = await harness.pg.fetchval(
         "SELECT count(*) FROM job_steps WHERE status = 'SUCCEEDED'"
     )
-    return count
+    return succeeded
 
 
-def _count(counter: dict[str, int], key: str) -> None:
+def count(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1

@@ -75,13 +75,12 @@ from devstack import ServiceProcess
 from jobkit import bus
 from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
 
+from .events import CREATE_CONCURRENCY, Streams, count, create_retrying, steps_succeeded
 from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
 from .http1 import Connection, ProtocolError, SseParser
 from .procs import CpuMeter, RssSampler
 from .stats import percentile
 
-#: CreateJob calls in flight while slots (re)start, as in ``bench.events``.
-CREATE_CONCURRENCY = 64
 #: After the window: time for an event that reached one stream to reach the other.
 DRAIN_S = 1.0
 #: The harness's event-loop lag probe: a timer this long, its overshoot recorded.
@@ -197,9 +196,7 @@ class _Watch:
 
 
 @dataclass
-class _State:
-    open: int = 0
-    established: set[int] = field(default_factory=set)
+class _State(Streams):
     window_start: float = math.inf
     window_end: float = math.inf
     #: Arrival on NATS by (job, sequence), from the window's start to the drain's end.
@@ -249,7 +246,7 @@ async def run_gateway_events(
                 if event.type in TERMINAL_EVENTS:
                     break
         except grpc.aio.AioRpcError as error:
-            _count(run.stream_errors, f"watch:{error.code().name}")
+            count(run.stream_errors, f"watch:{error.code().name}")
         finally:
             call.cancel()
 
@@ -261,7 +258,7 @@ async def run_gateway_events(
             await connection.send("GET", f"/v1/jobs/{watch.job_id}/events", sse_headers)
             head = await connection.head()
             if head.status != 200:
-                _count(run.stream_errors, f"sse:http {head.status}")
+                count(run.stream_errors, f"sse:http {head.status}")
                 return
             parser = SseParser()
             async for chunk, received in connection.chunks():
@@ -277,7 +274,7 @@ async def run_gateway_events(
                         state.established.add(k)
                     watch.sse_at[int(message.id)] = received
         except (OSError, ProtocolError, asyncio.IncompleteReadError, ValueError) as error:
-            _count(run.stream_errors, f"sse:{type(error).__name__}")
+            count(run.stream_errors, f"sse:{type(error).__name__}")
         finally:
             if opened:
                 state.open -= 1
@@ -303,13 +300,7 @@ async def run_gateway_events(
 
     async def slot(k: int) -> None:
         while True:
-            try:
-                async with creating:
-                    job = await harness.create(request, channel=k)
-            except grpc.aio.AioRpcError as error:
-                _count(run.stream_errors, f"create:{error.code().name}")
-                await asyncio.sleep(0.1)
-                continue
+            job = await create_retrying(harness, request, k, creating, run.stream_errors)
             run.jobs_created += 1
             run.streams_opened += 1
             watch = _Watch(job.job_id)
@@ -323,28 +314,18 @@ async def run_gateway_events(
     started = time.perf_counter()
     slots = [asyncio.create_task(slot(k)) for k in range(streams)]
     try:
-        while len(state.established) < streams:
-            if time.perf_counter() - started > ramp_timeout_s:
-                raise TimeoutError(
-                    f"only {len(state.established)} of {streams} SSE streams established "
-                    f"within {ramp_timeout_s:g}s"
-                )
-            await asyncio.sleep(0.05)
-        run.ramp_s = time.perf_counter() - started
+        run.ramp_s = await state.ramp(streams, started, ramp_timeout_s, "SSE streams")
         await asyncio.sleep(settle_s)
-        steps_before = await _steps_succeeded(harness)
+        steps_before = await steps_succeeded(harness)
         gcs_before = await _gateway_full_gcs(base_url)
         gc.freeze()
         before = cpu.snapshot()
         window_started = time.monotonic()
         state.listening = True
         state.window_start = time.time()
-        open_counts: list[int] = []
         deadline = time.perf_counter() + window_s
         probe = asyncio.create_task(_loop_lag(run.harness_lag_ms, deadline))
-        while time.perf_counter() < deadline:
-            open_counts.append(state.open)
-            await asyncio.sleep(min(0.1, max(0.0, deadline - time.perf_counter())))
+        run.open_min, run.open_mean = await state.sample_open(deadline)
         state.window_end = time.time()
         run.window_s = time.monotonic() - window_started
         await probe
@@ -352,9 +333,7 @@ async def run_gateway_events(
         use = CpuMeter.delta(before, cpu.snapshot())
         run.cpu_s = use.procs
         run.foreign_cpu_s = use.foreign
-        run.steps_in_window = await _steps_succeeded(harness) - steps_before
-        run.open_min = min(open_counts, default=0)
-        run.open_mean = sum(open_counts) / len(open_counts) if open_counts else 0.0
+        run.steps_in_window = await steps_succeeded(harness) - steps_before
         run.gateway_rss_before = rss_before
         run.gateway_rss_peak = rss.peak("gateway", since=window_started)
         run.notifier_rss_peak = rss.peak("notifier", since=window_started)
@@ -485,7 +464,7 @@ async def run_creates(
             sent = time.perf_counter()
             error = await call(k)
             if error is not None:
-                _count(run.errors, error)
+                count(run.errors, error)
                 continue
             last_answer = time.perf_counter()
             run.latencies_ms.append((last_answer - sent) * 1000)
@@ -529,14 +508,3 @@ async def _gateway_full_gcs(base_url: str) -> float:
         connection.close()
     found = _GEN2.search(body) if head.status == 200 else None
     return float(found.group(1)) if found else math.nan
-
-
-async def _steps_succeeded(harness: Harness) -> int:
-    count: int = await harness.pg.fetchval(
-        "SELECT count(*) FROM job_steps WHERE status = 'SUCCEEDED'"
-    )
-    return count
-
-
-def _count(counter: dict[str, int], key: str) -> None:
-    counter[key] = counter.get(key, 0) + 1

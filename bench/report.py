@@ -15,6 +15,7 @@ from .peers import PeerResults
 from .procs import MIB
 from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
 from .stats import Spread, finite, percentile
+from .tables import table
 from .throughput import ThroughputRun
 from .waterfall import lines as waterfall_lines
 
@@ -429,18 +430,6 @@ def others_pct(results: Results, phase: str) -> float:
     return max((i.foreign_pct for i in results.interference if i.phase == phase), default=math.nan)
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], align: str) -> list[str]:
-    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if a == "<" else c.rjust(w)
-            for c, w, a in zip(cells, widths, align, strict=True)
-        ).rstrip()
-
-    return [line(header), "-" * len(line(header)), *(line(r) for r in body)]
-
-
 def _cpu_per_1000(results: Results) -> dict[str, Spread]:
     names: list[str] = []
     for t in results.throughput:
@@ -476,7 +465,7 @@ def render(results: Results) -> str:
                 _fmt(others_pct(results, row.phase), 0) if row.phase else "",
             ]
         )
-    lines += _table(
+    lines += table(
         ["figure", "median", "min - max", "target", "result", "others' CPU % (max)"],
         body,
         "<>><<>",
@@ -522,7 +511,7 @@ def render(results: Results) -> str:
         ]
     )
     lines += ["", "resources (CPU during the throughput runs; peak RSS over the whole benchmark):"]
-    lines += _table(["process", "CPU s / 1000 jobs", "min - max", "peak RSS MiB"], body, "<>>>")
+    lines += table(["process", "CPU s / 1000 jobs", "min - max", "peak RSS MiB"], body, "<>>>")
     lines.append(
         f"machine busy during throughput runs (services + servers, harness excluded): "
         f"{_fmt(busy.median, 0)} % of all CPUs (runs {_fmt(busy.low, 0)} - {_fmt(busy.high, 0)} %)"
@@ -559,7 +548,7 @@ def render(results: Results) -> str:
         "submit -> SUCCEEDED received, split by the events' occurred_at (medians of per-run "
         "p50s, ms):",
     ]
-    lines += _table(
+    lines += table(
         [
             "load",
             "CreateJob",
@@ -608,7 +597,7 @@ def render(results: Results) -> str:
         "the committing transaction, so this includes one commit; pub->client: from the "
         "event's arrival on NATS, just after the commit, to the client):",
     ]
-    lines += _table(
+    lines += table(
         [
             "watchers",
             "steps/s",
@@ -649,7 +638,7 @@ def render(results: Results) -> str:
             ]
         )
     lines += ["", "floors (measured by the harness on the same servers):"]
-    lines += _table(["floor", "per s", "p50 ms", "p99 ms", "harness CPU %"], body, "<>>>>")
+    lines += table(["floor", "per s", "p50 ms", "p99 ms", "harness CPU %"], body, "<>>>>")
 
     # Profiles.
     for prof in results.profiles:
@@ -717,7 +706,7 @@ def _peer_tables(results: Results) -> list[str]:
         f"submissions in flight, {c.latency_probes} one at a time for idle latency; median "
         f"[min-max] of {c.runs} run(s):",
     ]
-    lines += _table(
+    lines += table(
         ["system", "jobs/s", "idle p50 ms", "idle p99 ms", "CPU ms/job, all processes"],
         body,
         "<>>>>",
@@ -790,7 +779,7 @@ def _gateway_tables(results: Results) -> list[str]:
             "lag: how late a 5 ms timer fired in this process; gateway full GCs: generation-2 "
             "collections the gateway ran inside the windows, from its /metrics):",
         ]
-        lines += _table(
+        lines += table(
             [
                 "SSE streams",
                 "paired events/s",
@@ -844,7 +833,7 @@ def _gateway_tables(results: Results) -> list[str]:
             f"CreateJob, {results.config.concurrency} calls in flight, orchestrators paused "
             "while timed (medians over runs; CPU ms per accepted call):",
         ]
-        lines += _table(
+        lines += table(
             [
                 "path",
                 "jobs/s",

@@ -49,6 +49,7 @@ from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
 from .harness import BENCH_ENV, TERMINAL_EVENTS, Harness, noop_request
 from .procs import CpuMeter
 from .stats import finite, percentile
+from .tables import table
 
 if TYPE_CHECKING:
     from .runner import Config
@@ -459,7 +460,7 @@ def lines(run: WaterfallRun | None) -> list[str]:
         ]
         for h in run.hops
     ]
-    out += _table(
+    out += table(
         ["hop", "service", "start ms", "ms", "gap ms", "ms p50", "gap p50"], body, "<<>>>>>"
     )
     largest = sorted(
@@ -477,18 +478,6 @@ def lines(run: WaterfallRun | None) -> list[str]:
 
 def _ms(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.2f}"
-
-
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], align: str) -> list[str]:
-    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if a == "<" else c.rjust(w)
-            for c, w, a in zip(cells, widths, align, strict=True)
-        ).rstrip()
-
-    return [line(header), "-" * len(line(header)), *(line(r) for r in body)]
 
 
 # --- the picture ----------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class Peer(ABC):
 
     #: What ``--peer`` calls it.
     name: str = ""
+    #: Its worker processes, set by ``__init__`` and filled by ``start``.
+    workers: list[WorkerProcess]
 
     @abstractmethod
     async def start(self, root: Path, workers: int, concurrency: int, clients: int) -> None:
@@ -135,9 +137,10 @@ class Peer(ABC):
     async def busy(self) -> int:
         """Tasks queued or running (0 when idle)."""
 
-    @abstractmethod
     def check(self) -> None:
         """Raise if a worker process has died."""
+        for worker in self.workers:
+            worker.check()
 
     async def quiesce(self, timeout_s: float = 300.0) -> float:
         """Wait until nothing is queued or running (three readings 200 ms apart)."""

@@ -178,10 +178,6 @@ class CeleryPeer(Peer):
             Watched("redis-server", self.redis.proc.pid),
         ]
 
-    def check(self) -> None:
-        for worker in self.workers:
-            worker.check()
-
     @property
     def label(self) -> str:
         return (

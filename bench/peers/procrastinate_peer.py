@@ -130,10 +130,6 @@ class ProcrastinatePeer(Peer):
             Watched("postgres", self.postgres.proc.pid, tree=True),
         ]
 
-    def check(self) -> None:
-        for worker in self.workers:
-            worker.check()
-
     @property
     def label(self) -> str:
         return (
