@@ -8,6 +8,12 @@ step runs, the worker tells JetStream it is still working on it (``in_progress``
 renews its lease with the orchestrator (heartbeats and progress go through JetStream's
 ``JOB_UPDATES``, fire and forget).
 
+A worker whose step succeeded has that step's slot free: its result says so
+(``take_next``), and the orchestrator may answer with the job's next step, which the
+worker then runs in the same slot (``_Delivery.handed``). Such a step is in no queue: it
+is leased from its dispatch, and if the worker dies, the lease runs out and the attempt
+is retried, as for a worker that dies mid-step. A worker that stops hands it to JetStream.
+
 The step is a span of its job's trace (``step <type>.<step>``); when spans are recorded,
 so are the dispatch's wait for this worker (``wait for worker``, from the message's
 store in JetStream) and each result request (``send result``).
@@ -66,6 +72,36 @@ class CancelReason(enum.Enum):
     WORKER_STOPPING = "worker_stopping"
 
 
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """A step attempt in this worker's hands: pulled from JetStream (``msg``), or handed
+    over with the answer to the job's previous step (no message: its lease covers it)."""
+
+    task: worker_pb2.StepTask
+    #: The job's trace context (``traceparent``).
+    headers: dict[str, str] | None
+    msg: Msg | None = None
+
+    @classmethod
+    def pulled(cls, msg: Msg) -> _Delivery:
+        return cls(worker_pb2.StepTask.FromString(msg.data), msg.headers, msg)
+
+    @property
+    def deliveries(self) -> int:
+        """How often JetStream has delivered the attempt (a handed one: once)."""
+        return (self.msg.metadata.num_delivered or 1) if self.msg is not None else 1
+
+    async def in_progress(self) -> None:
+        """Keep a pulled message from redelivery while the attempt is in hand."""
+        if self.msg is not None:
+            with contextlib.suppress(Exception):
+                await self.msg.in_progress()
+
+    async def ack(self) -> None:
+        if self.msg is not None:
+            await self.msg.ack()
+
+
 @dataclass(slots=True, eq=False)
 class _RunningAttempt:
     """One step attempt while its handler runs on this worker: the step and its message,
@@ -73,7 +109,6 @@ class _RunningAttempt:
     cancelled, if it was."""
 
     task: worker_pb2.StepTask
-    msg: Msg
     #: The handler, running.
     run: asyncio.Task[Mapping[str, object]]
     #: Keeps the message from redelivery and renews the attempt's lease (``_heartbeat``).
@@ -162,17 +197,42 @@ class Worker:
                 steps.create_task(self._run_one(msg))
 
     async def _run_one(self, msg: Msg) -> None:
+        """Run a pulled step, then each next step of its job handed over in the answers,
+        in the same slot."""
+        delivery: _Delivery | None = _Delivery.pulled(msg)
         try:
-            if self._stopping.is_set():
-                # Arrived as the worker stops: another worker takes it instead.
-                await self._feed.give_back(msg)
-            else:
-                await self._execute(msg)
+            while delivery is not None:
+                if self._stopping.is_set():
+                    # Arrived as the worker stops: another worker takes it instead.
+                    await self._give_back(delivery)
+                    break
+                delivery = await self._execute(delivery)
         except Exception as exc:
-            # Unacked, the step comes back to some worker after its ack wait.
+            # Unacked, the step comes back to some worker after its ack wait (a handed
+            # one, after its lease).
             log.error("step_execution_failed", error=type(exc).__name__)
         finally:
             self._feed.release()
+
+    async def _give_back(self, delivery: _Delivery) -> None:
+        """For another worker to run at once: a pulled message goes back to JetStream; a
+        handed attempt goes into JetStream, as the dispatch it would otherwise have been."""
+        if delivery.msg is not None:
+            await self._feed.give_back(delivery.msg)
+            return
+        task = delivery.task
+        try:
+            await self._js.publish(
+                bus.step_subject(task.job_type, task.step),
+                task.SerializeToString(),
+                headers=tracing.message_headers(
+                    f"{task.job_id}:{task.step}:{task.attempt}",
+                    (delivery.headers or {}).get(tracing.TRACEPARENT, ""),
+                ),
+            )
+        except Exception as exc:
+            # Its lease runs out, and the attempt is retried.
+            log.warning("hand_back_failed", error=type(exc).__name__)
 
     def stop(self) -> None:
         """Take no new steps; hand running ones back to JetStream for another worker."""
@@ -189,10 +249,12 @@ class Worker:
         except Exception as exc:
             log.warning("unsubscribe_failed", error=type(exc).__name__)
 
-    async def _execute(self, msg: Msg) -> None:
-        if tracing.recording():
-            _record_wait(msg)
-        task = worker_pb2.StepTask.FromString(msg.data)
+    async def _execute(self, delivery: _Delivery) -> _Delivery | None:
+        """Run the attempt and settle its result; returns the job's next step when the
+        answer hands it over."""
+        if delivery.msg is not None and tracing.recording():
+            _record_wait(delivery.msg)
+        task = delivery.task
         terms = sensitive_terms(struct_to_dict(task.input))
         with (
             structlog.contextvars.bound_contextvars(
@@ -200,32 +262,38 @@ class Worker:
             ),
             redacting(terms),
             # The job's trace (the dispatch's `traceparent` header); reports carry it back.
-            tracing.span(f"step {task.job_type}.{task.step}", msg.headers, kind=SpanKind.CONSUMER),
+            tracing.span(
+                f"step {task.job_type}.{task.step}", delivery.headers, kind=SpanKind.CONSUMER
+            ),
         ):
             started = time.monotonic()
-            outcome = await self._attempt(task, msg)
+            outcome = await self._attempt(delivery)
             metrics.observe_step(
                 task.job_type, task.step, outcome.label, time.monotonic() - started
             )
             if isinstance(outcome, HandedBack):
                 log.info("step_handed_back")
-                await self._feed.give_back(msg)
-                return
+                await self._give_back(delivery)
+                return None
             # The result is committed before the ack: a worker dying in between leaves the
             # step to be redelivered, never lost.
             report = to_report(task, outcome, datetime.now(UTC))
+            following = None
             if report is not None:
+                report.take_next = isinstance(outcome, Succeeded) and not self._stopping.is_set()
                 try:
-                    await self._send_result(report, msg)
+                    following = await self._send_result(report, delivery)
                 except ResultNotSettled as unsettled:
                     log.info("step_handed_back", reason=str(unsettled))
-                    await self._feed.give_back(msg)
-                    return
-            await msg.ack()
+                    await self._give_back(delivery)
+                    return None
+            await delivery.ack()
+            return following
 
-    async def _attempt(self, task: worker_pb2.StepTask, msg: Msg) -> Outcome:
+    async def _attempt(self, delivery: _Delivery) -> Outcome:
         """Run one attempt to its end."""
-        deliveries = msg.metadata.num_delivered or 1
+        task = delivery.task
+        deliveries = delivery.deliveries
         if deliveries > self._max_step_deliveries:
             # Every earlier delivery died with its worker (a crash, an OOM kill): running it
             # again would kill this one too. Fail the attempt; the retry policy decides.
@@ -264,9 +332,8 @@ class Worker:
         run = asyncio.create_task(handler(ctx))
         attempt = _RunningAttempt(
             task=task,
-            msg=msg,
             run=run,
-            heartbeat=asyncio.create_task(self._heartbeat(task, msg)),
+            heartbeat=asyncio.create_task(self._heartbeat(delivery)),
             progress=progress,
         )
         self._running[attempt.key] = attempt
@@ -319,15 +386,15 @@ class Worker:
         log.info("step_succeeded", duration_ms=round((loop.time() - started) * 1000))
         return Succeeded(output, usage=usage.protos())
 
-    async def _heartbeat(self, task: worker_pb2.StepTask, msg: Msg) -> None:
+    async def _heartbeat(self, delivery: _Delivery) -> None:
         """While the step runs: keep its message from redelivery (``in_progress``) and renew
         its lease with the orchestrator. Quick steps finish before the first beat."""
+        task = delivery.task
         beat = 0
         await asyncio.sleep(min(1.0, self._heartbeat_s))
         while True:
             beat += 1
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+            await delivery.in_progress()
             report = report_for(task)
             report.heartbeat.SetInParent()
             await self._publish_update(task, report, f"hb{beat}", timeout_s=self._heartbeat_s)
@@ -363,11 +430,14 @@ class Worker:
             kind = report.WhichOneof("outcome")
             log.warning("update_failed", kind=kind, error=type(exc).__name__)
 
-    async def _send_result(self, report: worker_pb2.StepReport, msg: Msg) -> None:
+    async def _send_result(
+        self, report: worker_pb2.StepReport, delivery: _Delivery
+    ) -> _Delivery | None:
         """Ask an orchestrator to commit the attempt's result, until one says it is settled
-        (committed now or before), keeping the dispatch ``msg`` from redelivery meanwhile.
-        Unless the worker is stopping: then the dispatch is handed back, and the step runs
-        again elsewhere (a result committed meanwhile makes that run's a no-op)."""
+        (committed now or before), keeping the dispatch from redelivery meanwhile. Unless
+        the worker is stopping: then the dispatch is handed back, and the step runs again
+        elsewhere (a result committed meanwhile makes that run's a no-op). Returns the
+        job's next step, when the answer hands it over."""
         data = report.SerializeToString()
         delay = 0.05
         while True:
@@ -383,14 +453,16 @@ class Worker:
                         headers=tracing.trace_headers(tracing.current_traceparent()),
                     )
                 if answer.data == bus.RESULT_SETTLED:
-                    return
+                    return None
+                if answer.data != bus.RESULT_AGAIN:
+                    handed = worker_pb2.ResultAnswer.FromString(answer.data)
+                    return _Delivery(handed.next, answer.headers)
             except Exception as exc:
                 failure = type(exc).__name__
             if self._stopping.is_set():
                 raise ResultNotSettled(failure)
             log.warning("result_retrying", error=failure)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+            await delivery.in_progress()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

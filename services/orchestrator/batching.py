@@ -67,10 +67,21 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class Handed:
+    """A step attempt that goes to the worker whose result started it, in the answer."""
+
+    #: The job as the decision that started the step left it (its input and checkpoints).
+    job: JobRecord
+    dispatch: Dispatch
+
+
+@dataclass(frozen=True, slots=True)
 class BatchDecisions:
     #: Each job's decisions, in the order of its inputs; jobs in the order first decided.
     decided: Mapping[uuid.UUID, tuple[Decision, ...]]
     skipped: tuple[Skipped, ...]
+    #: By the index of the input (a result) whose answer carries it.
+    handed: Mapping[int, Handed]
 
 
 def decide_batch(
@@ -82,7 +93,8 @@ def decide_batch(
     """Decide every input in order, each against its job as the decisions before it left it."""
     decided: dict[uuid.UUID, list[Decision]] = {}
     skipped: list[Skipped] = []
-    for item in inputs:
+    handed: dict[int, Handed] = {}
+    for index, item in enumerate(inputs):
         before = jobs.get(item.job_id)
         if before is None:
             skipped.append(Skipped(item, "job not found"))
@@ -93,8 +105,13 @@ def decide_batch(
             skipped.append(Skipped(item, outcome.reason, current))
             continue
         decided.setdefault(item.job_id, []).append(outcome)
+        for dispatch in outcome.dispatches:
+            if dispatch.handed:
+                handed[index] = Handed(outcome.change.job, dispatch)
     return BatchDecisions(
-        decided={job_id: tuple(ds) for job_id, ds in decided.items()}, skipped=tuple(skipped)
+        decided={job_id: tuple(ds) for job_id, ds in decided.items()},
+        skipped=tuple(skipped),
+        handed=handed,
     )
 
 
@@ -104,9 +121,10 @@ def merge(
     prices: PriceTable | None = None,
 ) -> JobChange:
     """One change out of several decisions on the same job within a batch; model usage is
-    priced here, by this orchestrator's price table."""
+    priced here, by this orchestrator's price table. Dispatches handed to a worker are not
+    in the outbox: the answer to that worker's result carries them (``handed``)."""
     steps = {s.position: s for d in decisions for s in d.change.steps}
-    outbox = tuple(encode(d.change.job, x) for d in decisions for x in d.dispatches)
+    outbox = tuple(encode(d.change.job, x) for d in decisions for x in d.dispatches if not x.handed)
     table = prices or PriceTable()
     return JobChange(
         job=decisions[-1].change.job,

@@ -48,6 +48,7 @@ def decode(subject: str, data: bytes) -> Input:
                 ReportKind.SUCCEEDED,
                 output=report.succeeded.output.SerializeToString(),
                 usage=_usage(report),
+                take_next=report.take_next,
             )
         if outcome == "failed":
             return StepReport(
@@ -83,6 +84,23 @@ def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
 
 
 def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
+    """The step attempt as a message: for JetStream (``subject``), or, when handed to a
+    worker, the answer to that worker's result (``handed_answer``)."""
+    return OutboxMessage(
+        subject=bus.step_subject(job.type, dispatch.step),
+        msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
+        payload=_task(job, dispatch).SerializeToString(),
+        not_before=dispatch.not_before,
+        trace_context=job.trace_context,
+    )
+
+
+def handed_answer(job: JobRecord, dispatch: Dispatch) -> bytes:
+    """The answer that settles a worker's result and hands it ``dispatch``."""
+    return worker_pb2.ResultAnswer(next=_task(job, dispatch)).SerializeToString()
+
+
+def _task(job: JobRecord, dispatch: Dispatch) -> worker_pb2.StepTask:
     task = worker_pb2.StepTask(
         job_id=str(job.id),
         job_type=job.type,
@@ -93,13 +111,7 @@ def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
     task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
     for name, output in job.checkpoints.items():
         task.checkpoints[name].CopyFrom(struct_from_bytes(output))
-    return OutboxMessage(
-        subject=bus.step_subject(job.type, dispatch.step),
-        msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
-        payload=task.SerializeToString(),
-        not_before=dispatch.not_before,
-        trace_context=job.trace_context,
-    )
+    return task
 
 
 def cancel_notice(report: StepReport) -> OutboxMessage:

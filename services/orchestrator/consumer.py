@@ -6,6 +6,8 @@ progress, heartbeats), acked once committed, and core NATS requests (``jobs.resu
 attempt's result), answered once committed (``RESULT_SETTLED``) or, when nothing was
 committed, asked again (``RESULT_AGAIN``). A worker acks its dispatch only on the first
 answer, so a result is in Postgres or still held by a worker, never only in flight.
+A worker whose success says it can take the job's next step gets that step in the
+answer (``ResultAnswer``): a JetStream write, its delivery and an outbox row fewer a step.
 
 The wire format is ``codec``'s, the decisions are ``batching``'s and ``state_machine``'s;
 this module reads, writes and acknowledges.
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
@@ -38,12 +41,20 @@ from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
 from jobkit.sql import queries
-from services.orchestrator.batching import Skipped, decide_batch, merge
-from services.orchestrator.codec import cancel_notice, decode, encode_dispatch
+from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
+from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
 from services.orchestrator.state_machine import Input, ReportKind, StepReport, Submitted
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A result's answer that hands its worker the job's next step, in that job's trace."""
+
+    payload: bytes
+    headers: dict[str, str] | None
 
 
 class _Wake(Enum):
@@ -152,12 +163,21 @@ class Orchestrator:
             items.append((msg, item))
             arrived = arrived_ns[n] if arrived_ns else None
             hops.append(_hop_span(msg, item, len(batch), arrived))
-        await self.commit([i for _, i in items], hops)
-        for msg, _ in items:
-            await _quietly(msg.ack() if _from_stream(msg) else msg.respond(bus.RESULT_SETTLED))
+        answers = await self.commit([i for _, i in items], hops)
+        for n, (msg, _) in enumerate(items):
+            if _from_stream(msg):
+                await _quietly(msg.ack())
+            elif (answer := answers.get(n)) is not None:
+                await _quietly(self._nc.publish(msg.reply, answer.payload, headers=answer.headers))
+            else:
+                await _quietly(msg.respond(bus.RESULT_SETTLED))
 
-    async def commit(self, inputs: Sequence[Input], hops: Sequence[Span] = ()) -> None:
+    async def commit(
+        self, inputs: Sequence[Input], hops: Sequence[Span] = ()
+    ) -> dict[int, _Answer]:
         """Decide every input in order, commit the decisions, then publish the results.
+        Returns the answers that hand a step to a worker, by the index of the result they
+        answer.
 
         Optimistically first: read without locks, write guarded by each job's version (two
         round trips). If another writer - a replica, job_api's cancel - changed one of the
@@ -183,7 +203,7 @@ class Orchestrator:
         }
         for hop in hops:
             hop.end()
-        changes, events, outbox_rows, notices = written
+        changes, events, outbox_rows, notices, handed = written
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
         traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
@@ -200,6 +220,12 @@ class Orchestrator:
                     status=change.job.status.value,
                     **tracing.job_log_fields(change.job.trace_context),
                 )
+        return {
+            index: _Answer(
+                handed_answer(h.job, h.dispatch), tracing.trace_headers(h.job.trace_context)
+            )
+            for index, h in handed.items()
+        }
 
     async def _decide_and_write(
         self, conn: Conn, inputs: Sequence[Input], *, lock: bool
@@ -208,6 +234,7 @@ class Orchestrator:
         list[EventRecord],
         list[tuple[int, OutboxMessage]],
         list[OutboxMessage],
+        Mapping[int, Handed],
     ]:
         now = datetime.now(UTC)
         jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=lock)
@@ -222,7 +249,7 @@ class Orchestrator:
             for job_id, ds in batch.decided.items()
         ]
         events, outbox_rows = await store.apply_changes(conn, changes, now)
-        return changes, events, outbox_rows, notices
+        return changes, events, outbox_rows, notices, batch.handed
 
     async def tick_forever(self) -> None:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""

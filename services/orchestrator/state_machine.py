@@ -53,6 +53,8 @@ class StepReport:
     partial_output: str = ""
     #: With a result: the model tokens the attempt used (``StepUsage`` without a cost).
     usage: tuple[StepUsage, ...] = ()
+    #: With a success: the worker can run the job's next step at once (``Dispatch.handed``).
+    take_next: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,10 @@ class Dispatch:
     attempt: int
     timeout_s: float
     not_before: datetime | None = None
+    #: Handed to the worker whose result started it, with the answer to that result,
+    #: rather than sent through JetStream: leased from its dispatch, since nothing
+    #: else would deliver it again if that worker never ran it.
+    handed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,10 @@ def _start_step(
     *,
     attempt: int,
     not_before: datetime | None = None,
+    handed_lease_s: float | None = None,
 ) -> tuple[JobRecord, StepRecord, NewEvent, Dispatch]:
+    """Start attempt ``attempt`` of step ``index``; ``handed_lease_s``: it goes straight to
+    a worker (``Dispatch.handed``) and is leased for that long from now."""
     step_spec: StepSpec = spec.steps[index]
     step = job.steps[index]
     new_step = replace(
@@ -110,8 +119,11 @@ def _start_step(
         error_code=None,
         error_message=None,
         # The lease starts with the worker's first heartbeat: while the attempt waits in
-        # JetStream it is not lost, and a long queue must not look like dead workers.
-        lease_expires_at=None,
+        # JetStream it is not lost, and a long queue must not look like dead workers. One
+        # handed to a worker is in no queue: the lease is all that brings it back.
+        lease_expires_at=(
+            None if handed_lease_s is None else now + timedelta(seconds=handed_lease_s)
+        ),
         started_at=step.started_at or now,
     )
     new_job = replace(
@@ -128,7 +140,9 @@ def _start_step(
         step=step.name,
         attempt=attempt,
     )
-    dispatch = Dispatch(job.id, step.name, attempt, step_spec.timeout_s, not_before)
+    dispatch = Dispatch(
+        job.id, step.name, attempt, step_spec.timeout_s, not_before, handed_lease_s is not None
+    )
     return new_job, new_step, event, dispatch
 
 
@@ -202,7 +216,7 @@ def apply_report(
     if report.kind is ReportKind.PROGRESS:
         return _progress(job, spec, step, report)
     decision = (
-        _succeeded(job, spec, step, report, now)
+        _succeeded(job, spec, step, report, now, lease_s)
         if report.kind is ReportKind.SUCCEEDED
         else _failed(job, spec, step, report, now, rng)
     )
@@ -230,7 +244,12 @@ def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepR
 
 
 def _succeeded(
-    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime
+    job: JobRecord,
+    spec: JobTypeSpec,
+    step: StepRecord,
+    report: StepReport,
+    now: datetime,
+    lease_s: float,
 ) -> Decision:
     done = replace(
         step,
@@ -254,7 +273,12 @@ def _succeeded(
     job = replace(job, progress=max(job.progress, succeeded_event.progress))
     if next_index < len(spec.steps):
         started_job, started, started_event, dispatch = _start_step(
-            job, spec, next_index, now, attempt=job.steps[next_index].attempt + 1
+            job,
+            spec,
+            next_index,
+            now,
+            attempt=job.steps[next_index].attempt + 1,
+            handed_lease_s=lease_s if report.take_next else None,
         )
         return Decision(
             JobChange(

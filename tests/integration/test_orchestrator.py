@@ -144,6 +144,46 @@ async def test_a_silent_attempt_is_redispatched_when_its_lease_expires(
     relay.close()
 
 
+async def test_a_worker_that_can_take_the_next_step_gets_it_in_the_answer(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """No JetStream message and no outbox row for a step handed over: it is committed as
+    running and leased, so if the worker never runs it, the lease brings it back."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, timing=Timing(lease_s=0.3))
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    await orchestrator.subscribe_results()
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        request = worker_pb2.StepReport.FromString(result_report(task, {"n": 1}))
+        request.take_next = True
+        answer = await nc.request(bus.RESULT_SUBJECT, request.SerializeToString(), timeout=10)
+        handed = worker_pb2.ResultAnswer.FromString(answer.data).next
+        assert (handed.job_id, handed.step, handed.attempt) == (str(job.id), "work", 1)
+        assert struct_to_dict(handed.checkpoints["prepare"]) == {"n": 1}
+        assert struct_to_dict(handed.input) == struct_to_dict(task.input)
+        assert await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w") == []
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+        async with pool.acquire() as conn:
+            current = await store.fetch_job(conn, job.id)
+        assert current is not None
+        assert current.steps[1].status is StepStatus.RUNNING
+        assert current.steps[1].lease_expires_at is not None
+
+        # The worker dies with it: the lease runs out and the next attempt is queued.
+        await asyncio.sleep(0.4)
+        assert await orchestrator.expire_leases_once() == 1
+        await asyncio.sleep(0.3)  # its back-off
+        (redispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
+        again = worker_pb2.StepTask.FromString(redispatch.data)
+        assert (again.step, again.attempt) == ("work", 2)
+    finally:
+        await orchestrator.stop()
+        await running
+        relay.close()
+
+
 async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool, nc: NatsClient) -> None:
     js = nc.jetstream()
     relay = OutboxRelay(pool, js)

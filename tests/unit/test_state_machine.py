@@ -177,6 +177,31 @@ def test_signs_of_life_renew_the_lease_and_silence_expires_it() -> None:
     assert lost.dispatches[0].attempt == 2
 
 
+def test_a_next_step_handed_to_the_reporting_worker_is_leased_from_its_dispatch() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    done = report(job, ReportKind.SUCCEEDED, output=b"", take_next=True)
+    d = decided(apply_report(job, NOOP, done, NOW, lease_s=10))
+    (dispatch,) = d.dispatches
+    assert (dispatch.step, dispatch.attempt, dispatch.handed) == ("work", 1, True)
+    # In no queue, so nothing else would bring it back: the lease starts now.
+    work = d.change.job.steps[1]
+    assert (work.status, work.lease_expires_at) == (StepStatus.RUNNING, NOW + timedelta(seconds=10))
+    expired = report(d.change.job, ReportKind.LEASE_EXPIRED)
+    lost = decided(apply_report(d.change.job, NOOP, expired, NOW + timedelta(seconds=11)))
+    assert lost.change.steps[0].error_code == "STEP_LOST"
+    # Without take_next the next step goes through JetStream, unleased until it runs.
+    queued = decided(apply_report(job, NOOP, replace(done, take_next=False), NOW, lease_s=10))
+    assert not queued.dispatches[0].handed
+    assert queued.change.job.steps[1].lease_expires_at is None
+
+
+def test_a_retry_is_never_handed_over_whatever_the_worker_says() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    failure = report(job, ReportKind.FAILED, retryable=True, take_next=True)
+    (dispatch,) = decided(apply_report(job, NOOP, failure, NOW, random.Random(7))).dispatches
+    assert not dispatch.handed  # it waits out its back-off in JetStream
+
+
 def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     failure = report(

@@ -18,7 +18,7 @@ from jobkit import bus
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.pull import PullFeed
 from jobtypes import CATALOG
-from services.ai_worker.consumer import Worker
+from services.ai_worker.consumer import Worker, _Delivery
 from services.ai_worker.registry import Registry
 from stepkit import StepContext
 from stepkit.errors import RetryableStepError
@@ -59,6 +59,11 @@ class FakeJetStream:
         self.reports: list[worker_pb2.StepReport] = []
 
     async def publish(self, subject: str, payload: bytes, **options: object) -> None:
+        if subject.startswith("jobs.steps."):
+            task = worker_pb2.StepTask.FromString(payload)
+            headers = cast(dict[str, str], options["headers"])
+            self.events.append(f"dispatch {task.step}:{task.attempt} {headers['Nats-Msg-Id']}")
+            return
         report = worker_pb2.StepReport.FromString(payload)
         self.reports.append(report)
         self.events.append(f"publish {report.WhichOneof('outcome')}")
@@ -72,6 +77,8 @@ class FakeNats:
         self.js = js
         self.answers = answers or []
         self.worker: Worker | None = None
+        #: Stop the worker as the next answer arrives.
+        self.stop_on_answer = False
 
     async def request(self, subject: str, payload: bytes, **options: object) -> Msg:
         assert subject == bus.RESULT_SUBJECT
@@ -84,12 +91,19 @@ class FakeNats:
             self.worker.stop()
         if isinstance(answer, Exception):
             raise answer
+        if self.stop_on_answer:
+            assert self.worker is not None
+            self.worker.stop()
         return Msg(_client=cast(NatsClient, None), data=answer)
 
 
 class FakeFeed:
     def __init__(self) -> None:
         self.stopped = False
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
 
     async def give_back(self, msg: Msg) -> None:
         await msg.nak()
@@ -109,6 +123,7 @@ def worker_with(
         return await handler(ctx)
 
     registry.register("noop", "work", step)
+    registry.register("noop", "finish", step)
     events: Events = []
     js = FakeJetStream(events)
     nats = FakeNats(js, answers)
@@ -143,7 +158,7 @@ async def test_a_success_is_settled_before_the_ack_with_its_usage() -> None:
         return {"done": True}
 
     worker, js = worker_with(handler)
-    await worker._execute(step_msg(js))
+    await worker._execute(_Delivery.pulled(step_msg(js)))
     assert js.events == ["result succeeded", "ack"]
     [report] = js.reports
     assert (report.job_id, report.step, report.attempt) == ("job-1", "work", 2)
@@ -159,7 +174,7 @@ async def test_a_step_error_is_a_failure_that_keeps_its_usage() -> None:
         raise RetryableStepError("MODEL_RATE_LIMITED", "slow down", retry_after_s=2)
 
     worker, js = worker_with(handler)
-    await worker._execute(step_msg(js))
+    await worker._execute(_Delivery.pulled(step_msg(js)))
     assert js.events == ["result failed", "ack"]
     failed = js.reports[0].failed
     assert (failed.code, failed.retryable, failed.retry_after.seconds) == (
@@ -175,7 +190,7 @@ async def test_a_crash_is_a_retryable_failure_without_its_text() -> None:
         raise ValueError("secret input")
 
     worker, js = worker_with(handler)
-    await worker._execute(step_msg(js))
+    await worker._execute(_Delivery.pulled(step_msg(js)))
     failed = js.reports[0].failed
     assert (failed.code, failed.retryable) == ("STEP_CRASHED", True)
     assert "secret" not in failed.message
@@ -190,7 +205,7 @@ async def test_an_attempt_whose_workers_keep_dying_fails_without_running() -> No
         return {}
 
     worker, js = worker_with(handler, max_step_deliveries=3)
-    await worker._execute(step_msg(js, deliveries=4))
+    await worker._execute(_Delivery.pulled(step_msg(js, deliveries=4)))
     assert not ran
     assert js.events == ["result failed", "ack"]
     assert js.reports[0].failed.code == "STEP_KEEPS_CRASHING"
@@ -202,7 +217,7 @@ async def blocked(ctx: StepContext) -> dict[str, object]:
 
 
 async def started(worker: Worker, msg: Msg) -> asyncio.Task[None]:
-    attempt = asyncio.create_task(worker._execute(msg))
+    attempt = asyncio.create_task(worker._execute(_Delivery.pulled(msg)))
     await asyncio.sleep(0.01)
     return attempt
 
@@ -258,7 +273,7 @@ async def test_a_result_is_sent_again_until_an_orchestrator_settles_it() -> None
 
     # Not committed (a failed batch), then no answer in time, then settled.
     worker, js = worker_with(handler, answers=[bus.RESULT_AGAIN, TimeoutError()])
-    await worker._execute(step_msg(js))
+    await worker._execute(_Delivery.pulled(step_msg(js)))
     # The dispatch is kept from redelivery between tries, and acked only at the end.
     assert js.events == [
         "result succeeded",
@@ -279,6 +294,57 @@ async def test_a_stopping_worker_hands_back_a_result_nobody_settled() -> None:
         return {"done": True}
 
     worker, js = worker_with(handler, answers=[StopsTheWorker()])
-    await worker._execute(step_msg(js))
+    await worker._execute(_Delivery.pulled(step_msg(js)))
     # Not acked: the dispatch comes back, and whoever runs it reports again.
     assert js.events == ["result succeeded", "nak"]
+
+
+def handing_over(step: str) -> bytes:
+    """An answer that settles the result and hands the worker ``step`` of the same job."""
+    task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step=step, attempt=1)
+    task.input.update({"sleep_ms": 1})
+    return worker_pb2.ResultAnswer(next=task).SerializeToString()
+
+
+async def test_a_step_handed_over_with_the_answer_runs_in_the_same_slot() -> None:
+    ran: list[tuple[str, int, object]] = []
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        ran.append((ctx.step, ctx.attempt, ctx.input.get("sleep_ms")))
+        return {"step": ctx.step}
+
+    worker, js = worker_with(handler, answers=[handing_over("finish")])
+    await worker._run_one(step_msg(js))
+    assert ran == [("work", 2, None), ("finish", 1, 1)]
+    # The pulled dispatch is acked once its own result is settled; the handed step has no
+    # message, and its result is settled like any other. One slot, released once.
+    assert js.events == ["result succeeded", "ack", "result succeeded"]
+    assert [(r.step, r.take_next) for r in js.reports] == [("work", True), ("finish", True)]
+    assert cast(FakeFeed, worker._feed).released == 1
+
+
+async def test_a_stopping_worker_puts_a_handed_step_into_jetstream() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {}
+
+    worker, js = worker_with(handler, answers=[handing_over("finish")])
+    cast(FakeNats, worker._nc).stop_on_answer = True
+    await worker._run_one(step_msg(js))
+    # Not run here: published as the dispatch it would have been, for another worker.
+    assert js.events == ["result succeeded", "ack", "dispatch finish:1 job-1:finish:1"]
+
+
+async def test_a_failure_and_a_stopping_worker_take_no_next_step() -> None:
+    async def failing(ctx: StepContext) -> dict[str, object]:
+        raise RetryableStepError("MODEL_RATE_LIMITED", "slow down")
+
+    worker, js = worker_with(failing)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+
+    async def succeeding(ctx: StepContext) -> dict[str, object]:
+        worker._stopping.set()  # stopping, after the handler ran to its end
+        return {}
+
+    worker, js_2 = worker_with(succeeding)
+    await worker._execute(_Delivery.pulled(step_msg(js_2)))
+    assert [r.take_next for r in js.reports + js_2.reports] == [False, False]

@@ -75,7 +75,7 @@ class StepHeartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class StepReport(_message.Message):
-    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "reported_at", "usage")
+    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "reported_at", "usage", "take_next")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class StepReport(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    TAKE_NEXT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     step: str
     attempt: int
@@ -94,7 +95,14 @@ class StepReport(_message.Message):
     heartbeat: StepHeartbeat
     reported_at: _timestamp_pb2.Timestamp
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
-    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ...) -> None: ...
+    take_next: bool
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ...) -> None: ...
+
+class ResultAnswer(_message.Message):
+    __slots__ = ("next",)
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    next: StepTask
+    def __init__(self, next: _Optional[_Union[StepTask, _Mapping]] = ...) -> None: ...
 
 class ModelUsage(_message.Message):
     __slots__ = ("model", "prompt_tokens", "completion_tokens", "prompts")
