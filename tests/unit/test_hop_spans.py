@@ -26,6 +26,7 @@ from jobkit.lifecycle import EventType, JobStatus
 from jobkit.model import EventRecord, NewEvent, OutboxMessage
 from jobkit.outbox import OutboxRelay, publish_span
 from jobkit.publish import publish_events
+from services.ai_worker.consumer import _Delivery
 from services.notifier.fanout import EventHub
 from services.orchestrator.consumer import _hop_span
 from services.orchestrator.state_machine import ReportKind, StepReport, Submitted
@@ -200,7 +201,7 @@ async def test_relay_orchestrator_worker_and_notifier_spans_share_the_job_s_trac
     step.headers = {"Nats-Msg-Id": "s", tracing.TRACEPARENT: PARENT}
     assert step._metadata is not None
     step._metadata = dataclasses.replace(step._metadata, timestamp=stored)
-    await worker._execute(step)
+    await worker._execute(_Delivery.pulled(step))
 
     # The notifier: one span per event received, whatever the number of watchers.
     hub = EventHub(cast(NatsClient, None), cast(Any, None), buffer=8, resync_after_s=60)

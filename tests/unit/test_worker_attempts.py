@@ -216,7 +216,7 @@ async def blocked(ctx: StepContext) -> dict[str, object]:
     raise AssertionError("unreachable")
 
 
-async def started(worker: Worker, msg: Msg) -> asyncio.Task[None]:
+async def started(worker: Worker, msg: Msg) -> asyncio.Task[_Delivery | None]:
     attempt = asyncio.create_task(worker._execute(_Delivery.pulled(msg)))
     await asyncio.sleep(0.01)
     return attempt
