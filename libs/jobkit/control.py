@@ -42,6 +42,13 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         replace(s, status=StepStatus.CANCELLED, lease_expires_at=None, finished_at=now)
         for s in active
     )
+    if (queued := job.queued_attempt) is not None:
+        # Its attempt may be with a worker already: stop it, and count it as used, so a
+        # resumed job dispatches a new one (JetStream drops a repeated message id), and as
+        # outside any run, so it takes nothing from the retry budget.
+        step, attempt = queued
+        used = replace(step, attempt=attempt, retry_base=attempt)
+        active, steps = [used], (used,)
     by_position = {s.position: s for s in steps}
     cancelled = replace(
         job,

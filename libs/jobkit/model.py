@@ -125,6 +125,18 @@ class JobRecord:
         return None
 
     @property
+    def queued_attempt(self) -> tuple[StepRecord, int] | None:
+        """A QUEUED job's first unfinished step, and the attempt it is (or will be)
+        dispatched as: the one after the step's last. job_api dispatches a new job's with
+        the commit that creates it; the orchestrator, a resumed job's as it starts it.
+        While the job is QUEUED the step's record shows its last attempt: the worker's
+        first report on the new one starts the job."""
+        if self.status is not JobStatus.QUEUED:
+            return None
+        step = next((s for s in self.steps if s.status is not StepStatus.SUCCEEDED), None)
+        return None if step is None else (step, step.attempt + 1)
+
+    @property
     def checkpoints(self) -> dict[str, bytes]:
         """Committed outputs of succeeded steps, by step name."""
         return {

@@ -2,10 +2,9 @@
 
 The servicer decodes a CreateJob request into a ``CreateRequest``; ``validate`` checks it
 against the catalogue and job_api's limits, and ``plan`` turns what passed into the job,
-its steps, its ``CREATED`` event and the submission for the outbox, ready for the one
-statement that commits them. Cancel and retry, the transitions of a job that exists, are
-planned beside this in ``jobkit.control``; a new job's submission is the same message a
-retried job's is (``control.submitted_message``).
+its steps, its ``CREATED`` event and its first step's dispatch for the outbox, ready for
+the one statement that commits them. Cancel and retry, the transitions of a job that
+exists, are planned beside this in ``jobkit.control``.
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from jobkit import control
+from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
@@ -91,8 +91,10 @@ def validate(request: CreateRequest, *, max_input_bytes: int) -> ValidRequest:
 def plan(
     request: ValidRequest, *, owner: str, job_id: uuid.UUID, now: datetime, trace_context: str
 ) -> PlannedJob:
-    """The new job, QUEUED with every step PENDING, its ``CREATED`` event and the
-    submission that asks the orchestrator to start it."""
+    """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
+    step's first attempt, dispatched straight to the workers: no round through the
+    orchestrator before any work starts. The job stays QUEUED until that attempt's worker
+    first reports (``state_machine.apply_report``)."""
     job = JobRecord(
         id=job_id,
         owner=owner,
@@ -111,9 +113,10 @@ def plan(
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
     )
-    change = JobChange(
-        job=job,
-        events=(created,),
-        outbox=(control.submitted_message(replace(job, last_sequence=1)),),
-    )
+    queued = job.queued_attempt
+    assert queued is not None  # a job type has at least one step
+    first, attempt = queued
+    timeout_s = CATALOG[job.type].step(first.name).timeout_s
+    dispatch = step_message(job, first.name, attempt, timeout_s)
+    change = JobChange(job=job, events=(created,), outbox=(dispatch,))
     return PlannedJob(job, change, request.idempotency_key, request.request_hash)

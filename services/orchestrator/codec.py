@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from jobkit import bus
-from jobkit.convert import struct_from_bytes
+from jobkit.dispatch import step_message, step_task
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage, StepUsage
 from services.orchestrator.state_machine import (
@@ -84,34 +84,16 @@ def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
 
 
 def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
-    """The step attempt as a message: for JetStream (``subject``), or, when handed to a
-    worker, the answer to that worker's result (``handed_answer``)."""
-    return OutboxMessage(
-        subject=bus.step_subject(job.type, dispatch.step),
-        msg_id=f"{job.id}:{dispatch.step}:{dispatch.attempt}",
-        payload=_task(job, dispatch).SerializeToString(),
-        not_before=dispatch.not_before,
-        trace_context=job.trace_context,
+    """The step attempt for JetStream, through the outbox."""
+    return step_message(
+        job, dispatch.step, dispatch.attempt, dispatch.timeout_s, dispatch.not_before
     )
 
 
 def handed_answer(job: JobRecord, dispatch: Dispatch) -> bytes:
     """The answer that settles a worker's result and hands it ``dispatch``."""
-    return worker_pb2.ResultAnswer(next=_task(job, dispatch)).SerializeToString()
-
-
-def _task(job: JobRecord, dispatch: Dispatch) -> worker_pb2.StepTask:
-    task = worker_pb2.StepTask(
-        job_id=str(job.id),
-        job_type=job.type,
-        step=dispatch.step,
-        attempt=dispatch.attempt,
-        input=struct_from_bytes(job.input),
-    )
-    task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
-    for name, output in job.checkpoints.items():
-        task.checkpoints[name].CopyFrom(struct_from_bytes(output))
-    return task
+    task = step_task(job, dispatch.step, dispatch.attempt, dispatch.timeout_s)
+    return worker_pb2.ResultAnswer(next=task).SerializeToString()
 
 
 def cancel_notice(report: StepReport) -> OutboxMessage:

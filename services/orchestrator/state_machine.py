@@ -184,7 +184,41 @@ def apply_report(
     *,
     lease_s: float = DEFAULT_LEASE_S,
 ) -> Decision | Ignored:
-    """Advance the job by a worker's report on the attempt that is running."""
+    """Advance the job by a worker's report on the attempt that is running, or on the
+    attempt a QUEUED job's first step was dispatched as (``JobRecord.queued_attempt``):
+    that report starts the job, with the step's ``STEP_STARTED`` first."""
+    started = _start_queued(job, spec, report, now)
+    if started is None:
+        return _apply_report(job, spec, report, now, rng, lease_s)
+    started_job, started_event = started
+    outcome = _apply_report(started_job, spec, report, now, rng, lease_s)
+    if isinstance(outcome, Ignored):
+        return outcome
+    change = outcome.change
+    return replace(outcome, change=replace(change, events=(started_event, *change.events)))
+
+
+def _start_queued(
+    job: JobRecord, spec: JobTypeSpec, report: StepReport, now: datetime
+) -> tuple[JobRecord, NewEvent] | None:
+    queued = job.queued_attempt
+    if queued is None or report.kind is ReportKind.LEASE_EXPIRED:
+        return None
+    step, attempt = queued
+    if (report.step, report.attempt) != (step.name, attempt):
+        return None
+    started_job, _, event, _ = _start_step(job, spec, step.position, now, attempt=attempt)
+    return started_job, event
+
+
+def _apply_report(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    report: StepReport,
+    now: datetime,
+    rng: random.Random | None,
+    lease_s: float,
+) -> Decision | Ignored:
     fenced = _fence(job, report)
     if isinstance(fenced, Ignored):
         return fenced

@@ -59,8 +59,9 @@ def test_a_batch_decides_each_input_on_the_job_its_predecessors_left() -> None:
             Submitted(job.id),
             StepReport(missing, "prepare", 1, ReportKind.HEARTBEAT),
             StepReport(job.id, "prepare", 1, ReportKind.HEARTBEAT),  # after its start
-            StepReport(other.id, "prepare", 1, ReportKind.HEARTBEAT),  # not started
-            StepReport(other.id, "prepare", 1, ReportKind.SUCCEEDED, output=b""),
+            # Not the attempt its queued first step was dispatched as (that one is 1).
+            StepReport(other.id, "prepare", 2, ReportKind.HEARTBEAT),
+            StepReport(other.id, "prepare", 2, ReportKind.SUCCEEDED, output=b""),
         ],
         NOW,
     )
@@ -74,3 +75,22 @@ def test_a_batch_decides_each_input_on_the_job_its_predecessors_left() -> None:
     # A worker still busy with an attempt that no longer counts is told to stop; a result,
     # or a report on a job that is gone, needs no such word.
     assert [s.attempt_to_stop for s in batch.skipped] == [None, batch.skipped[1].item, None]
+
+
+def test_a_step_handed_to_a_worker_is_not_in_the_outbox_but_in_that_result_s_answer() -> None:
+    job, other = new_job(NOOP), new_job(NOOP)
+    batch = decide_batch(
+        {job.id: job, other.id: other},
+        [
+            StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=OUTPUT, take_next=True),
+            StepReport(other.id, "prepare", 1, ReportKind.SUCCEEDED, output=OUTPUT),
+        ],
+        NOW,
+    )
+    (handed,) = batch.handed.items()
+    assert handed[0] == 0  # answers the first input
+    assert (handed[1].dispatch.step, handed[1].dispatch.attempt) == ("work", 1)
+    assert handed[1].job.checkpoints == {"prepare": OUTPUT}
+    changes = {job_id: merge(ds, encode_dispatch) for job_id, ds in batch.decided.items()}
+    assert changes[job.id].outbox == ()
+    assert [m.subject for m in changes[other.id].outbox] == [bus.step_subject("noop", "work")]

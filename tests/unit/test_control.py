@@ -82,3 +82,24 @@ def test_retry_resumes_after_the_last_checkpoint_with_fresh_attempts() -> None:
 def test_only_failed_or_cancelled_jobs_can_be_retried() -> None:
     with pytest.raises(FailedPrecondition):
         control.retry(running_job(), NOW)
+
+
+def test_cancel_while_queued_stops_the_dispatched_attempt_and_a_retry_takes_a_new_one() -> None:
+    # A new job is QUEUED with its first attempt already sent to the workers (job_api).
+    queued = new_job()
+    assert queued.queued_attempt == (queued.steps[0], 1)
+    change = control.cancel(queued, NOW)
+    assert change is not None
+    (notice,) = change.notices
+    assert worker_pb2.CancelStep.FromString(notice.payload).attempt == 1
+    (step,) = change.steps
+    # Counted as used (JetStream would drop a second message with its id), outside any run.
+    assert (step.status, step.attempt, step.attempts_this_run) == (StepStatus.PENDING, 1, 0)
+    late = StepReport(queued.id, "prepare", 1, ReportKind.SUCCEEDED, output=b"o")
+    assert not hasattr(apply_report(change.job, NOOP, late, NOW), "change")
+
+    resumed = control.retry(change.job, NOW).job
+    started = decided(start_job(resumed, NOOP, NOW))
+    (dispatch,) = started.dispatches
+    assert dispatch.attempt == 2
+    assert started.change.job.steps[0].attempts_this_run == 1  # the whole budget is left

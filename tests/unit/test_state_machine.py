@@ -202,6 +202,35 @@ def test_a_retry_is_never_handed_over_whatever_the_worker_says() -> None:
     assert not dispatch.handed  # it waits out its back-off in JetStream
 
 
+def test_the_first_report_on_a_queued_job_s_dispatched_attempt_starts_the_job() -> None:
+    # job_api committed the job QUEUED and sent attempt 1 of its first step to the workers.
+    job = new_job()
+    done = StepReport(job.id, "prepare", 1, ReportKind.SUCCEEDED, output=b"p")
+    d = decided(apply_report(job, NOOP, done, NOW))
+    assert [e.type for e in d.change.events] == [
+        EventType.STEP_STARTED,
+        EventType.STEP_SUCCEEDED,
+        EventType.STEP_STARTED,
+    ]
+    assert [(e.step, e.attempt) for e in d.change.events] == [
+        ("prepare", 1),
+        ("prepare", 1),
+        ("work", 1),
+    ]
+    assert d.change.job.status is JobStatus.RUNNING
+    prepare = d.change.job.steps[0]
+    assert (prepare.status, prepare.attempt, prepare.started_at) == (StepStatus.SUCCEEDED, 1, NOW)
+    # A sign of life starts it too, and leases the attempt from then.
+    beat = StepReport(job.id, "prepare", 1, ReportKind.HEARTBEAT)
+    alive = decided(apply_report(job, NOOP, beat, NOW, lease_s=10))
+    assert [e.type for e in alive.change.events] == [EventType.STEP_STARTED]
+    assert alive.change.job.steps[0].status is StepStatus.RUNNING
+    assert alive.change.job.steps[0].lease_expires_at == NOW + timedelta(seconds=10)
+    # Any other attempt, or another step, is no word on the dispatched one.
+    for stray in (replace(done, attempt=2), replace(done, step="work", attempt=1)):
+        assert isinstance(apply_report(job, NOOP, stray, NOW), Ignored)
+
+
 def test_retryable_failure_schedules_the_next_attempt_with_backoff() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     failure = report(

@@ -1,0 +1,46 @@
+"""A step attempt as the message a worker runs (``StepTask``): the job's input, the
+checkpoints its earlier steps committed and the step's timeout.
+
+Two writers dispatch: the orchestrator, as its decisions start steps, and job_api, which
+commits a new job with its first step already dispatched (``planning.plan``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from jobkit import bus
+from jobkit.convert import struct_from_bytes
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.model import JobRecord, OutboxMessage
+
+
+def step_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> worker_pb2.StepTask:
+    task = worker_pb2.StepTask(
+        job_id=str(job.id),
+        job_type=job.type,
+        step=step,
+        attempt=attempt,
+        input=struct_from_bytes(job.input),
+    )
+    task.timeout.FromMilliseconds(round(timeout_s * 1000))
+    for name, output in job.checkpoints.items():
+        task.checkpoints[name].CopyFrom(struct_from_bytes(output))
+    return task
+
+
+def step_message(
+    job: JobRecord,
+    step: str,
+    attempt: int,
+    timeout_s: float,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """The attempt for JetStream, from the outbox: at most once per attempt (its msg id)."""
+    return OutboxMessage(
+        subject=bus.step_subject(job.type, step),
+        msg_id=f"{job.id}:{step}:{attempt}",
+        payload=step_task(job, step, attempt, timeout_s).SerializeToString(),
+        not_before=not_before,
+        trace_context=job.trace_context,
+    )

@@ -1,0 +1,48 @@
+"""A new job as job_api plans it: QUEUED, with its first step already dispatched."""
+
+from __future__ import annotations
+
+import uuid
+
+from google.protobuf import struct_pb2
+
+from jobkit import bus
+from jobkit.convert import struct_to_dict
+from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from services.job_api.planning import CreateRequest, plan, validate
+from tests.unit.test_state_machine import NOW
+
+
+def test_a_new_job_is_queued_with_its_first_attempt_sent_to_the_workers() -> None:
+    document = {"sleep_ms": 5}
+    value = struct_pb2.Struct()
+    value.update(document)
+    request = CreateRequest("noop", value.SerializeToString(), document, None)
+    job_id = uuid.uuid4()
+    planned = plan(
+        validate(request, max_input_bytes=1024),
+        owner="alice",
+        job_id=job_id,
+        now=NOW,
+        trace_context="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    job = planned.job
+    assert job.status is JobStatus.QUEUED
+    assert [(s.status, s.attempt) for s in job.steps] == [(StepStatus.PENDING, 0)] * 3
+    assert [e.type for e in planned.change.events] == [EventType.CREATED]
+    # No round through the orchestrator: the outbox holds the step itself.
+    (dispatch,) = planned.change.outbox
+    assert dispatch.subject == bus.step_subject("noop", "prepare")
+    assert dispatch.msg_id == f"{job_id}:prepare:1"
+    assert dispatch.trace_context == job.trace_context
+    task = worker_pb2.StepTask.FromString(dispatch.payload)
+    assert (task.job_id, task.job_type, task.step, task.attempt) == (
+        str(job_id),
+        "noop",
+        "prepare",
+        1,
+    )
+    assert struct_to_dict(task.input) == document
+    assert task.timeout.seconds > 0
+    assert job.queued_attempt == (job.steps[0], 1)
