@@ -324,7 +324,7 @@ async def run_gateway_events(
         state.listening = True
         state.window_start = time.time()
         deadline = time.perf_counter() + window_s
-        probe = asyncio.create_task(_loop_lag(run.harness_lag_ms, deadline))
+        probe = asyncio.create_task(loop_lag(run.harness_lag_ms, deadline))
         run.open_min, run.open_mean = await state.sample_open(deadline)
         state.window_end = time.time()
         run.window_s = time.monotonic() - window_started
@@ -487,7 +487,7 @@ async def run_creates(
     return run
 
 
-async def _loop_lag(into: list[float], until: float) -> None:
+async def loop_lag(into: list[float], until: float) -> None:
     """Until ``perf_counter()`` reaches ``until``: how late each ``LAG_TICK_S`` sleep woke."""
     while (started := time.perf_counter()) < until:
         await asyncio.sleep(LAG_TICK_S)
