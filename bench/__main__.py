@@ -33,6 +33,7 @@ DEFAULTS = {
     "floor_s": (3.0, 1.0),
     "warmup_jobs": (300, 100),
     "quiet_timeout": (120.0, 15.0),
+    "running_jobs": (1000, 200),
 }
 
 
@@ -49,6 +50,11 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument("--latency-probes", type=int, help="jobs per latency run (200)")
     parser.add_argument(
         "--watchers", type=int, help="concurrent WatchJob (and gateway SSE) streams (2000)"
+    )
+    parser.add_argument(
+        "--running-jobs",
+        type=int,
+        help="jobs running at once, each watched by its own stream, in the running phase (1000)",
     )
     parser.add_argument("--event-window", type=float, dest="event_window_s", help="seconds")
     parser.add_argument("--floor-seconds", type=float, dest="floor_s", help="seconds per floor")
@@ -92,8 +98,8 @@ def parse(argv: list[str] | None = None) -> Config:
         k: getattr(args, k) if getattr(args, k) is not None else d[pick]
         for k, d in DEFAULTS.items()
     }
-    if values["jobs"] < 1 or values["runs"] < 1 or values["watchers"] < 1:
-        parser.error("--jobs, --runs and --watchers must be positive")
+    if min(values["jobs"], values["runs"], values["watchers"], values["running_jobs"]) < 1:
+        parser.error("--jobs, --runs, --watchers and --running-jobs must be positive")
     if args.replicas < 1:
         parser.error("--replicas must be positive")
     only = frozenset(p.strip() for p in args.only.split(",") if p.strip())
@@ -125,6 +131,7 @@ def parse(argv: list[str] | None = None) -> Config:
         peers=peers,
         peer_workers=args.peer_workers,
         peer_concurrency=args.peer_concurrency,
+        running_jobs=int(values["running_jobs"]),
     )
 
 

@@ -14,6 +14,7 @@ from .latency import LatencyRun
 from .peers import PeerResults
 from .procs import MIB
 from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
+from .running import lines as running_lines
 from .stats import Spread, finite, percentile
 from .tables import table
 from .throughput import ThroughputRun
@@ -111,6 +112,7 @@ def rows(results: Results) -> list[Row]:
     ev1, evn = "events, 1 watcher", f"events, {many} watchers"
     fpg, fjs = "floor postgres", "floor jetstream"
     gw1, gwn = "gateway events, 1 stream", f"gateway events, {many} streams"
+    running = f"running, {c.running_jobs} jobs"
     grpc_rate = spread(results.create_grpc, lambda r: r.per_s)
     rest_rate = spread(results.create_rest, lambda r: r.per_s)
     return [
@@ -218,6 +220,36 @@ def rows(results: Results) -> list[Row]:
             0,
             Target(150, False),
             evn,
+        ),
+        Row(
+            f"event latency p50, {c.running_jobs} jobs running at once, each watched (ms)",
+            spread(results.running, lambda r: r.p(50)),
+            "ms",
+            2,
+            None,
+            running,
+        ),
+        Row(
+            f"event latency p99, {c.running_jobs} jobs running at once, each watched (ms)",
+            spread(results.running, lambda r: r.p(99)),
+            "ms",
+            2,
+            Target(50, False, goal=25),
+            running,
+        ),
+        Row(
+            f"  p99 from NATS publish (after commit), {c.running_jobs} jobs running",
+            spread(results.running, lambda r: r.p_after_publish(99)),
+            "ms",
+            2,
+        ),
+        Row(
+            f"notifier RSS with {c.running_jobs} jobs running, each watched (MiB)",
+            spread(results.running, lambda r: r.notifier_rss_peak / MIB),
+            "MiB",
+            0,
+            None,
+            running,
         ),
         Row(
             "gateway: event latency added over WatchJob p50, 1 stream (ms)",
@@ -616,6 +648,8 @@ def render(results: Results) -> str:
         "<>>>>>>>>>>>",
     )
 
+    lines += running_lines(results.running)
+
     lines += _gateway_tables(results)
 
     # Floors.
@@ -875,6 +909,7 @@ def to_json(results: Results) -> dict[str, object]:
             "peers": list(c.peers),
             "peer_workers": c.peer_workers,
             "peer_concurrency": c.peer_concurrency,
+            "running_jobs": c.running_jobs,
         },
         "summary": [r.as_json() for r in rows(results)],
         "targets_met": {r.figure: r.met for r in rows(results) if r.target is not None},
@@ -926,6 +961,10 @@ def to_json(results: Results) -> dict[str, object]:
             for i in results.interference
         ],
         "waterfall": results.waterfall.as_json() if results.waterfall else None,
+        "running": {
+            "jobs": c.running_jobs,
+            "runs": [r.as_json() for r in results.running],
+        },
         "phase_seconds": results.phase_seconds,
         "warnings": results.warnings,
     }

@@ -2,9 +2,10 @@
 sweep over calls in flight, idle latency, latency at half load, event latency with 1 and
 with many watchers, the browser gateway (event latency it adds, its memory, CreateJob over
 REST against gRPC), and optionally a profiled throughput run. The stack is brought back to
-idle between runs. Then, with the stack stopped, the peers (``bench.peers``): the same
-throughput, sweep and idle-latency runs on other job systems, one after the other, each on
-servers of its own."""
+idle between runs. Then, with the stack stopped, the phases with stacks of their own: event
+latency with many jobs running at once (``bench.running``) and one job's path
+(``bench.waterfall``); then the peers (``bench.peers``): the same throughput, sweep and
+idle-latency runs on other job systems, one after the other, each on servers of its own."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from .latency import LatencyRun, run_probes, run_probes_under_load
 from .peers import PeerResults, PeerUnavailable
 from .procs import CpuMeter, RssSampler, calibrate
 from .profile import Profile, py_spy, record
+from .running import RunningRun, run_running, running_stack, warm_up
 from .throughput import SweepPoint, ThroughputRun, run_throughput
 from .waterfall import WaterfallRun, run_waterfall
 
@@ -80,6 +82,8 @@ class Config:
     peers: tuple[str, ...] = ()
     peer_workers: int = 2
     peer_concurrency: int = 16
+    #: Jobs running at once in the ``running`` phase, each watched by its own stream.
+    running_jobs: int = 1000
 
     @property
     def sweep_jobs(self) -> int:
@@ -115,7 +119,9 @@ class Config:
 #: Phase names for ``--only``; ``loaded`` needs ``throughput`` (it runs at half of it);
 #: ``peer`` runs our throughput and idle latency and the peers' (``--peer``); ``waterfall``
 #: traces single jobs on a stack of its own (``bench.waterfall``); ``sweep`` is a coarse
-#: throughput sweep over jobs in flight (``SWEEP``), ours and the peers'.
+#: throughput sweep over jobs in flight (``SWEEP``), ours and the peers'; ``running`` is
+#: event latency with ``--running-jobs`` jobs running at once, each watched, on a stack of
+#: its own (``bench.running``).
 PHASES = (
     "floors",
     "throughput",
@@ -124,9 +130,13 @@ PHASES = (
     "loaded",
     "events",
     "gateway",
+    "running",
     "peer",
     "waterfall",
 )
+
+#: Phases on stacks of their own: with only these, the main stack is not started.
+OWN_STACKS = frozenset({"running", "waterfall"})
 
 #: The coarse sweep: CreateJob (or a peer's submit) calls in flight, one run of
 #: ``SWEEP_JOBS`` jobs each (``--quick``: ``SWEEP_JOBS_QUICK``). A peer runs the points up
@@ -178,6 +188,7 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     peers: list[PeerResults] = field(default_factory=list)
     waterfall: WaterfallRun | None = None
+    running: list[RunningRun] = field(default_factory=list)
 
 
 class Progress:
@@ -197,8 +208,11 @@ async def run(config: Config, say: Progress) -> Results:
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
         root = (config.dir or Path(tmp)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        if config.only == {"waterfall"}:  # only the traced stack is needed
-            await _waterfall(config, root, nofile, results, say)
+        if config.only and config.only <= OWN_STACKS:  # only their own stacks are needed
+            if config.runs_phase("running"):
+                await _running(config, root, nofile, results, say)
+            if config.runs_phase("waterfall"):
+                await _waterfall(config, root, nofile, results, say)
             return results
         stack = Stack(
             root,
@@ -224,6 +238,8 @@ async def run(config: Config, say: Progress) -> Results:
         finally:
             say("stopping the stack")
             await asyncio.to_thread(stack.stop)
+        if config.runs_phase("running"):
+            await _running(config, root, nofile, results, say)
         if config.runs_phase("waterfall"):
             await _waterfall(config, root, nofile, results, say)
         for name in config.peers:
@@ -250,6 +266,66 @@ async def _waterfall(
         results.warnings.append(f"waterfall failed: {error!r}; see the logs under {root}")
         say(f"waterfall failed: {error!r}")
     results.phase_seconds["waterfall"] = time.monotonic() - began
+
+
+async def _running(
+    config: Config, root: Path, nofile: int, results: Results, say: Progress
+) -> None:
+    """Event latency with ``config.running_jobs`` jobs running at once, each watched by its
+    own stream (``bench.running``), on a stack of its own with a worker slot per job: a
+    warm-up, then ``config.runs`` runs, each once the machine is quiet and on an idle
+    stack. A failure is a warning; with only own-stack phases, its stack gives the facts."""
+    name = f"running, {config.running_jobs} jobs"
+    began = time.monotonic()
+    try:
+        async with running_stack(config, root, say) as harness:
+            if not results.meta:
+                results.meta = await _meta(harness, root, nofile)
+            watched = harness.watched()
+            cpu = CpuMeter(watched)
+            rss = RssSampler(watched)
+            sampler = asyncio.create_task(rss.run())
+            try:
+                warmup = await warm_up(harness)
+                say(f"running warm-up: {warmup.created} short jobs, each watched")
+                for r in range(1, config.runs + 1):
+                    result = await _guarded(
+                        config,
+                        results,
+                        cpu,
+                        say,
+                        name,
+                        r,
+                        partial(run_running, harness, config.running_jobs, cpu=cpu, rss=rss),
+                    )
+                    results.running.append(result)
+                    _check_alive(harness.stack)
+                    waited = await harness.quiesce()
+                    if result.unsucceeded or result.errors or result.timed_out:
+                        results.warnings.append(
+                            f"{name}, run {r}: {result.unsucceeded} of {result.jobs} jobs did "
+                            f"not succeed ({result.statuses}), errors {result.errors}"
+                            + (", timed out" if result.timed_out else "")
+                        )
+                    say(
+                        f"{name} {r}/{config.runs}: {len(result.latency_ms)} live events "
+                        f"(peak {result.peak_events_per_s:,.0f}/s), occurred_at->client p50 "
+                        f"{result.p(50):.2f} ms, p99 {result.p(99):.2f}, max "
+                        f"{result.max_ms:.1f}; NATS->client p50 "
+                        f"{result.p_after_publish(50):.2f}, p99 "
+                        f"{result.p_after_publish(99):.2f}, max "
+                        f"{result.max_after_publish_ms:.1f}; not succeeded "
+                        f"{result.unsucceeded}; notifier RSS "
+                        f"{result.notifier_rss_peak / 2**20:.0f} MiB; created in "
+                        f"{result.create_s:.1f}s, all terminal after {result.seconds:.1f}s "
+                        f"(idle again after {waited:.1f}s)"
+                    )
+            finally:
+                sampler.cancel()
+    except Exception as error:
+        results.warnings.append(f"{name} failed: {error!r}; see the logs under {root / 'running'}")
+        say(f"{name} failed: {error!r}")
+    results.phase_seconds[name] = time.monotonic() - began
 
 
 async def _phases(config: Config, harness: Harness, results: Results, say: Progress) -> None:
