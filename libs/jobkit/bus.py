@@ -66,6 +66,17 @@ def step_subject(job_type: str, step: str) -> str:
     return f"jobs.steps.{job_type}.{step}"
 
 
+def direct_result_subject(replica: str) -> str:
+    """One orchestrator's own result subject: a job's next results go to the orchestrator
+    that handed its step over, which holds the job in memory (``ResultAnswer``)."""
+    return f"{RESULT_SUBJECT}.{replica}"
+
+
+def is_result(subject: str) -> bool:
+    """A result request, on the shared subject or on one orchestrator's own."""
+    return subject == RESULT_SUBJECT or subject.startswith(f"{RESULT_SUBJECT}.")
+
+
 def events_subject(job_id: str) -> str:
     return f"{EVENTS_PREFIX}{job_id}"
 

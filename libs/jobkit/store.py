@@ -246,15 +246,7 @@ async def _write(
     for before, change in changes:
         for offset, event in enumerate(change.events, start=1):
             events.append(EventRecord(before.id, before.last_sequence + offset, event, now))
-    after = [
-        replace(
-            change.job,
-            last_sequence=before.last_sequence + len(change.events),
-            updated_at=now,
-            version=before.version + 1,
-        )
-        for before, change in changes
-    ]
+    after = [written(before, change, now) for before, change in changes]
     created = {n.job.id: n for n in new_jobs}
     messages = [m for _, change in changes for m in change.outbox]
     # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
@@ -375,10 +367,21 @@ async def _write(
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
-    written = [
+    outbox_written = [
         (i, by_msg_id[m]) for i, m in zip(row["ids"] or (), row["msg_ids"] or (), strict=True)
     ]
-    return events, written
+    return events, outbox_written
+
+
+def written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord:
+    """The job as writing ``change`` (decided from ``before``) at ``now`` leaves it in
+    Postgres: what a writer may remember instead of reading it again."""
+    return replace(
+        change.job,
+        last_sequence=before.last_sequence + len(change.events),
+        updated_at=now,
+        version=before.version + 1,
+    )
 
 
 async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:

@@ -81,6 +81,9 @@ class _Delivery:
     #: The job's trace context (``traceparent``).
     headers: dict[str, str] | None
     msg: Msg | None = None
+    #: Where the result goes first: for a handed step, the orchestrator that handed it
+    #: over (it holds the job in memory); else any orchestrator.
+    result_subject: str = bus.RESULT_SUBJECT
 
     @classmethod
     def pulled(cls, msg: Msg) -> _Delivery:
@@ -439,6 +442,7 @@ class Worker:
         elsewhere (a result committed meanwhile makes that run's a no-op). Returns the
         job's next step, when the answer hands it over."""
         data = report.SerializeToString()
+        subject = delivery.result_subject
         delay = 0.05
         while True:
             failure = "again"
@@ -447,7 +451,7 @@ class Worker:
                     if span.is_recording():
                         span.set_attribute("report", report.WhichOneof("outcome") or "")
                     answer = await self._nc.request(
-                        bus.RESULT_SUBJECT,
+                        subject,
                         data,
                         timeout=self._result_timeout_s,
                         headers=tracing.trace_headers(tracing.current_traceparent()),
@@ -456,11 +460,19 @@ class Worker:
                     return None
                 if answer.data != bus.RESULT_AGAIN:
                     handed = worker_pb2.ResultAnswer.FromString(answer.data)
-                    return _Delivery(handed.next, answer.headers)
+                    return _Delivery(
+                        handed.next,
+                        answer.headers,
+                        result_subject=handed.result_subject or bus.RESULT_SUBJECT,
+                    )
             except Exception as exc:
                 failure = type(exc).__name__
             if self._stopping.is_set():
                 raise ResultNotSettled(failure)
+            if subject != bus.RESULT_SUBJECT:
+                # That orchestrator is gone, or busy: any other takes the result now.
+                subject = bus.RESULT_SUBJECT
+                continue
             log.warning("result_retrying", error=failure)
             await delivery.in_progress()
             await asyncio.sleep(delay)

@@ -24,7 +24,7 @@ def decode(subject: str, data: bytes) -> Input:
     if subject == bus.SUBMITTED_SUBJECT:
         submitted = worker_pb2.JobSubmitted.FromString(data)
         return Submitted(uuid.UUID(submitted.job_id))
-    if subject in (bus.REPORT_SUBJECT, bus.RESULT_SUBJECT):
+    if subject == bus.REPORT_SUBJECT or bus.is_result(subject):
         report = worker_pb2.StepReport.FromString(data)
         job_id = uuid.UUID(report.job_id)
         outcome = report.WhichOneof("outcome")
@@ -90,10 +90,12 @@ def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
     )
 
 
-def handed_answer(job: JobRecord, dispatch: Dispatch) -> bytes:
-    """The answer that settles a worker's result and hands it ``dispatch``."""
+def handed_answer(job: JobRecord, dispatch: Dispatch, result_subject: str) -> bytes:
+    """The answer that settles a worker's result and hands it ``dispatch``, whose result
+    is to go to ``result_subject``."""
     task = step_task(job, dispatch.step, dispatch.attempt, dispatch.timeout_s)
-    return worker_pb2.ResultAnswer(next=task).SerializeToString()
+    answer = worker_pb2.ResultAnswer(next=task, result_subject=result_subject)
+    return answer.SerializeToString()
 
 
 def cancel_notice(report: StepReport) -> OutboxMessage:

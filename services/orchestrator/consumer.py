@@ -8,6 +8,8 @@ committed, asked again (``RESULT_AGAIN``). A worker acks its dispatch only on th
 answer, so a result is in Postgres or still held by a worker, never only in flight.
 A worker whose success says it can take the job's next step gets that step in the
 answer (``ResultAnswer``): a JetStream write, its delivery and an outbox row fewer a step.
+That step's result comes back here, on this replica's own subject, where the job is
+remembered as last written (``memory.JobMemory``): no read before its decision.
 
 The wire format is ``codec``'s, the decisions are ``batching``'s and ``state_machine``'s;
 this module reads, writes and acknowledges.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +47,7 @@ from jobkit.sql import queries
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
+from services.orchestrator.memory import JobMemory
 from services.orchestrator.state_machine import Input, ReportKind, StepReport, Submitted
 
 log = get_logger(__name__)
@@ -87,7 +91,10 @@ class Orchestrator:
         self._queue: asyncio.Queue[tuple[Msg, int] | _Wake] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._subscription: JetStreamContext.PushSubscription | None = None
-        self._results: Subscription | None = None
+        self._results: list[Subscription] = []
+        self._memory = JobMemory()
+        #: Results of the steps this replica hands over come here (``ResultAnswer``).
+        self.result_subject = bus.direct_result_subject(uuid.uuid4().hex)
         #: The time of the last completed loop round: what the liveness probe checks.
         self.last_progress = 0.0
 
@@ -110,15 +117,19 @@ class Orchestrator:
         await self.subscribe_results()
 
     async def subscribe_results(self) -> None:
-        """Take attempts' results (core NATS requests), shared with the other replicas."""
-        self._results = await self._nc.subscribe(
-            bus.RESULT_SUBJECT, queue=bus.RESULT_QUEUE, cb=self._enqueue, pending_msgs_limit=-1
-        )
+        """Take attempts' results (core NATS requests): shared with the other replicas, and
+        on this replica's own subject, those of the steps it handed over."""
+        self._results = [
+            await self._nc.subscribe(
+                bus.RESULT_SUBJECT, queue=bus.RESULT_QUEUE, cb=self._enqueue, pending_msgs_limit=-1
+            ),
+            await self._nc.subscribe(self.result_subject, cb=self._enqueue, pending_msgs_limit=-1),
+        ]
 
     async def stop(self) -> None:
         """Take nothing new; the batch in hand commits, the rest go back for another replica."""
         self._stopping.set()
-        for subscription in (self._subscription, self._results):
+        for subscription in (self._subscription, *self._results):
             if subscription is not None:
                 await subscription.unsubscribe()
         self._queue.put_nowait(_Wake.STOP)
@@ -186,13 +197,19 @@ class Orchestrator:
         ``hops``: the inputs' spans (``_hop_span``), ended at the commit; each recorded
         one is followed by a ``publish events`` span.
         """
+        job_ids = list({i.job_id for i in inputs})
         try:
-            async with wrap_db_errors(), self._pool.acquire() as conn:
-                written = await self._decide_and_write(conn, inputs, lock=False)
-        except store.StaleRead:
-            log.info("batch_conflict", count=len(inputs))
-            async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
-                written = await self._decide_and_write(conn, inputs, lock=True)
+            try:
+                async with wrap_db_errors(), self._pool.acquire() as conn:
+                    written = await self._decide_and_write(conn, job_ids, inputs, lock=False)
+            except store.StaleRead:
+                log.info("batch_conflict", count=len(inputs))
+                self._memory.forget(job_ids)
+                async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
+                    written = await self._decide_and_write(conn, job_ids, inputs, lock=True)
+        except BaseException:
+            self._memory.forget(job_ids)  # written or not: unknown
+            raise
         # Each input's span ends at the commit; a recorded one is followed by its events'
         # publish, whose trace the events carry to the notifier. (Inputs that are not
         # messages, expired leases, have none.)
@@ -203,7 +220,8 @@ class Orchestrator:
         }
         for hop in hops:
             hop.end()
-        changes, events, outbox_rows, notices, handed = written
+        changes, events, outbox_rows, notices, handed, now = written
+        self._memory.remember(store.written(before, change, now) for before, change in changes)
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
         traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
@@ -222,23 +240,33 @@ class Orchestrator:
                 )
         return {
             index: _Answer(
-                handed_answer(h.job, h.dispatch), tracing.trace_headers(h.job.trace_context)
+                handed_answer(h.job, h.dispatch, self.result_subject),
+                tracing.trace_headers(h.job.trace_context),
             )
             for index, h in handed.items()
         }
 
     async def _decide_and_write(
-        self, conn: Conn, inputs: Sequence[Input], *, lock: bool
+        self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], *, lock: bool
     ) -> tuple[
         list[tuple[JobRecord, JobChange]],
         list[EventRecord],
         list[tuple[int, OutboxMessage]],
         list[OutboxMessage],
         Mapping[int, Handed],
+        datetime,
     ]:
         now = datetime.now(UTC)
-        jobs = await store.fetch_jobs(conn, list({i.job_id for i in inputs}), lock=lock)
-        batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
+        remembered = None if lock else self._memory.recall(job_ids)
+        jobs = remembered
+        batch = None if jobs is None else decide_batch(jobs, inputs, now, self._timing.lease_s)
+        if jobs is None or batch is None or batch.skipped:
+            # Only a write is checked against the version it was decided from: an input
+            # ignored on the strength of memory (a stale attempt, say) is decided again
+            # from Postgres, or a result of an attempt another replica started could be
+            # settled without being committed.
+            jobs = await store.fetch_jobs(conn, job_ids, lock=lock)
+            batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
         notices: list[OutboxMessage] = []
         for skipped in batch.skipped:
             _log_skipped(skipped)
@@ -249,7 +277,7 @@ class Orchestrator:
             for job_id, ds in batch.decided.items()
         ]
         events, outbox_rows = await store.apply_changes(conn, changes, now)
-        return changes, events, outbox_rows, notices, batch.handed
+        return changes, events, outbox_rows, notices, batch.handed, now
 
     async def tick_forever(self) -> None:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""
@@ -339,7 +367,7 @@ def _log_skipped(skipped: Skipped) -> None:
 
 def _from_stream(msg: Msg) -> bool:
     """A JetStream message (acked), rather than a result request (answered)."""
-    return msg.subject != bus.RESULT_SUBJECT
+    return not bus.is_result(msg.subject)
 
 
 def _unsettled(msg: Msg, delay_s: float | None = None) -> Awaitable[object]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
+import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
@@ -178,6 +180,131 @@ async def test_a_worker_that_can_take_the_next_step_gets_it_in_the_answer(
         (redispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
         again = worker_pb2.StepTask.FromString(redispatch.data)
         assert (again.step, again.attempt) == ("work", 2)
+    finally:
+        await orchestrator.stop()
+        await running
+        relay.close()
+
+
+def succeeded_result(task: worker_pb2.StepTask, output: dict[str, object]) -> bytes:
+    request = worker_pb2.StepReport.FromString(result_report(task, output))
+    request.take_next = True
+    return request.SerializeToString()
+
+
+async def test_a_handed_step_s_result_comes_back_to_the_replica_that_remembers_the_job(
+    pool: asyncpg.Pool, nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer names the replica's own subject; a result sent there is decided from the
+    job as that replica last wrote it, without reading Postgres first."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    # Another replica started the job: this one has never written it.
+    other = Orchestrator(pool, nc, js, relay, batch_size=64)
+    job, task = await start_first_step(pool, nc, other, relay)
+    await orchestrator.subscribe_results()
+    reads: list[int] = []
+    fetch_jobs = store.fetch_jobs
+
+    async def counted(*args: Any, **kwargs: Any) -> dict[uuid.UUID, JobRecord]:
+        reads.append(1)
+        return await fetch_jobs(*args, **kwargs)
+
+    monkeypatch.setattr(store, "fetch_jobs", counted)
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        first = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
+        handed = worker_pb2.ResultAnswer.FromString(first.data)
+        assert handed.result_subject == orchestrator.result_subject
+        assert len(reads) == 1  # this replica had not written the job yet
+        second = await nc.request(
+            handed.result_subject, succeeded_result(handed.next, {"n": 2}), timeout=10
+        )
+        last = worker_pb2.ResultAnswer.FromString(second.data).next
+        assert (last.step, struct_to_dict(last.checkpoints["work"])) == ("finish", {"n": 2})
+        assert len(reads) == 1  # decided from memory
+        async with pool.acquire() as conn:
+            current = await store.fetch_job(conn, job.id)
+        assert current is not None
+        assert [s.status for s in current.steps] == [
+            StepStatus.SUCCEEDED,
+            StepStatus.SUCCEEDED,
+            StepStatus.RUNNING,
+        ]
+    finally:
+        await orchestrator.stop()
+        await running
+        relay.close()
+
+
+async def test_a_result_memory_would_ignore_is_decided_again_from_postgres(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """Another replica retried the handed step: the new attempt's result looks stale to
+    this replica's memory, so it is decided again from Postgres, not settled unwritten."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, timing=Timing(lease_s=0.1))
+    other = Orchestrator(pool, nc, js, relay, batch_size=64)
+    await orchestrator.subscribe_results()
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        # Another replica retries the handed step; its attempt 2's result comes here.
+        _, task = await start_first_step(pool, nc, orchestrator, relay)
+        answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
+        handed = worker_pb2.ResultAnswer.FromString(answer.data).next
+        await asyncio.sleep(0.15)  # past the handed step's lease
+        await other.commit(
+            [StepReport(uuid.UUID(handed.job_id), "work", 1, ReportKind.LEASE_EXPIRED)]
+        )
+        retried = worker_pb2.StepTask()
+        retried.CopyFrom(handed)
+        retried.attempt = 2
+        await nc.request(
+            orchestrator.result_subject, succeeded_result(retried, {"n": 2}), timeout=10
+        )
+        async with pool.acquire() as conn:
+            current = await store.fetch_job(conn, uuid.UUID(handed.job_id))
+        assert current is not None
+        work = current.steps[1]
+        assert (work.status, work.attempt) == (StepStatus.SUCCEEDED, 2)
+        assert struct_to_dict(struct_from_bytes(work.output)) == {"n": 2}
+
+    finally:
+        await orchestrator.stop()
+        await running
+        relay.close()
+
+
+async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    await orchestrator.subscribe_results()
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        # job_api cancels a job this replica remembers: the late result changes nothing.
+        cancelled_job, task = await start_first_step(pool, nc, orchestrator, relay)
+        answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
+        handed = worker_pb2.ResultAnswer.FromString(answer.data).next
+        async with pool.acquire() as conn, conn.transaction():
+            locked = await store.fetch_job(conn, cancelled_job.id, lock=True)
+            assert locked is not None
+            change = control.cancel(locked, datetime.now(UTC))
+            assert change is not None
+            await store.apply_changes(conn, [(locked, change)], datetime.now(UTC))
+        settled = await nc.request(
+            orchestrator.result_subject, succeeded_result(handed, {"n": 2}), timeout=10
+        )
+        assert settled.data == bus.RESULT_SETTLED
+        async with pool.acquire() as conn:
+            after = await store.fetch_job(conn, cancelled_job.id)
+        assert after is not None
+        assert after.status is JobStatus.CANCELLED
+        assert after.steps[1].output is None
     finally:
         await orchestrator.stop()
         await running

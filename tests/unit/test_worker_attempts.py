@@ -76,12 +76,14 @@ class FakeNats:
     def __init__(self, js: FakeJetStream, answers: list[bytes | Exception] | None = None) -> None:
         self.js = js
         self.answers = answers or []
+        self.subjects: list[str] = []
         self.worker: Worker | None = None
         #: Stop the worker as the next answer arrives.
         self.stop_on_answer = False
 
     async def request(self, subject: str, payload: bytes, **options: object) -> Msg:
-        assert subject == bus.RESULT_SUBJECT
+        assert bus.is_result(subject)
+        self.subjects.append(subject)
         report = worker_pb2.StepReport.FromString(payload)
         self.js.reports.append(report)
         self.js.events.append(f"result {report.WhichOneof('outcome')}")
@@ -299,11 +301,12 @@ async def test_a_stopping_worker_hands_back_a_result_nobody_settled() -> None:
     assert js.events == ["result succeeded", "nak"]
 
 
-def handing_over(step: str) -> bytes:
+def handing_over(step: str, result_subject: str = "") -> bytes:
     """An answer that settles the result and hands the worker ``step`` of the same job."""
     task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step=step, attempt=1)
     task.input.update({"sleep_ms": 1})
-    return worker_pb2.ResultAnswer(next=task).SerializeToString()
+    answer = worker_pb2.ResultAnswer(next=task, result_subject=result_subject)
+    return answer.SerializeToString()
 
 
 async def test_a_step_handed_over_with_the_answer_runs_in_the_same_slot() -> None:
@@ -348,3 +351,15 @@ async def test_a_failure_and_a_stopping_worker_take_no_next_step() -> None:
     worker, js_2 = worker_with(succeeding)
     await worker._execute(_Delivery.pulled(step_msg(js_2)))
     assert [r.take_next for r in js.reports + js_2.reports] == [False, False]
+
+
+async def test_a_handed_step_s_result_goes_to_the_orchestrator_that_handed_it_over() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {}
+
+    direct = bus.direct_result_subject("replica-1")
+    # That orchestrator is gone by then (no answer): any other takes the result at once.
+    worker, js = worker_with(handler, answers=[handing_over("finish", direct), TimeoutError()])
+    await worker._run_one(step_msg(js))
+    assert cast(FakeNats, worker._nc).subjects == [bus.RESULT_SUBJECT, direct, bus.RESULT_SUBJECT]
+    assert js.events == ["result succeeded", "ack", "result succeeded", "result succeeded"]

@@ -99,10 +99,12 @@ class StepReport(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ...) -> None: ...
 
 class ResultAnswer(_message.Message):
-    __slots__ = ("next",)
+    __slots__ = ("next", "result_subject")
     NEXT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     next: StepTask
-    def __init__(self, next: _Optional[_Union[StepTask, _Mapping]] = ...) -> None: ...
+    result_subject: str
+    def __init__(self, next: _Optional[_Union[StepTask, _Mapping]] = ..., result_subject: _Optional[str] = ...) -> None: ...
 
 class ModelUsage(_message.Message):
     __slots__ = ("model", "prompt_tokens", "completion_tokens", "prompts")

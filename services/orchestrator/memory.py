@@ -1,0 +1,58 @@
+"""The jobs this orchestrator wrote last, as it wrote them: a batch whose jobs are all here
+is decided without reading them from Postgres again.
+
+Nothing here is trusted blindly. Every write names the version its decision was made
+from, so a job that changed elsewhere (job_api's cancel, another replica's heartbeat)
+fails the write whole (``store.StaleRead``), and the batch is decided again from Postgres
+under row locks. What matters is that it is rarely stale: a job's results come back to
+the orchestrator that handed its next step over (``ResultAnswer.result_subject``), so at
+rest, on a step's critical path, the read round trip is gone. Under load a batch holds
+many jobs, some not here, and is read in one round trip as before.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from jobkit.model import JobRecord
+
+#: Jobs remembered at most; the least recently written go first.
+DEFAULT_CAPACITY = 4096
+
+
+class JobMemory:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._capacity = capacity
+        self._jobs: OrderedDict[uuid.UUID, JobRecord] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def recall(self, job_ids: Iterable[uuid.UUID]) -> Mapping[uuid.UUID, JobRecord] | None:
+        """Every one of the jobs as last written here, or ``None`` unless all are here."""
+        jobs = {}
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            jobs[job_id] = job
+        return jobs
+
+    def remember(self, jobs: Iterable[JobRecord]) -> None:
+        """Jobs just committed, as committed; a finished job has nothing more to decide."""
+        for job in jobs:
+            if job.status.terminal:
+                self._jobs.pop(job.id, None)
+                continue
+            self._jobs[job.id] = job
+            self._jobs.move_to_end(job.id)
+        while len(self._jobs) > self._capacity:
+            self._jobs.popitem(last=False)
+
+    def forget(self, job_ids: Iterable[uuid.UUID]) -> None:
+        """Jobs whose state here may be wrong: a write that failed, or whose outcome is
+        unknown."""
+        for job_id in job_ids:
+            self._jobs.pop(job_id, None)

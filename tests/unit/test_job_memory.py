@@ -1,0 +1,45 @@
+"""The orchestrator's memory of the jobs it wrote last: all of a batch's jobs or none,
+never a finished job, the least recently written forgotten first."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from jobkit.lifecycle import JobStatus
+from services.orchestrator.memory import JobMemory
+from tests.unit.test_state_machine import new_job
+
+
+def test_a_batch_is_recalled_whole_or_not_at_all() -> None:
+    memory = JobMemory()
+    one, two = new_job(), new_job()
+    memory.remember([one])
+    assert memory.recall([one.id]) == {one.id: one}
+    assert memory.recall([one.id, two.id]) is None
+    memory.remember([two])
+    assert memory.recall([two.id, one.id]) == {one.id: one, two.id: two}
+
+
+def test_a_later_write_replaces_an_earlier_and_a_finished_job_is_dropped() -> None:
+    memory = JobMemory()
+    job = new_job()
+    memory.remember([job])
+    running = replace(job, status=JobStatus.RUNNING, version=2)
+    memory.remember([running])
+    assert memory.recall([job.id]) == {job.id: running}
+    memory.remember([replace(running, status=JobStatus.SUCCEEDED, version=3)])
+    assert memory.recall([job.id]) is None
+    assert len(memory) == 0
+
+
+def test_the_least_recently_written_go_first_and_forgotten_jobs_are_read_again() -> None:
+    memory = JobMemory(capacity=2)
+    first, second, third = new_job(), new_job(), new_job()
+    memory.remember([first, second])
+    memory.remember([first])  # written again: now the most recent
+    memory.remember([third])
+    assert memory.recall([second.id]) is None
+    assert memory.recall([first.id, third.id]) is not None
+    memory.forget([first.id])
+    assert memory.recall([first.id]) is None
+    assert len(memory) == 1
