@@ -479,7 +479,8 @@ def render(results: Results) -> str:
     lines = [
         "",
         f"durable-jobs benchmark: {c.runs} run(s) each; {c.replicas} orchestrator(s) and "
-        f"{c.replicas} worker(s); {results.meta.get('cpus')} CPUs "
+        f"{c.replicas} worker(s) of {max(1, c.worker_slots // c.replicas)} slots (a peer's "
+        f"workers x concurrency); {results.meta.get('cpus')} CPUs "
         f"({results.meta.get('cpu_model')}); Postgres synchronous_commit="
         f"{results.meta.get('postgres_synchronous_commit')}, NATS sync_interval: always",
         "",
@@ -718,7 +719,8 @@ def _peer_tables(results: Results) -> list[str]:
     c = results.config
     systems: list[tuple[str, Sequence[ThroughputRun], Sequence[LatencyRun]]] = [
         (
-            f"ours ({c.replicas} orchestrator(s), {c.replicas} worker(s))",
+            f"ours ({c.replicas} orchestrator(s), {c.replicas} worker(s) x "
+            f"{max(1, c.worker_slots // c.replicas)})",
             results.throughput,
             results.idle,
         )

@@ -86,6 +86,18 @@ class Config:
     running_jobs: int = 1000
 
     @property
+    def worker_slots(self) -> int:
+        """Steps our workers run at once, all replicas together: a peer's whole
+        concurrency (its workers times each one's), so both run as many at a time."""
+        return self.peer_workers * self.peer_concurrency
+
+    @property
+    def stack_env(self) -> dict[str, str]:
+        """The main stack's settings: the bench's, and the worker slots per replica."""
+        slots = max(1, self.worker_slots // self.replicas)
+        return {**BENCH_ENV, "WORKER_CONCURRENCY": str(slots)}
+
+    @property
     def sweep_jobs(self) -> int:
         return SWEEP_JOBS_QUICK if self.quick else SWEEP_JOBS
 
@@ -216,7 +228,7 @@ async def run(config: Config, say: Progress) -> Results:
             return results
         stack = Stack(
             root,
-            extra_env=dict(BENCH_ENV),
+            extra_env=config.stack_env,
             workers=config.replicas,
             orchestrators=config.replicas,
         )
@@ -231,7 +243,7 @@ async def run(config: Config, say: Progress) -> Results:
                 notifier_channels=config.notifier_channels,
             )
             try:
-                results.meta = await _meta(harness, root, nofile)
+                results.meta = await _meta(harness, root, nofile, config.stack_env)
                 await _phases(config, harness, results, say)
             finally:
                 await harness.close()
@@ -256,7 +268,7 @@ async def _waterfall(
 
     async def facts(harness: Harness) -> None:
         if not results.meta:
-            results.meta = await _meta(harness, root, nofile)
+            results.meta = await _meta(harness, root, nofile, config.stack_env)
 
     began = time.monotonic()
     try:
@@ -280,7 +292,7 @@ async def _running(
     try:
         async with running_stack(config, root, say) as harness:
             if not results.meta:
-                results.meta = await _meta(harness, root, nofile)
+                results.meta = await _meta(harness, root, nofile, config.stack_env)
             watched = harness.watched()
             cpu = CpuMeter(watched)
             rss = RssSampler(watched)
@@ -845,7 +857,9 @@ def _host_facts() -> dict[str, str]:
     return {"git": git, "cpu_model": model}
 
 
-async def _meta(harness: Harness, root: Path, nofile: int) -> dict[str, object]:
+async def _meta(
+    harness: Harness, root: Path, nofile: int, stack_env: dict[str, str]
+) -> dict[str, object]:
     def version(package: str) -> str:
         try:
             return metadata.version(package)
@@ -871,5 +885,5 @@ async def _meta(harness: Harness, root: Path, nofile: int) -> dict[str, object]:
         },
         "data_dir": str(root),
         "nofile_soft_limit": nofile,
-        "stack_env": dict(BENCH_ENV),
+        "stack_env": stack_env,
     }

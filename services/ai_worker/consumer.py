@@ -258,7 +258,8 @@ class Worker:
         if delivery.msg is not None and tracing.recording():
             _record_wait(delivery.msg)
         task = delivery.task
-        terms = sensitive_terms(struct_to_dict(task.input))
+        document = struct_to_dict(task.input)
+        terms = sensitive_terms(document)
         with (
             structlog.contextvars.bound_contextvars(
                 job_id=task.job_id, step=task.step, attempt=task.attempt
@@ -270,7 +271,7 @@ class Worker:
             ),
         ):
             started = time.monotonic()
-            outcome = await self._attempt(delivery)
+            outcome = await self._attempt(delivery, document)
             metrics.observe_step(
                 task.job_type, task.step, outcome.label, time.monotonic() - started
             )
@@ -293,8 +294,8 @@ class Worker:
             await delivery.ack()
             return following
 
-    async def _attempt(self, delivery: _Delivery) -> Outcome:
-        """Run one attempt to its end."""
+    async def _attempt(self, delivery: _Delivery, document: dict[str, object]) -> Outcome:
+        """Run one attempt to its end; ``document`` is its input."""
         task = delivery.task
         deliveries = delivery.deliveries
         if deliveries > self._max_step_deliveries:
@@ -324,7 +325,7 @@ class Worker:
             job_type=task.job_type,
             step=task.step,
             attempt=task.attempt,
-            input=struct_to_dict(task.input),
+            input=document,
             checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
             report_progress=progress.progress,
             report_output=progress.output,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -174,21 +174,30 @@ class Orchestrator:
             items.append((msg, item))
             arrived = arrived_ns[n] if arrived_ns else None
             hops.append(_hop_span(msg, item, len(batch), arrived))
-        answers = await self.commit([i for _, i in items], hops)
-        for n, (msg, _) in enumerate(items):
-            if _from_stream(msg):
-                await _quietly(msg.ack())
-            elif (answer := answers.get(n)) is not None:
-                await _quietly(self._nc.publish(msg.reply, answer.payload, headers=answer.headers))
-            else:
-                await _quietly(msg.respond(bus.RESULT_SETTLED))
+
+        async def settle(answers: Mapping[int, _Answer]) -> None:
+            for n, (msg, _) in enumerate(items):
+                if _from_stream(msg):
+                    await _quietly(msg.ack())
+                elif (answer := answers.get(n)) is not None:
+                    await _quietly(
+                        self._nc.publish(msg.reply, answer.payload, headers=answer.headers)
+                    )
+                else:
+                    await _quietly(msg.respond(bus.RESULT_SETTLED))
+
+        await self.commit([i for _, i in items], hops, settle)
 
     async def commit(
-        self, inputs: Sequence[Input], hops: Sequence[Span] = ()
-    ) -> dict[int, _Answer]:
-        """Decide every input in order, commit the decisions, then publish the results.
-        Returns the answers that hand a step to a worker, by the index of the result they
-        answer.
+        self,
+        inputs: Sequence[Input],
+        hops: Sequence[Span] = (),
+        settle: Callable[[Mapping[int, _Answer]], Awaitable[None]] | None = None,
+    ) -> None:
+        """Decide every input in order, commit the decisions, ``settle`` the inputs, then
+        publish the results. ``settle`` is given the answers that hand a step to a worker,
+        by the index of the result they answer: the workers go on with those steps while
+        the events are published.
 
         Optimistically first: read without locks, write guarded by each job's version (two
         round trips). If another writer - a replica, job_api's cancel - changed one of the
@@ -222,6 +231,16 @@ class Orchestrator:
             hop.end()
         changes, events, outbox_rows, notices, handed, now = written
         self._memory.remember(store.written(before, change, now) for before, change in changes)
+        if settle is not None:
+            await settle(
+                {
+                    index: _Answer(
+                        handed_answer(h.job, h.dispatch, self.result_subject),
+                        tracing.trace_headers(h.job.trace_context),
+                    )
+                    for index, h in handed.items()
+                }
+            )
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
         traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
@@ -238,13 +257,6 @@ class Orchestrator:
                     status=change.job.status.value,
                     **tracing.job_log_fields(change.job.trace_context),
                 )
-        return {
-            index: _Answer(
-                handed_answer(h.job, h.dispatch, self.result_subject),
-                tracing.trace_headers(h.job.trace_context),
-            )
-            for index, h in handed.items()
-        }
 
     async def _decide_and_write(
         self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], *, lock: bool
