@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import jobs_pb2
@@ -31,7 +31,25 @@ def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:
 
 
 def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(value)
+    """The Struct as plain JSON values (numbers are floats), as ``json_format`` gives it,
+    walked directly: it runs for every step's input and checkpoints, and the general
+    converter takes about twice as long."""
+    return {key: _plain(item) for key, item in value.fields.items()}
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    return None
 
 
 def dict_to_struct(doc: dict[str, Any]) -> struct_pb2.Struct:

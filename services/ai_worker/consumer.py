@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -77,9 +78,17 @@ class _Delivery:
     """A step attempt in this worker's hands: pulled from JetStream (``msg``), or handed
     over with the answer to the job's previous step (no message: its lease covers it)."""
 
+    #: A handed step's has no input or checkpoints: they are ``input`` and ``checkpoints``.
     task: worker_pb2.StepTask
     #: The job's trace context (``traceparent``).
     headers: dict[str, str] | None
+    #: The job's input and its committed checkpoints (each handler is given its own
+    #: decoded copies).
+    input: struct_pb2.Struct
+    checkpoints: Mapping[str, struct_pb2.Struct]
+    #: What identifies the person behind the input (redacted from every log line): found
+    #: once per job on this worker.
+    terms: frozenset[str]
     msg: Msg | None = None
     #: Where the result goes first: for a handed step, the orchestrator that handed it
     #: over (it holds the job in memory); else any orchestrator.
@@ -87,7 +96,34 @@ class _Delivery:
 
     @classmethod
     def pulled(cls, msg: Msg) -> _Delivery:
-        return cls(worker_pb2.StepTask.FromString(msg.data), msg.headers, msg)
+        task = worker_pb2.StepTask.FromString(msg.data)
+        terms = sensitive_terms(struct_to_dict(task.input))
+        return cls(task, msg.headers, task.input, task.checkpoints, terms, msg)
+
+    def following(
+        self, answer: Msg, handed: worker_pb2.ResultAnswer, output: struct_pb2.Struct
+    ) -> _Delivery:
+        """The job's next step, handed over in ``answer``: the same input, and this step's
+        output (as committed) as one checkpoint more."""
+        return _Delivery(
+            handed.next,
+            answer.headers,
+            self.input,
+            {**self.checkpoints, self.task.step: output},
+            self.terms,
+            result_subject=handed.result_subject or bus.RESULT_SUBJECT,
+        )
+
+    def whole_task(self) -> worker_pb2.StepTask:
+        """The attempt as JetStream carries it: with its input and checkpoints."""
+        if self.msg is not None:
+            return self.task
+        task = worker_pb2.StepTask()
+        task.CopyFrom(self.task)
+        task.input.CopyFrom(self.input)
+        for name, output in self.checkpoints.items():
+            task.checkpoints[name].CopyFrom(output)
+        return task
 
     @property
     def deliveries(self) -> int:
@@ -223,7 +259,7 @@ class Worker:
         if delivery.msg is not None:
             await self._feed.give_back(delivery.msg)
             return
-        task = delivery.task
+        task = delivery.whole_task()
         try:
             await self._js.publish(
                 bus.step_subject(task.job_type, task.step),
@@ -258,20 +294,18 @@ class Worker:
         if delivery.msg is not None and tracing.recording():
             _record_wait(delivery.msg)
         task = delivery.task
-        document = struct_to_dict(task.input)
-        terms = sensitive_terms(document)
         with (
             structlog.contextvars.bound_contextvars(
                 job_id=task.job_id, step=task.step, attempt=task.attempt
             ),
-            redacting(terms),
+            redacting(delivery.terms),
             # The job's trace (the dispatch's `traceparent` header); reports carry it back.
             tracing.span(
                 f"step {task.job_type}.{task.step}", delivery.headers, kind=SpanKind.CONSUMER
             ),
         ):
             started = time.monotonic()
-            outcome = await self._attempt(delivery, document)
+            outcome = await self._attempt(delivery)
             metrics.observe_step(
                 task.job_type, task.step, outcome.label, time.monotonic() - started
             )
@@ -294,8 +328,8 @@ class Worker:
             await delivery.ack()
             return following
 
-    async def _attempt(self, delivery: _Delivery, document: dict[str, object]) -> Outcome:
-        """Run one attempt to its end; ``document`` is its input."""
+    async def _attempt(self, delivery: _Delivery) -> Outcome:
+        """Run one attempt to its end."""
         task = delivery.task
         deliveries = delivery.deliveries
         if deliveries > self._max_step_deliveries:
@@ -325,8 +359,8 @@ class Worker:
             job_type=task.job_type,
             step=task.step,
             attempt=task.attempt,
-            input=document,
-            checkpoints={k: struct_to_dict(v) for k, v in task.checkpoints.items()},
+            input=struct_to_dict(delivery.input),
+            checkpoints={k: struct_to_dict(v) for k, v in delivery.checkpoints.items()},
             report_progress=progress.progress,
             report_output=progress.output,
             record_usage=usage.record,
@@ -461,11 +495,7 @@ class Worker:
                     return None
                 if answer.data != bus.RESULT_AGAIN:
                     handed = worker_pb2.ResultAnswer.FromString(answer.data)
-                    return _Delivery(
-                        handed.next,
-                        answer.headers,
-                        result_subject=handed.result_subject or bus.RESULT_SUBJECT,
-                    )
+                    return delivery.following(answer, handed, report.succeeded.output)
             except Exception as exc:
                 failure = type(exc).__name__
             if self._stopping.is_set():

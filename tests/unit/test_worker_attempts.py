@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -62,7 +62,10 @@ class FakeJetStream:
         if subject.startswith("jobs.steps."):
             task = worker_pb2.StepTask.FromString(payload)
             headers = cast(dict[str, str], options["headers"])
-            self.events.append(f"dispatch {task.step}:{task.attempt} {headers['Nats-Msg-Id']}")
+            self.events.append(
+                f"dispatch {task.step}:{task.attempt} {headers['Nats-Msg-Id']} "
+                f"input={dict(task.input)} checkpoints={sorted(task.checkpoints)}"
+            )
             return
         report = worker_pb2.StepReport.FromString(payload)
         self.reports.append(report)
@@ -143,9 +146,12 @@ def worker_with(
     return worker, js
 
 
-def step_msg(js: FakeJetStream, deliveries: int = 1) -> FakeMsg:
+def step_msg(
+    js: FakeJetStream, deliveries: int = 1, input: dict[str, Any] | None = None
+) -> FakeMsg:
     task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step="work", attempt=2)
     task.timeout.FromSeconds(30)
+    task.input.update(input or {})
     return FakeMsg(js.events, task.SerializeToString(), deliveries)
 
 
@@ -302,23 +308,28 @@ async def test_a_stopping_worker_hands_back_a_result_nobody_settled() -> None:
 
 
 def handing_over(step: str, result_subject: str = "") -> bytes:
-    """An answer that settles the result and hands the worker ``step`` of the same job."""
+    """An answer that settles the result and hands the worker ``step`` of the same job
+    (without its input and checkpoints: the worker has them)."""
     task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step=step, attempt=1)
-    task.input.update({"sleep_ms": 1})
     answer = worker_pb2.ResultAnswer(next=task, result_subject=result_subject)
     return answer.SerializeToString()
 
 
 async def test_a_step_handed_over_with_the_answer_runs_in_the_same_slot() -> None:
-    ran: list[tuple[str, int, object]] = []
+    ran: list[tuple[str, int, object, object]] = []
 
     async def handler(ctx: StepContext) -> dict[str, object]:
-        ran.append((ctx.step, ctx.attempt, ctx.input.get("sleep_ms")))
-        return {"step": ctx.step}
+        ran.append((ctx.step, ctx.attempt, dict(ctx.input), dict(ctx.checkpoints)))
+        cast(dict[str, object], ctx.input)["sleep_ms"] = -1  # a handler's copy is its own
+        return {"step": ctx.step, "n": 1}
 
     worker, js = worker_with(handler, answers=[handing_over("finish")])
-    await worker._run_one(step_msg(js))
-    assert ran == [("work", 2, None), ("finish", 1, 1)]
+    await worker._run_one(step_msg(js, input={"sleep_ms": 1}))
+    # The same input, and the step before's output as committed (a Struct's numbers).
+    assert ran == [
+        ("work", 2, {"sleep_ms": 1.0}, {}),
+        ("finish", 1, {"sleep_ms": 1.0}, {"work": {"step": "work", "n": 1.0}}),
+    ]
     # The pulled dispatch is acked once its own result is settled; the handed step has no
     # message, and its result is settled like any other. One slot, released once.
     assert js.events == ["result succeeded", "ack", "result succeeded"]
@@ -332,9 +343,14 @@ async def test_a_stopping_worker_puts_a_handed_step_into_jetstream() -> None:
 
     worker, js = worker_with(handler, answers=[handing_over("finish")])
     cast(FakeNats, worker._nc).stop_on_answer = True
-    await worker._run_one(step_msg(js))
-    # Not run here: published as the dispatch it would have been, for another worker.
-    assert js.events == ["result succeeded", "ack", "dispatch finish:1 job-1:finish:1"]
+    await worker._run_one(step_msg(js, input={"sleep_ms": 1}))
+    # Not run here: published as the dispatch it would have been, for another worker, with
+    # the job's input and checkpoints.
+    assert js.events == [
+        "result succeeded",
+        "ack",
+        "dispatch finish:1 job-1:finish:1 input={'sleep_ms': 1.0} checkpoints=['work']",
+    ]
 
 
 async def test_a_failure_and_a_stopping_worker_take_no_next_step() -> None:
