@@ -116,10 +116,13 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 
 def traceparent_of(span: Span) -> str:
-    """The ``traceparent`` value that makes a receiver's spans children of ``span``."""
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, trace.set_span_in_context(span))
-    return carrier.get(TRACEPARENT, "")
+    """The ``traceparent`` value that makes a receiver's spans children of ``span``: the
+    W3C format the propagator writes, formatted here, since it is asked for on every step
+    and every result (the propagator's round through a context costs eight times more)."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def current_traceparent() -> str:

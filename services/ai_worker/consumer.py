@@ -150,9 +150,10 @@ class _RunningAttempt:
     task: worker_pb2.StepTask
     #: The handler, running.
     run: asyncio.Task[Mapping[str, object]]
-    #: Keeps the message from redelivery and renews the attempt's lease (``_heartbeat``).
-    heartbeat: asyncio.Task[None]
     progress: AttemptProgress
+    #: Keeps the message from redelivery and renews the attempt's lease (``_heartbeat``):
+    #: a timer until the first beat, so a quick step never starts a task for it.
+    heartbeat: asyncio.TimerHandle | asyncio.Task[None] | None = None
     cancel_reason: CancelReason | None = None
 
     @property
@@ -166,11 +167,16 @@ class _RunningAttempt:
             self.cancel_reason = reason
         self.run.cancel()
 
+    def beat(self, beats: asyncio.Task[None]) -> None:
+        """The step outlived the first interval: from now on ``beats`` keeps it alive."""
+        self.heartbeat = beats
+
     def finish(self) -> None:
         """The attempt is over: stop its heartbeat and drop a streamed text still waiting
         (the result has it all); a handler still running is cancelled."""
         self.progress.close()
-        self.heartbeat.cancel()
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         if not self.run.done():
             self.run.cancel()
 
@@ -368,11 +374,10 @@ class Worker:
         loop = asyncio.get_running_loop()
         started = loop.time()
         run = asyncio.create_task(handler(ctx))
-        attempt = _RunningAttempt(
-            task=task,
-            run=run,
-            heartbeat=asyncio.create_task(self._heartbeat(delivery)),
-            progress=progress,
+        attempt = _RunningAttempt(task=task, run=run, progress=progress)
+        attempt.heartbeat = loop.call_later(
+            min(1.0, self._heartbeat_s),
+            lambda: attempt.beat(asyncio.create_task(self._heartbeat(delivery))),
         )
         self._running[attempt.key] = attempt
         timeout_s = task.timeout.ToTimedelta().total_seconds() if task.HasField("timeout") else None
@@ -426,10 +431,10 @@ class Worker:
 
     async def _heartbeat(self, delivery: _Delivery) -> None:
         """While the step runs: keep its message from redelivery (``in_progress``) and renew
-        its lease with the orchestrator. Quick steps finish before the first beat."""
+        its lease with the orchestrator; started at the first beat (quick steps finish
+        before it)."""
         task = delivery.task
         beat = 0
-        await asyncio.sleep(min(1.0, self._heartbeat_s))
         while True:
             beat += 1
             await delivery.in_progress()

@@ -133,3 +133,20 @@ def test_with_an_sdk_a_new_trace_is_a_recorded_root(recorded: InMemorySpanExport
 
 def test_configure_tracing_is_off_without_an_endpoint() -> None:
     assert tracing.configure_tracing("job_api", "") is False
+
+
+def test_a_traceparent_is_written_as_the_w3c_propagator_writes_it() -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    def by_propagator(span: trace.Span) -> str:
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier, trace.set_span_in_context(span))
+        return carrier.get("traceparent", "")
+
+    unsampled = PARENT[:-2] + "00"
+    for parent in (PARENT, unsampled, None):
+        with tracing.span("step", parent) as span:
+            assert tracing.traceparent_of(span) == by_propagator(span) != ""
+            assert tracing.current_traceparent() == by_propagator(span)
+    assert tracing.traceparent_of(trace.INVALID_SPAN) == by_propagator(trace.INVALID_SPAN) == ""

@@ -121,6 +121,7 @@ def worker_with(
     handler: HandlerFn,
     max_step_deliveries: int = 5,
     answers: list[bytes | Exception] | None = None,
+    heartbeat_s: float = 60,
 ) -> tuple[Worker, FakeJetStream]:
     registry = Registry(CATALOG)
 
@@ -138,7 +139,7 @@ def worker_with(
         registry,
         concurrency=1,
         ack_wait_s=30,
-        heartbeat_s=60,
+        heartbeat_s=heartbeat_s,
         max_step_deliveries=max_step_deliveries,
     )
     worker._feed = cast(PullFeed, FakeFeed())
@@ -379,3 +380,25 @@ async def test_a_handed_step_s_result_goes_to_the_orchestrator_that_handed_it_ov
     await worker._run_one(step_msg(js))
     assert cast(FakeNats, worker._nc).subjects == [bus.RESULT_SUBJECT, direct, bus.RESULT_SUBJECT]
     assert js.events == ["result succeeded", "ack", "result succeeded", "result succeeded"]
+
+
+async def test_a_step_that_outlives_the_first_interval_beats_until_it_ends() -> None:
+    async def slow(ctx: StepContext) -> dict[str, object]:
+        await asyncio.sleep(0.25)
+        return {}
+
+    async def quick(ctx: StepContext) -> dict[str, object]:
+        return {}
+
+    worker, js = worker_with(slow, heartbeat_s=0.1)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    # Kept from redelivery and its lease renewed at 0.1 and 0.2 s; nothing after its end.
+    beats = js.events[: js.events.index("result succeeded")]
+    assert beats == ["in_progress", "publish heartbeat"] * 2
+    await asyncio.sleep(0.15)
+    assert js.events[-2:] == ["result succeeded", "ack"]
+
+    worker, js = worker_with(quick, heartbeat_s=0.1)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    await asyncio.sleep(0.15)
+    assert js.events == ["result succeeded", "ack"]  # over before the first beat
