@@ -77,6 +77,12 @@ def is_result(subject: str) -> bool:
     return subject == RESULT_SUBJECT or subject.startswith(f"{RESULT_SUBJECT}.")
 
 
+def step_msg_id(job_id: str, step: str, attempt: int) -> str:
+    """A step attempt's ``Nats-Msg-Id``: JetStream keeps at most one dispatch of it within
+    its duplicate window, whoever publishes it (an outbox relay, a stopping worker)."""
+    return f"{job_id}:{step}:{attempt}"
+
+
 def events_subject(job_id: str) -> str:
     return f"{EVENTS_PREFIX}{job_id}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -33,7 +34,7 @@ def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:
 def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
     """The Struct as plain JSON values (numbers are floats), as ``json_format`` gives it,
     walked directly: it runs for every step's input and checkpoints, and the general
-    converter takes about twice as long."""
+    converter takes about twice as long. Raises ``ValueError`` on NaN or infinity."""
     return {key: _plain(item) for key, item in value.fields.items()}
 
 
@@ -42,6 +43,9 @@ def _plain(value: struct_pb2.Value) -> Any:
     if kind == "string_value":
         return value.string_value
     if kind == "number_value":
+        if not math.isfinite(value.number_value):
+            # JSON has no such number (json_format refuses it the same way).
+            raise ValueError("a Struct number must be finite")
         return value.number_value
     if kind == "bool_value":
         return value.bool_value

@@ -1,8 +1,9 @@
 """A step attempt as the message a worker runs (``StepTask``): the job's input, the
 checkpoints its earlier steps committed and the step's timeout.
 
-Two writers dispatch: the orchestrator, as its decisions start steps, and job_api, which
-commits a new job with its first step already dispatched (``planning.plan``).
+job_api dispatches a new job's first step with the commit that creates it
+(``planning.plan``), the orchestrator each step its decisions start (through the outbox,
+or handed to a worker in an answer, ``codec.handed_answer``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def step_message(
     """The attempt for JetStream, from the outbox: at most once per attempt (its msg id)."""
     return OutboxMessage(
         subject=bus.step_subject(job.type, step),
-        msg_id=f"{job.id}:{step}:{attempt}",
+        msg_id=bus.step_msg_id(str(job.id), step, attempt),
         payload=step_task(job, step, attempt, timeout_s).SerializeToString(),
         not_before=not_before,
         trace_context=job.trace_context,

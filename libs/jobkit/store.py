@@ -246,7 +246,7 @@ async def _write(
     for before, change in changes:
         for offset, event in enumerate(change.events, start=1):
             events.append(EventRecord(before.id, before.last_sequence + offset, event, now))
-    after = [written(before, change, now) for before, change in changes]
+    after = [as_written(before, change, now) for before, change in changes]
     created = {n.job.id: n for n in new_jobs}
     messages = [m for _, change in changes for m in change.outbox]
     # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
@@ -367,13 +367,13 @@ async def _write(
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
-    outbox_written = [
+    written = [
         (i, by_msg_id[m]) for i, m in zip(row["ids"] or (), row["msg_ids"] or (), strict=True)
     ]
-    return events, outbox_written
+    return events, written
 
 
-def written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord:
+def as_written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord:
     """The job as writing ``change`` (decided from ``before``) at ``now`` leaves it in
     Postgres: what a writer may remember instead of reading it again."""
     return replace(

@@ -10,7 +10,7 @@ renews its lease with the orchestrator (heartbeats and progress go through JetSt
 
 A worker whose step succeeded has that step's slot free: its result says so
 (``take_next``), and the orchestrator may answer with the job's next step, which the
-worker then runs in the same slot (``_Delivery.handed``). Such a step is in no queue: it
+worker then runs in the same slot (``_Delivery.following``). Such a step is in no queue: it
 is leased from its dispatch, and if the worker dies, the lease runs out and the attempt
 is retried, as for a worker that dies mid-step. A worker that stops hands it to JetStream.
 
@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import enum
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,8 +117,6 @@ class _Delivery:
 
     def whole_task(self) -> worker_pb2.StepTask:
         """The attempt as JetStream carries it: with its input and checkpoints."""
-        if self.msg is not None:
-            return self.task
         task = worker_pb2.StepTask()
         task.CopyFrom(self.task)
         task.input.CopyFrom(self.input)
@@ -143,7 +142,7 @@ class _Delivery:
 
 @dataclass(slots=True, eq=False)
 class _RunningAttempt:
-    """One step attempt while its handler runs on this worker: the step and its message,
+    """One step attempt while its handler runs on this worker: the step,
     the handler's task and the side tasks that live as long as it does, and why it was
     cancelled, if it was."""
 
@@ -206,6 +205,8 @@ class Worker:
         self._max_step_deliveries = max_step_deliveries
         self._output_interval_s = output_interval_s
         self._running: dict[AttemptKey, _RunningAttempt] = {}
+        #: Tells this process's heartbeats apart from another's on the same attempt.
+        self._instance = uuid.uuid4().hex[:12]
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -244,7 +245,15 @@ class Worker:
     async def _run_one(self, msg: Msg) -> None:
         """Run a pulled step, then each next step of its job handed over in the answers,
         in the same slot."""
-        delivery: _Delivery | None = _Delivery.pulled(msg)
+        try:
+            delivery: _Delivery | None = _Delivery.pulled(msg)
+        except Exception as exc:
+            # Not a step at all: never again, for any worker.
+            log.error("poison_message", error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await msg.term()
+            self._feed.release()
+            return
         try:
             while delivery is not None:
                 if self._stopping.is_set():
@@ -271,7 +280,7 @@ class Worker:
                 bus.step_subject(task.job_type, task.step),
                 task.SerializeToString(),
                 headers=tracing.message_headers(
-                    f"{task.job_id}:{task.step}:{task.attempt}",
+                    bus.step_msg_id(task.job_id, task.step, task.attempt),
                     (delivery.headers or {}).get(tracing.TRACEPARENT, ""),
                 ),
             )
@@ -331,7 +340,12 @@ class Worker:
                     log.info("step_handed_back", reason=str(unsettled))
                     await self._give_back(delivery)
                     return None
-            await delivery.ack()
+            try:
+                await delivery.ack()
+            except Exception as exc:
+                # The result is committed: a redelivery of this step is fenced off, and the
+                # step handed over stays ours to run.
+                log.warning("ack_failed", error=type(exc).__name__)
             return following
 
     async def _attempt(self, delivery: _Delivery) -> Outcome:
@@ -440,7 +454,10 @@ class Worker:
             await delivery.in_progress()
             report = report_for(task)
             report.heartbeat.SetInParent()
-            await self._publish_update(task, report, f"hb{beat}", timeout_s=self._heartbeat_s)
+            # Unique to this run of the attempt: another worker running the same attempt
+            # later (a redelivery) must not have its heartbeats dropped as repeats.
+            suffix = f"hb:{self._instance}:{beat}"
+            await self._publish_update(task, report, suffix, timeout_s=self._heartbeat_s)
             await asyncio.sleep(self._heartbeat_s)
 
     async def _publish_progress(
@@ -499,6 +516,11 @@ class Worker:
                 if answer.data == bus.RESULT_SETTLED:
                     return None
                 if answer.data != bus.RESULT_AGAIN:
+                    if not report.HasField("succeeded"):
+                        # Only a success asks for the next step (``take_next``); the
+                        # result is settled, and a step handed anyway comes back by lease.
+                        log.error("unasked_hand_over")
+                        return None
                     handed = worker_pb2.ResultAnswer.FromString(answer.data)
                     return delivery.following(answer, handed, report.succeeded.output)
             except Exception as exc:

@@ -27,6 +27,7 @@ async def main() -> None:
             Authenticator.from_settings(settings.auth),
             PageTokens(settings.page_token_secret),
             max_input_bytes=settings.max_input_bytes,
+            dispatch_first_step=settings.dispatch_first_step,
             limits=settings.limits,
             watch_tokens=watch_tokens_from_settings(settings.auth),
         )

@@ -26,6 +26,10 @@ class Settings:
     #: Key that signs page tokens so a client cannot forge one.
     page_token_secret: str
     shutdown_grace_s: float
+    #: Send a new job's first step to the workers with the commit that creates it (1), or
+    #: submit the job for an orchestrator to start (0): for an upgrade from a release whose
+    #: orchestrators do not yet start a queued job on its first step's report.
+    dispatch_first_step: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -40,4 +44,5 @@ class Settings:
             page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", env.get("JWT_SECRET", ""))
             or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
+            dispatch_first_step=env_int(env, "DISPATCH_FIRST_STEP", 1) != 0,
         )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jobkit import control
 from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
 from jobtypes import CATALOG
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -89,12 +89,20 @@ def validate(request: CreateRequest, *, max_input_bytes: int) -> ValidRequest:
 
 
 def plan(
-    request: ValidRequest, *, owner: str, job_id: uuid.UUID, now: datetime, trace_context: str
+    request: ValidRequest,
+    *,
+    owner: str,
+    job_id: uuid.UUID,
+    now: datetime,
+    trace_context: str,
+    dispatch_first_step: bool = True,
 ) -> PlannedJob:
     """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
     step's first attempt, dispatched straight to the workers: no round through the
     orchestrator before any work starts. The job stays QUEUED until that attempt's worker
-    first reports (``state_machine.apply_report``)."""
+    first reports (``state_machine.apply_report``). Without ``dispatch_first_step``, the
+    outbox holds a submission instead, and an orchestrator starts the job (as RetryJob's
+    resumed jobs are started)."""
     job = JobRecord(
         id=job_id,
         owner=owner,
@@ -113,10 +121,16 @@ def plan(
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
     )
+    change = JobChange(
+        job=job, events=(created,), outbox=(_first_message(job, dispatch_first_step),)
+    )
+    return PlannedJob(job, change, request.idempotency_key, request.request_hash)
+
+
+def _first_message(job: JobRecord, dispatch_first_step: bool) -> OutboxMessage:
+    if not dispatch_first_step:
+        return control.submitted_message(replace(job, last_sequence=1))
     queued = job.queued_attempt
     assert queued is not None  # a job type has at least one step
     first, attempt = queued
-    timeout_s = CATALOG[job.type].step(first.name).timeout_s
-    dispatch = step_message(job, first.name, attempt, timeout_s)
-    change = JobChange(job=job, events=(created,), outbox=(dispatch,))
-    return PlannedJob(job, change, request.idempotency_key, request.request_hash)
+    return step_message(job, first.name, attempt, CATALOG[job.type].step(first.name).timeout_s)

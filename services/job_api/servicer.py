@@ -76,6 +76,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         page_tokens: PageTokens,
         *,
         max_input_bytes: int,
+        dispatch_first_step: bool = True,
         limits: Limits | None = None,
         watch_tokens: WatchTokens | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -86,6 +87,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._auth = auth
         self._page_tokens = page_tokens
         self._max_input_bytes = max_input_bytes
+        self._dispatch_first_step = dispatch_first_step
         self._limits = limits or Limits()
         self._watch_tokens = watch_tokens
         self._clock = clock
@@ -111,18 +113,27 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.CreateJobRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
+        try:
+            document = struct_to_dict(request.input)
+        except ValueError:
+            raise InvalidArgument.on(
+                "input", "numbers must be finite, not NaN or Infinity"
+            ) from None
         # Whatever this request logs, the names and contacts in its input are redacted.
-        with redacting(sensitive_terms(struct_to_dict(request.input))):
-            return await self._create(caller, request)
+        with redacting(sensitive_terms(document)):
+            return await self._create(caller, request, document)
 
     async def _create(
-        self, caller: Principal, request: job_service_pb2.CreateJobRequest
+        self,
+        caller: Principal,
+        request: job_service_pb2.CreateJobRequest,
+        document: dict[str, Any],
     ) -> jobs_pb2.Job:
         valid = planning.validate(
             planning.CreateRequest(
                 job_type=request.type,
                 input=request.input.SerializeToString(deterministic=True),
-                document=struct_to_dict(request.input),
+                document=document,
                 idempotency_key=request.idempotency_key or None,
             ),
             max_input_bytes=self._max_input_bytes,
@@ -135,6 +146,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             now=now,
             # This call's span (the caller's trace, or a new one): the job's trace from now on.
             trace_context=tracing.current_traceparent(),
+            dispatch_first_step=self._dispatch_first_step,
         )
         job, key, digest = planned.job, planned.idempotency_key, planned.request_hash
         async with wrap_db_errors(), self._pool.acquire() as conn:

@@ -58,10 +58,10 @@ class Skipped:
 
     @property
     def attempt_to_stop(self) -> StepReport | None:
-        """A worker still busy with an attempt that no longer counts (cancelled job,
-        superseded attempt), to be told again to stop."""
+        """A worker still busy with an attempt that no longer counts (cancelled job, a job
+        deleted, superseded attempt), to be told again to stop."""
         item = self.item
-        if self.job is not None and isinstance(item, StepReport) and item.kind in _ALIVE:
+        if isinstance(item, StepReport) and item.kind in _ALIVE:
             return item
         return None
 
@@ -70,7 +70,7 @@ class Skipped:
 class Handed:
     """A step attempt that goes to the worker whose result started it, in the answer."""
 
-    #: The job as the decision that started the step left it (its input and checkpoints).
+    #: The job as the decision that started the step left it.
     job: JobRecord
     dispatch: Dispatch
 
@@ -103,6 +103,8 @@ def decide_batch(
         outcome = decide(current, item, now, lease_s)
         if isinstance(outcome, Ignored):
             skipped.append(Skipped(item, outcome.reason, current))
+            if outcome.rehand is not None:
+                handed[index] = Handed(current, outcome.rehand)
             continue
         decided.setdefault(item.job_id, []).append(outcome)
         for dispatch in outcome.dispatches:

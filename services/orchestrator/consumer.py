@@ -53,6 +53,20 @@ from services.orchestrator.state_machine import Input, ReportKind, StepReport, S
 log = get_logger(__name__)
 
 
+class _Read(Enum):
+    """Where a batch's jobs come from before its decisions."""
+
+    #: This replica's memory if it has every job, else an unlocked read.
+    FROM_MEMORY = "from_memory"
+    READ = "read"
+    #: A read holding the rows' locks, inside the write's transaction.
+    LOCK = "lock"
+
+
+class _StaleMemory(store.StaleRead):
+    """A batch decided from memory met a job someone else wrote since."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Answer:
     """A result's answer that hands its worker the job's next step, in that job's trace."""
@@ -199,9 +213,11 @@ class Orchestrator:
         by the index of the result they answer: the workers go on with those steps while
         the events are published.
 
-        Optimistically first: read without locks, write guarded by each job's version (two
-        round trips). If another writer - a replica, job_api's cancel - changed one of the
-        jobs meanwhile, nothing was written: decide again, holding the rows' locks.
+        Optimistically first: from the jobs as this replica last wrote them, if it
+        remembers them all (one round trip), else read without locks (two); the write is
+        guarded by each job's version. If another writer - a replica, job_api's cancel -
+        changed one of the jobs meanwhile, nothing was written: decide again from a fresh
+        read, then, if that conflicts too, holding the rows' locks.
 
         ``hops``: the inputs' spans (``_hop_span``), ended at the commit; each recorded
         one is followed by a ``publish events`` span.
@@ -209,13 +225,22 @@ class Orchestrator:
         job_ids = list({i.job_id for i in inputs})
         try:
             try:
-                async with wrap_db_errors(), self._pool.acquire() as conn:
-                    written = await self._decide_and_write(conn, job_ids, inputs, lock=False)
+                try:
+                    async with wrap_db_errors(), self._pool.acquire() as conn:
+                        written = await self._decide_and_write(
+                            conn, job_ids, inputs, _Read.FROM_MEMORY
+                        )
+                except _StaleMemory:
+                    # Another writer got to a job this replica remembers (a heartbeat
+                    # another replica took, a cancel): read it as it is now.
+                    self._memory.forget(job_ids)
+                    async with wrap_db_errors(), self._pool.acquire() as conn:
+                        written = await self._decide_and_write(conn, job_ids, inputs, _Read.READ)
             except store.StaleRead:
                 log.info("batch_conflict", count=len(inputs))
                 self._memory.forget(job_ids)
                 async with wrap_db_errors(), self._pool.acquire() as conn, conn.transaction():
-                    written = await self._decide_and_write(conn, job_ids, inputs, lock=True)
+                    written = await self._decide_and_write(conn, job_ids, inputs, _Read.LOCK)
         except BaseException:
             self._memory.forget(job_ids)  # written or not: unknown
             raise
@@ -230,7 +255,7 @@ class Orchestrator:
         for hop in hops:
             hop.end()
         changes, events, outbox_rows, notices, handed, now = written
-        self._memory.remember(store.written(before, change, now) for before, change in changes)
+        self._memory.remember(store.as_written(before, change, now) for before, change in changes)
         if settle is not None:
             await settle(
                 {
@@ -259,7 +284,7 @@ class Orchestrator:
                 )
 
     async def _decide_and_write(
-        self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], *, lock: bool
+        self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], read: _Read
     ) -> tuple[
         list[tuple[JobRecord, JobChange]],
         list[EventRecord],
@@ -269,15 +294,18 @@ class Orchestrator:
         datetime,
     ]:
         now = datetime.now(UTC)
-        remembered = None if lock else self._memory.recall(job_ids)
-        jobs = remembered
-        batch = None if jobs is None else decide_batch(jobs, inputs, now, self._timing.lease_s)
-        if jobs is None or batch is None or batch.skipped:
-            # Only a write is checked against the version it was decided from: an input
-            # ignored on the strength of memory (a stale attempt, say) is decided again
-            # from Postgres, or a result of an attempt another replica started could be
-            # settled without being committed.
-            jobs = await store.fetch_jobs(conn, job_ids, lock=lock)
+        remembered = self._memory.recall(job_ids) if read is _Read.FROM_MEMORY else None
+        batch = None
+        if remembered is not None:
+            batch = decide_batch(remembered, inputs, now, self._timing.lease_s)
+            if batch.skipped:
+                # Only a write is checked against the version it was decided from: an
+                # input ignored on the strength of memory (a stale attempt, say) is decided
+                # again from Postgres, or a result of an attempt another replica started
+                # could be settled without being committed.
+                remembered, batch = None, None
+        jobs = remembered or await store.fetch_jobs(conn, job_ids, lock=read is _Read.LOCK)
+        if batch is None:
             batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
         notices: list[OutboxMessage] = []
         for skipped in batch.skipped:
@@ -288,7 +316,12 @@ class Orchestrator:
             (jobs[job_id], merge(ds, encode_dispatch, self._prices))
             for job_id, ds in batch.decided.items()
         ]
-        events, outbox_rows = await store.apply_changes(conn, changes, now)
+        try:
+            events, outbox_rows = await store.apply_changes(conn, changes, now)
+        except store.StaleRead:
+            if remembered is not None:
+                raise _StaleMemory() from None
+            raise
         return changes, events, outbox_rows, notices, batch.handed, now
 
     async def tick_forever(self) -> None:

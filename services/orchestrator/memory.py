@@ -18,13 +18,21 @@ from collections.abc import Iterable, Mapping
 
 from jobkit.model import JobRecord
 
-#: Jobs remembered at most; the least recently written go first.
+#: Jobs remembered at most, and their inputs' and outputs' bytes at most (a job can carry
+#: a megabyte of input and every step's output); the least recently written go first.
 DEFAULT_CAPACITY = 4096
+DEFAULT_BYTES = 64 * 1024 * 1024
+
+
+def _size(job: JobRecord) -> int:
+    return len(job.input) + sum(len(s.output or b"") for s in job.steps)
 
 
 class JobMemory:
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_BYTES) -> None:
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._jobs: OrderedDict[uuid.UUID, JobRecord] = OrderedDict()
 
     def __len__(self) -> int:
@@ -43,16 +51,25 @@ class JobMemory:
     def remember(self, jobs: Iterable[JobRecord]) -> None:
         """Jobs just committed, as committed; a finished job has nothing more to decide."""
         for job in jobs:
-            if job.status.terminal:
-                self._jobs.pop(job.id, None)
-                continue
-            self._jobs[job.id] = job
-            self._jobs.move_to_end(job.id)
-        while len(self._jobs) > self._capacity:
-            self._jobs.popitem(last=False)
+            self._drop(job.id)
+            if not job.status.terminal:
+                self._jobs[job.id] = job
+                self._bytes += _size(job)
+        while self._jobs and (len(self._jobs) > self._capacity or self._bytes > self._max_bytes):
+            _, oldest = self._jobs.popitem(last=False)
+            self._bytes -= _size(oldest)
 
     def forget(self, job_ids: Iterable[uuid.UUID]) -> None:
         """Jobs whose state here may be wrong: a write that failed, or whose outcome is
         unknown."""
         for job_id in job_ids:
-            self._jobs.pop(job_id, None)
+            self._drop(job_id)
+
+    @property
+    def bytes(self) -> int:
+        """What the remembered jobs' inputs and outputs take."""
+        return self._bytes
+
+    def _drop(self, job_id: uuid.UUID) -> None:
+        if (job := self._jobs.pop(job_id, None)) is not None:
+            self._bytes -= _size(job)

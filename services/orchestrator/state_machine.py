@@ -92,6 +92,9 @@ class Decision:
 @dataclass(frozen=True, slots=True)
 class Ignored:
     reason: str
+    #: A step to hand over (again) in the answer, though nothing is written: see
+    #: ``_handed_again``.
+    rehand: Dispatch | None = None
 
 
 def _with_step(job: JobRecord, step: StepRecord) -> JobRecord:
@@ -221,6 +224,8 @@ def _apply_report(
 ) -> Decision | Ignored:
     fenced = _fence(job, report)
     if isinstance(fenced, Ignored):
+        if report.kind is ReportKind.SUCCEEDED and report.take_next:
+            return _handed_again(job, spec, report, lease_s) or fenced
         return fenced
     step = fenced
     if report.kind is ReportKind.LEASE_EXPIRED:
@@ -256,6 +261,37 @@ def _apply_report(
     )
     # The result counts, so does what it cost: once per attempt, like its checkpoint.
     return replace(decision, change=replace(decision.change, usage=report.usage))
+
+
+def _handed_again(
+    job: JobRecord, spec: JobTypeSpec, report: StepReport, lease_s: float
+) -> Ignored | None:
+    """A repeated success whose first answer was lost (the worker timed out, the answering
+    orchestrator died after its commit): the step it handed over has not been heard of
+    since, so it goes to the same worker again rather than waiting out its lease and
+    costing an attempt. A second runner of one attempt would be harmless (fencing), so
+    only the evidence that nobody started it is checked: started by this success, and
+    its lease untouched since."""
+    done = job.step_named(report.step)
+    if (
+        job.status is not JobStatus.RUNNING
+        or done is None
+        or done.status is not StepStatus.SUCCEEDED
+        or done.attempt != report.attempt
+        or done.position + 1 >= len(job.steps)
+    ):
+        return None
+    following = job.steps[done.position + 1]
+    if (
+        following.status is not StepStatus.RUNNING
+        or following.started_at is None
+        or following.started_at != done.finished_at
+        or following.lease_expires_at != following.started_at + timedelta(seconds=lease_s)
+    ):
+        return None
+    timeout_s = spec.steps[following.position].timeout_s
+    dispatch = Dispatch(job.id, following.name, following.attempt, timeout_s, handed=True)
+    return Ignored("a repeated result: its next step is handed over again", dispatch)
 
 
 def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport) -> Decision:

@@ -225,6 +225,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field(api: Api, stack: S
         ({"type": "unknown-type", "input": {}}, "type"),
         ({"type": "noop", "input": {}, "idempotency_key": "k" * 500}, "idempotency_key"),
         ({"type": "noop", "input": {"blob": "x" * (1024 * 1024 + 10)}}, "input"),
+        ({"type": "noop", "input": {"sleep_ms": float("nan")}}, "input"),
     ]
     for fields, field in cases:
         payload = struct_pb2.Struct()

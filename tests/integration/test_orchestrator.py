@@ -174,13 +174,21 @@ async def test_a_worker_that_can_take_the_next_step_gets_it_in_the_answer(
         assert current.steps[1].status is StepStatus.RUNNING
         assert current.steps[1].lease_expires_at is not None
 
+        # The answer is lost; the worker sends its result again: the same step comes back.
+        repeated = await nc.request(bus.RESULT_SUBJECT, request.SerializeToString(), timeout=10)
+        again = worker_pb2.ResultAnswer.FromString(repeated.data).next
+        assert (again.step, again.attempt) == ("work", 1)
+        async with pool.acquire() as conn:
+            events = await store.fetch_events(conn, job.id, 0)
+        assert [e.event.type.value for e in events].count("STEP_SUCCEEDED") == 1
+
         # The worker dies with it: the lease runs out and the next attempt is queued.
         await asyncio.sleep(0.4)
         assert await orchestrator.expire_leases_once() == 1
         await asyncio.sleep(0.3)  # its back-off
         (redispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
-        again = worker_pb2.StepTask.FromString(redispatch.data)
-        assert (again.step, again.attempt) == ("work", 2)
+        retried = worker_pb2.StepTask.FromString(redispatch.data)
+        assert (retried.step, retried.attempt) == ("work", 2)
     finally:
         await orchestrator.stop()
         await running

@@ -72,9 +72,13 @@ def test_a_batch_decides_each_input_on_the_job_its_predecessors_left() -> None:
         (other.id, "job is QUEUED"),
         (other.id, "job is QUEUED"),
     ]
-    # A worker still busy with an attempt that no longer counts is told to stop; a result,
-    # or a report on a job that is gone, needs no such word.
-    assert [s.attempt_to_stop for s in batch.skipped] == [None, batch.skipped[1].item, None]
+    # A worker still busy with an attempt that no longer counts (its job gone, or not its
+    # attempt) is told to stop; a result needs no such word.
+    assert [s.attempt_to_stop for s in batch.skipped] == [
+        batch.skipped[0].item,
+        batch.skipped[1].item,
+        None,
+    ]
 
 
 def test_a_step_handed_to_a_worker_is_not_in_the_outbox_but_in_that_result_s_answer() -> None:

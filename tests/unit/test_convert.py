@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from google.protobuf import json_format
 
 from jobkit.convert import dict_to_struct, struct_to_dict
@@ -25,3 +26,12 @@ def test_a_struct_becomes_the_values_json_format_gives() -> None:
     assert isinstance(plain["years"], float)
     assert plain["skills"][4] == {"deep": [[], {}]}
     assert struct_to_dict(dict_to_struct({})) == {}
+
+
+def test_a_number_json_cannot_hold_is_refused_as_json_format_refuses_it() -> None:
+    for number in (float("nan"), float("inf"), -float("inf")):
+        value = dict_to_struct({"deep": [{"n": number}]})
+        with pytest.raises(ValueError, match=r"NaN|Infinity"):
+            json_format.MessageToDict(value)
+        with pytest.raises(ValueError, match="finite"):
+            struct_to_dict(value)

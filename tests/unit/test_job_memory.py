@@ -43,3 +43,18 @@ def test_the_least_recently_written_go_first_and_forgotten_jobs_are_read_again()
     memory.forget([first.id])
     assert memory.recall([first.id]) is None
     assert len(memory) == 1
+
+
+def test_memory_is_bounded_by_the_bytes_of_inputs_and_outputs_too() -> None:
+    memory = JobMemory(max_bytes=2500)
+    big, small = replace(new_job(), input=b"x" * 2000), replace(new_job(), input=b"y" * 400)
+    memory.remember([big, small])
+    assert memory.bytes == 2400
+    memory.remember([replace(big, version=2)])  # written again: counted once
+    assert memory.bytes == 2400
+    memory.remember([replace(new_job(), input=b"z" * 500)])  # over: the oldest goes
+    assert memory.recall([small.id]) is None
+    assert memory.recall([big.id]) is not None
+    assert memory.bytes == 2500
+    memory.forget([big.id])
+    assert memory.bytes == 500

@@ -46,3 +46,19 @@ def test_a_new_job_is_queued_with_its_first_attempt_sent_to_the_workers() -> Non
     assert struct_to_dict(task.input) == document
     assert task.timeout.seconds > 0
     assert job.queued_attempt == (job.steps[0], 1)
+
+
+def test_without_dispatch_first_step_the_job_is_submitted_for_an_orchestrator() -> None:
+    value = struct_pb2.Struct()
+    request = CreateRequest("noop", value.SerializeToString(), {}, None)
+    planned = plan(
+        validate(request, max_input_bytes=1024),
+        owner="alice",
+        job_id=uuid.uuid4(),
+        now=NOW,
+        trace_context="",
+        dispatch_first_step=False,
+    )
+    (submission,) = planned.change.outbox
+    assert submission.subject == bus.SUBMITTED_SUBJECT
+    assert worker_pb2.JobSubmitted.FromString(submission.payload).job_id == str(planned.job.id)

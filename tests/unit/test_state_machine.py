@@ -195,6 +195,27 @@ def test_a_next_step_handed_to_the_reporting_worker_is_leased_from_its_dispatch(
     assert queued.change.job.steps[1].lease_expires_at is None
 
 
+def test_a_repeated_success_gets_its_next_step_again_until_that_step_is_heard_of() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    done = report(job, ReportKind.SUCCEEDED, output=b"", take_next=True)
+    handed = decided(apply_report(job, NOOP, done, NOW, lease_s=10)).change.job
+    # The answer was lost: the worker sends the same result again, a little later.
+    later = NOW + timedelta(seconds=5)
+    again = apply_report(handed, NOOP, done, later, lease_s=10)
+    assert isinstance(again, Ignored)
+    assert again.rehand is not None
+    assert (again.rehand.step, again.rehand.attempt, again.rehand.handed) == ("work", 1, True)
+    # Without take_next, or once the handed step's worker has spoken, nothing is handed.
+    plain = apply_report(handed, NOOP, replace(done, take_next=False), later)
+    assert isinstance(plain, Ignored)
+    assert plain.rehand is None
+    beat = report(handed, ReportKind.HEARTBEAT, step="work", attempt=1)
+    alive = decided(apply_report(handed, NOOP, beat, NOW + timedelta(seconds=1), lease_s=10))
+    heard = apply_report(alive.change.job, NOOP, done, later, lease_s=10)
+    assert isinstance(heard, Ignored)
+    assert heard.rehand is None
+
+
 def test_a_retry_is_never_handed_over_whatever_the_worker_says() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     failure = report(job, ReportKind.FAILED, retryable=True, take_next=True)

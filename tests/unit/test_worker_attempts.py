@@ -52,6 +52,9 @@ class FakeMsg(Msg):
     async def in_progress(self) -> None:
         self.events.append("in_progress")
 
+    async def term(self, delay: float | None = None) -> None:
+        self.events.append("term")
+
 
 class FakeJetStream:
     def __init__(self, events: Events) -> None:
@@ -402,3 +405,10 @@ async def test_a_step_that_outlives_the_first_interval_beats_until_it_ends() -> 
     await worker._execute(_Delivery.pulled(step_msg(js)))
     await asyncio.sleep(0.15)
     assert js.events == ["result succeeded", "ack"]  # over before the first beat
+
+
+async def test_a_message_that_is_no_step_is_terminated_and_frees_its_slot() -> None:
+    worker, js = worker_with(blocked)
+    await worker._run_one(FakeMsg(js.events, b"\xff\xff not a StepTask"))
+    assert js.events == ["term"]
+    assert cast(FakeFeed, worker._feed).released == 1
