@@ -14,7 +14,7 @@ from jobkit import bus
 from jobkit.errors import FailedPrecondition
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
-from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage
+from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
 
 CANCELLED_PHASE = "Cancelled"
 QUEUED_PHASE = "Queued"
@@ -37,11 +37,7 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         return None
     if not job_can_move(job.status, JobStatus.CANCELLED):
         raise FailedPrecondition(f"a {job.status.value.lower()} job cannot be cancelled")
-    active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
-    steps = tuple(
-        replace(s, status=StepStatus.CANCELLED, lease_expires_at=None, finished_at=now)
-        for s in active
-    )
+    steps: tuple[StepRecord, ...]
     if (queued := job.queued_attempt) is not None:
         # Its attempt may be with a worker already: stop it, and count it as used, so a
         # resumed job dispatches a new one (JetStream drops a repeated message id), and as
@@ -49,6 +45,12 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         step, attempt = queued
         used = replace(step, attempt=attempt, retry_base=attempt)
         active, steps = [used], (used,)
+    else:
+        active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
+        steps = tuple(
+            replace(s, status=StepStatus.CANCELLED, lease_expires_at=None, finished_at=now)
+            for s in active
+        )
     by_position = {s.position: s for s in steps}
     cancelled = replace(
         job,

@@ -401,7 +401,7 @@ class Worker:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
-                raise  # this worker is being torn down: JetStream redelivers the step
+                raise  # torn down: the step comes back (redelivered, or its lease runs out)
             if attempt.cancel_reason is CancelReason.JOB_CANCELLED:
                 log.info("step_cancelled")
                 return Abandoned()  # its job was cancelled: nothing to report

@@ -59,7 +59,8 @@ class StepReport:
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """job_api committed a new (or retried) job: start it."""
+    """A job to start: one RetryJob resumed, or one job_api submitted instead of
+    dispatching its first step itself (``DISPATCH_FIRST_STEP=0``)."""
 
     job_id: uuid.UUID
 
@@ -210,6 +211,8 @@ def _start_queued(
     step, attempt = queued
     if (report.step, report.attempt) != (step.name, attempt):
         return None
+    # Only the job and the event: the report's own decision changes the step again (every
+    # kind of report writes it), and that version is the one written.
     started_job, _, event, _ = _start_step(job, spec, step.position, now, attempt=attempt)
     return started_job, event
 
