@@ -441,7 +441,7 @@ class Worker:
             if self._running.get(attempt.key) is attempt:
                 del self._running[attempt.key]
         log.info("step_succeeded", duration_ms=round((loop.time() - started) * 1000))
-        return Succeeded(output, usage=usage.protos())
+        return Succeeded(output, usage=usage.protos(), last_progress=progress.last())
 
     async def _heartbeat(self, delivery: _Delivery) -> None:
         """While the step runs: keep its message from redelivery (``in_progress``) and renew

@@ -30,6 +30,8 @@ class Succeeded:
 
     output: Mapping[str, object]
     usage: Sequence[worker_pb2.ModelUsage] = ()
+    #: The handler's last progress report, if it made one (``StepReport.last_progress``).
+    last_progress: worker_pb2.StepProgress | None = None
     #: How ``metrics.observe_step`` labels it.
     label: ClassVar[StepOutcome] = "succeeded"
 
@@ -92,6 +94,8 @@ def to_report(
                 worker_pb2.StepSucceeded(output=dict_to_struct(dict(outcome.output)))
             )
             report.usage.extend(outcome.usage)
+            if outcome.last_progress is not None:
+                report.last_progress.CopyFrom(outcome.last_progress)
             return report
         case Failed():
             failed = worker_pb2.StepFailed(

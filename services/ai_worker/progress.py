@@ -69,6 +69,12 @@ class AttemptProgress:
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush_after(max(wait, 0.0)))
 
+    def last(self) -> worker_pb2.StepProgress | None:
+        """The last progress reported (percent and phase), if any was."""
+        if not self._phase and not self._percent:
+            return None
+        return worker_pb2.StepProgress(percent=self._percent, phase=self._phase)
+
     def close(self) -> None:
         """The attempt is over: a text still waiting is dropped (the result has it all)."""
         if self._flusher is not None:

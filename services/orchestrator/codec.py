@@ -49,6 +49,8 @@ def decode(subject: str, data: bytes) -> Input:
                 output=report.succeeded.output.SerializeToString(),
                 usage=_usage(report),
                 take_next=report.take_next,
+                percent=report.last_progress.percent,
+                phase=report.last_progress.phase,
             )
         if outcome == "failed":
             return StepReport(

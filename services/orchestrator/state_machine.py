@@ -41,6 +41,8 @@ class StepReport:
     step: str
     attempt: int
     kind: ReportKind
+    #: PROGRESS: where the step is; SUCCEEDED: the attempt's last progress report, which
+    #: the result may have overtaken (``_succeeded`` applies it first if it is news).
     percent: int = 0
     phase: str = ""
     output: bytes | None = None
@@ -257,11 +259,16 @@ def _apply_report(
         return Decision(JobChange(job=job, steps=(step,)))
     if report.kind is ReportKind.PROGRESS:
         return _progress(job, spec, step, report)
-    decision = (
-        _succeeded(job, spec, step, report, now, lease_s)
-        if report.kind is ReportKind.SUCCEEDED
-        else _failed(job, spec, step, report, now, rng)
-    )
+    if report.kind is ReportKind.SUCCEEDED:
+        announced = _progress(job, spec, step, replace(report, partial_output=""))
+        job = announced.change.job
+        decision = _succeeded(job, spec, step, report, now, lease_s)
+        change = decision.change
+        decision = replace(
+            decision, change=replace(change, events=(*announced.change.events, *change.events))
+        )
+    else:
+        decision = _failed(job, spec, step, report, now, rng)
     # The result counts, so does what it cost: once per attempt, like its checkpoint.
     return replace(decision, change=replace(decision.change, usage=report.usage))
 

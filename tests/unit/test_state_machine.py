@@ -216,6 +216,20 @@ def test_a_repeated_success_gets_its_next_step_again_until_that_step_is_heard_of
     assert heard.rehand is None
 
 
+def test_a_result_that_overtook_its_last_progress_report_brings_that_phase_first() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    done = report(job, ReportKind.SUCCEEDED, output=b"", percent=80, phase="Almost there...")
+    d = decided(apply_report(job, NOOP, done, NOW))
+    assert [(e.type, e.phase) for e in d.change.events][:2] == [
+        (EventType.PROGRESS, "Almost there..."),
+        (EventType.STEP_SUCCEEDED, "Almost there..."),
+    ]
+    # Already recorded (the report came first, through JetStream): nothing twice.
+    heard = decided(apply_report(job, NOOP, replace(done, kind=ReportKind.PROGRESS), NOW))
+    after = decided(apply_report(heard.change.job, NOOP, done, NOW))
+    assert EventType.PROGRESS not in [e.type for e in after.change.events]
+
+
 def test_a_retry_is_never_handed_over_whatever_the_worker_says() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     failure = report(job, ReportKind.FAILED, retryable=True, take_next=True)

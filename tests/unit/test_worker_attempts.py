@@ -412,3 +412,19 @@ async def test_a_message_that_is_no_step_is_terminated_and_frees_its_slot() -> N
     await worker._run_one(FakeMsg(js.events, b"\xff\xff not a StepTask"))
     assert js.events == ["term"]
     assert cast(FakeFeed, worker._feed).released == 1
+
+
+async def test_a_success_carries_the_handler_s_last_progress_report() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        await ctx.report_progress(20, "Reading...")
+        await ctx.report_progress(80, "Writing the overview...")
+        return {}
+
+    worker, js = worker_with(handler)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    result = js.reports[-1]
+    assert result.WhichOneof("outcome") == "succeeded"
+    assert (result.last_progress.percent, result.last_progress.phase) == (
+        80,
+        "Writing the overview...",
+    )

@@ -75,7 +75,7 @@ class StepHeartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class StepReport(_message.Message):
-    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "reported_at", "usage", "take_next")
+    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "reported_at", "usage", "take_next", "last_progress")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class StepReport(_message.Message):
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TAKE_NEXT_FIELD_NUMBER: _ClassVar[int]
+    LAST_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     step: str
     attempt: int
@@ -96,7 +97,8 @@ class StepReport(_message.Message):
     reported_at: _timestamp_pb2.Timestamp
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     take_next: bool
-    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ...) -> None: ...
+    last_progress: StepProgress
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
 
 class ResultAnswer(_message.Message):
     __slots__ = ("next", "result_subject")
