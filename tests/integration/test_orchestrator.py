@@ -4,7 +4,9 @@ and never commit a checkpoint twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,19 @@ def result_report(task: worker_pb2.StepTask, output: dict[str, object]) -> bytes
         attempt=task.attempt,
         succeeded=worker_pb2.StepSucceeded(output=dict_to_struct(output)),
     ).SerializeToString()
+
+
+@contextlib.asynccontextmanager
+async def answering(orchestrator: Orchestrator, relay: OutboxRelay) -> AsyncIterator[None]:
+    """The orchestrator answering result requests until the block ends."""
+    await orchestrator.subscribe_results()
+    running = asyncio.create_task(orchestrator.run())
+    try:
+        yield
+    finally:
+        await orchestrator.stop()
+        await running
+        relay.close()
 
 
 async def test_a_job_advances_step_by_step_and_duplicates_are_ignored(
@@ -155,9 +170,7 @@ async def test_a_worker_that_can_take_the_next_step_gets_it_in_the_answer(
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, timing=Timing(lease_s=0.3))
     job, task = await start_first_step(pool, nc, orchestrator, relay)
-    await orchestrator.subscribe_results()
-    running = asyncio.create_task(orchestrator.run())
-    try:
+    async with answering(orchestrator, relay):
         request = worker_pb2.StepReport.FromString(result_report(task, {"n": 1}))
         request.take_next = True
         answer = await nc.request(bus.RESULT_SUBJECT, request.SerializeToString(), timeout=10)
@@ -189,10 +202,6 @@ async def test_a_worker_that_can_take_the_next_step_gets_it_in_the_answer(
         (redispatch,) = await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
         retried = worker_pb2.StepTask.FromString(redispatch.data)
         assert (retried.step, retried.attempt) == ("work", 2)
-    finally:
-        await orchestrator.stop()
-        await running
-        relay.close()
 
 
 def succeeded_result(task: worker_pb2.StepTask, output: dict[str, object]) -> bytes:
@@ -212,7 +221,6 @@ async def test_a_handed_step_s_result_comes_back_to_the_replica_that_remembers_t
     # Another replica started the job: this one has never written it.
     other = Orchestrator(pool, nc, js, relay, batch_size=64)
     job, task = await start_first_step(pool, nc, other, relay)
-    await orchestrator.subscribe_results()
     reads: list[int] = []
     fetch_jobs = store.fetch_jobs
 
@@ -221,8 +229,7 @@ async def test_a_handed_step_s_result_comes_back_to_the_replica_that_remembers_t
         return await fetch_jobs(*args, **kwargs)
 
     monkeypatch.setattr(store, "fetch_jobs", counted)
-    running = asyncio.create_task(orchestrator.run())
-    try:
+    async with answering(orchestrator, relay):
         first = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
         handed = worker_pb2.ResultAnswer.FromString(first.data)
         assert handed.result_subject == orchestrator.result_subject
@@ -242,10 +249,6 @@ async def test_a_handed_step_s_result_comes_back_to_the_replica_that_remembers_t
             StepStatus.SUCCEEDED,
             StepStatus.RUNNING,
         ]
-    finally:
-        await orchestrator.stop()
-        await running
-        relay.close()
 
 
 async def test_a_result_memory_would_ignore_is_decided_again_from_postgres(
@@ -257,9 +260,7 @@ async def test_a_result_memory_would_ignore_is_decided_again_from_postgres(
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, timing=Timing(lease_s=0.1))
     other = Orchestrator(pool, nc, js, relay, batch_size=64)
-    await orchestrator.subscribe_results()
-    running = asyncio.create_task(orchestrator.run())
-    try:
+    async with answering(orchestrator, relay):
         # Another replica retries the handed step; its attempt 2's result comes here.
         _, task = await start_first_step(pool, nc, orchestrator, relay)
         answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
@@ -281,11 +282,6 @@ async def test_a_result_memory_would_ignore_is_decided_again_from_postgres(
         assert (work.status, work.attempt) == (StepStatus.SUCCEEDED, 2)
         assert struct_to_dict(struct_from_bytes(work.output)) == {"n": 2}
 
-    finally:
-        await orchestrator.stop()
-        await running
-        relay.close()
-
 
 async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
     pool: asyncpg.Pool, nc: NatsClient
@@ -293,9 +289,7 @@ async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
     js = nc.jetstream()
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
-    await orchestrator.subscribe_results()
-    running = asyncio.create_task(orchestrator.run())
-    try:
+    async with answering(orchestrator, relay):
         # job_api cancels a job this replica remembers: the late result changes nothing.
         cancelled_job, task = await start_first_step(pool, nc, orchestrator, relay)
         answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
@@ -315,10 +309,6 @@ async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
         assert after is not None
         assert after.status is JobStatus.CANCELLED
         assert after.steps[1].output is None
-    finally:
-        await orchestrator.stop()
-        await running
-        relay.close()
 
 
 async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool, nc: NatsClient) -> None:
@@ -431,9 +421,7 @@ async def test_a_result_request_is_answered_only_once_committed_and_a_repeat_is_
     relay = OutboxRelay(pool, js)
     orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
     job, task = await start_first_step(pool, nc, orchestrator, relay)
-    await orchestrator.subscribe_results()
-    running = asyncio.create_task(orchestrator.run())
-    try:
+    async with answering(orchestrator, relay):
         answer = await nc.request(bus.RESULT_SUBJECT, result_report(task, {"n": 1}), timeout=10)
         assert answer.data == bus.RESULT_SETTLED
         async with pool.acquire() as conn:
@@ -450,6 +438,3 @@ async def test_a_result_request_is_answered_only_once_committed_and_a_repeat_is_
         assert after_second is not None
         assert after_second.steps[0].output == after_first.steps[0].output
         assert [e.event.type.value for e in events].count("STEP_SUCCEEDED") == 1
-    finally:
-        await orchestrator.stop()
-        await running
