@@ -25,6 +25,7 @@ A ``__main__`` is then wiring only::
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -179,10 +180,22 @@ class Service:
     async def until_stopped(self) -> None:
         """Serve until SIGTERM or SIGINT, then run the stop steps in order."""
         assert self._stop is not None, "use the Service as an async context manager"
+        settle_heap()
         await self._stop.wait()
         log.info("shutting_down")
         for step in self._stop_steps:
             await step()
+
+
+def settle_heap() -> None:
+    """Start-up is over: what it made (modules, protos, pools: most of the heap) is never
+    scanned by the collector again, and full collections come ten times less often. A full
+    collection stops the event loop for as long as it takes to scan every object: 0.3-0.7 s
+    in a gateway holding 2,000 streams, milliseconds on any job's path elsewhere."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 100)
 
 
 async def finish(task: asyncio.Task[Any], grace_s: float) -> None:

@@ -4,7 +4,6 @@ notifier. Wiring only."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import os
 from collections.abc import Iterator
@@ -51,14 +50,6 @@ async def main() -> None:
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         )
         server = _Server(config)
-        # Each open stream holds a few hundred objects, and a full collection stops the
-        # event loop for as long as it takes to scan them all (0.3-0.7 s at 2,000
-        # streams): the objects made at start-up are never scanned again, and full
-        # collections come ten times less often.
-        gc.collect()
-        gc.freeze()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, 100)
         log.info("http_listening", address=settings.host, port=settings.port)
         serving = service.background(server.serve())
 
