@@ -16,15 +16,17 @@ from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage
 
 
-def step_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> worker_pb2.StepTask:
-    task = worker_pb2.StepTask(
-        job_id=str(job.id),
-        job_type=job.type,
-        step=step,
-        attempt=attempt,
-        input=struct_from_bytes(job.input),
-    )
+def bare_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> worker_pb2.StepTask:
+    """The attempt without the job's input and checkpoints: what a worker that already
+    has them is handed (``codec.handed_answer``)."""
+    task = worker_pb2.StepTask(job_id=str(job.id), job_type=job.type, step=step, attempt=attempt)
     task.timeout.FromMilliseconds(round(timeout_s * 1000))
+    return task
+
+
+def step_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> worker_pb2.StepTask:
+    task = bare_task(job, step, attempt, timeout_s)
+    task.input.CopyFrom(struct_from_bytes(job.input))
     for name, output in job.checkpoints.items():
         task.checkpoints[name].CopyFrom(struct_from_bytes(output))
     return task

@@ -481,7 +481,7 @@ class Worker:
                 bus.REPORT_SUBJECT,
                 report.SerializeToString(),
                 headers=tracing.message_headers(
-                    f"{task.job_id}:{task.step}:{task.attempt}:{suffix}",
+                    f"{bus.step_msg_id(task.job_id, task.step, task.attempt)}:{suffix}",
                     tracing.current_traceparent(),
                 ),
                 timeout=timeout_s,

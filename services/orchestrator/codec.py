@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from jobkit import bus
-from jobkit.dispatch import step_message
+from jobkit.dispatch import bare_task, step_message
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage, StepUsage
 from services.orchestrator.state_machine import (
@@ -96,10 +96,7 @@ def handed_answer(job: JobRecord, dispatch: Dispatch, result_subject: str) -> by
     """The answer that settles a worker's result and hands it ``dispatch``, whose result
     is to go to ``result_subject``. The worker has the job's input and checkpoints already
     (its own result is the newest), so they are not sent again."""
-    task = worker_pb2.StepTask(
-        job_id=str(job.id), job_type=job.type, step=dispatch.step, attempt=dispatch.attempt
-    )
-    task.timeout.FromMilliseconds(round(dispatch.timeout_s * 1000))
+    task = bare_task(job, dispatch.step, dispatch.attempt, dispatch.timeout_s)
     answer = worker_pb2.ResultAnswer(next=task, result_subject=result_subject)
     return answer.SerializeToString()
 

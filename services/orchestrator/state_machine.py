@@ -198,10 +198,13 @@ def apply_report(
         return _apply_report(job, spec, report, now, rng, lease_s)
     started_job, started_event = started
     outcome = _apply_report(started_job, spec, report, now, rng, lease_s)
-    if isinstance(outcome, Ignored):
-        return outcome
-    change = outcome.change
-    return replace(outcome, change=replace(change, events=(started_event, *change.events)))
+    return outcome if isinstance(outcome, Ignored) else _after((started_event,), outcome)
+
+
+def _after(events: tuple[NewEvent, ...], decision: Decision) -> Decision:
+    """``decision`` with ``events`` first: what was decided on the way to it."""
+    change = decision.change
+    return replace(decision, change=replace(change, events=(*events, *change.events)))
 
 
 def _start_queued(
@@ -260,12 +263,11 @@ def _apply_report(
     if report.kind is ReportKind.PROGRESS:
         return _progress(job, spec, step, report)
     if report.kind is ReportKind.SUCCEEDED:
-        announced = _progress(job, spec, step, replace(report, partial_output=""))
-        job = announced.change.job
-        decision = _succeeded(job, spec, step, report, now, lease_s)
-        change = decision.change
-        decision = replace(
-            decision, change=replace(change, events=(*announced.change.events, *change.events))
+        # A success carries no text, only its last progress report (percent and phase).
+        announced = _progress(job, spec, step, report)
+        decision = _after(
+            announced.change.events,
+            _succeeded(announced.change.job, spec, step, report, now, lease_s),
         )
     else:
         decision = _failed(job, spec, step, report, now, rng)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -15,8 +14,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanKind
 
@@ -53,18 +51,6 @@ SUCCEEDED = StepReport(JOB_ID, "work", 1, ReportKind.SUCCEEDED)
 
 def hex_id(value: int, digits: int) -> str:
     return format(value, f"0{digits}x")
-
-
-@pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """An SDK in place of the API's no-op tracer, as OTEL_EXPORTER_OTLP_ENDPOINT gives."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
-    monkeypatch.setattr(tracing, "_sdk", True)
-    yield exporter
-    provider.shutdown()
 
 
 class StrictSpan(NonRecordingSpan):

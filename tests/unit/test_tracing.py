@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import structlog
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -95,17 +92,6 @@ def test_every_message_for_a_job_carries_its_trace_context() -> None:
     assert control.submitted_message(job).trace_context == PARENT
     dispatch = encode_dispatch(job, Dispatch(job.id, "prepare", 1, timeout_s=30.0))
     assert dispatch.trace_context == PARENT
-
-
-@pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """An SDK tracer in place of the API's no-op one, as OTEL_EXPORTER_OTLP_ENDPOINT gives."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
-    yield exporter
-    provider.shutdown()
 
 
 def test_with_an_sdk_spans_are_recorded_as_one_trace(recorded: InMemorySpanExporter) -> None:
