@@ -36,7 +36,7 @@ from nats.aio.msg import Msg
 from jobkit import bus
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2, notifier_service_pb2
 
-from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
+from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request, published_events
 from .procs import CpuMeter, RssSampler
 from .stats import percentile
 
@@ -165,8 +165,9 @@ async def run_events(
         # The harness listens on the subject the notifier listens on: an event reaches
         # both at the same moment, just after the orchestrator's commit.
         if state.counting:
-            event = jobs_pb2.JobEvent.FromString(msg.data)
-            published[(event.job_id, event.sequence)] = time.time()
+            now = time.time()
+            for key in published_events(msg.data):
+                published[key] = now
 
     async def slot(k: int) -> None:
         notifier = harness.notifier[k % len(harness.notifier)]

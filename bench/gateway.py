@@ -73,10 +73,10 @@ from nats.aio.msg import Msg
 
 from devstack import ServiceProcess
 from jobkit import bus
-from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
+from jobkit.gen.jobs.v1 import notifier_service_pb2
 
 from .events import CREATE_CONCURRENCY, Streams, count, create_retrying, steps_succeeded
-from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
+from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request, published_events
 from .http1 import Connection, ProtocolError, SseParser
 from .procs import CpuMeter, RssSampler
 from .stats import percentile
@@ -228,8 +228,9 @@ async def run_gateway_events(
 
     async def on_published(msg: Msg) -> None:
         if state.listening:
-            event = jobs_pb2.JobEvent.FromString(msg.data)
-            state.published[(event.job_id, event.sequence)] = time.time()
+            now = time.time()
+            for key in published_events(msg.data):
+                state.published[key] = now
 
     async def watch_grpc(k: int, watch: _Watch) -> None:
         notifier = harness.notifier[k % len(harness.notifier)]

@@ -27,6 +27,7 @@ from jobkit.gen.jobs.v1 import (
     jobs_pb2,
     notifier_service_pb2_grpc,
 )
+from jobkit.publish import committed_events
 
 from .procs import Watched
 
@@ -66,6 +67,12 @@ def noop_request(**input: Any) -> job_service_pb2.CreateJobRequest:
     payload = struct_pb2.Struct()
     payload.update(input)
     return job_service_pb2.CreateJobRequest(type="noop", input=payload)
+
+
+def published_events(payload: bytes) -> list[tuple[str, int]]:
+    """(job id, sequence) of each event in one message on ``jobs.events.<job>``, the
+    subject the notifiers listen on: what the harness taps to time the publish."""
+    return [(e.job_id, e.sequence) for e in committed_events(payload)]
 
 
 def event_time(event: jobs_pb2.JobEvent) -> float:

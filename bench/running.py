@@ -59,6 +59,7 @@ from .harness import (
     Harness,
     event_time,
     noop_request,
+    published_events,
 )
 from .procs import MIB, CpuMeter, RssSampler
 from .stats import finite, percentile
@@ -289,8 +290,8 @@ async def run_running(
     async def on_published(msg: Msg) -> None:
         # The subject the notifier listens on: an event reaches both at the same moment.
         now = time.time()
-        event = jobs_pb2.JobEvent.FromString(msg.data)
-        published[(event.job_id, event.sequence)] = now
+        for key in published_events(msg.data):
+            published[key] = now
 
     async def watched_job(k: int) -> None:
         job = await create_retrying(harness, request, k, creating, run.errors)

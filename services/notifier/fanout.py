@@ -25,6 +25,7 @@ from jobkit import tracing
 from jobkit.bus import EVENTS_PREFIX
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
+from jobkit.publish import committed_events
 from jobkit.sql import queries
 
 log = get_logger(__name__)
@@ -76,14 +77,16 @@ class EventHub:
         if not watchers:
             return
         with tracing.job_span("fan out event", msg.headers, kind=SpanKind.CONSUMER) as span:
-            event = jobs_pb2.JobEvent.FromString(msg.data)
-            for watcher in watchers:
-                watcher.offer(event)
-            if span.is_recording():
+            events = committed_events(msg.data)
+            for event in events:
+                for watcher in watchers:
+                    watcher.offer(event)
+            if span.is_recording() and events:
                 span.set_attributes(
                     {
-                        "job.event": jobs_pb2.JobEventType.Name(event.type),
-                        "job.event_sequence": event.sequence,
+                        "job.event": jobs_pb2.JobEventType.Name(events[-1].type),
+                        "job.event_sequence": events[-1].sequence,
+                        "job.events": len(events),
                         "notifier.watchers": len(watchers),
                     }
                 )

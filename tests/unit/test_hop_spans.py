@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanKind
 
 from jobkit import bus, tracing
+from jobkit.gen.jobs.internal.v1.events_pb2 import CommittedEvents
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus
 from jobkit.model import EventRecord, NewEvent, OutboxMessage
@@ -192,12 +193,12 @@ async def test_relay_orchestrator_worker_and_notifier_spans_share_the_job_s_trac
     # The notifier: one span per event received, whatever the number of watchers.
     hub = EventHub(cast(NatsClient, None), cast(Any, None), buffer=8, resync_after_s=60)
     watchers = [hub.watch(str(JOB_ID)) for _ in range(3)]
-    event = jobs_pb2.JobEvent(job_id=str(JOB_ID), sequence=4)
+    events = [jobs_pb2.JobEvent(job_id=str(JOB_ID), sequence=n) for n in (4, 5)]
     notice = message(bus.events_subject(str(JOB_ID)))
-    notice.data = event.SerializeToString()
+    notice.data = CommittedEvents(events=events).SerializeToString()
     notice.headers = {tracing.TRACEPARENT: events_traceparent}
     await hub._on_event(notice)
-    assert all(w.queue.qsize() == 1 for w in watchers)
+    assert all(w.queue.qsize() == 2 for w in watchers)
 
     spans = by_name(recorded)
     assert set(spans) == {
