@@ -160,6 +160,19 @@ def machine_busy_seconds() -> tuple[float, float]:
     return busy, float(getattr(t, "steal", 0.0))
 
 
+async def machine_busy(into: list[tuple[float, float]], every_s: float) -> None:
+    """Until cancelled: the machine's busy share of all its CPUs in each ``every_s``."""
+    cpus = psutil.cpu_count() or 1
+    busy, _ = machine_busy_seconds()
+    start = time.time()
+    while True:
+        await asyncio.sleep(every_s)
+        now_busy, _ = machine_busy_seconds()
+        now = time.time()
+        into.append((start, (now_busy - busy) / max(now - start, 1e-6) / cpus))
+        busy, start = now_busy, now
+
+
 @dataclass(frozen=True, slots=True)
 class CpuReading:
     procs: dict[str, float]

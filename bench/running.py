@@ -61,7 +61,7 @@ from .harness import (
     noop_request,
     published_events,
 )
-from .procs import MIB, CpuMeter, RssSampler
+from .procs import MIB, CpuMeter, RssSampler, machine_busy
 from .stats import finite, percentile
 from .tables import table
 
@@ -75,7 +75,7 @@ EXTRA_WORKER_SLOTS = 24
 #: Jobs (of ``WARMUP_SLEEP_MS`` a step) run once on a new stack, not measured.
 WARMUP_JOBS = 50
 WARMUP_SLEEP_MS = 100
-#: Bins for the events' peak rate (by ``occurred_at``).
+#: Bins for the events' peak rate (by ``occurred_at``), and for the machine's busy share.
 BURST_BIN_S = 0.1
 
 
@@ -147,6 +147,9 @@ class RunningRun:
     foreign_cpu_s: float = 0.0
     #: The harness's event loop: how late a 5 ms timer fired, every tick of the run (ms).
     harness_lag_ms: list[float] = field(default_factory=list)
+    #: The whole machine's busy share of all CPUs, every ``BURST_BIN_S``: (the bin's
+    #: start, Unix seconds; the share, 0-1), in time order.
+    busy: list[tuple[float, float]] = field(default_factory=list)
 
     def p(self, q: float) -> float:
         return percentile(self.latency_ms, q)
@@ -177,6 +180,40 @@ class RunningRun:
             ms
             for ms, occurred in zip(self.latency_ms, self.occurred_at, strict=True)
             if occurred > self.all_created_at
+        ]
+
+    def busy_share(self, during_creates: bool) -> float:
+        """The machine's mean busy share while jobs were being created, or after."""
+        shares = [
+            share for start, share in self.busy if (start < self.all_created_at) == during_creates
+        ]
+        return sum(shares) / len(shares) if shares else math.nan
+
+    def during_creates(self) -> list[float]:
+        """The latencies of the events stamped while jobs were still being created."""
+        return [
+            ms
+            for ms, occurred in zip(self.latency_ms, self.occurred_at, strict=True)
+            if occurred <= self.all_created_at
+        ]
+
+    def timeline(self) -> list[dict[str, float]]:
+        """Per ``BURST_BIN_S`` of the run, from its first sampled bin: the live events that
+        occurred in it, their p99 latency, and how busy the machine was."""
+        if not self.busy:
+            return []
+        first = self.busy[0][0]
+        by_bin: dict[int, list[float]] = {}
+        for ms, occurred in zip(self.latency_ms, self.occurred_at, strict=True):
+            by_bin.setdefault(math.floor((occurred - first) / BURST_BIN_S), []).append(ms)
+        return [
+            {
+                "at_s": round(start - first, 3),
+                "busy": round(share, 3),
+                "events": len(by_bin.get(n, [])),
+                "p99_ms": round(percentile(by_bin.get(n, []), 99), 2) if by_bin.get(n) else 0.0,
+            }
+            for n, (start, share) in enumerate(self.busy)
         ]
 
     def by_type(self) -> dict[str, list[float]]:
@@ -229,6 +266,11 @@ class RunningRun:
             "foreign_cpu_s": self.foreign_cpu_s,
             "harness_loop_lag_p99_ms": finite(percentile(self.harness_lag_ms, 99)),
             "harness_loop_lag_max_ms": max(self.harness_lag_ms, default=None),
+            "during_creates_live_events": len(self.during_creates()),
+            "during_creates_p99_ms": finite(percentile(self.during_creates(), 99)),
+            "machine_busy_during_creates": finite(self.busy_share(during_creates=True)),
+            "machine_busy_after_creates": finite(self.busy_share(during_creates=False)),
+            "timeline": self.timeline(),
         }
 
 
@@ -337,6 +379,7 @@ async def run_running(
         before = cpu.snapshot() if cpu else None
         began = time.monotonic()
         tasks.append(asyncio.create_task(loop_lag(run.harness_lag_ms, math.inf)))
+        tasks.append(asyncio.create_task(machine_busy(run.busy, BURST_BIN_S)))
         watchers = [asyncio.create_task(watched_job(k)) for k in range(jobs)]
         tasks += watchers
         _, pending = await asyncio.wait(watchers, timeout=timeout_s)
@@ -469,5 +512,15 @@ def lines(runs: Sequence[RunningRun]) -> list[str]:
         "CPU s during a run (median over runs): "
         + ", ".join(f"{n} {_ms(_median([r.cpu_s.get(n, math.nan) for r in runs]))}" for n in names)
         + f"; others {_ms(_median([r.foreign_cpu_s for r in runs]))}"
+    )
+    during = [ms for r in runs for ms in r.during_creates()]
+    after = [ms for r in runs for ms in r.after_creates()]
+    out.append(
+        "the machine's busy share of its CPUs (mean of 100 ms bins, median over runs) and the "
+        "events' p99 (runs pooled): while jobs were being created "
+        f"{_ms(_median([r.busy_share(during_creates=True) * 100 for r in runs]), 0)} % busy, "
+        f"p99 {_ms(percentile(during, 99))} ms ({len(during)} events); after "
+        f"{_ms(_median([r.busy_share(during_creates=False) * 100 for r in runs]), 0)} % busy, "
+        f"p99 {_ms(percentile(after, 99))} ms ({len(after)} events)"
     )
     return out
