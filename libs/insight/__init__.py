@@ -1,0 +1,1 @@
+"""Research and advice: splitting questions, classifying requests, reading a market (pure)."""

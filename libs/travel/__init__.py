@@ -1,0 +1,1 @@
+"""Travel: great-circle geography, route optimisation and trip budgets (pure)."""
