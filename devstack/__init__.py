@@ -1,11 +1,19 @@
 """Development tooling, not the product: the whole system on one machine (``make dev``,
-the end-to-end tests, the chaos suite, the benchmarks) with real Postgres and nats-server
-processes. It lives outside ``jobkit`` so the wheel and the image leave it out
+the end-to-end tests, the chaos suite, the benchmarks) with real Postgres, nats-server
+and SeaweedFS processes. It lives outside ``jobkit`` so the wheel and the image leave it out
 (``tests/unit/test_packaging.py`` checks that); nothing under ``libs/``, ``services/`` or
 ``jobctl/`` may import it.
 """
 
-from devstack.servers import NatsServer, PostgresServer, free_port
+from devstack.servers import NatsServer, PostgresServer, SeaweedServer, free_port
 from devstack.stack import SERVICES, ServiceProcess, Stack
 
-__all__ = ["SERVICES", "NatsServer", "PostgresServer", "ServiceProcess", "Stack", "free_port"]
+__all__ = [
+    "SERVICES",
+    "NatsServer",
+    "PostgresServer",
+    "SeaweedServer",
+    "ServiceProcess",
+    "Stack",
+    "free_port",
+]

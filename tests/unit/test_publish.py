@@ -12,7 +12,8 @@ from nats.aio.client import Client as NatsClient
 
 from jobkit import bus
 from jobkit.gen.jobs.v1 import jobs_pb2
-from jobkit.model import EventRecord, EventType, JobStatus, NewEvent
+from jobkit.lifecycle import EventType, JobStatus
+from jobkit.model import EventRecord, NewEvent
 from jobkit.publish import committed_events, publish_events
 
 FIRST, SECOND = uuid.uuid4(), uuid.uuid4()
