@@ -38,6 +38,7 @@ def main() -> int:
         notifier_port=args.notifier_port,
         http_port=args.http_port,
         workers=args.workers,
+        with_object_store=True,
     )
     stop_requested = False
 
@@ -59,6 +60,7 @@ Durable jobs: the whole stack is running.
   gateway   (HTTP/JSON, SSE, the page) {stack.gateway_url}
   postgres  {stack.postgres.url if stack.postgres else ""}
   nats      {stack.nats.url if stack.nats else ""}
+  objects   {stack.object_store.endpoint if stack.object_store else ""} (S3, SeaweedFS)
   logs      {root / "logs"}
   metrics   {" ".join(s.metrics_url for s in stack.services.values())}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack.servers import NatsServer, PostgresServer, free_port
+from devstack.servers import NatsServer, PostgresServer, SeaweedServer, free_port
 from jobkit.auth import mint_token
 
 SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier", "gateway")
@@ -96,8 +96,11 @@ class Stack:
     workers: int = 1
     orchestrators: int = 1
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: Run an object store (SeaweedFS) for artifacts, as ``make dev`` does.
+    with_object_store: bool = False
     postgres: PostgresServer | None = None
     nats: NatsServer | None = None
+    object_store: SeaweedServer | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -125,6 +128,8 @@ class Stack:
     def start_servers(self) -> None:
         self.postgres = PostgresServer(self.root / "postgres").start()
         self.nats = NatsServer(self.root / "nats").start()
+        if self.with_object_store:
+            self.object_store = SeaweedServer(self.root / "seaweedfs").start()
 
     def service_env(self, name: str) -> dict[str, str]:
         assert self.postgres is not None
@@ -136,6 +141,8 @@ class Stack:
             JWT_SECRET=self.jwt_secret,
             PYTHONUNBUFFERED="1",
         )
+        if self.object_store is not None:
+            env.update(self.object_store.env())
         if name == "job_api":
             env["GRPC_ADDR"] = self.job_api_addr
         if name == "notifier":
@@ -209,6 +216,8 @@ class Stack:
             self.nats.stop()
         if self.postgres:
             self.postgres.stop()
+        if self.object_store:
+            self.object_store.stop()
 
 
 def _serving(addr: str) -> bool:

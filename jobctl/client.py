@@ -8,7 +8,7 @@ misses or repeats an event (``jobctl.transport``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -126,6 +126,35 @@ class JobsClient(Client):
         return await self._call(
             self.jobs.CreateWatchToken, job_service_pb2.CreateWatchTokenRequest(job_id=job_id)
         )
+
+    async def download(
+        self, job_id: str, name: str
+    ) -> tuple[jobs_pb2.Artifact, AsyncIterator[bytes]]:
+        """One artifact of a job: what it is (from the stream's first message), and its
+        bytes as they arrive. Errors before the first byte raise here."""
+        call = self.jobs.DownloadArtifact(
+            job_service_pb2.DownloadArtifactRequest(job_id=job_id, name=name),
+            metadata=self._metadata,
+        )
+        try:
+            first = await anext(aiter(call))
+        except StopAsyncIteration:
+            raise ConnectionError("the download ended before it began") from None
+        artifact = jobs_pb2.Artifact()
+        if not first.extensions or not first.extensions[0].Unpack(artifact):
+            call.cancel()
+            raise ConnectionError("the download named no artifact")
+
+        async def pieces() -> AsyncIterator[bytes]:
+            try:
+                if first.data:
+                    yield first.data
+                async for piece in call:
+                    yield piece.data
+            finally:
+                call.cancel()
+
+        return artifact, pieces()
 
     async def _stream(self, job_id: str, after: int) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
         """One WatchJob call; it ends empty when the job had ended with nothing after."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import grpc
 import httpx
@@ -135,6 +136,42 @@ class HttpJobsClient(Client):
     async def list_job_types(self) -> list[jobs_pb2.JobType]:
         reply = await self._call("GET", "/v1/jobTypes", job_service_pb2.ListJobTypesResponse())
         return list(reply.job_types)
+
+    async def download(
+        self, job_id: str, name: str
+    ) -> tuple[jobs_pb2.Artifact, AsyncIterator[bytes]]:
+        """One artifact of a job: what its headers say it is, and its bytes as they
+        arrive. Errors before the first byte raise here."""
+        request = self._http.build_request(
+            "GET",
+            f"/v1/jobs/{quote(job_id, safe='')}/artifacts/{quote(name, safe='')}",
+            timeout=httpx.Timeout(self._http.timeout.connect, read=None),
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError:
+            raise GatewayError.unavailable("gateway unreachable") from None
+        if response.status_code != 200:
+            await response.aread()
+            await response.aclose()
+            raise GatewayError(response.status_code, _json_or_none(response))
+        artifact = jobs_pb2.Artifact(
+            name=name,
+            content_type=response.headers.get("content-type", ""),
+            size=int(response.headers.get("content-length", "0")),
+            sha256=response.headers.get("etag", "").strip('"'),
+        )
+
+        async def pieces() -> AsyncIterator[bytes]:
+            try:
+                async for piece in response.aiter_bytes():
+                    yield piece
+            except httpx.TransportError:
+                raise GatewayError.unavailable("the download broke off") from None
+            finally:
+                await response.aclose()
+
+        return artifact, pieces()
 
     async def _stream(self, job_id: str, after: int) -> AsyncGenerator[jobs_pb2.JobEvent, None]:
         """One event stream response. ``204`` (the job had ended with nothing after

@@ -187,6 +187,27 @@ export class JobsClient {
   }
 
   /**
+   * Streams one artifact of a job (its result's `artifacts` name it): the Response of
+   * GET /v1/jobs/{jobId}/artifacts/{name}, whose body is read as it arrives
+   * (`response.body`, a ReadableStream), never buffered here. Its ETag is the sha256.
+   */
+  async downloadArtifact(request: { jobId: string; name: string }): Promise<Response> {
+    const path = `/v1/jobs/${encodeURIComponent(request.jobId)}/artifacts/` +
+      encodeURIComponent(request.name);
+    const url = new URL(this.baseUrl + path, globalThis.location?.href ?? "http://localhost");
+    const response = await fetch(url, {
+      headers: { Authorization: `Bearer ${await this.bearer()}` },
+    });
+    if (!response.ok) {
+      const text = await response.text();
+      const retryAfter = response.headers.get("Retry-After");
+      throw new JobsApiError(response.status, (text ? JSON.parse(text) : {}) as RpcStatus,
+        retryAfter ? Number(retryAfter) : null);
+    }
+    return response;
+  }
+
+  /**
    * Follows a job's events over Server-Sent Events with a watch token, so the user's own
    * token never goes into a URL. The browser reconnects by itself with Last-Event-ID; a
    * stream that closes for good before the end (an expired watch token) is reopened with

@@ -6,6 +6,7 @@ and benchmarks."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jobtypes.noop.spec import FINISH, PREPARE, WORK
@@ -38,7 +39,25 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
     output: dict[str, Any] = {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
     if text:
         output["written"] = text
+    size = int(ctx.input.get("artifact_bytes", 0) or 0)
+    if size and ctx.step == FINISH:
+        output["artifacts"] = [
+            await ctx.save_artifact("noop.bin", "application/octet-stream", noop_bytes(size))
+        ]
     return output
+
+
+#: The pieces ``noop_bytes`` makes: the size a real step would stream in.
+PIECE = 64 * 1024
+
+
+async def noop_bytes(size: int) -> AsyncIterator[bytes]:
+    """``size`` bytes that differ from piece to piece (each starts with its number), made
+    as they are sent: nothing the size of the whole is ever held."""
+    pattern = bytes(range(256)) * (PIECE // 256)
+    for start in range(0, size, PIECE):
+        piece = (f"{start // PIECE:016d}".encode() + pattern)[: min(PIECE, size - start)]
+        yield piece
 
 
 def handlers(provider: ChatProvider) -> dict[str, Handler]:

@@ -25,14 +25,17 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import obstore
-from obstore.store import ClientConfig, S3Store
+from obstore.store import S3Store
 
 from jobkit.config import env_str
 from jobkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig
 
 #: Objects whose write is in progress (or died): the lifecycle rule's prefix.
 PARTIAL_PREFIX = "partial/"
@@ -83,6 +86,21 @@ class Artifact:
             int(value["size"]),
             str(value["sha256"]),
         )
+
+
+def artifact_named(result: Mapping[str, Any] | None, name: str) -> Artifact | None:
+    """The artifact a job's result lists under ``name``, if any (a malformed entry is
+    none: a result is a step's output, written by a handler)."""
+    entries = (result or {}).get("artifacts")
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        if isinstance(entry, Mapping) and entry.get("name") == name:
+            try:
+                return Artifact.from_dict(entry)
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 def owner_key(owner: str) -> str:

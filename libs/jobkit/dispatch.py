@@ -1,5 +1,5 @@
 """A step attempt as the message a worker runs (``StepTask``): the job's input, the
-checkpoints its earlier steps committed and the step's timeout.
+checkpoints its earlier steps committed, the step's timeout and where the job's artifacts go.
 
 job_api dispatches a new job's first step with the commit that creates it
 (``planning.plan``), the orchestrator each step its decisions start (through the outbox,
@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobkit import bus
+from jobkit.artifacts import job_prefix
 from jobkit.convert import struct_from_bytes
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage
@@ -27,6 +28,7 @@ def bare_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> work
 def step_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> worker_pb2.StepTask:
     task = bare_task(job, step, attempt, timeout_s)
     task.input.CopyFrom(struct_from_bytes(job.input))
+    task.artifact_prefix = job_prefix(job.owner, job.id)
     for name, output in job.checkpoints.items():
         task.checkpoints[name].CopyFrom(struct_from_bytes(output))
     return task

@@ -83,3 +83,9 @@ class Unavailable(JobkitError):
     """A dependency (Postgres, NATS) cannot be reached right now; the caller may retry."""
 
     public_message = "service temporarily unavailable, retry shortly"
+
+
+class DataLoss(JobkitError):
+    """Stored bytes no longer match what was stored (an artifact's sha256)."""
+
+    public_message = "the stored data is damaged"

@@ -27,6 +27,7 @@ from jobkit import tracing
 from jobkit.auth import Authenticator, Principal
 from jobkit.errors import (
     AlreadyExists,
+    DataLoss,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -61,6 +62,7 @@ STATUS_CODES: Mapping[type[JobkitError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    DataLoss: grpc.StatusCode.DATA_LOSS,
 }
 
 

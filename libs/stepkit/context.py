@@ -8,7 +8,7 @@ is cancelled or the worker shuts down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +35,26 @@ class UsageRecorder(Protocol):
     ) -> None: ...
 
 
+class ArtifactSaver(Protocol):
+    """Stores ``chunks`` as one of the job's artifacts, streamed (never held whole), and
+    returns its entry for the step's output, ``{name, content_type, size, sha256}``; list
+    the entries under ``artifacts`` in the output that ends the job and they are its
+    result's. A name is the step's choice; the same bytes saved twice are stored once."""
+
+    async def __call__(
+        self, name: str, content_type: str, chunks: AsyncIterable[bytes]
+    ) -> dict[str, Any]: ...
+
+
+async def no_artifacts(
+    name: str, content_type: str, chunks: AsyncIterable[bytes]
+) -> dict[str, Any]:
+    """For workers without an object store (``OBJECT_STORE_URL`` unset), and tests."""
+    raise PermanentStepError(
+        "ARTIFACTS_UNAVAILABLE", "this deployment has no object store for artifacts"
+    )
+
+
 async def _no_output(text_so_far: str) -> None:
     """For contexts built outside a worker (tests, tools): streamed text goes nowhere."""
 
@@ -55,6 +75,7 @@ class StepContext:
     report_progress: ProgressReporter
     report_output: OutputReporter = _no_output
     record_usage: UsageRecorder = _no_usage
+    save_artifact: ArtifactSaver = no_artifacts
     #: What the attempt has written through a model so far, piece by piece
     #: (``Prose`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)

@@ -33,6 +33,7 @@ async def main() -> None:
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
+            artifacts=settings.object_store.open() if settings.object_store else None,
         )
         await worker.start()
         log.info("worker_started", concurrency=settings.concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from jobkit.artifacts import ObjectStoreSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
 from jobkit.probe import DEFAULT_HEALTH_FILE
@@ -34,6 +35,8 @@ class Settings:
     #: A model call with no first byte, or no new chunk, for this long is a stalled stream.
     ai_stall_timeout_s: float
     shutdown_grace_s: float
+    #: Where steps save artifacts (``OBJECT_STORE_URL``); none: a step that saves one fails.
+    object_store: ObjectStoreSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -58,6 +61,7 @@ class Settings:
             ai_request_timeout_s=env_float(env, "AI_REQUEST_TIMEOUT_S", 120.0, minimum=0.1),
             ai_stall_timeout_s=env_float(env, "AI_STALL_TIMEOUT_S", 30.0, minimum=0.1),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
+            object_store=ObjectStoreSettings.from_env(env),
         )
 
 

@@ -26,9 +26,10 @@ import contextlib
 import enum
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from google.protobuf import struct_pb2
@@ -38,6 +39,7 @@ from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
 from jobkit import bus, metrics, tracing
+from jobkit.artifacts import ArtifactError, ArtifactStore
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
@@ -58,7 +60,8 @@ from services.ai_worker.progress import (
     AttemptUsage,
 )
 from services.ai_worker.registry import Registry
-from stepkit import StepContext, StepError
+from stepkit import RetryableStepError, StepContext, StepError
+from stepkit.context import ArtifactSaver, no_artifacts
 
 log = get_logger(__name__)
 
@@ -106,6 +109,7 @@ class _Delivery:
     ) -> _Delivery:
         """The job's next step, handed over in ``answer``: the same input, and this step's
         output (as committed) as one checkpoint more."""
+        handed.next.artifact_prefix = handed.next.artifact_prefix or self.task.artifact_prefix
         return _Delivery(
             handed.next,
             answer.headers,
@@ -193,8 +197,10 @@ class Worker:
         max_step_deliveries: int,
         output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
         result_timeout_s: float = 5.0,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._nc = nc
+        self._artifacts = artifacts
         #: How long to wait for an orchestrator's answer before sending a result again.
         self._result_timeout_s = result_timeout_s
         self._js = js
@@ -348,6 +354,24 @@ class Worker:
                 log.warning("ack_failed", error=type(exc).__name__)
             return following
 
+    def _artifact_saver(self, task: worker_pb2.StepTask) -> ArtifactSaver:
+        """How the attempt's handler saves artifacts: streamed to the job's prefix."""
+        store, prefix = self._artifacts, task.artifact_prefix
+        if store is None or not prefix:
+            return no_artifacts
+
+        async def save(
+            name: str, content_type: str, chunks: AsyncIterable[bytes]
+        ) -> dict[str, Any]:
+            try:
+                artifact = await store.write(prefix, name, content_type, chunks)
+            except ArtifactError as exc:
+                raise RetryableStepError("ARTIFACT_STORE_UNAVAILABLE", str(exc)) from exc
+            log.info("artifact_saved", size=artifact.size)
+            return artifact.as_dict()
+
+        return save
+
     async def _attempt(self, delivery: _Delivery) -> Outcome:
         """Run one attempt to its end."""
         task = delivery.task
@@ -384,6 +408,7 @@ class Worker:
             report_progress=progress.progress,
             report_output=progress.output,
             record_usage=usage.record,
+            save_artifact=self._artifact_saver(task),
         )
         loop = asyncio.get_running_loop()
         started = loop.time()

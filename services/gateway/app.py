@@ -28,6 +28,7 @@ from jobkit.logging import get_logger
 from jobkit.metrics import GATEWAY_REQUEST_DURATION
 from services.gateway import openapi
 from services.gateway.config import Settings
+from services.gateway.downloads import stream_download
 from services.gateway.events import ACCESS_TOKEN, stream_events
 from services.gateway.routes import Binding, bindings
 from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
@@ -58,18 +59,22 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
     )
 
 
+def _refuse_access_token(request: Request) -> None:
+    """A watch token in the URL is for the events route; elsewhere only the header."""
+    if ACCESS_TOKEN in request.query_params:
+        raise HttpError.of(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "access_token is accepted on the events route only; send Authorization: Bearer <token>",
+        )
+
+
 def _unary_endpoint(
     binding: Binding, upstreams: Upstreams, settings: Settings
 ) -> Callable[[Request], Awaitable[Response]]:
     call = upstreams.unary(binding)
 
     async def endpoint(request: Request) -> Response:
-        if ACCESS_TOKEN in request.query_params:
-            raise HttpError.of(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "access_token is accepted on the events route only; "
-                "send Authorization: Bearer <token>",
-            )
+        _refuse_access_token(request)
         metadata = forwarded_metadata(request.headers)
         message = build_request(
             binding, request.path_params, request.query_params.multi_items(), await request.body()
@@ -103,11 +108,26 @@ def _stream_endpoint(
     return endpoint
 
 
+def _download_endpoint(
+    binding: Binding, upstreams: Upstreams, settings: Settings
+) -> Callable[[Request], Awaitable[Response]]:
+    call = upstreams.stream(binding)
+
+    async def endpoint(request: Request) -> Response:
+        _refuse_access_token(request)
+        return await stream_download(request, binding, call, forwarded_metadata(request.headers))
+
+    return endpoint
+
+
 def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
     """One route per annotated RPC."""
     routes: list[BaseRoute] = []
     for binding in bindings():
-        make = _stream_endpoint if binding.streaming else _unary_endpoint
+        if binding.download:
+            make = _download_endpoint
+        else:
+            make = _stream_endpoint if binding.streaming else _unary_endpoint
         routes.append(
             Route(
                 binding.template,

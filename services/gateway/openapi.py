@@ -159,7 +159,6 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
         {"name": f.json_name, "in": "query", "required": False, "schema": schemas.field(f)}
         for f in binding.query_fields()
     ]
-    output = schemas.ref(binding.method.output_type)
     operation: dict[str, Any] = {
         "operationId": binding.method.name,
         "tags": [binding.method.containing_service.name],
@@ -180,7 +179,14 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": schemas.ref(binding.request)}},
         }
-    if binding.streaming:
+    if binding.download:
+        operation["responses"]["200"] = {
+            "description": "The artifact's bytes, streamed, with its Content-Type, "
+            "Content-Length and its sha256 as the ETag.",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif binding.streaming:
+        output = schemas.ref(binding.method.output_type)
         operation["security"] = [{"bearer": []}, {"watchToken": []}]
         operation["parameters"].append(
             {
@@ -199,6 +205,6 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
     else:
         operation["responses"]["200"] = {
             "description": "OK",
-            "content": {"application/json": {"schema": output}},
+            "content": {"application/json": {"schema": schemas.ref(binding.method.output_type)}},
         }
     return operation

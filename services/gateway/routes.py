@@ -25,6 +25,9 @@ JOB_SERVICE = job_service_pb2.DESCRIPTOR.services_by_name["JobService"]
 NOTIFIER_SERVICE = notifier_service_pb2.DESCRIPTOR.services_by_name["NotifierService"]
 PUBLIC_SERVICES = (JOB_SERVICE, NOTIFIER_SERVICE)
 
+#: A streaming RPC of these is a file download, not an event stream.
+HTTP_BODY = "google.api.HttpBody"
+
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _VERBS = ("get", "put", "post", "delete", "patch")
 
@@ -52,6 +55,11 @@ class Binding:
     @property
     def streaming(self) -> bool:
         return bool(self.method.server_streaming)
+
+    @property
+    def download(self) -> bool:
+        """A stream of bytes (``google.api.HttpBody``) rather than of events."""
+        return self.streaming and self.method.output_type.full_name == HTTP_BODY
 
     @property
     def path_params(self) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ async def main() -> None:
             dispatch_first_step=settings.dispatch_first_step,
             limits=settings.limits,
             watch_tokens=watch_tokens_from_settings(settings.auth),
+            artifacts=settings.object_store.open() if settings.object_store else None,
         )
         server = GrpcServer(
             settings.grpc_addr,

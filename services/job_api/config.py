@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jobkit.artifacts import ObjectStoreSettings
 from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
@@ -30,6 +31,9 @@ class Settings:
     #: submit the job for an orchestrator to start (0): for an upgrade from a release whose
     #: orchestrators do not yet start a queued job on its first step's report.
     dispatch_first_step: bool = True
+    #: Where jobs' artifacts are (``OBJECT_STORE_URL``), for DownloadArtifact; none: every
+    #: download is NOT_FOUND.
+    object_store: ObjectStoreSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -45,4 +49,5 @@ class Settings:
             or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             dispatch_first_step=env_int(env, "DISPATCH_FIRST_STEP", 1) != 0,
+            object_store=ObjectStoreSettings.from_env(env),
         )

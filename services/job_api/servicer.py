@@ -4,31 +4,43 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
 from jobkit import control, limits, metrics, store, tracing
+from jobkit.artifacts import (
+    ArtifactCorrupted,
+    ArtifactError,
+    ArtifactMissing,
+    ArtifactStore,
+    artifact_named,
+    job_prefix,
+)
 from jobkit.auth import Authenticator, Principal
 from jobkit.convert import (
     dict_to_struct,
     job_status_from_proto,
     job_to_proto,
     parse_job_id,
+    struct_from_bytes,
     struct_to_dict,
 )
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import (
     AlreadyExists,
+    DataLoss,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.limits import Limits
@@ -37,7 +49,7 @@ from jobkit.model import JobChange, JobRecord
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
-from jobkit.rpc import authenticate, unary
+from jobkit.rpc import authenticate, server_streaming, unary
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import planning, repository
@@ -79,8 +91,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         dispatch_first_step: bool = True,
         limits: Limits | None = None,
         watch_tokens: WatchTokens | None = None,
+        artifacts: ArtifactStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._artifacts = artifacts
         self._pool = pool
         self._nc = nc
         self._relay = relay
@@ -199,6 +213,47 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         async with wrap_db_errors(), self._pool.acquire() as conn:
             shown = await self._shown(conn, job_id, caller)
         return job_to_proto(shown)
+
+    @server_streaming
+    async def DownloadArtifact(
+        self, request: job_service_pb2.DownloadArtifactRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        caller = self._caller(context)
+        job_id = parse_job_id(request.job_id)
+        if not request.name:
+            raise InvalidArgument.on("name", "must name one of the job's artifacts")
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            job = self._visible(await store.fetch_job(conn, job_id), caller)
+        result = struct_to_dict(struct_from_bytes(job.result)) if job.result else None
+        artifact = artifact_named(result, request.name)
+        if artifact is None or self._artifacts is None:
+            raise NotFound("artifact not found")
+        header = jobs_pb2.Artifact(
+            name=artifact.name,
+            content_type=artifact.content_type,
+            size=artifact.size,
+            sha256=artifact.sha256,
+        )
+        first = httpbody_pb2.HttpBody(content_type=artifact.content_type)
+        first.extensions.add().Pack(header)
+        pieces = self._artifacts.read(job_prefix(job.owner, job.id), artifact.sha256)
+        try:
+            async for piece in pieces:
+                if first is not None:
+                    first.data = piece
+                    yield first
+                    first = None
+                else:
+                    yield httpbody_pb2.HttpBody(data=piece)
+        except ArtifactMissing:
+            raise NotFound("artifact not found") from None
+        except ArtifactCorrupted:
+            log.error("artifact_corrupted", job_id=str(job.id))
+            raise DataLoss() from None
+        except ArtifactError:
+            raise Unavailable() from None
+        if first is not None:  # empty: the header alone
+            yield first
 
     @unary
     async def ListJobs(

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack import Stack
+from devstack import SeaweedServer, Stack
 from jobctl.client import JobsClient
 from tests import fake_openai
 from tests.fake_openai import FakeServer
@@ -38,7 +38,10 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture(scope="session")
 def stack(
-    tmp_root: Path, request: pytest.FixtureRequest, rsa_key: rsa.RSAPrivateKey
+    tmp_root: Path,
+    request: pytest.FixtureRequest,
+    rsa_key: rsa.RSAPrivateKey,
+    seaweed_server: SeaweedServer,
 ) -> Iterator[Stack]:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     jwks = tmp_root / "jwks.json"
@@ -55,6 +58,8 @@ def stack(
         "CORS_ORIGINS": CORS_ORIGIN,
         "SSE_KEEPALIVE_S": "0.5",
         "GATEWAY_MAX_BODY_BYTES": str(GATEWAY_MAX_BODY_BYTES),
+        # Artifacts, in the session's object store.
+        **seaweed_server.env(),
     }
     running = Stack(tmp_root / "stack", extra_env=env).start()
     yield running

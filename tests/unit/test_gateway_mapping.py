@@ -36,6 +36,7 @@ CONTRACT = {
     ("GET", "/v1/jobTypes"): "ListJobTypes",
     ("POST", "/v1/jobs/{job_id}:watchToken"): "CreateWatchToken",
     ("GET", "/v1/jobs/{job_id}/events"): "WatchJob",
+    ("GET", "/v1/jobs/{job_id}/artifacts/{name}"): "DownloadArtifact",
 }
 
 
@@ -49,6 +50,8 @@ def test_the_routes_are_the_contracts_and_come_from_the_annotations() -> None:
     every_rpc = {m.name for s in PUBLIC_SERVICES for m in s.methods}
     assert set(found.values()) == every_rpc  # no RPC without a route
     assert _binding("WatchJob").streaming
+    assert not _binding("WatchJob").download
+    assert _binding("DownloadArtifact").download
     assert _binding("CancelJob").grpc_path == "/jobs.v1.JobService/CancelJob"
     assert _binding("GetJob").path_params == ("job_id",)
 

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from jobkit.gen.jobs.v1 import job_service_pb2 as jobs_dot_v1_dot_job__service__pb2
 from jobkit.gen.jobs.v1 import jobs_pb2 as jobs_dot_v1_dot_jobs__pb2
@@ -70,6 +71,11 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.DeleteJobRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.DownloadArtifact = channel.unary_stream(
+                '/jobs.v1.JobService/DownloadArtifact',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.ListJobTypes = channel.unary_unary(
                 '/jobs.v1.JobService/ListJobTypes',
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesRequest.SerializeToString,
@@ -131,6 +137,16 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadArtifact(self, request, context):
+        """Streams one artifact of the caller's job (listed in its result's `artifacts`) in
+        order: the first message's `content_type` is the artifact's, and its `extensions`
+        hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
+        that no longer match their sha256 end the stream with DATA_LOSS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListJobTypes(self, request, context):
         """Lists the job types this deployment runs, with their step names.
         """
@@ -179,6 +195,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.DeleteJob,
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.DeleteJobRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadArtifact,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'ListJobTypes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListJobTypes,
@@ -357,6 +378,33 @@ class JobService:
             '/jobs.v1.JobService/DeleteJob',
             jobs_dot_v1_dot_job__service__pb2.DeleteJobRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/jobs.v1.JobService/DownloadArtifact',
+            jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from jobkit.gen.jobs.v1 import job_service_pb2 as _job_service_pb2
@@ -51,6 +52,12 @@ class JobServiceStub:
     """Resumes a FAILED or CANCELLED job from its last committed checkpoint."""
     DeleteJob: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.DeleteJobRequest, _empty_pb2.Empty]
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
+    DownloadArtifact: _grpc.UnaryStreamMultiCallable[_job_service_pb2.DownloadArtifactRequest, _httpbody_pb2.HttpBody]
+    """Streams one artifact of the caller's job (listed in its result's `artifacts`) in
+    order: the first message's `content_type` is the artifact's, and its `extensions`
+    hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
+    that no longer match their sha256 end the stream with DATA_LOSS.
+    """
     ListJobTypes: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]
     """Lists the job types this deployment runs, with their step names."""
     CreateWatchToken: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.CreateWatchTokenRequest, _job_service_pb2.CreateWatchTokenResponse]
@@ -80,6 +87,12 @@ class JobServiceAsyncStub(JobServiceStub):
     """Resumes a FAILED or CANCELLED job from its last committed checkpoint."""
     DeleteJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.DeleteJobRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
+    DownloadArtifact: _aio.UnaryStreamMultiCallable[_job_service_pb2.DownloadArtifactRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Streams one artifact of the caller's job (listed in its result's `artifacts`) in
+    order: the first message's `content_type` is the artifact's, and its `extensions`
+    hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
+    that no longer match their sha256 end the stream with DATA_LOSS.
+    """
     ListJobTypes: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]  # type: ignore[assignment]
     """Lists the job types this deployment runs, with their step names."""
     CreateWatchToken: _aio.UnaryUnaryMultiCallable[_job_service_pb2.CreateWatchTokenRequest, _job_service_pb2.CreateWatchTokenResponse]  # type: ignore[assignment]
@@ -142,6 +155,18 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Erases a job: input, result, steps and events. A running job is cancelled first."""
+
+    @_abc_1.abstractmethod
+    def DownloadArtifact(
+        self,
+        request: _job_service_pb2.DownloadArtifactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """Streams one artifact of the caller's job (listed in its result's `artifacts`) in
+        order: the first message's `content_type` is the artifact's, and its `extensions`
+        hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
+        that no longer match their sha256 end the stream with DATA_LOSS.
+        """
 
     @_abc_1.abstractmethod
     def ListJobTypes(

@@ -129,6 +129,18 @@ class Job(_message.Message):
     usage: _containers.RepeatedCompositeFieldContainer[Usage]
     def __init__(self, job_id: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[JobStep, _Mapping]]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[Usage, _Mapping]]] = ...) -> None: ...
 
+class Artifact(_message.Message):
+    __slots__ = ("name", "content_type", "size", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
 class JobEvent(_message.Message):
     __slots__ = ("job_id", "sequence", "type", "status", "progress", "phase", "step", "message", "occurred_at", "attempt", "retry_delay", "partial_output")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -18,7 +18,7 @@ class JobSubmitted(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class StepTask(_message.Message):
-    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout")
+    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix")
     class CheckpointsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class StepTask(_message.Message):
     INPUT_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     step: str
@@ -40,7 +41,8 @@ class StepTask(_message.Message):
     input: _struct_pb2.Struct
     checkpoints: _containers.MessageMap[str, _struct_pb2.Struct]
     timeout: _duration_pb2.Duration
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    artifact_prefix: str
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ...) -> None: ...
 
 class StepProgress(_message.Message):
     __slots__ = ("percent", "phase", "partial_output")

@@ -1,0 +1,135 @@
+"""Artifacts end to end: a step streams one to the object store (SeaweedFS), the job's
+result lists it, and its owner, and only its owner, downloads it over gRPC, through the
+gateway and with jobctl, checked against its sha256."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from devstack import Stack
+from jobctl.client import JobsClient
+from jobkit.artifacts import ObjectStoreSettings, job_prefix
+from jobkit.convert import struct_to_dict
+from jobkit.gen.jobs.v1 import jobs_pb2
+from jobtypes.noop.steps import noop_bytes
+from tests.e2e.test_jobctl import TRANSPORTS, jobctl
+from tests.e2e.test_job_path import watch_all
+
+pytestmark = pytest.mark.e2e
+
+#: Several pieces of the worker's stream and of the store's multipart upload.
+SIZE = 3 * 1024 * 1024 + 12345
+
+
+async def expected_digest(size: int) -> str:
+    hasher = hashlib.sha256()
+    async for piece in noop_bytes(size):
+        hasher.update(piece)
+    return hasher.hexdigest()
+
+
+async def job_with_artifact(client: JobsClient, size: int = SIZE) -> jobs_pb2.Job:
+    job = await client.create_job("noop", {"artifact_bytes": size})
+    events = await watch_all(client, job.job_id)
+    assert events[-1].type == jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED
+    return await client.get_job(job.job_id)
+
+
+async def test_the_result_lists_the_artifact_and_its_owner_downloads_it_whole(
+    alice: JobsClient,
+) -> None:
+    job = await job_with_artifact(alice)
+    (listed,) = struct_to_dict(job.result)["artifacts"]
+    digest = await expected_digest(SIZE)
+    assert listed == {
+        "name": "noop.bin",
+        "content_type": "application/octet-stream",
+        "size": SIZE,
+        "sha256": digest,
+    }
+    artifact, pieces = await alice.download(job.job_id, "noop.bin")
+    assert (artifact.size, artifact.sha256) == (SIZE, digest)
+    hasher, count, received = hashlib.sha256(), 0, 0
+    async for piece in pieces:
+        hasher.update(piece)
+        received += len(piece)
+        count += 1
+    assert received == SIZE
+    assert hasher.hexdigest() == digest
+    assert count > 1  # streamed, not sent whole
+
+
+async def test_another_user_and_a_wrong_name_are_not_found(
+    alice: JobsClient, bob: JobsClient
+) -> None:
+    job = await job_with_artifact(alice, 1000)
+    for client, job_id, name in (
+        (bob, job.job_id, "noop.bin"),
+        (alice, job.job_id, "other.bin"),
+        (alice, "00000000-0000-4000-8000-000000000000", "noop.bin"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.download(job_id, name)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_gateway_streams_it_with_its_length_type_and_digest(stack: Stack) -> None:
+    async with JobsClient(stack.job_api_addr, stack.notifier_addr, stack.token("alice")) as c:
+        job = await job_with_artifact(c)
+    url = f"{stack.gateway_url}/v1/jobs/{job.job_id}/artifacts/noop.bin"
+    digest = await expected_digest(SIZE)
+    async with httpx.AsyncClient(timeout=30) as http:
+        mine = {"Authorization": f"Bearer {stack.token('alice')}"}
+        async with http.stream("GET", url, headers=mine) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/octet-stream"
+            assert response.headers["content-length"] == str(SIZE)
+            assert response.headers["etag"] == f'"{digest}"'
+            assert "attachment" in response.headers["content-disposition"]
+            hasher = hashlib.sha256()
+            async for piece in response.aiter_bytes():
+                hasher.update(piece)
+        assert hasher.hexdigest() == digest
+        theirs = await http.get(url, headers={"Authorization": f"Bearer {stack.token('bob')}"})
+        assert theirs.status_code == 404
+        nobody = await http.get(url)
+        assert nobody.status_code == 401
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_jobctl_saves_it_verified(stack: Stack, transport: str, tmp_path: Path) -> None:
+    token = stack.token("alice")
+    submitted = jobctl(
+        stack, "submit", "noop", "--set", "artifact_bytes=70000", "--watch", "-o", "json",
+        token=token, transport=transport,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = next(
+        line.split('"')[3] for line in submitted.stdout.splitlines() if '"job_id"' in line
+    )
+    target = tmp_path / "saved.bin"
+    saved = jobctl(
+        stack, "download", job_id, "noop.bin", "--to", str(target),
+        token=token, transport=transport,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    assert "sha256 verified" in saved.stdout
+    assert target.stat().st_size == 70000
+    assert not (tmp_path / "saved.bin.part").exists()
+    missing = jobctl(stack, "download", job_id, "nope.bin", token=token, transport=transport)
+    assert missing.returncode == 3
+
+
+async def test_the_bytes_sit_under_the_owner_and_job_prefix(
+    alice: JobsClient, stack: Stack
+) -> None:
+    job = await job_with_artifact(alice, 2048)
+    settings = ObjectStoreSettings.from_env(stack.extra_env)
+    assert settings is not None
+    names = await settings.open().names(job_prefix("alice", job.job_id))
+    assert names == [job_prefix("alice", job.job_id) + await expected_digest(2048)]
