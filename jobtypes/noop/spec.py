@@ -27,6 +27,7 @@ SPEC = JobTypeSpec(
         StepSpec(WORK, "Working...", 33, timeout_s=660, retry=_RETRY),
         StepSpec(FINISH, "Finishing...", 66, timeout_s=660, retry=_RETRY),
     ),
+    saves_artifacts=True,
     input_schema=obj(
         {
             "sleep_ms": number(0, 600_000, description="Wait per step, in milliseconds."),

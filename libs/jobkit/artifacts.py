@@ -226,8 +226,11 @@ class ArtifactStore:
     async def names(self, prefix: str) -> list[str]:
         """Every object name under ``prefix`` (for deletion and the tests' listings)."""
         found: list[str] = []
-        async for batch in obstore.list(self._store, prefix=prefix, chunk_size=DELETE_BATCH):
-            found += [meta["path"] for meta in batch]
+        try:
+            async for batch in obstore.list(self._store, prefix=prefix, chunk_size=DELETE_BATCH):
+                found += [meta["path"] for meta in batch]
+        except Exception as exc:
+            raise ArtifactError(type(exc).__name__) from exc
         return found
 
     async def delete_prefix(self, prefix: str) -> int:
@@ -237,7 +240,10 @@ class ArtifactStore:
             paths = await self.names(under)
             for start in range(0, len(paths), DELETE_BATCH):
                 batch = paths[start : start + DELETE_BATCH]
-                await obstore.delete_async(self._store, batch)
+                try:
+                    await obstore.delete_async(self._store, batch)
+                except Exception as exc:
+                    raise ArtifactError(type(exc).__name__) from exc
                 deleted += len(batch)
         return deleted
 

@@ -106,6 +106,9 @@ class JobTypeSpec:
     input_schema: Mapping[str, Any]
     #: Phase text once the job has succeeded.
     done_phase: str = "Done"
+    #: Its steps may save artifacts (``StepContext.save_artifact``): deleting one of its
+    #: jobs deletes the job's objects too.
+    saves_artifacts: bool = False
     _validator: InputSchema = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -161,3 +164,7 @@ class Catalog(Mapping[str, JobTypeSpec]):
 
     def specs(self) -> tuple[JobTypeSpec, ...]:
         return tuple(self._specs.values())
+
+    def saving_artifacts(self) -> list[str]:
+        """The job types whose jobs may have artifacts in the object store."""
+        return [spec.name for spec in self._specs.values() if spec.saves_artifacts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobkit import store
@@ -48,6 +49,8 @@ async def list_jobs(
     return [jobs[i] for i in ids if i in jobs]
 
 
-async def delete_job(conn: Conn, job_id: uuid.UUID) -> None:
-    """A real delete: steps and events go with the job (ON DELETE CASCADE)."""
-    await conn.execute(queries.delete_job, job_id)
+async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:
+    """A real delete: steps and events go with the job (ON DELETE CASCADE); if its type
+    is one of ``artifact_types``, its artifacts are queued for deletion in the same
+    transaction."""
+    await conn.execute(queries.delete_job, job_id, list(artifact_types))

@@ -95,6 +95,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._artifacts = artifacts
+        #: Jobs of these types leave their artifacts to the sweeper when deleted (none
+        #: without an object store: there would be nothing to delete).
+        self._artifact_types = CATALOG.saving_artifacts() if artifacts is not None else []
         self._pool = pool
         self._nc = nc
         self._relay = relay
@@ -336,7 +339,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
             # A running step is told to stop; its late result finds no job and is dropped.
             change = None if job.status.terminal else control.cancel(job, self._clock())
-            await repository.delete_job(conn, job_id)
+            await repository.delete_job(conn, job_id, self._artifact_types)
         if change is not None:
             await publish_notices(self._nc, change.notices)
         log.info("job_deleted", job_id=str(job_id))

@@ -10,9 +10,11 @@ from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
+from jobtypes import CATALOG
 from services.orchestrator import gauges
 from services.orchestrator.config import Settings
 from services.orchestrator.consumer import Orchestrator
+from services.orchestrator.retention import Retention
 
 log = get_logger("orchestrator")
 
@@ -46,7 +48,16 @@ async def main() -> None:
         consumer = service.background(orchestrator.run())
         service.background(relay.run())
         service.background(orchestrator.expire_leases_forever())
-        service.background(orchestrator.erase_expired_forever())
+        retention = Retention(
+            pool,
+            retention_s=settings.timing.retention_s,
+            scan_s=settings.timing.retention_scan_s,
+            artifacts=settings.object_store.open() if settings.object_store else None,
+            artifact_types=CATALOG.saving_artifacts(),
+            artifact_scan_s=settings.timing.artifact_scan_s,
+        )
+        service.background(retention.erase_expired_forever())
+        service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
         service.background(beat_forever(Path(settings.health_file), healthy))
         if service.metrics_port is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jobkit.artifacts import ObjectStoreSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.pricing import PriceTable
 from jobkit.probe import DEFAULT_HEALTH_FILE
@@ -23,6 +24,8 @@ class Timing:
     retention_s: float = 24 * 3600.0
     #: How often to erase expired jobs.
     retention_scan_s: float = 60.0
+    #: How often to delete deleted jobs' artifacts from the object store.
+    artifact_scan_s: float = 5.0
     #: An idle consumer loop still wakes this often, to prove it is alive.
     tick_s: float = 5.0
     #: The process is unhealthy once its consumer loop has not come round for this long.
@@ -45,6 +48,8 @@ class Settings:
     shutdown_grace_s: float
     #: How often queue lag and outbox backlog are read into the metrics.
     metrics_poll_s: float = 5.0
+    #: Where jobs' artifacts are (``OBJECT_STORE_URL``): deleted jobs' are erased there.
+    object_store: ObjectStoreSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -60,9 +65,11 @@ class Settings:
                 lease_scan_s=env_float(env, "LEASE_SCAN_S", 1.0, minimum=0.05),
                 retention_s=env_float(env, "JOB_TTL_S", 24 * 3600.0, minimum=1.0),
                 retention_scan_s=env_float(env, "RETENTION_SCAN_S", 60.0, minimum=0.1),
+                artifact_scan_s=env_float(env, "ARTIFACT_SCAN_S", 5.0, minimum=0.1),
             ),
             prices=PriceTable.parse(env.get("MODEL_PRICES", "")),
             health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
+            object_store=ObjectStoreSettings.from_env(env),
         )

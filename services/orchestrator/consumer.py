@@ -36,7 +36,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from opentelemetry.trace import Span, SpanKind
 
-from jobkit import bus, limits, metrics, store, tracing
+from jobkit import bus, metrics, store, tracing
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.logging import get_logger
 from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
@@ -352,26 +352,6 @@ class Orchestrator:
                 ]
             )
         return len(rows)
-
-    async def erase_expired_forever(self) -> None:
-        """Retention: finished jobs older than the TTL go, with their steps and events."""
-        while not self._stopping.is_set():
-            try:
-                while await self.erase_expired_once() == _SCAN_BATCH:
-                    pass
-            except Exception as exc:
-                log.warning("retention_failed", error=type(exc).__name__)
-            await asyncio.sleep(self._timing.retention_scan_s)
-
-    async def erase_expired_once(self) -> int:
-        async with wrap_db_errors(), self._pool.acquire() as conn:
-            deleted = await conn.fetch(
-                queries.erase_expired_jobs, self._timing.retention_s, _SCAN_BATCH
-            )
-            await limits.prune(conn)
-        if deleted:
-            log.info("jobs_expired", count=len(deleted))
-        return len(deleted)
 
 
 _SCAN_BATCH = 500

@@ -58,8 +58,9 @@ def stack(
         "CORS_ORIGINS": CORS_ORIGIN,
         "SSE_KEEPALIVE_S": "0.5",
         "GATEWAY_MAX_BODY_BYTES": str(GATEWAY_MAX_BODY_BYTES),
-        # Artifacts, in the session's object store.
+        # Artifacts, in the session's object store; a deleted job's go within a second.
         **seaweed_server.env(),
+        "ARTIFACT_SCAN_S": "0.5",
     }
     running = Stack(tmp_root / "stack", extra_env=env).start()
     yield running

@@ -4,6 +4,7 @@ gateway and with jobctl, checked against its sha256."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from jobkit.artifacts import ObjectStoreSettings, job_prefix
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes.noop.steps import noop_bytes
-from tests.e2e.test_jobctl import TRANSPORTS, jobctl
 from tests.e2e.test_job_path import watch_all
+from tests.e2e.test_jobctl import TRANSPORTS, jobctl
 
 pytestmark = pytest.mark.e2e
 
@@ -133,3 +134,20 @@ async def test_the_bytes_sit_under_the_owner_and_job_prefix(
     assert settings is not None
     names = await settings.open().names(job_prefix("alice", job.job_id))
     assert names == [job_prefix("alice", job.job_id) + await expected_digest(2048)]
+
+
+async def test_deleting_the_job_deletes_its_objects(alice: JobsClient, stack: Stack) -> None:
+    job = await job_with_artifact(alice, 4096)
+    settings = ObjectStoreSettings.from_env(stack.extra_env)
+    assert settings is not None
+    store = settings.open()
+    prefix = job_prefix("alice", job.job_id)
+    assert len(await store.names(prefix)) == 1
+    await alice.delete_job(job.job_id)
+    deadline = asyncio.get_running_loop().time() + 15
+    while await store.names(prefix):
+        assert asyncio.get_running_loop().time() < deadline, "the objects outlived their job"
+        await asyncio.sleep(0.2)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await alice.download(job.job_id, "noop.bin")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND

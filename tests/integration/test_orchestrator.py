@@ -311,32 +311,6 @@ async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
         assert after.steps[1].output is None
 
 
-async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool, nc: NatsClient) -> None:
-    js = nc.jetstream()
-    relay = OutboxRelay(pool, js)
-    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=8, timing=Timing(retention_s=3600))
-    old, _, _ = await create_job(pool)
-    recent, _, _ = await create_job(pool)
-    running, _, _ = await create_job(pool)
-    await pool.execute(
-        "UPDATE jobs SET status = 'SUCCEEDED', finished_at = now() - interval '2 hours' "
-        "WHERE id = $1",
-        old.id,
-    )
-    await pool.execute(
-        "UPDATE jobs SET status = 'FAILED', finished_at = now() - interval '10 minutes' "
-        "WHERE id = $1",
-        recent.id,
-    )
-    assert await orchestrator.erase_expired_once() == 1
-    remaining = {r["id"] for r in await pool.fetch("SELECT id FROM jobs")}
-    assert remaining == {recent.id, running.id}
-    # A real delete: nothing of the job is left anywhere.
-    for table in ("job_steps", "job_events"):
-        count = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1", old.id)
-        assert count == 0, table
-
-
 async def test_a_job_changed_under_an_unlocked_batch_is_decided_again(
     pool: asyncpg.Pool, nc: NatsClient
 ) -> None:

@@ -56,6 +56,8 @@ class Queries:
     # orchestrator.sql
     expired_leases: str
     erase_expired_jobs: str
+    claim_artifact_deletions: str
+    finish_artifact_deletions: str
     outbox_backlog: str
     # outbox.sql: the outbox relay (jobkit.outbox)
     delete_published_outbox: str

@@ -17,5 +17,12 @@ ORDER BY created_at DESC, id DESC
 LIMIT $6
 
 -- name: delete_job --
--- A real delete: steps and events go with the job (ON DELETE CASCADE). $1: job id.
-DELETE FROM jobs WHERE id = $1
+-- A real delete: steps and events go with the job (ON DELETE CASCADE); a job of a type
+-- that saves artifacts leaves its artifacts to the sweeper (artifact_deletions).
+-- $1: job id, $2: the job types whose jobs save artifacts.
+WITH gone AS (
+    DELETE FROM jobs WHERE id = $1 RETURNING id, owner, type
+)
+INSERT INTO artifact_deletions (job_id, owner)
+SELECT id, owner FROM gone WHERE type = ANY($2::text[])
+ON CONFLICT (job_id) DO NOTHING

@@ -10,15 +10,36 @@ LIMIT $1
 
 -- name: erase_expired_jobs --
 -- Retention: finished jobs older than the TTL, with their steps and events (ON DELETE
--- CASCADE); jobs a writer holds are left for the next round.
--- $1: seconds a finished job is kept, $2: at most this many.
-DELETE FROM jobs WHERE id IN (
-    SELECT id FROM jobs
-    WHERE finished_at < now() - make_interval(secs => $1)
-    ORDER BY finished_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED)
-RETURNING id
+-- CASCADE), their artifacts left to the sweeper (artifact_deletions); jobs a writer holds
+-- are left for the next round.
+-- $1: seconds a finished job is kept, $2: at most this many, $3: the job types whose jobs
+-- save artifacts.
+WITH gone AS (
+    DELETE FROM jobs WHERE id IN (
+        SELECT id FROM jobs
+        WHERE finished_at < now() - make_interval(secs => $1)
+        ORDER BY finished_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, owner, type
+), doomed AS (
+    INSERT INTO artifact_deletions (job_id, owner)
+    SELECT id, owner FROM gone WHERE type = ANY($3::text[])
+    ON CONFLICT (job_id) DO NOTHING
+)
+SELECT id FROM gone
+
+-- name: claim_artifact_deletions --
+-- Deleted jobs whose artifacts are still in the object store, oldest first, locked until
+-- the claiming transaction ends (replicas skip each other's). $1: at most this many.
+SELECT job_id, owner FROM artifact_deletions
+ORDER BY requested_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+
+-- name: finish_artifact_deletions --
+-- Their objects are gone. $1: job ids.
+DELETE FROM artifact_deletions WHERE job_id = ANY($1::uuid[])
 
 -- name: outbox_backlog --
 -- Outbox rows not yet published, and how long the oldest due one has waited (seconds).
