@@ -97,9 +97,10 @@ class Svc:
 _PG, _NATS, _HTTPS = ("TCP", 5432), ("TCP", 4222), ("TCP", 443)
 _JOB_API, _NOTIFIER = ("TCP", 50051), ("TCP", 50052)
 SERVICES = {
-    "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS})),
+    # HTTPS: the object store (artifacts: job-api reads, the orchestrator deletes).
+    "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS, _HTTPS})),
     "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS})),
-    "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS})),
+    "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS, _HTTPS})),
     "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS})),
     # No Postgres, no NATS, no Internet: only the two gRPC services it fronts.
     "gateway": Svc("services.gateway", None, 45, frozenset({_JOB_API, _NOTIFIER}), 8080),
@@ -664,10 +665,11 @@ def test_network_policies(overlay: str) -> None:
         for rule in p["spec"].get("egress", [])
         if {"protocol": "TCP", "port": 443} in rule["ports"]
     ]
-    assert len(https) == 1, "one HTTPS rule"
-    assert https[0].get("to"), "the HTTPS rule names its destinations"
-    blocked = {cidr for peer in https[0]["to"] for cidr in peer["ipBlock"].get("except", [])}
-    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocked
+    assert len(https) == 3, "HTTPS for the worker (models, store), job-api and orchestrator (store)"
+    for rule in https:
+        assert rule.get("to"), "an HTTPS rule names its destinations"
+        blocked = {cidr for peer in rule["to"] for cidr in peer["ipBlock"].get("except", [])}
+        assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocked
     # DNS only to the cluster's DNS pods.
     dns = [
         rule
@@ -1001,3 +1003,13 @@ def test_dockerignore_lets_in_what_the_build_copies() -> None:
         for src in arg.split()[:-1]
     }
     assert sources == allowed
+
+
+def test_the_bucket_lifecycle_rule_only_expires_partial_writes() -> None:
+    """The backstop may expire what a dead write left, never an artifact: deleting those is
+    the system's own job (artifact_deletions), and a job's result points at them."""
+    rules = json.loads((DEPLOY / "object-store" / "lifecycle.json").read_text())["Rules"]
+    expiring = [r for r in rules if "Expiration" in r]
+    assert [r["Filter"]["Prefix"] for r in expiring] == ["partial/"]
+    assert all(r["Status"] == "Enabled" for r in rules)
+    assert any("AbortIncompleteMultipartUpload" in r for r in rules)
