@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .artifacts import lines as artifact_lines
 from .floors import FloorRun
 from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
@@ -689,6 +690,7 @@ def render(results: Results) -> str:
             lines.append(f"  {100 * count / max(prof.samples, 1):5.1f}%  {frame}")
 
     lines += waterfall_lines(results.waterfall)
+    lines += artifact_lines(results.artifacts)
 
     speeds = Spread.of([i.calibration_ms for i in results.interference])
     if results.interference:
@@ -963,6 +965,7 @@ def to_json(results: Results) -> dict[str, object]:
             for i in results.interference
         ],
         "waterfall": results.waterfall.as_json() if results.waterfall else None,
+        "artifacts": results.artifacts.as_json() if results.artifacts else None,
         "running": {
             "jobs": c.running_jobs,
             "runs": [r.as_json() for r in results.running],

@@ -29,6 +29,7 @@ from typing import TypeVar
 from devstack import Stack
 
 from . import floors, peers
+from .artifacts import ArtifactRun, run_artifacts
 from .events import EventRun, run_events
 from .gateway import (
     VIAS,
@@ -145,10 +146,11 @@ PHASES = (
     "running",
     "peer",
     "waterfall",
+    "artifacts",
 )
 
 #: Phases on stacks of their own: with only these, the main stack is not started.
-OWN_STACKS = frozenset({"running", "waterfall"})
+OWN_STACKS = frozenset({"running", "waterfall", "artifacts"})
 
 #: The coarse sweep: CreateJob (or a peer's submit) calls in flight, one run of
 #: ``SWEEP_JOBS`` jobs each (``--quick``: ``SWEEP_JOBS_QUICK``). A peer runs the points up
@@ -200,6 +202,7 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     peers: list[PeerResults] = field(default_factory=list)
     waterfall: WaterfallRun | None = None
+    artifacts: ArtifactRun | None = None
     running: list[RunningRun] = field(default_factory=list)
 
 
@@ -225,6 +228,8 @@ async def run(config: Config, say: Progress) -> Results:
                 await _running(config, root, nofile, results, say)
             if config.runs_phase("waterfall"):
                 await _waterfall(config, root, nofile, results, say)
+            if config.runs_phase("artifacts"):
+                await _artifacts(config, root, results, say)
             return results
         stack = Stack(
             root,
@@ -254,9 +259,19 @@ async def run(config: Config, say: Progress) -> Results:
             await _running(config, root, nofile, results, say)
         if config.runs_phase("waterfall"):
             await _waterfall(config, root, nofile, results, say)
+        if config.runs_phase("artifacts"):
+            await _artifacts(config, root, results, say)
         for name in config.peers:
             await _peer(config, name, root, results, say)
     return results
+
+
+async def _artifacts(config: Config, root: Path, results: Results, say: Progress) -> None:
+    """Artifact write and read throughput on a stack of its own (``bench.artifacts``)."""
+    began = time.monotonic()
+    results.artifacts = await run_artifacts(config, root, say)
+    results.warnings += [f"artifacts: {e}" for e in results.artifacts.errors]
+    results.phase_seconds["artifacts"] = time.monotonic() - began
 
 
 async def _waterfall(

@@ -39,7 +39,12 @@ if TYPE_CHECKING:
 
 #: Objects whose write is in progress (or died): the lifecycle rule's prefix.
 PARTIAL_PREFIX = "partial/"
-#: Bytes a read hands over at a time (at least; the last piece may be shorter).
+#: A multipart write's part size (S3's smallest) and how many are uploaded at once: what a
+#: write holds in memory is about their product, whatever the artifact's size.
+PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
+#: The most bytes a read hands over at a time (what the store sends is gathered to about
+#: this size and cut to at most it), so that a reader can size its messages by it.
 READ_CHUNK = 256 * 1024
 #: Objects deleted per request (S3's DeleteObjects takes at most 1,000).
 DELETE_BATCH = 1000
@@ -188,7 +193,12 @@ class ArtifactStore:
         partial = f"{PARTIAL_PREFIX}{prefix}{uuid.uuid4().hex}"
         try:
             await obstore.put_async(
-                self._store, partial, counted(), attributes={"Content-Type": content_type}
+                self._store,
+                partial,
+                counted(),
+                attributes={"Content-Type": content_type},
+                chunk_size=PART_BYTES,
+                max_concurrency=PARTS_IN_FLIGHT,
             )
         except ArtifactTooLarge:
             await self._forget(partial)
@@ -217,9 +227,11 @@ class ArtifactStore:
             raise ArtifactError(type(exc).__name__) from exc
         hasher = hashlib.sha256()
         async for piece in result.stream(min_chunk_size=READ_CHUNK):
-            chunk = bytes(piece)
-            hasher.update(chunk)
-            yield chunk
+            view = memoryview(piece)
+            for start in range(0, len(view), READ_CHUNK):
+                chunk = bytes(view[start : start + READ_CHUNK])
+                hasher.update(chunk)
+                yield chunk
         if hasher.hexdigest() != sha256:
             raise ArtifactCorrupted(sha256)
 
