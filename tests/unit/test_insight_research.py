@@ -101,6 +101,37 @@ def test_a_list_at_the_end_shares_the_words_before_it() -> None:
     )
 
 
+def test_a_list_s_topic_is_what_its_questions_share() -> None:
+    europe = plan_questions("Please research the impact of AI on jobs and wages in Europe", 3)
+    assert europe.topic == "AI in Europe"
+    assert europe.questions[:2] == (
+        "What is the impact of AI on jobs in Europe?",
+        "What is the impact of AI on wages in Europe?",
+    )
+    packing = plan_questions("What should I pack for Iceland and Norway?", 3)
+    assert packing.topic == "Iceland and Norway"
+    assert packing.questions[:2] == (
+        "What should I pack for Iceland?",
+        "What should I pack for Norway?",
+    )
+    learning = plan_questions("What is the best way to learn Spanish and French?", 2)
+    assert learning.questions == (
+        "What is the best way to learn Spanish?",
+        "What is the best way to learn French?",
+    )
+
+
+def test_a_capital_that_is_only_the_query_s_first_letter_is_dropped() -> None:
+    plan = plan_questions("Rent vs buy in London", 2)
+    assert plan.questions == (
+        "What are the strengths and weaknesses of rent in London?",
+        "What are the strengths and weaknesses of buy in London?",
+    )
+    assert plan_questions("Python vs Go", 1).questions == (
+        "What are the strengths and weaknesses of Python?",
+    )
+
+
 def test_several_questions_are_taken_one_by_one_then_the_facets_they_miss() -> None:
     plan = plan_questions(
         "How do I get a work visa for Canada and what does it cost to live in Toronto?", 5
