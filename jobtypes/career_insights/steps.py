@@ -88,8 +88,9 @@ def advice_template(
     gaps = [str(g["skill"]) for g in match["gaps"]]
     total = len(matched) + len(gaps)
     if roles["changing_fields"]:
+        origin = roles["from_domain"] or f"your work as a {roles['current_role']}"
         opening = (
-            f"Moving from {roles['from_domain']} into {domain}, you already bring "
+            f"Moving from {origin} into {domain}, you already bring "
             f"{len(matched)} of the {total} skills its employers ask for most"
         )
     elif roles["current_role"]:
@@ -135,7 +136,7 @@ def advice_messages(
         f"Next roles: {listing(list(roles['next_roles']))}",
         f"In-demand skills the user has: {listing([str(m['skill']) for m in match['matched']])}",
         f"In-demand skills missing: {listing([str(g['skill']) for g in match['gaps']])}",
-        f"Coverage: {match['coverage']}/100",
+        f"Coverage: {int(match['coverage'])}/100",
         "Next steps:",
         *(f"- {step}" for step in steps),
     ]
@@ -167,7 +168,7 @@ def render_report(
         have = f"yes ({met[rank]})" if rank in met else "not yet"
         lines.append(f"| {rank} | {skill['skill']} | {have} |")
     lines += ["", f"Rising: {listing(list(market['emerging']))}.", ""]
-    lines += ["## Your skills", "", f"**Coverage:** {match['coverage']}/100", ""]
+    lines += ["## Your skills", "", f"**Coverage:** {int(match['coverage'])}/100", ""]
     if match["transferable"]:
         carried = [
             str(t["skill"])
@@ -204,7 +205,7 @@ def _advise(provider: ChatProvider) -> Handler:
             "market": market,
             "roles": roles,
             "skills": {
-                "coverage": match["coverage"],
+                "coverage": int(match["coverage"]),
                 "matched": [str(m["skill"]) for m in match["matched"]],
                 "gaps": [str(g["skill"]) for g in match["gaps"]],
                 "emerging_matched": list(match["emerging_matched"]),

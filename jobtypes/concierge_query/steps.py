@@ -51,6 +51,8 @@ def understanding_of(data: Mapping[str, Any]) -> Understanding:
         party_size=int(data["party_size"]),
         with_children=bool(data["with_children"]),
         places=tuple(str(p) for p in data["places"]),
+        origin=str(data.get("origin") or ""),
+        goal=str(data.get("goal") or ""),
         topics=tuple(str(t) for t in data["topics"]),
         context=dict(data["context"]),
     )
@@ -90,6 +92,8 @@ def _answer(provider: ChatProvider) -> Handler:
                 "time": understood.time,
                 "party_size": understood.party_size,
                 "places": list(understood.places),
+                "from": understood.origin,
+                "to": understood.goal,
                 "topics": list(understood.topics),
             },
             "context_used": dict(understood.context),

@@ -42,11 +42,13 @@ async def test_local_run_answers_from_the_question_and_the_trip() -> None:
         "time": "at 8pm",
         "party_size": 4,
         "places": [],
+        "from": "",
+        "to": "",
         "topics": ["restaurant"],
     }
     assert "interests" not in result["context_used"]  # a booking does not need them
     assert result["answer"].startswith(
-        "To book a restaurant in Lisbon for 2 adults and 2 children (on Friday at 8pm):"
+        "To book a table in Lisbon for 2 adults and 2 children (on Friday at 8pm):"
     )
     assert result["follow_up"] == []
     assert run.partial["answer"][-1] == result["answer"]

@@ -393,8 +393,9 @@ def seniority(title: str) -> tuple[int, bool]:
 
 def place_on_ladder(domain: Domain, current_role: str) -> dict[str, Any]:
     """Where ``current_role`` sits on the field's ladder and the roles to aim for next.
-    A role from another field is a move: the way in is the rung below the one the title
-    points at, as seniority carries over only in part. No role: the entry rungs."""
+    A role from another field (or from none this map knows, "Graphic Designer" into UX)
+    is a move: the way in is the rung below the one the title points at, as seniority
+    carries over only in part. No role: the entry rungs."""
     ladder = list(domain.ladder)
     if not current_role:
         return {
@@ -407,10 +408,10 @@ def place_on_ladder(domain: Domain, current_role: str) -> dict[str, Any]:
             "next_roles": ladder[:2],
         }
     own = find_domain(current_role)
-    changing = own is not None and own is not domain
     level, manages = seniority(current_role)
     rung = _rung_of(ladder, current_role)
     managing = _rung_of(domain.management, current_role)
+    changing = own is not domain and rung is None and managing is None
     if changing:
         entry = max(0, min(level, len(ladder) - 1) - 1)
         next_roles = [ladder[entry]]
@@ -467,9 +468,8 @@ def next_steps(
         )
     shown = [m["with"] for m in list(match["matched"])[:3]]
     if shown:
-        steps.append(
-            f"Put {_listing(shown)} first on your CV, each with a result you achieved with it."
-        )
+        each = "each with a result you achieved with it" if len(shown) > 1 else "with a result"
+        steps.append(f"Put {_listing(shown)} first on your CV, {each}.")
     carried = [t["skill"] for t in match["transferable"] if not t["wanted_in"]][:2]
     carried += [t["skill"] for t in match["transferable"] if t["wanted_in"]][: 2 - len(carried)]
     if carried and ladder["changing_fields"]:

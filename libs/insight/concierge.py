@@ -127,10 +127,23 @@ _PARTY = re.compile(
     re.IGNORECASE,
 )
 _WITH_KIDS = re.compile(r"\b(?:kids?|children|child|toddlers?|baby|babies|family)\b", re.I)
+#: A place as a question names it: a name ("Cervejaria Ramiro", "the Castelo de São
+#: Jorge") or one of the places every trip has ("the airport", "our hotel").
+_PLACE_BODY = (
+    r"(?:the\s+)?[A-Z][\w'\u00c0-\u024f-]*(?:\s+(?:de|del|la|le|of|di|da|the|"
+    r"[A-Z][\w'\u00c0-\u024f-]*))*"
+    r"|(?i:(?:the|our|my)\s+(?:airport|(?:train\s+|bus\s+|metro\s+)?station|port|"
+    r"(?:cruise|ferry)\s+terminal|hotel|apartment|flat|hostel|city\s+cent(?:re|er)|"
+    r"old\s+town|beach|harbou?r))"
+)
 _PLACE = re.compile(
-    r"\b(?:to|at|in|near|from|around|visit|visiting|does|is|the)\s+"
-    r"(?P<place>(?:the\s+)?[A-Z][\w'\u00c0-\u024f-]*(?:\s+(?:de|del|la|le|of|di|da|the|"
-    r"[A-Z][\w'\u00c0-\u024f-]*))*)"
+    r"\b(?:to|at|in|near|from|around|visit|visiting|does|is|the)\s+(?P<place>" + _PLACE_BODY + ")"
+)
+_FROM = re.compile(r"\b(?i:from)\s+(?P<place>" + _PLACE_BODY + ")")
+_TO = re.compile(r"\b(?i:to|reach)\s+(?P<place>" + _PLACE_BODY + ")")
+#: "Our hotel" is where the trip's context says the party stays.
+_OWN_PLACES: Final = frozenset(
+    f"{who} {what}" for who in ("our", "my", "the") for what in ("hotel", "apartment", "flat")
 )
 _NOT_PLACES: Final = frozenset({"I", "We", "My", "Our", "Can", "Could", "Is", "Are"})
 _TOPICS: Final[Mapping[str, str]] = {
@@ -178,6 +191,9 @@ class Understanding:
     party_size: int = 0
     with_children: bool = False
     places: tuple[str, ...] = ()
+    #: Where a route starts and ends, when the question says ("from the airport").
+    origin: str = ""
+    goal: str = ""
     topics: tuple[str, ...] = ()
     #: The trip's context, only the parts that matter to this kind, as given.
     context: Mapping[str, Any] = field(default_factory=dict)
@@ -193,6 +209,8 @@ class Understanding:
             "party_size": self.party_size,
             "with_children": self.with_children,
             "places": list(self.places),
+            "origin": self.origin,
+            "goal": self.goal,
             "topics": list(self.topics),
             "context": dict(self.context),
         }
@@ -236,6 +254,8 @@ def understand(question: str, context: Mapping[str, Any] | None = None) -> Under
         party_size=party,
         with_children=bool(_WITH_KIDS.search(text)),
         places=places[:5],
+        origin=_first_place(_FROM, text),
+        goal=_first_place(_TO, text),
         topics=topics,
         context=relevant_context(kind, context or {}),
     )
@@ -254,6 +274,12 @@ def relevant_context(kind: QuestionKind, context: Mapping[str, Any]) -> dict[str
 def _first(pattern: re.Pattern[str], text: str) -> str:
     found = pattern.search(text)
     return " ".join(found.group(0).split()) if found else ""
+
+
+def _first_place(pattern: re.Pattern[str], text: str) -> str:
+    found = pattern.search(text)
+    place = found.group("place").strip() if found else ""
+    return "" if place in _NOT_PLACES else place
 
 
 def _party_size(text: str) -> int:
@@ -333,6 +359,8 @@ def trip_facts(understanding: Understanding) -> list[str]:
         ("Party", _people(adults, children) or ("with children" if u.with_children else "")),
         ("Staying at", _text(ctx.get("accommodation"))),
         ("Places named", ", ".join(u.places)),
+        ("Going from", u.origin),
+        ("Going to", u.goal),
         ("Looking for", ", ".join(u.topics)),
         ("Interests", _text(ctx.get("interests"))),
         ("Budget", _text(ctx.get("budget"))),
@@ -362,9 +390,9 @@ def missing_details(understanding: Understanding) -> list[str]:
         if not u.places and not u.topics:
             missing.append("What would you like to book (a restaurant, a tour, tickets)?")
     elif u.kind == "directions":
-        if not _text(ctx.get("accommodation")) and len(u.places) < 2:
+        if not (u.origin or _text(ctx.get("accommodation")) or len(u.places) > 1):
             missing.append("Where will you be starting from?")
-        if not u.places:
+        if not (u.goal or u.places):
             missing.append("Where would you like to go?")
     elif u.kind == "opening_hours":
         if not u.places:
@@ -383,6 +411,37 @@ def missing_details(understanding: Understanding) -> list[str]:
     return missing
 
 
+def _own(place: str, staying: str) -> str:
+    """``place``, with "our hotel" as the trip's accommodation when it is known."""
+    return staying if staying and place.casefold() in _OWN_PLACES else place
+
+
+#: How the offline answers name what a question is about.
+_BOOKABLE: Final[Mapping[str, str]] = {
+    "restaurant": "a table",
+    "tour": "a tour",
+    "show": "tickets",
+    "museum": "tickets",
+    "sight": "tickets",
+    "transport": "your transport",
+    "beach": "a beach spot",
+}
+_FINDABLE: Final[Mapping[str, str]] = {
+    "restaurant": "places to eat",
+    "bar": "bars",
+    "cafe": "cafés",
+    "museum": "museums",
+    "sight": "sights",
+    "tour": "tours",
+    "transport": "ways to get around",
+    "show": "shows",
+    "beach": "beaches",
+    "shopping": "places to shop",
+    "outdoors": "walks and parks",
+    "pharmacy": "pharmacies",
+}
+
+
 def offline_answer(understanding: Understanding) -> str:
     """A useful answer with no model: the steps for this kind of request, filled in with
     what the question and the trip say, never a fact nobody gave (no hours, no prices)."""
@@ -398,7 +457,7 @@ def offline_answer(understanding: Understanding) -> str:
     staying = _text(ctx.get("accommodation"))
     paragraphs: list[str] = []
     if question_kind == "booking":
-        thing = place or (f"a {what}" if what else "your booking")
+        thing = place or _BOOKABLE.get(what, "your booking")
         lines = [f"To book {thing}{in_where}"]
         if people:
             lines.append(f" for {people}")
@@ -418,8 +477,9 @@ def offline_answer(understanding: Understanding) -> str:
             "or card guarantee is taken, and keep the confirmation on your phone."
         )
     elif question_kind == "directions":
-        start = staying or (u.places[0] if len(u.places) > 1 else "where you are")
-        goal = u.places[-1] if u.places else "your destination"
+        start = _own(u.origin, staying) or staying
+        start = start or (u.places[0] if len(u.places) > 1 else "where you are")
+        goal = _own(u.goal, staying) or (u.places[-1] if u.places else "your destination")
         paragraphs.append(
             f"To get from {start} to {goal}{in_where if goal != where else ''}: compare "
             "public transport and a taxi or ride-hailing app in a maps app with the time "
@@ -447,8 +507,9 @@ def offline_answer(understanding: Understanding) -> str:
         )
     elif question_kind == "recommendation":
         interests = _text(ctx.get("interests"))
-        looking = what or (interests.split(",")[0] if interests else "")
-        subject = f"{looking} places" if looking else "places"
+        subject = _FINDABLE.get(what) or (
+            f"places for {interests.split(',')[0]}" if interests else "places"
+        )
         paragraphs.append(
             f"To find good {subject}{in_where}: shortlist three from recent reviews in a maps "
             "app (sort by recent, not by rating alone), then check each one's own site for "

@@ -717,7 +717,7 @@ def offline_summary(query: str, kind: Kind, topic: str, questions: Sequence[str]
         "changes the answer",
         "topic": "It goes from what the subject is to its background, facts and outlook",
     }[kind]
-    items = "; ".join(short_question(q) for q in questions)
+    items = "; ".join(q.rstrip("?") for q in questions)
     return (
         f'This report looks at "{" ".join(query.split())}" through {len(questions)} '
         f"sub-questions: {items}. {shape}."

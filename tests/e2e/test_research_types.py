@@ -165,7 +165,7 @@ async def test_concierge_query_runs_to_success(alice: JobsClient) -> None:
     assert result["details"]["party_size"] == 4
     assert result["details"]["day"] == "on Friday"
     assert result["context_used"]["destination"] == "Lisbon"
-    assert result["answer"].startswith("To book a restaurant in Lisbon for 2 adults and 2")
+    assert result["answer"].startswith("To book a table in Lisbon for 2 adults and 2")
     assert result["follow_up"] == []
 
 

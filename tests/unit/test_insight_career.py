@@ -150,6 +150,17 @@ def test_changing_fields_starts_a_rung_lower_and_no_role_starts_at_the_entry() -
     assert fresh["level"] is None
 
 
+def test_a_role_the_map_does_not_know_is_a_move_into_the_field() -> None:
+    design = domain_named("UX and Product Design")
+    move = place_on_ladder(design, "Graphic Designer")
+    assert move["changing_fields"] is True
+    assert move["from_domain"] == ""
+    assert move["next_roles"] == ["Junior Product Designer"]
+    # A manager of another kind of engineering starts senior, or manages.
+    lead = place_on_ladder(domain_named("Data Engineering"), "Engineering Manager")
+    assert lead["next_roles"] == ["Senior Data Engineer", "Data Engineering Manager"]
+
+
 def test_next_steps_put_the_top_gaps_first_and_end_with_the_role() -> None:
     domain = domain_named("Data Engineering")
     market = read_market(domain)

@@ -106,7 +106,7 @@ def test_the_offline_answer_uses_the_question_and_the_trip() -> None:
     )
     answer = offline_answer(understood)
     assert answer.startswith(
-        "To book a restaurant in Lisbon for 2 adults and 2 children (on Friday at 8pm): check "
+        "To book a table in Lisbon for 2 adults and 2 children (on Friday at 8pm): check "
         "availability on the venue's own website"
     )
     assert "say you are bringing children" in answer
@@ -125,6 +125,30 @@ def test_directions_start_from_where_the_party_stays() -> None:
     answer = offline_answer(understood)
     assert answer.startswith("To get from a hotel in Chiado to the Castelo de São Jorge in Lisbon")
     assert "choose step-free routes" in answer
+
+
+def test_a_route_s_ends_are_read_and_our_hotel_is_the_trip_s() -> None:
+    understood = understand("How do we get from the airport to our hotel?", TRIP)
+    assert (understood.kind, understood.origin, understood.goal) == (
+        "directions",
+        "the airport",
+        "our hotel",
+    )
+    assert offline_answer(understood).startswith(
+        "To get from the airport to a hotel in Chiado in Lisbon: compare public transport"
+    )
+    assert missing_details(understood) == []
+    alone = understand("How do I get to the old town?")
+    assert missing_details(alone) == ["Where will you be starting from?"]
+
+
+def test_recommendations_name_what_is_looked_for() -> None:
+    understood = understand("Can you recommend a good place for dinner with kids?", TRIP)
+    assert understood.kind == "recommendation"
+    answer = offline_answer(understood)
+    assert answer.startswith("To find good places to eat in Lisbon: shortlist three")
+    assert "choose family-friendly places and go early" in answer
+    assert "keep to your budget (mid-range)" in answer
 
 
 def test_what_is_missing_is_asked_back() -> None:
