@@ -4,8 +4,9 @@
 It reads the query's shape first and its kind second:
 
 - a **comparison** ("PostgreSQL vs MySQL for a small SaaS", "Should I rent or buy a home
-  in Berlin?", "the difference between TCP and UDP") asks about each option, then compares
-  them on cost, risks, timeline and examples, then asks which to choose;
+  in Berlin?", "the difference between TCP and UDP") asks about each option, then how
+  they differ and which to choose, then compares them on cost, risks, examples and
+  timeline (for actions: cost, risks, timeline and when one beats the other);
 - **several questions** in one ("How do I get a visa for Canada and what does it cost to
   live in Toronto?") are taken one by one;
 - a **list** under one frame ("What are the health benefits and risks of intermittent
