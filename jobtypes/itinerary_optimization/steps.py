@@ -91,8 +91,9 @@ async def _optimise_days(ctx: StepContext) -> dict[str, Any]:
 def day_reason(n: int, goal: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     """Why day ``n`` changed, or why it did not, in a sentence or two, from its routes."""
     if list(after["order"]) == list(before["order"]):
-        if len(before["order"]) < 3:
-            return f"Day {n}: {len(before['order'])} stops, nothing to re-order."
+        stops = len(before["order"])
+        if stops < 3:
+            return f"Day {n}: {stops} stop{'' if stops == 1 else 's'}, nothing to re-order."
         return f"Day {n}: already the best order found for {_GOAL_WORDS[goal]}; left as it is."
     kept = {(leg["from"], leg["to"]) for leg in after["legs"]}
     kept |= {(b, a) for a, b in kept}

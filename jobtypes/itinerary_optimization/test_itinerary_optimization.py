@@ -157,13 +157,18 @@ async def test_the_budget_goal_walks_where_least_travel_pays_fares() -> None:
 
 
 async def test_days_too_short_to_reorder_are_left_alone() -> None:
-    days = [{"activities": []}, {"activities": [stop("Hotel", 0), stop("Museum", 3)]}]
+    days = [
+        {"activities": []},
+        {"activities": [stop("Hotel", 0)]},
+        {"activities": [stop("Hotel", 0), stop("Museum", 3)]},
+    ]
     result = (
         await run_steps("itinerary_optimization", {"itinerary": {"days": days}, "goal": "budget"})
     ).result
     assert [d["reason"] for d in result["days"]] == [
         "Day 1: 0 stops, nothing to re-order.",
-        "Day 2: 2 stops, nothing to re-order.",
+        "Day 2: 1 stop, nothing to re-order.",
+        "Day 3: 2 stops, nothing to re-order.",
     ]
     assert result["total"]["saved_km"] == 0
     assert result["itinerary"] == {"days": days}
