@@ -25,7 +25,7 @@ Zurich in comfort on 2,000 EUR", not for booking.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
@@ -240,20 +240,6 @@ def plan_budget(
     else:
         planned = fit(estimate, floor, stated)
     return TripBudget(currency, style, days, level, rates, estimate, planned, stated)
-
-
-def budget_lines(budget: TripBudget) -> Sequence[str]:
-    """The budget as a Markdown table, with the total and the difference."""
-    currency = budget.currency
-    lines = [
-        f"| category | rate ({currency}) | planned ({currency}) |",
-        "|---|---:|---:|",
-    ]
-    for c in CATEGORIES:
-        per = "night" if c in PER_NIGHT else "day"
-        lines.append(f"| {c} | {money(budget.rates[c])} per {per} | {money(budget.planned[c])} |")
-    lines.append(f"| **total** | | **{money(budget.total)}** |")
-    return lines
 
 
 def money(minor: int) -> str:

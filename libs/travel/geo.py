@@ -1,8 +1,9 @@
 """Great-circle geography: the distance between two points on the Earth, and along a path.
 
 Distances are haversine distances on a sphere of the Earth's mean radius (IUGG, 6,371.0088
-km). Against the WGS-84 ellipsoid (Vincenty) that is within 0.5 % everywhere, far closer
-than a walk follows a straight line, which is all a day's route needs.
+km). Against the WGS-84 ellipsoid that is within about 0.5 % (the tests hold it to that
+on known city distances), far closer than any walk follows a straight line, which is all
+a day's route needs.
 """
 
 from __future__ import annotations
