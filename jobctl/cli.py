@@ -368,9 +368,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a shell reports for a command killed by SIGPIPE: `jobctl list | head` ends so.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Behave like a Unix tool in a pipeline (`jobctl list | head`): no traceback on EPIPE.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Behave like a Unix tool in a pipeline (`jobctl list | head`): no traceback when the
+    # reader goes away. Not by restoring SIGPIPE's default action, which would also kill
+    # the process for a write to one of gRPC's own sockets or wake-up pipes as it shuts
+    # down: only a broken stdout ends it, quietly.
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Whatever is still buffered for stdout has nowhere to go: point it at /dev/null so
+    that the interpreter's final flush does not raise again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         secret = args.secret or _default_secret()
@@ -390,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return asyncio.run(_run(args))
+    except BrokenPipeError:
+        raise
     except ConnectionError as error:  # a watch whose stream kept closing early
         print(f"jobctl: {error}", file=sys.stderr)
         return _EXIT_BY_CODE[grpc.StatusCode.UNAVAILABLE]
