@@ -106,6 +106,30 @@ export class JobsClient {
   }
 
   /**
+   * Stores a file for later jobs (bulk_import's `uploadId`): POST /v1/uploads with the
+   * file as the body, sent as it is read when given a stream.
+   */
+  async createUpload(file: Blob | ArrayBuffer | ReadableStream<Uint8Array>,
+    contentType = "application/x-ndjson"): Promise<Upload> {
+    const url = new URL(this.baseUrl + "/v1/uploads", globalThis.location?.href ?? "http://localhost");
+    const init: RequestInit & { duplex?: "half" } = {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await this.bearer()}`, "Content-Type": contentType },
+      body: file,
+    };
+    if (file instanceof ReadableStream) init.duplex = "half";
+    const response = await fetch(url, init);
+    const text = await response.text();
+    const document = text ? JSON.parse(text) : {};
+    if (!response.ok) {
+      const retryAfter = response.headers.get("Retry-After");
+      throw new JobsApiError(response.status, document as RpcStatus,
+        retryAfter ? Number(retryAfter) : null);
+    }
+    return document as Upload;
+  }
+
+  /**
    * Follows a job's events over Server-Sent Events with a watch token, so the user's own
    * token never goes into a URL. The browser reconnects by itself with Last-Event-ID; a
    * stream that closes for good before the end (an expired watch token) is reopened with
@@ -229,8 +253,9 @@ def _methods(document: dict[str, Any]) -> list[str]:
     for path, item in document["paths"].items():
         for verb, operation in item.items():
             content = operation["responses"].get("200", {}).get("content", {})
-            if "text/event-stream" in content or "*/*" in content:
-                continue  # watchJob and downloadArtifact, written by hand above
+            body = operation.get("requestBody", {}).get("content", {})
+            if "text/event-stream" in content or "*/*" in content or "*/*" in body:
+                continue  # watchJob, downloadArtifact and createUpload: by hand above
             params = [p for p in operation["parameters"] if p["in"] in ("path", "query")]
             path_names = [p["name"] for p in params if p["in"] == "path"]
             query = [p for p in params if p["in"] == "query"]

@@ -118,6 +118,15 @@ export interface RetryJobRequest {
 /** jobs.v1.StepStatus */
 export type StepStatus = "STEP_STATUS_UNSPECIFIED" | "STEP_STATUS_PENDING" | "STEP_STATUS_RUNNING" | "STEP_STATUS_RETRYING" | "STEP_STATUS_SUCCEEDED" | "STEP_STATUS_FAILED" | "STEP_STATUS_CANCELLED";
 
+/** jobs.v1.Upload */
+export interface Upload {
+  uploadId?: string;
+  size?: number;
+  sha256?: string;
+  contentType?: string;
+  createdAt?: string;
+}
+
 /** jobs.v1.Usage */
 export interface Usage {
   model?: string;
@@ -205,6 +214,30 @@ export class JobsClient {
         retryAfter ? Number(retryAfter) : null);
     }
     return response;
+  }
+
+  /**
+   * Stores a file for later jobs (bulk_import's `uploadId`): POST /v1/uploads with the
+   * file as the body, sent as it is read when given a stream.
+   */
+  async createUpload(file: Blob | ArrayBuffer | ReadableStream<Uint8Array>,
+    contentType = "application/x-ndjson"): Promise<Upload> {
+    const url = new URL(this.baseUrl + "/v1/uploads", globalThis.location?.href ?? "http://localhost");
+    const init: RequestInit & { duplex?: "half" } = {
+      method: "POST",
+      headers: { Authorization: `Bearer ${await this.bearer()}`, "Content-Type": contentType },
+      body: file,
+    };
+    if (file instanceof ReadableStream) init.duplex = "half";
+    const response = await fetch(url, init);
+    const text = await response.text();
+    const document = text ? JSON.parse(text) : {};
+    if (!response.ok) {
+      const retryAfter = response.headers.get("Retry-After");
+      throw new JobsApiError(response.status, document as RpcStatus,
+        retryAfter ? Number(retryAfter) : null);
+    }
+    return document as Upload;
   }
 
   /**

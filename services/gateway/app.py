@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import grpc
@@ -28,7 +28,7 @@ from jobkit.logging import get_logger
 from jobkit.metrics import GATEWAY_REQUEST_DURATION
 from services.gateway import openapi
 from services.gateway.config import Settings
-from services.gateway.downloads import stream_download
+from services.gateway.downloads import stream_download, stream_upload
 from services.gateway.events import ACCESS_TOKEN, stream_events
 from services.gateway.routes import Binding, bindings
 from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
@@ -57,6 +57,10 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
     return Response(
         dumps(document), status_code=status, headers=headers, media_type="application/json"
     )
+
+
+def _uploads() -> list[Binding]:
+    return [b for b in bindings() if b.upload]
 
 
 def _refuse_access_token(request: Request) -> None:
@@ -120,11 +124,28 @@ def _download_endpoint(
     return endpoint
 
 
+def _upload_endpoint(
+    binding: Binding, upstreams: Upstreams, settings: Settings
+) -> Callable[[Request], Awaitable[Response]]:
+    call = upstreams.upload(binding)
+
+    async def endpoint(request: Request) -> Response:
+        _refuse_access_token(request)
+        reply = await stream_upload(
+            request, call, forwarded_metadata(request.headers), settings.upstream_timeout_s
+        )
+        return _json(to_json(reply), headers={"Cache-Control": "no-store"})
+
+    return endpoint
+
+
 def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
     """One route per annotated RPC."""
     routes: list[BaseRoute] = []
     for binding in bindings():
-        if binding.download:
+        if binding.upload:
+            make = _upload_endpoint
+        elif binding.download:
             make = _download_endpoint
         else:
             make = _stream_endpoint if binding.streaming else _unary_endpoint
@@ -209,7 +230,11 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
         # Outermost, so preflights and errors (413 included) carry the CORS headers.
         *_cors(settings.cors_origins),
         Middleware(ObserveRequests),
-        Middleware(LimitBody, max_bytes=settings.max_body_bytes),
+        Middleware(
+            LimitBody,
+            max_bytes=settings.max_body_bytes,
+            by_path={upload.template: settings.max_upload_bytes for upload in _uploads()},
+        ),
     ]
     return Starlette(
         routes=routes,
@@ -258,17 +283,22 @@ class LimitBody:
     while it writes (httpx, most HTTP libraries) never sees the 413 already sent:
     it gets a connection error instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, by_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: Other limits for some paths (an upload's body is a file).
+        self.by_path = dict(by_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.by_path.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send, body_pending=True)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, body_pending=True, limit=limit)
             return
         received = 0
         body_pending = True
@@ -280,7 +310,7 @@ class LimitBody:
             body_pending = message["type"] == "http.request" and message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _BodyTooLarge()
             return message
 
@@ -294,13 +324,15 @@ class LimitBody:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send, body_pending=body_pending)
+            await self._refuse(scope, receive, send, body_pending=body_pending, limit=limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, body_pending: bool) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, body_pending: bool, limit: int
+    ) -> None:
         error = HttpError.of(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request body is larger than {self.max_bytes} bytes",
-            [("body", f"must be at most {self.max_bytes} bytes")],
+            f"the request body is larger than {limit} bytes",
+            [("body", f"must be at most {limit} bytes")],
         )
 
         async def send_then_drain(message: Message) -> None:

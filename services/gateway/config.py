@@ -20,6 +20,8 @@ class Settings:
     cors_origins: tuple[str, ...]
     #: Largest request body; a larger one is answered 413 before it is read.
     max_body_bytes: int
+    #: Largest upload (``POST /v1/uploads``), whose body is a file streamed to job_api.
+    max_upload_bytes: int
     #: Deadline of each unary call to job_api or notifier.
     upstream_timeout_s: float
     #: A ``: keepalive`` comment this often on an idle event stream.
@@ -41,6 +43,9 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()
             ),
             max_body_bytes=env_int(env, "GATEWAY_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024),
+            max_upload_bytes=env_int(
+                env, "GATEWAY_MAX_UPLOAD_BYTES", 64 * 1024 * 1024, minimum=1024
+            ),
             upstream_timeout_s=env_float(env, "GATEWAY_UPSTREAM_TIMEOUT_S", 30.0, minimum=0.1),
             keepalive_s=env_float(env, "SSE_KEEPALIVE_S", 15.0, minimum=0.1),
             send_timeout_s=env_float(env, "SSE_SEND_TIMEOUT_S", 30.0, minimum=0.1),

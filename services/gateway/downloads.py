@@ -1,5 +1,7 @@
-"""``GET /v1/jobs/{job_id}/artifacts/{name}``: one DownloadArtifact call as a streamed
-HTTP body.
+"""Files through the gateway, streamed both ways, never held whole.
+
+``GET /v1/jobs/{job_id}/artifacts/{name}``: one DownloadArtifact call as a streamed HTTP
+body.
 
 The stream's first message is read before the response starts, so a missing job or
 artifact (404), a bad request (400) or an unreachable store (503) is an HTTP status like any
@@ -7,6 +9,10 @@ other error. After it the bytes flow through as they come, never held whole, wit
 artifact's Content-Type, its Content-Length and its sha256 as the ETag. A stream that breaks
 later (the stored bytes no longer match their sha256: DATA_LOSS) cuts the connection short
 of Content-Length, so no client can take part of a file for the whole of it.
+
+``POST /v1/uploads``: the request body, as it arrives, is one CreateUpload call's stream
+of pieces (its Content-Type the first's); the answer is the Upload as JSON. The body's size
+is bounded by ``GATEWAY_MAX_UPLOAD_BYTES`` (413) before job_api's own limit.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from jobkit.logging import get_logger
 from services.gateway.routes import Binding
 from services.gateway.transcode import HttpError, build_request, error_from_call
 
 log = get_logger(__name__)
 
-#: The bound streaming RPC (DownloadArtifact).
+#: The bound streaming RPCs (DownloadArtifact, CreateUpload).
 StreamCall = grpc.aio.UnaryStreamMultiCallable[Message, Message]
+UploadCall = grpc.aio.StreamUnaryMultiCallable[Message, Message]
 
 #: What may appear in a Content-Disposition filename as is; anything else becomes ``_``.
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -77,3 +84,34 @@ async def stream_download(
             upstream.cancel()
 
     return StreamingResponse(body(), headers=headers, media_type=artifact.content_type)
+
+
+#: The pieces of an upload sent upstream: at most this much each.
+UPLOAD_PIECE = 256 * 1024
+
+
+async def stream_upload(
+    request: Request,
+    call: UploadCall,
+    metadata: tuple[tuple[str, str], ...],
+    timeout_s: float,
+) -> Message:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+
+    async def pieces() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+        first = True
+        async for received in request.stream():
+            for start in range(0, len(received), UPLOAD_PIECE):
+                piece = received[start : start + UPLOAD_PIECE]
+                yield job_service_pb2.CreateUploadRequest(
+                    content_type=content_type if first else "", data=piece
+                )
+                first = False
+        if first:  # an empty body: still one message, for its content type
+            yield job_service_pb2.CreateUploadRequest(content_type=content_type)
+
+    try:
+        reply: Message = await call(pieces(), metadata=metadata, timeout=timeout_s)
+    except grpc.aio.AioRpcError as error:
+        raise error_from_call(error) from None
+    return reply

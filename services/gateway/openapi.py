@@ -174,7 +174,13 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
             }
         },
     }
-    if binding.body == "*":
+    if binding.upload:
+        operation["requestBody"] = {
+            "required": True,
+            "description": "The file itself, streamed (its Content-Type is kept).",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif binding.body == "*":
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": schemas.ref(binding.request)}},

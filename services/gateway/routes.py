@@ -62,6 +62,11 @@ class Binding:
         return self.streaming and self.method.output_type.full_name == HTTP_BODY
 
     @property
+    def upload(self) -> bool:
+        """The request body is a file, streamed as the RPC's stream of pieces."""
+        return bool(self.method.client_streaming)
+
+    @property
     def path_params(self) -> tuple[str, ...]:
         return tuple(_VARIABLE.findall(self.template))
 

@@ -80,6 +80,13 @@ class Upstreams:
             response_deserializer=GetMessageClass(binding.method.output_type).FromString,
         )
 
+    def upload(self, binding: Binding) -> grpc.aio.StreamUnaryMultiCallable[Message, Message]:
+        return self._channels[binding.service].stream_unary(
+            binding.grpc_path,
+            request_serializer=_serialize,
+            response_deserializer=GetMessageClass(binding.method.output_type).FromString,
+        )
+
     async def ready(self, timeout_s: float = 1.0) -> bool:
         """Whether both upstreams answer SERVING."""
 

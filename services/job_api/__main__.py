@@ -31,6 +31,7 @@ async def main() -> None:
             limits=settings.limits,
             watch_tokens=watch_tokens_from_settings(settings.auth),
             artifacts=settings.object_store.open() if settings.object_store else None,
+            max_upload_bytes=settings.max_upload_bytes,
         )
         server = GrpcServer(
             settings.grpc_addr,

@@ -34,6 +34,8 @@ class Settings:
     #: Where jobs' artifacts are (``OBJECT_STORE_URL``), for DownloadArtifact; none: every
     #: download is NOT_FOUND.
     object_store: ObjectStoreSettings | None = None
+    #: Largest file CreateUpload takes.
+    max_upload_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -50,4 +52,5 @@ class Settings:
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             dispatch_first_step=env_int(env, "DISPATCH_FIRST_STEP", 1) != 0,
             object_store=ObjectStoreSettings.from_env(env),
+            max_upload_bytes=env_int(env, "MAX_UPLOAD_BYTES", 64 * 1024 * 1024, minimum=1024),
         )

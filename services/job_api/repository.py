@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from jobkit import store
+from jobkit.artifacts import Artifact
 from jobkit.db import Conn
 from jobkit.lifecycle import JobStatus
 from jobkit.model import JobRecord
@@ -54,3 +56,11 @@ async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str
     is one of ``artifact_types``, its artifacts are queued for deletion in the same
     transaction."""
     await conn.execute(queries.delete_job, job_id, list(artifact_types))
+
+
+async def insert_upload(conn: Conn, upload_id: uuid.UUID, owner: str, stored: Artifact) -> datetime:
+    """Record a file stored for later jobs; returns when."""
+    created_at: datetime = await conn.fetchval(
+        queries.insert_upload, upload_id, owner, stored.size, stored.sha256, stored.content_type
+    )
+    return created_at

@@ -21,8 +21,10 @@ from jobkit.artifacts import (
     ArtifactError,
     ArtifactMissing,
     ArtifactStore,
+    ArtifactTooLarge,
     artifact_named,
     job_prefix,
+    upload_prefix,
 )
 from jobkit.auth import Authenticator, Principal
 from jobkit.convert import (
@@ -92,8 +94,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         limits: Limits | None = None,
         watch_tokens: WatchTokens | None = None,
         artifacts: ArtifactStore | None = None,
+        max_upload_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._max_upload_bytes = max_upload_bytes
         self._artifacts = artifacts
         #: Jobs of these types leave their artifacts to the sweeper when deleted (none
         #: without an object store: there would be nothing to delete).
@@ -257,6 +261,64 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             raise Unavailable() from None
         if first is not None:  # empty: the header alone
             yield first
+
+    @unary
+    async def CreateUpload(
+        self,
+        request_iterator: AsyncIterator[job_service_pb2.CreateUploadRequest],
+        context: Context,
+    ) -> job_service_pb2.Upload:
+        caller = self._caller(context)
+        if self._artifacts is None:
+            raise FailedPrecondition("this deployment has no object store for uploads")
+        upload_id = uuid.uuid4()
+        content_type = ""
+
+        async def pieces() -> AsyncIterator[bytes]:
+            nonlocal content_type
+            first = True
+            async for message in request_iterator:
+                if first:
+                    content_type = message.content_type or "application/octet-stream"
+                    first = False
+                if message.data:
+                    yield message.data
+
+        chunks = pieces()
+        # The first piece is read here, so the content type is known before the write.
+        head = await anext(chunks, b"")
+
+        async def whole() -> AsyncIterator[bytes]:
+            if head:
+                yield head
+            async for chunk in chunks:
+                yield chunk
+
+        try:
+            stored = await self._artifacts.write(
+                upload_prefix(caller.subject, upload_id),
+                "upload",
+                content_type or "application/octet-stream",
+                whole(),
+                max_bytes=self._max_upload_bytes,
+            )
+        except ArtifactTooLarge:
+            raise InvalidArgument.on(
+                "data", f"the file must be at most {self._max_upload_bytes} bytes"
+            ) from None
+        except ArtifactError:
+            raise Unavailable() from None
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            created_at = await repository.insert_upload(conn, upload_id, caller.subject, stored)
+        log.info("upload_stored", upload_id=str(upload_id), size=stored.size)
+        upload = job_service_pb2.Upload(
+            upload_id=str(upload_id),
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+        )
+        upload.created_at.FromDatetime(created_at)
+        return upload
 
     @unary
     async def ListJobs(

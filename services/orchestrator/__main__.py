@@ -55,6 +55,7 @@ async def main() -> None:
             artifacts=settings.object_store.open() if settings.object_store else None,
             artifact_types=CATALOG.saving_artifacts(),
             artifact_scan_s=settings.timing.artifact_scan_s,
+            upload_ttl_s=settings.timing.upload_ttl_s,
         )
         service.background(retention.erase_expired_forever())
         service.background(retention.erase_artifacts_forever())

@@ -26,6 +26,8 @@ class Timing:
     retention_scan_s: float = 60.0
     #: How often to delete deleted jobs' artifacts from the object store.
     artifact_scan_s: float = 5.0
+    #: Uploads are erased this long after they were made.
+    upload_ttl_s: float = 7 * 24 * 3600.0
     #: An idle consumer loop still wakes this often, to prove it is alive.
     tick_s: float = 5.0
     #: The process is unhealthy once its consumer loop has not come round for this long.
@@ -66,6 +68,7 @@ class Settings:
                 retention_s=env_float(env, "JOB_TTL_S", 24 * 3600.0, minimum=1.0),
                 retention_scan_s=env_float(env, "RETENTION_SCAN_S", 60.0, minimum=0.1),
                 artifact_scan_s=env_float(env, "ARTIFACT_SCAN_S", 5.0, minimum=0.1),
+                upload_ttl_s=env_float(env, "UPLOAD_TTL_S", 7 * 24 * 3600.0, minimum=1.0),
             ),
             prices=PriceTable.parse(env.get("MODEL_PRICES", "")),
             health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),

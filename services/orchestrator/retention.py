@@ -1,7 +1,8 @@
 """Retention: what the orchestrators erase on a timer. Finished jobs past their TTL go,
-with their steps and events; the artifacts of a deleted job (by retention or DeleteJob)
-go from the object store after it, through ``artifact_deletions``, so a crash between the
-two deletes leaves a row to finish, never an orphaned object.
+with their steps and events, and uploads past theirs; the objects of a deleted job (by
+retention or DeleteJob) or upload go from the object store after it, through
+``artifact_deletions``, so a crash between the two deletes leaves a row to finish, never
+an orphaned object.
 
 Every replica runs both loops; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
 """
@@ -9,12 +10,13 @@ Every replica runs both loops; ``FOR UPDATE SKIP LOCKED`` keeps them off each ot
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
 
 from jobkit import limits
-from jobkit.artifacts import ArtifactError, ArtifactStore, job_prefix
+from jobkit.artifacts import ArtifactError, ArtifactStore, job_prefix, upload_prefix
 from jobkit.db import wrap_db_errors
 from jobkit.logging import get_logger
 from jobkit.sql import queries
@@ -37,7 +39,9 @@ class Retention:
         artifacts: ArtifactStore | None = None,
         artifact_types: Sequence[str] = (),
         artifact_scan_s: float = 5.0,
+        upload_ttl_s: float = 7 * 24 * 3600.0,
     ) -> None:
+        self._upload_ttl_s = upload_ttl_s
         self._pool = pool
         self._retention_s = retention_s
         self._scan_s = scan_s
@@ -61,10 +65,15 @@ class Retention:
             deleted = await conn.fetch(
                 queries.erase_expired_jobs, self._retention_s, SCAN_BATCH, self._artifact_types
             )
+            uploads = await conn.fetch(
+                queries.erase_expired_uploads, self._upload_ttl_s, SCAN_BATCH
+            )
             await limits.prune(conn)
         if deleted:
             log.info("jobs_expired", count=len(deleted))
-        return len(deleted)
+        if uploads:
+            log.info("uploads_expired", count=len(uploads))
+        return max(len(deleted), len(uploads))
 
     async def erase_artifacts_forever(self) -> None:
         """Deleted jobs' artifacts go from the object store."""
@@ -90,20 +99,20 @@ class Retention:
                 return 0
             gate = asyncio.Semaphore(PREFIXES_AT_ONCE)
 
-            async def erase(job_id: object, owner: str) -> object | None:
+            async def erase(kind: str, id: uuid.UUID, owner: str) -> tuple[str, uuid.UUID] | None:
+                prefix = job_prefix(owner, id) if kind == "job" else upload_prefix(owner, id)
                 async with gate:
                     try:
-                        await store.delete_prefix(job_prefix(owner, str(job_id)))
+                        await store.delete_prefix(prefix)
                     except ArtifactError as exc:
-                        log.warning("artifact_prefix_failed", job_id=str(job_id), error=str(exc))
+                        log.warning("artifact_prefix_failed", kind=kind, id=str(id), error=str(exc))
                         return None
-                    return job_id
+                    return kind, id
 
-            done = [
-                job_id
-                for job_id in await asyncio.gather(*(erase(r["job_id"], r["owner"]) for r in rows))
-                if job_id is not None
-            ]
-            await conn.execute(queries.finish_artifact_deletions, done)
-        log.info("artifacts_deleted", jobs=len(done), failed=len(rows) - len(done))
+            erased = await asyncio.gather(*(erase(r["kind"], r["id"], r["owner"]) for r in rows))
+            done = [pair for pair in erased if pair is not None]
+            await conn.execute(
+                queries.finish_artifact_deletions, [k for k, _ in done], [i for _, i in done]
+            )
+        log.info("artifacts_deleted", prefixes=len(done), failed=len(rows) - len(done))
         return len(done)

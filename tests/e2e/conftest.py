@@ -29,6 +29,7 @@ RSA_KID = "e2e-rsa-1"
 LIMITS = {"RATE_LIMIT_PER_MINUTE": 40, "MAX_RUNNING_JOBS_PER_USER": 20, "MAX_WATCHES_PER_USER": 10}
 CORS_ORIGIN = "https://app.example.test"
 GATEWAY_MAX_BODY_BYTES = 256 * 1024
+GATEWAY_MAX_UPLOAD_BYTES = 1024 * 1024
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +59,7 @@ def stack(
         "CORS_ORIGINS": CORS_ORIGIN,
         "SSE_KEEPALIVE_S": "0.5",
         "GATEWAY_MAX_BODY_BYTES": str(GATEWAY_MAX_BODY_BYTES),
+        "GATEWAY_MAX_UPLOAD_BYTES": str(GATEWAY_MAX_UPLOAD_BYTES),
         # Artifacts, in the session's object store; a deleted job's go within a second.
         **seaweed_server.env(),
         "ARTIFACT_SCAN_S": "0.5",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -14,10 +15,11 @@ import pytest
 
 from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.artifacts import ObjectStoreSettings, job_prefix
+from jobkit.artifacts import ObjectStoreSettings, job_prefix, upload_prefix
 from jobkit.convert import struct_to_dict
-from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from jobtypes.noop.steps import noop_bytes
+from tests.e2e.conftest import GATEWAY_MAX_UPLOAD_BYTES
 from tests.e2e.test_job_path import watch_all
 from tests.e2e.test_jobctl import TRANSPORTS, jobctl
 
@@ -151,3 +153,59 @@ async def test_deleting_the_job_deletes_its_objects(alice: JobsClient, stack: St
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await alice.download(job.job_id, "noop.bin")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def upload_over_grpc(client: JobsClient, pieces: list[bytes], content_type: str) -> object:
+    async def requests() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+        for n, piece in enumerate(pieces):
+            yield job_service_pb2.CreateUploadRequest(
+                content_type=content_type if n == 0 else "", data=piece
+            )
+
+    return await client.jobs.CreateUpload(requests(), metadata=client._metadata)
+
+
+async def test_an_upload_is_stored_under_its_owner_and_answered_with_its_digest(
+    stack: Stack,
+) -> None:
+    lines = b"".join(b'{"sleep_ms": %d}\n' % n for n in range(20_000))  # ~360 KB
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            f"{stack.gateway_url}/v1/uploads",
+            content=lines,
+            headers={
+                "Authorization": f"Bearer {stack.token('alice')}",
+                "Content-Type": "application/x-ndjson",
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    upload = answer.json()
+    assert upload["size"] == len(lines)
+    assert upload["sha256"] == hashlib.sha256(lines).hexdigest()
+    assert upload["contentType"] == "application/x-ndjson"
+    settings = ObjectStoreSettings.from_env(stack.extra_env)
+    assert settings is not None
+    prefix = upload_prefix("alice", upload["uploadId"])
+    assert await settings.open().names(prefix) == [prefix + upload["sha256"]]
+
+
+async def test_an_upload_over_grpc_in_pieces_is_one_file(alice: JobsClient) -> None:
+    pieces = [b"a" * 100_000, b"b" * 5, b"", b"c" * 70_000]
+    upload = await upload_over_grpc(alice, pieces, "text/plain")
+    assert isinstance(upload, job_service_pb2.Upload)
+    assert upload.size == sum(map(len, pieces))
+    assert upload.sha256 == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert upload.content_type == "text/plain"
+
+
+async def test_an_upload_past_the_gateway_s_limit_is_413_and_needs_a_token(stack: Stack) -> None:
+    url = f"{stack.gateway_url}/v1/uploads"
+    async with httpx.AsyncClient(timeout=30) as http:
+        nobody = await http.post(url, content=b"{}\n")
+        assert nobody.status_code == 401
+        too_big = await http.post(
+            url,
+            content=b"x" * (GATEWAY_MAX_UPLOAD_BYTES + 1),
+            headers={"Authorization": f"Bearer {stack.token('alice')}"},
+        )
+        assert too_big.status_code == 413

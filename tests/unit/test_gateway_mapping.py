@@ -37,6 +37,7 @@ CONTRACT = {
     ("POST", "/v1/jobs/{job_id}:watchToken"): "CreateWatchToken",
     ("GET", "/v1/jobs/{job_id}/events"): "WatchJob",
     ("GET", "/v1/jobs/{job_id}/artifacts/{name}"): "DownloadArtifact",
+    ("POST", "/v1/uploads"): "CreateUpload",
 }
 
 
@@ -52,6 +53,8 @@ def test_the_routes_are_the_contracts_and_come_from_the_annotations() -> None:
     assert _binding("WatchJob").streaming
     assert not _binding("WatchJob").download
     assert _binding("DownloadArtifact").download
+    assert _binding("CreateUpload").upload
+    assert not _binding("CreateJob").upload
     assert _binding("CancelJob").grpc_path == "/jobs.v1.JobService/CancelJob"
     assert _binding("GetJob").path_params == ("job_id",)
 

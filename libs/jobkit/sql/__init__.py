@@ -49,6 +49,7 @@ class Queries:
     find_by_idempotency_key: str
     list_job_ids: str
     delete_job: str
+    insert_upload: str
     # notifier.sql
     job_owner_and_trace: str
     job_owner_and_progress: str
@@ -56,6 +57,7 @@ class Queries:
     # orchestrator.sql
     expired_leases: str
     erase_expired_jobs: str
+    erase_expired_uploads: str
     claim_artifact_deletions: str
     finish_artifact_deletions: str
     outbox_backlog: str

@@ -23,6 +23,11 @@ LIMIT $6
 WITH gone AS (
     DELETE FROM jobs WHERE id = $1 RETURNING id, owner, type
 )
-INSERT INTO artifact_deletions (job_id, owner)
-SELECT id, owner FROM gone WHERE type = ANY($2::text[])
-ON CONFLICT (job_id) DO NOTHING
+INSERT INTO artifact_deletions (kind, id, owner)
+SELECT 'job', id, owner FROM gone WHERE type = ANY($2::text[])
+ON CONFLICT (kind, id) DO NOTHING
+
+-- name: insert_upload --
+-- A file stored for later jobs. $1: id, $2: owner, $3: size, $4: sha256, $5: content type.
+INSERT INTO uploads (id, owner, size, sha256, content_type) VALUES ($1, $2, $3, $4, $5)
+RETURNING created_at

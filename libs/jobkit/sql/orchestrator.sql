@@ -23,23 +23,43 @@ WITH gone AS (
         FOR UPDATE SKIP LOCKED)
     RETURNING id, owner, type
 ), doomed AS (
-    INSERT INTO artifact_deletions (job_id, owner)
-    SELECT id, owner FROM gone WHERE type = ANY($3::text[])
-    ON CONFLICT (job_id) DO NOTHING
+    INSERT INTO artifact_deletions (kind, id, owner)
+    SELECT 'job', id, owner FROM gone WHERE type = ANY($3::text[])
+    ON CONFLICT (kind, id) DO NOTHING
+)
+SELECT id FROM gone
+
+-- name: erase_expired_uploads --
+-- Uploads older than their TTL, their objects left to the sweeper (artifact_deletions).
+-- $1: seconds an upload is kept, $2: at most this many.
+WITH gone AS (
+    DELETE FROM uploads WHERE id IN (
+        SELECT id FROM uploads
+        WHERE created_at < now() - make_interval(secs => $1)
+        ORDER BY created_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, owner
+), doomed AS (
+    INSERT INTO artifact_deletions (kind, id, owner)
+    SELECT 'upload', id, owner FROM gone
+    ON CONFLICT (kind, id) DO NOTHING
 )
 SELECT id FROM gone
 
 -- name: claim_artifact_deletions --
--- Deleted jobs whose artifacts are still in the object store, oldest first, locked until
--- the claiming transaction ends (replicas skip each other's). $1: at most this many.
-SELECT job_id, owner FROM artifact_deletions
+-- Deleted jobs and expired uploads whose objects are still in the store, oldest first,
+-- locked until the claiming transaction ends (replicas skip each other's).
+-- $1: at most this many.
+SELECT kind, id, owner FROM artifact_deletions
 ORDER BY requested_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED
 
 -- name: finish_artifact_deletions --
--- Their objects are gone. $1: job ids.
-DELETE FROM artifact_deletions WHERE job_id = ANY($1::uuid[])
+-- Their objects are gone. $1: kinds, $2: ids (pairwise).
+DELETE FROM artifact_deletions
+WHERE (kind, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))
 
 -- name: outbox_backlog --
 -- Outbox rows not yet published, and how long the oldest due one has waited (seconds).

@@ -76,6 +76,28 @@ class DownloadArtifactRequest(_message.Message):
     name: str
     def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
+class CreateUploadRequest(_message.Message):
+    __slots__ = ("content_type", "data")
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    content_type: str
+    data: bytes
+    def __init__(self, content_type: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Upload(_message.Message):
+    __slots__ = ("upload_id", "size", "sha256", "content_type", "created_at")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    size: int
+    sha256: str
+    content_type: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, upload_id: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ListJobTypesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

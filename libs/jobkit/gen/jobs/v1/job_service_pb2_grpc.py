@@ -76,6 +76,11 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.CreateUpload = channel.stream_unary(
+                '/jobs.v1.JobService/CreateUpload',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.CreateUploadRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_job__service__pb2.Upload.FromString,
+                _registered_method=True)
         self.ListJobTypes = channel.unary_unary(
                 '/jobs.v1.JobService/ListJobTypes',
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.ListJobTypesRequest.SerializeToString,
@@ -147,6 +152,16 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUpload(self, request_iterator, context):
+        """Stores a file for later jobs (bulk_import's `upload_id`), streamed: the first
+        message names its content type, every message carries the next piece. The file is the
+        caller's, kept for a week (UPLOAD_TTL_S); larger than MAX_UPLOAD_BYTES is
+        INVALID_ARGUMENT and keeps nothing. Over HTTP the request body is the file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListJobTypes(self, request, context):
         """Lists the job types this deployment runs, with their step names.
         """
@@ -200,6 +215,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.DownloadArtifact,
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CreateUpload': grpc.stream_unary_rpc_method_handler(
+                    servicer.CreateUpload,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.CreateUploadRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_job__service__pb2.Upload.SerializeToString,
             ),
             'ListJobTypes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListJobTypes,
@@ -405,6 +425,33 @@ class JobService:
             '/jobs.v1.JobService/DownloadArtifact',
             jobs_dot_v1_dot_job__service__pb2.DownloadArtifactRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/jobs.v1.JobService/CreateUpload',
+            jobs_dot_v1_dot_job__service__pb2.CreateUploadRequest.SerializeToString,
+            jobs_dot_v1_dot_job__service__pb2.Upload.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,12 @@ class JobServiceStub:
     hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
     that no longer match their sha256 end the stream with DATA_LOSS.
     """
+    CreateUpload: _grpc.StreamUnaryMultiCallable[_job_service_pb2.CreateUploadRequest, _job_service_pb2.Upload]
+    """Stores a file for later jobs (bulk_import's `upload_id`), streamed: the first
+    message names its content type, every message carries the next piece. The file is the
+    caller's, kept for a week (UPLOAD_TTL_S); larger than MAX_UPLOAD_BYTES is
+    INVALID_ARGUMENT and keeps nothing. Over HTTP the request body is the file.
+    """
     ListJobTypes: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]
     """Lists the job types this deployment runs, with their step names."""
     CreateWatchToken: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.CreateWatchTokenRequest, _job_service_pb2.CreateWatchTokenResponse]
@@ -92,6 +98,12 @@ class JobServiceAsyncStub(JobServiceStub):
     order: the first message's `content_type` is the artifact's, and its `extensions`
     hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
     that no longer match their sha256 end the stream with DATA_LOSS.
+    """
+    CreateUpload: _aio.StreamUnaryMultiCallable[_job_service_pb2.CreateUploadRequest, _job_service_pb2.Upload]  # type: ignore[assignment]
+    """Stores a file for later jobs (bulk_import's `upload_id`), streamed: the first
+    message names its content type, every message carries the next piece. The file is the
+    caller's, kept for a week (UPLOAD_TTL_S); larger than MAX_UPLOAD_BYTES is
+    INVALID_ARGUMENT and keeps nothing. Over HTTP the request body is the file.
     """
     ListJobTypes: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ListJobTypesRequest, _job_service_pb2.ListJobTypesResponse]  # type: ignore[assignment]
     """Lists the job types this deployment runs, with their step names."""
@@ -166,6 +178,18 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         order: the first message's `content_type` is the artifact's, and its `extensions`
         hold the `Artifact` (size, sha256); every message's `data` is the next piece. Bytes
         that no longer match their sha256 end the stream with DATA_LOSS.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateUpload(
+        self,
+        request_iterator: _MaybeAsyncIterator[_job_service_pb2.CreateUploadRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.Upload, _abc.Awaitable[_job_service_pb2.Upload]]:
+        """Stores a file for later jobs (bulk_import's `upload_id`), streamed: the first
+        message names its content type, every message carries the next piece. The file is the
+        caller's, kept for a week (UPLOAD_TTL_S); larger than MAX_UPLOAD_BYTES is
+        INVALID_ARGUMENT and keeps nothing. Over HTTP the request body is the file.
         """
 
     @_abc_1.abstractmethod
