@@ -20,6 +20,11 @@ NAMES: tuple[str, ...] = (
     "resume_improvement",
     "skill_gap_analysis",
     "interview_prep",
+    "trip_generation",
+    "itinerary_optimization",
+    "research",
+    "concierge_query",
+    "career_insights",
     "noop",
 )
 

@@ -26,7 +26,6 @@ from insight.career import (
     read_market,
     resolve_domain,
 )
-
 from jobtypes.career_insights.spec import ADVISE, MATCH_SKILLS, READ_MARKET
 from stepkit import (
     ChatMessage,

@@ -22,7 +22,6 @@ from insight.concierge import (
     trip_facts,
     understand,
 )
-
 from jobtypes.concierge_query.spec import ANSWER, UNDERSTAND
 from stepkit import ChatMessage, ChatProvider, Handler, Prose, StepContext, system
 

@@ -3,9 +3,8 @@ travel less, or to spend less getting around, and what that saves."""
 
 from __future__ import annotations
 
-from travel.route import GOALS
-
 from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, JobTypeSpec, StepSpec, number, obj, text
+from travel.route import GOALS
 
 MEASURE_ITINERARY = "measure_itinerary"
 OPTIMISE_DAYS = "optimise_days"

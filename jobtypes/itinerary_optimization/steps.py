@@ -17,15 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from travel.geo import Point, distance_matrix
-from travel.route import Route, optimise_day, route
-
 from jobtypes.itinerary_optimization.spec import (
     EXPLAIN_CHANGES,
     MEASURE_ITINERARY,
     OPTIMISE_DAYS,
 )
 from stepkit import ChatMessage, ChatProvider, Handler, Prose, StepContext, system
+from travel.geo import Point, distance_matrix
+from travel.route import Route, optimise_day, route
 
 #: Prompt id with its version; bump the version whenever the prompt's wording changes.
 EXPLAIN_PROMPT = "itinerary_explanation@1"

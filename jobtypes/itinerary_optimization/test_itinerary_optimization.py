@@ -11,12 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from travel.geo import EARTH_RADIUS_KM
-
 from jobtypes.itinerary_optimization import steps
 from jobtypes.itinerary_optimization.spec import SPEC as ITINERARY_OPTIMIZATION
 from tests.unit.pipeline import run_steps
 from tests.unit.scripted_provider import ScriptedProvider
+from travel.geo import EARTH_RADIUS_KM
 
 EXAMPLE = json.loads((Path(__file__).parent / "example.json").read_text(encoding="utf-8"))
 INPUT: dict[str, Any] = EXAMPLE["input"]

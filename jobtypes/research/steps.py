@@ -30,7 +30,6 @@ from insight.research import (
     render_report,
     short_question,
 )
-
 from jobtypes.research.spec import INVESTIGATE, PLAN, WRITE
 from stepkit import (
     ChatMessage,

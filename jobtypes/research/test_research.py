@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from insight.research import short_question
 
+from insight.research import short_question
 from jobtypes.research import steps
 from jobtypes.research.spec import SPEC
 from stepkit.errors import PermanentStepError

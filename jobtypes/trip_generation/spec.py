@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from travel.budget import EUR_TO_CURRENCY, STYLES
-from travel.dates import MAX_DAYS, date_violations
-
 from jobkit.catalog import COMPUTE_RETRY, MODEL_RETRY, JobTypeSpec, StepSpec, number, obj, text
 from jobkit.errors import FieldViolation
 from jobkit.schema import NON_BLANK
+from travel.budget import EUR_TO_CURRENCY, STYLES
+from travel.dates import MAX_DAYS, date_violations
 
 RESEARCH_DESTINATION = "research_destination"
 PLAN_DAYS = "plan_days"

@@ -20,10 +20,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from travel.budget import CATEGORIES, money, plan_budget, to_minor
-from travel.dates import date_violations, trip_dates
-from travel.days import Theme, day_themes, plan_day, tip_for
-
 from jobtypes.trip_generation.spec import (
     BALANCE_BUDGET,
     PLAN_DAYS,
@@ -41,6 +37,9 @@ from stepkit import (
     listing,
     system,
 )
+from travel.budget import CATEGORIES, money, plan_budget, to_minor
+from travel.dates import date_violations, trip_dates
+from travel.days import Theme, day_themes, plan_day, tip_for
 
 #: Prompt ids with their versions; bump a version whenever its prompt's wording changes.
 DAY_NOTE_PROMPT = "trip_day_note@1"

@@ -14,9 +14,9 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from insight.research import short_question
 
 from devstack import Stack
+from insight.research import short_question
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2

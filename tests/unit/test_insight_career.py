@@ -5,6 +5,7 @@ next role, or the way in for someone changing fields."""
 from __future__ import annotations
 
 import pytest
+
 from insight.career import (
     DOMAINS,
     domain_named,
@@ -16,7 +17,6 @@ from insight.career import (
     resolve_domain,
     seniority,
 )
-
 from resume import VOCABULARY
 
 

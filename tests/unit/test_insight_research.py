@@ -4,6 +4,7 @@ person would ask, a model's plan is read robustly, and the offline texts follow 
 from __future__ import annotations
 
 import pytest
+
 from insight.research import (
     offline_answer,
     offline_summary,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from travel.budget import (
     CATEGORIES,
     daily_rates,

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from travel.dates import TripDates, date_violations, trip_dates
 from travel.days import day_themes, plan_days, theme_for
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from travel.geo import EARTH_RADIUS_KM, Point, distance_matrix, haversine_km, path_km
 
 LONDON = Point(51.5074, -0.1278)

@@ -8,6 +8,7 @@ import math
 import random
 
 import pytest
+
 from travel.geo import EARTH_RADIUS_KM, Point, distance_matrix
 from travel.route import (
     Mode,
