@@ -23,7 +23,7 @@ from playwright.async_api import (
     async_playwright,
 )
 
-from devstack import Stack
+from devstack import SeaweedServer, Stack
 from jobctl.client import JobsClient
 from tests.e2e.conftest import print_service_logs
 
@@ -65,9 +65,15 @@ def browser_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(browser_path: str, tmp_root: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """The stack, gateway included; started only once a browser is known to be there."""
-    running = Stack(tmp_root / "browser-stack").start()
+def stack(
+    browser_path: str,
+    tmp_root: Path,
+    request: pytest.FixtureRequest,
+    seaweed_server: SeaweedServer,
+) -> Iterator[Stack]:
+    """The stack, gateway included, with the session's object store for artifacts;
+    started only once a browser is known to be there."""
+    running = Stack(tmp_root / "browser-stack", extra_env=seaweed_server.env()).start()
     yield running
     running.stop()
     if request.session.testsfailed:

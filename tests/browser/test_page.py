@@ -336,3 +336,26 @@ async def test_every_type_is_offered_with_its_example_and_its_required_fields(
     await expect(page.locator("#json-status")).to_have_text("Missing: job_posting")
     await expect(page.locator("#submit")).to_be_disabled()
     assert not tab.page_errors
+
+
+async def test_a_job_s_file_downloads_from_its_result(
+    tab: Tab, stack: Stack, output_dirs: list[Path]
+) -> None:
+    """A result that lists an artifact offers it; the button fetches it with the user's
+    token and the browser saves the whole file under its name."""
+    page = tab.page
+    await open_page(page, stack)
+    await submit(page, "noop", {"artifact_bytes": 300_000})
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+    button = page.get_by_role("button", name="Download noop.bin")
+    await expect(button).to_be_visible()
+    await expect(page.locator(".file-meta")).to_contain_text("293.0 KiB")
+    async with page.expect_download() as waiting:
+        await button.click()
+    download = await waiting.value
+    assert download.suggested_filename == "noop.bin"
+    saved = await download.path()
+    assert saved is not None
+    assert saved.stat().st_size == 300_000
+    await screenshot(page, output_dirs, "noop-file.png")
+    tab.assert_clean()

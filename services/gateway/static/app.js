@@ -520,8 +520,57 @@
     $("cover-letter").replaceChildren(renderMarkdown(letter));
     $("tab-letter").hidden = !letter;
     $("result-json").textContent = JSON.stringify(result, null, 2);
+    renderFiles(Array.isArray(result.artifacts) ? result.artifacts : []);
     selectTab(markdownKey ? "preview" : letter ? "letter" : "raw");
     $("result").hidden = false;
+  }
+
+  // A job's artifacts: each a button that downloads it with the user's token (a plain
+  // link could not send the Authorization header), then saves it under its name.
+  function renderFiles(artifacts) {
+    const files = artifacts.filter((a) => a && typeof a.name === "string");
+    $("files-box").hidden = !files.length;
+    $("files").replaceChildren(...files.map((artifact) => {
+      const item = el("li", "file");
+      const button = el("button", "btn", `Download ${artifact.name}`);
+      button.type = "button";
+      button.addEventListener("click", () => downloadArtifact(page.jobId, artifact.name, button));
+      const size = Number(artifact.size) || 0;
+      item.append(button, el("span", "file-meta", `${formatBytes(size)} · ${artifact.content_type || ""}`));
+      return item;
+    }));
+  }
+
+  async function downloadArtifact(jobId, name, button) {
+    button.disabled = true;
+    try {
+      const res = await fetch(`${jobPath(jobId)}/artifacts/${encodeURIComponent(name)}`, {
+        headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+      });
+      if (!res.ok) {
+        let body = null;
+        try { body = await res.json(); } catch (err) { body = null; }
+        throw new ApiError(res.status, body, res.headers.get("Retry-After"));
+      }
+      const url = URL.createObjectURL(await res.blob());
+      const link = el("a");
+      link.href = url;
+      link.download = name;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function formatBytes(size) {
+    if (size < 1024) return `${size} B`;
+    if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KiB`;
+    return `${(size / 1024 / 1024).toFixed(1)} MiB`;
   }
 
   function fillChips(which, skills) {
