@@ -10,16 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from jsonschema import Draft202012Validator
 
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
-from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes import CATALOG
+from tests.e2e.rejections import refused_input
 
 pytestmark = pytest.mark.e2e
 
@@ -117,20 +116,9 @@ async def test_skill_gap_analysis_runs_to_success(alice: JobsClient) -> None:
 
 
 async def test_bad_input_is_rejected_with_field_violations(stack: Stack) -> None:
-    async with grpc.aio.insecure_channel(stack.job_api_addr) as channel:
-        stub = job_service_pb2_grpc.JobServiceStub(channel)
-        metadata = (("authorization", f"Bearer {stack.token('alice')}"),)
-        request = job_service_pb2.CreateJobRequest(type="skill_gap_analysis")
-        request.input.update({"resume": {"skills": "Python"}, "hours_per_week": 200})
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.CreateJob(request, metadata=metadata)
-    error = caught.value
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    trailers: dict[str, Any] = dict(error.trailing_metadata() or ())  # type: ignore[arg-type]
-    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
-    bad_request = error_details_pb2.BadRequest()
-    status.details[0].Unpack(bad_request)
-    assert {v.field for v in bad_request.field_violations} == {
+    job_input = {"resume": {"skills": "Python"}, "hours_per_week": 200}
+    violations = await refused_input(stack, "skill_gap_analysis", job_input)
+    assert {field for field, _ in violations} == {
         "input.resume.name",
         "input.resume.skills",
         "input.target_role",

@@ -11,16 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 
 from devstack import Stack
 from insight.research import short_question
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
-from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes import CATALOG
+from tests.e2e.rejections import refused_input
 from tests.fake_openai import DEFAULT_REPLY, FakeServer
 
 pytestmark = pytest.mark.e2e
@@ -207,20 +206,7 @@ ADULTS = "input.context.party.adults"
 async def test_bad_input_is_invalid_argument_naming_the_field(
     stack: Stack, job_type: str, job_input: dict[str, Any], field: str, why: str
 ) -> None:
-    async with grpc.aio.insecure_channel(stack.job_api_addr) as channel:
-        stub = job_service_pb2_grpc.JobServiceStub(channel)
-        metadata = (("authorization", f"Bearer {stack.token('alice')}"),)
-        request = job_service_pb2.CreateJobRequest(type=job_type)
-        request.input.update(job_input)
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.CreateJob(request, metadata=metadata)
-    error = caught.value
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    trailers: dict[str, Any] = dict(error.trailing_metadata() or ())  # type: ignore[arg-type]
-    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
-    bad_request = error_details_pb2.BadRequest()
-    status.details[0].Unpack(bad_request)
-    assert [(v.field, v.description) for v in bad_request.field_violations] == [(field, why)]
+    assert await refused_input(stack, job_type, job_input) == [(field, why)]
 
 
 # --- the fake OpenAI-compatible server ---------------------------------------------------
