@@ -95,24 +95,19 @@ INPUT_SCHEMA = obj(
 )
 
 
-class _TripGenerationSpec(JobTypeSpec):
-    """The input check adds what a JSON Schema cannot say about the dates (start and end
-    or a duration, real calendar days, their order and span), once the schema is met."""
-
-    __slots__ = ()
-
-    def validate_input(self, doc: Mapping[str, Any]) -> list[FieldViolation]:
-        violations = super().validate_input(doc)
-        dates = doc.get("dates")
-        if violations or not isinstance(dates, Mapping):
-            return violations
-        return [
-            FieldViolation(f"input.dates.{name}" if name else "input.dates", why)
-            for name, why in date_violations(dates)
-        ]
+def check_dates(doc: Mapping[str, Any]) -> list[FieldViolation]:
+    """What a JSON Schema cannot say about the dates: start and end or a duration, real
+    calendar days, their order and span."""
+    dates = doc.get("dates")
+    if not isinstance(dates, Mapping):
+        return []
+    return [
+        FieldViolation(f"input.dates.{name}" if name else "input.dates", why)
+        for name, why in date_violations(dates)
+    ]
 
 
-SPEC = _TripGenerationSpec(
+SPEC = JobTypeSpec(
     name="trip_generation",
     description=(
         "A day-by-day itinerary: each day themed by your interests, with a morning, an "
@@ -146,4 +141,5 @@ SPEC = _TripGenerationSpec(
     ),
     input_schema=INPUT_SCHEMA,
     done_phase="Your itinerary is ready!",
+    check_input=check_dates,
 )

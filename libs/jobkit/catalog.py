@@ -9,7 +9,7 @@ ai_worker runs a handler for each of its steps, so the three always agree.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,10 @@ class JobTypeSpec:
     #: Its steps may save artifacts (``StepContext.save_artifact``): deleting one of its
     #: jobs deletes the job's objects too.
     saves_artifacts: bool = False
+    #: What a JSON Schema cannot say about an input (one field against another, a real
+    #: calendar date), checked once the schema is met; each violation names its field
+    #: from ``input``.
+    check_input: Callable[[Mapping[str, Any]], list[FieldViolation]] | None = None
     _validator: InputSchema = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,8 +143,12 @@ class JobTypeSpec:
         return min(99, start + (end - start) * percent // 100)
 
     def validate_input(self, doc: Mapping[str, Any]) -> list[FieldViolation]:
-        """Every way ``doc`` breaks the input schema, each naming its field."""
-        return self._validator.validate(doc, "input")
+        """Every way ``doc`` breaks the input schema, each naming its field; then, if it
+        meets the schema, what ``check_input`` finds."""
+        violations = self._validator.validate(doc, "input")
+        if violations or self.check_input is None:
+            return violations
+        return self.check_input(doc)
 
 
 class Catalog(Mapping[str, JobTypeSpec]):

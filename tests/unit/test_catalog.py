@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from typing import Any
 
-from jobkit.catalog import RetryPolicy
+from jobkit.catalog import JobTypeSpec, RetryPolicy, StepSpec, number, obj
+from jobkit.errors import FieldViolation
 from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
 from jobtypes.noop.spec import SPEC as NOOP
 
@@ -58,3 +61,28 @@ def test_cv_input_validation_reports_every_missing_or_mistyped_field() -> None:
         "input.resume",
         "input.job_posting",
     ]
+
+
+def test_a_type_s_own_input_check_runs_once_its_schema_is_met() -> None:
+    seen: list[Mapping[str, Any]] = []
+
+    def start_before_end(doc: Mapping[str, Any]) -> list[FieldViolation]:
+        seen.append(doc)
+        if doc["start"] > doc["end"]:
+            return [FieldViolation("input.end", "must not be before start")]
+        return []
+
+    spec = JobTypeSpec(
+        name="span",
+        description="a span",
+        steps=(StepSpec("one", "One...", 0),),
+        input_schema=obj({"start": number(0, 10), "end": number(0, 10)}, required=("start",)),
+        check_input=start_before_end,
+    )
+    assert [v.field for v in spec.validate_input({"end": 3})] == ["input.start"]
+    assert seen == []  # the schema failed first: nothing for the check to read
+    assert spec.validate_input({"start": 1, "end": 3}) == []
+    assert spec.validate_input({"start": 5, "end": 3}) == [
+        FieldViolation("input.end", "must not be before start")
+    ]
+    assert len(seen) == 2
