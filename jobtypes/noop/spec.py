@@ -19,8 +19,9 @@ SPEC = JobTypeSpec(
         "streams that text word by word over its wait, as a model would; with input.tokens, "
         "each step accounts that many prompt tokens (and half as many completion tokens) "
         "to the model 'noop'; with input.artifact_bytes, the last step saves an artifact of "
-        "that many bytes, noop.bin, streamed to the object store. For diagnostics and "
-        "benchmarks."
+        "that many bytes, noop.bin, streamed to the object store; with input.count_to, each "
+        "step counts to it, saving its place after each count (an in-step cursor), so an "
+        "attempt after a failure resumes the count. For diagnostics and benchmarks."
     ),
     steps=(
         StepSpec(PREPARE, "Preparing...", 0, timeout_s=660, retry=_RETRY),
@@ -34,6 +35,9 @@ SPEC = JobTypeSpec(
             "fail_attempts": number(0, 100, description="Retryable failures per step first."),
             "write": text(20_000, description="Text each step streams word by word."),
             "tokens": number(0, 1_000_000, description="Prompt tokens accounted per step."),
+            "count_to": number(
+                0, 10_000, description="Counts per step, each saved as the step's cursor."
+            ),
             "artifact_bytes": number(
                 0, 1 << 30, description="Size of the artifact the last step saves (noop.bin)."
             ),

@@ -31,6 +31,7 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
     if tokens:
         # Usage accounting without a model: what budgets and dashboards are tested with.
         ctx.record_usage("noop", tokens, tokens // 2)
+    counted_from = await count(ctx, int(ctx.input.get("count_to", 0) or 0))
     if ctx.attempt <= fail_attempts:
         raise RetryableStepError(
             "NOOP_INJECTED_FAILURE",
@@ -39,12 +40,26 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
     output: dict[str, Any] = {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
     if text:
         output["written"] = text
+    if counted_from is not None:
+        output["counted_from"] = counted_from
     size = int(ctx.input.get("artifact_bytes", 0) or 0)
     if size and ctx.step == FINISH:
         output["artifacts"] = [
             await ctx.save_artifact("noop.bin", "application/octet-stream", noop_bytes(size))
         ]
     return output
+
+
+async def count(ctx: StepContext, to: int) -> int | None:
+    """Count to ``to``, saving the count as the step's cursor after each; an attempt that
+    finds a cursor resumes from it. Returns where this attempt started (``None``: no
+    counting asked)."""
+    if not to:
+        return None
+    start = int((ctx.cursor or {}).get("counted", 0))
+    for n in range(start, to):
+        await ctx.save_cursor({"counted": n + 1})
+    return start
 
 
 #: The pieces ``noop_bytes`` makes: the size a real step would stream in.

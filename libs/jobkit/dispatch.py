@@ -29,6 +29,9 @@ def step_task(job: JobRecord, step: str, attempt: int, timeout_s: float) -> work
     task = bare_task(job, step, attempt, timeout_s)
     task.input.CopyFrom(struct_from_bytes(job.input))
     task.artifact_prefix = job_prefix(job.owner, job.id)
+    saved = job.step_named(step)
+    if saved is not None and saved.cursor:
+        task.cursor.CopyFrom(struct_from_bytes(saved.cursor))
     for name, output in job.checkpoints.items():
         task.checkpoints[name].CopyFrom(struct_from_bytes(output))
     return task

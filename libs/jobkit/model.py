@@ -32,6 +32,9 @@ class StepRecord:
     lease_expires_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: The step's own progress marker, serialized Struct (``StepContext.save_cursor``): what
+    #: its next attempt resumes from.
+    cursor: bytes | None = None
 
     @property
     def attempts_this_run(self) -> int:
@@ -52,6 +55,7 @@ class StepRecord:
             lease_expires_at=row["lease_expires_at"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            cursor=row["cursor"],
         )
 
 

@@ -43,6 +43,7 @@ _STEP_FIELDS = (
     "lease_expires_at",
     "started_at",
     "finished_at",
+    "cursor",
 )
 
 
@@ -165,7 +166,7 @@ class JobUpdateRow(NamedTuple):
 
 
 class StepUpdateRow(NamedTuple):
-    """Postgres ``step_update_row``: a decision's changed step."""
+    """Postgres ``step_update_row_v2``: a decision's changed step."""
 
     job_id: uuid.UUID
     position: int
@@ -178,6 +179,7 @@ class StepUpdateRow(NamedTuple):
     lease_expires_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    cursor: bytes | None
 
 
 class EventRow(NamedTuple):
@@ -223,13 +225,17 @@ class OutboxRow(NamedTuple):
     trace_context: str
 
 
+#: Row types a writer of the previous release may still use during a rolling deploy; no
+#: writer of this one does. Dropped a release after their successor came.
+RETIRED_ROW_TYPES = frozenset({"step_update_row"})
+
 #: Each Postgres row type and its Python twin: the same fields in the same order (a test
 #: compares them with ``pg_attribute``).
 ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
     "new_job_row": NewJobRow,
     "new_step_row": NewStepRow,
     "job_update_row": JobUpdateRow,
-    "step_update_row": StepUpdateRow,
+    "step_update_row_v2": StepUpdateRow,
     "event_row": EventRow,
     "usage_row": UsageRow,
     "outbox_row": OutboxRow,
@@ -306,6 +312,7 @@ async def _write(
             lease_expires_at=s.lease_expires_at,
             started_at=s.started_at,
             finished_at=s.finished_at,
+            cursor=s.cursor,
         )
         for _, change in changes
         for s in change.steps

@@ -46,6 +46,17 @@ class ArtifactSaver(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class CursorSaver(Protocol):
+    """Commits a long step's own progress marker before the step goes on (see
+    ``StepContext.cursor``)."""
+
+    async def __call__(self, cursor: Mapping[str, Any]) -> None: ...
+
+
+async def _no_cursor(cursor: Mapping[str, Any]) -> None:
+    """For contexts built outside a worker (tests, tools): the cursor goes nowhere."""
+
+
 async def no_artifacts(
     name: str, content_type: str, chunks: AsyncIterable[bytes]
 ) -> dict[str, Any]:
@@ -76,6 +87,17 @@ class StepContext:
     report_output: OutputReporter = _no_output
     record_usage: UsageRecorder = _no_usage
     save_artifact: ArtifactSaver = no_artifacts
+    #: In-step checkpoints, for a step that works through many items (the rows of an
+    #: import). ``await save_cursor({...})`` returns once the marker is committed with this
+    #: attempt (a JSON-like dict, small: where the step is, not what it made). If the
+    #: attempt is then interrupted (its worker dies, a retryable error, a RetryJob), the
+    #: step's next attempt starts with the newest committed marker as ``cursor`` (``None``
+    #: if it never saved one) and picks up there. So work a step does between two saves
+    #: may be done twice, never lost: what it does must be safe to repeat from the last
+    #: cursor (an import keys each row's job by its row number). A save from an attempt
+    #: that is no longer current changes nothing.
+    cursor: Mapping[str, Any] | None = None
+    save_cursor: CursorSaver = _no_cursor
     #: What the attempt has written through a model so far, piece by piece
     #: (``Prose`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)

@@ -40,7 +40,7 @@ from opentelemetry.trace import SpanKind
 
 from jobkit import bus, metrics, tracing
 from jobkit.artifacts import ArtifactError, ArtifactStore
-from jobkit.convert import struct_to_dict
+from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
@@ -61,7 +61,7 @@ from services.ai_worker.progress import (
 )
 from services.ai_worker.registry import Registry
 from stepkit import RetryableStepError, StepContext, StepError
-from stepkit.context import ArtifactSaver, no_artifacts
+from stepkit.context import ArtifactSaver, CursorSaver, no_artifacts
 
 log = get_logger(__name__)
 
@@ -354,6 +354,22 @@ class Worker:
                 log.warning("ack_failed", error=type(exc).__name__)
             return following
 
+    def _cursor_saver(self, delivery: _Delivery) -> CursorSaver:
+        """How the attempt's handler saves its cursor: a report an orchestrator answers
+        once it is committed, sent as a result is (and again until answered)."""
+        task = delivery.task
+
+        async def save(cursor: Mapping[str, Any]) -> None:
+            report = worker_pb2.StepReport(
+                job_id=task.job_id,
+                step=task.step,
+                attempt=task.attempt,
+                cursor=worker_pb2.StepCursor(cursor=dict_to_struct(dict(cursor))),
+            )
+            await self._send_result(report, delivery)
+
+        return save
+
     def _artifact_saver(self, task: worker_pb2.StepTask) -> ArtifactSaver:
         """How the attempt's handler saves artifacts: streamed to the job's prefix."""
         store, prefix = self._artifacts, task.artifact_prefix
@@ -409,6 +425,8 @@ class Worker:
             report_output=progress.output,
             record_usage=usage.record,
             save_artifact=self._artifact_saver(task),
+            cursor=struct_to_dict(task.cursor) if task.HasField("cursor") else None,
+            save_cursor=self._cursor_saver(delivery),
         )
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -40,6 +40,14 @@ def decode(subject: str, data: bytes) -> Input:
             )
         if outcome == "heartbeat":
             return StepReport(job_id, report.step, report.attempt, ReportKind.HEARTBEAT)
+        if outcome == "cursor":
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.CURSOR,
+                cursor=report.cursor.cursor.SerializeToString(),
+            )
         if outcome == "succeeded":
             return StepReport(
                 job_id,

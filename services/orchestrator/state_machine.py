@@ -23,6 +23,8 @@ from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord, StepUsage
 class ReportKind(StrEnum):
     PROGRESS = "progress"
     HEARTBEAT = "heartbeat"
+    #: A long step's own progress marker (``StepCursor``), kept for its next attempt.
+    CURSOR = "cursor"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     #: Not from a worker: the orchestrator's scan found the attempt's lease expired.
@@ -57,6 +59,8 @@ class StepReport:
     usage: tuple[StepUsage, ...] = ()
     #: With a success: the worker can run the job's next step at once (``Dispatch.handed``).
     take_next: bool = False
+    #: CURSOR: the marker, a serialized Struct.
+    cursor: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +264,9 @@ def _apply_report(
     job = _with_step(job, step)
     if report.kind is ReportKind.HEARTBEAT:
         return Decision(JobChange(job=job, steps=(step,)))
+    if report.kind is ReportKind.CURSOR:
+        step = replace(step, cursor=report.cursor)
+        return Decision(JobChange(job=_with_step(job, step), steps=(step,)))
     if report.kind is ReportKind.PROGRESS:
         return _progress(job, spec, step, report)
     if report.kind is ReportKind.SUCCEEDED:

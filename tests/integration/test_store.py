@@ -54,6 +54,7 @@ EXPECTED_COLUMNS = {
         "lease_expires_at",
         "started_at",
         "finished_at",
+        "cursor",
     },
     "job_events": {
         "job_id",
@@ -215,7 +216,7 @@ async def test_every_row_type_has_the_fields_of_its_namedtuple(pool: asyncpg.Poo
     for row in rows:
         in_postgres.setdefault(row["typname"], []).append((row["attname"], row["type"]))
     # Every composite type has a twin, and every twin a type.
-    assert sorted(in_postgres) == sorted(store.ROW_TYPES)
+    assert sorted(in_postgres) == sorted([*store.ROW_TYPES, *store.RETIRED_ROW_TYPES])
     for name, twin in store.ROW_TYPES.items():
         hints = typing.get_type_hints(twin)
         assert [f for f, _ in in_postgres[name]] == list(hints), name
@@ -244,7 +245,7 @@ _TABLES = {
     "new_job_row": "jobs",
     "new_step_row": "job_steps",
     "job_update_row": "jobs",
-    "step_update_row": "job_steps",
+    "step_update_row_v2": "job_steps",
     "event_row": "job_events",
     "usage_row": "model_usage",
     "outbox_row": "outbox",
@@ -302,6 +303,7 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
                     lease_expires_at=now + timedelta(seconds=2),
                     started_at=now + timedelta(seconds=3),
                     finished_at=now + timedelta(seconds=4),
+                    cursor=b"a cursor",
                 ),
             ),
             events=(
@@ -319,7 +321,7 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
         _, written = await store.apply_changes(cast(Conn, recording), [(before, change)], now)
     assert [m.msg_id for _, m in written] == ["id-1", "id-2"]
 
-    casts = dict(re.findall(r"\$(\d+)::(\w+_row)\[\]", queries.write_changes))
+    casts = dict(re.findall(r"\$(\d+)::(\w+_row(?:_v\d+)?)\[\]", queries.write_changes))
     checked: set[str] = set()
     for query, args in recording.calls:
         assert query == queries.write_changes

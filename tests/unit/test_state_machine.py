@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobkit.catalog import JobTypeSpec
+from jobkit.convert import dict_to_struct, struct_to_dict
+from jobkit.dispatch import step_task
 from jobkit.lifecycle import (
     JOB_TRANSITIONS,
     EventType,
@@ -389,3 +391,27 @@ def test_streamed_text_is_an_event_even_when_progress_stands_still() -> None:
     # Plain progress carries no text.
     plain = decided(apply_report(job, NOOP, report(job, ReportKind.PROGRESS, percent=50), NOW))
     assert plain.change.events[0].partial_output == ""
+
+
+def test_a_cursor_is_kept_for_the_step_s_next_attempt_and_renews_the_lease() -> None:
+    job = decided(start_job(new_job(), NOOP, NOW)).change.job
+    marker = dict_to_struct({"counted": 3}).SerializeToString()
+    saved = decided(
+        apply_report(job, NOOP, report(job, ReportKind.CURSOR, cursor=marker), NOW, lease_s=10)
+    )
+    assert saved.change.events == ()  # the step's own business: nothing for watchers
+    (step,) = saved.change.steps
+    assert step.cursor == marker
+    assert step.lease_expires_at == NOW + timedelta(seconds=10)
+    job = saved.change.job
+    assert job.steps[0].cursor == marker
+    # The attempt fails; its retry is dispatched with the step's cursor still there.
+    failed = decided(
+        apply_report(job, NOOP, report(job, ReportKind.FAILED, error_code="X", retryable=True), NOW)
+    )
+    assert failed.change.job.steps[0].cursor == marker
+    task = step_task(failed.change.job, "prepare", 2, 60)
+    assert struct_to_dict(task.cursor) == {"counted": 3}
+    # A cursor from an attempt that is no longer current changes nothing.
+    stale = report(failed.change.job, ReportKind.CURSOR, attempt=1, cursor=b"")
+    assert isinstance(apply_report(failed.change.job, NOOP, stale, NOW), Ignored)

@@ -8,7 +8,7 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.finished_at, j.trace_context, j.version,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
-       s.step_lease_expires_at, s.step_started_at, s.step_finished_at
+       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
 FROM jobs AS j
 CROSS JOIN LATERAL (
     SELECT array_agg(o.job_id) AS step_job_id,
@@ -22,7 +22,8 @@ CROSS JOIN LATERAL (
            array_agg(o.error_message) AS step_error_message,
            array_agg(o.lease_expires_at) AS step_lease_expires_at,
            array_agg(o.started_at) AS step_started_at,
-           array_agg(o.finished_at) AS step_finished_at
+           array_agg(o.finished_at) AS step_finished_at,
+           array_agg(o.cursor) AS step_cursor
     FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
 ) AS s
 WHERE j.id = ANY($1::uuid[])
@@ -35,7 +36,7 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.finished_at, j.trace_context, j.version,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
-       s.step_lease_expires_at, s.step_started_at, s.step_finished_at
+       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
 FROM jobs AS j
 CROSS JOIN LATERAL (
     SELECT array_agg(o.job_id) AS step_job_id,
@@ -49,7 +50,8 @@ CROSS JOIN LATERAL (
            array_agg(o.error_message) AS step_error_message,
            array_agg(o.lease_expires_at) AS step_lease_expires_at,
            array_agg(o.started_at) AS step_started_at,
-           array_agg(o.finished_at) AS step_finished_at
+           array_agg(o.finished_at) AS step_finished_at,
+           array_agg(o.cursor) AS step_cursor
     FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
 ) AS s
 WHERE j.id = ANY($1::uuid[])
@@ -71,7 +73,7 @@ LIMIT $3
 -- parameter per table, an array of that table's row type (migration 0008). The
 -- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
 -- an empty array makes its CTE a no-op.
--- $1 new_job_row[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row[],
+-- $1 new_job_row[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
 -- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish).
 WITH new_jobs AS (
     -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
@@ -103,8 +105,8 @@ step_updates AS (
     SET status = u.status, attempt = u.attempt, retry_base = u.retry_base,
         output = u.output, error_code = u.error_code, error_message = u.error_message,
         lease_expires_at = u.lease_expires_at, started_at = u.started_at,
-        finished_at = u.finished_at
-    FROM unnest($4::step_update_row[]) AS u
+        finished_at = u.finished_at, cursor = u.cursor
+    FROM unnest($4::step_update_row_v2[]) AS u
     -- Through job_updates: a job's row is locked before its steps, the order every
     -- writer follows, so concurrent writers never deadlock.
     JOIN job_updates AS ju ON ju.id = u.job_id

@@ -18,7 +18,7 @@ class JobSubmitted(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class StepTask(_message.Message):
-    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix")
+    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix", "cursor")
     class CheckpointsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class StepTask(_message.Message):
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     step: str
@@ -42,7 +43,8 @@ class StepTask(_message.Message):
     checkpoints: _containers.MessageMap[str, _struct_pb2.Struct]
     timeout: _duration_pb2.Duration
     artifact_prefix: str
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ...) -> None: ...
+    cursor: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ..., cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StepProgress(_message.Message):
     __slots__ = ("percent", "phase", "partial_output")
@@ -76,8 +78,14 @@ class StepHeartbeat(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class StepCursor(_message.Message):
+    __slots__ = ("cursor",)
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    cursor: _struct_pb2.Struct
+    def __init__(self, cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
 class StepReport(_message.Message):
-    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "reported_at", "usage", "take_next", "last_progress")
+    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "cursor", "reported_at", "usage", "take_next", "last_progress")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +93,7 @@ class StepReport(_message.Message):
     SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TAKE_NEXT_FIELD_NUMBER: _ClassVar[int]
@@ -96,11 +105,12 @@ class StepReport(_message.Message):
     succeeded: StepSucceeded
     failed: StepFailed
     heartbeat: StepHeartbeat
+    cursor: StepCursor
     reported_at: _timestamp_pb2.Timestamp
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     take_next: bool
     last_progress: StepProgress
-    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., cursor: _Optional[_Union[StepCursor, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
 
 class ResultAnswer(_message.Message):
     __slots__ = ("next", "result_subject")
