@@ -205,6 +205,13 @@ async def _run(args: argparse.Namespace) -> int:
             else:
                 print(f"deleted {args.job_id}")
             return 0
+        if args.command == "upload":
+            stored = await client.upload(_read_file(args.file), args.content_type)
+            if args.output == "json":
+                print(json.dumps(_to_json(stored)))
+            else:
+                print(f"{stored.upload_id}  {stored.size:,} bytes  sha256 {stored.sha256}")
+            return 0
         if args.command == "download":
             artifact, pieces = await client.download(args.job_id, args.name)
             target = args.to or _SAFE_NAME.sub("_", artifact.name or args.name)
@@ -223,6 +230,22 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"{t.name}\n  steps: {' -> '.join(t.steps)}\n  {t.description}\n")
             return 0
     raise AssertionError(args.command)
+
+
+#: Bytes read from a file to upload at a time.
+UPLOAD_PIECE = 256 * 1024
+
+
+async def _read_file(path: str) -> AsyncIterator[bytes]:
+    """The file (``-``: stdin) in pieces, as they are read."""
+    # A command-line tool's loop has nothing else to run: plain file calls are fine.
+    source = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: ASYNC230, SIM115
+    try:
+        while piece := source.read(UPLOAD_PIECE):
+            yield piece
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
 
 
 #: What an artifact's name may keep as a file name here; anything else becomes ``_``.
@@ -356,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--page-token", default="")
 
     sub.add_parser("types", help="list job types and their steps", parents=[output])
+
+    upload = sub.add_parser(
+        "upload", help="store a file for later jobs (bulk_import's upload_id)", parents=[output]
+    )
+    upload.add_argument("file", help="the file (- for stdin)")
+    upload.add_argument(
+        "--content-type", default="application/x-ndjson", help="its media type (JSON lines)"
+    )
 
     download = sub.add_parser(
         "download", help="save one of a job's artifacts (see its result)", parents=[output]

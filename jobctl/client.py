@@ -127,6 +127,26 @@ class JobsClient(Client):
             self.jobs.CreateWatchToken, job_service_pb2.CreateWatchTokenRequest(job_id=job_id)
         )
 
+    async def upload(
+        self, pieces: AsyncIterator[bytes], content_type: str
+    ) -> job_service_pb2.Upload:
+        """Store a file for later jobs (bulk_import's ``upload_id``), streamed as read."""
+
+        async def requests() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+            first = True
+            async for piece in pieces:
+                yield job_service_pb2.CreateUploadRequest(
+                    content_type=content_type if first else "", data=piece
+                )
+                first = False
+            if first:
+                yield job_service_pb2.CreateUploadRequest(content_type=content_type)
+
+        upload: job_service_pb2.Upload = await self.jobs.CreateUpload(
+            requests(), metadata=self._metadata
+        )
+        return upload
+
     async def download(
         self, job_id: str, name: str
     ) -> tuple[jobs_pb2.Artifact, AsyncIterator[bytes]]:

@@ -137,6 +137,25 @@ class HttpJobsClient(Client):
         reply = await self._call("GET", "/v1/jobTypes", job_service_pb2.ListJobTypesResponse())
         return list(reply.job_types)
 
+    async def upload(
+        self, pieces: AsyncIterator[bytes], content_type: str
+    ) -> job_service_pb2.Upload:
+        """Store a file for later jobs: the request body, streamed as read."""
+        try:
+            response = await self._http.post(
+                "/v1/uploads",
+                content=pieces,
+                headers={"Content-Type": content_type},
+                timeout=httpx.Timeout(self._http.timeout.connect, read=None, write=None),
+            )
+        except httpx.TransportError:
+            raise GatewayError.unavailable("gateway unreachable") from None
+        if response.status_code != 200:
+            raise GatewayError(response.status_code, _json_or_none(response))
+        return json_format.Parse(
+            response.text, job_service_pb2.Upload(), ignore_unknown_fields=True
+        )
+
     async def download(
         self, job_id: str, name: str
     ) -> tuple[jobs_pb2.Artifact, AsyncIterator[bytes]]:

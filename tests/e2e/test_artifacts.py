@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -209,3 +210,42 @@ async def test_an_upload_past_the_gateway_s_limit_is_413_and_needs_a_token(stack
             headers={"Authorization": f"Bearer {stack.token('alice')}"},
         )
         assert too_big.status_code == 413
+
+
+async def test_a_form_s_file_part_is_the_upload(stack: Stack) -> None:
+    rows = b"".join(b'{"row": %d}\n' % n for n in range(5_000))
+    headers = {"Authorization": f"Bearer {stack.token('alice')}"}
+    url = f"{stack.gateway_url}/v1/uploads"
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            url,
+            headers=headers,
+            data={"note": "before the file"},
+            files={"file": ("rows.jsonl", rows, "application/x-ndjson")},
+        )
+        assert answer.status_code == 200, answer.text
+        upload = answer.json()
+        assert upload["size"] == len(rows)
+        assert upload["sha256"] == hashlib.sha256(rows).hexdigest()
+        assert upload["contentType"] == "application/x-ndjson"
+        no_file = await http.post(
+            url, headers=headers, files={"other": ("x.txt", b"x", "text/plain")}
+        )
+        assert no_file.status_code == 400
+        (violation,) = no_file.json()["details"][0]["fieldViolations"]
+        assert (violation["field"], violation["description"]) == ("file", "is missing")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_jobctl_uploads_a_file(stack: Stack, transport: str, tmp_path: Path) -> None:
+    rows = b"".join(b'{"sleep_ms": %d}\n' % n for n in range(3_000))
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(rows)
+    stored = jobctl(
+        stack, "upload", str(source), "-o", "json", token=stack.token("alice"), transport=transport
+    )
+    assert stored.returncode == 0, stored.stderr
+    upload = json.loads(stored.stdout)
+    assert int(upload["size"]) == len(rows)
+    assert upload["sha256"] == hashlib.sha256(rows).hexdigest()
+    assert upload["content_type"] == "application/x-ndjson"
