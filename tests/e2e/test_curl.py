@@ -38,15 +38,17 @@ def sse_ids(text: str) -> list[int]:
     return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id: ")]
 
 
-def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack) -> None:
+def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Path) -> None:
     commands = readme_commands()
     assert all("curl " in c for c in commands)
     script = "\n".join(
         f"echo '{MARK}'\n{c.replace('http://127.0.0.1:8080', stack.gateway_url)}" for c in commands
     )
+    # Run where the reader would, beside examples/, without writing into the checkout.
+    (tmp_path / "examples").symlink_to(README.parent / "examples")
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=README.parent,
+        cwd=tmp_path,
         env={**os.environ, "TOKEN": stack.token("readme-curl")},
         capture_output=True,
         text=True,
@@ -55,7 +57,20 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack) -> None:
     )
     assert result.returncode == 0, result.stderr
     outputs = [o.strip() for o in result.stdout.split(MARK)[1:]]
-    types, created, watched, resumed, finished, token, by_token, job = outputs
+    (
+        types,
+        created,
+        watched,
+        resumed,
+        finished,
+        token,
+        by_token,
+        job,
+        file_job,
+        file_job_over,
+        downloaded,
+        uploaded,
+    ) = outputs
     assert "cv_tailoring" in {t["name"] for t in json.loads(types)["jobTypes"]}
     assert created == ""  # captured into $JOB
     ids = sse_ids(watched)
@@ -68,3 +83,9 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack) -> None:
     assert sse_ids(by_token) == list(range(5, ids[-1] + 1))
     result_doc = json.loads(job)["result"]
     assert {"tailored_cv", "cover_letter", "match_score", "preview_markdown"} <= set(result_doc)
+    assert (file_job, file_job_over) == ("", "")  # captured into $FILEJOB; streamed away
+    assert downloaded == "200 100000"
+    assert (tmp_path / "noop.bin").stat().st_size == 100_000
+    upload = json.loads(uploaded)
+    assert upload["size"] == len('{"sleep_ms": 1}\n{"sleep_ms": 2}\n')
+    assert len(upload["sha256"]) == 64
