@@ -84,6 +84,13 @@ def parse(argv: list[str] | None = None) -> Config:
         "--peer-concurrency", type=int, default=16, help="jobs at once per peer worker (16)"
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the whole sequence this many times, ours then the peers' each round, and "
+        "pool the runs: a machine whose speed drifts then moves both sides alike (1)",
+    )
+    parser.add_argument(
         "--max-foreign-pct",
         type=float,
         default=10.0,
@@ -102,6 +109,8 @@ def parse(argv: list[str] | None = None) -> Config:
         parser.error("--jobs, --runs, --watchers and --running-jobs must be positive")
     if args.replicas < 1:
         parser.error("--replicas must be positive")
+    if args.rounds < 1:
+        parser.error("--rounds must be positive")
     only = frozenset(p.strip() for p in args.only.split(",") if p.strip())
     if unknown := only - set(PHASES):
         parser.error(f"unknown phase(s) for --only: {', '.join(sorted(unknown))}")
@@ -122,6 +131,7 @@ def parse(argv: list[str] | None = None) -> Config:
         warmup_jobs=int(values["warmup_jobs"]),
         out=args.out,
         quick=args.quick,
+        rounds=args.rounds,
         dir=args.dir,
         profile=args.profile,
         max_foreign_pct=args.max_foreign_pct,

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -69,6 +69,8 @@ class Config:
     warmup_jobs: int
     out: Path
     quick: bool
+    #: The whole sequence this many times, its runs pooled (``run``).
+    rounds: int = 1
     dir: Path | None = None
     profile: Path | None = None
     #: A run starts once others use at most this % of the machine (or after the timeout).
@@ -218,6 +220,49 @@ class Progress:
 
 
 async def run(config: Config, say: Progress) -> Results:
+    """Every phase asked for, ``config.rounds`` times over: each round starts its stacks
+    afresh and runs ours, then the peers'. The rounds' runs are pooled, so a figure's
+    median and a ratio's range pair runs measured minutes apart rather than ours first,
+    theirs a quarter of an hour later, on a machine whose speed drifts."""
+    pooled = await _run_round(config, say)
+    for n in range(2, config.rounds + 1):
+        say(f"round {n} of {config.rounds}")
+        _pool(pooled, await _run_round(config, say))
+    return pooled
+
+
+def _pool(into: Results, more: Results) -> None:
+    """Add a round's runs to ``into``: lists extended, peers matched by name, seconds
+    added, peaks kept; the one-off phases (waterfall, artifacts) keep their last."""
+    for spec in fields(Results):
+        name = spec.name
+        mine, theirs = getattr(into, name), getattr(more, name)
+        if name == "peers":
+            by_name = {p.name: p for p in mine}
+            for peer in theirs:
+                if peer.name not in by_name:
+                    mine.append(peer)
+                    continue
+                kept = by_name[peer.name]
+                kept.throughput += peer.throughput
+                kept.idle += peer.idle
+                kept.sweep += peer.sweep
+                kept.seconds += peer.seconds
+                for process, peak in peer.rss_peaks.items():
+                    kept.rss_peaks[process] = max(kept.rss_peaks.get(process, 0), peak)
+        elif name == "rss_peaks":
+            for process, peak in theirs.items():
+                mine[process] = max(mine.get(process, 0), peak)
+        elif name == "phase_seconds":
+            for phase, seconds in theirs.items():
+                mine[phase] = mine.get(phase, 0.0) + seconds
+        elif isinstance(mine, list):
+            mine.extend(theirs)
+        elif name in ("waterfall", "artifacts") and theirs is not None:
+            setattr(into, name, theirs)
+
+
+async def _run_round(config: Config, say: Progress) -> Results:
     results = Results(config)
     nofile = raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
