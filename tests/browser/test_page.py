@@ -359,3 +359,20 @@ async def test_a_job_s_file_downloads_from_its_result(
     assert saved.stat().st_size == 300_000
     await screenshot(page, output_dirs, "noop-file.png")
     tab.assert_clean()
+
+
+async def test_a_report_s_table_is_drawn_as_a_table(
+    tab: Tab, stack: Stack, output_dirs: list[Path]
+) -> None:
+    """trip_generation's budget by day is a Markdown table: the page draws it as one, a
+    row a day, without any of the pipes showing as text."""
+    page = tab.page
+    await open_page(page, stack)
+    await submit(page, "trip_generation")
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'", timeout_s=60)
+    table = page.locator("#preview table.md-table")
+    await expect(table.locator("tbody tr")).to_have_count(7)
+    await expect(table.locator("thead th").first).to_have_text("day")
+    assert "|" not in await page.locator("#preview").inner_text()
+    await screenshot(page, output_dirs, "trip_generation.png")
+    tab.assert_clean()

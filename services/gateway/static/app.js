@@ -618,13 +618,19 @@
           i += 1;
         }
         root.append(list);
+      } else if (/^\s*\|/.test(line) && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])) {
+        const rows = [];
+        for (; i < lines.length && /^\s*\|/.test(lines[i]); i += 1) {
+          if (!TABLE_RULE.test(lines[i])) rows.push(cells(lines[i]));
+        }
+        root.append(table(rows));
       } else if (/^>/.test(line)) {
         const quote = [];
         for (; i < lines.length && /^>/.test(lines[i]); i += 1) quote.push(lines[i].replace(/^>\s?/, ""));
         root.append(inline(quote.join(" "), el("blockquote")));
       } else {
         const para = [];
-        for (; i < lines.length && lines[i].trim() && !/^(#{1,6}\s|```|>|\s*([-*+]|\d+[.)])\s+)/.test(lines[i]); i += 1) {
+        for (; i < lines.length && lines[i].trim() && !/^(#{1,6}\s|```|>|\s*\||\s*([-*+]|\d+[.)])\s+)/.test(lines[i]); i += 1) {
           para.push(lines[i].trim());
         }
         if (!para.length) { para.push(line.trim()); i += 1; }
@@ -632,6 +638,34 @@
       }
     }
     return root;
+  }
+
+  // A GitHub-style table: a header row, a rule of dashes (with colons for alignment,
+  // which is not kept), then body rows; cells are split on unescaped pipes.
+  const TABLE_RULE = /^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*(:?-{3,}:?\s*)?\|?\s*$/;
+
+  function cells(row) {
+    return row.trim().replace(/^\|/, "").replace(/\|$/, "").split(/(?<!\\)\|/)
+      .map((cell) => cell.trim().replace(/\\\|/g, "|"));
+  }
+
+  function table(rows) {
+    const node = el("table", "md-table");
+    const [head, ...body] = rows;
+    const thead = el("thead");
+    const headRow = el("tr");
+    for (const cell of head || []) headRow.append(inline(cell, el("th")));
+    thead.append(headRow);
+    const tbody = el("tbody");
+    for (const row of body) {
+      const tr = el("tr");
+      for (const cell of row) tr.append(inline(cell, el("td")));
+      tbody.append(tr);
+    }
+    node.append(thead, tbody);
+    const wrap = el("div", "md-table-wrap");
+    wrap.append(node);
+    return wrap;
   }
 
   const INLINE = /`([^`]+)`|\*\*(.+?)\*\*|\*([^*\s](?:[^*]*[^*\s])?)\*|(?<![\w])_([^_]+)_(?![\w])|\[([^\]]+)\]\(((?:[^()\s]|\([^()\s]*\))+)\)/;
