@@ -48,6 +48,22 @@ from devstack import free_port
 
 DEFAULT_REPLY = "An engineer who ships reliable, well-tested systems."
 MODEL = "fake-model-1"
+
+
+def streaming_reply(
+    chars: int = 2, delay_s: float = 0.03, prompt_tokens: int = 120, completion_tokens: int = 30
+) -> dict[str, Any]:
+    """A scenario: DEFAULT_REPLY, ``chars`` characters every ``delay_s``, with that usage;
+    each answer takes a moment, as a real model's does."""
+    return {
+        "chunks": [DEFAULT_REPLY[i : i + chars] for i in range(0, len(DEFAULT_REPLY), chars)],
+        "chunk_delay_s": delay_s,
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+    }
+
+
+#: Two characters every 30 ms, 120 prompt and 30 completion tokens a call.
+SLOW_MODEL = streaming_reply()
 _PLACEHOLDER = re.compile(r"\[[A-Z]+(?:_[A-Z]+)*_\d+\]")
 
 

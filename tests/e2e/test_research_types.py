@@ -20,18 +20,13 @@ from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes import CATALOG
 from tests.e2e.rejections import refused_input
-from tests.fake_openai import DEFAULT_REPLY, FakeServer
+from tests.fake_openai import DEFAULT_REPLY, FakeServer, streaming_reply
 
 pytestmark = pytest.mark.e2e
 
 E = jobs_pb2
-#: A model that writes a few characters every 20 ms: each answer takes a moment, as a
-#: real one does.
-SLOW_MODEL: dict[str, Any] = {
-    "chunks": [DEFAULT_REPLY[i : i + 4] for i in range(0, len(DEFAULT_REPLY), 4)],
-    "chunk_delay_s": 0.02,
-    "usage": {"prompt_tokens": 100, "completion_tokens": 20},
-}
+#: A model that writes a few characters every 20 ms.
+SLOW_MODEL = streaming_reply(chars=4, delay_s=0.02, prompt_tokens=100, completion_tokens=20)
 RESEARCH_RESULT = {
     "query",
     "query_kind",

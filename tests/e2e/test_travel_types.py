@@ -22,18 +22,11 @@ from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes import CATALOG
 from tests.e2e.rejections import refused_input
-from tests.fake_openai import DEFAULT_REPLY, FakeServer
+from tests.fake_openai import DEFAULT_REPLY, SLOW_MODEL, FakeServer
 
 pytestmark = pytest.mark.e2e
 
 E = jobs_pb2
-# A model that writes two characters every 30 ms, reporting 120 prompt and 30 completion
-# tokens per call (as in test_more_job_types_openai).
-SLOW_MODEL: dict[str, Any] = {
-    "chunks": [DEFAULT_REPLY[i : i + 2] for i in range(0, len(DEFAULT_REPLY), 2)],
-    "chunk_delay_s": 0.03,
-    "usage": {"prompt_tokens": 120, "completion_tokens": 30},
-}
 
 
 def example(name: str) -> dict[str, Any]:
