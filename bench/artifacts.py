@@ -9,7 +9,7 @@ times each, the same artifact is read whole and hashed four ways, in this proces
 - *direct*: from the store itself (``jobkit.artifacts``, obstore), the floor;
 - *gRPC*: ``DownloadArtifact`` on job_api (its ownership check, its read of the store);
 - *gateway*: ``GET /v1/jobs/{id}/artifacts/{name}``, HTTP/1.1 through the gateway, which
-  makes the same call;
+  makes the same call, read with the bench's own small HTTP/1.1 client (``bench.http1``);
 - *jobctl*: not timed here: it is the gRPC path and a file write.
 
 The worker's RSS is sampled through the job: a streamed write should not grow it by the
@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.artifacts import ObjectStoreSettings, job_prefix
@@ -36,6 +34,7 @@ from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 from .harness import BENCH_ENV
+from .http1 import Connection
 from .procs import MIB, RssSampler, Watched
 from .tables import table
 
@@ -135,34 +134,42 @@ async def run_artifacts(config: Config, root: Path, say: Callable[[str], None]) 
             assert settings is not None
             store = settings.open()
             prefix = job_prefix(OWNER, job.job_id)
-            url = f"{stack.gateway_url}/v1/jobs/{job.job_id}/artifacts/noop.bin"
-            async with httpx.AsyncClient(timeout=120) as http:
+            path = f"/v1/jobs/{job.job_id}/artifacts/noop.bin"
 
-                async def gateway() -> AsyncIterator[bytes]:
-                    headers = {"Authorization": f"Bearer {token}"}
-                    async with http.stream("GET", url, headers=headers) as response:
-                        response.raise_for_status()
-                        async for piece in response.aiter_raw():
-                            yield piece
-
-                async def grpc() -> AsyncIterator[bytes]:
-                    _, pieces = await client.download(job.job_id, "noop.bin")
-                    async for piece in pieces:
-                        yield piece
-
-                ways: dict[str, Callable[[], AsyncIterator[bytes]]] = {
-                    "direct": lambda: store.read(prefix, sha256),
-                    "grpc": grpc,
-                    "gateway": gateway,
-                }
-                for n in range(READS):
-                    for way, read in ways.items():
-                        took = await _timed_read(read(), sha256)
-                        run.reads.setdefault(way, []).append(took)
-                    say(
-                        f"artifacts read {n + 1}/{READS}: "
-                        + ", ".join(f"{w} {size / MIB / run.reads[w][-1]:,.0f} MiB/s" for w in ways)
+            async def gateway() -> AsyncIterator[bytes]:
+                # A plain HTTP/1.1 reader (bench.http1), so that what is timed is the
+                # gateway, not a general-purpose client's parsing of 128 MiB.
+                connection = await Connection.open(stack.gateway_url)
+                try:
+                    await connection.send(
+                        "GET", path, {"Authorization": f"Bearer {token}", "Connection": "close"}
                     )
+                    head = await connection.head()
+                    if head.status != 200:
+                        raise AssertionError(f"the gateway answered {head.status}")
+                    async for piece in connection.sized(head):
+                        yield piece
+                finally:
+                    connection.close()
+
+            async def grpc() -> AsyncIterator[bytes]:
+                _, pieces = await client.download(job.job_id, "noop.bin")
+                async for piece in pieces:
+                    yield piece
+
+            ways: dict[str, Callable[[], AsyncIterator[bytes]]] = {
+                "direct": lambda: store.read(prefix, sha256),
+                "grpc": grpc,
+                "gateway": gateway,
+            }
+            for n in range(READS):
+                for way, read in ways.items():
+                    took = await _timed_read(read(), sha256)
+                    run.reads.setdefault(way, []).append(took)
+                say(
+                    f"artifacts read {n + 1}/{READS}: "
+                    + ", ".join(f"{w} {size / MIB / run.reads[w][-1]:,.0f} MiB/s" for w in ways)
+                )
     except Exception as error:
         run.errors.append(repr(error))
         say(f"artifacts failed: {error!r}")

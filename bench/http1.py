@@ -1,5 +1,6 @@
-"""A deliberately small HTTP/1.1 client for the gateway phase: keep-alive requests one
-after another on one connection, chunked or sized bodies, and a Server-Sent Events parser.
+"""A deliberately small HTTP/1.1 client for the gateway and artifact phases: keep-alive
+requests one after another on one connection, chunked or sized bodies (whole or streamed),
+and a Server-Sent Events parser.
 
 Why not httpx: thousands of open event streams through a general-purpose client cost the
 load generator more CPU than the gateway under test would. This is ``asyncio`` streams and
@@ -96,6 +97,16 @@ class Connection:
         if length is None:
             return await self.reader.read()  # until the server closes
         return await self.reader.readexactly(length)
+
+    async def sized(self, head: Head, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """A ``Content-Length`` body, as it arrives, at most ``piece`` bytes at a time."""
+        left = head.length or 0
+        while left:
+            data = await self.reader.read(min(piece, left))
+            if not data:
+                raise ProtocolError("connection closed inside the body")
+            left -= len(data)
+            yield data
 
     async def chunks(self) -> AsyncIterator[tuple[bytes, float]]:
         """A chunked body, chunk by chunk, each with the wall-clock time (``time.time()``)
