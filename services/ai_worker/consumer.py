@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterable, Mapping
@@ -407,10 +408,12 @@ class Worker:
             return Failed("UNKNOWN_STEP", "no worker has a handler for this step", retryable=False)
         log.debug("step_received", job_type=task.job_type, deliveries=deliveries)
 
+        sent = itertools.count(1)
+
         async def send_progress(progress: worker_pb2.StepProgress) -> None:
             report = report_for(task, datetime.now(UTC))
             report.progress.CopyFrom(progress)
-            await self._publish_progress(task, report)
+            await self._publish_progress(task, report, next(sent))
 
         progress = AttemptProgress(send_progress, output_interval_s=self._output_interval_s)
         usage = AttemptUsage()
@@ -504,9 +507,11 @@ class Worker:
             await asyncio.sleep(self._heartbeat_s)
 
     async def _publish_progress(
-        self, task: worker_pb2.StepTask, report: worker_pb2.StepReport
+        self, task: worker_pb2.StepTask, report: worker_pb2.StepReport, number: int
     ) -> None:
-        suffix = f"progress:{report.progress.percent}:{len(report.progress.partial_output)}"
+        # The report's number in this run of the attempt: two reports at the same percent
+        # with another phase (or the same length of text) are two, not a repeat to drop.
+        suffix = f"progress:{self._instance}:{number}"
         await self._publish_update(task, report, suffix)
 
     async def _publish_update(

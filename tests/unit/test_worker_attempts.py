@@ -60,6 +60,8 @@ class FakeJetStream:
     def __init__(self, events: Events) -> None:
         self.events = events
         self.reports: list[worker_pb2.StepReport] = []
+        #: What went through JetStream (progress, heartbeats), with its Nats-Msg-Id.
+        self.updates: list[tuple[worker_pb2.StepReport, str | None]] = []
 
     async def publish(self, subject: str, payload: bytes, **options: object) -> None:
         if subject.startswith("jobs.steps."):
@@ -72,6 +74,8 @@ class FakeJetStream:
             return
         report = worker_pb2.StepReport.FromString(payload)
         self.reports.append(report)
+        headers = cast(dict[str, str], options.get("headers") or {})
+        self.updates.append((report, headers.get("Nats-Msg-Id")))
         self.events.append(f"publish {report.WhichOneof('outcome')}")
 
 
@@ -428,3 +432,24 @@ async def test_a_success_carries_the_handler_s_last_progress_report() -> None:
         80,
         "Writing the overview...",
     )
+
+
+async def test_progress_at_the_same_percent_with_a_new_phase_is_not_a_repeat() -> None:
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        await ctx.report_progress(50, "Planning day 1 of 2...")
+        await ctx.report_progress(50, "Planning day 2 of 2...")
+        return {}
+
+    worker, js = worker_with(handler)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    progress = [
+        (report.progress.phase, msg_id)
+        for report, msg_id in js.updates
+        if report.WhichOneof("outcome") == "progress"
+    ]
+    phases = [phase for phase, _ in progress]
+    assert phases == ["Planning day 1 of 2...", "Planning day 2 of 2..."]
+    # JetStream drops a message whose id it has seen: each report needs its own.
+    ids = [msg_id for _, msg_id in progress]
+    assert None not in ids
+    assert len(set(ids)) == 2
