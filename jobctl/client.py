@@ -15,6 +15,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from jobctl.transport import Client, Transient, call_with_retries
+from jobkit.convert import upload_requests
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
@@ -131,19 +132,8 @@ class JobsClient(Client):
         self, pieces: AsyncIterator[bytes], content_type: str
     ) -> job_service_pb2.Upload:
         """Store a file for later jobs (bulk_import's ``upload_id``), streamed as read."""
-
-        async def requests() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
-            first = True
-            async for piece in pieces:
-                yield job_service_pb2.CreateUploadRequest(
-                    content_type=content_type if first else "", data=piece
-                )
-                first = False
-            if first:
-                yield job_service_pb2.CreateUploadRequest(content_type=content_type)
-
         upload: job_service_pb2.Upload = await self.jobs.CreateUpload(
-            requests(), metadata=self._metadata
+            upload_requests(pieces, content_type), metadata=self._metadata
         )
         return upload
 

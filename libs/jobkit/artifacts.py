@@ -161,6 +161,11 @@ class ObjectStoreSettings:
         return ArtifactStore(S3Store(self.bucket, client_options=client, **options))
 
 
+def open_store(settings: ObjectStoreSettings | None) -> ArtifactStore | None:
+    """The store a service's settings name, if any."""
+    return settings.open() if settings is not None else None
+
+
 class ArtifactStore:
     """Writes, reads and deletes artifacts; one per process (its client pools connections)."""
 

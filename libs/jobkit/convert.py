@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from jobkit.errors import InvalidArgument
-from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobRecord, StepUsage
 
@@ -163,3 +163,44 @@ def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
     if event.retry_delay_ms:
         message.retry_delay.FromMilliseconds(event.retry_delay_ms)
     return message
+
+
+#: The most bytes one CreateUpload message carries.
+UPLOAD_PIECE = 256 * 1024
+#: An upload's media type when its sender names none.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+async def upload_requests(
+    pieces: AsyncIterable[bytes], content_type: str
+) -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+    """A file as CreateUpload's stream: the first message names its content type, each
+    carries at most ``UPLOAD_PIECE`` bytes; an empty file is one message."""
+    first = True
+    async for received in pieces:
+        for start in range(0, len(received), UPLOAD_PIECE):
+            yield job_service_pb2.CreateUploadRequest(
+                content_type=content_type if first else "",
+                data=received[start : start + UPLOAD_PIECE],
+            )
+            first = False
+    if first:
+        yield job_service_pb2.CreateUploadRequest(content_type=content_type)
+
+
+async def upload_of(
+    requests: AsyncIterable[job_service_pb2.CreateUploadRequest],
+) -> tuple[str, AsyncIterator[bytes]]:
+    """CreateUpload's stream as its content type (from the first message) and its bytes."""
+    messages = aiter(requests)
+    first = await anext(messages, None)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        if first is not None and first.data:
+            yield first.data
+        async for message in messages:
+            if message.data:
+                yield message.data
+
+    content_type = first.content_type if first is not None else ""
+    return content_type or DEFAULT_CONTENT_TYPE, pieces()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jobkit.artifacts import open_store
 from jobkit.logging import get_logger
 from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
@@ -33,7 +34,7 @@ async def main() -> None:
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
-            artifacts=settings.object_store.open() if settings.object_store else None,
+            artifacts=open_store(settings.object_store),
         )
         await worker.start()
         log.info("worker_started", concurrency=settings.concurrency)

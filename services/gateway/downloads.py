@@ -29,7 +29,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
+from jobkit.convert import DEFAULT_CONTENT_TYPE, upload_requests
+from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
 from services.gateway.routes import Binding
 from services.gateway.transcode import HttpError, build_request, error_from_call
@@ -89,10 +90,6 @@ async def stream_download(
     return StreamingResponse(body(), headers=headers, media_type=artifact.content_type)
 
 
-#: The pieces of an upload sent upstream: at most this much each.
-UPLOAD_PIECE = 256 * 1024
-
-
 #: The form field an HTML upload form names its file.
 FILE_FIELD = b"file"
 
@@ -109,20 +106,9 @@ async def stream_upload(
     if media_type == b"multipart/form-data":
         content_type, body = await _file_of_form(body, options.get(b"boundary", b""))
 
-    async def pieces() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
-        first = True
-        async for received in body:
-            for start in range(0, len(received), UPLOAD_PIECE):
-                piece = received[start : start + UPLOAD_PIECE]
-                yield job_service_pb2.CreateUploadRequest(
-                    content_type=content_type if first else "", data=piece
-                )
-                first = False
-        if first:  # an empty file: still one message, for its content type
-            yield job_service_pb2.CreateUploadRequest(content_type=content_type)
-
     try:
-        reply: Message = await call(pieces(), metadata=metadata, timeout=timeout_s)
+        requests = upload_requests(body, content_type)
+        reply: Message = await call(requests, metadata=metadata, timeout=timeout_s)
     except grpc.aio.AioRpcError as error:
         raise error_from_call(error) from None
     return reply
@@ -152,7 +138,7 @@ async def _file_of_form(
         async for piece in pieces:
             yield piece
 
-    return part.content_type or "application/octet-stream", whole()
+    return part.content_type or DEFAULT_CONTENT_TYPE, whole()
 
 
 class _FilePart:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from jobkit.artifacts import open_store
 from jobkit.auth import Authenticator, watch_tokens_from_settings
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
 from jobkit.outbox import OutboxRelay
@@ -30,7 +31,7 @@ async def main() -> None:
             dispatch_first_step=settings.dispatch_first_step,
             limits=settings.limits,
             watch_tokens=watch_tokens_from_settings(settings.auth),
-            artifacts=settings.object_store.open() if settings.object_store else None,
+            artifacts=open_store(settings.object_store),
             max_upload_bytes=settings.max_upload_bytes,
         )
         server = GrpcServer(

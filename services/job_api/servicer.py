@@ -34,6 +34,7 @@ from jobkit.convert import (
     parse_job_id,
     struct_from_bytes,
     struct_to_dict,
+    upload_of,
 )
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.errors import (
@@ -272,34 +273,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if self._artifacts is None:
             raise FailedPrecondition("this deployment has no object store for uploads")
         upload_id = uuid.uuid4()
-        content_type = ""
-
-        async def pieces() -> AsyncIterator[bytes]:
-            nonlocal content_type
-            first = True
-            async for message in request_iterator:
-                if first:
-                    content_type = message.content_type or "application/octet-stream"
-                    first = False
-                if message.data:
-                    yield message.data
-
-        chunks = pieces()
-        # The first piece is read here, so the content type is known before the write.
-        head = await anext(chunks, b"")
-
-        async def whole() -> AsyncIterator[bytes]:
-            if head:
-                yield head
-            async for chunk in chunks:
-                yield chunk
-
+        content_type, pieces = await upload_of(request_iterator)
         try:
             stored = await self._artifacts.write(
                 upload_prefix(caller.subject, upload_id),
                 "upload",
-                content_type or "application/octet-stream",
-                whole(),
+                content_type,
+                pieces,
                 max_bytes=self._max_upload_bytes,
             )
         except ArtifactTooLarge:

@@ -6,6 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from jobkit.artifacts import open_store
 from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
@@ -52,7 +53,7 @@ async def main() -> None:
             pool,
             retention_s=settings.timing.retention_s,
             scan_s=settings.timing.retention_scan_s,
-            artifacts=settings.object_store.open() if settings.object_store else None,
+            artifacts=open_store(settings.object_store),
             artifact_types=CATALOG.saving_artifacts(),
             artifact_scan_s=settings.timing.artifact_scan_s,
             upload_ttl_s=settings.timing.upload_ttl_s,

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from google.protobuf import json_format
 
-from jobkit.convert import dict_to_struct, struct_to_dict
+from jobkit.convert import (
+    DEFAULT_CONTENT_TYPE,
+    UPLOAD_PIECE,
+    dict_to_struct,
+    struct_to_dict,
+    upload_of,
+    upload_requests,
+)
+from jobkit.gen.jobs.v1 import job_service_pb2
 
 
 def test_a_struct_becomes_the_values_json_format_gives() -> None:
@@ -35,3 +45,36 @@ def test_a_number_json_cannot_hold_is_refused_as_json_format_refuses_it() -> Non
             json_format.MessageToDict(value)
         with pytest.raises(ValueError, match="finite"):
             struct_to_dict(value)
+
+
+async def _pieces(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def test_a_file_goes_as_upload_messages_and_comes_back_whole() -> None:
+    big = b"x" * (UPLOAD_PIECE + 10)
+    messages = [m async for m in upload_requests(_pieces(b"ab", big, b""), "text/plain")]
+    assert [m.content_type for m in messages] == ["text/plain", "", ""]  # an empty piece is none
+    assert max(len(m.data) for m in messages) == UPLOAD_PIECE
+
+    async def replay() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+        for message in messages:
+            yield message
+
+    content_type, pieces = await upload_of(replay())
+    assert content_type == "text/plain"
+    assert b"".join([p async for p in pieces]) == b"ab" + big
+
+
+async def test_an_empty_upload_is_one_message_and_an_unnamed_type_is_octet_stream() -> None:
+    messages = [m async for m in upload_requests(_pieces(), "")]
+    assert len(messages) == 1
+
+    async def replay() -> AsyncIterator[job_service_pb2.CreateUploadRequest]:
+        for message in messages:
+            yield message
+
+    content_type, pieces = await upload_of(replay())
+    assert content_type == DEFAULT_CONTENT_TYPE
+    assert [p async for p in pieces] == []
