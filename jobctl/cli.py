@@ -257,28 +257,31 @@ async def _save(pieces: AsyncIterator[bytes], target: str, sha256: str) -> int:
     at the end; a file is written beside its name and renamed only once it checks out."""
     hasher = hashlib.sha256()
     size = 0
+
+    def check(outcome: str) -> None:
+        if sha256 and hasher.hexdigest() != sha256:
+            raise ConnectionError(f"the download does not match its sha256; {outcome}")
+
     if target == "-":
         async for piece in pieces:
             hasher.update(piece)
             size += len(piece)
             sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
-    else:
-        partial = Path(f"{target}.part")
-        try:
-            # A command-line tool's loop has nothing else to run: plain file calls are fine.
-            with partial.open("wb") as out:  # noqa: ASYNC230
-                async for piece in pieces:
-                    hasher.update(piece)
-                    size += len(piece)
-                    out.write(piece)
-            if sha256 and hasher.hexdigest() != sha256:
-                raise ConnectionError("the download does not match its sha256; nothing saved")
-            partial.replace(target)  # noqa: ASYNC240
-        finally:
-            partial.unlink(missing_ok=True)  # noqa: ASYNC240
-    if sha256 and hasher.hexdigest() != sha256:
-        raise ConnectionError("the download does not match its sha256")
+        check("the bytes written out are not the file")
+        return size
+    partial = Path(f"{target}.part")
+    try:
+        # A command-line tool's loop has nothing else to run: plain file calls are fine.
+        with partial.open("wb") as out:  # noqa: ASYNC230
+            async for piece in pieces:
+                hasher.update(piece)
+                size += len(piece)
+                out.write(piece)
+        check("nothing saved")
+        partial.replace(target)  # noqa: ASYNC240
+    finally:
+        partial.unlink(missing_ok=True)  # noqa: ASYNC240
     return size
 
 
