@@ -15,7 +15,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, limits, metrics, store, tracing
+from jobkit import control, limits, metrics, planning, store, tracing
 from jobkit.artifacts import (
     ArtifactCorrupted,
     ArtifactError,
@@ -55,7 +55,7 @@ from jobkit.redaction import sensitive_terms
 from jobkit.rpc import authenticate, server_streaming, unary
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
-from services.job_api import planning, repository
+from services.job_api import repository
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
 
@@ -158,6 +158,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 document=document,
                 idempotency_key=request.idempotency_key or None,
             ),
+            CATALOG,
             max_input_bytes=self._max_input_bytes,
         )
         now = self._clock()

@@ -24,7 +24,7 @@ DOMAIN_MODULES = [
     "libs/jobkit/errors.py",
     "services/orchestrator/state_machine.py",
     "services/orchestrator/batching.py",
-    "services/job_api/planning.py",
+    "libs/jobkit/planning.py",
     "services/gateway/routes.py",
 ]
 TRANSPORTS_AND_DRIVERS = {"grpc", "grpc_health", "grpc_reflection", "asyncpg", "nats"}

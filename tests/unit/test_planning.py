@@ -10,7 +10,8 @@ from jobkit import bus
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from services.job_api.planning import CreateRequest, plan, validate
+from jobkit.planning import CreateRequest, plan, validate
+from jobtypes import CATALOG
 from tests.unit.test_state_machine import NOW
 
 
@@ -21,7 +22,7 @@ def test_a_new_job_is_queued_with_its_first_attempt_sent_to_the_workers() -> Non
     request = CreateRequest("noop", value.SerializeToString(), document, None)
     job_id = uuid.uuid4()
     planned = plan(
-        validate(request, max_input_bytes=1024),
+        validate(request, CATALOG, max_input_bytes=1024),
         owner="alice",
         job_id=job_id,
         now=NOW,
@@ -52,7 +53,7 @@ def test_without_dispatch_first_step_the_job_is_submitted_for_an_orchestrator() 
     value = struct_pb2.Struct()
     request = CreateRequest("noop", value.SerializeToString(), {}, None)
     planned = plan(
-        validate(request, max_input_bytes=1024),
+        validate(request, CATALOG, max_input_bytes=1024),
         owner="alice",
         job_id=uuid.uuid4(),
         now=NOW,

@@ -1,10 +1,11 @@
 """Planning a new job, as pure functions: no grpc, asyncpg or nats.
 
-The servicer decodes a CreateJob request into a ``CreateRequest``; ``validate`` checks it
-against the catalogue and job_api's limits, and ``plan`` turns what passed into the job,
-its steps, its ``CREATED`` event and its first step's dispatch for the outbox, ready for
-the one statement that commits them. Cancel and retry, the transitions of a job that
-exists, are planned beside this in ``jobkit.control``.
+job_api decodes a CreateJob request into a ``CreateRequest``; the orchestrator makes one
+for each child a step asks for (a ``bulk_import`` row). ``validate`` checks it against the
+catalogue and the caller's limits, and ``plan`` turns what passed into the job, its steps,
+its ``CREATED`` event and its first step's dispatch for the outbox, ready for the one
+statement that commits them. Cancel and retry, the transitions of a job that exists, are
+planned beside this in ``jobkit.control``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jobkit import control
+from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
-from jobtypes import CATALOG
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
@@ -45,8 +46,7 @@ class CreateRequest:
 class ValidRequest:
     """A request that passed ``validate``: a known job type and an input it accepts."""
 
-    job_type: str
-    step_names: tuple[str, ...]
+    spec: JobTypeSpec
     input: bytes
     idempotency_key: str | None
     #: What a repeat with the same idempotency key must match.
@@ -61,12 +61,12 @@ class PlannedJob:
     request_hash: bytes
 
 
-def validate(request: CreateRequest, *, max_input_bytes: int) -> ValidRequest:
+def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) -> ValidRequest:
     """Raise ``InvalidArgument`` on the first thing wrong, in the order a caller fixes them:
     the type, the input's size, its schema, the idempotency key."""
-    spec = CATALOG.get(request.job_type)
+    spec = catalog.get(request.job_type)
     if spec is None:
-        known = ", ".join(t.name for t in CATALOG.values())
+        known = ", ".join(t.name for t in catalog.values())
         raise InvalidArgument.on("type", f"must be one of: {known}")
     if len(request.input) > max_input_bytes:
         raise InvalidArgument.on("input", f"must be at most {max_input_bytes} bytes")
@@ -80,8 +80,7 @@ def validate(request: CreateRequest, *, max_input_bytes: int) -> ValidRequest:
             "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
         )
     return ValidRequest(
-        job_type=spec.name,
-        step_names=spec.step_names,
+        spec=spec,
         input=request.input,
         idempotency_key=key,
         request_hash=request_hash(spec.name, request.input),
@@ -106,7 +105,7 @@ def plan(
     job = JobRecord(
         id=job_id,
         owner=owner,
-        type=request.job_type,
+        type=request.spec.name,
         status=JobStatus.QUEUED,
         input=request.input,
         created_at=now,
@@ -114,7 +113,7 @@ def plan(
         phase=control.QUEUED_PHASE,
         steps=tuple(
             StepRecord(job_id, i, name, StepStatus.PENDING)
-            for i, name in enumerate(request.step_names)
+            for i, name in enumerate(request.spec.step_names)
         ),
         trace_context=trace_context,
     )
@@ -122,15 +121,15 @@ def plan(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
     )
     change = JobChange(
-        job=job, events=(created,), outbox=(_first_message(job, dispatch_first_step),)
+        job=job, events=(created,), outbox=(_first_message(job, request.spec, dispatch_first_step),)
     )
     return PlannedJob(job, change, request.idempotency_key, request.request_hash)
 
 
-def _first_message(job: JobRecord, dispatch_first_step: bool) -> OutboxMessage:
+def _first_message(job: JobRecord, spec: JobTypeSpec, dispatch_first_step: bool) -> OutboxMessage:
     if not dispatch_first_step:
         return control.submitted_message(replace(job, last_sequence=1))
     queued = job.queued_attempt
     assert queued is not None  # a job type has at least one step
     first, attempt = queued
-    return step_message(job, first.name, attempt, CATALOG[job.type].step(first.name).timeout_s)
+    return step_message(job, first.name, attempt, spec.step(first.name).timeout_s)
