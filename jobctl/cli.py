@@ -180,6 +180,7 @@ async def _run(args: argparse.Namespace) -> int:
                     else jobs_pb2.JOB_STATUS_UNSPECIFIED
                 ),
                 job_type=args.type or "",
+                parent_job_id=args.parent or "",
             )
             if args.output == "json":
                 print(json.dumps(_to_json(page), indent=2))
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list your jobs, newest first", parents=[output])
     listing.add_argument("--status", choices=_STATUS_NAMES)
     listing.add_argument("--type")
+    listing.add_argument("--parent", metavar="JOB_ID", help="only the jobs this import created")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--page-token", default="")
 

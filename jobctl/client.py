@@ -98,12 +98,18 @@ class JobsClient(Client):
         page_token: str = "",
         status: jobs_pb2.JobStatus | str = jobs_pb2.JOB_STATUS_UNSPECIFIED,
         job_type: str = "",
+        parent_job_id: str = "",
     ) -> job_service_pb2.ListJobsResponse:
-        """One page of the caller's jobs; ``status`` is a JobStatus, or its name."""
+        """One page of the caller's jobs; ``status`` is a JobStatus, or its name;
+        ``parent_job_id``: only the jobs that job's step created."""
         return await self._call(
             self.jobs.ListJobs,
             job_service_pb2.ListJobsRequest(
-                page_size=page_size, page_token=page_token, status=status, type=job_type
+                page_size=page_size,
+                page_token=page_token,
+                status=status,
+                type=job_type,
+                parent_job_id=parent_job_id,
             ),
         )
 

@@ -109,8 +109,10 @@ class HttpJobsClient(Client):
         page_token: str = "",
         status: jobs_pb2.JobStatus | str = jobs_pb2.JOB_STATUS_UNSPECIFIED,
         job_type: str = "",
+        parent_job_id: str = "",
     ) -> job_service_pb2.ListJobsResponse:
-        """One page of the caller's jobs; ``status`` is a JobStatus, or its name."""
+        """One page of the caller's jobs; ``status`` is a JobStatus, or its name;
+        ``parent_job_id``: only the jobs that job's step created."""
         params: dict[str, str | int] = {"pageSize": page_size}
         if page_token:
             params["pageToken"] = page_token
@@ -120,6 +122,8 @@ class HttpJobsClient(Client):
             )
         if job_type:
             params["type"] = job_type
+        if parent_job_id:
+            params["parentJobId"] = parent_job_id
         return await self._call(
             "GET", "/v1/jobs", job_service_pb2.ListJobsResponse(), params=params
         )

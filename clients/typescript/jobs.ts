@@ -52,6 +52,7 @@ export interface Job {
   createdAt?: string;
   updatedAt?: string;
   usage?: Array<Usage>;
+  parentJobId?: string;
 }
 
 /** jobs.v1.JobError */
@@ -313,8 +314,8 @@ export class JobsClient {
   }
 
   /** GET /v1/jobs (ListJobs) */
-  listJobs(request: { pageSize?: number; pageToken?: string; status?: JobStatus; type?: string } = {}): Promise<ListJobsResponse> {
-    return this.call<ListJobsResponse>("GET", `/v1/jobs`, { pageSize: request.pageSize, pageToken: request.pageToken, status: request.status, type: request.type });
+  listJobs(request: { pageSize?: number; pageToken?: string; status?: JobStatus; type?: string; parentJobId?: string } = {}): Promise<ListJobsResponse> {
+    return this.call<ListJobsResponse>("GET", `/v1/jobs`, { pageSize: request.pageSize, pageToken: request.pageToken, status: request.status, type: request.type, parentJobId: request.parentJobId });
   }
 
   /** POST /v1/jobs (CreateJob) */

@@ -122,6 +122,16 @@ def upload_prefix(owner: str, upload_id: uuid.UUID | str) -> str:
     return f"owners/{owner_key(owner)}/uploads/{upload_id}/"
 
 
+def upload_prefix_beside(prefix_of_job: str, upload_id: str) -> str:
+    """The prefix of upload ``upload_id`` of the owner of the job whose prefix is
+    ``prefix_of_job``: what a step (which knows its job's prefix, not its owner) may read.
+    Raises ``ValueError`` unless ``upload_id`` is a UUID, so it names nothing else."""
+    owner_root, found, _ = prefix_of_job.partition("/jobs/")
+    if not found:
+        raise ValueError("not a job's prefix")
+    return f"{owner_root}/uploads/{uuid.UUID(upload_id)}/"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectStoreSettings:
     """``OBJECT_STORE_URL=s3://BUCKET`` and the standard AWS variables."""
@@ -239,6 +249,15 @@ class ArtifactStore:
                 yield chunk
         if hasher.hexdigest() != sha256:
             raise ArtifactCorrupted(sha256)
+
+    async def read_only(self, prefix: str) -> AsyncIterator[bytes]:
+        """The bytes of the one object under ``prefix`` (an upload), as ``read`` streams
+        them; ``ArtifactMissing`` if there is none."""
+        names = await self.names(prefix)
+        if len(names) != 1:
+            raise ArtifactMissing(prefix)
+        async for chunk in self.read(prefix, names[0].rsplit("/", 1)[-1]):
+            yield chunk
 
     async def names(self, prefix: str) -> list[str]:
         """Every object name under ``prefix`` (for deletion and the tests' listings)."""

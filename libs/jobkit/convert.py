@@ -16,12 +16,13 @@ from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobRecord, StepUsage
 
 
-def parse_job_id(raw: str) -> uuid.UUID:
-    """A request's ``job_id``, or INVALID_ARGUMENT naming it."""
+def parse_job_id(raw: str, *, field: str = "job_id") -> uuid.UUID:
+    """A request's ``job_id`` (or another ``field`` naming a job), or INVALID_ARGUMENT
+    naming it."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise InvalidArgument.on("job_id", "must be a UUID") from None
+        raise InvalidArgument.on(field, "must be a UUID") from None
 
 
 def struct_from_bytes(data: bytes | None) -> struct_pb2.Struct:
@@ -115,6 +116,7 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         phase=job.phase,
         created_at=timestamp(job.created_at),
         updated_at=timestamp(job.updated_at),
+        parent_job_id=str(job.parent_id) if job.parent_id else "",
     )
     for step in job.steps:
         entry = message.steps.add(

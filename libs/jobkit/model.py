@@ -99,6 +99,8 @@ class JobRecord:
     #: Model usage per step and model, summed over attempts (``attempt`` 0); loaded only
     #: where a job is shown (``store.with_usage``), not by the orchestrator.
     usage: tuple[StepUsage, ...] = ()
+    #: The job whose step created this one (a ``bulk_import``), if any.
+    parent_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -120,6 +122,7 @@ class JobRecord:
             steps=steps,
             trace_context=row["trace_context"],
             version=row["version"],
+            parent_id=row["parent_job_id"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:

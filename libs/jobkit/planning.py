@@ -24,6 +24,9 @@ from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+#: The largest input CreateJob takes unless ``MAX_INPUT_BYTES`` says otherwise; the
+#: orchestrator holds the jobs a step creates to it.
+DEFAULT_MAX_INPUT_BYTES = 1024 * 1024
 
 
 def request_hash(job_type: str, input_bytes: bytes) -> bytes:
@@ -95,13 +98,14 @@ def plan(
     now: datetime,
     trace_context: str,
     dispatch_first_step: bool = True,
+    parent_id: uuid.UUID | None = None,
 ) -> PlannedJob:
     """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
     step's first attempt, dispatched straight to the workers: no round through the
     orchestrator before any work starts. The job stays QUEUED until that attempt's worker
     first reports (``state_machine.apply_report``). Without ``dispatch_first_step``, the
     outbox holds a submission instead, and an orchestrator starts the job (as RetryJob's
-    resumed jobs are started)."""
+    resumed jobs are started). ``parent_id``: the job whose step creates this one."""
     job = JobRecord(
         id=job_id,
         owner=owner,
@@ -116,6 +120,7 @@ def plan(
             for i, name in enumerate(request.spec.step_names)
         ),
         trace_context=trace_context,
+        parent_id=parent_id,
     )
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE

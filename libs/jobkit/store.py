@@ -104,15 +104,20 @@ async def create_jobs(
 
 
 async def apply_changes(
-    conn: Conn, changes: Sequence[tuple[JobRecord, JobChange]], now: datetime
+    conn: Conn,
+    changes: Sequence[tuple[JobRecord, JobChange]],
+    now: datetime,
+    created: Sequence[NewJob] = (),
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
-    """Write a batch of decisions, each against the locked record it was made from.
+    """Write a batch of decisions, each against the locked record it was made from, and
+    the jobs they create (``created``: a step's children), all or nothing.
 
     Returns the events with their sequences and the outbox rows written, as
     ``(id, message)``, for the caller to publish after the commit.
     """
+    everything = [*changes, *((n.job, n.change) for n in created)]
     try:
-        return await _write(conn, changes, now, ())
+        return await _write(conn, everything, now, created)
     except (
         asyncpg.SerializationError,  # jobs_expect_version: the job moved on
         asyncpg.UniqueViolationError,  # its next event sequence is taken
@@ -122,7 +127,8 @@ async def apply_changes(
 
 
 class NewJobRow(NamedTuple):
-    """Postgres ``new_job_row`` (migration 0008): a job inserted whole, by CreateJob."""
+    """Postgres ``new_job_row_v2`` (migration 0011): a job inserted whole, by CreateJob or
+    by a step that creates jobs (``parent_job_id``)."""
 
     id: uuid.UUID
     owner: str
@@ -138,6 +144,7 @@ class NewJobRow(NamedTuple):
     created_at: datetime
     updated_at: datetime
     version: int
+    parent_job_id: uuid.UUID | None
 
 
 class NewStepRow(NamedTuple):
@@ -227,12 +234,12 @@ class OutboxRow(NamedTuple):
 
 #: Row types a writer of the previous release may still use during a rolling deploy; no
 #: writer of this one does. Dropped a release after their successor came.
-RETIRED_ROW_TYPES = frozenset({"step_update_row"})
+RETIRED_ROW_TYPES = frozenset({"step_update_row", "new_job_row"})
 
 #: Each Postgres row type and its Python twin: the same fields in the same order (a test
 #: compares them with ``pg_attribute``).
 ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
-    "new_job_row": NewJobRow,
+    "new_job_row_v2": NewJobRow,
     "new_step_row": NewStepRow,
     "job_update_row": JobUpdateRow,
     "step_update_row_v2": StepUpdateRow,
@@ -272,6 +279,7 @@ async def _write(
             created_at=j.created_at,
             updated_at=j.updated_at,
             version=j.version,
+            parent_job_id=j.parent_id,
         )
         for j in after
         if j.id in created

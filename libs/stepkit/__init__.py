@@ -8,7 +8,7 @@ streamed partial output, usage), and fails by raising a :class:`StepError`.
 
 from __future__ import annotations
 
-from stepkit.context import Handler, StepContext
+from stepkit.context import ChildJob, Handler, StepContext
 from stepkit.errors import PermanentStepError, RetryableStepError, StepError
 from stepkit.prose import Prose, listing, system
 from stepkit.providers import ChatMessage, ChatProvider
@@ -16,6 +16,7 @@ from stepkit.providers import ChatMessage, ChatProvider
 __all__ = [
     "ChatMessage",
     "ChatProvider",
+    "ChildJob",
     "Handler",
     "PermanentStepError",
     "Prose",

@@ -8,7 +8,7 @@ is cancelled or the worker shuts down.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,15 +46,40 @@ class ArtifactSaver(Protocol):
     ) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChildJob:
+    """A job a step creates with its cursor: of type ``job_type``, for the step's job's
+    owner, with that job as its parent. ``input`` must meet the type's schema."""
+
+    job_type: str
+    input: Mapping[str, Any]
+
+
 class CursorSaver(Protocol):
     """Commits a long step's own progress marker before the step goes on (see
-    ``StepContext.cursor``)."""
+    ``StepContext.cursor``), and the jobs it creates with it."""
 
-    async def __call__(self, cursor: Mapping[str, Any]) -> None: ...
+    async def __call__(
+        self, cursor: Mapping[str, Any], children: Sequence[ChildJob] = ()
+    ) -> None: ...
 
 
-async def _no_cursor(cursor: Mapping[str, Any]) -> None:
+async def _no_cursor(cursor: Mapping[str, Any], children: Sequence[ChildJob] = ()) -> None:
     """For contexts built outside a worker (tests, tools): the cursor goes nowhere."""
+
+
+class UploadReader(Protocol):
+    """The bytes of one of the owner's uploads (``CreateUpload``), streamed and checked
+    against their sha256 as they go: a damaged or missing file raises ``StepError``."""
+
+    def __call__(self, upload_id: str) -> AsyncIterator[bytes]: ...
+
+
+def no_uploads(upload_id: str) -> AsyncIterator[bytes]:
+    """For workers without an object store (``OBJECT_STORE_URL`` unset), and tests."""
+    raise PermanentStepError(
+        "ARTIFACTS_UNAVAILABLE", "this deployment has no object store for uploads"
+    )
 
 
 async def no_artifacts(
@@ -94,10 +119,16 @@ class StepContext:
     #: step's next attempt starts with the newest committed marker as ``cursor`` (``None``
     #: if it never saved one) and picks up there. So work a step does between two saves
     #: may be done twice, never lost: what it does must be safe to repeat from the last
-    #: cursor (an import keys each row's job by its row number). A save from an attempt
-    #: that is no longer current changes nothing.
+    #: cursor. A save from an attempt that is no longer current changes nothing.
+    #:
+    #: ``save_cursor(cursor, children)`` also creates jobs (``ChildJob``), committed with
+    #: the cursor, all or none, exactly once: a save that repeats the cursor already
+    #: committed is taken as a repeat and creates nothing, so a save with children must
+    #: move the cursor past them (an import's cursor is its next row). An invalid child
+    #: fails the step: check inputs first (``JobTypeSpec.validate_input``).
     cursor: Mapping[str, Any] | None = None
     save_cursor: CursorSaver = _no_cursor
+    read_upload: UploadReader = no_uploads
     #: What the attempt has written through a model so far, piece by piece
     #: (``Prose`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)

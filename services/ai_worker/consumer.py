@@ -27,7 +27,7 @@ import enum
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,13 @@ from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
 from jobkit import bus, metrics, tracing
-from jobkit.artifacts import ArtifactError, ArtifactStore
+from jobkit.artifacts import (
+    ArtifactCorrupted,
+    ArtifactError,
+    ArtifactMissing,
+    ArtifactStore,
+    upload_prefix_beside,
+)
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
@@ -61,8 +67,15 @@ from services.ai_worker.progress import (
     AttemptUsage,
 )
 from services.ai_worker.registry import Registry
-from stepkit import RetryableStepError, StepContext, StepError
-from stepkit.context import ArtifactSaver, CursorSaver, no_artifacts
+from stepkit import PermanentStepError, RetryableStepError, StepContext, StepError
+from stepkit.context import (
+    ArtifactSaver,
+    ChildJob,
+    CursorSaver,
+    UploadReader,
+    no_artifacts,
+    no_uploads,
+)
 
 log = get_logger(__name__)
 
@@ -360,16 +373,48 @@ class Worker:
         once it is committed, sent as a result is (and again until answered)."""
         task = delivery.task
 
-        async def save(cursor: Mapping[str, Any]) -> None:
+        async def save(cursor: Mapping[str, Any], children: Sequence[ChildJob] = ()) -> None:
             report = worker_pb2.StepReport(
                 job_id=task.job_id,
                 step=task.step,
                 attempt=task.attempt,
-                cursor=worker_pb2.StepCursor(cursor=dict_to_struct(dict(cursor))),
+                cursor=worker_pb2.StepCursor(
+                    cursor=dict_to_struct(dict(cursor)),
+                    children=[
+                        worker_pb2.ChildJob(
+                            job_type=child.job_type, input=dict_to_struct(dict(child.input))
+                        )
+                        for child in children
+                    ],
+                ),
             )
             await self._send_result(report, delivery)
 
         return save
+
+    def _upload_reader(self, task: worker_pb2.StepTask) -> UploadReader:
+        """How the attempt's handler reads its owner's uploads: checked as they stream."""
+        store, prefix = self._artifacts, task.artifact_prefix
+        if store is None or not prefix:
+            return no_uploads
+
+        async def read(upload_id: str) -> AsyncIterator[bytes]:
+            try:
+                where = upload_prefix_beside(prefix, upload_id)
+            except ValueError:
+                raise PermanentStepError("UPLOAD_NOT_FOUND", "no such upload") from None
+            try:
+                async for chunk in store.read_only(where):
+                    yield chunk
+            except ArtifactMissing:
+                raise PermanentStepError("UPLOAD_NOT_FOUND", "no such upload") from None
+            except ArtifactCorrupted:
+                log.error("upload_corrupted")
+                raise PermanentStepError("DATA_LOSS", "the upload is damaged") from None
+            except ArtifactError as exc:
+                raise RetryableStepError("ARTIFACT_STORE_UNAVAILABLE", str(exc)) from exc
+
+        return read
 
     def _artifact_saver(self, task: worker_pb2.StepTask) -> ArtifactSaver:
         """How the attempt's handler saves artifacts: streamed to the job's prefix."""
@@ -430,6 +475,7 @@ class Worker:
             save_artifact=self._artifact_saver(task),
             cursor=struct_to_dict(task.cursor) if task.HasField("cursor") else None,
             save_cursor=self._cursor_saver(delivery),
+            read_upload=self._upload_reader(task),
         )
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -10,6 +10,7 @@ from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
 from jobkit.limits import Limits
+from jobkit.planning import DEFAULT_MAX_INPUT_BYTES
 
 
 def _required(name: str) -> str:
@@ -43,7 +44,7 @@ class Settings:
             common=CommonSettings.from_env(env),
             grpc_addr=env_str(env, "GRPC_ADDR", "127.0.0.1:50051"),
             auth=AuthSettings.from_env(env),
-            max_input_bytes=env_int(env, "MAX_INPUT_BYTES", 1024 * 1024, minimum=1024),
+            max_input_bytes=env_int(env, "MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES, minimum=1024),
             limits=Limits.from_env(env),
             # Page tokens only need a stable server-side key; reuse the JWT secret when there
             # is one so a single secret configures a dev deployment.

@@ -21,9 +21,13 @@ class ListFilter:
     owner: str | None
     status: JobStatus | None
     job_type: str | None
+    parent_id: uuid.UUID | None = None
 
     def fingerprint(self) -> str:
-        return f"{self.owner or '*'}|{self.status or '*'}|{self.job_type or '*'}"
+        return (
+            f"{self.owner or '*'}|{self.status or '*'}|{self.job_type or '*'}"
+            f"|{self.parent_id or '*'}"
+        )
 
 
 async def find_by_idempotency_key(
@@ -42,6 +46,7 @@ async def list_jobs(
         where.owner,
         where.status.value if where.status else None,
         where.job_type,
+        where.parent_id,
         after.created_at if after else None,
         after.job_id if after else None,
         limit,
@@ -49,6 +54,12 @@ async def list_jobs(
     ids = [r["id"] for r in rows]
     jobs = await store.fetch_jobs(conn, ids)
     return [jobs[i] for i in ids if i in jobs]
+
+
+async def unfinished_children(conn: Conn, parent_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """Up to ``limit`` of the jobs ``parent_id``'s step created that are queued or running."""
+    rows = await conn.fetch(queries.unfinished_children, parent_id, limit)
+    return [r["id"] for r in rows]
 
 
 async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:

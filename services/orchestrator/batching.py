@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from jobkit import planning
+from jobkit.catalog import JobTypeSpec
+from jobkit.errors import InvalidArgument
 from jobkit.model import JobChange, JobRecord, OutboxMessage
 from jobkit.pricing import PriceTable
 from jobtypes import CATALOG
@@ -44,7 +47,51 @@ def decide(
         return Ignored(f"unknown job type {job.type}")
     if isinstance(item, Submitted):
         return start_job(job, spec, now)
-    return apply_report(job, spec, item, now, lease_s=lease_s)
+    outcome = apply_report(job, spec, item, now, lease_s=lease_s)
+    if item.children and isinstance(outcome, Decision):
+        return _with_children(job, spec, item, outcome, now, lease_s)
+    return outcome
+
+
+def _with_children(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    report: StepReport,
+    decision: Decision,
+    now: datetime,
+    lease_s: float,
+) -> Decision | Ignored:
+    """The cursor's decision with the jobs the step asked for, planned as CreateJob plans
+    a job, for the step's owner. The step checked them; one that fails here is a bug in
+    the step, which no retry mends: the step fails."""
+    created = []
+    for child in report.children:
+        request = planning.CreateRequest(child.job_type, child.input, child.document, None)
+        try:
+            valid = planning.validate(
+                request, CATALOG, max_input_bytes=planning.DEFAULT_MAX_INPUT_BYTES
+            )
+        except InvalidArgument as exc:
+            failure = replace(
+                report,
+                kind=ReportKind.FAILED,
+                children=(),
+                error_code="INVALID_CHILD_JOB",
+                error_message=f"the step asked for a {child.job_type} job that is invalid: {exc}",
+                retryable=False,
+            )
+            return apply_report(job, spec, failure, now, lease_s=lease_s)
+        created.append(
+            planning.plan(
+                valid,
+                owner=job.owner,
+                job_id=uuid.uuid4(),
+                now=now,
+                trace_context=job.trace_context,
+                parent_id=job.id,
+            )
+        )
+    return replace(decision, created=tuple(created))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +129,8 @@ class BatchDecisions:
     skipped: tuple[Skipped, ...]
     #: By the index of the input (a result) whose answer carries it.
     handed: Mapping[int, Handed]
+    #: Jobs the decisions create, in order.
+    created: tuple[planning.PlannedJob, ...] = ()
 
 
 def decide_batch(
@@ -94,6 +143,7 @@ def decide_batch(
     decided: dict[uuid.UUID, list[Decision]] = {}
     skipped: list[Skipped] = []
     handed: dict[int, Handed] = {}
+    created: list[planning.PlannedJob] = []
     for index, item in enumerate(inputs):
         before = jobs.get(item.job_id)
         if before is None:
@@ -107,6 +157,7 @@ def decide_batch(
                 handed[index] = Handed(current, outcome.rehand)
             continue
         decided.setdefault(item.job_id, []).append(outcome)
+        created.extend(outcome.created)
         for dispatch in outcome.dispatches:
             if dispatch.handed:
                 handed[index] = Handed(outcome.change.job, dispatch)
@@ -114,6 +165,7 @@ def decide_batch(
         decided={job_id: tuple(ds) for job_id, ds in decided.items()},
         skipped=tuple(skipped),
         handed=handed,
+        created=tuple(created),
     )
 
 

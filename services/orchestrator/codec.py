@@ -7,10 +7,12 @@ from __future__ import annotations
 import uuid
 
 from jobkit import bus
+from jobkit.convert import struct_to_dict
 from jobkit.dispatch import bare_task, step_message
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage, StepUsage
 from services.orchestrator.state_machine import (
+    ChildRequest,
     Dispatch,
     Input,
     ReportKind,
@@ -46,7 +48,15 @@ def decode(subject: str, data: bytes) -> Input:
                 report.step,
                 report.attempt,
                 ReportKind.CURSOR,
-                cursor=report.cursor.cursor.SerializeToString(),
+                cursor=report.cursor.cursor.SerializeToString(deterministic=True),
+                children=tuple(
+                    ChildRequest(
+                        child.job_type,
+                        child.input.SerializeToString(deterministic=True),
+                        struct_to_dict(child.input),
+                    )
+                    for child in report.cursor.children
+                ),
             )
         if outcome == "succeeded":
             return StepReport(

@@ -254,7 +254,7 @@ class Orchestrator:
         }
         for hop in hops:
             hop.end()
-        changes, events, outbox_rows, notices, handed, now = written
+        changes, created, events, outbox_rows, notices, handed, now = written
         self._memory.remember(store.as_written(before, change, now) for before, change in changes)
         if settle is not None:
             await settle(
@@ -268,6 +268,8 @@ class Orchestrator:
             )
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
+        for child in created:
+            metrics.JOBS_CREATED.labels(child.job.type).inc()
         traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
         await publish_events(self._nc, events, traces)
         await publish_notices(self._nc, notices)
@@ -287,6 +289,7 @@ class Orchestrator:
         self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], read: _Read
     ) -> tuple[
         list[tuple[JobRecord, JobChange]],
+        list[store.NewJob],
         list[EventRecord],
         list[tuple[int, OutboxMessage]],
         list[OutboxMessage],
@@ -316,13 +319,14 @@ class Orchestrator:
             (jobs[job_id], merge(ds, encode_dispatch, self._prices))
             for job_id, ds in batch.decided.items()
         ]
+        created = [store.NewJob(p.job, p.change, None, p.request_hash) for p in batch.created]
         try:
-            events, outbox_rows = await store.apply_changes(conn, changes, now)
+            events, outbox_rows = await store.apply_changes(conn, changes, now, created)
         except store.StaleRead:
             if remembered is not None:
                 raise _StaleMemory() from None
             raise
-        return changes, events, outbox_rows, notices, batch.handed, now
+        return changes, created, events, outbox_rows, notices, batch.handed, now
 
     async def tick_forever(self) -> None:
         """Wake the consumer loop now and then, so an idle orchestrator still proves alive."""

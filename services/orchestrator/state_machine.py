@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,7 @@ from enum import StrEnum
 from jobkit.catalog import JobTypeSpec, StepSpec
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
 from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord, StepUsage
+from jobkit.planning import PlannedJob
 
 
 class ReportKind(StrEnum):
@@ -61,6 +63,19 @@ class StepReport:
     take_next: bool = False
     #: CURSOR: the marker, a serialized Struct.
     cursor: bytes | None = None
+    #: CURSOR: the jobs the step creates with it (``batching`` plans them).
+    children: tuple[ChildRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRequest:
+    """A job a step asks to create with its cursor (a bulk_import's row)."""
+
+    job_type: str
+    #: Serialized deterministically, as CreateJob stores an input.
+    input: bytes
+    #: The same input as a document, for the job type's schema.
+    document: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +109,8 @@ class Dispatch:
 class Decision:
     change: JobChange
     dispatches: tuple[Dispatch, ...] = ()
+    #: New jobs, committed with the change (a step's children).
+    created: tuple[PlannedJob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +257,10 @@ def _apply_report(
             return _handed_again(job, spec, report, lease_s) or fenced
         return fenced
     step = fenced
+    if report.kind is ReportKind.CURSOR and report.children and report.cursor == step.cursor:
+        # The answer to this report was lost and the worker sent it again: its children
+        # were committed with the cursor they moved it to.
+        return Ignored("a repeated cursor: its jobs were created")
     if report.kind is ReportKind.LEASE_EXPIRED:
         if step.lease_expires_at is None or step.lease_expires_at > now:
             return Ignored("lease is not expired")

@@ -40,6 +40,7 @@ EXPECTED_COLUMNS = {
         "finished_at",
         "trace_context",
         "version",
+        "parent_job_id",
     },
     "job_steps": {
         "job_id",
@@ -242,7 +243,7 @@ class _Recording:
 
 #: The table each row type is written to (its fields are that table's columns).
 _TABLES = {
-    "new_job_row": "jobs",
+    "new_job_row_v2": "jobs",
     "new_step_row": "job_steps",
     "job_update_row": "jobs",
     "step_update_row_v2": "job_steps",
@@ -261,7 +262,10 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
         recording = _Recording(conn)
         fresh_id = uuid.uuid4()
         fresh = replace(
-            job, id=fresh_id, steps=tuple(replace(s, job_id=fresh_id) for s in job.steps)
+            job,
+            id=fresh_id,
+            steps=tuple(replace(s, job_id=fresh_id) for s in job.steps),
+            parent_id=job.id,
         )
         await store.create_jobs(
             cast(Conn, recording),

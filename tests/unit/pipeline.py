@@ -3,7 +3,7 @@ would, with every step's output round-tripped through a protobuf Struct."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,8 @@ from google.protobuf import json_format, struct_pb2
 
 from jobtypes import CATALOG
 from services.ai_worker.registry import Registry
-from stepkit.context import StepContext
+from stepkit import PermanentStepError
+from stepkit.context import ChildJob, StepContext
 from stepkit.providers import ChatProvider, LocalProvider
 
 
@@ -30,6 +31,8 @@ class Run:
     progress: list[tuple[str, int, str]] = field(default_factory=list)
     partial: dict[str, list[str]] = field(default_factory=dict)
     usage: list[tuple[str, str, int, int]] = field(default_factory=list)
+    #: Each cursor saved, with the jobs created with it.
+    cursors: list[tuple[dict[str, Any], list[ChildJob]]] = field(default_factory=list)
 
     @property
     def result(self) -> dict[str, Any]:
@@ -37,11 +40,27 @@ class Run:
 
 
 async def run_steps(
-    job_type: str, job_input: Mapping[str, Any], provider: ChatProvider | None = None
+    job_type: str,
+    job_input: Mapping[str, Any],
+    provider: ChatProvider | None = None,
+    *,
+    uploads: Mapping[str, bytes] | None = None,
 ) -> Run:
+    """``uploads``: the owner's files by upload id, for steps that read them."""
     registry = Registry.of(CATALOG, provider or LocalProvider())
     run = Run()
     doc = struct_round_trip(job_input)
+
+    async def read_upload(upload_id: str) -> AsyncIterator[bytes]:
+        data = (uploads or {}).get(upload_id)
+        if data is None:
+            raise PermanentStepError("UPLOAD_NOT_FOUND", "no such upload")
+        for start in range(0, len(data), 1000):  # in pieces that split lines
+            yield data[start : start + 1000]
+
+    async def save_cursor(cursor: Mapping[str, Any], children: Sequence[ChildJob] = ()) -> None:
+        run.cursors.append((struct_round_trip(cursor), list(children)))
+
     for step in CATALOG[job_type].step_names:
 
         async def progress(percent: int, phase: str = "", step: str = step) -> None:
@@ -69,6 +88,8 @@ async def run_steps(
             report_progress=progress,
             report_output=output,
             record_usage=usage,
+            read_upload=read_upload,
+            save_cursor=save_cursor,
         )
         handler = registry.get(job_type, step)
         assert handler is not None

@@ -12,7 +12,13 @@ from jobkit.lifecycle import EventType, JobStatus
 from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.batching import decide, decide_batch, merge
 from services.orchestrator.codec import encode_dispatch
-from services.orchestrator.state_machine import Decision, ReportKind, StepReport, Submitted
+from services.orchestrator.state_machine import (
+    ChildRequest,
+    Decision,
+    ReportKind,
+    StepReport,
+    Submitted,
+)
 from tests.unit.test_state_machine import NOW, new_job
 
 OUTPUT = dict_to_struct({"prepared": True}).SerializeToString()
@@ -98,3 +104,62 @@ def test_a_step_handed_to_a_worker_is_not_in_the_outbox_but_in_that_result_s_ans
     changes = {job_id: merge(ds, encode_dispatch) for job_id, ds in batch.decided.items()}
     assert changes[job.id].outbox == ()
     assert [m.subject for m in changes[other.id].outbox] == [bus.step_subject("noop", "work")]
+
+
+def _cursor_with_children(job_id: uuid.UUID, line: int, *inputs: dict[str, object]) -> StepReport:
+    return StepReport(
+        job_id,
+        "prepare",
+        1,
+        ReportKind.CURSOR,
+        cursor=dict_to_struct({"line": line}).SerializeToString(deterministic=True),
+        children=tuple(
+            ChildRequest("noop", dict_to_struct(dict(i)).SerializeToString(deterministic=True), i)
+            for i in inputs
+        ),
+    )
+
+
+def test_a_cursor_creates_its_children_once_for_the_parents_owner() -> None:
+    job = new_job(NOOP)
+    batch = decide_batch(
+        {job.id: job},
+        [
+            Submitted(job.id),
+            _cursor_with_children(job.id, 2, {"sleep_ms": 1}, {"sleep_ms": 2}),
+            # Its answer was lost: the worker sends it again.
+            _cursor_with_children(job.id, 2, {"sleep_ms": 1}, {"sleep_ms": 2}),
+            _cursor_with_children(job.id, 3, {"sleep_ms": 3}),
+        ],
+        NOW,
+    )
+    assert [s.reason for s in batch.skipped] == ["a repeated cursor: its jobs were created"]
+    children = [p.job for p in batch.created]
+    assert [
+        struct_to_dict(worker_pb2.StepTask.FromString(p.change.outbox[0].payload).input)
+        for p in batch.created
+    ] == [{"sleep_ms": 1}, {"sleep_ms": 2}, {"sleep_ms": 3}]
+    assert len(children) == 3
+    assert {c.owner for c in children} == {job.owner}
+    assert {c.parent_id for c in children} == {job.id}
+    assert all(c.status is JobStatus.QUEUED for c in children)
+    # Each child's first step goes out with its creation, as CreateJob's does.
+    assert [len(p.change.outbox) for p in batch.created] == [1, 1, 1]
+    (parent,) = batch.decided.values()
+    assert parent[-1].change.job.step_named("prepare").cursor == dict_to_struct(  # type: ignore[union-attr]
+        {"line": 3}
+    ).SerializeToString(deterministic=True)
+
+
+def test_a_child_the_catalogue_refuses_fails_the_step_and_creates_nothing() -> None:
+    job = new_job(NOOP)
+    batch = decide_batch(
+        {job.id: job},
+        [Submitted(job.id), _cursor_with_children(job.id, 1, {"sleep_ms": "soon"})],
+        NOW,
+    )
+    assert batch.created == ()
+    (decisions,) = batch.decided.values()
+    failed = decisions[-1].change.job
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_code == "INVALID_CHILD_JOB"

@@ -324,4 +324,5 @@ def test_the_openapi_document_covers_every_route_and_resolves() -> None:
         "pageToken",
         "status",
         "type",
+        "parentJobId",
     }

@@ -19,6 +19,8 @@ from tests.unit.pipeline import run_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = list(CATALOG)
+#: The upload bulk_import's example names: examples/bulk_import.jsonl, in these tests.
+EXAMPLE_UPLOAD_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def test_every_folder_is_registered_and_every_name_has_a_folder() -> None:
@@ -82,7 +84,9 @@ def test_the_example_is_valid_input_and_empty_input_names_each_required_field(na
 @pytest.mark.parametrize("name", NAMES)
 async def test_the_example_runs_offline_to_the_same_result_twice(name: str) -> None:
     example = example_of(name)["input"]
-    first, second = await run_steps(name, example), await run_steps(name, example)
+    uploads = {EXAMPLE_UPLOAD_ID: (ROOT / "examples" / "bulk_import.jsonl").read_bytes()}
+    first = await run_steps(name, example, uploads=uploads)
+    second = await run_steps(name, example, uploads=uploads)
     assert list(first.outputs) == list(CATALOG[name].step_names)
     assert first.result
     assert first.result == second.result

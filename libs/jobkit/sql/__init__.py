@@ -48,6 +48,7 @@ class Queries:
     # job_api.sql
     find_by_idempotency_key: str
     list_job_ids: str
+    unfinished_children: str
     delete_job: str
     insert_upload: str
     # notifier.sql

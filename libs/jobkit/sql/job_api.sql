@@ -6,15 +6,24 @@ SELECT id, request_hash FROM jobs WHERE owner = $1 AND idempotency_key = $2
 
 -- name: list_job_ids --
 -- A page of job ids, newest first, by keyset on (created_at, id); a NULL filter matches
--- every job. $1: owner, $2: status, $3: type, $4 and $5: the created_at and id of the
--- previous page's last job (NULL for the first page), $6: page size.
+-- every job. $1: owner, $2: status, $3: type, $4: parent job, $5 and $6: the created_at
+-- and id of the previous page's last job (NULL for the first page), $7: page size.
 SELECT id FROM jobs
 WHERE ($1::text IS NULL OR owner = $1)
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR type = $3)
-  AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+  AND ($4::uuid IS NULL OR parent_job_id = $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $6
+LIMIT $7
+
+-- name: unfinished_children --
+-- Jobs a job's step created that are still queued or running, in id order (the order
+-- their locks are taken in). $1: the parent, $2: at most this many.
+SELECT id FROM jobs
+WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING')
+ORDER BY id
+LIMIT $2
 
 -- name: delete_job --
 -- A real delete: steps and events go with the job (ON DELETE CASCADE); a job of a type

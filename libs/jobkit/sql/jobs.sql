@@ -5,7 +5,7 @@
 -- order. $1: the job ids.
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
-       j.finished_at, j.trace_context, j.version,
+       j.finished_at, j.trace_context, j.version, j.parent_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -33,7 +33,7 @@ WHERE j.id = ANY($1::uuid[])
 -- batches never deadlock. $1: the job ids.
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
-       j.finished_at, j.trace_context, j.version,
+       j.finished_at, j.trace_context, j.version, j.parent_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -73,17 +73,17 @@ LIMIT $3
 -- parameter per table, an array of that table's row type (migration 0008). The
 -- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
 -- an empty array makes its CTE a no-op.
--- $1 new_job_row[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
+-- $1 new_job_row_v2[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
 -- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish).
 WITH new_jobs AS (
     -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
                       request_hash, last_sequence, trace_context, created_at, updated_at,
-                      version)
+                      version, parent_job_id)
     SELECT n.id, n.owner, n.type, n.status, n.progress, n.phase, n.input, n.idempotency_key,
            n.request_hash, n.last_sequence, n.trace_context, n.created_at, n.updated_at,
-           n.version
-    FROM unnest($1::new_job_row[]) AS n
+           n.version, n.parent_job_id
+    FROM unnest($1::new_job_row_v2[]) AS n
     RETURNING id),
 new_steps AS (
     INSERT INTO job_steps (job_id, position, name, status)

@@ -27,19 +27,19 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12jobs/v1/jobs.proto\x12\x07jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8e\x01\n\x07JobStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.jobs.v1.StepStatus\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.jobs.v1.JobError\x12\x1d\n\x05usage\x18\x05 \x03(\x0b\x32\x0e.jobs.v1.Usage\"k\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x0f\n\x07prompts\x18\x05 \x03(\t\"\xd3\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x10\n\x08progress\x18\x04 \x01(\x05\x12\r\n\x05phase\x18\x05 \x01(\t\x12\x1f\n\x05steps\x18\x06 \x03(\x0b\x32\x10.jobs.v1.JobStep\x12\'\n\x06result\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12 \n\x05\x65rror\x18\x08 \x01(\x0b\x32\x11.jobs.v1.JobError\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05usage\x18\x0b \x03(\x0b\x32\x0e.jobs.v1.Usage\"L\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"\xbf\x02\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12#\n\x04type\x18\x03 \x01(\x0e\x32\x15.jobs.v1.JobEventType\x12\"\n\x06status\x18\x04 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x10\n\x08progress\x18\x05 \x01(\x05\x12\r\n\x05phase\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\n \x01(\x05\x12.\n\x0bretry_delay\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epartial_output\x18\x0c \x01(\t\"j\n\x07JobType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x03(\t\x12-\n\x0cinput_schema\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct*\xa1\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11JOB_STATUS_FAILED\x10\x04\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x05*\xc3\x01\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x17\n\x13STEP_STATUS_RUNNING\x10\x02\x12\x18\n\x14STEP_STATUS_RETRYING\x10\x03\x12\x19\n\x15STEP_STATUS_SUCCEEDED\x10\x04\x12\x16\n\x12STEP_STATUS_FAILED\x10\x05\x12\x19\n\x15STEP_STATUS_CANCELLED\x10\x06*\xc4\x02\n\x0cJobEventType\x12\x1e\n\x1aJOB_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16JOB_EVENT_TYPE_CREATED\x10\x01\x12\x1f\n\x1bJOB_EVENT_TYPE_STEP_STARTED\x10\x02\x12\x1b\n\x17JOB_EVENT_TYPE_PROGRESS\x10\x03\x12!\n\x1dJOB_EVENT_TYPE_STEP_SUCCEEDED\x10\x04\x12 \n\x1cJOB_EVENT_TYPE_STEP_RETRYING\x10\x05\x12\x1e\n\x1aJOB_EVENT_TYPE_STEP_FAILED\x10\x06\x12\x1c\n\x18JOB_EVENT_TYPE_SUCCEEDED\x10\x07\x12\x19\n\x15JOB_EVENT_TYPE_FAILED\x10\x08\x12\x1c\n\x18JOB_EVENT_TYPE_CANCELLED\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12jobs/v1/jobs.proto\x12\x07jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8e\x01\n\x07JobStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.jobs.v1.StepStatus\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.jobs.v1.JobError\x12\x1d\n\x05usage\x18\x05 \x03(\x0b\x32\x0e.jobs.v1.Usage\"k\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x0f\n\x07prompts\x18\x05 \x03(\t\"\xea\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x10\n\x08progress\x18\x04 \x01(\x05\x12\r\n\x05phase\x18\x05 \x01(\t\x12\x1f\n\x05steps\x18\x06 \x03(\x0b\x32\x10.jobs.v1.JobStep\x12\'\n\x06result\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12 \n\x05\x65rror\x18\x08 \x01(\x0b\x32\x11.jobs.v1.JobError\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x05usage\x18\x0b \x03(\x0b\x32\x0e.jobs.v1.Usage\x12\x15\n\rparent_job_id\x18\x0c \x01(\t\"L\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"\xbf\x02\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12#\n\x04type\x18\x03 \x01(\x0e\x32\x15.jobs.v1.JobEventType\x12\"\n\x06status\x18\x04 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x10\n\x08progress\x18\x05 \x01(\x05\x12\r\n\x05phase\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18\n \x01(\x05\x12.\n\x0bretry_delay\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epartial_output\x18\x0c \x01(\t\"j\n\x07JobType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x03(\t\x12-\n\x0cinput_schema\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct*\xa1\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11JOB_STATUS_FAILED\x10\x04\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x05*\xc3\x01\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x17\n\x13STEP_STATUS_RUNNING\x10\x02\x12\x18\n\x14STEP_STATUS_RETRYING\x10\x03\x12\x19\n\x15STEP_STATUS_SUCCEEDED\x10\x04\x12\x16\n\x12STEP_STATUS_FAILED\x10\x05\x12\x19\n\x15STEP_STATUS_CANCELLED\x10\x06*\xc4\x02\n\x0cJobEventType\x12\x1e\n\x1aJOB_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16JOB_EVENT_TYPE_CREATED\x10\x01\x12\x1f\n\x1bJOB_EVENT_TYPE_STEP_STARTED\x10\x02\x12\x1b\n\x17JOB_EVENT_TYPE_PROGRESS\x10\x03\x12!\n\x1dJOB_EVENT_TYPE_STEP_SUCCEEDED\x10\x04\x12 \n\x1cJOB_EVENT_TYPE_STEP_RETRYING\x10\x05\x12\x1e\n\x1aJOB_EVENT_TYPE_STEP_FAILED\x10\x06\x12\x1c\n\x18JOB_EVENT_TYPE_SUCCEEDED\x10\x07\x12\x19\n\x15JOB_EVENT_TYPE_FAILED\x10\x08\x12\x1c\n\x18JOB_EVENT_TYPE_CANCELLED\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobs.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATUS']._serialized_start=1274
-  _globals['_JOBSTATUS']._serialized_end=1435
-  _globals['_STEPSTATUS']._serialized_start=1438
-  _globals['_STEPSTATUS']._serialized_end=1633
-  _globals['_JOBEVENTTYPE']._serialized_start=1636
-  _globals['_JOBEVENTTYPE']._serialized_end=1960
+  _globals['_JOBSTATUS']._serialized_start=1297
+  _globals['_JOBSTATUS']._serialized_end=1458
+  _globals['_STEPSTATUS']._serialized_start=1461
+  _globals['_STEPSTATUS']._serialized_end=1656
+  _globals['_JOBEVENTTYPE']._serialized_start=1659
+  _globals['_JOBEVENTTYPE']._serialized_end=1983
   _globals['_JOBERROR']._serialized_start=126
   _globals['_JOBERROR']._serialized_end=167
   _globals['_JOBSTEP']._serialized_start=170
@@ -47,11 +47,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USAGE']._serialized_start=314
   _globals['_USAGE']._serialized_end=421
   _globals['_JOB']._serialized_start=424
-  _globals['_JOB']._serialized_end=763
-  _globals['_ARTIFACT']._serialized_start=765
-  _globals['_ARTIFACT']._serialized_end=841
-  _globals['_JOBEVENT']._serialized_start=844
-  _globals['_JOBEVENT']._serialized_end=1163
-  _globals['_JOBTYPE']._serialized_start=1165
-  _globals['_JOBTYPE']._serialized_end=1271
+  _globals['_JOB']._serialized_end=786
+  _globals['_ARTIFACT']._serialized_start=788
+  _globals['_ARTIFACT']._serialized_end=864
+  _globals['_JOBEVENT']._serialized_start=867
+  _globals['_JOBEVENT']._serialized_end=1186
+  _globals['_JOBTYPE']._serialized_start=1188
+  _globals['_JOBTYPE']._serialized_end=1294
 # @@protoc_insertion_point(module_scope)

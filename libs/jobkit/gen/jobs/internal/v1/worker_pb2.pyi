@@ -79,10 +79,20 @@ class StepHeartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class StepCursor(_message.Message):
-    __slots__ = ("cursor",)
+    __slots__ = ("cursor", "children")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
     cursor: _struct_pb2.Struct
-    def __init__(self, cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    children: _containers.RepeatedCompositeFieldContainer[ChildJob]
+    def __init__(self, cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., children: _Optional[_Iterable[_Union[ChildJob, _Mapping]]] = ...) -> None: ...
+
+class ChildJob(_message.Message):
+    __slots__ = ("job_type", "input")
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    job_type: str
+    input: _struct_pb2.Struct
+    def __init__(self, job_type: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StepReport(_message.Message):
     __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "cursor", "reported_at", "usage", "take_next", "last_progress")
