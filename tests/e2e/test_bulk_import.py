@@ -105,8 +105,8 @@ async def test_a_worker_killed_mid_import_leaves_each_row_imported_exactly_once(
 
 
 async def test_each_row_s_input_becomes_one_child(import_stack: Stack) -> None:
-    rows = [{"write": f"line {n}", "sleep_ms": 0} for n in range(1, 301)]
-    lines = [json.dumps(r) for r in rows]
+    texts = [f"line {n}" for n in range(1, 301)]
+    lines = [json.dumps({"write": text, "sleep_ms": 0}) for text in texts]
     lines[9] = '{"write": 7}'  # row 10: not a noop input
     data = ("\n".join(lines) + "\n").encode()
     async with await client_of(import_stack, "rows") as client:
@@ -118,12 +118,12 @@ async def test_each_row_s_input_becomes_one_child(import_stack: Stack) -> None:
         assert (result["imported"], result["failed"]) == (299, 1)
         assert result["errors"] == [{"row": 10, "error": "row 10 input.write must be a string"}]
         children = await children_of(client, job.job_id)
-        inputs = []
+        inputs: list[str] = []
         for child in children:
             events = await asyncio.wait_for(finished(client, child.job_id), 60)
             assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
             inputs.append(struct_to_dict((await client.get_job(child.job_id)).result)["written"])
-        assert sorted(inputs) == sorted(r["write"] for n, r in enumerate(rows, 1) if n != 10)
+        assert sorted(inputs) == sorted(t for n, t in enumerate(texts, 1) if n != 10)
         # A finished job that created none still cannot be cancelled.
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await client.cancel_job(children[0].job_id)
