@@ -376,3 +376,31 @@ async def test_a_report_s_table_is_drawn_as_a_table(
     assert "|" not in await page.locator("#preview").inner_text()
     await screenshot(page, output_dirs, "trip_generation.png")
     tab.assert_clean()
+
+
+async def test_an_import_uploads_its_file_and_shows_what_it_created(
+    tab: Tab, stack: Stack, output_dirs: list[Path]
+) -> None:
+    """A type that takes an upload offers a file field: the file goes up as chosen, its id
+    fills the input, and the import's result counts the rows it made into jobs."""
+    page = tab.page
+    await open_page(page, stack)
+    await page.select_option("#job-type", "bulk_import")
+    await expect(page.locator("#input-json")).to_have_attribute("data-example", "bulk_import")
+    await expect(page.locator("#upload-field")).to_be_visible()
+    await page.set_input_files("#upload-file", str(EXAMPLES / "bulk_import.jsonl"))
+    status = page.locator("#upload-status")
+    await expect(status).to_contain_text("Uploaded bulk_import.jsonl")
+    upload_id = await status.get_attribute("data-upload-id")
+    assert upload_id and json.loads(await page.input_value("#input-json"))["upload_id"] == upload_id
+    job_id = await submit(page)
+    await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+    result = json.loads(await page.text_content("#result-json") or "{}")
+    assert (result["imported"], result["failed"]) == (3, 2)
+    assert [e["row"] for e in result["errors"]] == [3, 5]
+    await screenshot(page, output_dirs, "bulk-import.png")
+    # Another type hides the field again.
+    await page.select_option("#job-type", "noop")
+    await expect(page.locator("#upload-field")).to_be_hidden()
+    assert job_id
+    tab.assert_clean()

@@ -189,7 +189,45 @@
     editor.dataset.example = type; // which example it holds (tests wait for it)
     editor.rows = Math.max(6, Math.min(22, editor.value.split("\n").length + 1));
     idempotencyKey = null;
+    // A type that takes an upload (bulk_import): offer a file, which fills in upload_id.
+    const takesFile = Boolean(spec && spec.inputSchema && spec.inputSchema.properties &&
+      spec.inputSchema.properties.upload_id);
+    $("upload-field").hidden = !takesFile;
+    $("upload-file").value = "";
+    $("upload-status").textContent = "Choose a file: it is uploaded, and its id goes into the input.";
     validate();
+  }
+
+  // The chosen file goes up as the request's raw body (POST /v1/uploads), streamed by the
+  // browser; its uploadId replaces the input's upload_id.
+  async function uploadFile() {
+    const file = $("upload-file").files[0];
+    if (!file) return;
+    if (!token) { showError("Paste your API token first."); $("token").focus(); return; }
+    hideError();
+    const status = $("upload-status");
+    status.textContent = `Uploading ${file.name}…`;
+    $("submit").disabled = true;
+    try {
+      const res = await fetch("/v1/uploads", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/x-ndjson" },
+        body: file,
+      });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new ApiError(res.status, data, res.headers.get("Retry-After"));
+      const parsed = parseInput();
+      const input = parsed.error ? {} : parsed.value;
+      input.upload_id = data.uploadId;
+      $("input-json").value = JSON.stringify(input, null, 2);
+      status.textContent = `Uploaded ${file.name}: ${formatBytes(Number(data.size) || 0)}, sha256 ${String(data.sha256).slice(0, 12)}…`;
+      status.dataset.uploadId = data.uploadId; // read by the browser tests
+    } catch (err) {
+      status.textContent = `Not uploaded: ${explain(err)}`;
+      showError(err);
+    } finally {
+      validate();
+    }
   }
 
   function parseInput() {
@@ -795,6 +833,7 @@
     initToken();
     $("job-form").addEventListener("submit", submit);
     $("job-type").addEventListener("change", () => loadExample($("job-type").value));
+    $("upload-file").addEventListener("change", uploadFile);
     $("input-json").addEventListener("input", () => {
       exampleRequest += 1;
       idempotencyKey = null;
