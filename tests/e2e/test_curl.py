@@ -70,6 +70,10 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Pat
         file_job_over,
         downloaded,
         uploaded,
+        import_upload,
+        import_job,
+        import_over,
+        children,
     ) = outputs
     assert "cv_tailoring" in {t["name"] for t in json.loads(types)["jobTypes"]}
     assert created == ""  # captured into $JOB
@@ -89,3 +93,9 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Pat
     upload = json.loads(uploaded)
     assert upload["size"] == len('{"sleep_ms": 1}\n{"sleep_ms": 2}\n')
     assert len(upload["sha256"]) == 64
+    assert (import_upload, import_job, import_over) == ("", "", "")  # captured; streamed away
+    made = json.loads(children)["jobs"]
+    # examples/bulk_import.jsonl: three good rows, two bad ones.
+    assert len(made) == 3
+    assert {j["type"] for j in made} == {"noop"}
+    assert len({j["parentJobId"] for j in made}) == 1
