@@ -39,8 +39,9 @@ test-browser: $(STAMP) ## the page in headless Chromium (Debian's chromium; JOBS
 bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU and memory
 	$(PY) -m bench --out bench-results/bench.json $(BENCH_ARGS)
 
-chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn, print the damage table
+chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn (then mid-import and the object store), print the damage tables
 	$(PY) -m tests.chaos --jobs $(or $(JOBS),200)
+	$(PY) -m tests.chaos.shapes --rows $(or $(ROWS),10000)
 
 lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint and breaking (vs main), stale stubs and client
 	$(VENV)/bin/ruff check .

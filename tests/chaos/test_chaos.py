@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos import shapes
 from tests.chaos.harness import SCENARIOS, render, run_all
 
 pytestmark = pytest.mark.chaos
@@ -20,3 +21,16 @@ async def test_no_job_is_lost_or_duplicated_whatever_is_killed(tmp_path: Path) -
     assert [o.scenario for o in outcomes] == list(SCENARIOS)
     failed = [o.scenario for o in outcomes if not o.ok]
     assert not failed, table
+
+
+@pytest.mark.timeout(600)
+async def test_an_import_and_artifacts_survive_their_worker_and_their_store(
+    tmp_path: Path,
+) -> None:
+    outcomes = await shapes.run_all(tmp_path, list(shapes.SCENARIOS), rows=2000)
+    table = shapes.render(outcomes)
+    print("\n" + table)
+    assert [o.scenario for o in outcomes] == list(shapes.SCENARIOS)
+    assert not [o.scenario for o in outcomes if not o.ok], table
+    # The faults landed: the import was taken over twice, the writes were retried.
+    assert all(o.retried > 0 for o in outcomes), table
