@@ -392,7 +392,8 @@ async def test_an_import_uploads_its_file_and_shows_what_it_created(
     status = page.locator("#upload-status")
     await expect(status).to_contain_text("Uploaded bulk_import.jsonl")
     upload_id = await status.get_attribute("data-upload-id")
-    assert upload_id and json.loads(await page.input_value("#input-json"))["upload_id"] == upload_id
+    assert upload_id
+    assert json.loads(await page.input_value("#input-json"))["upload_id"] == upload_id
     job_id = await submit(page)
     await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
     result = json.loads(await page.text_content("#result-json") or "{}")
