@@ -103,6 +103,8 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
         return
     print(f"job      {job.job_id}")
     print(f"type     {job.type}")
+    if job.parent_job_id:
+        print(f"parent   {job.parent_job_id}  (jobctl get {job.parent_job_id})")
     print(f"status   {_status(job.status)}  {job.progress}%  {job.phase}")
     for step in job.steps:
         state = jobs_pb2.StepStatus.Name(step.status).removeprefix("STEP_STATUS_")

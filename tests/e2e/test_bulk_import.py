@@ -20,11 +20,13 @@ from devstack import SeaweedServer, Stack
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
+from tests.e2e.test_jobctl import jobctl
 
 pytestmark = pytest.mark.e2e
 
 E = jobs_pb2
 ROWS = 2000
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +176,41 @@ async def test_an_import_of_imports_is_refused(import_stack: Stack) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await client.list_jobs(parent_job_id="not-a-job")
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_jobctl_uploads_imports_and_lists_by_parent(import_stack: Stack, transport: str) -> None:
+    token = import_stack.token("cli-importer")
+    uploaded = jobctl(
+        import_stack,
+        "upload",
+        str(EXAMPLES / "bulk_import.jsonl"),
+        "-o",
+        "json",
+        token=token,
+        transport=transport,
+    )
+    assert uploaded.returncode == 0, uploaded.stderr
+    upload_id = json.loads(uploaded.stdout)["upload_id"]
+    submitted = jobctl(
+        import_stack,
+        "submit",
+        "bulk_import",
+        "--input",
+        json.dumps({"upload_id": upload_id, "job_type": "noop"}),
+        "--watch",
+        "-o",
+        "json",
+        token=token,
+        transport=transport,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    import_id = json.loads(submitted.stdout.splitlines()[0])["job_id"]
+    listed = jobctl(
+        import_stack, "list", "--parent", import_id, "-o", "json", token=token, transport=transport
+    )
+    assert listed.returncode == 0, listed.stderr
+    children = json.loads(listed.stdout)["jobs"]
+    assert len(children) == 3  # examples/bulk_import.jsonl: three good rows of five
+    shown = jobctl(import_stack, "get", children[0]["job_id"], token=token, transport=transport)
+    assert f"parent   {import_id}" in shown.stdout
