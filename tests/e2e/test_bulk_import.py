@@ -8,6 +8,7 @@ and no per-user limits, which thousands of children would reach.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from devstack import SeaweedServer, Stack
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
+from tests.e2e.test_grpcurl import grpcurl, json_stream
 from tests.e2e.test_jobctl import jobctl
 
 pytestmark = pytest.mark.e2e
@@ -214,3 +216,60 @@ def test_jobctl_uploads_imports_and_lists_by_parent(import_stack: Stack, transpo
     assert len(children) == 3  # examples/bulk_import.jsonl: three good rows of five
     shown = jobctl(import_stack, "get", children[0]["job_id"], token=token, transport=transport)
     assert f"parent   {import_id}" in shown.stdout
+
+
+def test_grpcurl_uploads_a_file_and_imports_it(import_stack: Stack) -> None:
+    """As a user with only grpcurl would: the file in CreateUpload's messages (bytes are
+    base64 in grpcurl's JSON), then the import, then its children by parent."""
+    auth = ["-H", f"authorization: Bearer {import_stack.token('grpcurl-importer')}"]
+    data = (EXAMPLES / "bulk_import.jsonl").read_bytes()
+    half = len(data) // 2
+    messages = [
+        {"content_type": "application/x-ndjson", "data": base64.b64encode(data[:half]).decode()},
+        {"data": base64.b64encode(data[half:]).decode()},
+    ]
+    upload = json.loads(
+        grpcurl(
+            *auth,
+            "-d",
+            "@",
+            import_stack.job_api_addr,
+            "jobs.v1.JobService/CreateUpload",
+            stdin="\n".join(json.dumps(m) for m in messages),
+        )
+    )
+    assert int(upload["size"]) == len(data)
+    request = {
+        "type": "bulk_import",
+        "input": {"upload_id": upload["upload_id"], "job_type": "noop"},
+    }
+    job = json.loads(
+        grpcurl(
+            *auth,
+            "-d",
+            json.dumps(request),
+            import_stack.job_api_addr,
+            "jobs.v1.JobService/CreateJob",
+        )
+    )
+    events = json_stream(
+        grpcurl(
+            *auth,
+            "-d",
+            json.dumps({"job_id": job["job_id"]}),
+            import_stack.notifier_addr,
+            "jobs.v1.NotifierService/WatchJob",
+        )
+    )
+    assert events[-1]["type"] == "JOB_EVENT_TYPE_SUCCEEDED"
+    listed = json.loads(
+        grpcurl(
+            *auth,
+            "-d",
+            json.dumps({"parent_job_id": job["job_id"]}),
+            import_stack.job_api_addr,
+            "jobs.v1.JobService/ListJobs",
+        )
+    )
+    assert len(listed["jobs"]) == 3
+    assert {j["parent_job_id"] for j in listed["jobs"]} == {job["job_id"]}
