@@ -25,6 +25,7 @@ NAMES: tuple[str, ...] = (
     "research",
     "concierge_query",
     "career_insights",
+    "data_export",
     "noop",
 )
 
