@@ -129,11 +129,20 @@ class StepTokens:
                 algorithms=["HS256"],
                 audience=_AUDIENCE,
                 leeway=self._leeway_s,
-                options={"require": ["sub", "job", "step", "attempt", "exp"]},
+                # Expiry is checked below, against this object's clock.
+                options={
+                    "require": ["sub", "job", "step", "attempt", "exp"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated() from None
-        subject, job, step, attempt = (claims[k] for k in ("sub", "job", "step", "attempt"))
+        subject, job, step, attempt, exp = (
+            claims[k] for k in ("sub", "job", "step", "attempt", "exp")
+        )
+        if not isinstance(exp, int | float) or exp + self._leeway_s < self._clock():
+            raise Unauthenticated()
         if not (
             isinstance(subject, str)
             and subject
@@ -145,4 +154,4 @@ class StepTokens:
             raise Unauthenticated()
         if job != job_id:
             raise PermissionDenied("this step token is for another job")
-        return StepGrant(subject, job, step, attempt, datetime.fromtimestamp(claims["exp"], UTC))
+        return StepGrant(subject, job, step, attempt, datetime.fromtimestamp(exp, UTC))
