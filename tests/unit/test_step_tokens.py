@@ -91,7 +91,7 @@ def test_a_token_for_another_job_is_permission_denied() -> None:
         # alg none.
         jwt.encode(
             {"sub": "alice", "job": JOB, "step": "export_jobs", "attempt": 1, "exp": T0 + 999},
-            None,
+            "",
             algorithm="none",
             headers={"typ": "jobs-step+jwt"},
         ),
