@@ -147,6 +147,9 @@ class Stack:
             env["GRPC_ADDR"] = self.job_api_addr
         if name == "notifier":
             env["GRPC_ADDR"] = self.notifier_addr
+        if name == "ai_worker":
+            # Steps that read their job owner's history (data_export) get it from job_api.
+            env["JOB_API_ADDR"] = self.job_api_addr
         if name == "gateway":
             env.update(
                 HTTP_ADDR=f"127.0.0.1:{self.http_port}",

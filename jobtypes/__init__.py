@@ -26,6 +26,7 @@ NAMES: tuple[str, ...] = (
     "concierge_query",
     "career_insights",
     "bulk_import",
+    "data_export",
     "noop",
 )
 

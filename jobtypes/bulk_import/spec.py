@@ -19,14 +19,15 @@ _UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 
 def _check(document: Mapping[str, Any]) -> list[FieldViolation]:
-    """The rows' type must be one this system runs, and not an import itself."""
+    """The rows' type must be one this system runs, and neither an import itself nor an
+    export (one user's history, many times over, is nothing an import is for)."""
     from jobtypes import CATALOG  # the catalogue is being built while this module loads
 
     job_type = document.get("job_type")
-    if job_type == "bulk_import":
-        return [FieldViolation("input.job_type", "must not be bulk_import")]
-    if job_type not in CATALOG:
+    if not isinstance(job_type, str) or job_type not in CATALOG:
         return [FieldViolation("input.job_type", "must be one of the job types")]
+    if job_type == "bulk_import" or CATALOG[job_type].reads_history:
+        return [FieldViolation("input.job_type", f"must not be {job_type}")]
     return []
 
 

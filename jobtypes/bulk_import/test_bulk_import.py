@@ -50,6 +50,9 @@ def test_the_rows_type_must_be_known_and_not_an_import() -> None:
     assert [v.field for v in SPEC.validate_input({**ok, "job_type": "bulk_import"})] == [
         "input.job_type"
     ]
+    assert [v.field for v in SPEC.validate_input({**ok, "job_type": "data_export"})] == [
+        "input.job_type"
+    ]
     assert [v.field for v in SPEC.validate_input({**ok, "job_type": "pottery"})] == [
         "input.job_type"
     ]

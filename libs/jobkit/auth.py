@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from jobkit.config import env_float, env_str
 from jobkit.errors import ConfigError, Unauthenticated
+from jobkit.step_tokens import STEP_TOKEN_TYPE
 from jobkit.watch_tokens import DEFAULT_TTL_S, WATCH_TOKEN_TYPE, WatchTokens
 
 ADMIN_SCOPE = "jobs:admin"
@@ -180,8 +181,9 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated() from None
-        if header.get("typ") == WATCH_TOKEN_TYPE:
-            # A watch token is good for one job's events at the notifier, never as a user.
+        if header.get("typ") in (WATCH_TOKEN_TYPE, STEP_TOKEN_TYPE):
+            # A watch token is good for one job's events at the notifier, a step token for
+            # one attempt's export at job_api: neither ever as a user.
             raise Unauthenticated()
         alg = header.get("alg")
         if alg == "HS256" and self._secret:

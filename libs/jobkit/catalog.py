@@ -109,6 +109,10 @@ class JobTypeSpec:
     #: Its steps may save artifacts (``StepContext.save_artifact``): deleting one of its
     #: jobs deletes the job's objects too.
     saves_artifacts: bool = False
+    #: Its steps read the job owner's whole history from job_api
+    #: (``StepContext.export_history``): each attempt is dispatched with a step token
+    #: (``jobkit.step_tokens``) that job_api's ExportService accepts.
+    reads_history: bool = False
     #: What a JSON Schema cannot say about an input (one field against another, a real
     #: calendar date), checked once the schema is met; each violation names its field
     #: from ``input``.
@@ -176,3 +180,7 @@ class Catalog(Mapping[str, JobTypeSpec]):
     def saving_artifacts(self) -> list[str]:
         """The job types whose jobs may have artifacts in the object store."""
         return [spec.name for spec in self._specs.values() if spec.saves_artifacts]
+
+    def reading_history(self) -> list[str]:
+        """The job types whose steps are given a step token to read their owner's history."""
+        return [spec.name for spec in self._specs.values() if spec.reads_history]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
@@ -206,3 +207,22 @@ async def upload_of(
 
     content_type = first.content_type if first is not None else ""
     return content_type or DEFAULT_CONTENT_TYPE, pieces()
+
+
+def export_line(job: JobRecord, events: Iterable[EventRecord]) -> bytes:
+    """One job as a line of a ``data_export``'s JSON Lines: ``{"job": ..., "input": ...,
+    "events": [...]}``, where ``job`` is the job exactly as GetJob shows it through the
+    gateway (the proto3 JSON of ``Job``, every field printed), ``input`` the input it was
+    created with (``Job`` has none) and ``events`` its ``JobEvent``s, in the order given
+    (sequence order). UTF-8, ending in a newline; no newline inside (JSON escapes them)."""
+    document = {
+        "job": json_format.MessageToDict(
+            job_to_proto(job), always_print_fields_with_no_presence=True
+        ),
+        "input": struct_to_dict(struct_from_bytes(job.input)),
+        "events": [
+            json_format.MessageToDict(event_to_proto(e), always_print_fields_with_no_presence=True)
+            for e in events
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -33,6 +33,9 @@ from jobkit.tracing import message_headers
 
 log = get_logger(__name__)
 
+#: The shortest delay a row is scheduled for; anything sooner is published now.
+_TIMER_RESOLUTION_S = 0.001
+
 
 class OutboxRelay:
     def __init__(
@@ -65,7 +68,10 @@ class OutboxRelay:
         for row in rows:
             row_id, message = row
             when = message.not_before
-            if when is not None and when > now:
+            # Below a timer's resolution a row is due: uvloop (milliseconds) fires a timer
+            # a fraction early, and makes a shorter call_later a call_soon, whose handle
+            # has no when() for the pruning below.
+            if when is not None and (when - now).total_seconds() >= _TIMER_RESOLUTION_S:
                 self._timers = {t for t in self._timers if t.when() > loop.time()}
                 self._timers.add(loop.call_later((when - now).total_seconds(), self.submit, [row]))
             else:

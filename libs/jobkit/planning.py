@@ -22,6 +22,7 @@ from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
+from jobkit.step_tokens import StepTokens
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 #: The largest input CreateJob takes unless ``MAX_INPUT_BYTES`` says otherwise; the
@@ -99,13 +100,16 @@ def plan(
     trace_context: str,
     dispatch_first_step: bool = True,
     parent_id: uuid.UUID | None = None,
+    step_tokens: StepTokens | None = None,
 ) -> PlannedJob:
     """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
     step's first attempt, dispatched straight to the workers: no round through the
     orchestrator before any work starts. The job stays QUEUED until that attempt's worker
     first reports (``state_machine.apply_report``). Without ``dispatch_first_step``, the
     outbox holds a submission instead, and an orchestrator starts the job (as RetryJob's
-    resumed jobs are started). ``parent_id``: the job whose step creates this one."""
+    resumed jobs are started). ``parent_id``: the job whose step creates this one.
+    ``step_tokens`` mint the first attempt's step token, for a job type that reads its
+    owner's history."""
     job = JobRecord(
         id=job_id,
         owner=owner,
@@ -126,15 +130,23 @@ def plan(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
     )
     change = JobChange(
-        job=job, events=(created,), outbox=(_first_message(job, request.spec, dispatch_first_step),)
+        job=job,
+        events=(created,),
+        outbox=(_first_message(job, request.spec, dispatch_first_step, step_tokens),),
     )
     return PlannedJob(job, change, request.idempotency_key, request.request_hash)
 
 
-def _first_message(job: JobRecord, spec: JobTypeSpec, dispatch_first_step: bool) -> OutboxMessage:
+def _first_message(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    dispatch_first_step: bool,
+    step_tokens: StepTokens | None = None,
+) -> OutboxMessage:
     if not dispatch_first_step:
         return control.submitted_message(replace(job, last_sequence=1))
     queued = job.queued_attempt
     assert queued is not None  # a job type has at least one step
     first, attempt = queued
-    return step_message(job, first.name, attempt, spec.step(first.name).timeout_s)
+    timeout_s = spec.step(first.name).timeout_s
+    return step_message(job, first.name, attempt, timeout_s, step_tokens=step_tokens)

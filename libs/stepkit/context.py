@@ -64,6 +64,36 @@ class CursorSaver(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryPiece:
+    """One piece of an export of the job owner's history (``StepContext.export_history``)."""
+
+    #: The next bytes of the JSON Lines document (a line may span several pieces).
+    data: bytes
+    #: How many jobs' lines are complete once ``data`` is written.
+    jobs_done: int
+    #: How many jobs the whole export holds.
+    total_jobs: int
+
+
+class HistoryReader(Protocol):
+    """Streams every job of the job's owner but this job, oldest first, as JSON Lines (one
+    line a job: ``{"job", "input", "events"}``, read from one consistent snapshot), in
+    pieces of a few hundred KiB: never the whole. The first piece may be empty (it brings
+    ``total_jobs``). Only a job type that declares ``reads_history`` may call it; a failure
+    is a ``StepError`` (retryable if the stream broke, permanent if it was refused)."""
+
+    def __call__(self) -> AsyncIterator[HistoryPiece]: ...
+
+
+def no_history() -> AsyncIterator[HistoryPiece]:
+    """For steps not allowed to read their owner's history, workers that cannot reach
+    job_api (``JOB_API_ADDR`` unset), and tests."""
+    raise PermanentStepError(
+        "HISTORY_UNAVAILABLE", "this step cannot read the history of the job's owner"
+    )
+
+
 async def _no_cursor(cursor: Mapping[str, Any], children: Sequence[ChildJob] = ()) -> None:
     """For contexts built outside a worker (tests, tools): the cursor goes nowhere."""
 
@@ -129,6 +159,9 @@ class StepContext:
     cursor: Mapping[str, Any] | None = None
     save_cursor: CursorSaver = _no_cursor
     read_upload: UploadReader = no_uploads
+    #: The job owner's whole history as JSON Lines, streamed from job_api (the worker never
+    #: reads Postgres itself): ``async for piece in ctx.export_history()``.
+    export_history: HistoryReader = no_history
     #: What the attempt has written through a model so far, piece by piece
     #: (``Prose`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)

@@ -12,6 +12,7 @@ from jobkit.runtime import Service, finish, run
 from jobtypes import CATALOG
 from services.ai_worker.config import Settings, provider_for
 from services.ai_worker.consumer import Worker
+from services.ai_worker.history import HistoryClient
 from services.ai_worker.registry import Registry
 
 log = get_logger("ai_worker")
@@ -26,6 +27,9 @@ async def main() -> None:
         model = settings.ai_model if provider.name == "openai" else None
         log.info("ai_provider_selected", provider=provider.name, model=model)
         nc = await service.nats()
+        history = HistoryClient(settings.job_api_addr) if settings.job_api_addr else None
+        if history is not None:
+            service.on_close(history.close)
         worker = Worker(
             nc,
             nc.jetstream(),
@@ -35,6 +39,7 @@ async def main() -> None:
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
             artifacts=open_store(settings.object_store),
+            history=history,
         )
         await worker.start()
         log.info("worker_started", concurrency=settings.concurrency)

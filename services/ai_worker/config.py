@@ -37,6 +37,9 @@ class Settings:
     shutdown_grace_s: float
     #: Where steps save artifacts (``OBJECT_STORE_URL``); none: a step that saves one fails.
     object_store: ObjectStoreSettings | None = None
+    #: job_api's gRPC address (``JOB_API_ADDR``), where steps that read their job owner's
+    #: history (``data_export``) get it; empty: such steps fail, saying so.
+    job_api_addr: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             ai_stall_timeout_s=env_float(env, "AI_STALL_TIMEOUT_S", 30.0, minimum=0.1),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             object_store=ObjectStoreSettings.from_env(env),
+            job_api_addr=env_str(env, "JOB_API_ADDR", ""),
         )
 
 

@@ -52,6 +52,7 @@ from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
+from services.ai_worker.history import HistoryClient
 from services.ai_worker.outcomes import (
     Abandoned,
     Failed,
@@ -74,6 +75,7 @@ from stepkit.context import (
     CursorSaver,
     UploadReader,
     no_artifacts,
+    no_history,
     no_uploads,
 )
 
@@ -212,9 +214,12 @@ class Worker:
         output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
         result_timeout_s: float = 5.0,
         artifacts: ArtifactStore | None = None,
+        history: HistoryClient | None = None,
     ) -> None:
         self._nc = nc
         self._artifacts = artifacts
+        #: Where steps that read their job owner's history get it (job_api).
+        self._history = history
         #: How long to wait for an orchestrator's answer before sending a result again.
         self._result_timeout_s = result_timeout_s
         self._js = js
@@ -476,6 +481,7 @@ class Worker:
             cursor=struct_to_dict(task.cursor) if task.HasField("cursor") else None,
             save_cursor=self._cursor_saver(delivery),
             read_upload=self._upload_reader(task),
+            export_history=self._history.reader(task) if self._history else no_history,
         )
         loop = asyncio.get_running_loop()
         started = loop.time()

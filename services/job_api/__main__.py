@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 
+import grpc
+
 from jobkit.artifacts import open_store
 from jobkit.auth import Authenticator, watch_tokens_from_settings
+from jobkit.gen.jobs.internal.v1 import export_pb2_grpc
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
 from jobkit.outbox import OutboxRelay
 from jobkit.rpc import GrpcServer
 from jobkit.runtime import Service, run
+from jobkit.step_tokens import StepTokens
+from jobtypes import CATALOG
 from services.job_api.config import Settings
+from services.job_api.export import ExportServicer
 from services.job_api.page_tokens import PageTokens
 from services.job_api.servicer import JobServicer
 
@@ -21,6 +27,11 @@ async def main() -> None:
         pool = await service.postgres(max_size=20)
         nc = await service.nats()
         relay = OutboxRelay(pool, nc.jetstream())
+        step_tokens = (
+            StepTokens(settings.step_token_secret, job_types=CATALOG.reading_history())
+            if settings.step_token_secret
+            else None
+        )
         servicer = JobServicer(
             pool,
             nc,
@@ -33,11 +44,19 @@ async def main() -> None:
             watch_tokens=watch_tokens_from_settings(settings.auth),
             artifacts=open_store(settings.object_store),
             max_upload_bytes=settings.max_upload_bytes,
+            step_tokens=step_tokens,
         )
+        exporter = ExportServicer(pool, step_tokens)
+
+        def register(server: grpc.aio.Server) -> None:
+            job_service_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
+            # Internal (workers' steps, with step tokens): served, not listed by reflection.
+            export_pb2_grpc.add_ExportServiceServicer_to_server(exporter, server)
+
         server = GrpcServer(
             settings.grpc_addr,
             [job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name],
-            lambda s: job_service_pb2_grpc.add_JobServiceServicer_to_server(servicer, s),
+            register,
             max_message_bytes=settings.max_input_bytes + 64 * 1024,
         )
         await service.serve(server, grace_s=settings.shutdown_grace_s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobkit.artifacts import ObjectStoreSettings
 from jobkit.auth import AuthSettings
@@ -11,6 +11,7 @@ from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
 from jobkit.limits import Limits
 from jobkit.planning import DEFAULT_MAX_INPUT_BYTES
+from jobkit.step_tokens import step_token_secret
 
 
 def _required(name: str) -> str:
@@ -37,6 +38,10 @@ class Settings:
     object_store: ObjectStoreSettings | None = None
     #: Largest file CreateUpload takes.
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: Signs a new job's first step token (job types that read their owner's history) and
+    #: verifies every step token ExportService is shown (``STEP_TOKEN_SECRET``, else
+    #: ``JWT_SECRET``).
+    step_token_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -54,4 +59,5 @@ class Settings:
             dispatch_first_step=env_int(env, "DISPATCH_FIRST_STEP", 1) != 0,
             object_store=ObjectStoreSettings.from_env(env),
             max_upload_bytes=env_int(env, "MAX_UPLOAD_BYTES", 64 * 1024 * 1024, minimum=1024),
+            step_token_secret=step_token_secret(env),
         )

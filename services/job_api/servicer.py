@@ -53,6 +53,7 @@ from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
 from jobkit.rpc import authenticate, server_streaming, unary
+from jobkit.step_tokens import StepTokens
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
@@ -99,7 +100,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         artifacts: ArtifactStore | None = None,
         max_upload_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        step_tokens: StepTokens | None = None,
     ) -> None:
+        #: Mint a new job's first step token, for job types that read their owner's history.
+        self._step_tokens = step_tokens
         self._max_upload_bytes = max_upload_bytes
         self._artifacts = artifacts
         #: Jobs of these types leave their artifacts to the sweeper when deleted (none
@@ -172,6 +176,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # This call's span (the caller's trace, or a new one): the job's trace from now on.
             trace_context=tracing.current_traceparent(),
             dispatch_first_step=self._dispatch_first_step,
+            step_tokens=self._step_tokens,
         )
         job, key, digest = planned.job, planned.idempotency_key, planned.request_hash
         async with wrap_db_errors(), self._pool.acquire() as conn:

@@ -11,6 +11,7 @@ from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
+from jobkit.step_tokens import StepTokens
 from jobtypes import CATALOG
 from services.orchestrator import gauges
 from services.orchestrator.config import Settings
@@ -35,6 +36,11 @@ async def main() -> None:
             batch_size=settings.batch_size,
             timing=settings.timing,
             prices=settings.prices,
+            step_tokens=(
+                StepTokens(settings.step_token_secret, job_types=CATALOG.reading_history())
+                if settings.step_token_secret
+                else None
+            ),
         )
         await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
         log.info("orchestrator_started")

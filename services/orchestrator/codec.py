@@ -11,6 +11,7 @@ from jobkit.convert import struct_to_dict
 from jobkit.dispatch import bare_task, step_message
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import JobRecord, OutboxMessage, StepUsage
+from jobkit.step_tokens import StepTokens
 from services.orchestrator.state_machine import (
     ChildRequest,
     Dispatch,
@@ -103,18 +104,35 @@ def _usage(report: worker_pb2.StepReport) -> tuple[StepUsage, ...]:
     )
 
 
-def encode_dispatch(job: JobRecord, dispatch: Dispatch) -> OutboxMessage:
-    """The step attempt for JetStream, through the outbox."""
+def encode_dispatch(
+    job: JobRecord, dispatch: Dispatch, *, step_tokens: StepTokens | None = None
+) -> OutboxMessage:
+    """The step attempt for JetStream, through the outbox (with its step token, if the
+    job's type reads its owner's history)."""
     return step_message(
-        job, dispatch.step, dispatch.attempt, dispatch.timeout_s, dispatch.not_before
+        job,
+        dispatch.step,
+        dispatch.attempt,
+        dispatch.timeout_s,
+        dispatch.not_before,
+        step_tokens=step_tokens,
     )
 
 
-def handed_answer(job: JobRecord, dispatch: Dispatch, result_subject: str) -> bytes:
+def handed_answer(
+    job: JobRecord,
+    dispatch: Dispatch,
+    result_subject: str,
+    *,
+    step_tokens: StepTokens | None = None,
+) -> bytes:
     """The answer that settles a worker's result and hands it ``dispatch``, whose result
     is to go to ``result_subject``. The worker has the job's input and checkpoints already
-    (its own result is the newest), so they are not sent again."""
-    task = bare_task(job, dispatch.step, dispatch.attempt, dispatch.timeout_s)
+    (its own result is the newest), so they are not sent again; a step token is the
+    attempt's own, so it is."""
+    task = bare_task(
+        job, dispatch.step, dispatch.attempt, dispatch.timeout_s, step_tokens=step_tokens
+    )
     answer = worker_pb2.ResultAnswer(next=task, result_subject=result_subject)
     return answer.SerializeToString()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobkit.artifacts import ObjectStoreSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.pricing import PriceTable
 from jobkit.probe import DEFAULT_HEALTH_FILE
+from jobkit.step_tokens import step_token_secret
 from services.orchestrator.state_machine import DEFAULT_LEASE_S
 
 
@@ -52,6 +53,9 @@ class Settings:
     metrics_poll_s: float = 5.0
     #: Where jobs' artifacts are (``OBJECT_STORE_URL``): deleted jobs' are erased there.
     object_store: ObjectStoreSettings | None = None
+    #: Signs the step tokens of the job types that read their owner's history
+    #: (``STEP_TOKEN_SECRET``, else ``JWT_SECRET``); job_api verifies them.
+    step_token_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -75,4 +79,5 @@ class Settings:
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
             object_store=ObjectStoreSettings.from_env(env),
+            step_token_secret=step_token_secret(env),
         )

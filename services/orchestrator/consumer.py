@@ -22,6 +22,7 @@ followed by a ``publish events`` span until the events, notices and outbox rows 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
 from jobkit.sql import queries
+from jobkit.step_tokens import StepTokens
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
@@ -93,8 +95,13 @@ class Orchestrator:
         batch_size: int,
         timing: Timing | None = None,
         prices: PriceTable | None = None,
+        step_tokens: StepTokens | None = None,
     ) -> None:
         self._pool = pool
+        #: Mint the step tokens of the dispatches of job types that read their owner's
+        #: history (none configured: such steps get none, and fail saying so).
+        self._step_tokens = step_tokens
+        self._encode = functools.partial(encode_dispatch, step_tokens=step_tokens)
         self._nc = nc
         self._js = js
         self._relay = relay
@@ -260,7 +267,9 @@ class Orchestrator:
             await settle(
                 {
                     index: _Answer(
-                        handed_answer(h.job, h.dispatch, self.result_subject),
+                        handed_answer(
+                            h.job, h.dispatch, self.result_subject, step_tokens=self._step_tokens
+                        ),
                         tracing.trace_headers(h.job.trace_context),
                     )
                     for index, h in handed.items()
@@ -316,7 +325,7 @@ class Orchestrator:
             if (attempt := skipped.attempt_to_stop) is not None:
                 notices.append(cancel_notice(attempt))
         changes = [
-            (jobs[job_id], merge(ds, encode_dispatch, self._prices))
+            (jobs[job_id], merge(ds, self._encode, self._prices))
             for job_id, ds in batch.decided.items()
         ]
         created = [store.NewJob(p.job, p.change, None, p.request_hash) for p in batch.created]

@@ -3,7 +3,8 @@ would, with every step's output round-tripped through a protobuf Struct."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ from google.protobuf import json_format, struct_pb2
 from jobtypes import CATALOG
 from services.ai_worker.registry import Registry
 from stepkit import PermanentStepError
-from stepkit.context import ChildJob, StepContext
+from stepkit.context import ChildJob, HistoryPiece, StepContext
 from stepkit.providers import ChatProvider, LocalProvider
 
 
@@ -33,10 +34,29 @@ class Run:
     usage: list[tuple[str, str, int, int]] = field(default_factory=list)
     #: Each cursor saved, with the jobs created with it.
     cursors: list[tuple[dict[str, Any], list[ChildJob]]] = field(default_factory=list)
+    #: Artifacts saved, by name: their bytes (kept in memory, as no worker would).
+    artifacts: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def result(self) -> dict[str, Any]:
         return list(self.outputs.values())[-1]
+
+
+def history_of(lines: Sequence[bytes], piece_bytes: int = 64) -> Any:
+    """An ``export_history`` that streams ``lines`` (an owner's jobs as JSON Lines) in
+    pieces of ``piece_bytes``, as job_api's ExportService would: the total first."""
+
+    async def read() -> AsyncIterator[HistoryPiece]:
+        yield HistoryPiece(b"", 0, len(lines))
+        data, ends = b"".join(lines), list[int]()
+        for line in lines:
+            ends.append((ends[-1] if ends else 0) + len(line))
+        for start in range(0, len(data), piece_bytes):
+            end = min(start + piece_bytes, len(data))
+            done = sum(1 for e in ends if e <= end)
+            yield HistoryPiece(data[start:end], done, len(lines))
+
+    return read
 
 
 async def run_steps(
@@ -45,10 +65,22 @@ async def run_steps(
     provider: ChatProvider | None = None,
     *,
     uploads: Mapping[str, bytes] | None = None,
+    history: Sequence[bytes] = (),
 ) -> Run:
-    """``uploads``: the owner's files by upload id, for steps that read them."""
+    """Every step of ``job_type`` in order; artifacts are kept in memory, a step that reads
+    an upload finds it in ``uploads`` (the owner's files by upload id), and a step that
+    reads its owner's history is given ``history`` (none by default)."""
     registry = Registry.of(CATALOG, provider or LocalProvider())
     run = Run()
+
+    async def save_artifact(
+        name: str, content_type: str, chunks: AsyncIterable[bytes]
+    ) -> dict[str, Any]:
+        data = b"".join([c async for c in chunks])
+        run.artifacts[name] = data
+        digest = hashlib.sha256(data).hexdigest()
+        return {"name": name, "content_type": content_type, "size": len(data), "sha256": digest}
+
     doc = struct_round_trip(job_input)
 
     async def read_upload(upload_id: str) -> AsyncIterator[bytes]:
@@ -90,6 +122,8 @@ async def run_steps(
             record_usage=usage,
             read_upload=read_upload,
             save_cursor=save_cursor,
+            save_artifact=save_artifact,
+            export_history=history_of(history),
         )
         handler = registry.get(job_type, step)
         assert handler is not None

@@ -62,6 +62,7 @@ SECRET_KEYS = {
     "OPENAI_API_KEY",
     "PAGE_TOKEN_SECRET",
     "WATCH_TOKEN_SECRET",
+    "STEP_TOKEN_SECRET",
 }
 PROBE_COMMAND = ["python", "-m", "jobkit.probe"]
 UID = 10001
@@ -101,7 +102,8 @@ SERVICES = {
     "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS, _HTTPS})),
     "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS})),
     "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS, _HTTPS})),
-    "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS})),
+    # job-api: data_export's history (the internal ExportService); never Postgres.
+    "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS, _JOB_API})),
     # No Postgres, no NATS, no Internet: only the two gRPC services it fronts.
     "gateway": Svc("services.gateway", None, 45, frozenset({_JOB_API, _NOTIFIER}), 8080),
 }
@@ -794,7 +796,7 @@ def test_dev_secret_is_a_marked_placeholder() -> None:
     (secret,) = secrets.values()
     assert secret["metadata"]["name"].startswith(f"{SECRET_NAME}-")
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert {"DATABASE_URL", "JWT_SECRET", "WATCH_TOKEN_SECRET"} <= set(values)
+    assert {"DATABASE_URL", "JWT_SECRET", "WATCH_TOKEN_SECRET", "STEP_TOKEN_SECRET"} <= set(values)
     # A dev watch-token secret of its own, not the JWT secret again.
     assert values["WATCH_TOKEN_SECRET"] != values["JWT_SECRET"]
     for key, value in values.items():
@@ -819,6 +821,47 @@ def test_watch_token_secret(overlay: str) -> None:
         assert watch["key"] == "WATCH_TOKEN_SECRET", name
         assert watch.get("optional") is True, f"{name}: unset falls back to JWT_SECRET"
         assert jwt.get("optional", False) is False, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_step_token_secret(overlay: str) -> None:
+    """job-api and the orchestrator mint data_export's step tokens and job-api verifies
+    them: both read STEP_TOKEN_SECRET, required, from the Secret they take their other
+    secrets from, so they always agree. No other pod holds it: not the worker that presents
+    the tokens, nor the gateway."""
+    deployments = of_kind(render(overlay), "Deployment")
+    for name, deployment in deployments.items():
+        (c,) = pod_spec(deployment)["containers"]
+        env = env_of(c)
+        if name not in ("job-api", "orchestrator"):
+            assert "STEP_TOKEN_SECRET" not in env, name
+            continue
+        ref = env["STEP_TOKEN_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"], name
+        assert ref["key"] == "STEP_TOKEN_SECRET", name
+        assert ref.get("optional", False) is False, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_worker_reaches_job_api_and_no_other_grpc_service(overlay: str) -> None:
+    """data_export's step reads its user's history from job-api (JOB_API_ADDR, the
+    Service), so the worker's egress names job-api's pods on its port, and job-api lets it
+    in; nothing else on that port, and not the notifier."""
+    objs = render(overlay)
+    policies = list(of_kind(objs, "NetworkPolicy").values())
+    deployments = of_kind(objs, "Deployment")
+    (c,) = pod_spec(deployments["ai-worker"])["containers"]
+    assert env_of(c)["JOB_API_ADDR"] == {"name": "JOB_API_ADDR", "value": "job-api:50051"}
+    worker = Pod(pod_labels(deployments["ai-worker"]))
+    job_api = Pod(pod_labels(deployments["job-api"]))
+    assert _opens(policies, worker, job_api, 50051, "egress")
+    assert _opens(policies, job_api, worker, 50051, "ingress")
+    assert not _opens(
+        policies, worker, Pod({"app.kubernetes.io/name": "stranger"}), 50051, "egress"
+    )
+    notifier = Pod(pod_labels(deployments["notifier"]))
+    assert not _opens(policies, worker, notifier, 50052, "egress")
+    assert not _opens(policies, worker, Pod({}), 5432, "egress"), "no Postgres"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -975,4 +975,9 @@ def test_the_gate_and_jsonschema_agree_on_mutated_documents(
         counts["valid" if not full else "invalid"] += 1
     # enough of each for the agreement to mean something
     assert counts["valid"] >= MUTANTS_PER_SCHEMA // 10, counts
-    assert counts["invalid"] >= MUTANTS_PER_SCHEMA // 3, counts
+    if any(len(list(_nodes(seed))) > 1 for seed in seeds):
+        assert counts["invalid"] >= MUTANTS_PER_SCHEMA // 3, counts
+    else:
+        # A type that takes no input (data_export's {}): only the root can change, and
+        # a tenth of the mutants do.
+        assert counts["invalid"] >= MUTANTS_PER_SCHEMA // 10, counts

@@ -55,6 +55,10 @@ class Queries:
     job_owner_and_trace: str
     job_owner_and_progress: str
     last_sequences: str
+    # export.sql: job_api's ExportService
+    export_count: str
+    export_job_ids: str
+    export_events: str
     # orchestrator.sql
     expired_leases: str
     erase_expired_jobs: str

@@ -18,7 +18,7 @@ class JobSubmitted(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class StepTask(_message.Message):
-    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix", "cursor")
+    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix", "cursor", "step_token")
     class CheckpointsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class StepTask(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     step: str
@@ -44,7 +45,8 @@ class StepTask(_message.Message):
     timeout: _duration_pb2.Duration
     artifact_prefix: str
     cursor: _struct_pb2.Struct
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ..., cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    step_token: str
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ..., cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_token: _Optional[str] = ...) -> None: ...
 
 class StepProgress(_message.Message):
     __slots__ = ("percent", "phase", "partial_output")
