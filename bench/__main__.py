@@ -34,6 +34,7 @@ DEFAULTS = {
     "warmup_jobs": (300, 100),
     "quiet_timeout": (120.0, 15.0),
     "running_jobs": (1000, 200),
+    "bulk_rows": (100_000, 5_000),
 }
 
 
@@ -99,14 +100,26 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--quiet-timeout", type=float, help="seconds to wait for that before measuring anyway"
     )
+    parser.add_argument(
+        "--bulk-rows", type=int, help="rows the bulk phase exports and imports (100000)"
+    )
     args = parser.parse_args(argv)
     pick = 1 if args.quick else 0
     values = {
         k: getattr(args, k) if getattr(args, k) is not None else d[pick]
         for k, d in DEFAULTS.items()
     }
-    if min(values["jobs"], values["runs"], values["watchers"], values["running_jobs"]) < 1:
-        parser.error("--jobs, --runs, --watchers and --running-jobs must be positive")
+    if (
+        min(
+            values["jobs"],
+            values["runs"],
+            values["watchers"],
+            values["running_jobs"],
+            values["bulk_rows"],
+        )
+        < 1
+    ):
+        parser.error("--jobs, --runs, --watchers, --running-jobs and --bulk-rows must be positive")
     if args.replicas < 1:
         parser.error("--replicas must be positive")
     if args.rounds < 1:
@@ -142,6 +155,7 @@ def parse(argv: list[str] | None = None) -> Config:
         peer_workers=args.peer_workers,
         peer_concurrency=args.peer_concurrency,
         running_jobs=int(values["running_jobs"]),
+        bulk_rows=int(values["bulk_rows"]),
     )
 
 

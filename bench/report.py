@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .artifacts import lines as artifact_lines
+from .bulk import lines as bulk_lines
 from .floors import FloorRun
 from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
@@ -691,6 +692,7 @@ def render(results: Results) -> str:
 
     lines += waterfall_lines(results.waterfall)
     lines += artifact_lines(results.artifacts)
+    lines += bulk_lines(results.bulk)
 
     speeds = Spread.of([i.calibration_ms for i in results.interference])
     if results.interference:
@@ -966,6 +968,7 @@ def to_json(results: Results) -> dict[str, object]:
         ],
         "waterfall": results.waterfall.as_json() if results.waterfall else None,
         "artifacts": results.artifacts.as_json() if results.artifacts else None,
+        "bulk": results.bulk.as_json() if results.bulk else None,
         "running": {
             "jobs": c.running_jobs,
             "runs": [r.as_json() for r in results.running],

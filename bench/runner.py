@@ -30,6 +30,7 @@ from devstack import Stack
 
 from . import floors, peers
 from .artifacts import ArtifactRun, run_artifacts
+from .bulk import BulkRun, run_bulk
 from .events import EventRun, run_events
 from .gateway import (
     VIAS,
@@ -87,6 +88,8 @@ class Config:
     peer_concurrency: int = 16
     #: Jobs running at once in the ``running`` phase, each watched by its own stream.
     running_jobs: int = 1000
+    #: Rows exported and imported by the bulk phase.
+    bulk_rows: int = 100_000
 
     @property
     def worker_slots(self) -> int:
@@ -149,10 +152,11 @@ PHASES = (
     "peer",
     "waterfall",
     "artifacts",
+    "bulk",
 )
 
 #: Phases on stacks of their own: with only these, the main stack is not started.
-OWN_STACKS = frozenset({"running", "waterfall", "artifacts"})
+OWN_STACKS = frozenset({"running", "waterfall", "artifacts", "bulk"})
 
 #: The coarse sweep: CreateJob (or a peer's submit) calls in flight, one run of
 #: ``SWEEP_JOBS`` jobs each (``--quick``: ``SWEEP_JOBS_QUICK``). A peer runs the points up
@@ -205,6 +209,7 @@ class Results:
     peers: list[PeerResults] = field(default_factory=list)
     waterfall: WaterfallRun | None = None
     artifacts: ArtifactRun | None = None
+    bulk: BulkRun | None = None
     running: list[RunningRun] = field(default_factory=list)
 
 
@@ -233,7 +238,7 @@ async def run(config: Config, say: Progress) -> Results:
 
 def _pool(into: Results, more: Results) -> None:
     """Add a round's runs to ``into``: lists extended, peers matched by name, seconds
-    added, peaks kept; the one-off phases (waterfall, artifacts) keep their last."""
+    added, peaks kept; the one-off phases (waterfall, artifacts, bulk) keep their last."""
     for spec in fields(Results):
         name = spec.name
         mine, theirs = getattr(into, name), getattr(more, name)
@@ -258,7 +263,7 @@ def _pool(into: Results, more: Results) -> None:
                 mine[phase] = mine.get(phase, 0.0) + seconds
         elif isinstance(mine, list):
             mine.extend(theirs)
-        elif name in ("waterfall", "artifacts") and theirs is not None:
+        elif name in ("waterfall", "artifacts", "bulk") and theirs is not None:
             setattr(into, name, theirs)
 
 
@@ -275,6 +280,8 @@ async def _run_round(config: Config, say: Progress) -> Results:
                 await _waterfall(config, root, nofile, results, say)
             if config.runs_phase("artifacts"):
                 await _artifacts(config, root, results, say)
+            if config.runs_phase("bulk"):
+                await _bulk(config, root, results, say)
             return results
         stack = Stack(
             root,
@@ -306,6 +313,8 @@ async def _run_round(config: Config, say: Progress) -> Results:
             await _waterfall(config, root, nofile, results, say)
         if config.runs_phase("artifacts"):
             await _artifacts(config, root, results, say)
+        if config.runs_phase("bulk"):
+            await _bulk(config, root, results, say)
         for name in config.peers:
             await _peer(config, name, root, results, say)
     return results
@@ -317,6 +326,15 @@ async def _artifacts(config: Config, root: Path, results: Results, say: Progress
     results.artifacts = await run_artifacts(config, root, say)
     results.warnings += [f"artifacts: {e}" for e in results.artifacts.errors]
     results.phase_seconds["artifacts"] = time.monotonic() - began
+
+
+async def _bulk(config: Config, root: Path, results: Results, say: Progress) -> None:
+    """An export and an import of ``bulk_rows`` rows on a stack of their own
+    (``bench.bulk``)."""
+    began = time.monotonic()
+    results.bulk = await run_bulk(config, root, say)
+    results.warnings += [f"bulk: {e}" for e in results.bulk.errors]
+    results.phase_seconds["bulk"] = time.monotonic() - began
 
 
 async def _waterfall(

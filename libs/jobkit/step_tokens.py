@@ -21,8 +21,6 @@ every later attempt) mints a token for it, for the job types that need one
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ import jwt
 
 from jobkit.config import env_str
 from jobkit.errors import PermissionDenied, Unauthenticated
+from jobkit.typed_tokens import derive_key, token_type
 
 #: The JWT header ``typ`` of a step token (RFC 8725 §3.11: explicit typing).
 STEP_TOKEN_TYPE = "jobs-step+jwt"  # noqa: S105 - a media type, not a secret
@@ -62,10 +61,7 @@ class StepGrant:
 
 def is_step_token(token: str) -> bool:
     """Whether ``token`` claims to be a step token (its header, unverified)."""
-    try:
-        return jwt.get_unverified_header(token).get("typ") == STEP_TOKEN_TYPE
-    except jwt.PyJWTError:
-        return False
+    return token_type(token) == STEP_TOKEN_TYPE
 
 
 class StepTokens:
@@ -81,7 +77,7 @@ class StepTokens:
         leeway_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = hmac.new(secret.encode(), _KEY_CONTEXT, hashlib.sha256).digest()
+        self._key = derive_key(secret, _KEY_CONTEXT)
         self._job_types = frozenset(job_types)
         self.grace_s = grace_s
         self._leeway_s = leeway_s

@@ -18,14 +18,13 @@ query strings (``is_watch_token``); it never trusts an unverified token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from jobkit.errors import PermissionDenied, Unauthenticated
+from jobkit.typed_tokens import derive_key, token_type
 
 #: The JWT header ``typ`` of a watch token (RFC 8725 §3.11: explicit typing).
 WATCH_TOKEN_TYPE = "jobs-watch+jwt"  # noqa: S105 - a media type, not a secret
@@ -45,17 +44,14 @@ class WatchGrant:
 
 def is_watch_token(token: str) -> bool:
     """Whether ``token`` claims to be a watch token (its header, unverified)."""
-    try:
-        return jwt.get_unverified_header(token).get("typ") == WATCH_TOKEN_TYPE
-    except jwt.PyJWTError:
-        return False
+    return token_type(token) == WATCH_TOKEN_TYPE
 
 
 class WatchTokens:
     """Issues and verifies watch tokens with a key derived from ``secret``."""
 
     def __init__(self, secret: str, *, ttl_s: float = DEFAULT_TTL_S, leeway_s: float = 5.0):
-        self._key = hmac.new(secret.encode(), _KEY_CONTEXT, hashlib.sha256).digest()
+        self._key = derive_key(secret, _KEY_CONTEXT)
         self.ttl_s = ttl_s
         self._leeway_s = leeway_s
 
