@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
-from google.protobuf import struct_pb2
 
 from devstack import Stack
+from devstack.seed import seed_history
 from jobctl.client import JobsClient
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
@@ -45,44 +45,6 @@ if TYPE_CHECKING:
 
 EXPORTER = "bench-exporter"
 IMPORTER = "bench-importer"
-
-#: A seeded job's input and result: a few hundred bytes of text, as a short job has.
-_TEXT = (
-    "Tailor this résumé for a data engineering role: lead with the pipelines, the "
-    "warehouse migration and the on-call work; keep it to one page."
-)
-
-_SEED_HISTORY = """
-WITH seeded AS (
-    INSERT INTO jobs (id, owner, type, status, progress, phase, input, result, last_sequence,
-                      created_at, updated_at, finished_at, version)
-    SELECT gen_random_uuid(), $1, 'noop', 'SUCCEEDED', 100, 'Done', $2::bytea, $3::bytea, 8,
-           now() - make_interval(secs => $4 - n), now() - make_interval(secs => $4 - n),
-           now() - make_interval(secs => $4 - n), 9
-    FROM generate_series(1, $4) AS n
-    RETURNING id, created_at),
-steps AS (
-    INSERT INTO job_steps (job_id, position, name, status, attempt, output, started_at,
-                           finished_at)
-    SELECT s.id, p.position, p.name, 'SUCCEEDED', 1, $3::bytea, s.created_at, s.created_at
-    FROM seeded AS s
-    CROSS JOIN (VALUES (0, 'prepare'), (1, 'work'), (2, 'finish')) AS p (position, name))
-INSERT INTO job_events (job_id, sequence, type, status, progress, phase, step, attempt,
-                        occurred_at)
-SELECT s.id, e.sequence, e.type, e.status, e.progress, e.phase, e.step, e.attempt,
-       s.created_at
-FROM seeded AS s
-CROSS JOIN (VALUES
-    (1, 'CREATED', 'QUEUED', 0, 'Queued', '', 0),
-    (2, 'STEP_STARTED', 'RUNNING', 0, 'Preparing...', 'prepare', 1),
-    (3, 'STEP_SUCCEEDED', 'RUNNING', 33, 'Preparing...', 'prepare', 1),
-    (4, 'STEP_STARTED', 'RUNNING', 33, 'Working...', 'work', 1),
-    (5, 'STEP_SUCCEEDED', 'RUNNING', 66, 'Working...', 'work', 1),
-    (6, 'STEP_STARTED', 'RUNNING', 66, 'Finishing...', 'finish', 1),
-    (7, 'STEP_SUCCEEDED', 'RUNNING', 99, 'Finishing...', 'finish', 1),
-    (8, 'SUCCEEDED', 'SUCCEEDED', 100, 'Done', '', 0)
-) AS e (sequence, type, status, progress, phase, step, attempt)
-"""
 
 
 @dataclass
@@ -173,17 +135,7 @@ async def run_bulk(config: Config, root: Path, say: Callable[[str], None]) -> Bu
         pg = await asyncpg.connect(stack.postgres.url)
         try:
             began = time.monotonic()
-            text = struct_pb2.Struct()
-            text.update({"write": _TEXT})
-            done = struct_pb2.Struct()
-            done.update({"written": _TEXT, "step": "finish", "attempt": 1})
-            await pg.execute(
-                _SEED_HISTORY,
-                EXPORTER,
-                text.SerializeToString(),
-                done.SerializeToString(),
-                run.rows,
-            )
+            await seed_history(pg, EXPORTER, run.rows)
             run.seed_s = time.monotonic() - began
         finally:
             await pg.close()

@@ -28,10 +28,12 @@ from pathlib import Path
 import asyncpg
 
 from devstack import Stack
+from devstack.seed import seed_history
 from jobctl.client import JobsClient
 from jobkit.artifacts import PARTIAL_PREFIX, ObjectStoreSettings, job_prefix, upload_prefix
 from jobkit.convert import struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
+from jobtypes.bulk_import.steps import lines_of
 from tests.chaos.harness import CHAOS_ENV, _connect_retrying
 
 
@@ -146,6 +148,37 @@ async def _retried(pg: asyncpg.Connection, job_ids: list[uuid.UUID]) -> int:
     )
 
 
+async def worker_killed_mid_export(
+    stack: Stack, client: JobsClient, pg: asyncpg.Connection, rows: int
+) -> ShapeOutcome:
+    """An export of ``rows`` jobs (a history written straight into Postgres) whose worker
+    is killed when the first jobs are out: the next attempt starts over, and the one
+    artifact holds every job once."""
+    outcome = ShapeOutcome("kill -9 worker mid-export", expected=rows)
+    owner = "chaos-exporter"
+    await seed_history(pg, owner, rows)
+    async with JobsClient(
+        stack.job_api_addr, stack.notifier_addr, stack.token(owner), timeout_s=30
+    ) as exporter:
+        job = await exporter.create_job("data_export", {})
+        await _kill_worker_when(
+            exporter, stack, job.job_id, lambda e: e.phase.startswith("Exported") and e.progress > 0
+        )
+        events = [e async for e in exporter.watch(job.job_id, max_reconnects=50)]
+        if events[-1].type != jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED:
+            outcome.failed = 1
+            return outcome
+        ids: list[str] = []
+        _, pieces = await exporter.download(job.job_id, "export.jsonl")
+        async for _, line in lines_of(pieces):
+            ids.append(json.loads(line)["job"]["jobId"])
+    outcome.created = len(set(ids))
+    outcome.duplicated = len(ids) - len(set(ids))
+    outcome.lost = rows - len(set(ids))
+    outcome.retried = await _retried(pg, [uuid.UUID(job.job_id)])
+    return outcome
+
+
 async def object_store_killed_mid_write(
     stack: Stack, client: JobsClient, pg: asyncpg.Connection, jobs: int
 ) -> ShapeOutcome:
@@ -183,6 +216,7 @@ async def object_store_killed_mid_write(
 
 SCENARIOS: dict[str, Scenario] = {
     "kill -9 worker mid-import": worker_killed_mid_import,
+    "kill -9 worker mid-export": worker_killed_mid_export,
     "kill -9 object store": object_store_killed_mid_write,
 }
 
