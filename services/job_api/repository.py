@@ -56,10 +56,19 @@ async def list_jobs(
     return [jobs[i] for i in ids if i in jobs]
 
 
-async def unfinished_children(conn: Conn, parent_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
-    """Up to ``limit`` of the jobs ``parent_id``'s step created that are queued or running."""
-    rows = await conn.fetch(queries.unfinished_children, parent_id, limit)
-    return [r["id"] for r in rows]
+async def unfinished_children(
+    conn: Conn, parent_id: uuid.UUID, after: PagePosition | None, limit: int
+) -> list[PagePosition]:
+    """Up to ``limit`` of the jobs ``parent_id``'s step created that are queued or running,
+    newest first, from after ``after``."""
+    rows = await conn.fetch(
+        queries.unfinished_children,
+        parent_id,
+        after.created_at if after else None,
+        after.job_id if after else None,
+        limit,
+    )
+    return [PagePosition(r["created_at"], r["id"]) for r in rows]
 
 
 async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:

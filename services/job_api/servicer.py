@@ -48,7 +48,7 @@ from jobkit.errors import (
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.limits import Limits
 from jobkit.logging import get_logger, redacting
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
+from jobkit.model import JobChange, JobRecord
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
@@ -66,8 +66,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-#: Children cancelled per round trip when their parent is.
-_CANCEL_SLICE = 500
+#: Children cancelled per transaction when their parent is: small enough that a slice
+#: rarely meets an orchestrator's write, and a slice that does is cheap to take again.
+_CANCEL_SLICE = 200
 
 
 #: The catalogue as ListJobTypes answers it: fixed for the life of the process.
@@ -379,60 +380,55 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
         job_id = parse_job_id(request.job_id)
-        now = self._clock()
-        async with wrap_db_errors(), self._pool.acquire() as conn:
-            async with conn.transaction():
-                job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
-                tracing.bind_job_trace(job.trace_context)
-                try:
-                    change = control.cancel(job, now)
-                except FailedPrecondition:
-                    # A finished bulk_import still stops the jobs it created; a finished
-                    # job that created none cannot be cancelled.
-                    if not await repository.unfinished_children(conn, job_id, 1):
-                        raise
-                    change = None
-                written = [(job, change)] if change is not None else []
-                events, outbox_rows = (
-                    await store.apply_changes(conn, written, now) if written else ([], [])
-                )
-                children, child_events, child_outbox = await self._cancel_children(
-                    conn, job_id, now
-                )
-            stored = await self._shown(conn, job_id, caller)
-        changes = [*written, *children]
-        metrics.observe_changes(changes)
-        await publish_events(self._nc, [*events, *child_events])
-        await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
-        self._relay.submit([*outbox_rows, *child_outbox])
-        log.info("job_cancelled", job_id=str(job_id), children=len(children))
-        return job_to_proto(stored)
+        try:
+            job = await self._transition(caller, request.job_id, control.cancel)
+        except FailedPrecondition:
+            # A finished bulk_import still stops the jobs it created; a finished job that
+            # created none cannot be cancelled.
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                job = await self._shown(conn, job_id, caller)
+                if not await repository.unfinished_children(conn, job_id, None, 1):
+                    raise
+        children = await self._cancel_children(job_id)
+        log.info("job_cancelled", job_id=str(job_id), children=children)
+        return job_to_proto(job)
 
-    async def _cancel_children(
-        self, conn: Conn, parent_id: uuid.UUID, now: datetime
-    ) -> tuple[
-        list[tuple[JobRecord, JobChange]], list[EventRecord], list[tuple[int, OutboxMessage]]
-    ]:
+    async def _cancel_children(self, parent_id: uuid.UUID) -> int:
         """Cancel every queued or running job ``parent_id``'s step created, a slice at a
-        time, inside the caller's transaction, which holds the parent's lock: its step can
-        create no more meanwhile, and none once the parent is cancelled (fencing)."""
-        changes: list[tuple[JobRecord, JobChange]] = []
-        events: list[EventRecord] = []
-        outbox_rows: list[tuple[int, OutboxMessage]] = []
-        while ids := await repository.unfinished_children(conn, parent_id, _CANCEL_SLICE):
-            jobs = await store.fetch_jobs(conn, ids, lock=True)
-            cancelled = [
-                (child, change)
-                for child in jobs.values()
-                if not child.status.terminal and (change := control.cancel(child, now))
-            ]
-            if not cancelled:
-                break
-            slice_events, slice_outbox = await store.apply_changes(conn, cancelled, now)
-            changes += cancelled
-            events += slice_events
-            outbox_rows += slice_outbox
-        return changes, events, outbox_rows
+        time, each slice its own transaction; returns how many. The parent is cancelled
+        (or finished) first, so its step creates no more meanwhile (fencing). If this stops
+        half-way, CancelJob again goes on with the rest."""
+        cancelled = 0
+        after: PagePosition | None = None
+        while True:
+            now = self._clock()
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                found = await repository.unfinished_children(conn, parent_id, after, _CANCEL_SLICE)
+                if not found:
+                    return cancelled
+                try:
+                    async with conn.transaction():
+                        jobs = await store.fetch_jobs(conn, [p.job_id for p in found], lock=True)
+                        changes = [
+                            (child, change)
+                            for child in jobs.values()
+                            if not child.status.terminal
+                            and (change := control.cancel(child, now))
+                        ]
+                        events, outbox_rows = (
+                            await store.apply_changes(conn, changes, now) if changes else ([], [])
+                        )
+                except asyncpg.TransactionRollbackError:
+                    # A deadlock with an orchestrator writing some of these children (it
+                    # locks in another order): the slice rolled back whole; take it again.
+                    log.info("cancel_slice_retried", job_id=str(parent_id))
+                    continue
+            after = found[-1]
+            metrics.observe_changes(changes)
+            await publish_events(self._nc, events)
+            await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
+            self._relay.submit(outbox_rows)
+            cancelled += len(changes)
 
     @unary
     async def RetryJob(

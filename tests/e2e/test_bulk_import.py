@@ -155,6 +155,29 @@ async def test_cancelling_an_import_cancels_the_jobs_it_created(import_stack: St
         assert {c.status for c in children} == {E.JOB_STATUS_CANCELLED}
 
 
+async def test_cancelling_a_running_import_stops_it_and_the_jobs_it_made(
+    import_stack: Stack,
+) -> None:
+    """Cancelled mid-way: the rows not imported yet never become jobs (the import's next
+    batch is fenced off), and the ones made so far are cancelled with it."""
+    data = b"".join(json.dumps({"sleep_ms": 60_000}).encode() + b"\n" for _ in range(ROWS))
+    async with await client_of(import_stack, "stopper") as client:
+        job = await client.create_job(
+            "bulk_import", {"upload_id": await upload(client, data), "job_type": "noop"}
+        )
+        async for event in client.watch(job.job_id):
+            if event.phase.startswith("Imported"):
+                break
+        answer = await client.cancel_job(job.job_id)
+        assert answer.status == E.JOB_STATUS_CANCELLED
+        made = await children_of(client, job.job_id)
+        assert 0 < len(made) < ROWS
+        assert {c.status for c in made} == {E.JOB_STATUS_CANCELLED}
+        # Whatever the import's step was doing when it was cancelled creates nothing.
+        await asyncio.sleep(2)
+        assert len(await children_of(client, job.job_id)) == len(made)
+
+
 async def test_another_user_s_upload_is_not_found(import_stack: Stack) -> None:
     async with await client_of(import_stack, "owner") as owner:
         theirs = await upload(owner, b'{"sleep_ms": 1}\n')

@@ -18,12 +18,15 @@ ORDER BY created_at DESC, id DESC
 LIMIT $7
 
 -- name: unfinished_children --
--- Jobs a job's step created that are still queued or running, in id order (the order
--- their locks are taken in). $1: the parent, $2: at most this many.
-SELECT id FROM jobs
+-- Jobs a job's step created that are still queued or running, newest first, by keyset on
+-- (created_at, id) along jobs_parent_newest: each slice reads only its own rows, however
+-- many children were cancelled before it. $1: the parent, $2 and $3: the created_at and id
+-- of the previous slice's last job (NULL for the first slice), $4: at most this many.
+SELECT id, created_at FROM jobs
 WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING')
-ORDER BY id
-LIMIT $2
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4
 
 -- name: delete_job --
 -- A real delete: steps and events go with the job (ON DELETE CASCADE); a job of a type
