@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,6 +23,7 @@ from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.step_tokens import StepTokens
 from services.gateway.transcode import to_json
 from tests.e2e.test_job_path import watch_all
+from tests.e2e.test_jobctl import jobctl
 
 pytestmark = pytest.mark.e2e
 
@@ -174,3 +176,45 @@ async def test_the_services_logged_none_of_the_exported_personal_data(
     started = [json.loads(line) for line in job_api.splitlines() if "export_started" in line]
     assert started, "job_api logged no export"
     assert all(set(line) >= {"job_id", "jobs"} for line in started)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_jobctl_exports_and_downloads_the_file(
+    stack: Stack, transport: str, tmp_path: Path
+) -> None:
+    """As a user at a terminal would: submit the export, wait for it, save the file."""
+    token = stack.token(f"cli-exporter-{transport}")
+    made = jobctl(
+        stack,
+        "submit",
+        "noop",
+        "--set",
+        "sleep_ms=1",
+        "--watch",
+        "-o",
+        "json",
+        token=token,
+        transport=transport,
+    )
+    assert made.returncode == 0, made.stderr
+    made_id = json.loads(made.stdout.splitlines()[0])["job_id"]
+    exported = jobctl(
+        stack, "submit", "data_export", "--watch", "-o", "json", token=token, transport=transport
+    )
+    assert exported.returncode == 0, exported.stderr
+    export_id = json.loads(exported.stdout.splitlines()[0])["job_id"]
+    target = tmp_path / "export.jsonl"
+    saved = jobctl(
+        stack,
+        "download",
+        export_id,
+        "export.jsonl",
+        "--to",
+        str(target),
+        token=token,
+        transport=transport,
+    )
+    assert saved.returncode == 0, saved.stderr
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [line["job"]["jobId"] for line in lines] == [made_id]
+    assert lines[0]["input"] == {"sleep_ms": 1}
