@@ -412,8 +412,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                         changes = [
                             (child, change)
                             for child in jobs.values()
-                            if not child.status.terminal
-                            and (change := control.cancel(child, now))
+                            if not child.status.terminal and (change := control.cancel(child, now))
                         ]
                         events, outbox_rows = (
                             await store.apply_changes(conn, changes, now) if changes else ([], [])
