@@ -48,7 +48,22 @@ _STATUS_NAMES = [n.removeprefix("JOB_STATUS_").lower() for n in jobs_pb2.JobStat
 
 
 def _to_json(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    tidied: dict[str, Any] = _whole_numbers(
+        json_format.MessageToDict(message, preserving_proto_field_name=True)
+    )
+    return tidied
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``value`` with whole floats as ints: a result's numbers travel as a Struct's doubles,
+    and a count of rows reads better as 3 than as 3.0."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def _read_input(raw: str | None, fields: Sequence[str]) -> dict[str, Any]:
@@ -114,7 +129,7 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
         print(f"error    {job.error.code}: {job.error.message}")
     if job.HasField("result") and job.result.fields:
         print("result")
-        print(json.dumps(json_format.MessageToDict(job.result), indent=2))
+        print(json.dumps(_whole_numbers(json_format.MessageToDict(job.result)), indent=2))
 
 
 async def _watch(

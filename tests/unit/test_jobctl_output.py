@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import duration_pb2
 from rich.console import Console
 
+from jobctl.cli import _print_job, _to_json
 from jobctl.progress import TEXT_LINES, JobProgress
 from jobkit.gen.jobs.v1 import jobs_pb2 as E
 
@@ -257,3 +258,17 @@ def test_the_final_frame_stays_on_screen() -> None:
         "SUCCEEDED ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 100% Done",
         "✓ work succeeded",
     ]
+
+
+def test_a_result_s_whole_numbers_print_as_integers(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Struct holds every number as a double: counts read as 3, not 3.0, in both forms."""
+    job = E.Job(job_id="j", type="bulk_import", status=E.JOB_STATUS_SUCCEEDED)
+    job.result.update({"imported": 3, "rate": 0.5, "errors": [{"row": 5}]})
+    _print_job(job, "text")
+    text = capsys.readouterr().out
+    assert '"imported": 3,' in text
+    assert '"row": 5' in text
+    assert '"rate": 0.5' in text
+    as_json = _to_json(job)
+    assert as_json["result"]["imported"] == 3
+    assert isinstance(as_json["result"]["imported"], int)
