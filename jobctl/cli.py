@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from google.protobuf.message import Message
 from jobctl.client import JobsClient
 from jobctl.http_client import GatewayError, HttpJobsClient
 from jobctl.progress import JobProgress
+from jobctl.transport import Scheduling
 from jobkit.auth import mint_token
 from jobkit.gen.jobs.v1 import jobs_pb2
 
@@ -108,8 +110,28 @@ def _submission(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return args.type, _read_input(args.input, args.set or [])
 
 
+def _instant(text: str) -> datetime:
+    """``--not-before``: an ISO 8601 time (UTC unless it says otherwise), or ``+SECONDS``."""
+    if text.startswith("+"):
+        return datetime.now(UTC) + timedelta(seconds=float(text[1:]))
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def _status(value: int) -> str:
     return jobs_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_")
+
+
+def _schedule(job: jobs_pb2.Job) -> str:
+    """The rest of a job's scheduling, for its ``priority`` line."""
+    parts = []
+    if job.HasField("not_before"):
+        parts.append(f"not before {job.not_before.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S} UTC")
+    if job.HasField("deadline"):
+        parts.append(f"deadline {job.deadline.ToTimedelta().total_seconds():g}s after creation")
+    if job.concurrency_key:
+        parts.append(f"key {job.concurrency_key}")
+    return "".join(f"; {p}" for p in parts)
 
 
 def _print_job(job: jobs_pb2.Job, output: str) -> None:
@@ -120,6 +142,7 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
     print(f"type     {job.type}")
     if job.parent_job_id:
         print(f"parent   {job.parent_job_id}  (jobctl get {job.parent_job_id})")
+    print(f"priority {job.priority or 5}" + _schedule(job))
     print(f"status   {_status(job.status)}  {job.progress}%  {job.phase}")
     for step in job.steps:
         state = jobs_pb2.StepStatus.Name(step.status).removeprefix("STEP_STATUS_")
@@ -169,7 +192,12 @@ async def _run(args: argparse.Namespace) -> int:
     async with client:
         if args.command == "submit":
             job_type, doc = _submission(args)
-            job = await client.create_job(job_type, doc, idempotency_key=args.idempotency_key)
+            scheduling = Scheduling(
+                args.priority, args.not_before, args.deadline, args.concurrency_key
+            )
+            job = await client.create_job(
+                job_type, doc, idempotency_key=args.idempotency_key, scheduling=scheduling
+            )
             if args.watch:
                 if args.output != "json":
                     print(f"job {job.job_id} ({job.type})", flush=True)
@@ -378,6 +406,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a top-level input field (repeatable)",
     )
     submit.add_argument("--idempotency-key", default="")
+    submit.add_argument("--priority", type=int, default=0, help="1-9, higher first (5)")
+    submit.add_argument(
+        "--not-before",
+        type=_instant,
+        metavar="WHEN",
+        help="do not start before: an ISO 8601 time, or +SECONDS from now",
+    )
+    submit.add_argument(
+        "--deadline", type=float, metavar="SECONDS", help="fail the job this long after now"
+    )
+    submit.add_argument("--concurrency-key", default="", help="share your turn by this key")
     submit.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
 
     watch = sub.add_parser("watch", help="follow a job's progress live", parents=[output])

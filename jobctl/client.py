@@ -12,9 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import struct_pb2
 
-from jobctl.transport import Client, Transient, call_with_retries
+from jobctl.transport import Client, Scheduling, Transient, call_with_retries, create_request
 from jobkit.convert import upload_requests
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
@@ -78,14 +77,15 @@ class JobsClient(Client):
         )
 
     async def create_job(
-        self, job_type: str, input: Mapping[str, Any], *, idempotency_key: str = ""
+        self,
+        job_type: str,
+        input: Mapping[str, Any],
+        *,
+        idempotency_key: str = "",
+        scheduling: Scheduling | None = None,
     ) -> jobs_pb2.Job:
         """Create a job. Retried on UNAVAILABLE only with an idempotency key (else once)."""
-        payload = struct_pb2.Struct()
-        payload.update(dict(input))
-        request = job_service_pb2.CreateJobRequest(
-            type=job_type, input=payload, idempotency_key=idempotency_key
-        )
+        request = create_request(job_type, input, idempotency_key, scheduling)
         return await self._call(self.jobs.CreateJob, request, retry=bool(idempotency_key))
 
     async def get_job(self, job_id: str) -> jobs_pb2.Job:

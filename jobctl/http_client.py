@@ -14,7 +14,7 @@ import httpx
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
-from jobctl.transport import Client, call_with_retries
+from jobctl.transport import Client, Scheduling, call_with_retries, create_request
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
 M = TypeVar("M", bound=Message)
@@ -91,10 +91,16 @@ class HttpJobsClient(Client):
         )
 
     async def create_job(
-        self, job_type: str, input: Mapping[str, Any], *, idempotency_key: str = ""
+        self,
+        job_type: str,
+        input: Mapping[str, Any],
+        *,
+        idempotency_key: str = "",
+        scheduling: Scheduling | None = None,
     ) -> jobs_pb2.Job:
         """Create a job. Retried on UNAVAILABLE only with an idempotency key (else once)."""
-        body = {"type": job_type, "input": dict(input), "idempotencyKey": idempotency_key}
+        request = create_request(job_type, input, idempotency_key, scheduling)
+        body = json_format.MessageToDict(request)
         return await self._call(
             "POST", "/v1/jobs", jobs_pb2.Job(), body=body, retry=bool(idempotency_key)
         )

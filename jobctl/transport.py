@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from jobkit.gen.jobs.v1 import jobs_pb2
+from google.protobuf import struct_pb2
+
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
 T = TypeVar("T")
 
@@ -31,6 +35,38 @@ TERMINAL_EVENT_TYPES = frozenset(
 OpenStream = Callable[[int], AsyncGenerator[jobs_pb2.JobEvent, None]]
 #: Whether a failure is worth another try.
 Transient = Callable[[Exception], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduling:
+    """CreateJob's scheduling fields, as ``submit`` takes them (all optional)."""
+
+    priority: int = 0
+    not_before: datetime | None = None
+    deadline_s: float | None = None
+    concurrency_key: str = ""
+
+
+def create_request(
+    job_type: str,
+    input: Mapping[str, Any],
+    idempotency_key: str = "",
+    scheduling: Scheduling | None = None,
+) -> job_service_pb2.CreateJobRequest:
+    """The CreateJob request both transports send (the gateway takes its JSON)."""
+    payload = struct_pb2.Struct()
+    payload.update(dict(input))
+    request = job_service_pb2.CreateJobRequest(
+        type=job_type, input=payload, idempotency_key=idempotency_key
+    )
+    if scheduling is not None:
+        request.priority = scheduling.priority
+        request.concurrency_key = scheduling.concurrency_key
+        if scheduling.not_before is not None:
+            request.not_before.FromDatetime(scheduling.not_before)
+        if scheduling.deadline_s is not None:
+            request.deadline.FromTimedelta(timedelta(seconds=scheduling.deadline_s))
+    return request
 
 
 def backoff_s(failures: int) -> float:

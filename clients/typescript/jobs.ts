@@ -26,6 +26,10 @@ export interface CreateJobRequest {
   type?: string;
   input?: Record<string, unknown>;
   idempotencyKey?: string;
+  priority?: number;
+  notBefore?: string;
+  deadline?: string;
+  concurrencyKey?: string;
 }
 
 /** jobs.v1.CreateWatchTokenRequest */
@@ -53,6 +57,10 @@ export interface Job {
   updatedAt?: string;
   usage?: Array<Usage>;
   parentJobId?: string;
+  priority?: number;
+  notBefore?: string;
+  deadline?: string;
+  concurrencyKey?: string;
 }
 
 /** jobs.v1.JobError */

@@ -18,6 +18,9 @@ from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepReco
 
 CANCELLED_PHASE = "Cancelled"
 QUEUED_PHASE = "Queued"
+FAILED_PHASE = "Failed"
+#: The error code of a job whose deadline passed before it finished.
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 
 
 def submitted_message(job: JobRecord) -> OutboxMessage:
@@ -37,37 +40,13 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         return None
     if not job_can_move(job.status, JobStatus.CANCELLED):
         raise FailedPrecondition(f"a {job.status.value.lower()} job cannot be cancelled")
-    steps: tuple[StepRecord, ...]
-    if (queued := job.queued_attempt) is not None:
-        # Its attempt may be with a worker already: stop it, and count it as used, so a
-        # resumed job dispatches a new one (JetStream drops a repeated message id), and as
-        # outside any run, so it takes nothing from the retry budget.
-        step, attempt = queued
-        used = replace(step, attempt=attempt, retry_base=attempt)
-        active, steps = [used], (used,)
-    else:
-        active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
-        steps = tuple(
-            replace(s, status=StepStatus.CANCELLED, lease_expires_at=None, finished_at=now)
-            for s in active
-        )
-    by_position = {s.position: s for s in steps}
+    steps, notices = _stop_steps(job, now, StepStatus.CANCELLED)
     cancelled = replace(
         job,
         status=JobStatus.CANCELLED,
         phase=CANCELLED_PHASE,
         finished_at=now,
-        steps=tuple(by_position.get(s.position, s) for s in job.steps),
-    )
-    notices = tuple(
-        OutboxMessage(
-            subject=bus.CANCEL_SUBJECT,
-            msg_id=f"{job.id}:{s.name}:{s.attempt}:cancel",
-            payload=worker_pb2.CancelStep(
-                job_id=str(job.id), step=s.name, attempt=s.attempt
-            ).SerializeToString(),
-        )
-        for s in active
+        steps=_with_steps(job, steps),
     )
     event = NewEvent(
         type=EventType.CANCELLED,
@@ -79,12 +58,79 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
     return JobChange(job=cancelled, steps=steps, events=(event,), notices=notices)
 
 
+def expire(job: JobRecord, now: datetime) -> JobChange | None:
+    """Fail a queued or running job whose deadline has passed (``DEADLINE_EXCEEDED``): its
+    running step is told to stop, as for a cancel. ``None`` if it is finished or in time."""
+    if job.status.terminal or job.deadline_at is None or job.deadline_at > now:
+        return None
+    message = f"the job's deadline passed ({job.deadline_at.isoformat(timespec='seconds')})"
+    steps, notices = _stop_steps(job, now, StepStatus.FAILED, (DEADLINE_EXCEEDED, message))
+    failed = replace(
+        job,
+        status=JobStatus.FAILED,
+        phase=FAILED_PHASE,
+        error_code=DEADLINE_EXCEEDED,
+        error_message=message,
+        finished_at=now,
+        steps=_with_steps(job, steps),
+    )
+    event = NewEvent(
+        type=EventType.FAILED,
+        status=JobStatus.FAILED,
+        progress=job.progress,
+        phase=FAILED_PHASE,
+        message=message,
+    )
+    return JobChange(job=failed, steps=steps, events=(event,), notices=notices)
+
+
+def _stop_steps(
+    job: JobRecord, now: datetime, status: StepStatus, error: tuple[str, str] | None = None
+) -> tuple[tuple[StepRecord, ...], tuple[OutboxMessage, ...]]:
+    """The steps a job that ends now stops (as ``status``), and the notices that tell their
+    workers to stop."""
+    steps: tuple[StepRecord, ...]
+    if (queued := job.queued_attempt) is not None:
+        # Its attempt may be with a worker already: stop it, and count it as used, so a
+        # resumed job dispatches a new one (JetStream drops a repeated message id), and as
+        # outside any run, so it takes nothing from the retry budget.
+        step, attempt = queued
+        used = replace(step, attempt=attempt, retry_base=attempt)
+        active, steps = [used], (used,)
+    else:
+        active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
+        stopped = [
+            replace(s, status=status, lease_expires_at=None, finished_at=now) for s in active
+        ]
+        if error is not None:
+            stopped = [replace(s, error_code=error[0], error_message=error[1]) for s in stopped]
+        steps = tuple(stopped)
+    notices = tuple(
+        OutboxMessage(
+            subject=bus.CANCEL_SUBJECT,
+            msg_id=f"{job.id}:{s.name}:{s.attempt}:cancel",
+            payload=worker_pb2.CancelStep(
+                job_id=str(job.id), step=s.name, attempt=s.attempt
+            ).SerializeToString(),
+        )
+        for s in active
+    )
+    return steps, notices
+
+
+def _with_steps(job: JobRecord, changed: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
+    by_position = {s.position: s for s in changed}
+    return tuple(by_position.get(s.position, s) for s in job.steps)
+
+
 def retry(job: JobRecord, now: datetime) -> JobChange:
     """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise FailedPrecondition(
             f"only failed or cancelled jobs can be retried; this one is {job.status.value.lower()}"
         )
+    if job.deadline_at is not None and job.deadline_at <= now:
+        raise FailedPrecondition("the job's deadline has passed: create a new job instead")
     steps = tuple(
         replace(
             s,

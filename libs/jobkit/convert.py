@@ -6,7 +6,7 @@ import json
 import math
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -14,7 +14,29 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import EventRecord, JobRecord, StepUsage
+from jobkit.model import EventRecord, JobRecord, Scheduling, StepUsage
+
+
+def scheduling_of(request: job_service_pb2.CreateJobRequest) -> Scheduling:
+    """CreateJob's scheduling fields (checked by ``planning.validate``)."""
+    try:
+        not_before = (
+            request.not_before.ToDatetime(tzinfo=UTC) if request.HasField("not_before") else None
+        )
+    except (ValueError, OverflowError):
+        raise InvalidArgument.on("not_before", "is not a valid timestamp") from None
+    try:
+        deadline_s = (
+            request.deadline.ToTimedelta().total_seconds() if request.HasField("deadline") else None
+        )
+    except (ValueError, OverflowError):
+        raise InvalidArgument.on("deadline", "is not a valid duration") from None
+    return Scheduling(
+        priority=request.priority,
+        not_before=not_before,
+        deadline_s=deadline_s,
+        concurrency_key=request.concurrency_key or None,
+    )
 
 
 def parse_job_id(raw: str, *, field: str = "job_id") -> uuid.UUID:
@@ -118,7 +140,13 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         created_at=timestamp(job.created_at),
         updated_at=timestamp(job.updated_at),
         parent_job_id=str(job.parent_id) if job.parent_id else "",
+        priority=job.priority,
+        concurrency_key=job.concurrency_key or "",
     )
+    if job.not_before is not None:
+        message.not_before.FromDatetime(job.not_before)
+    if job.deadline_at is not None:
+        message.deadline.FromTimedelta(job.deadline_at - job.created_at)
     for step in job.steps:
         entry = message.steps.add(
             name=step.name, status=step_status_proto(step.status), attempt=step.attempt

@@ -75,6 +75,20 @@ class StepUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class Scheduling:
+    """When and in what order a job may run, as CreateJob asks (all optional)."""
+
+    #: 1-9; 0 means the default.
+    priority: int = 0
+    #: The job does not start before this instant.
+    not_before: datetime | None = None
+    #: Seconds from creation after which the job fails with ``DEADLINE_EXCEEDED``.
+    deadline_s: float | None = None
+    #: Jobs with the same key share their user's turn (fair scheduling).
+    concurrency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     id: uuid.UUID
     owner: str
@@ -101,6 +115,13 @@ class JobRecord:
     usage: tuple[StepUsage, ...] = ()
     #: The job whose step created this one (a ``bulk_import``), if any.
     parent_id: uuid.UUID | None = None
+    #: Scheduling, as CreateJob asked (``jobkit.planning``): 1-9, higher first among jobs
+    #: waiting for a worker; not started before ``not_before``; FAILED with
+    #: ``DEADLINE_EXCEEDED`` once ``deadline_at`` passes; concurrency shared by key.
+    priority: int = 5
+    not_before: datetime | None = None
+    deadline_at: datetime | None = None
+    concurrency_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -123,6 +144,10 @@ class JobRecord:
             trace_context=row["trace_context"],
             version=row["version"],
             parent_id=row["parent_job_id"],
+            priority=row["priority"],
+            not_before=row["not_before"],
+            deadline_at=row["deadline_at"],
+            concurrency_key=row["concurrency_key"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:

@@ -13,21 +13,26 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from jobkit import control
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
+from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, Scheduling, StepRecord
 from jobkit.step_tokens import StepTokens
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 #: The largest input CreateJob takes unless ``MAX_INPUT_BYTES`` says otherwise; the
 #: orchestrator holds the jobs a step creates to it.
 DEFAULT_MAX_INPUT_BYTES = 1024 * 1024
+#: Priorities a request may ask for, and what it gets when it asks for none (0).
+MIN_PRIORITY, DEFAULT_PRIORITY, MAX_PRIORITY = 1, 5, 9
+#: The longest deadline a request may set: a job is not meant to wait longer than this.
+MAX_DEADLINE_S = 30 * 24 * 3600.0
+MAX_CONCURRENCY_KEY_LENGTH = 200
 
 
 def request_hash(job_type: str, input_bytes: bytes) -> bytes:
@@ -44,6 +49,7 @@ class CreateRequest:
     #: The same input as a document, for the job type's schema.
     document: Mapping[str, object]
     idempotency_key: str | None
+    scheduling: Scheduling = field(default_factory=Scheduling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,8 @@ class ValidRequest:
     idempotency_key: str | None
     #: What a repeat with the same idempotency key must match.
     request_hash: bytes
+    #: With its priority in 1-9 (the default filled in).
+    scheduling: Scheduling = field(default_factory=lambda: Scheduling(DEFAULT_PRIORITY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +75,7 @@ class PlannedJob:
 
 def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) -> ValidRequest:
     """Raise ``InvalidArgument`` on the first thing wrong, in the order a caller fixes them:
-    the type, the input's size, its schema, the idempotency key."""
+    the type, the input's size, its schema, the idempotency key, the scheduling."""
     spec = catalog.get(request.job_type)
     if spec is None:
         known = ", ".join(t.name for t in catalog.values())
@@ -88,7 +96,27 @@ def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) 
         input=request.input,
         idempotency_key=key,
         request_hash=request_hash(spec.name, request.input),
+        scheduling=_valid_scheduling(request.scheduling),
     )
+
+
+def _valid_scheduling(asked: Scheduling) -> Scheduling:
+    if asked.priority == 0:
+        asked = replace(asked, priority=DEFAULT_PRIORITY)
+    if not MIN_PRIORITY <= asked.priority <= MAX_PRIORITY:
+        raise InvalidArgument.on(
+            "priority", f"must be between {MIN_PRIORITY} and {MAX_PRIORITY} (0 or unset: 5)"
+        )
+    if asked.deadline_s is not None and not 0 < asked.deadline_s <= MAX_DEADLINE_S:
+        raise InvalidArgument.on(
+            "deadline", f"must be positive and at most {MAX_DEADLINE_S / 86400:g} days"
+        )
+    key = asked.concurrency_key
+    if key is not None and len(key) > MAX_CONCURRENCY_KEY_LENGTH:
+        raise InvalidArgument.on(
+            "concurrency_key", f"must be at most {MAX_CONCURRENCY_KEY_LENGTH} characters"
+        )
+    return replace(asked, concurrency_key=key or None)
 
 
 def plan(
@@ -125,6 +153,14 @@ def plan(
         ),
         trace_context=trace_context,
         parent_id=parent_id,
+        priority=request.scheduling.priority,
+        not_before=request.scheduling.not_before,
+        deadline_at=(
+            now + timedelta(seconds=request.scheduling.deadline_s)
+            if request.scheduling.deadline_s is not None
+            else None
+        ),
+        concurrency_key=request.scheduling.concurrency_key,
     )
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
@@ -143,10 +179,14 @@ def _first_message(
     dispatch_first_step: bool,
     step_tokens: StepTokens | None = None,
 ) -> OutboxMessage:
+    # A job asked to wait leaves the outbox when it may start: no loop per job polls it.
     if not dispatch_first_step:
-        return control.submitted_message(replace(job, last_sequence=1))
+        submitted = control.submitted_message(replace(job, last_sequence=1))
+        return replace(submitted, not_before=job.not_before)
     queued = job.queued_attempt
     assert queued is not None  # a job type has at least one step
     first, attempt = queued
     timeout_s = spec.step(first.name).timeout_s
-    return step_message(job, first.name, attempt, timeout_s, step_tokens=step_tokens)
+    return step_message(
+        job, first.name, attempt, timeout_s, job.not_before, step_tokens=step_tokens
+    )

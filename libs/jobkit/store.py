@@ -128,7 +128,7 @@ async def apply_changes(
 
 class NewJobRow(NamedTuple):
     """Postgres ``new_job_row_v2`` (migration 0011): a job inserted whole, by CreateJob or
-    by a step that creates jobs (``parent_job_id``)."""
+    by a step that creates jobs (``parent_job_id``), with its scheduling."""
 
     id: uuid.UUID
     owner: str
@@ -145,6 +145,10 @@ class NewJobRow(NamedTuple):
     updated_at: datetime
     version: int
     parent_job_id: uuid.UUID | None
+    priority: int
+    not_before: datetime | None
+    deadline_at: datetime | None
+    concurrency_key: str | None
 
 
 class NewStepRow(NamedTuple):
@@ -280,6 +284,10 @@ async def _write(
             updated_at=j.updated_at,
             version=j.version,
             parent_job_id=j.parent_id,
+            priority=j.priority,
+            not_before=j.not_before,
+            deadline_at=j.deadline_at,
+            concurrency_key=j.concurrency_key,
         )
         for j in after
         if j.id in created

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from jobkit import planning
+from jobkit import control, planning
 from jobkit.catalog import JobTypeSpec
 from jobkit.errors import InvalidArgument
 from jobkit.model import JobChange, JobRecord, OutboxMessage
@@ -21,6 +21,7 @@ from jobkit.pricing import PriceTable
 from jobtypes import CATALOG
 from services.orchestrator.state_machine import (
     DEFAULT_LEASE_S,
+    DeadlinePassed,
     Decision,
     Dispatch,
     Ignored,
@@ -47,6 +48,9 @@ def decide(
         return Ignored(f"unknown job type {job.type}")
     if isinstance(item, Submitted):
         return start_job(job, spec, now)
+    if isinstance(item, DeadlinePassed):
+        change = control.expire(job, now)
+        return Decision(change) if change is not None else Ignored("deadline not passed")
     outcome = apply_report(job, spec, item, now, lease_s=lease_s)
     if item.children and isinstance(outcome, Decision):
         return _with_children(job, spec, item, outcome, now, lease_s)
@@ -185,6 +189,7 @@ def merge(
         steps=tuple(steps.values()),
         events=tuple(e for d in decisions for e in d.change.events),
         outbox=outbox,
+        notices=tuple(n for d in decisions for n in d.change.notices),
         usage=tuple(
             replace(u, cost_usd=table.cost(u.model, u.prompt_tokens, u.completion_tokens))
             for d in decisions

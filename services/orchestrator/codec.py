@@ -15,14 +15,14 @@ from jobkit.step_tokens import StepTokens
 from services.orchestrator.state_machine import (
     ChildRequest,
     Dispatch,
-    Input,
+    Message,
     ReportKind,
     StepReport,
     Submitted,
 )
 
 
-def decode(subject: str, data: bytes) -> Input:
+def decode(subject: str, data: bytes) -> Message:
     """Wire message -> domain input; raises ValueError on anything malformed."""
     if subject == bus.SUBMITTED_SUBJECT:
         submitted = worker_pb2.JobSubmitted.FromString(data)

@@ -50,7 +50,14 @@ from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
 from services.orchestrator.memory import JobMemory
-from services.orchestrator.state_machine import Input, ReportKind, StepReport, Submitted
+from services.orchestrator.state_machine import (
+    DeadlinePassed,
+    Input,
+    Message,
+    ReportKind,
+    StepReport,
+    Submitted,
+)
 
 log = get_logger(__name__)
 
@@ -182,7 +189,7 @@ class Orchestrator:
     async def process(self, batch: Sequence[Msg], arrived_ns: Sequence[int] = ()) -> None:
         """Decide and commit one batch of NATS inputs; ack them once committed.
         ``arrived_ns``: when each arrived (ns since the epoch), where its span starts."""
-        items: list[tuple[Msg, Input]] = []
+        items: list[tuple[Msg, Message]] = []
         hops: list[Span] = []
         for n, msg in enumerate(batch):
             try:
@@ -281,7 +288,7 @@ class Orchestrator:
             metrics.JOBS_CREATED.labels(child.job.type).inc()
         traces = {job_id: tracing.traceparent_of(s) for job_id, s in publishing.items()}
         await publish_events(self._nc, events, traces)
-        await publish_notices(self._nc, notices)
+        await publish_notices(self._nc, [*notices, *(n for _, c in changes for n in c.notices)])
         self._relay.submit(outbox_rows)
         for span in publishing.values():
             span.end()
@@ -344,14 +351,27 @@ class Orchestrator:
             self._queue.put_nowait(_Wake.TICK)
 
     async def expire_leases_forever(self) -> None:
-        """Re-dispatch (or fail) attempts whose worker went silent past its lease."""
+        """Re-dispatch (or fail) attempts whose worker went silent past its lease, and fail
+        jobs whose deadline passed: one scan of each a round, not a timer per job."""
         while not self._stopping.is_set():
-            try:
-                while await self.expire_leases_once() == _SCAN_BATCH:
-                    pass
-            except Exception as exc:
-                log.warning("lease_scan_failed", error=type(exc).__name__)
+            for scan, name in (
+                (self.expire_leases_once, "lease_scan_failed"),
+                (self.expire_deadlines_once, "deadline_scan_failed"),
+            ):
+                try:
+                    while await scan() == _SCAN_BATCH:
+                        pass
+                except Exception as exc:
+                    log.warning(name, error=type(exc).__name__)
             await asyncio.sleep(self._timing.lease_scan_s)
+
+    async def expire_deadlines_once(self) -> int:
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            rows = await conn.fetch(queries.passed_deadlines, _SCAN_BATCH)
+        if rows:
+            log.info("deadlines_passed", count=len(rows))
+            await self.commit([DeadlinePassed(r["id"]) for r in rows])
+        return len(rows)
 
     async def expire_leases_once(self) -> int:
         async with wrap_db_errors(), self._pool.acquire() as conn:
@@ -373,7 +393,7 @@ _SCAN_BATCH = 500
 _HOP_NAMES = {kind: f"orchestrate step_{kind.value}" for kind in ReportKind}
 
 
-def _hop_span(msg: Msg, item: Input, batch_size: int, arrived_ns: int | None) -> Span:
+def _hop_span(msg: Msg, item: Message, batch_size: int, arrived_ns: int | None) -> Span:
     """The CONSUMER span of one input in its job's trace, from its arrival; the API's
     no-op span unless spans are recorded."""
     name = "orchestrate submitted" if isinstance(item, Submitted) else _HOP_NAMES[item.kind]

@@ -86,8 +86,17 @@ class Submitted:
     job_id: uuid.UUID
 
 
-#: What the orchestrator consumes: a submission or a report on a step.
-Input = Submitted | StepReport
+@dataclass(frozen=True, slots=True)
+class DeadlinePassed:
+    """Not from a worker: the orchestrator's scan found the job's deadline passed."""
+
+    job_id: uuid.UUID
+
+
+#: What arrives over NATS: a submission or a report on a step.
+Message = Submitted | StepReport
+#: What the orchestrator decides on: those, and a deadline its scan found passed.
+Input = Message | DeadlinePassed
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from playwright.async_api import Browser, Page, expect
 
 from devstack import Stack
 from jobctl.client import JobsClient
+from jobctl.transport import Scheduling
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobtypes import CATALOG
 from tests.browser.conftest import Tab, open_tab
@@ -405,3 +407,32 @@ async def test_an_import_uploads_its_file_and_shows_what_it_created(
     await expect(page.locator("#upload-field")).to_be_hidden()
     assert job_id
     tab.assert_clean()
+
+
+async def test_a_job_s_scheduling_is_shown(
+    tab: Tab, stack: Stack, alice: JobsClient, output_dirs: list[Path]
+) -> None:
+    """Priority, start time, deadline and key, as CreateJob took them, under the job's id;
+    nothing at all for a job that asked for none."""
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    scheduled = await alice.create_job(
+        "noop",
+        {},
+        scheduling=Scheduling(
+            priority=8, not_before=later, deadline_s=3600, concurrency_key="tenant-9"
+        ),
+    )
+    page = tab.page
+    await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={scheduled.job_id}")
+    schedule = page.locator("#job-schedule")
+    await expect(schedule).to_contain_text("Priority 8 · starts in 10 minutes")
+    await expect(schedule).to_contain_text("deadline 1 h after creation · key tenant-9")
+    await screenshot(page, output_dirs, "scheduled-job.png")
+    plain = await alice.create_job("noop", {})
+    await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={plain.job_id}")
+    await expect(page.locator("#job-title")).to_have_text("Noop")
+    await expect(schedule).to_be_hidden()
+    await alice.cancel_job(scheduled.job_id)
+    # (Opening the second job closed the first's event stream: an aborted request, fine.)
+    assert not tab.page_errors
+    assert not tab.console_errors

@@ -41,6 +41,10 @@ EXPECTED_COLUMNS = {
         "trace_context",
         "version",
         "parent_job_id",
+        "priority",
+        "not_before",
+        "deadline_at",
+        "concurrency_key",
     },
     "job_steps": {
         "job_id",
@@ -266,6 +270,10 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             id=fresh_id,
             steps=tuple(replace(s, job_id=fresh_id) for s in job.steps),
             parent_id=job.id,
+            priority=8,
+            not_before=now,
+            deadline_at=now + timedelta(hours=1),
+            concurrency_key="tenant-1",
         )
         await store.create_jobs(
             cast(Conn, recording),

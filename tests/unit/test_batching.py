@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from jobkit import bus
@@ -14,6 +15,7 @@ from services.orchestrator.batching import decide, decide_batch, merge
 from services.orchestrator.codec import encode_dispatch
 from services.orchestrator.state_machine import (
     ChildRequest,
+    DeadlinePassed,
     Decision,
     ReportKind,
     StepReport,
@@ -163,3 +165,16 @@ def test_a_child_the_catalogue_refuses_fails_the_step_and_creates_nothing() -> N
     failed = decisions[-1].change.job
     assert failed.status is JobStatus.FAILED
     assert failed.error_code == "INVALID_CHILD_JOB"
+
+
+def test_a_passed_deadline_is_decided_like_a_cancel_and_its_notice_survives_the_merge() -> None:
+    job = replace(new_job(NOOP), deadline_at=NOW)
+    batch = decide_batch({job.id: job}, [Submitted(job.id), DeadlinePassed(job.id)], NOW)
+    (decisions,) = batch.decided.values()
+    change = merge(decisions, encode_dispatch)
+    assert change.job.status is JobStatus.FAILED
+    assert change.job.error_code == "DEADLINE_EXCEEDED"
+    assert [worker_pb2.CancelStep.FromString(n.payload).step for n in change.notices] == ["prepare"]
+    in_time = replace(new_job(NOOP), deadline_at=NOW + timedelta(seconds=1))
+    skipped = decide_batch({in_time.id: in_time}, [DeadlinePassed(in_time.id)], NOW).skipped
+    assert [s.reason for s in skipped] == ["deadline not passed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -103,3 +104,38 @@ def test_cancel_while_queued_stops_the_dispatched_attempt_and_a_retry_takes_a_ne
     (dispatch,) = started.dispatches
     assert dispatch.attempt == 2
     assert started.change.job.steps[0].attempts_this_run == 1  # the whole budget is left
+
+
+def test_a_passed_deadline_fails_the_job_and_stops_its_running_step() -> None:
+    job = replace(running_job(), deadline_at=NOW + timedelta(seconds=10))
+    assert control.expire(job, NOW + timedelta(seconds=9)) is None  # in time
+    change = control.expire(job, NOW + timedelta(seconds=10))
+    assert change is not None
+    assert change.job.status is JobStatus.FAILED
+    assert change.job.error_code == control.DEADLINE_EXCEEDED
+    assert [e.type for e in change.events] == [EventType.FAILED]
+    (stopped,) = change.steps
+    assert (stopped.status, stopped.error_code) == (StepStatus.FAILED, "DEADLINE_EXCEEDED")
+    (notice,) = change.notices
+    assert worker_pb2.CancelStep.FromString(notice.payload).step == "prepare"
+    # Finished jobs, and jobs without a deadline, are left alone.
+    assert control.expire(change.job, NOW + timedelta(hours=1)) is None
+    assert control.expire(running_job(), NOW + timedelta(days=400)) is None
+
+
+def test_a_queued_job_past_its_deadline_fails_and_its_dispatched_attempt_is_stopped() -> None:
+    job = replace(new_job(), deadline_at=NOW)
+    change = control.expire(job, NOW)
+    assert change is not None
+    assert change.job.status is JobStatus.FAILED
+    (used,) = change.steps
+    assert used.attempt == 1  # the attempt already dispatched counts as used
+    assert len(change.notices) == 1
+
+
+def test_a_job_past_its_deadline_cannot_be_retried() -> None:
+    job = replace(running_job(), deadline_at=NOW)
+    failed = control.expire(job, NOW)
+    assert failed is not None
+    with pytest.raises(FailedPrecondition, match="deadline"):
+        control.retry(failed.job, NOW + timedelta(seconds=1))

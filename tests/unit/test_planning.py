@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
+import pytest
 from google.protobuf import struct_pb2
 
 from jobkit import bus
 from jobkit.convert import struct_to_dict
+from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import Scheduling
 from jobkit.planning import CreateRequest, plan, validate
 from jobtypes import CATALOG
 from tests.unit.test_state_machine import NOW
@@ -63,3 +67,40 @@ def test_without_dispatch_first_step_the_job_is_submitted_for_an_orchestrator() 
     (submission,) = planned.change.outbox
     assert submission.subject == bus.SUBMITTED_SUBJECT
     assert worker_pb2.JobSubmitted.FromString(submission.payload).job_id == str(planned.job.id)
+
+
+def _noop_request(scheduling: Scheduling) -> CreateRequest:
+    return CreateRequest("noop", struct_pb2.Struct().SerializeToString(), {}, None, scheduling)
+
+
+def test_scheduling_defaults_to_priority_5_and_is_planned_onto_the_job() -> None:
+    later = NOW + timedelta(minutes=5)
+    valid = validate(
+        _noop_request(Scheduling(0, later, 90.0, "tenant-a")), CATALOG, max_input_bytes=1024
+    )
+    assert valid.scheduling.priority == 5
+    planned = plan(valid, owner="alice", job_id=uuid.uuid4(), now=NOW, trace_context="")
+    job = planned.job
+    assert (job.priority, job.not_before, job.concurrency_key) == (5, later, "tenant-a")
+    assert job.deadline_at == NOW + timedelta(seconds=90)
+    # The first step leaves the outbox when the job may start: no poller needed.
+    (dispatch,) = planned.change.outbox
+    assert dispatch.not_before == later
+
+
+@pytest.mark.parametrize(
+    ("scheduling", "field"),
+    [
+        (Scheduling(priority=10), "priority"),
+        (Scheduling(priority=-1), "priority"),
+        (Scheduling(deadline_s=0), "deadline"),
+        (Scheduling(deadline_s=31 * 86400), "deadline"),
+        (Scheduling(concurrency_key="k" * 201), "concurrency_key"),
+    ],
+)
+def test_out_of_range_scheduling_is_refused_naming_its_field(
+    scheduling: Scheduling, field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        validate(_noop_request(scheduling), CATALOG, max_input_bytes=1024)
+    assert [v.field for v in refused.value.violations] == [field]

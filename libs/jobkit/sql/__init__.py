@@ -61,6 +61,7 @@ class Queries:
     export_events: str
     # orchestrator.sql
     expired_leases: str
+    passed_deadlines: str
     erase_expired_jobs: str
     erase_expired_uploads: str
     claim_artifact_deletions: str

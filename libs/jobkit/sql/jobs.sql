@@ -5,7 +5,8 @@
 -- order. $1: the job ids.
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
-       j.finished_at, j.trace_context, j.version, j.parent_job_id,
+       j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
+       j.not_before, j.deadline_at, j.concurrency_key,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -33,7 +34,8 @@ WHERE j.id = ANY($1::uuid[])
 -- batches never deadlock. $1: the job ids.
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
-       j.finished_at, j.trace_context, j.version, j.parent_job_id,
+       j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
+       j.not_before, j.deadline_at, j.concurrency_key,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -79,10 +81,12 @@ WITH new_jobs AS (
     -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
                       request_hash, last_sequence, trace_context, created_at, updated_at,
-                      version, parent_job_id)
+                      version, parent_job_id, priority, not_before, deadline_at,
+                      concurrency_key)
     SELECT n.id, n.owner, n.type, n.status, n.progress, n.phase, n.input, n.idempotency_key,
            n.request_hash, n.last_sequence, n.trace_context, n.created_at, n.updated_at,
-           n.version, n.parent_job_id
+           n.version, n.parent_job_id, n.priority, n.not_before, n.deadline_at,
+           n.concurrency_key
     FROM unnest($1::new_job_row_v2[]) AS n
     RETURNING id),
 new_steps AS (

@@ -8,6 +8,14 @@ WHERE status = 'RUNNING' AND lease_expires_at < now()
 ORDER BY lease_expires_at
 LIMIT $1
 
+-- name: passed_deadlines --
+-- Jobs not finished whose deadline has passed, the most overdue first (jobs_deadline_due).
+-- $1: at most this many.
+SELECT id FROM jobs
+WHERE deadline_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING') AND deadline_at < now()
+ORDER BY deadline_at
+LIMIT $1
+
 -- name: erase_expired_jobs --
 -- Retention: finished jobs older than the TTL, with their steps and events (ON DELETE
 -- CASCADE), their artifacts left to the sweeper (artifact_deletions); jobs a writer holds

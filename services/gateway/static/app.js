@@ -475,6 +475,7 @@
     const progress = Math.max(0, Math.min(100, Number(job.progress) || 0));
     $("job-title").textContent = humanise(job.type);
     $("job-id").textContent = `Job ${job.jobId}` + (job.createdAt ? ` · started ${ago(job.createdAt)}` : "");
+    renderSchedule();
     const badge = $("job-status");
     badge.textContent = label(job.status);
     badge.className = `badge status-${status}`;
@@ -495,6 +496,29 @@
     $("cancel").hidden = terminal;
     $("retry").hidden = !(failed || job.status === "JOB_STATUS_CANCELLED");
     $("delete").hidden = !terminal;
+  }
+
+  // A whole number of hours, minutes or seconds, in the largest unit that fits.
+  function span(seconds) {
+    if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+    if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+    return `${seconds} s`;
+  }
+
+  // Scheduling, when the job asked for any: its priority, when it may start, its deadline
+  // (a Duration from creation, "2s" in JSON) and its concurrency key.
+  function renderSchedule() {
+    const parts = [];
+    const priority = Number(job.priority) || 5;
+    if (priority !== 5) parts.push(`Priority ${priority}`);
+    if (job.notBefore) {
+      const when = new Date(job.notBefore);
+      parts.push(when > new Date() ? `starts ${ago(job.notBefore)}` : `not before ${when.toLocaleTimeString()}`);
+    }
+    if (job.deadline) parts.push(`deadline ${span(parseFloat(job.deadline))} after creation`);
+    if (job.concurrencyKey) parts.push(`key ${job.concurrencyKey}`);
+    $("job-schedule").textContent = parts.join(" · ");
+    $("job-schedule").hidden = !parts.length;
   }
 
   function renderSteps(steps) {
