@@ -42,6 +42,10 @@ _RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 JOBS_CREATED = Counter(
     "jobs_created", "Jobs accepted by CreateJob (job_api), by job type.", ["type"]
 )
+CREATES_SHED = Counter(
+    "jobs_creates_shed",
+    "CreateJob calls refused at once because job_api had MAX_CREATES_IN_FLIGHT in progress.",
+)
 JOBS_FINISHED = Counter(
     "jobs_finished",
     "Jobs that reached a terminal status (orchestrator; CancelJob in job_api), by job type "

@@ -15,6 +15,7 @@ from jobkit.rpc import GrpcServer
 from jobkit.runtime import Service, run
 from jobkit.step_tokens import StepTokens
 from jobtypes import CATALOG
+from services.job_api.admission import Admission
 from services.job_api.config import Settings
 from services.job_api.export import ExportServicer
 from services.job_api.page_tokens import PageTokens
@@ -45,6 +46,7 @@ async def main() -> None:
             artifacts=open_store(settings.object_store),
             max_upload_bytes=settings.max_upload_bytes,
             step_tokens=step_tokens,
+            admission=Admission(settings.max_creates_in_flight),
         )
         exporter = ExportServicer(pool, step_tokens)
 

@@ -58,6 +58,7 @@ from jobkit.step_tokens import StepTokens
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
+from services.job_api.admission import Admission
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
 
@@ -103,7 +104,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         max_upload_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         step_tokens: StepTokens | None = None,
+        admission: Admission | None = None,
     ) -> None:
+        #: Refuses CreateJob calls past the bound on those in progress.
+        self._admission = admission or Admission(0)
         #: Mint a new job's first step token, for job types that read their owner's history.
         self._step_tokens = step_tokens
         self._max_upload_bytes = max_upload_bytes
@@ -150,7 +154,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 "input", "numbers must be finite, not NaN or Infinity"
             ) from None
         # Whatever this request logs, the names and contacts in its input are redacted.
-        with redacting(sensitive_terms(document)):
+        with self._admission.admit(), redacting(sensitive_terms(document)):
             return await self._create(caller, request, document)
 
     async def _create(

@@ -394,7 +394,7 @@ async def test_idempotency_conflict_is_already_exists(api: Api, stack: Stack) ->
     assert other.job_id != first.job_id
 
 
-def _retry_delay_s(error: grpc.aio.AioRpcError) -> float:
+def retry_delay_s(error: grpc.aio.AioRpcError) -> float:
     trailers: dict[str, Any] = dict(error.trailing_metadata() or ())  # type: ignore[arg-type]
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     info = error_details_pb2.RetryInfo()
@@ -429,7 +429,7 @@ async def test_rate_limit_answers_resource_exhausted_with_retry_info(
     assert refusal is not None
     assert refusal.code() == Code.RESOURCE_EXHAUSTED
     assert "a minute" in (refusal.details() or "")
-    assert 0 < _retry_delay_s(refusal) <= 60
+    assert 0 < retry_delay_s(refusal) <= 60
     # Another user is not affected.
     assert (
         await api.status_of("CreateJob", stack.token("patient"), input=struct_pb2.Struct())
@@ -446,7 +446,7 @@ async def test_running_jobs_and_open_streams_are_capped_per_user(api: Api, stack
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await api.call("CreateJob", token, input=slow)
     assert caught.value.code() == Code.RESOURCE_EXHAUSTED
-    assert _retry_delay_s(caught.value) > 0
+    assert retry_delay_s(caught.value) > 0
 
     watches = int(stack.extra_env["MAX_WATCHES_PER_USER"])
     async with JobsClient(stack.job_api_addr, stack.notifier_addr, token) as client:
