@@ -248,3 +248,15 @@ class JobChange:
     notices: tuple[OutboxMessage, ...] = field(default=())
     #: Model usage of the attempt whose result this decision accepted.
     usage: tuple[StepUsage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to insert together with its first change: what CreateJob commits, and what a
+    step's cursor creates (``jobkit.planning.plan`` makes both)."""
+
+    job: JobRecord
+    change: JobChange
+    idempotency_key: str | None = None
+    #: What a repeat with the same idempotency key must match.
+    request_hash: bytes | None = None

@@ -21,7 +21,15 @@ from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, Scheduling, StepRecord
+from jobkit.model import (
+    JobChange,
+    JobRecord,
+    NewEvent,
+    NewJob,
+    OutboxMessage,
+    Scheduling,
+    StepRecord,
+)
 from jobkit.step_tokens import StepTokens
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -63,14 +71,6 @@ class ValidRequest:
     request_hash: bytes
     #: With its priority in 1-9 (the default filled in).
     scheduling: Scheduling = field(default_factory=lambda: Scheduling(DEFAULT_PRIORITY))
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedJob:
-    job: JobRecord
-    change: JobChange
-    idempotency_key: str | None
-    request_hash: bytes
 
 
 def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) -> ValidRequest:
@@ -129,7 +129,7 @@ def plan(
     dispatch_first_step: bool = True,
     parent_id: uuid.UUID | None = None,
     step_tokens: StepTokens | None = None,
-) -> PlannedJob:
+) -> NewJob:
     """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
     step's first attempt, dispatched straight to the workers: no round through the
     orchestrator before any work starts. The job stays QUEUED until that attempt's worker
@@ -170,7 +170,7 @@ def plan(
         events=(created,),
         outbox=(_first_message(job, request.spec, dispatch_first_step, step_tokens),),
     )
-    return PlannedJob(job, change, request.idempotency_key, request.request_hash)
+    return NewJob(job, change, request.idempotency_key, request.request_hash)
 
 
 def _first_message(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,6 +23,7 @@ from jobkit.model import (
     EventRecord,
     JobChange,
     JobRecord,
+    NewJob,
     OutboxMessage,
     StepRecord,
     StepUsage,
@@ -80,16 +81,6 @@ async def fetch_events(
 ) -> list[EventRecord]:
     rows = await conn.fetch(queries.fetch_events, job_id, after_sequence, limit)
     return [EventRecord.from_row(r) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job to insert together with its first change (what CreateJob commits)."""
-
-    job: JobRecord
-    change: JobChange
-    idempotency_key: str | None = None
-    request_hash: bytes | None = None
 
 
 async def create_jobs(

@@ -185,7 +185,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             dispatch_first_step=self._dispatch_first_step,
             step_tokens=self._step_tokens,
         )
-        job, key, digest = planned.job, planned.idempotency_key, planned.request_hash
+        job, key, digest = planned.job, valid.idempotency_key, valid.request_hash
         async with wrap_db_errors(), self._pool.acquire() as conn:
             # A repeated request is answered before any limit: it creates nothing.
             if key is not None and (replay := await self._replay(conn, caller, key, digest)):
@@ -199,9 +199,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 with tracing.child_span("commit job"):  # recorded only
                     async with conn.transaction() if quota else contextlib.nullcontext():
                         await limits.check_running(conn, caller.subject, self._limits.running_jobs)
-                        events, outbox_rows = await store.create_jobs(
-                            conn, [store.NewJob(job, planned.change, key, digest)], now
-                        )
+                        events, outbox_rows = await store.create_jobs(conn, [planned], now)
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.
                 assert key is not None

@@ -16,7 +16,7 @@ from datetime import datetime
 from jobkit import control, planning
 from jobkit.catalog import JobTypeSpec
 from jobkit.errors import InvalidArgument
-from jobkit.model import JobChange, JobRecord, OutboxMessage
+from jobkit.model import JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.pricing import PriceTable
 from jobtypes import CATALOG
 from services.orchestrator.state_machine import (
@@ -134,7 +134,7 @@ class BatchDecisions:
     #: By the index of the input (a result) whose answer carries it.
     handed: Mapping[int, Handed]
     #: Jobs the decisions create, in order.
-    created: tuple[planning.PlannedJob, ...] = ()
+    created: tuple[NewJob, ...] = ()
 
 
 def decide_batch(
@@ -147,7 +147,7 @@ def decide_batch(
     decided: dict[uuid.UUID, list[Decision]] = {}
     skipped: list[Skipped] = []
     handed: dict[int, Handed] = {}
-    created: list[planning.PlannedJob] = []
+    created: list[NewJob] = []
     for index, item in enumerate(inputs):
         before = jobs.get(item.job_id)
         if before is None:

@@ -40,7 +40,7 @@ from opentelemetry.trace import Span, SpanKind
 from jobkit import bus, metrics, store, tracing
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.logging import get_logger
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
+from jobkit.model import EventRecord, JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
@@ -305,7 +305,7 @@ class Orchestrator:
         self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], read: _Read
     ) -> tuple[
         list[tuple[JobRecord, JobChange]],
-        list[store.NewJob],
+        list[NewJob],
         list[EventRecord],
         list[tuple[int, OutboxMessage]],
         list[OutboxMessage],
@@ -335,7 +335,7 @@ class Orchestrator:
             (jobs[job_id], merge(ds, self._encode, self._prices))
             for job_id, ds in batch.decided.items()
         ]
-        created = [store.NewJob(p.job, p.change, None, p.request_hash) for p in batch.created]
+        created = list(batch.created)
         try:
             events, outbox_rows = await store.apply_changes(conn, changes, now, created)
         except store.StaleRead:

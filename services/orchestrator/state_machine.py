@@ -18,8 +18,7 @@ from enum import StrEnum
 
 from jobkit.catalog import JobTypeSpec, StepSpec
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
-from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord, StepUsage
-from jobkit.planning import PlannedJob
+from jobkit.model import JobChange, JobRecord, NewEvent, NewJob, StepRecord, StepUsage
 
 
 class ReportKind(StrEnum):
@@ -119,7 +118,7 @@ class Decision:
     change: JobChange
     dispatches: tuple[Dispatch, ...] = ()
     #: New jobs, committed with the change (a step's children).
-    created: tuple[PlannedJob, ...] = ()
+    created: tuple[NewJob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,15 @@ import asyncpg
 from jobkit import control, store
 from jobkit.convert import dict_to_struct
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import EventRecord, JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
+from jobkit.model import (
+    EventRecord,
+    JobChange,
+    JobRecord,
+    NewEvent,
+    NewJob,
+    OutboxMessage,
+    StepRecord,
+)
 from jobtypes import CATALOG
 
 
@@ -42,5 +50,5 @@ async def create_job(
         outbox=(control.submitted_message(replace(job, last_sequence=1)),),
     )
     async with pool.acquire() as conn:
-        events, rows = await store.create_jobs(conn, [store.NewJob(job, change)], now)
+        events, rows = await store.create_jobs(conn, [NewJob(job, change)], now)
     return job, events, rows

@@ -16,7 +16,7 @@ import pytest
 from jobkit import control, store
 from jobkit.db import Conn, create_pool, migrate, migration_files
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, NewEvent, OutboxMessage, StepUsage
+from jobkit.model import JobChange, NewEvent, NewJob, OutboxMessage, StepUsage
 from jobkit.sql import queries
 from tests.integration.helpers import create_job
 
@@ -278,7 +278,7 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
         await store.create_jobs(
             cast(Conn, recording),
             [
-                store.NewJob(
+                NewJob(
                     fresh,
                     JobChange(
                         job=fresh, events=(NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),)
@@ -374,11 +374,11 @@ async def test_a_taken_idempotency_key_writes_nothing(pool: asyncpg.Pool) -> Non
     job, _, _ = await create_job(pool)
     now = datetime.now(UTC)
 
-    def new_job() -> store.NewJob:
+    def new_job() -> NewJob:
         job_id = uuid.uuid4()
         created = replace(job, id=job_id, steps=tuple(replace(s, job_id=job_id) for s in job.steps))
         event = NewEvent(EventType.CREATED, JobStatus.QUEUED, 0)
-        return store.NewJob(created, JobChange(job=created, events=(event,)), "key", b"h")
+        return NewJob(created, JobChange(job=created, events=(event,)), "key", b"h")
 
     async with pool.acquire() as conn:
         await store.create_jobs(conn, [new_job()], now)

@@ -18,6 +18,7 @@ from jobkit.dispatch import bare_task, step_task
 from jobkit.errors import PermissionDenied, Unauthenticated
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import JobStatus, StepStatus
+from jobkit.model import NewJob
 from jobkit.step_tokens import StepGrant, StepTokens, step_token_secret
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
@@ -119,7 +120,7 @@ def test_the_secret_falls_back_to_the_jwt_secret() -> None:
     assert step_token_secret({}) is None
 
 
-def planned(job_type: str) -> planning.PlannedJob:
+def planned(job_type: str) -> NewJob:
     valid = planning.validate(
         planning.CreateRequest(job_type, b"", {}, None), CATALOG, max_input_bytes=1024
     )
