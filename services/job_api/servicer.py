@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -49,7 +49,7 @@ from jobkit.errors import (
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
 from jobkit.limits import Limits
 from jobkit.logging import get_logger, redacting
-from jobkit.model import JobChange, JobRecord
+from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
@@ -372,10 +372,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 )
             stored = await self._shown(conn, job_id, caller)
         if change is not None:
-            metrics.observe_changes([(job, change)])
-            await publish_events(self._nc, events)
-            await publish_notices(self._nc, change.notices)
-            self._relay.submit(outbox_rows)
+            await self._announce([(job, change)], events, outbox_rows)
         return stored
 
     @unary
@@ -427,11 +424,21 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                     log.info("cancel_slice_retried", job_id=str(parent_id))
                     continue
             after = found[-1]
-            metrics.observe_changes(changes)
-            await publish_events(self._nc, events)
-            await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
-            self._relay.submit(outbox_rows)
+            await self._announce(changes, events, outbox_rows)
             cancelled += len(changes)
+
+    async def _announce(
+        self,
+        changes: Sequence[tuple[JobRecord, JobChange]],
+        events: Sequence[EventRecord],
+        outbox_rows: Sequence[tuple[int, OutboxMessage]],
+    ) -> None:
+        """After a commit of ``changes``: count them, publish their events, tell workers
+        to stop what they stopped, and hand the outbox rows to the relay."""
+        metrics.observe_changes(changes)
+        await publish_events(self._nc, events)
+        await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
+        self._relay.submit(outbox_rows)
 
     @unary
     async def RetryJob(
