@@ -40,22 +40,7 @@ def cancel(job: JobRecord, now: datetime) -> JobChange | None:
         return None
     if not job_can_move(job.status, JobStatus.CANCELLED):
         raise FailedPrecondition(f"a {job.status.value.lower()} job cannot be cancelled")
-    steps, notices = _stop_steps(job, now, StepStatus.CANCELLED)
-    cancelled = replace(
-        job,
-        status=JobStatus.CANCELLED,
-        phase=CANCELLED_PHASE,
-        finished_at=now,
-        steps=_with_steps(job, steps),
-    )
-    event = NewEvent(
-        type=EventType.CANCELLED,
-        status=JobStatus.CANCELLED,
-        progress=job.progress,
-        phase=CANCELLED_PHASE,
-        message="cancelled by request",
-    )
-    return JobChange(job=cancelled, steps=steps, events=(event,), notices=notices)
+    return _end(job, now, JobStatus.CANCELLED, CANCELLED_PHASE, "cancelled by request")
 
 
 def expire(job: JobRecord, now: datetime) -> JobChange | None:
@@ -64,24 +49,30 @@ def expire(job: JobRecord, now: datetime) -> JobChange | None:
     if job.status.terminal or job.deadline_at is None or job.deadline_at > now:
         return None
     message = f"the job's deadline passed ({job.deadline_at.isoformat(timespec='seconds')})"
-    steps, notices = _stop_steps(job, now, StepStatus.FAILED, (DEADLINE_EXCEEDED, message))
-    failed = replace(
-        job,
-        status=JobStatus.FAILED,
-        phase=FAILED_PHASE,
-        error_code=DEADLINE_EXCEEDED,
-        error_message=message,
-        finished_at=now,
-        steps=_with_steps(job, steps),
-    )
+    return _end(job, now, JobStatus.FAILED, FAILED_PHASE, message, DEADLINE_EXCEEDED)
+
+
+def _end(
+    job: JobRecord,
+    now: datetime,
+    status: JobStatus,
+    phase: str,
+    message: str,
+    error_code: str | None = None,
+) -> JobChange:
+    """The job ended now, CANCELLED or FAILED (with ``error_code``, which its stopped steps
+    carry too), with its one event; its running steps stopped, and their workers told."""
+    step_status = StepStatus.CANCELLED if status is JobStatus.CANCELLED else StepStatus.FAILED
+    error = (error_code, message) if error_code is not None else None
+    steps, notices = _stop_steps(job, now, step_status, error)
+    ended = replace(job, status=status, phase=phase, finished_at=now, steps=_with_steps(job, steps))
+    if error_code is not None:
+        ended = replace(ended, error_code=error_code, error_message=message)
+    event_type = EventType.CANCELLED if status is JobStatus.CANCELLED else EventType.FAILED
     event = NewEvent(
-        type=EventType.FAILED,
-        status=JobStatus.FAILED,
-        progress=job.progress,
-        phase=FAILED_PHASE,
-        message=message,
+        type=event_type, status=status, progress=job.progress, phase=phase, message=message
     )
-    return JobChange(job=failed, steps=steps, events=(event,), notices=notices)
+    return JobChange(job=ended, steps=steps, events=(event,), notices=notices)
 
 
 def _stop_steps(
