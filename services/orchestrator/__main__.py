@@ -54,7 +54,7 @@ async def main() -> None:
 
         consumer = service.background(orchestrator.run())
         service.background(relay.run())
-        service.background(orchestrator.expire_leases_forever())
+        service.background(orchestrator.expire_leases_and_deadlines_forever())
         retention = Retention(
             pool,
             retention_s=settings.timing.retention_s,

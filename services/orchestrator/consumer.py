@@ -350,7 +350,7 @@ class Orchestrator:
             await asyncio.sleep(self._timing.tick_s)
             self._queue.put_nowait(_Wake.TICK)
 
-    async def expire_leases_forever(self) -> None:
+    async def expire_leases_and_deadlines_forever(self) -> None:
         """Re-dispatch (or fail) attempts whose worker went silent past its lease, and fail
         jobs whose deadline passed: one scan of each a round, not a timer per job."""
         while not self._stopping.is_set():
