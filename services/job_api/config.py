@@ -43,7 +43,7 @@ class Settings:
     #: ``JWT_SECRET``).
     step_token_secret: str | None = field(default=None, repr=False)
     #: CreateJob calls in progress at once before more are refused (0: no bound).
-    max_creates_in_flight: int = 64
+    max_creates_in_flight: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -55,7 +55,7 @@ class Settings:
             limits=Limits.from_env(env),
             # Page tokens only need a stable server-side key; reuse the JWT secret when there
             # is one so a single secret configures a dev deployment.
-            max_creates_in_flight=env_int(env, "MAX_CREATES_IN_FLIGHT", 64, minimum=0),
+            max_creates_in_flight=env_int(env, "MAX_CREATES_IN_FLIGHT", 512, minimum=0),
             page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", env.get("JWT_SECRET", ""))
             or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),

@@ -145,6 +145,9 @@ async def _submit(client: JobsClient, outcome: Outcome, sleep_ms: int, deadline:
         try:
             job = await client.create_job("noop", {"sleep_ms": sleep_ms}, idempotency_key=key)
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                await asyncio.sleep(1.0)  # job_api shed the call: its RetryInfo says 1 s
+                continue
             if error.code() not in (
                 grpc.StatusCode.UNAVAILABLE,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
