@@ -61,18 +61,33 @@ def _end(
     error_code: str | None = None,
 ) -> JobChange:
     """The job ended now, CANCELLED or FAILED (with ``error_code``, which its stopped steps
-    carry too), with its one event; its running steps stopped, and their workers told."""
+    carry too); its running steps stopped, and their workers told. Its events: a failed
+    job's stopped steps each get ``STEP_FAILED`` first, as a step that fails by itself does,
+    so a client following the events sees them fail; then the job's own event."""
     step_status = StepStatus.CANCELLED if status is JobStatus.CANCELLED else StepStatus.FAILED
     error = (error_code, message) if error_code is not None else None
     steps, notices = _stop_steps(job, now, step_status, error)
     ended = replace(job, status=status, phase=phase, finished_at=now, steps=_with_steps(job, steps))
     if error_code is not None:
         ended = replace(ended, error_code=error_code, error_message=message)
+    step_events = tuple(
+        NewEvent(
+            type=EventType.STEP_FAILED,
+            status=JobStatus.RUNNING,
+            progress=job.progress,
+            phase=job.phase,
+            step=s.name,
+            attempt=s.attempt,
+            message=message,
+        )
+        for s in steps
+        if s.status is StepStatus.FAILED
+    )
     event_type = EventType.CANCELLED if status is JobStatus.CANCELLED else EventType.FAILED
     event = NewEvent(
         type=event_type, status=status, progress=job.progress, phase=phase, message=message
     )
-    return JobChange(job=ended, steps=steps, events=(event,), notices=notices)
+    return JobChange(job=ended, steps=steps, events=(*step_events, event), notices=notices)
 
 
 def _stop_steps(

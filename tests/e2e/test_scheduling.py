@@ -45,6 +45,8 @@ async def test_a_deadline_fails_a_long_step_on_time_and_stops_its_worker(
     assert job.deadline.ToTimedelta() == timedelta(seconds=2)
     events = await asyncio.wait_for(_all(alice, job.job_id), 20)
     assert events[-1].type == E.JOB_EVENT_TYPE_FAILED
+    # The running step's failure is in the log before the job's, for whoever follows it.
+    assert (events[-2].type, events[-2].step) == (E.JOB_EVENT_TYPE_STEP_FAILED, "prepare")
     failed = await alice.get_job(job.job_id)
     assert failed.error.code == "DEADLINE_EXCEEDED"
     took = (events[-1].occurred_at.ToDatetime() - job.created_at.ToDatetime()).total_seconds()

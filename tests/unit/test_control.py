@@ -113,7 +113,9 @@ def test_a_passed_deadline_fails_the_job_and_stops_its_running_step() -> None:
     assert change is not None
     assert change.job.status is JobStatus.FAILED
     assert change.job.error_code == control.DEADLINE_EXCEEDED
-    assert [e.type for e in change.events] == [EventType.FAILED]
+    # The stopped step fails in the log too, before the job, as a step failing by itself does.
+    assert [e.type for e in change.events] == [EventType.STEP_FAILED, EventType.FAILED]
+    assert (change.events[0].step, change.events[0].attempt) == ("prepare", 1)
     (stopped,) = change.steps
     assert (stopped.status, stopped.error_code) == (StepStatus.FAILED, "DEADLINE_EXCEEDED")
     (notice,) = change.notices
