@@ -130,7 +130,8 @@ def _schedule(job: jobs_pb2.Job) -> str:
     if job.HasField("deadline"):
         parts.append(f"deadline {job.deadline.ToTimedelta().total_seconds():g}s after creation")
     if job.concurrency_key:
-        parts.append(f"key {job.concurrency_key}")
+        limit = f" (at most {job.concurrency_limit} at once)" if job.concurrency_limit else ""
+        parts.append(f"key {job.concurrency_key}{limit}")
     return "".join(f"; {p}" for p in parts)
 
 
@@ -193,7 +194,11 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "submit":
             job_type, doc = _submission(args)
             scheduling = Scheduling(
-                args.priority, args.not_before, args.deadline, args.concurrency_key
+                args.priority,
+                args.not_before,
+                args.deadline,
+                args.concurrency_key,
+                args.concurrency_limit,
             )
             job = await client.create_job(
                 job_type, doc, idempotency_key=args.idempotency_key, scheduling=scheduling
@@ -417,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--deadline", type=float, metavar="SECONDS", help="fail the job this long after now"
     )
     submit.add_argument("--concurrency-key", default="", help="share your turn by this key")
+    submit.add_argument(
+        "--concurrency-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --concurrency-key: run at most N of its jobs at once (1-1000)",
+    )
     submit.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
 
     watch = sub.add_parser("watch", help="follow a job's progress live", parents=[output])

@@ -45,6 +45,7 @@ class Scheduling:
     not_before: datetime | None = None
     deadline_s: float | None = None
     concurrency_key: str = ""
+    concurrency_limit: int = 0
 
 
 def create_request(
@@ -62,6 +63,7 @@ def create_request(
     if scheduling is not None:
         request.priority = scheduling.priority
         request.concurrency_key = scheduling.concurrency_key
+        request.concurrency_limit = scheduling.concurrency_limit
         if scheduling.not_before is not None:
             request.not_before.FromDatetime(scheduling.not_before)
         if scheduling.deadline_s is not None:

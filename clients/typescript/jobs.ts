@@ -30,6 +30,7 @@ export interface CreateJobRequest {
   notBefore?: string;
   deadline?: string;
   concurrencyKey?: string;
+  concurrencyLimit?: number;
 }
 
 /** jobs.v1.CreateWatchTokenRequest */
@@ -61,6 +62,7 @@ export interface Job {
   notBefore?: string;
   deadline?: string;
   concurrencyKey?: string;
+  concurrencyLimit?: number;
 }
 
 /** jobs.v1.JobError */

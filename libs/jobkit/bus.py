@@ -39,6 +39,7 @@ from jobkit.logging import get_logger
 log = get_logger(__name__)
 
 STEPS_STREAM = "JOB_STEPS"
+STEPS_SUBJECT_PREFIX = "jobs.steps."
 UPDATES_STREAM = "JOB_UPDATES"
 SUBMITTED_SUBJECT = "jobs.updates.submitted"
 REPORT_SUBJECT = "jobs.updates.report"
@@ -53,6 +54,11 @@ RESULT_QUEUE = "orchestrators"
 RESULT_SETTLED = b"settled"
 RESULT_AGAIN = b"again"
 CANCEL_SUBJECT = "jobs.cancel"
+#: The fair dispatcher's word (core NATS, ``jobkit.dispatch_gate``): whether step attempts
+#: are held in Postgres's ready queue (``held``) or published straight away (``open``),
+#: and the wake-up that tells it ready rows were committed.
+DISPATCH_MODE_SUBJECT = "jobs.dispatch.mode"
+DISPATCH_WAKE_SUBJECT = "jobs.dispatch.wake"
 EVENTS_PREFIX = "jobs.events."
 WORKER_CONSUMER = "ai_worker"
 ORCHESTRATOR_CONSUMER = "orchestrator"
@@ -63,7 +69,7 @@ DUPLICATE_WINDOW_S = 600.0
 
 
 def step_subject(job_type: str, step: str) -> str:
-    return f"jobs.steps.{job_type}.{step}"
+    return f"{STEPS_SUBJECT_PREFIX}{job_type}.{step}"
 
 
 def direct_result_subject(replica: str) -> str:
@@ -144,7 +150,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     for config in (
         StreamConfig(
             name=STEPS_STREAM,
-            subjects=["jobs.steps.>"],
+            subjects=[f"{STEPS_SUBJECT_PREFIX}>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             discard=DiscardPolicy.NEW,
@@ -188,7 +194,7 @@ def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfi
         durable_name=WORKER_CONSUMER,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
-        filter_subject="jobs.steps.>",
+        filter_subject=f"{STEPS_SUBJECT_PREFIX}>",
         ack_wait=ack_wait_s,
         max_deliver=max_deliver,
         max_ack_pending=10_000,

@@ -36,6 +36,7 @@ def scheduling_of(request: job_service_pb2.CreateJobRequest) -> Scheduling:
         not_before=not_before,
         deadline_s=deadline_s,
         concurrency_key=request.concurrency_key or None,
+        concurrency_limit=request.concurrency_limit or None,
     )
 
 
@@ -142,6 +143,7 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         parent_job_id=str(job.parent_id) if job.parent_id else "",
         priority=job.priority,
         concurrency_key=job.concurrency_key or "",
+        concurrency_limit=job.concurrency_limit or 0,
     )
     if job.not_before is not None:
         message.not_before.FromDatetime(job.not_before)

@@ -87,6 +87,25 @@ OUTBOX_OLDEST_DUE_AGE = Gauge(
     "How long the oldest due outbox row has waited to be published; 0 when none is due "
     "(orchestrator polls). Above a few seconds, the relays cannot reach NATS.",
 )
+READY_WAITING = Gauge(
+    "jobs_ready_waiting",
+    "Step attempts due and waiting in the ready queue for the fair dispatcher "
+    "(orchestrator, each dispatch round), by user bucket (a hash of the owner, 16 "
+    "buckets: never a user) and priority. Zero while workers keep up.",
+    ["user_bucket", "priority"],
+)
+READY_WAIT = Histogram(
+    "jobs_ready_wait_seconds",
+    "How long a step attempt waited in the ready queue before the fair dispatcher "
+    "released it to the workers (orchestrator), by user bucket and priority.",
+    ["user_bucket", "priority"],
+    buckets=_STEP_BUCKETS,
+)
+DISPATCH_HELD = Gauge(
+    "jobs_dispatch_held",
+    "1 while workers are saturated and step attempts wait in the ready queue to be "
+    "released fairly; 0 while they go to the workers straight away (orchestrator).",
+)
 WATCH_STREAMS = Gauge("jobs_watch_streams_open", "WatchJob streams open on this notifier replica.")
 RPC_DURATION = Histogram(
     "jobs_rpc_duration_seconds",

@@ -86,6 +86,8 @@ class Scheduling:
     deadline_s: float | None = None
     #: Jobs with the same key share their user's turn (fair scheduling).
     concurrency_key: str | None = None
+    #: With a key: at most this many of the owner's jobs with it run at once.
+    concurrency_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,9 @@ class JobRecord:
     not_before: datetime | None = None
     deadline_at: datetime | None = None
     concurrency_key: str | None = None
+    #: At most this many of the owner's jobs with ``concurrency_key`` released to workers
+    #: and unfinished at once (``services/orchestrator/dispatcher.py``).
+    concurrency_limit: int | None = None
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -148,6 +153,7 @@ class JobRecord:
             not_before=row["not_before"],
             deadline_at=row["deadline_at"],
             concurrency_key=row["concurrency_key"],
+            concurrency_limit=row["concurrency_limit"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:

@@ -41,6 +41,7 @@ MIN_PRIORITY, DEFAULT_PRIORITY, MAX_PRIORITY = 1, 5, 9
 #: The longest deadline a request may set: a job is not meant to wait longer than this.
 MAX_DEADLINE_S = 30 * 24 * 3600.0
 MAX_CONCURRENCY_KEY_LENGTH = 200
+MAX_CONCURRENCY_LIMIT = 1000
 
 
 def request_hash(job_type: str, input_bytes: bytes) -> bytes:
@@ -116,6 +117,13 @@ def _valid_scheduling(asked: Scheduling) -> Scheduling:
         raise InvalidArgument.on(
             "concurrency_key", f"must be at most {MAX_CONCURRENCY_KEY_LENGTH} characters"
         )
+    limit = asked.concurrency_limit
+    if limit is not None and not 1 <= limit <= MAX_CONCURRENCY_LIMIT:
+        raise InvalidArgument.on(
+            "concurrency_limit", f"must be between 1 and {MAX_CONCURRENCY_LIMIT} (0 or unset: none)"
+        )
+    if limit is not None and not key:
+        raise InvalidArgument.on("concurrency_limit", "needs a concurrency_key to count by")
     return replace(asked, concurrency_key=key or None)
 
 
@@ -161,6 +169,7 @@ def plan(
             else None
         ),
         concurrency_key=request.scheduling.concurrency_key,
+        concurrency_limit=request.scheduling.concurrency_limit,
     )
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE

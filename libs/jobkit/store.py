@@ -18,7 +18,9 @@ from typing import NamedTuple
 
 import asyncpg
 
+from jobkit import bus
 from jobkit.db import Conn
+from jobkit.lifecycle import JobStatus
 from jobkit.model import (
     EventRecord,
     JobChange,
@@ -84,14 +86,16 @@ async def fetch_events(
 
 
 async def create_jobs(
-    conn: Conn, new_jobs: Sequence[NewJob], now: datetime
+    conn: Conn, new_jobs: Sequence[NewJob], now: datetime, *, hold_steps: bool = False
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     """Insert jobs with their planned steps, first events and outbox messages, atomically.
+    With ``hold_steps`` (workers are saturated: ``jobkit.dispatch_mode``), step attempts
+    wait in the ready queue for the fair dispatcher instead of going to the outbox.
 
     Raises ``asyncpg.UniqueViolationError`` (and writes nothing) when an idempotency key
     is taken.
     """
-    return await _write(conn, [(n.job, n.change) for n in new_jobs], now, new_jobs)
+    return await _write(conn, [(n.job, n.change) for n in new_jobs], now, new_jobs, hold_steps)
 
 
 async def apply_changes(
@@ -99,16 +103,19 @@ async def apply_changes(
     changes: Sequence[tuple[JobRecord, JobChange]],
     now: datetime,
     created: Sequence[NewJob] = (),
+    *,
+    hold_steps: bool = False,
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     """Write a batch of decisions, each against the locked record it was made from, and
     the jobs they create (``created``: a step's children), all or nothing.
 
     Returns the events with their sequences and the outbox rows written, as
-    ``(id, message)``, for the caller to publish after the commit.
+    ``(id, message)``, for the caller to publish after the commit (``hold_steps``: as
+    ``create_jobs``).
     """
     everything = [*changes, *((n.job, n.change) for n in created)]
     try:
-        return await _write(conn, everything, now, created)
+        return await _write(conn, everything, now, created, hold_steps)
     except (
         asyncpg.SerializationError,  # jobs_expect_version: the job moved on
         asyncpg.UniqueViolationError,  # its next event sequence is taken
@@ -118,8 +125,8 @@ async def apply_changes(
 
 
 class NewJobRow(NamedTuple):
-    """Postgres ``new_job_row_v2`` (migration 0011): a job inserted whole, by CreateJob or
-    by a step that creates jobs (``parent_job_id``), with its scheduling."""
+    """Postgres ``new_job_row_v3`` (migration 0012): a job inserted whole, by CreateJob or
+    by a step that creates jobs (``parent_job_id``), with its scheduling and its cap."""
 
     id: uuid.UUID
     owner: str
@@ -140,6 +147,7 @@ class NewJobRow(NamedTuple):
     not_before: datetime | None
     deadline_at: datetime | None
     concurrency_key: str | None
+    concurrency_limit: int | None
 
 
 class NewStepRow(NamedTuple):
@@ -227,20 +235,37 @@ class OutboxRow(NamedTuple):
     trace_context: str
 
 
+class ReadyRow(NamedTuple):
+    """Postgres ``ready_row``: a step attempt held for the fair dispatcher, with what it
+    is picked by."""
+
+    job_id: uuid.UUID
+    owner: str
+    concurrency_key: str
+    concurrency_limit: int | None
+    priority: int
+    subject: str
+    msg_id: str
+    payload: bytes
+    trace_context: str
+    not_before: datetime
+
+
 #: Row types a writer of the previous release may still use during a rolling deploy; no
 #: writer of this one does. Dropped a release after their successor came.
-RETIRED_ROW_TYPES = frozenset({"step_update_row", "new_job_row"})
+RETIRED_ROW_TYPES = frozenset({"step_update_row", "new_job_row", "new_job_row_v2"})
 
 #: Each Postgres row type and its Python twin: the same fields in the same order (a test
 #: compares them with ``pg_attribute``).
 ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
-    "new_job_row_v2": NewJobRow,
+    "new_job_row_v3": NewJobRow,
     "new_step_row": NewStepRow,
     "job_update_row": JobUpdateRow,
     "step_update_row_v2": StepUpdateRow,
     "event_row": EventRow,
     "usage_row": UsageRow,
     "outbox_row": OutboxRow,
+    "ready_row": ReadyRow,
 }
 
 
@@ -249,6 +274,7 @@ async def _write(
     changes: Sequence[tuple[JobRecord, JobChange]],
     now: datetime,
     new_jobs: Sequence[NewJob],
+    hold_steps: bool,
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     events: list[EventRecord] = []
     for before, change in changes:
@@ -256,7 +282,15 @@ async def _write(
             events.append(EventRecord(before.id, before.last_sequence + offset, event, now))
     after = [as_written(before, change, now) for before, change in changes]
     created = {n.job.id: n for n in new_jobs}
-    messages = [m for _, change in changes for m in change.outbox]
+    held = [
+        (change.job, m)
+        for _, change in changes
+        for m in change.outbox
+        if m.subject.startswith(bus.STEPS_SUBJECT_PREFIX)
+        and (hold_steps or _starts_capped(change.job))
+    ]
+    held_ids = {m.msg_id for _, m in held}
+    messages = [m for _, change in changes for m in change.outbox if m.msg_id not in held_ids]
     # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     new_job_rows = [
         NewJobRow(
@@ -279,6 +313,7 @@ async def _write(
             not_before=j.not_before,
             deadline_at=j.deadline_at,
             concurrency_key=j.concurrency_key,
+            concurrency_limit=j.concurrency_limit,
         )
         for j in after
         if j.id in created
@@ -368,6 +403,21 @@ async def _write(
         )
         for m in messages
     ]
+    ready_rows = [
+        ReadyRow(
+            job_id=job.id,
+            owner=job.owner,
+            concurrency_key=job.concurrency_key or "",
+            concurrency_limit=job.concurrency_limit,
+            priority=job.priority,
+            subject=m.subject,
+            msg_id=m.msg_id,
+            payload=m.payload,
+            trace_context=m.trace_context,
+            not_before=m.not_before or now,
+        )
+        for job, m in held
+    ]
     # One statement, one round trip, one parameter per table.
     row = await conn.fetchrow(
         queries.write_changes,
@@ -378,6 +428,7 @@ async def _write(
         event_rows,
         usage_rows,
         outbox_rows,
+        ready_rows,
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
@@ -385,6 +436,12 @@ async def _write(
         (i, by_msg_id[m]) for i, m in zip(row["ids"] or (), row["msg_ids"] or (), strict=True)
     ]
     return events, written
+
+
+def _starts_capped(job: JobRecord) -> bool:
+    """A capped job's start (a new job, or one RetryJob queued again) waits for its turn
+    under the cap: the dispatcher releases it (``services/orchestrator/dispatcher.py``)."""
+    return job.concurrency_limit is not None and job.status is JobStatus.QUEUED
 
 
 def as_written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord:

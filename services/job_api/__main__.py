@@ -8,6 +8,7 @@ import grpc
 
 from jobkit.artifacts import open_store
 from jobkit.auth import Authenticator, watch_tokens_from_settings
+from jobkit.dispatch_gate import DispatchGate
 from jobkit.gen.jobs.internal.v1 import export_pb2_grpc
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
 from jobkit.outbox import OutboxRelay
@@ -28,6 +29,8 @@ async def main() -> None:
         pool = await service.postgres(max_size=20)
         nc = await service.nats()
         relay = OutboxRelay(pool, nc.jetstream())
+        gate = DispatchGate(nc)
+        await gate.follow()
         step_tokens = (
             StepTokens(settings.step_token_secret, job_types=CATALOG.reading_history())
             if settings.step_token_secret
@@ -47,6 +50,7 @@ async def main() -> None:
             max_upload_bytes=settings.max_upload_bytes,
             step_tokens=step_tokens,
             admission=Admission(settings.max_creates_in_flight),
+            gate=gate,
         )
         exporter = ExportServicer(pool, step_tokens)
 

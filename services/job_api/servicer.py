@@ -38,6 +38,7 @@ from jobkit.convert import (
     upload_of,
 )
 from jobkit.db import Conn, wrap_db_errors
+from jobkit.dispatch_gate import DispatchGate
 from jobkit.errors import (
     AlreadyExists,
     DataLoss,
@@ -105,7 +106,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         step_tokens: StepTokens | None = None,
         admission: Admission | None = None,
+        gate: DispatchGate | None = None,
     ) -> None:
+        #: Whether step attempts are held for the orchestrators' fair dispatcher.
+        self._gate = gate
         #: Refuses CreateJob calls past the bound on those in progress.
         self._admission = admission or Admission(0)
         #: Mint a new job's first step token, for job types that read their owner's history.
@@ -199,7 +203,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 with tracing.child_span("commit job"):  # recorded only
                     async with conn.transaction() if quota else contextlib.nullcontext():
                         await limits.check_running(conn, caller.subject, self._limits.running_jobs)
-                        events, outbox_rows = await store.create_jobs(conn, [planned], now)
+                        events, outbox_rows = await store.create_jobs(
+                            conn, [planned], now, hold_steps=self._holding
+                        )
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.
                 assert key is not None
@@ -212,6 +218,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         traces = {job.id: job.trace_context} if tracing.recording() else None
         await publish_events(self._nc, events, traces)
         self._relay.submit(outbox_rows)
+        if self._gate is not None:
+            await self._gate.committed([planned.job])
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
 
     async def _replay(
@@ -361,14 +369,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         decide: Callable[[JobRecord, datetime], JobChange | None],
     ) -> JobRecord:
         job_id = parse_job_id(raw_id)
-        now = self._clock()
         async with wrap_db_errors(), self._pool.acquire() as conn:
             async with conn.transaction():
                 job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
+                # After the lock: the job's events are stamped in their order.
+                now = self._clock()
                 tracing.bind_job_trace(job.trace_context)
                 change = decide(job, now)
                 events, outbox_rows = (
-                    await store.apply_changes(conn, [(job, change)], now) if change else ([], [])
+                    await store.apply_changes(conn, [(job, change)], now, hold_steps=self._holding)
+                    if change
+                    else ([], [])
                 )
             stored = await self._shown(conn, job_id, caller)
         if change is not None:
@@ -402,7 +413,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         cancelled = 0
         after: PagePosition | None = None
         while True:
-            now = self._clock()
             async with wrap_db_errors(), self._pool.acquire() as conn:
                 found = await repository.unfinished_children(conn, parent_id, after, _CANCEL_SLICE)
                 if not found:
@@ -410,13 +420,16 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 try:
                     async with conn.transaction():
                         jobs = await store.fetch_jobs(conn, [p.job_id for p in found], lock=True)
+                        now = self._clock()
                         changes = [
                             (child, change)
                             for child in jobs.values()
                             if not child.status.terminal and (change := control.cancel(child, now))
                         ]
                         events, outbox_rows = (
-                            await store.apply_changes(conn, changes, now) if changes else ([], [])
+                            await store.apply_changes(conn, changes, now, hold_steps=self._holding)
+                            if changes
+                            else ([], [])
                         )
                 except asyncpg.TransactionRollbackError:
                     # A deadlock with an orchestrator writing some of these children (it
@@ -439,6 +452,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         await publish_events(self._nc, events)
         await publish_notices(self._nc, [n for _, c in changes for n in c.notices])
         self._relay.submit(outbox_rows)
+        if self._gate is not None:
+            await self._gate.committed(c.job for _, c in changes)
+
+    @property
+    def _holding(self) -> bool:
+        """Whether step attempts written now wait for the fair dispatcher."""
+        return self._gate is not None and self._gate.held
 
     @unary
     async def RetryJob(

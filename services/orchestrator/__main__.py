@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from jobkit.artifacts import open_store
+from jobkit.dispatch_gate import DispatchGate
 from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
 from jobkit.probe import beat_forever
@@ -16,6 +17,7 @@ from jobtypes import CATALOG
 from services.orchestrator import gauges
 from services.orchestrator.config import Settings
 from services.orchestrator.consumer import Orchestrator
+from services.orchestrator.dispatcher import Dispatcher
 from services.orchestrator.retention import Retention
 
 log = get_logger("orchestrator")
@@ -28,6 +30,8 @@ async def main() -> None:
         nc = await service.nats()
         js = nc.jetstream()
         relay = OutboxRelay(pool, js)
+        gate = DispatchGate(nc)
+        await gate.follow()
         orchestrator = Orchestrator(
             pool,
             nc,
@@ -41,6 +45,7 @@ async def main() -> None:
                 if settings.step_token_secret
                 else None
             ),
+            gate=gate,
         )
         await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
         log.info("orchestrator_started")
@@ -67,6 +72,7 @@ async def main() -> None:
         service.background(retention.erase_expired_forever())
         service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
+        service.background(Dispatcher(pool, nc, js, relay, gate, settings.dispatch).run())
         service.background(beat_forever(Path(settings.health_file), healthy))
         if service.metrics_port is not None:
             service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))

@@ -36,6 +36,20 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """The fair dispatcher's (``dispatcher.py``)."""
+
+    #: Step attempts JetStream may hold that no worker has taken (``DISPATCH_WINDOW``):
+    #: enough to feed the workers between two rounds; more wait in Postgres, where the
+    #: order is chosen. Larger: fairer later; smaller: workers may wait for a round.
+    window: int = 16
+    #: Between rounds while there is work to decide (``DISPATCH_ROUND_S``).
+    round_s: float = 0.01
+    #: Between rounds otherwise (``DISPATCH_IDLE_ROUND_S``): how soon saturation is seen.
+    idle_round_s: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     common: CommonSettings
     #: Most reports committed in one transaction.
@@ -56,6 +70,8 @@ class Settings:
     #: Signs the step tokens of the job types that read their owner's history
     #: (``STEP_TOKEN_SECRET``, else ``JWT_SECRET``); job_api verifies them.
     step_token_secret: str | None = field(default=None, repr=False)
+    #: The fair dispatcher's window and rounds (``dispatcher.py``).
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -79,5 +95,10 @@ class Settings:
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
             object_store=ObjectStoreSettings.from_env(env),
+            dispatch=DispatchSettings(
+                window=env_int(env, "DISPATCH_WINDOW", 16, minimum=1),
+                round_s=env_float(env, "DISPATCH_ROUND_S", 0.01, minimum=0.001),
+                idle_round_s=env_float(env, "DISPATCH_IDLE_ROUND_S", 0.05, minimum=0.001),
+            ),
             step_token_secret=step_token_secret(env),
         )

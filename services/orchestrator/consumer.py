@@ -39,6 +39,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from jobkit import bus, metrics, store, tracing
 from jobkit.db import Conn, wrap_db_errors
+from jobkit.dispatch_gate import DispatchGate
 from jobkit.logging import get_logger
 from jobkit.model import EventRecord, JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.outbox import OutboxRelay
@@ -103,8 +104,11 @@ class Orchestrator:
         timing: Timing | None = None,
         prices: PriceTable | None = None,
         step_tokens: StepTokens | None = None,
+        gate: DispatchGate | None = None,
     ) -> None:
         self._pool = pool
+        #: Whether step attempts are held for the fair dispatcher (none: never).
+        self._gate = gate
         #: Mint the step tokens of the dispatches of job types that read their owner's
         #: history (none configured: such steps get none, and fail saying so).
         self._step_tokens = step_tokens
@@ -290,6 +294,8 @@ class Orchestrator:
         await publish_events(self._nc, events, traces)
         await publish_notices(self._nc, [*notices, *(n for _, c in changes for n in c.notices)])
         self._relay.submit(outbox_rows)
+        if self._gate is not None:
+            await self._gate.committed([*(c.job for _, c in changes), *(n.job for n in created)])
         for span in publishing.values():
             span.end()
         for _, change in changes:
@@ -325,6 +331,9 @@ class Orchestrator:
                 remembered, batch = None, None
         jobs = remembered or await store.fetch_jobs(conn, job_ids, lock=read is _Read.LOCK)
         if batch is None:
+            # The time after the read: a read that waited for another writer's row locks
+            # would otherwise stamp this batch's events before that writer's, out of order.
+            now = datetime.now(UTC)
             batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
         notices: list[OutboxMessage] = []
         for skipped in batch.skipped:
@@ -337,7 +346,9 @@ class Orchestrator:
         ]
         created = list(batch.created)
         try:
-            events, outbox_rows = await store.apply_changes(conn, changes, now, created)
+            events, outbox_rows = await store.apply_changes(
+                conn, changes, now, created, hold_steps=self._gate is not None and self._gate.held
+            )
         except store.StaleRead:
             if remembered is not None:
                 raise _StaleMemory() from None

@@ -412,21 +412,27 @@ async def test_an_import_uploads_its_file_and_shows_what_it_created(
 async def test_a_job_s_scheduling_is_shown(
     tab: Tab, stack: Stack, alice: JobsClient, output_dirs: list[Path]
 ) -> None:
-    """Priority, start time, deadline and key, as CreateJob took them, under the job's id;
-    nothing at all for a job that asked for none."""
+    """Priority, start time, deadline, key and its limit, as CreateJob took them, under the
+    job's id; nothing at all for a job that asked for none."""
     later = datetime.now(UTC) + timedelta(minutes=10)
     scheduled = await alice.create_job(
         "noop",
         {},
         scheduling=Scheduling(
-            priority=8, not_before=later, deadline_s=3600, concurrency_key="tenant-9"
+            priority=8,
+            not_before=later,
+            deadline_s=3600,
+            concurrency_key="tenant-9",
+            concurrency_limit=3,
         ),
     )
     page = tab.page
     await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={scheduled.job_id}")
     schedule = page.locator("#job-schedule")
     await expect(schedule).to_contain_text("Priority 8 · starts in 10 minutes")
-    await expect(schedule).to_contain_text("deadline 1 h after creation · key tenant-9")
+    await expect(schedule).to_contain_text(
+        "deadline 1 h after creation · key tenant-9 (at most 3 at once)"
+    )
     await screenshot(page, output_dirs, "scheduled-job.png")
     plain = await alice.create_job("noop", {})
     await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={plain.job_id}")

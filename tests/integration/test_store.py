@@ -45,6 +45,7 @@ EXPECTED_COLUMNS = {
         "not_before",
         "deadline_at",
         "concurrency_key",
+        "concurrency_limit",
     },
     "job_steps": {
         "job_id",
@@ -83,6 +84,20 @@ EXPECTED_COLUMNS = {
         "not_before",
         "created_at",
         "trace_context",
+    },
+    "ready_steps": {
+        "id",
+        "job_id",
+        "owner",
+        "concurrency_key",
+        "concurrency_limit",
+        "priority",
+        "subject",
+        "msg_id",
+        "payload",
+        "trace_context",
+        "not_before",
+        "enqueued_at",
     },
 }
 
@@ -247,13 +262,14 @@ class _Recording:
 
 #: The table each row type is written to (its fields are that table's columns).
 _TABLES = {
-    "new_job_row_v2": "jobs",
+    "new_job_row_v3": "jobs",
     "new_step_row": "job_steps",
     "job_update_row": "jobs",
     "step_update_row_v2": "job_steps",
     "event_row": "job_events",
     "usage_row": "model_usage",
     "outbox_row": "outbox",
+    "ready_row": "ready_steps",
 }
 
 
@@ -274,14 +290,19 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             not_before=now,
             deadline_at=now + timedelta(hours=1),
             concurrency_key="tenant-1",
+            concurrency_limit=3,
         )
+        # A capped job's start waits for the dispatcher: a ready row, not an outbox row.
+        start = OutboxMessage("jobs.steps.cv_tailoring.load", "id-0", b"zero", now, "tp0")
         await store.create_jobs(
             cast(Conn, recording),
             [
                 NewJob(
                     fresh,
                     JobChange(
-                        job=fresh, events=(NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),)
+                        job=fresh,
+                        events=(NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),),
+                        outbox=(start,),
                     ),
                     "idem-1",
                     b"hash",

@@ -88,6 +88,13 @@ def test_scheduling_defaults_to_priority_5_and_is_planned_onto_the_job() -> None
     assert dispatch.not_before == later
 
 
+def test_a_concurrency_limit_is_planned_onto_the_job() -> None:
+    asked = Scheduling(concurrency_key="tenant-a", concurrency_limit=2)
+    valid = validate(_noop_request(asked), CATALOG, max_input_bytes=1024)
+    planned = plan(valid, owner="alice", job_id=uuid.uuid4(), now=NOW, trace_context="")
+    assert (planned.job.concurrency_key, planned.job.concurrency_limit) == ("tenant-a", 2)
+
+
 @pytest.mark.parametrize(
     ("scheduling", "field"),
     [
@@ -96,6 +103,9 @@ def test_scheduling_defaults_to_priority_5_and_is_planned_onto_the_job() -> None
         (Scheduling(deadline_s=0), "deadline"),
         (Scheduling(deadline_s=31 * 86400), "deadline"),
         (Scheduling(concurrency_key="k" * 201), "concurrency_key"),
+        (Scheduling(concurrency_key="k", concurrency_limit=0), "concurrency_limit"),
+        (Scheduling(concurrency_key="k", concurrency_limit=1001), "concurrency_limit"),
+        (Scheduling(concurrency_limit=2), "concurrency_limit"),
     ],
 )
 def test_out_of_range_scheduling_is_refused_naming_its_field(

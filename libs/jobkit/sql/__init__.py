@@ -67,6 +67,10 @@ class Queries:
     claim_artifact_deletions: str
     finish_artifact_deletions: str
     outbox_backlog: str
+    ready_groups: str
+    running_under_keys: str
+    release_ready: str
+    try_dispatch_lock: str
     # outbox.sql: the outbox relay (jobkit.outbox)
     delete_published_outbox: str
     claim_stale_outbox: str

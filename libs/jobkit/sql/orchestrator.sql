@@ -75,3 +75,62 @@ SELECT count(*) AS backlog,
        coalesce(extract(epoch FROM now() - min(not_before) FILTER (WHERE not_before <= now())),
                 0)::float8 AS oldest_due_s
 FROM outbox
+
+-- name: ready_groups --
+-- The fair dispatcher's view of the ready queue: how many attempts are due in each group
+-- (services/orchestrator/fairness.py), and a capped group's limit (its starts carry it).
+SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped,
+       count(*) AS waiting, min(concurrency_limit) AS concurrency_limit
+FROM ready_steps
+WHERE not_before <= now()
+GROUP BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
+
+-- name: running_under_keys --
+-- For capped keys: how many of the owner's jobs with the key are released (no start of
+-- theirs waits in ready_steps) and unfinished. $1: owners, $2: keys (pairwise).
+SELECT k.owner, k.concurrency_key,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.owner = k.owner AND j.concurrency_key = k.concurrency_key
+          AND j.status IN ('QUEUED', 'RUNNING')
+          AND NOT EXISTS (SELECT 1 FROM ready_steps AS r
+                          WHERE r.job_id = j.id AND r.concurrency_limit IS NOT NULL)
+       ) AS running
+FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
+
+-- name: release_ready --
+-- Move the picked attempts, each group's oldest due first, from the ready queue to the
+-- outbox, and return them to publish after the commit. An attempt whose job has finished
+-- (cancelled, past its deadline) or gone is dropped. Runs under the dispatch lock.
+-- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group).
+WITH picked AS (
+    SELECT r.id
+    FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bool[], $5::int[])
+         AS g(owner, concurrency_key, priority, capped, n)
+    CROSS JOIN LATERAL (
+        SELECT id FROM ready_steps AS r
+        WHERE r.owner = g.owner AND r.concurrency_key = g.concurrency_key
+          AND r.priority = g.priority AND (r.concurrency_limit IS NOT NULL) = g.capped
+          AND r.not_before <= now()
+        ORDER BY r.id
+        LIMIT g.n
+        FOR UPDATE SKIP LOCKED) AS r
+), taken AS (
+    DELETE FROM ready_steps AS r USING picked WHERE r.id = picked.id
+    RETURNING r.*
+), released AS (
+    INSERT INTO outbox (subject, msg_id, payload, not_before, trace_context)
+    SELECT t.subject, t.msg_id, t.payload, now(), t.trace_context
+    FROM taken AS t
+    JOIN jobs AS j ON j.id = t.job_id AND j.status IN ('QUEUED', 'RUNNING')
+    ORDER BY t.id
+    RETURNING id, subject, msg_id, payload, trace_context
+)
+SELECT r.id, r.subject, r.msg_id, r.payload, r.trace_context, t.owner, t.priority,
+       t.enqueued_at
+FROM released AS r JOIN taken AS t USING (msg_id)
+ORDER BY r.id
+
+-- name: try_dispatch_lock --
+-- One dispatcher releases at a time, across orchestrator replicas: the count under a cap
+-- and the release that follows it are one decision. Held until the transaction ends.
+SELECT pg_try_advisory_xact_lock(hashtextextended('jobs.dispatch', 0))

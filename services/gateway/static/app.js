@@ -506,7 +506,8 @@
   }
 
   // Scheduling, when the job asked for any: its priority, when it may start, its deadline
-  // (a Duration from creation, "2s" in JSON) and its concurrency key.
+  // (a Duration from creation, "2s" in JSON) and its concurrency key, with the most of
+  // its jobs that may run at once when it set a limit.
   function renderSchedule() {
     const parts = [];
     const priority = Number(job.priority) || 5;
@@ -516,7 +517,10 @@
       parts.push(when > new Date() ? `starts ${ago(job.notBefore)}` : `not before ${when.toLocaleTimeString()}`);
     }
     if (job.deadline) parts.push(`deadline ${span(parseFloat(job.deadline))} after creation`);
-    if (job.concurrencyKey) parts.push(`key ${job.concurrencyKey}`);
+    if (job.concurrencyKey) {
+      const limit = Number(job.concurrencyLimit) || 0;
+      parts.push(`key ${job.concurrencyKey}` + (limit ? ` (at most ${limit} at once)` : ""));
+    }
     $("job-schedule").textContent = parts.join(" · ");
     $("job-schedule").hidden = !parts.length;
   }

@@ -1,0 +1,247 @@
+"""The fair dispatcher: decides whose waiting step attempt the next free worker runs.
+
+JetStream's queue is first in, first out, so while workers are saturated it must stay
+short: a window (``DISPATCH_WINDOW``) of attempts no worker has taken yet. Everything
+beyond waits in Postgres's ``ready_steps``, where order can be chosen. Each round, every
+orchestrator replica's dispatcher reads how many attempts JetStream holds undelivered,
+and the one that takes the dispatch lock (a transaction-level advisory lock) tops the
+window up: it counts the ready queue in groups, lets the fair policy pick
+(``fairness.pick``: owners in turn, then keys, then priority; caps respected), and moves
+the picked rows to the outbox in the same transaction. The relay publishes them after
+the commit, as it does every dispatch. Nothing is lost between the two tables: a row is
+in one or the other, committed.
+
+The lock holder also says whether writers should hold their step attempts
+(``jobkit.dispatch_gate``): *held* from the round JetStream's window is full, or eligible
+work is left waiting, until the window is half empty and nothing eligible waits. A cap is
+exact across replicas because the count under it and the release that follows are one
+decision, under the lock, and a capped job's start reaches the workers only this way.
+
+Rounds come every ``DISPATCH_ROUND_S`` while there is work to decide, and every
+``DISPATCH_IDLE_ROUND_S`` otherwise, when only JetStream is asked (no Postgres round
+trip unless rows may be waiting: a writer that held some says so on
+``jobs.dispatch.wake``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from jobkit import bus, metrics
+from jobkit.db import Conn
+from jobkit.dispatch_gate import HELD, OPEN, DispatchGate
+from jobkit.logging import get_logger
+from jobkit.model import OutboxMessage
+from jobkit.outbox import OutboxRelay
+from jobkit.sql import queries
+from services.orchestrator import fairness
+from services.orchestrator.config import DispatchSettings
+
+log = get_logger(__name__)
+
+#: Owners are shown in metrics only as one of this many hashed buckets.
+USER_BUCKETS = 16
+#: The lock holder repeats a held word this often, so writers know it still holds.
+_REPEAT_HELD_S = 1.0
+#: Even with no word that rows were written, the ready queue is read this often (rows a
+#: writer held just before its wake-up was lost, scheduled rows coming due).
+_READ_QUEUE_AT_LEAST_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one round saw and did."""
+
+    #: Attempts JetStream held undelivered at the round's start.
+    pending: int
+    #: Attempts moved from the ready queue to the outbox.
+    released: int
+    #: Attempts still due and eligible (under their caps) after the release.
+    backlog: int
+    #: Whether the ready queue had anything due (eligible or not).
+    queued: bool
+
+
+def user_bucket(owner: str) -> str:
+    """The bounded label an owner is counted under in metrics (never the owner)."""
+    digest = hashlib.sha256(owner.encode()).digest()
+    return f"{int.from_bytes(digest[:4], 'big') % USER_BUCKETS:02d}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        nc: NatsClient,
+        js: JetStreamContext,
+        relay: OutboxRelay,
+        gate: DispatchGate,
+        settings: DispatchSettings,
+    ) -> None:
+        self._pool = pool
+        self._nc = nc
+        self._js = js
+        self._relay = relay
+        self._gate = gate
+        self._settings = settings
+        self._turns = fairness.Turns()
+        self._woken = asyncio.Event()
+        #: Whether the ready queue may hold rows: set by a wake-up or a round that found
+        #: some, and every so often regardless.
+        self._rows_maybe = True
+        self._queue_read_at = float("-inf")
+        self._said_held_at = float("-inf")
+
+    async def run(self) -> None:
+        """Dispatch rounds forever; a failed round (Postgres or NATS away) is tried again."""
+        await self._nc.subscribe(bus.DISPATCH_WAKE_SUBJECT, cb=self._on_wake)
+        while True:
+            self._woken.clear()
+            busy = False
+            try:
+                done = await self.round()
+                busy = done is not None and (done.queued or done.pending > 0)
+            except Exception as exc:
+                log.warning("dispatch_round_failed", error=type(exc).__name__)
+            # The shortest gap between rounds: wake-ups in it are served by one round.
+            await asyncio.sleep(self._settings.round_s)
+            if not busy and not self._woken.is_set():
+                idle_s = max(self._settings.idle_round_s - self._settings.round_s, 0.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), idle_s)
+
+    async def _on_wake(self, _msg: Msg) -> None:
+        self._rows_maybe = True
+        self._woken.set()
+
+    async def round(self) -> Round | None:
+        """One round: top the window up from the ready queue, fairest first, and say
+        whether writers should hold. ``None`` when another replica held the lock."""
+        info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+        pending = info.num_pending or 0
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._rows_maybe and now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S:
+            # Nothing can be waiting: JetStream alone says whether writers should hold.
+            done = Round(pending, 0, 0, queued=False)
+            await self._say(self._held_after(done))
+            return done
+        self._rows_maybe = False
+        self._queue_read_at = now
+        room = max(self._settings.window - pending, 0)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(queries.try_dispatch_lock):
+                self._rows_maybe = True  # the holder decides; look again next round
+                return None
+            waiting, limits = await self._waiting(conn)
+            free = await self._free_under_caps(conn, limits)
+            picks = fairness.pick(waiting, room, free, self._turns) if room else {}
+            released = await self._release(conn, picks) if picks else []
+        self._relay.submit(released)
+        done = Round(
+            pending,
+            len(released),
+            max(fairness.eligible(waiting, free) - sum(picks.values()), 0),
+            queued=bool(waiting),
+        )
+        self._rows_maybe = done.queued
+        self._observe(waiting)
+        await self._say(self._held_after(done))
+        return done
+
+    @staticmethod
+    async def _waiting(
+        conn: Conn,
+    ) -> tuple[dict[fairness.Group, int], dict[tuple[str, str], int]]:
+        """The due attempts by group, and each capped key's limit (the smallest its
+        waiting starts carry)."""
+        waiting: dict[fairness.Group, int] = {}
+        limits: dict[tuple[str, str], int] = {}
+        for r in await conn.fetch(queries.ready_groups):
+            group = fairness.Group(r["owner"], r["concurrency_key"], r["priority"], r["capped"])
+            waiting[group] = r["waiting"]
+            if group.capped:
+                key = (group.owner, group.key)
+                limits[key] = min(limits.get(key, r["concurrency_limit"]), r["concurrency_limit"])
+        return waiting, limits
+
+    @staticmethod
+    async def _free_under_caps(
+        conn: Conn, limits: dict[tuple[str, str], int]
+    ) -> dict[tuple[str, str], int]:
+        """For each capped key with a start waiting: how many more of its jobs may start
+        now (its limit less its jobs released and unfinished)."""
+        if not limits:
+            return {}
+        keys = sorted(limits)
+        rows = await conn.fetch(
+            queries.running_under_keys, [o for o, _ in keys], [k for _, k in keys]
+        )
+        running = {(r["owner"], r["concurrency_key"]): r["running"] for r in rows}
+        return {key: limits[key] - running.get(key, 0) for key in keys}
+
+    async def _release(
+        self, conn: Conn, picks: dict[fairness.Group, int]
+    ) -> list[tuple[int, OutboxMessage]]:
+        groups = list(picks.items())
+        rows = await conn.fetch(
+            queries.release_ready,
+            [g.owner for g, _ in groups],
+            [g.key for g, _ in groups],
+            [g.priority for g, _ in groups],
+            [g.capped for g, _ in groups],
+            [n for _, n in groups],
+        )
+        now = datetime.now(UTC)
+        for r in rows:
+            metrics.READY_WAIT.labels(user_bucket(r["owner"]), str(r["priority"])).observe(
+                (now - r["enqueued_at"]).total_seconds()
+            )
+        return [
+            (
+                r["id"],
+                OutboxMessage(
+                    r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
+                ),
+            )
+            for r in rows
+        ]
+
+    def _held_after(self, done: Round) -> bool:
+        """Hold from a full window or eligible work left waiting, until the window is half
+        empty and nothing eligible waits: no flapping at the edge."""
+        window = self._settings.window
+        full = done.pending + done.released >= (window // 2 if self._gate.held else window)
+        return done.backlog > 0 or full
+
+    async def _say(self, held: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        changed = held != self._gate.held
+        if changed or (held and now - self._said_held_at >= _REPEAT_HELD_S):
+            await self._nc.publish(bus.DISPATCH_MODE_SUBJECT, HELD if held else OPEN)
+            # This replica's own writers follow at once, not a NATS round trip later.
+            self._gate.heard(held)
+            if held:
+                self._said_held_at = now
+            if changed:
+                log.info("dispatch_held" if held else "dispatch_open")
+        metrics.DISPATCH_HELD.set(1 if held else 0)
+
+    @staticmethod
+    def _observe(waiting: dict[fairness.Group, int]) -> None:
+        depth: dict[tuple[str, str], int] = {}
+        for g, count in waiting.items():
+            label = (user_bucket(g.owner), str(g.priority))
+            depth[label] = depth.get(label, 0) + count
+        metrics.READY_WAITING.clear()
+        for (bucket, priority), count in depth.items():
+            metrics.READY_WAITING.labels(bucket, priority).set(count)
