@@ -17,6 +17,8 @@ from datetime import datetime
 
 import grpc
 
+from jobkit.gen.jobs.v1 import job_service_pb2
+
 from .harness import TERMINAL_STATUSES, Harness, noop_request
 from .procs import CpuMeter
 
@@ -101,12 +103,18 @@ class SweepPoint:
 
 
 async def run_throughput(
-    harness: Harness, jobs: int, concurrency: int, cpu: CpuMeter | None = None
+    harness: Harness,
+    jobs: int,
+    concurrency: int,
+    cpu: CpuMeter | None = None,
+    *,
+    request: job_service_pb2.CreateJobRequest | None = None,
 ) -> ThroughputRun:
-    """Submit ``jobs`` noop jobs with ``concurrency`` CreateJob calls in flight, spread over
-    the harness's job_api connections, and wait until every one is terminal."""
+    """Submit ``jobs`` noop jobs (``request``: a plain one by default) with ``concurrency``
+    CreateJob calls in flight, spread over the harness's job_api connections, and wait
+    until every one is terminal."""
     run = ThroughputRun(jobs)
-    request = noop_request()
+    request = request or noop_request()
     fresh: list[uuid.UUID] = []
     every: list[uuid.UUID] = []
     issued = 0

@@ -24,6 +24,7 @@ DOMAIN_MODULES = [
     "libs/jobkit/errors.py",
     "services/orchestrator/state_machine.py",
     "services/orchestrator/batching.py",
+    "services/orchestrator/fairness.py",
     "libs/jobkit/planning.py",
     "services/gateway/routes.py",
 ]
