@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from .artifacts import lines as artifact_lines
 from .bulk import lines as bulk_lines
+from .fair import lines as fair_lines
 from .floors import FloorRun
 from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
@@ -693,6 +694,7 @@ def render(results: Results) -> str:
     lines += waterfall_lines(results.waterfall)
     lines += artifact_lines(results.artifacts)
     lines += bulk_lines(results.bulk)
+    lines += fair_lines(results.fair, lambda phase: others_pct(results, phase))
 
     speeds = Spread.of([i.calibration_ms for i in results.interference])
     if results.interference:
@@ -969,6 +971,7 @@ def to_json(results: Results) -> dict[str, object]:
         "waterfall": results.waterfall.as_json() if results.waterfall else None,
         "artifacts": results.artifacts.as_json() if results.artifacts else None,
         "bulk": results.bulk.as_json() if results.bulk else None,
+        "fair": [m.as_json() for m in results.fair],
         "running": {
             "jobs": c.running_jobs,
             "runs": [r.as_json() for r in results.running],

@@ -32,6 +32,9 @@ from . import floors, peers
 from .artifacts import ArtifactRun, run_artifacts
 from .bulk import BulkRun, run_bulk
 from .events import EventRun, run_events
+from .fair import MODES as FAIR_MODES
+from .fair import FairMode, run_mode
+from .fair import problems as fair_problems
 from .gateway import (
     VIAS,
     CreateRun,
@@ -153,10 +156,11 @@ PHASES = (
     "waterfall",
     "artifacts",
     "bulk",
+    "fair",
 )
 
 #: Phases on stacks of their own: with only these, the main stack is not started.
-OWN_STACKS = frozenset({"running", "waterfall", "artifacts", "bulk"})
+OWN_STACKS = frozenset({"running", "waterfall", "artifacts", "bulk", "fair"})
 
 #: The coarse sweep: CreateJob (or a peer's submit) calls in flight, one run of
 #: ``SWEEP_JOBS`` jobs each (``--quick``: ``SWEEP_JOBS_QUICK``). A peer runs the points up
@@ -211,6 +215,8 @@ class Results:
     artifacts: ArtifactRun | None = None
     bulk: BulkRun | None = None
     running: list[RunningRun] = field(default_factory=list)
+    #: The fairness phase: each mode's stack (``bench.fair``), pooled over rounds.
+    fair: list[FairMode] = field(default_factory=list)
 
 
 class Progress:
@@ -282,6 +288,8 @@ async def _run_round(config: Config, say: Progress) -> Results:
                 await _artifacts(config, root, results, say)
             if config.runs_phase("bulk"):
                 await _bulk(config, root, results, say)
+            if config.runs_phase("fair"):
+                await _fair(config, root, nofile, results, say)
             return results
         stack = Stack(
             root,
@@ -315,6 +323,8 @@ async def _run_round(config: Config, say: Progress) -> Results:
             await _artifacts(config, root, results, say)
         if config.runs_phase("bulk"):
             await _bulk(config, root, results, say)
+        if config.runs_phase("fair"):
+            await _fair(config, root, nofile, results, say)
         for name in config.peers:
             await _peer(config, name, root, results, say)
     return results
@@ -335,6 +345,33 @@ async def _bulk(config: Config, root: Path, results: Results, say: Progress) -> 
     results.bulk = await run_bulk(config, root, say)
     results.warnings += [f"bulk: {e}" for e in results.bulk.errors]
     results.phase_seconds["bulk"] = time.monotonic() - began
+
+
+async def _fair(config: Config, root: Path, nofile: int, results: Results, say: Progress) -> None:
+    """The fairness phase (``bench.fair``): a stack with the fair dispatcher, then one
+    without (FIFO), each measured the same way; a failure is a warning. With only
+    own-stack phases, the first stack gives the run's facts."""
+    began = time.monotonic()
+    for mode in FAIR_MODES:
+
+        async def guard(cpu: CpuMeter, name: str, body: Callable[[], Awaitable[T]]) -> T:
+            return await _guarded(config, results, cpu, say, name, 1, body)
+
+        async def facts(harness: Harness) -> None:
+            if not results.meta:
+                results.meta = await _meta(harness, root, nofile, config.stack_env)
+
+        try:
+            measured = await run_mode(config, root, mode, say, guard, on_open=facts)
+        except Exception as error:
+            results.warnings.append(
+                f"fair ({mode}) failed: {error!r}; see the logs under {root / f'fair-{mode}'}"
+            )
+            say(f"fair ({mode}) failed: {error!r}")
+            continue
+        results.fair.append(measured)
+        results.warnings += fair_problems(measured)
+    results.phase_seconds["fair"] = time.monotonic() - began
 
 
 async def _waterfall(

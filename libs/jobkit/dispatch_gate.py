@@ -16,7 +16,9 @@ where it is released.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -24,8 +26,28 @@ from nats.aio.msg import Msg
 from jobkit import bus
 from jobkit.model import JobRecord
 
-HELD = b"held"
-OPEN = b"open"
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """What a dispatcher says each round it decides: whether writers hold their step
+    attempts, how many attempts wait in the ready queue, and how fast it has been draining
+    (attempts released a second), from which job_api tells a caller refused for a full
+    queue when to come back."""
+
+    held: bool
+    backlog: int = 0
+    drain_per_s: float = 0.0
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"held": self.held, "backlog": self.backlog, "drain_per_s": round(self.drain_per_s, 1)}
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Word:
+        said = json.loads(data)
+        return cls(bool(said["held"]), int(said["backlog"]), float(said["drain_per_s"]))
+
 
 #: A dispatcher repeats its word every second; a writer that has not heard one for this
 #: long (no orchestrator running) goes back to publishing straight away.
@@ -35,7 +57,7 @@ _STALE_AFTER_S = 3.0
 class DispatchGate:
     def __init__(self, nc: NatsClient) -> None:
         self._nc = nc
-        self._held = False
+        self._word = Word(held=False)
         self._heard_at = float("-inf")
 
     async def follow(self) -> None:
@@ -43,17 +65,27 @@ class DispatchGate:
         await self._nc.subscribe(bus.DISPATCH_MODE_SUBJECT, cb=self._on_mode)
 
     async def _on_mode(self, msg: Msg) -> None:
-        self.heard(msg.data == HELD)
+        try:
+            word = Word.decode(msg.data)
+        except (ValueError, KeyError, TypeError):
+            return  # not a word this release understands
+        self.heard(word)
 
-    def heard(self, held: bool) -> None:
-        self._held = held
+    def heard(self, word: Word) -> None:
+        self._word = word
         self._heard_at = asyncio.get_running_loop().time()
+
+    @property
+    def word(self) -> Word:
+        """The last word, if fresh; else the open gate of a system no dispatcher runs."""
+        if asyncio.get_running_loop().time() - self._heard_at < _STALE_AFTER_S:
+            return self._word
+        return Word(held=False)
 
     @property
     def held(self) -> bool:
         """Whether step attempts written now wait in the ready queue."""
-        fresh = asyncio.get_running_loop().time() - self._heard_at < _STALE_AFTER_S
-        return self._held and fresh
+        return self.word.held
 
     async def committed(self, jobs: Iterable[JobRecord]) -> None:
         """After a commit that may have left ready rows (the gate was held, or a capped

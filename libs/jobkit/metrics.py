@@ -44,7 +44,9 @@ JOBS_CREATED = Counter(
 )
 CREATES_SHED = Counter(
     "jobs_creates_shed",
-    "CreateJob calls refused at once because job_api had MAX_CREATES_IN_FLIGHT in progress.",
+    "CreateJob calls refused at once, by why: in_flight (job_api had MAX_CREATES_IN_FLIGHT "
+    "in progress) or backlog (MAX_BACKLOG step attempts waited for a worker).",
+    ["reason"],
 )
 JOBS_FINISHED = Counter(
     "jobs_finished",

@@ -51,6 +51,7 @@ async def main() -> None:
             step_tokens=step_tokens,
             admission=Admission(settings.max_creates_in_flight),
             gate=gate,
+            max_backlog=settings.max_backlog,
         )
         exporter = ExportServicer(pool, step_tokens)
 

@@ -44,6 +44,8 @@ class Settings:
     step_token_secret: str | None = field(default=None, repr=False)
     #: CreateJob calls in progress at once before more are refused (0: no bound).
     max_creates_in_flight: int = 512
+    #: CreateJob is refused while this many step attempts wait for a worker (0: no bound).
+    max_backlog: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -56,6 +58,7 @@ class Settings:
             # Page tokens only need a stable server-side key; reuse the JWT secret when there
             # is one so a single secret configures a dev deployment.
             max_creates_in_flight=env_int(env, "MAX_CREATES_IN_FLIGHT", 512, minimum=0),
+            max_backlog=env_int(env, "MAX_BACKLOG", 0, minimum=0),
             page_token_secret=env_str(env, "PAGE_TOKEN_SECRET", env.get("JWT_SECRET", ""))
             or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),

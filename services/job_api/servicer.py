@@ -59,7 +59,7 @@ from jobkit.step_tokens import StepTokens
 from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
-from services.job_api.admission import Admission
+from services.job_api.admission import Admission, refuse_past_backlog
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import ListFilter
 
@@ -107,7 +107,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         step_tokens: StepTokens | None = None,
         admission: Admission | None = None,
         gate: DispatchGate | None = None,
+        max_backlog: int = 0,
     ) -> None:
+        self._max_backlog = max_backlog
         #: Whether step attempts are held for the orchestrators' fair dispatcher.
         self._gate = gate
         #: Refuses CreateJob calls past the bound on those in progress.
@@ -194,6 +196,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # A repeated request is answered before any limit: it creates nothing.
             if key is not None and (replay := await self._replay(conn, caller, key, digest)):
                 return replay
+            if self._gate is not None:
+                refuse_past_backlog(self._gate.word, self._max_backlog)
             await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
             await limits.check_token_budget(conn, caller.subject, self._limits.tokens_per_day)
             # One statement commits the job; the running-jobs quota needs a transaction

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,7 +39,7 @@ from nats.js import JetStreamContext
 
 from jobkit import bus, metrics
 from jobkit.db import Conn
-from jobkit.dispatch_gate import HELD, OPEN, DispatchGate
+from jobkit.dispatch_gate import DispatchGate, Word
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
 from jobkit.outbox import OutboxRelay
@@ -50,8 +51,11 @@ log = get_logger(__name__)
 
 #: Owners are shown in metrics only as one of this many hashed buckets.
 USER_BUCKETS = 16
-#: The lock holder repeats a held word this often, so writers know it still holds.
-_REPEAT_HELD_S = 1.0
+#: The lock holder repeats a held word this often, so writers know it still holds and
+#: how deep the queue is.
+_REPEAT_HELD_S = 0.1
+#: The drain rate is averaged over about this long.
+_DRAIN_TIME_CONSTANT_S = 5.0
 #: Even with no word that rows were written, the ready queue is read this often (rows a
 #: writer held just before its wake-up was lost, scheduled rows coming due).
 _READ_QUEUE_AT_LEAST_EVERY_S = 1.0
@@ -69,6 +73,8 @@ class Round:
     backlog: int
     #: Whether the ready queue had anything due (eligible or not).
     queued: bool
+    #: Attempts due in the ready queue after the release, eligible or not.
+    waiting: int = 0
 
 
 def user_bucket(owner: str) -> str:
@@ -100,6 +106,9 @@ class Dispatcher:
         self._rows_maybe = True
         self._queue_read_at = float("-inf")
         self._said_held_at = float("-inf")
+        #: Attempts released a second, averaged (``_DRAIN_TIME_CONSTANT_S``).
+        self._drain_per_s = 0.0
+        self._drained_at = float("-inf")
 
     async def run(self) -> None:
         """Dispatch rounds forever; a failed round (Postgres or NATS away) is tried again."""
@@ -152,10 +161,12 @@ class Dispatcher:
             len(released),
             max(fairness.eligible(waiting, free) - sum(picks.values()), 0),
             queued=bool(waiting),
+            waiting=sum(waiting.values()) - sum(picks.values()),
         )
+        self._note_drained(len(released))
         self._rows_maybe = done.queued
         self._observe(waiting)
-        await self._say(self._held_after(done))
+        await self._say(self._held_after(done), done.waiting)
         return done
 
     @staticmethod
@@ -223,13 +234,23 @@ class Dispatcher:
         full = done.pending + done.released >= (window // 2 if self._gate.held else window)
         return done.backlog > 0 or full
 
-    async def _say(self, held: bool) -> None:
+    def _note_drained(self, released: int) -> None:
+        now = asyncio.get_running_loop().time()
+        elapsed = now - self._drained_at
+        self._drained_at = now
+        if elapsed == float("inf"):
+            return
+        weight = 1 - math.exp(-elapsed / _DRAIN_TIME_CONSTANT_S)
+        self._drain_per_s += weight * (released / max(elapsed, 1e-3) - self._drain_per_s)
+
+    async def _say(self, held: bool, waiting: int = 0) -> None:
         now = asyncio.get_running_loop().time()
         changed = held != self._gate.held
         if changed or (held and now - self._said_held_at >= _REPEAT_HELD_S):
-            await self._nc.publish(bus.DISPATCH_MODE_SUBJECT, HELD if held else OPEN)
+            word = Word(held, waiting, self._drain_per_s)
+            await self._nc.publish(bus.DISPATCH_MODE_SUBJECT, word.encode())
             # This replica's own writers follow at once, not a NATS round trip later.
-            self._gate.heard(held)
+            self._gate.heard(word)
             if held:
                 self._said_held_at = now
             if changed:

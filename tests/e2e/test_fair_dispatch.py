@@ -1,6 +1,7 @@
 """Fair dispatch with saturated workers, on the real stack: a heavy user's backlog does not
 hold back a light user's jobs, priority 9 overtakes a queue, and a concurrency cap holds
-across two orchestrators racing, all read back from the event log.
+across two orchestrators racing, all read back from the event log; and a full queue
+(``MAX_BACKLOG``) refuses new jobs, saying when to come back.
 
 The stack is narrow on purpose: one worker with 4 slots, a JetStream window of 4, and
 steps that take 20 ms, so a few hundred jobs saturate it for seconds.
@@ -16,12 +17,14 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+import grpc
 import pytest
 
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobctl.transport import Scheduling
 from jobkit.gen.jobs.v1 import jobs_pb2
+from tests.e2e.test_abuse import retry_delay_s
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +172,53 @@ def most_at_once(lives: Sequence[Run]) -> int:
         running += step
         peak = max(peak, running)
     return peak
+
+
+@pytest.fixture(scope="module")
+def bounded_stack(tmp_root: Path) -> Iterator[Stack]:
+    env = {
+        "WORKER_CONCURRENCY": "4",
+        "DISPATCH_WINDOW": "4",
+        "MAX_BACKLOG": "100",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "MAX_RUNNING_JOBS_PER_USER": "0",
+        "MAX_WATCHES_PER_USER": "0",
+    }
+    running = Stack(tmp_root / "bounded-stack", extra_env=env).start()
+    yield running
+    running.stop()
+
+
+async def test_a_full_queue_refuses_new_jobs_saying_when_to_come_back(
+    bounded_stack: Stack,
+) -> None:
+    assert bounded_stack.postgres is not None
+    db = await asyncpg.connect(bounded_stack.postgres.url)
+    try:
+        async with client_for(bounded_stack, "filler") as filler:
+            gate = asyncio.Semaphore(8)
+
+            async def create() -> str | grpc.aio.AioRpcError:
+                async with gate:
+                    try:
+                        job = await filler.create_job("noop", {"sleep_ms": STEP_MS})
+                    except grpc.aio.AioRpcError as error:
+                        return error
+                    return job.job_id
+
+            outcomes = await asyncio.gather(*(create() for _ in range(400)))
+            accepted = [o for o in outcomes if isinstance(o, str)]
+            refused = [o for o in outcomes if not isinstance(o, str)]
+            assert refused, "the queue was never full"
+            assert {e.code() for e in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+            assert all("the queue is full" in (e.details() or "") for e in refused)
+            assert all(1.0 <= retry_delay_s(e) <= 60.0 for e in refused)
+            # A refused call created nothing; everything accepted runs to the end.
+            done = await until_finished(db, accepted)
+            assert {r.status for r in done.values()} == {"SUCCEEDED"}
+            listed = await db.fetchval("SELECT count(*) FROM jobs WHERE owner = 'filler'")
+            assert listed == len(accepted)
+            # Drained, the queue takes jobs again.
+            await filler.create_job("noop", {})
+    finally:
+        await db.close()

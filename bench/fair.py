@@ -1,0 +1,763 @@
+"""Fairness: how long a light user's job waits for its first step while a heavy user's
+backlog saturates the workers, with the fair dispatcher and without it; and what the
+dispatcher costs when nobody floods.
+
+Two stacks of their own, one after the other, each with the bench's settings and worker
+slots (``Config.stack_env``: 32 slots): *fair* (the defaults: ``DISPATCH_WINDOW`` 16) and
+*FIFO* (``DISPATCH_WINDOW`` 1,000,000: the gate never holds, every step attempt goes
+straight to JetStream, first in first out: the single queue). On each, in order:
+
+1. *the common case*: ``run_throughput`` (``bench.throughput``) of ``Config.jobs`` plain
+   ``noop`` jobs with ``IN_FLIGHT`` CreateJob calls in flight, then ``run_probes``
+   (``bench.latency``): ``Config.latency_probes`` jobs one at a time, submit -> terminal
+   event seen. The dispatch gate's word (``jobs.dispatch.mode``) is followed meanwhile, to
+   show whether the ready queue was used at all.
+2. *idle, time to first step*: the light user alone, ``LIGHT_JOBS`` jobs one after
+   another (each to its end before the next).
+3. *the flood*: the heavy user (the harness's own user) submits ``HEAVY_JOBS`` noop jobs,
+   ``HEAVY_SLEEP_MS`` a step (3 steps: 150 ms of a worker slot each, so the 32 slots run at
+   most ~210 jobs/s, below what the two cores could do: the slots are what saturate),
+   ``IN_FLIGHT`` calls in flight, through ``run_throughput``, which times the heavy user's
+   jobs/s. Once ``trigger`` of its jobs wait unstarted, the light user submits
+   ``LIGHT_JOBS`` jobs, one every ``LIGHT_SPACING_S`` (open loop: a job does not wait for
+   the one before), each watched from its CreateJob's answer.
+
+*Time to first step* is from CreateJob's return to the job's first ``STEP_STARTED`` on the
+client's own WatchJob stream (``seen``): what the user sees. The event's ``occurred_at``
+(the orchestrator's clock, the same value as in ``job_events``) is kept beside it
+(``started``): ``seen - started`` is the notifier's delivery. A first step's
+``STEP_STARTED`` is written when the orchestrator handles the worker's first report on it:
+the light user's jobs sleep 0 ms, so that report is the step's result, a few ms after the
+worker took it; the heavy user's (sleeping) first report is its half-way progress.
+
+Read back from ``job_events`` afterwards: how many of the heavy user's jobs started between
+a light job's CreateJob and its first step (what it waited behind), and how many were
+created and not yet started when the light user's last job started (the flood still on:
+saturation held through the measurement). With the fair dispatcher, the light jobs' mean
+wait in the ready queue comes from the orchestrators' ``jobs_ready_wait_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import math
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import asyncpg
+import grpc
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from prometheus_client.parser import text_string_to_metric_families
+
+from devstack import Stack
+from jobkit import bus
+from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
+from jobtypes.noop.spec import PREPARE
+from services.orchestrator.dispatcher import user_bucket
+
+from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
+from .latency import LatencyRun, run_probes
+from .procs import CpuMeter
+from .stats import Spread, finite, percentile
+from .tables import table
+from .throughput import ThroughputRun, run_throughput
+
+if TYPE_CHECKING:
+    from .runner import Config
+
+T = TypeVar("T")
+
+FAIR = "fair"
+FIFO = "fifo"
+MODES = (FAIR, FIFO)
+#: ``DISPATCH_WINDOW`` with the fair dispatcher off: the gate never holds.
+OFF_WINDOW = 1_000_000
+#: The default the fair stack runs with (not set: the orchestrator's own default).
+DEFAULT_WINDOW = 16
+#: CreateJob calls in flight for the throughput run and the heavy user's flood.
+IN_FLIGHT = 64
+#: (full, quick): the heavy user's jobs, the light user's jobs (each measurement).
+HEAVY_JOBS = (3000, 600)
+LIGHT_JOBS = (30, 10)
+#: The heavy user's wait per step: 3 x 50 ms of a slot a job.
+HEAVY_SLEEP_MS = 50
+#: Between the light user's CreateJob calls under the flood.
+LIGHT_SPACING_S = 0.15
+#: The heavy user is the harness's own user; the light one gets a token of its own.
+HEAVY = "bench"
+LIGHT = "bench-light"
+
+
+class Guard(Protocol):
+    """``runner._guarded`` for one stack: run ``body`` once the machine is quiet and record
+    how busy others kept it, under the phase name ``name``."""
+
+    def __call__(
+        self, cpu: CpuMeter, name: str, body: Callable[[], Awaitable[T]]
+    ) -> Awaitable[T]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStep:
+    """One light job: CreateJob's round trip, then from its return to the first step."""
+
+    create_ms: float
+    #: CreateJob's return -> STEP_STARTED's occurred_at (the orchestrator's clock).
+    started_ms: float
+    #: CreateJob's return -> STEP_STARTED received on the client's WatchJob stream.
+    seen_ms: float
+    succeeded: bool
+    #: Wall clock: CreateJob's return and STEP_STARTED's occurred_at (to read job_events).
+    returned_at: float
+    started_at: float
+    #: The heavy user's first steps started in between (``job_events``): waited behind.
+    ahead: int = 0
+
+
+@dataclass
+class FloodRun:
+    heavy_jobs: int
+    light_jobs: int
+    heavy: ThroughputRun
+    #: The heavy user's jobs waiting unstarted that start the light user's submissions.
+    trigger: int = 0
+    light: list[FirstStep] = field(default_factory=list)
+    light_errors: list[str] = field(default_factory=list)
+    #: The heavy user's jobs waiting unstarted when the light user began, and those created
+    #: and not yet started when the light user's last job started (job_events).
+    backlog_at_first: int = 0
+    backlog_at_last: int = 0
+    #: The light jobs' wait in the ready queue (the orchestrators' histogram): their count
+    #: and mean; nothing waits there without the fair dispatcher.
+    ready_waits: int = 0
+    ready_wait_ms: float = math.nan
+    #: Seconds the dispatch gate held (step attempts into the ready queue) over the flood.
+    held_s: float = 0.0
+
+    def p(self, q: float, attribute: str = "seen_ms") -> float:
+        return percentile([getattr(x, attribute) for x in self.light], q)
+
+    @property
+    def unsucceeded(self) -> int:
+        return sum(1 for x in self.light if not x.succeeded) + len(self.light_errors)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "heavy_jobs": self.heavy_jobs,
+            "heavy_sleep_ms": HEAVY_SLEEP_MS,
+            "light_jobs": self.light_jobs,
+            "light_spacing_s": LIGHT_SPACING_S,
+            "trigger_backlog": self.trigger,
+            "heavy": self.heavy.as_json(),
+            "heavy_jobs_per_s": self.heavy.jobs_per_s,
+            **_first_step_json(self.light),
+            "light_ahead_p50": finite(self.p(50, "ahead")),
+            "light_ahead_max": max((x.ahead for x in self.light), default=None),
+            "light_errors": self.light_errors,
+            "light_unsucceeded": self.unsucceeded,
+            "backlog_at_first_light": self.backlog_at_first,
+            "backlog_at_last_light_start": self.backlog_at_last,
+            "light_ready_waits": self.ready_waits,
+            "light_ready_wait_mean_ms": finite(self.ready_wait_ms),
+            "gate_held_s": self.held_s,
+        }
+
+
+@dataclass
+class FairMode:
+    """One stack's figures: ``mode`` is ``FAIR`` or ``FIFO``."""
+
+    mode: str
+    window: int
+    #: Worker slots, all workers together.
+    slots: int
+    throughput: ThroughputRun
+    throughput_held_s: float
+    idle: LatencyRun
+    idle_first: list[FirstStep]
+    flood: FloodRun
+    seconds: float = 0.0
+
+    def idle_p(self, q: float, attribute: str = "seen_ms") -> float:
+        return percentile([getattr(x, attribute) for x in self.idle_first], q)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "dispatch_window": self.window,
+            "worker_slots": self.slots,
+            "throughput": self.throughput.as_json(),
+            "throughput_in_flight": IN_FLIGHT,
+            "throughput_gate_held_s": self.throughput_held_s,
+            "idle_latency": self.idle.as_json(),
+            "idle_first_step": _first_step_json(self.idle_first),
+            "flood": self.flood.as_json(),
+            "seconds": self.seconds,
+        }
+
+
+def _first_step_json(steps: list[FirstStep]) -> dict[str, object]:
+    def p(q: float, attribute: str) -> float | None:
+        return finite(percentile([getattr(x, attribute) for x in steps], q))
+
+    return {
+        "jobs": len(steps),
+        "seen_ms_p50": p(50, "seen_ms"),
+        "seen_ms_p99": p(99, "seen_ms"),
+        "started_ms_p50": p(50, "started_ms"),
+        "started_ms_p99": p(99, "started_ms"),
+        "create_ms_p50": p(50, "create_ms"),
+        "seen_ms_samples": [round(x.seen_ms, 3) for x in steps],
+        "started_ms_samples": [round(x.started_ms, 3) for x in steps],
+        "ahead_samples": [x.ahead for x in steps],
+    }
+
+
+class GateWatch:
+    """The dispatchers' word on ``jobs.dispatch.mode``: when the gate held and opened."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[float, bool]] = []
+        self._sub: Subscription | None = None
+
+    async def start(self, harness: Harness) -> None:
+        self._sub = await harness.nc.subscribe(bus.DISPATCH_MODE_SUBJECT, cb=self._on_mode)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def _on_mode(self, msg: Msg) -> None:
+        held = _held(msg.data)
+        if held is not None and (not self.changes or self.changes[-1][1] != held):
+            self.changes.append((time.monotonic(), held))
+
+    def held_s(self, start: float, end: float) -> float:
+        """Seconds held within [start, end] (monotonic): open until the first word."""
+        total = 0.0
+        held_since: float | None = None
+        for at, held in [*self.changes, (end, False)]:
+            at = min(max(at, start), end)
+            if held and held_since is None:
+                held_since = at
+            elif not held and held_since is not None:
+                total += at - held_since
+                held_since = None
+        return total
+
+
+def _held(data: bytes) -> bool | None:
+    """Whether a word on ``jobs.dispatch.mode`` says held: ``held``/``open``, or a JSON
+    object with ``held``; ``None`` for a word not understood."""
+    if data in (b"held", b"open"):
+        return data == b"held"
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        return bool(json.loads(data)["held"])
+    return None
+
+
+def _metadata(stack: Stack, user: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {stack.token(user)}"),)
+
+
+async def first_step(
+    harness: Harness, metadata: tuple[tuple[str, str], ...], channel: int = 0
+) -> FirstStep:
+    """One light job: CreateJob, then its WatchJob stream from the answer to the end."""
+    request = noop_request()
+    sent = time.perf_counter()
+    job = await harness.api[channel % len(harness.api)].CreateJob(
+        request, metadata=metadata, timeout=30
+    )
+    returned = time.perf_counter()
+    returned_at = time.time()
+    call = harness.notifier[channel % len(harness.notifier)].WatchJob(
+        notifier_service_pb2.WatchJobRequest(job_id=job.job_id), metadata=metadata, timeout=300
+    )
+    seen = started_at = math.nan
+    final: jobs_pb2.JobEvent | None = None
+    try:
+        async for event in call:
+            if event.type == jobs_pb2.JOB_EVENT_TYPE_STEP_STARTED and math.isnan(seen):
+                seen = time.perf_counter()
+                started_at = event_time(event)
+            if event.type in TERMINAL_EVENTS:
+                final = event
+                break
+    finally:
+        call.cancel()
+    if final is None:
+        raise RuntimeError(f"the stream of job {job.job_id} ended without a terminal event")
+    return FirstStep(
+        create_ms=(returned - sent) * 1000,
+        started_ms=(started_at - returned_at) * 1000,
+        seen_ms=(seen - returned) * 1000,
+        succeeded=final.type == jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+        returned_at=returned_at,
+        started_at=started_at,
+    )
+
+
+async def light_alone(harness: Harness, jobs: int) -> list[FirstStep]:
+    """The light user alone: ``jobs`` jobs one after another, each to its end."""
+    metadata = _metadata(harness.stack, LIGHT)
+    return [await first_step(harness, metadata) for _ in range(jobs)]
+
+
+def _scrape(urls: list[str]) -> str:
+    """The orchestrators' metrics pages, joined (blocking: run in a thread)."""
+    pages = []
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - our loopback
+            pages.append(reply.read().decode())
+    return "\n".join(pages)
+
+
+async def ready_waits(stack: Stack, owner: str) -> tuple[float, float]:
+    """(count, sum in s) of ``owner``'s bucket in ``jobs_ready_wait_seconds``, every
+    orchestrator and priority together."""
+    urls = [s.metrics_url for name, s in stack.services.items() if name.startswith("orchestrator")]
+    text = await asyncio.to_thread(_scrape, urls)
+    bucket = user_bucket(owner)
+    count = total = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "jobs_ready_wait_seconds":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("user_bucket") != bucket:
+                continue
+            if sample.name.endswith("_count"):
+                count += sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+    return count, total
+
+
+async def run_flood(
+    harness: Harness,
+    heavy_jobs: int,
+    light_jobs: int,
+    trigger: int,
+    gate: GateWatch,
+    say: Callable[[str], None],
+) -> FloodRun:
+    """The heavy user's flood, and the light user's jobs once ``trigger`` of the heavy
+    user's wait unstarted."""
+    stack = harness.stack
+    assert stack.postgres is not None
+    # The harness's own connection is the throughput run's (one query at a time).
+    pg = await asyncpg.connect(stack.postgres.url)
+    try:
+        began_at = datetime.now(UTC)
+        began = time.monotonic()
+        waits_before = await ready_waits(stack, LIGHT)
+        heavy_task = asyncio.create_task(
+            run_throughput(
+                harness, heavy_jobs, IN_FLIGHT, request=noop_request(sleep_ms=HEAVY_SLEEP_MS)
+            )
+        )
+        backlog = 0
+        while not heavy_task.done():
+            backlog = await pg.fetchval(
+                "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'QUEUED'", HEAVY
+            )
+            if backlog >= trigger:
+                break
+            await asyncio.sleep(0.05)
+        say(
+            f"fair: {backlog} of the heavy user's jobs wait unstarted after "
+            f"{time.monotonic() - began:.1f}s; the light user submits {light_jobs} jobs, one "
+            f"every {LIGHT_SPACING_S * 1000:.0f} ms"
+        )
+        metadata = _metadata(stack, LIGHT)
+        probes: list[asyncio.Task[FirstStep]] = []
+        start = time.monotonic()
+        for n in range(light_jobs):
+            await asyncio.sleep(max(0.0, start + n * LIGHT_SPACING_S - time.monotonic()))
+            probes.append(asyncio.create_task(first_step(harness, metadata, channel=n)))
+        answers = await asyncio.gather(*probes, return_exceptions=True)
+        heavy = await heavy_task
+        run = FloodRun(heavy_jobs, light_jobs, heavy, trigger, backlog_at_first=backlog)
+        run.held_s = gate.held_s(began, time.monotonic())
+        for answer in answers:
+            if isinstance(answer, FirstStep):
+                run.light.append(answer)
+            elif isinstance(answer, grpc.aio.AioRpcError):
+                run.light_errors.append(f"{answer.code().name}: {answer.details()}")
+            else:
+                run.light_errors.append(repr(answer))
+        count, total = await ready_waits(stack, LIGHT)
+        run.ready_waits = round(count - waits_before[0])
+        if run.ready_waits:
+            run.ready_wait_ms = 1000 * (total - waits_before[1]) / run.ready_waits
+        await _read_back(pg, run, began_at)
+        return run
+    finally:
+        await pg.close()
+
+
+async def _read_back(pg: asyncpg.Connection, run: FloodRun, began_at: datetime) -> None:
+    """From job_events: the heavy user's first steps each light job waited behind, and
+    its backlog when the light user's last job started."""
+    rows = await pg.fetch(
+        """SELECT j.created_at,
+                  min(e.occurred_at) FILTER (WHERE e.type = 'STEP_STARTED' AND e.step = $3)
+                      AS started
+           FROM jobs AS j JOIN job_events AS e ON e.job_id = j.id
+           WHERE j.owner = $1 AND j.created_at >= $2
+           GROUP BY j.id, j.created_at""",
+        HEAVY,
+        began_at,
+        PREPARE,
+    )
+    starts = sorted(r["started"].timestamp() for r in rows if r["started"] is not None)
+    light = []
+    for x in run.light:
+        if math.isnan(x.started_at):
+            light.append(x)
+            continue
+        ahead = bisect.bisect_right(starts, x.started_at) - bisect.bisect_right(
+            starts, x.returned_at
+        )
+        light.append(
+            FirstStep(
+                x.create_ms,
+                x.started_ms,
+                x.seen_ms,
+                x.succeeded,
+                x.returned_at,
+                x.started_at,
+                ahead,
+            )
+        )
+    run.light = light
+    last = max((x.started_at for x in run.light if not math.isnan(x.started_at)), default=None)
+    if last is not None:
+        run.backlog_at_last = sum(
+            1
+            for r in rows
+            if r["created_at"].timestamp() <= last
+            and (r["started"] is None or r["started"].timestamp() > last)
+        )
+
+
+@asynccontextmanager
+async def fair_stack(
+    config: Config, root: Path, mode: str, say: Callable[[str], None]
+) -> AsyncIterator[Harness]:
+    """The mode's own stack (the bench's settings; FIFO: the gate never holds)."""
+    env = dict(config.stack_env)
+    if mode == FIFO:
+        env["DISPATCH_WINDOW"] = str(OFF_WINDOW)
+    stack = Stack(
+        root / f"fair-{mode}",
+        extra_env=env,
+        workers=config.replicas,
+        orchestrators=config.replicas,
+    )
+    say(
+        f"fair: starting a stack of its own, {mode_label(mode)}, WORKER_CONCURRENCY="
+        f"{env['WORKER_CONCURRENCY']}"
+    )
+    try:
+        started = time.monotonic()
+        await asyncio.to_thread(stack.start)
+        say(f"fair: stack ready in {time.monotonic() - started:.1f}s")
+        harness = await Harness.open(
+            stack, api_channels=config.api_channels, notifier_channels=config.notifier_channels
+        )
+        try:
+            yield harness
+        finally:
+            await harness.close()
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+def mode_label(mode: str) -> str:
+    if mode == FAIR:
+        return f"fair dispatcher (DISPATCH_WINDOW {DEFAULT_WINDOW}, the default)"
+    return f"FIFO, the single queue (DISPATCH_WINDOW {OFF_WINDOW:,})"
+
+
+def sizes(config: Config) -> tuple[int, int]:
+    """(heavy user's jobs, light user's jobs) for this run."""
+    pick = 1 if config.quick else 0
+    return HEAVY_JOBS[pick], LIGHT_JOBS[pick]
+
+
+async def run_mode(
+    config: Config,
+    root: Path,
+    mode: str,
+    say: Callable[[str], None],
+    guard: Guard,
+    *,
+    on_open: Callable[[Harness], Awaitable[None]] | None = None,
+) -> FairMode:
+    """One stack: the common case, the light user alone, the flood. ``on_open`` is called
+    with the harness once the stack is up."""
+    began = time.monotonic()
+    heavy_jobs, light_jobs = sizes(config)
+    async with fair_stack(config, root, mode, say) as harness:
+        if on_open is not None:
+            await on_open(harness)
+        cpu = CpuMeter(harness.watched())
+        gate = GateWatch()
+        await gate.start(harness)
+        try:
+            warmup = await run_throughput(harness, config.warmup_jobs, IN_FLIGHT)
+            await harness.quiesce()
+            say(f"fair {mode}: warm-up {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+
+            start = time.monotonic()
+            tp = await guard(
+                cpu,
+                f"fair {mode} throughput",
+                lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu),
+            )
+            held = gate.held_s(start, time.monotonic())
+            waited = await harness.quiesce()
+            say(
+                f"fair {mode}: throughput {tp.accepted} jobs, {IN_FLIGHT} in flight, "
+                f"{tp.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if tp.ok else 'NO'}; gate "
+                f"held {held:.1f}s of {tp.seconds:.1f}s; idle again after {waited:.1f}s)"
+            )
+
+            async def idle_both() -> tuple[LatencyRun, list[FirstStep]]:
+                return await run_probes(harness, config.latency_probes), await light_alone(
+                    harness, light_jobs
+                )
+
+            idle, alone = await guard(cpu, f"fair {mode} idle", idle_both)
+            await harness.quiesce()
+            say(
+                f"fair {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
+                f"{idle.p(50):.1f} ms, p99 {idle.p(99):.1f} ms; light user alone, time to "
+                f"first step p50 "
+                f"{percentile([x.seen_ms for x in alone], 50):.1f} ms, p99 "
+                f"{percentile([x.seen_ms for x in alone], 99):.1f} ms"
+            )
+
+            trigger = min(heavy_jobs // 3, 1000)
+            flood = await guard(
+                cpu,
+                f"fair {mode} flood",
+                lambda: run_flood(harness, heavy_jobs, light_jobs, trigger, gate, say),
+            )
+            waited = await harness.quiesce()
+            say(
+                f"fair {mode}: flood of {flood.heavy.accepted} heavy jobs at "
+                f"{flood.heavy.jobs_per_s:,.0f} jobs/s; light user's time to first step p50 "
+                f"{flood.p(50):.0f} ms, p99 {flood.p(99):.0f} ms, behind a median "
+                f"{flood.p(50, 'ahead'):.0f} heavy jobs; heavy backlog at its last start "
+                f"{flood.backlog_at_last}; gate held {flood.held_s:.1f}s "
+                f"(idle again after {waited:.1f}s)"
+            )
+        finally:
+            await gate.stop()
+    return FairMode(
+        mode,
+        DEFAULT_WINDOW if mode == FAIR else OFF_WINDOW,
+        config.worker_slots,
+        tp,
+        held,
+        idle,
+        alone,
+        flood,
+        time.monotonic() - began,
+    )
+
+
+def problems(mode: FairMode) -> list[str]:
+    """What makes a mode's figures suspect: the warnings."""
+    out = []
+    name = mode_label(mode.mode)
+    if not mode.throughput.ok:
+        t = mode.throughput
+        out.append(
+            f"fair, {name}: throughput {t.accepted}/{t.jobs} accepted, {t.succeeded} "
+            f"succeeded, errors {t.errors}"
+        )
+    if not mode.flood.heavy.ok:
+        h = mode.flood.heavy
+        out.append(
+            f"fair, {name}: the flood's {h.accepted}/{h.jobs} accepted, {h.succeeded} "
+            f"succeeded, errors {h.errors}"
+        )
+    failed = sum(1 for x in mode.idle_first if not x.succeeded) + mode.idle.failures
+    if failed or mode.flood.unsucceeded:
+        out.append(
+            f"fair, {name}: {failed} idle and {mode.flood.unsucceeded} flood light jobs did "
+            f"not succeed {mode.flood.light_errors[:3]}"
+        )
+    if mode.flood.backlog_at_last == 0:
+        out.append(
+            f"fair, {name}: the heavy user's backlog was gone before the light user's last "
+            "job started: the flood did not last the measurement"
+        )
+    return out
+
+
+# The report.
+
+
+def _spread(modes: list[FairMode], value: Callable[[FairMode], float]) -> Spread:
+    return Spread.of([value(m) for m in modes])
+
+
+def _num(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}" if math.isfinite(value) else "-"
+
+
+def _cell(s: Spread, digits: int) -> str:
+    if not s.runs:
+        return "-"
+    if len(s.runs) == 1:
+        return _num(s.median, digits)
+    return f"{_num(s.median, digits)} [{_num(s.low, digits)}-{_num(s.high, digits)}]"
+
+
+def lines(modes: list[FairMode], others_pct: Callable[[str], float]) -> list[str]:
+    """The phase's table: fair and FIFO side by side, medians over the runs of each."""
+    if not modes:
+        return []
+    fair = [m for m in modes if m.mode == FAIR]
+    fifo = [m for m in modes if m.mode == FIFO]
+    first = modes[0]
+    flood = first.flood
+    tp = first.throughput
+
+    def row(
+        figure: str,
+        value: Callable[[FairMode], float],
+        digits: int,
+        ratio: bool = True,
+        ratio_digits: int = 2,
+    ) -> list[str]:
+        a, b = _spread(fair, value), _spread(fifo, value)
+        return [
+            figure,
+            _cell(a, digits),
+            _cell(b, digits),
+            _cell(Spread.ratio(a, b), ratio_digits) if ratio and a.runs and b.runs else "",
+        ]
+
+    def flood_over(q: float, idle_q: float) -> Callable[[FairMode], float]:
+        return lambda m: m.flood.p(q) / m.idle_p(idle_q)
+
+    body = [
+        ["light user: CreateJob's return -> first STEP_STARTED seen on its WatchJob", "", "", ""],
+        row(
+            f"  idle ({len(first.idle_first)} jobs one after another) p50 ms",
+            lambda m: m.idle_p(50),
+            1,
+        ),
+        row("  idle p99 ms", lambda m: m.idle_p(99), 1),
+        row(
+            f"  under the flood ({flood.light_jobs} jobs, one every "
+            f"{LIGHT_SPACING_S * 1000:.0f} ms) p50 ms",
+            lambda m: m.flood.p(50),
+            0,
+        ),
+        row("  under the flood p99 ms", lambda m: m.flood.p(99), 0),
+        row("  flood p99 / idle p50", flood_over(99, 50), 1, ratio=False),
+        row("  flood p99 / idle p99", flood_over(99, 99), 1, ratio=False),
+        row(
+            "  flood p50 / p99 to STEP_STARTED's occurred_at (job_events) ms",
+            lambda m: m.flood.p(50, "started_ms"),
+            0,
+            ratio=False,
+        ),
+        row("    (p99)", lambda m: m.flood.p(99, "started_ms"), 0, ratio=False),
+        row(
+            "  heavy jobs started between its CreateJob and its first step, median",
+            lambda m: m.flood.p(50, "ahead"),
+            0,
+            ratio=False,
+        ),
+        row(
+            "    (max)", lambda m: max((x.ahead for x in m.flood.light), default=0), 0, ratio=False
+        ),
+        row(
+            "  its wait in the ready queue, mean ms (orchestrator histogram)",
+            lambda m: m.flood.ready_wait_ms,
+            1,
+            ratio=False,
+        ),
+        row(
+            "  heavy backlog (unstarted) when it began",
+            lambda m: m.flood.backlog_at_first,
+            0,
+            ratio=False,
+        ),
+        row(
+            "  heavy backlog when its last job started",
+            lambda m: m.flood.backlog_at_last,
+            0,
+            ratio=False,
+        ),
+        row("  gate held during the flood s", lambda m: m.flood.held_s, 1, ratio=False),
+        row(
+            f"heavy user's throughput during the flood ({flood.heavy_jobs:,} jobs) jobs/s",
+            lambda m: m.flood.heavy.jobs_per_s,
+            0,
+        ),
+        row("  flood's length s", lambda m: m.flood.heavy.seconds, 1),
+        [
+            f"common case: throughput, {tp.jobs:,} plain noop jobs, {IN_FLIGHT} in flight",
+            "",
+            "",
+            "",
+        ],
+        row("  jobs/s", lambda m: m.throughput.jobs_per_s, 0),
+        row("  gate held s", lambda m: m.throughput_held_s, 1, ratio=False),
+        [
+            f"common case: idle latency, {len(first.idle.probes)} jobs one at a time, "
+            "submit -> terminal seen",
+            "",
+            "",
+            "",
+        ],
+        row("  p50 ms", lambda m: m.idle.p(50), 1),
+        row("  p99 ms", lambda m: m.idle.p(99), 1),
+    ]
+    others = max(
+        (
+            pct
+            for m in MODES
+            for what in ("throughput", "idle", "flood")
+            if math.isfinite(pct := others_pct(f"fair {m} {what}"))
+        ),
+        default=math.nan,
+    )
+    runs = f"median [min-max] of {len(fair)} run(s) each; " if len(fair) > 1 else ""
+    out = [
+        "",
+        f"fairness: a stack of its own for each column, {first.slots} worker slots. The flood: "
+        f"a heavy user submits {flood.heavy_jobs:,} 3-step noop jobs of {HEAVY_SLEEP_MS} ms a "
+        f"step, {IN_FLIGHT} in flight; once {flood.trigger:,} of them wait unstarted, a light "
+        f"user submits its jobs (0 ms steps). {runs}Others' CPU at most {_num(others, 0)}% of "
+        "the machine.",
+    ]
+    out += table(
+        [
+            "",
+            f"fair (window {DEFAULT_WINDOW})",
+            f"FIFO (window {OFF_WINDOW:,})",
+            "fair / FIFO",
+        ],
+        body,
+        "<>>>",
+    )
+    return out
