@@ -88,6 +88,7 @@ async def test_priority_and_key_are_kept_and_shown(alice: JobsClient, stack: Sta
     for bad, field in (
         (Scheduling(priority=12), "priority"),
         (Scheduling(deadline_s=-1), "deadline"),
+        (Scheduling(concurrency_limit=2), "concurrency_limit"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await alice.create_job("noop", {}, scheduling=bad)
@@ -110,6 +111,8 @@ def test_jobctl_submits_with_scheduling_and_shows_it(stack: Stack, transport: st
         "30",
         "--concurrency-key",
         "batch",
+        "--concurrency-limit",
+        "3",
         "-o",
         "json",
         token=token,
@@ -121,4 +124,4 @@ def test_jobctl_submits_with_scheduling_and_shows_it(stack: Stack, transport: st
     assert shown.returncode == 0, shown.stderr
     line = next(x for x in shown.stdout.splitlines() if x.startswith("priority"))
     assert line.startswith("priority 7; not before ")
-    assert line.endswith("; deadline 30s after creation; key batch")
+    assert line.endswith("; deadline 30s after creation; key batch (at most 3 at once)")
