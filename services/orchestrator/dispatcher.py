@@ -36,6 +36,7 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from jobkit import bus, metrics
 from jobkit.db import Conn
@@ -113,14 +114,19 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch rounds forever; a failed round (Postgres or NATS away) is tried again."""
         await self._nc.subscribe(bus.DISPATCH_WAKE_SUBJECT, cb=self._on_wake)
+        failing: str | None = None
         while True:
             self._woken.clear()
             busy = False
             try:
                 done = await self.round()
                 busy = done is not None and (done.queued or done.pending > 0)
+                failing = None
             except Exception as exc:
-                log.warning("dispatch_round_failed", error=type(exc).__name__)
+                # Once per outage, not once a round.
+                if type(exc).__name__ != failing:
+                    failing = type(exc).__name__
+                    log.warning("dispatch_round_failed", error=failing)
             # The shortest gap between rounds: wake-ups in it are served by one round.
             await asyncio.sleep(self._settings.round_s)
             if not busy and not self._woken.is_set():
@@ -135,8 +141,7 @@ class Dispatcher:
     async def round(self) -> Round | None:
         """One round: top the window up from the ready queue, fairest first, and say
         whether writers should hold. ``None`` when another replica held the lock."""
-        info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
-        pending = info.num_pending or 0
+        pending = await self._undelivered()
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._rows_maybe and now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S:
@@ -168,6 +173,16 @@ class Dispatcher:
         self._observe(waiting)
         await self._say(self._held_after(done), done.waiting)
         return done
+
+    async def _undelivered(self) -> int:
+        """Step attempts in JetStream no worker has taken yet."""
+        try:
+            info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+        except NotFoundError:
+            # No worker has ever run (they create the consumer): all the stream holds.
+            stream = await self._js.stream_info(bus.STEPS_STREAM)
+            return stream.state.messages
+        return info.num_pending or 0
 
     @staticmethod
     async def _waiting(
