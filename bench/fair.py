@@ -10,17 +10,17 @@ straight to JetStream, first in first out: the single queue). On each, in order:
 1. *the common case*: ``run_throughput`` (``bench.throughput``) of ``Config.jobs`` plain
    ``noop`` jobs with ``IN_FLIGHT`` CreateJob calls in flight, then ``run_probes``
    (``bench.latency``): ``Config.latency_probes`` jobs one at a time, submit -> terminal
-   event seen. The dispatch gate's word (``jobs.dispatch.mode``) is followed meanwhile, to
-   show whether the ready queue was used at all.
+   event seen. The dispatchers' word (``jobs.dispatch.mode``) is followed meanwhile, to
+   show how long the gate held (step attempts into the ready queue).
 2. *idle, time to first step*: the light user alone, ``LIGHT_JOBS`` jobs one after
    another (each to its end before the next).
-3. *the flood*: the heavy user (the harness's own user) submits ``HEAVY_JOBS`` noop jobs,
-   ``HEAVY_SLEEP_MS`` a step (3 steps: 150 ms of a worker slot each, so the 32 slots run at
-   most ~210 jobs/s, below what the two cores could do: the slots are what saturate),
-   ``IN_FLIGHT`` calls in flight, through ``run_throughput``, which times the heavy user's
-   jobs/s. Once ``trigger`` of its jobs wait unstarted, the light user submits
-   ``LIGHT_JOBS`` jobs, one every ``LIGHT_SPACING_S`` (open loop: a job does not wait for
-   the one before), each watched from its CreateJob's answer.
+3. *the flood*: the heavy user (the harness's own user) submits ``HEAVY_JOBS`` noop jobs of
+   ``HEAVY_SLEEP_MS`` a step, ``IN_FLIGHT`` calls in flight, through ``run_throughput``,
+   which times its jobs/s. Once its every CreateJob is answered (its backlog waiting), the
+   light user submits ``LIGHT_JOBS`` jobs, one every ``LIGHT_SPACING_S`` (open loop: a job
+   does not wait for the one before), each watched from its CreateJob's answer. A job holds
+   a worker slot for all three steps (the second and third are handed to the same slot),
+   so the 32 slots take a new first step only as fast as jobs finish.
 
 *Time to first step* is from CreateJob's return to the job's first ``STEP_STARTED`` on the
 client's own WatchJob stream (``seen``): what the user sees. The event's ``occurred_at``
@@ -28,13 +28,23 @@ client's own WatchJob stream (``seen``): what the user sees. The event's ``occur
 (``started``): ``seen - started`` is the notifier's delivery. A first step's
 ``STEP_STARTED`` is written when the orchestrator handles the worker's first report on it:
 the light user's jobs sleep 0 ms, so that report is the step's result, a few ms after the
-worker took it; the heavy user's (sleeping) first report is its half-way progress.
+worker took it (the heavy user's is its half-way progress report).
 
-Read back from ``job_events`` afterwards: how many of the heavy user's jobs started between
-a light job's CreateJob and its first step (what it waited behind), and how many were
-created and not yet started when the light user's last job started (the flood still on:
-saturation held through the measurement). With the fair dispatcher, the light jobs' mean
-wait in the ready queue comes from the orchestrators' ``jobs_ready_wait_seconds``.
+Read back afterwards from ``jobs`` and ``job_events``: how many of the heavy user's first
+steps started between a light job's CreateJob and its own (their ``STEP_STARTED`` is stamped
+as the orchestrator handles their reports, which it does in batches, so this moves in
+jumps); the heavy user's jobs
+created and not yet started at the light user's first CreateJob, its last and its last
+job's first step (saturation held through the measurement); and the heavy user's jobs
+finished a second meanwhile. With the fair dispatcher a released attempt still queues in
+JetStream behind up to a window of others, which drain only as fast as jobs finish, so
+``DISPATCH_WINDOW`` over that rate is shown beside the light jobs' mean wait in the ready
+queue (the orchestrators' ``jobs_ready_wait_seconds``, the light user's bucket).
+
+One run of each measurement a round, whatever ``--runs`` (the phase takes about 80 s on
+the 2-core box); ``--rounds 2`` runs it twice, the FIFO stack first the second time, and
+the table shows medians and ranges. Each measurement's CPU calibration is shown beside it:
+the two stacks run a minute apart on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -80,6 +90,9 @@ T = TypeVar("T")
 FAIR = "fair"
 FIFO = "fifo"
 MODES = (FAIR, FIFO)
+#: The measurements on each stack, each once the machine is quiet: the phase names under
+#: which ``runner._guarded`` records them are ``phase_name(mode, measurement)``.
+MEASUREMENTS = ("throughput", "idle", "flood")
 #: ``DISPATCH_WINDOW`` with the fair dispatcher off: the gate never holds.
 OFF_WINDOW = 1_000_000
 #: The default the fair stack runs with (not set: the orchestrator's own default).
@@ -129,14 +142,18 @@ class FloodRun:
     heavy_jobs: int
     light_jobs: int
     heavy: ThroughputRun
-    #: The heavy user's jobs waiting unstarted that start the light user's submissions.
-    trigger: int = 0
+    #: The flood's start -> the heavy user's last CreateJob answered: the light user's cue.
+    submitted_s: float = math.nan
     light: list[FirstStep] = field(default_factory=list)
     light_errors: list[str] = field(default_factory=list)
-    #: The heavy user's jobs waiting unstarted when the light user began, and those created
-    #: and not yet started when the light user's last job started (job_events).
+    #: The heavy user's jobs created and not yet started: when the light user began (its
+    #: first CreateJob answered), at its last CreateJob's answer, at its last first step.
     backlog_at_first: int = 0
-    backlog_at_last: int = 0
+    backlog_at_last_submit: int = 0
+    backlog_at_last_start: int = 0
+    #: The heavy user's jobs finished a second from the light user's first CreateJob's
+    #: answer to its last first step: how fast a queue in front of it drained.
+    heavy_rate_meanwhile: float = math.nan
     #: The light jobs' wait in the ready queue (the orchestrators' histogram): their count
     #: and mean; nothing waits there without the fair dispatcher.
     ready_waits: int = 0
@@ -151,22 +168,30 @@ class FloodRun:
     def unsucceeded(self) -> int:
         return sum(1 for x in self.light if not x.succeeded) + len(self.light_errors)
 
+    def window_wait_ms(self, window: int) -> float:
+        """What ``window`` attempts ahead take to drain at the rate the heavy user's jobs
+        finished meanwhile: a job takes a slot's next first step only once it is done."""
+        rate = self.heavy_rate_meanwhile
+        return 1000 * window / rate if rate > 0 else math.nan
+
     def as_json(self) -> dict[str, object]:
         return {
             "heavy_jobs": self.heavy_jobs,
             "heavy_sleep_ms": HEAVY_SLEEP_MS,
             "light_jobs": self.light_jobs,
             "light_spacing_s": LIGHT_SPACING_S,
-            "trigger_backlog": self.trigger,
             "heavy": self.heavy.as_json(),
             "heavy_jobs_per_s": self.heavy.jobs_per_s,
+            "heavy_submitted_s": finite(self.submitted_s),
             **_first_step_json(self.light),
             "light_ahead_p50": finite(self.p(50, "ahead")),
             "light_ahead_max": max((x.ahead for x in self.light), default=None),
             "light_errors": self.light_errors,
             "light_unsucceeded": self.unsucceeded,
             "backlog_at_first_light": self.backlog_at_first,
-            "backlog_at_last_light_start": self.backlog_at_last,
+            "backlog_at_last_light_submit": self.backlog_at_last_submit,
+            "backlog_at_last_light_start": self.backlog_at_last_start,
+            "heavy_jobs_per_s_meanwhile": finite(self.heavy_rate_meanwhile),
             "light_ready_waits": self.ready_waits,
             "light_ready_wait_mean_ms": finite(self.ready_wait_ms),
             "gate_held_s": self.held_s,
@@ -186,7 +211,20 @@ class FairMode:
     idle: LatencyRun
     idle_first: list[FirstStep]
     flood: FloodRun
+    #: Seconds the gate held during the idle runs (none expected: nothing saturates).
+    idle_held_s: float = 0.0
     seconds: float = 0.0
+    #: By measurement (``MEASUREMENTS``): ``procs.calibrate()`` just before it (ms for a
+    #: fixed loop: the machine's speed then, lower is faster), and how much of the machine
+    #: other processes used during it, in %. Filled in by the runner (``runner._fair``).
+    calibration_ms: dict[str, float] = field(default_factory=dict)
+    others_pct: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cpu_ms_per_job(self) -> float:
+        """The throughput run's CPU per job, all measured processes (harness included)."""
+        t = self.throughput
+        return 1000 * sum(t.cpu_s.values()) / t.accepted if t.cpu_s and t.accepted else math.nan
 
     def idle_p(self, q: float, attribute: str = "seen_ms") -> float:
         return percentile([getattr(x, attribute) for x in self.idle_first], q)
@@ -199,10 +237,14 @@ class FairMode:
             "throughput": self.throughput.as_json(),
             "throughput_in_flight": IN_FLIGHT,
             "throughput_gate_held_s": self.throughput_held_s,
+            "throughput_cpu_ms_per_job": finite(self.cpu_ms_per_job),
+            "idle_gate_held_s": self.idle_held_s,
             "idle_latency": self.idle.as_json(),
             "idle_first_step": _first_step_json(self.idle_first),
             "flood": self.flood.as_json(),
             "seconds": self.seconds,
+            "calibration_ms": self.calibration_ms,
+            "others_cpu_pct_of_machine": self.others_pct,
         }
 
 
@@ -345,14 +387,14 @@ async def ready_waits(stack: Stack, owner: str) -> tuple[float, float]:
 
 async def run_flood(
     harness: Harness,
+    mode: str,
     heavy_jobs: int,
     light_jobs: int,
-    trigger: int,
     gate: GateWatch,
     say: Callable[[str], None],
 ) -> FloodRun:
-    """The heavy user's flood, and the light user's jobs once ``trigger`` of the heavy
-    user's wait unstarted."""
+    """The heavy user's flood and, once its every CreateJob is answered (its backlog
+    waiting), the light user's jobs, one every ``LIGHT_SPACING_S``."""
     stack = harness.stack
     assert stack.postgres is not None
     # The harness's own connection is the throughput run's (one query at a time).
@@ -361,23 +403,22 @@ async def run_flood(
         began_at = datetime.now(UTC)
         began = time.monotonic()
         waits_before = await ready_waits(stack, LIGHT)
+        submitted = asyncio.Event()
         heavy_task = asyncio.create_task(
             run_throughput(
-                harness, heavy_jobs, IN_FLIGHT, request=noop_request(sleep_ms=HEAVY_SLEEP_MS)
+                harness,
+                heavy_jobs,
+                IN_FLIGHT,
+                request=noop_request(sleep_ms=HEAVY_SLEEP_MS),
+                submitted=submitted,
             )
         )
-        backlog = 0
-        while not heavy_task.done():
-            backlog = await pg.fetchval(
-                "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'QUEUED'", HEAVY
-            )
-            if backlog >= trigger:
-                break
-            await asyncio.sleep(0.05)
+        await submitted.wait()
+        submitted_s = time.monotonic() - began
         say(
-            f"fair: {backlog} of the heavy user's jobs wait unstarted after "
-            f"{time.monotonic() - began:.1f}s; the light user submits {light_jobs} jobs, one "
-            f"every {LIGHT_SPACING_S * 1000:.0f} ms"
+            f"fairness, {mode}: the heavy user's {heavy_jobs} CreateJobs answered in "
+            f"{submitted_s:.1f}s; the light user submits {light_jobs} jobs, one every "
+            f"{LIGHT_SPACING_S * 1000:.0f} ms"
         )
         metadata = _metadata(stack, LIGHT)
         probes: list[asyncio.Task[FirstStep]] = []
@@ -387,7 +428,7 @@ async def run_flood(
             probes.append(asyncio.create_task(first_step(harness, metadata, channel=n)))
         answers = await asyncio.gather(*probes, return_exceptions=True)
         heavy = await heavy_task
-        run = FloodRun(heavy_jobs, light_jobs, heavy, trigger, backlog_at_first=backlog)
+        run = FloodRun(heavy_jobs, light_jobs, heavy, submitted_s)
         run.held_s = gate.held_s(began, time.monotonic())
         for answer in answers:
             if isinstance(answer, FirstStep):
@@ -398,7 +439,8 @@ async def run_flood(
                 run.light_errors.append(repr(answer))
         count, total = await ready_waits(stack, LIGHT)
         run.ready_waits = round(count - waits_before[0])
-        if run.ready_waits:
+        # Owners are counted in hashed buckets: the light user's must be its own.
+        if run.ready_waits and user_bucket(LIGHT) != user_bucket(HEAVY):
             run.ready_wait_ms = 1000 * (total - waits_before[1]) / run.ready_waits
         await _read_back(pg, run, began_at)
         return run
@@ -407,48 +449,47 @@ async def run_flood(
 
 
 async def _read_back(pg: asyncpg.Connection, run: FloodRun, began_at: datetime) -> None:
-    """From job_events: the heavy user's first steps each light job waited behind, and
-    its backlog when the light user's last job started."""
+    """From ``jobs`` and ``job_events``: the heavy user's first steps each light job waited
+    behind, its backlog at the light user's marks, and its jobs finished meanwhile."""
     rows = await pg.fetch(
-        """SELECT j.created_at,
-                  min(e.occurred_at) FILTER (WHERE e.type = 'STEP_STARTED' AND e.step = $3)
+        """SELECT extract(epoch FROM j.created_at)::float8 AS created,
+                  extract(epoch FROM j.finished_at)::float8 AS finished,
+                  (SELECT extract(epoch FROM min(e.occurred_at))::float8 FROM job_events AS e
+                   WHERE e.job_id = j.id AND e.type = 'STEP_STARTED' AND e.step = $3)
                       AS started
-           FROM jobs AS j JOIN job_events AS e ON e.job_id = j.id
-           WHERE j.owner = $1 AND j.created_at >= $2
-           GROUP BY j.id, j.created_at""",
+           FROM jobs AS j
+           WHERE j.owner = $1 AND j.created_at >= $2""",
         HEAVY,
         began_at,
         PREPARE,
     )
-    starts = sorted(r["started"].timestamp() for r in rows if r["started"] is not None)
-    light = []
-    for x in run.light:
+    starts = sorted(r["started"] for r in rows if r["started"] is not None)
+
+    def ahead(x: FirstStep) -> int:
         if math.isnan(x.started_at):
-            light.append(x)
-            continue
-        ahead = bisect.bisect_right(starts, x.started_at) - bisect.bisect_right(
+            return 0
+        return bisect.bisect_right(starts, x.started_at) - bisect.bisect_right(
             starts, x.returned_at
         )
-        light.append(
-            FirstStep(
-                x.create_ms,
-                x.started_ms,
-                x.seen_ms,
-                x.succeeded,
-                x.returned_at,
-                x.started_at,
-                ahead,
-            )
+
+    def backlog(at: float) -> int:
+        return sum(
+            1 for r in rows if r["created"] <= at and (r["started"] is None or r["started"] > at)
         )
-    run.light = light
-    last = max((x.started_at for x in run.light if not math.isnan(x.started_at)), default=None)
-    if last is not None:
-        run.backlog_at_last = sum(
-            1
-            for r in rows
-            if r["created_at"].timestamp() <= last
-            and (r["started"] is None or r["started"].timestamp() > last)
+
+    run.light = [replace(x, ahead=ahead(x)) for x in run.light]
+    if not run.light:
+        return
+    first = min(x.returned_at for x in run.light)
+    last = max((x.started_at for x in run.light if math.isfinite(x.started_at)), default=first)
+    run.backlog_at_first = backlog(first)
+    run.backlog_at_last_submit = backlog(max(x.returned_at for x in run.light))
+    run.backlog_at_last_start = backlog(last)
+    if last > first:
+        finished = sum(
+            1 for r in rows if r["finished"] is not None and first < r["finished"] <= last
         )
+        run.heavy_rate_meanwhile = finished / (last - first)
 
 
 @asynccontextmanager
@@ -466,13 +507,13 @@ async def fair_stack(
         orchestrators=config.replicas,
     )
     say(
-        f"fair: starting a stack of its own, {mode_label(mode)}, WORKER_CONCURRENCY="
+        f"fairness: starting a stack of its own, {mode_label(mode)}, WORKER_CONCURRENCY="
         f"{env['WORKER_CONCURRENCY']}"
     )
     try:
         started = time.monotonic()
         await asyncio.to_thread(stack.start)
-        say(f"fair: stack ready in {time.monotonic() - started:.1f}s")
+        say(f"fairness: stack ready in {time.monotonic() - started:.1f}s")
         harness = await Harness.open(
             stack, api_channels=config.api_channels, notifier_channels=config.notifier_channels
         )
@@ -482,6 +523,10 @@ async def fair_stack(
             await harness.close()
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+def phase_name(mode: str, measurement: str) -> str:
+    return f"fairness, {mode}: {measurement}"
 
 
 def mode_label(mode: str) -> str:
@@ -518,18 +563,20 @@ async def run_mode(
         try:
             warmup = await run_throughput(harness, config.warmup_jobs, IN_FLIGHT)
             await harness.quiesce()
-            say(f"fair {mode}: warm-up {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s")
+            say(
+                f"fairness, {mode}: warm-up {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s"
+            )
 
             start = time.monotonic()
             tp = await guard(
                 cpu,
-                f"fair {mode} throughput",
+                phase_name(mode, "throughput"),
                 lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu),
             )
             held = gate.held_s(start, time.monotonic())
             waited = await harness.quiesce()
             say(
-                f"fair {mode}: throughput {tp.accepted} jobs, {IN_FLIGHT} in flight, "
+                f"fairness, {mode}: throughput {tp.accepted} jobs, {IN_FLIGHT} in flight, "
                 f"{tp.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if tp.ok else 'NO'}; gate "
                 f"held {held:.1f}s of {tp.seconds:.1f}s; idle again after {waited:.1f}s)"
             )
@@ -539,29 +586,30 @@ async def run_mode(
                     harness, light_jobs
                 )
 
-            idle, alone = await guard(cpu, f"fair {mode} idle", idle_both)
+            start = time.monotonic()
+            idle, alone = await guard(cpu, phase_name(mode, "idle"), idle_both)
+            idle_held = gate.held_s(start, time.monotonic())
             await harness.quiesce()
             say(
-                f"fair {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
+                f"fairness, {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
                 f"{idle.p(50):.1f} ms, p99 {idle.p(99):.1f} ms; light user alone, time to "
                 f"first step p50 "
                 f"{percentile([x.seen_ms for x in alone], 50):.1f} ms, p99 "
                 f"{percentile([x.seen_ms for x in alone], 99):.1f} ms"
             )
 
-            trigger = min(heavy_jobs // 3, 1000)
             flood = await guard(
                 cpu,
-                f"fair {mode} flood",
-                lambda: run_flood(harness, heavy_jobs, light_jobs, trigger, gate, say),
+                phase_name(mode, "flood"),
+                lambda: run_flood(harness, mode, heavy_jobs, light_jobs, gate, say),
             )
             waited = await harness.quiesce()
             say(
-                f"fair {mode}: flood of {flood.heavy.accepted} heavy jobs at "
+                f"fairness, {mode}: flood of {flood.heavy.accepted} heavy jobs at "
                 f"{flood.heavy.jobs_per_s:,.0f} jobs/s; light user's time to first step p50 "
                 f"{flood.p(50):.0f} ms, p99 {flood.p(99):.0f} ms, behind a median "
                 f"{flood.p(50, 'ahead'):.0f} heavy jobs; heavy backlog at its last start "
-                f"{flood.backlog_at_last}; gate held {flood.held_s:.1f}s "
+                f"{flood.backlog_at_last_start}; gate held {flood.held_s:.1f}s "
                 f"(idle again after {waited:.1f}s)"
             )
         finally:
@@ -575,7 +623,8 @@ async def run_mode(
         idle,
         alone,
         flood,
-        time.monotonic() - began,
+        idle_held_s=idle_held,
+        seconds=time.monotonic() - began,
     )
 
 
@@ -586,25 +635,30 @@ def problems(mode: FairMode) -> list[str]:
     if not mode.throughput.ok:
         t = mode.throughput
         out.append(
-            f"fair, {name}: throughput {t.accepted}/{t.jobs} accepted, {t.succeeded} "
+            f"fairness, {name}: throughput {t.accepted}/{t.jobs} accepted, {t.succeeded} "
             f"succeeded, errors {t.errors}"
         )
     if not mode.flood.heavy.ok:
         h = mode.flood.heavy
         out.append(
-            f"fair, {name}: the flood's {h.accepted}/{h.jobs} accepted, {h.succeeded} "
+            f"fairness, {name}: the flood's {h.accepted}/{h.jobs} accepted, {h.succeeded} "
             f"succeeded, errors {h.errors}"
         )
     failed = sum(1 for x in mode.idle_first if not x.succeeded) + mode.idle.failures
     if failed or mode.flood.unsucceeded:
         out.append(
-            f"fair, {name}: {failed} idle and {mode.flood.unsucceeded} flood light jobs did "
+            f"fairness, {name}: {failed} idle and {mode.flood.unsucceeded} flood light jobs did "
             f"not succeed {mode.flood.light_errors[:3]}"
         )
-    if mode.flood.backlog_at_last == 0:
+    flood = mode.flood
+    # Without the fair dispatcher the light user's last job is behind the whole backlog,
+    # so it was the last to start; with it, the backlog should outlast the light user.
+    if flood.backlog_at_last_submit == 0 or (
+        mode.mode == FAIR and flood.backlog_at_last_start == 0
+    ):
         out.append(
-            f"fair, {name}: the heavy user's backlog was gone before the light user's last "
-            "job started: the flood did not last the measurement"
+            f"fairness, {name}: the heavy user's backlog was gone before the light user was "
+            "done: the flood did not last the measurement"
         )
     return out
 
@@ -621,14 +675,14 @@ def _num(value: float, digits: int) -> str:
 
 
 def _cell(s: Spread, digits: int) -> str:
-    if not s.runs:
+    if not s.runs or not math.isfinite(s.median):
         return "-"
     if len(s.runs) == 1:
         return _num(s.median, digits)
     return f"{_num(s.median, digits)} [{_num(s.low, digits)}-{_num(s.high, digits)}]"
 
 
-def lines(modes: list[FairMode], others_pct: Callable[[str], float]) -> list[str]:
+def lines(modes: list[FairMode]) -> list[str]:
     """The phase's table: fair and FIFO side by side, medians over the runs of each."""
     if not modes:
         return []
@@ -656,105 +710,134 @@ def lines(modes: list[FairMode], others_pct: Callable[[str], float]) -> list[str
     def flood_over(q: float, idle_q: float) -> Callable[[FairMode], float]:
         return lambda m: m.flood.p(q) / m.idle_p(idle_q)
 
+    def heading(text: str) -> list[str]:
+        return [text, "", "", ""]
+
+    def calibration(measurement: str) -> list[str]:
+        return row(
+            "  CPU calibration just before, ms (lower: a faster machine)",
+            lambda m: m.calibration_ms.get(measurement, math.nan),
+            1,
+        )
+
+    def fair_only(m: FairMode) -> float:
+        return m.flood.window_wait_ms(m.window) if m.mode == FAIR else math.nan
+
     body = [
-        ["light user: CreateJob's return -> first STEP_STARTED seen on its WatchJob", "", "", ""],
+        heading(
+            "light user's time to first step, ms: CreateJob's return -> STEP_STARTED on its "
+            "WatchJob stream"
+        ),
         row(
-            f"  idle ({len(first.idle_first)} jobs one after another) p50 ms",
+            f"  idle: alone, {len(first.idle_first)} jobs one after another, p50",
             lambda m: m.idle_p(50),
             1,
         ),
-        row("  idle p99 ms", lambda m: m.idle_p(99), 1),
+        row("  idle p99", lambda m: m.idle_p(99), 1),
         row(
-            f"  under the flood ({flood.light_jobs} jobs, one every "
-            f"{LIGHT_SPACING_S * 1000:.0f} ms) p50 ms",
+            f"  flood: {flood.light_jobs} jobs, one every {LIGHT_SPACING_S * 1000:.0f} ms, p50",
             lambda m: m.flood.p(50),
             0,
         ),
-        row("  under the flood p99 ms", lambda m: m.flood.p(99), 0),
+        row("  flood p99", lambda m: m.flood.p(99), 0),
         row("  flood p99 / idle p50", flood_over(99, 50), 1, ratio=False),
         row("  flood p99 / idle p99", flood_over(99, 99), 1, ratio=False),
         row(
-            "  flood p50 / p99 to STEP_STARTED's occurred_at (job_events) ms",
+            "  flood p50 to STEP_STARTED's occurred_at (job_events) instead",
             lambda m: m.flood.p(50, "started_ms"),
             0,
-            ratio=False,
         ),
-        row("    (p99)", lambda m: m.flood.p(99, "started_ms"), 0, ratio=False),
+        row("  flood p99 to occurred_at", lambda m: m.flood.p(99, "started_ms"), 0),
+        heading("where a light job's wait under the flood went"),
         row(
-            "  heavy jobs started between its CreateJob and its first step, median",
-            lambda m: m.flood.p(50, "ahead"),
-            0,
-            ratio=False,
-        ),
-        row(
-            "    (max)", lambda m: max((x.ahead for x in m.flood.light), default=0), 0, ratio=False
-        ),
-        row(
-            "  its wait in the ready queue, mean ms (orchestrator histogram)",
+            "  in the ready queue, mean ms (jobs_ready_wait_seconds)",
             lambda m: m.flood.ready_wait_ms,
             1,
             ratio=False,
         ),
         row(
-            "  heavy backlog (unstarted) when it began",
-            lambda m: m.flood.backlog_at_first,
+            f"  behind a full window, expected: {DEFAULT_WINDOW} / heavy jobs/s meanwhile, ms",
+            fair_only,
             0,
             ratio=False,
         ),
         row(
-            "  heavy backlog when its last job started",
-            lambda m: m.flood.backlog_at_last,
+            "  heavy jobs finished/s meanwhile",
+            lambda m: m.flood.heavy_rate_meanwhile,
             0,
             ratio=False,
         ),
-        row("  gate held during the flood s", lambda m: m.flood.held_s, 1, ratio=False),
         row(
-            f"heavy user's throughput during the flood ({flood.heavy_jobs:,} jobs) jobs/s",
+            "  heavy first steps started between its CreateJob and its own, median",
+            lambda m: m.flood.p(50, "ahead"),
+            0,
+            ratio=False,
+        ),
+        row(
+            "  ... max",
+            lambda m: max((x.ahead for x in m.flood.light), default=0),
+            0,
+            ratio=False,
+        ),
+        heading("the flood: heavy jobs created and not yet started"),
+        row("  at the light user's first CreateJob", lambda m: m.flood.backlog_at_first, 0, False),
+        row("  at its last CreateJob", lambda m: m.flood.backlog_at_last_submit, 0, ratio=False),
+        row(
+            "  at its last job's first step",
+            lambda m: m.flood.backlog_at_last_start,
+            0,
+            ratio=False,
+        ),
+        row("  dispatch gate held, s", lambda m: m.flood.held_s, 1, ratio=False),
+        calibration("flood"),
+        row(
+            f"heavy user's throughput, the flood's {flood.heavy_jobs:,} jobs, jobs/s",
             lambda m: m.flood.heavy.jobs_per_s,
             0,
         ),
-        row("  flood's length s", lambda m: m.flood.heavy.seconds, 1),
-        [
-            f"common case: throughput, {tp.jobs:,} plain noop jobs, {IN_FLIGHT} in flight",
-            "",
-            "",
-            "",
-        ],
+        row("  the flood's length, s", lambda m: m.flood.heavy.seconds, 1),
+        row(
+            "  its CreateJobs all answered after, s",
+            lambda m: m.flood.submitted_s,
+            1,
+        ),
+        heading(f"common case: throughput, {tp.jobs:,} plain noop jobs, {IN_FLIGHT} in flight"),
         row("  jobs/s", lambda m: m.throughput.jobs_per_s, 0),
-        row("  gate held s", lambda m: m.throughput_held_s, 1, ratio=False),
-        [
+        row("  CPU ms per job, all processes", lambda m: m.cpu_ms_per_job, 2),
+        row("  dispatch gate held, s", lambda m: m.throughput_held_s, 1, ratio=False),
+        row("  the run's length, s", lambda m: m.throughput.seconds, 1, ratio=False),
+        calibration("throughput"),
+        heading(
             f"common case: idle latency, {len(first.idle.probes)} jobs one at a time, "
-            "submit -> terminal seen",
-            "",
-            "",
-            "",
-        ],
-        row("  p50 ms", lambda m: m.idle.p(50), 1),
-        row("  p99 ms", lambda m: m.idle.p(99), 1),
+            "submit -> terminal seen, ms"
+        ),
+        row("  p50", lambda m: m.idle.p(50), 1),
+        row("  p99", lambda m: m.idle.p(99), 1),
+        row(
+            "  dispatch gate held during the idle runs, s",
+            lambda m: m.idle_held_s,
+            1,
+            ratio=False,
+        ),
+        calibration("idle"),
     ]
     others = max(
-        (
-            pct
-            for m in MODES
-            for what in ("throughput", "idle", "flood")
-            if math.isfinite(pct := others_pct(f"fair {m} {what}"))
-        ),
+        (pct for m in modes for pct in m.others_pct.values() if math.isfinite(pct)),
         default=math.nan,
     )
-    runs = f"median [min-max] of {len(fair)} run(s) each; " if len(fair) > 1 else ""
+    runs = f"Median [min-max] of {len(fair)} runs each. " if len(fair) > 1 else ""
     out = [
         "",
         f"fairness: a stack of its own for each column, {first.slots} worker slots. The flood: "
         f"a heavy user submits {flood.heavy_jobs:,} 3-step noop jobs of {HEAVY_SLEEP_MS} ms a "
-        f"step, {IN_FLIGHT} in flight; once {flood.trigger:,} of them wait unstarted, a light "
-        f"user submits its jobs (0 ms steps). {runs}Others' CPU at most {_num(others, 0)}% of "
-        "the machine.",
+        f"step, {IN_FLIGHT} in flight; once they are all answered, a light user submits its "
+        f"jobs (0 ms steps). {runs}Others' CPU at most {_num(others, 0)}% of the machine.",
     ]
     out += table(
         [
             "",
             f"fair (window {DEFAULT_WINDOW})",
-            f"FIFO (window {OFF_WINDOW:,})",
+            "FIFO (single queue)",
             "fair / FIFO",
         ],
         body,

@@ -694,7 +694,7 @@ def render(results: Results) -> str:
     lines += waterfall_lines(results.waterfall)
     lines += artifact_lines(results.artifacts)
     lines += bulk_lines(results.bulk)
-    lines += fair_lines(results.fair, lambda phase: others_pct(results, phase))
+    lines += fair_lines(results.fair)
 
     speeds = Spread.of([i.calibration_ms for i in results.interference])
     if results.interference:

@@ -3,9 +3,11 @@ sweep over calls in flight, idle latency, latency at half load, event latency wi
 with many watchers, the browser gateway (event latency it adds, its memory, CreateJob over
 REST against gRPC), and optionally a profiled throughput run. The stack is brought back to
 idle between runs. Then, with the stack stopped, the phases with stacks of their own: event
-latency with many jobs running at once (``bench.running``) and one job's path
-(``bench.waterfall``); then the peers (``bench.peers``): the same throughput, sweep and
-idle-latency runs on other job systems, one after the other, each on servers of its own."""
+latency with many jobs running at once (``bench.running``), one job's path
+(``bench.waterfall``), artifacts, bulk work, and fairness (``bench.fair``: a light user's
+time to first step beside a heavy user's flood, the fair dispatcher against FIFO); then the
+peers (``bench.peers``): the same throughput, sweep and idle-latency runs on other job
+systems, one after the other, each on servers of its own."""
 
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ from . import floors, peers
 from .artifacts import ArtifactRun, run_artifacts
 from .bulk import BulkRun, run_bulk
 from .events import EventRun, run_events
+from .fair import MEASUREMENTS as FAIR_MEASUREMENTS
 from .fair import MODES as FAIR_MODES
-from .fair import FairMode, run_mode
+from .fair import FairMode, phase_name, run_mode
 from .fair import problems as fair_problems
 from .gateway import (
     VIAS,
@@ -142,7 +145,8 @@ class Config:
 #: traces single jobs on a stack of its own (``bench.waterfall``); ``sweep`` is a coarse
 #: throughput sweep over jobs in flight (``SWEEP``), ours and the peers'; ``running`` is
 #: event latency with ``--running-jobs`` jobs running at once, each watched, on a stack of
-#: its own (``bench.running``).
+#: its own (``bench.running``); ``fair`` is the fair dispatcher against FIFO, a stack of its
+#: own for each (``bench.fair``).
 PHASES = (
     "floors",
     "throughput",
@@ -235,10 +239,10 @@ async def run(config: Config, say: Progress) -> Results:
     afresh and runs ours, then the peers'. The rounds' runs are pooled, so a figure's
     median and a ratio's range pair runs measured minutes apart rather than ours first,
     theirs a quarter of an hour later, on a machine whose speed drifts."""
-    pooled = await _run_round(config, say)
+    pooled = await _run_round(config, say, 1)
     for n in range(2, config.rounds + 1):
         say(f"round {n} of {config.rounds}")
-        _pool(pooled, await _run_round(config, say))
+        _pool(pooled, await _run_round(config, say, n))
     return pooled
 
 
@@ -273,7 +277,7 @@ def _pool(into: Results, more: Results) -> None:
             setattr(into, name, theirs)
 
 
-async def _run_round(config: Config, say: Progress) -> Results:
+async def _run_round(config: Config, say: Progress, round_no: int) -> Results:
     results = Results(config)
     nofile = raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="jobs-bench-") as tmp:
@@ -289,7 +293,7 @@ async def _run_round(config: Config, say: Progress) -> Results:
             if config.runs_phase("bulk"):
                 await _bulk(config, root, results, say)
             if config.runs_phase("fair"):
-                await _fair(config, root, nofile, results, say)
+                await _fair(config, root, nofile, results, say, round_no)
             return results
         stack = Stack(
             root,
@@ -324,7 +328,7 @@ async def _run_round(config: Config, say: Progress) -> Results:
         if config.runs_phase("bulk"):
             await _bulk(config, root, results, say)
         if config.runs_phase("fair"):
-            await _fair(config, root, nofile, results, say)
+            await _fair(config, root, nofile, results, say, round_no)
         for name in config.peers:
             await _peer(config, name, root, results, say)
     return results
@@ -347,28 +351,39 @@ async def _bulk(config: Config, root: Path, results: Results, say: Progress) -> 
     results.phase_seconds["bulk"] = time.monotonic() - began
 
 
-async def _fair(config: Config, root: Path, nofile: int, results: Results, say: Progress) -> None:
-    """The fairness phase (``bench.fair``): a stack with the fair dispatcher, then one
-    without (FIFO), each measured the same way; a failure is a warning. With only
-    own-stack phases, the first stack gives the run's facts."""
+async def _fair(
+    config: Config, root: Path, nofile: int, results: Results, say: Progress, round_no: int
+) -> None:
+    """The fairness phase (``bench.fair``): a stack with the fair dispatcher and one
+    without (FIFO), each measured the same way, the fair one first in odd rounds and second
+    in even ones (``--rounds 2`` evens out what comes of going first); a failure is a
+    warning. With only own-stack phases, the first stack gives the run's facts."""
+
+    async def guard(cpu: CpuMeter, name: str, body: Callable[[], Awaitable[T]]) -> T:
+        return await _guarded(config, results, cpu, say, name, 1, body)
+
+    async def facts(harness: Harness) -> None:
+        if not results.meta:
+            results.meta = await _meta(harness, root, nofile, config.stack_env)
+
     began = time.monotonic()
-    for mode in FAIR_MODES:
-
-        async def guard(cpu: CpuMeter, name: str, body: Callable[[], Awaitable[T]]) -> T:
-            return await _guarded(config, results, cpu, say, name, 1, body)
-
-        async def facts(harness: Harness) -> None:
-            if not results.meta:
-                results.meta = await _meta(harness, root, nofile, config.stack_env)
-
+    for mode in FAIR_MODES if round_no % 2 else FAIR_MODES[::-1]:
+        recorded = len(results.interference)
         try:
             measured = await run_mode(config, root, mode, say, guard, on_open=facts)
         except Exception as error:
             results.warnings.append(
-                f"fair ({mode}) failed: {error!r}; see the logs under {root / f'fair-{mode}'}"
+                f"fairness, {mode}: failed: {error!r}; see the logs under {root / f'fair-{mode}'}"
             )
-            say(f"fair ({mode}) failed: {error!r}")
+            say(f"fairness, {mode}: failed: {error!r}")
             continue
+        # Each measurement's machine speed and others' use, beside its figures: the two
+        # stacks run a minute apart, on a machine whose speed drifts.
+        for what in FAIR_MEASUREMENTS:
+            for taken in results.interference[recorded:]:
+                if taken.phase == phase_name(mode, what):
+                    measured.calibration_ms[what] = taken.calibration_ms
+                    measured.others_pct[what] = taken.foreign_pct
         results.fair.append(measured)
         results.warnings += fair_problems(measured)
     results.phase_seconds["fair"] = time.monotonic() - began

@@ -109,10 +109,11 @@ async def run_throughput(
     cpu: CpuMeter | None = None,
     *,
     request: job_service_pb2.CreateJobRequest | None = None,
+    submitted: asyncio.Event | None = None,
 ) -> ThroughputRun:
     """Submit ``jobs`` noop jobs (``request``: a plain one by default) with ``concurrency``
     CreateJob calls in flight, spread over the harness's job_api connections, and wait
-    until every one is terminal."""
+    until every one is terminal; ``submitted`` is set once every CreateJob is answered."""
     run = ThroughputRun(jobs)
     request = request or noop_request()
     fresh: list[uuid.UUID] = []
@@ -140,6 +141,8 @@ async def run_throughput(
     wall_start = time.time()
     start = time.perf_counter()
     submitters = asyncio.gather(*(submitter(k) for k in range(concurrency)))
+    if submitted is not None:
+        submitters.add_done_callback(lambda _: submitted.set())
     pending: set[uuid.UUID] = set()
     done = 0
     while True:
