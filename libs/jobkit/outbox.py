@@ -121,13 +121,7 @@ class OutboxRelay:
                 log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
 
     async def _publish(self, messages: Iterable[tuple[OutboxMessage, Span]]) -> None:
-        await asyncio.gather(*(self._publish_one(m, span) for m, span in messages))
-
-    async def _publish_one(self, m: OutboxMessage, span: Span) -> None:
-        with span:  # ends at JetStream's ack (or its failure)
-            await self._js.publish(
-                m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
-            )
+        await publish(self._js, messages)
 
     async def sweep_once(self) -> int:
         """Publish and delete one batch of stale due rows; returns how many."""
@@ -169,6 +163,20 @@ class OutboxRelay:
         for task in (self._publisher, self._deleter):
             if task is not None:
                 task.cancel()
+
+
+async def publish(js: JetStreamContext, messages: Iterable[tuple[OutboxMessage, Span]]) -> None:
+    """Publish messages together (pipelined, the acks awaited as one), each in its publish
+    span; raises if any was not stored. A message published twice is stored once
+    (``Nats-Msg-Id``), so a caller may always publish again what it is unsure of."""
+
+    async def one(m: OutboxMessage, span: Span) -> None:
+        with span:  # ends at JetStream's ack (or its failure)
+            await js.publish(
+                m.subject, m.payload, headers=message_headers(m.msg_id, m.trace_context)
+            )
+
+    await asyncio.gather(*(one(m, span) for m, span in messages))
 
 
 def publish_span(message: OutboxMessage) -> Span:

@@ -72,7 +72,7 @@ async def main() -> None:
         service.background(retention.erase_expired_forever())
         service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
-        service.background(Dispatcher(pool, nc, js, relay, gate, settings.dispatch).run())
+        service.background(Dispatcher(pool, nc, js, gate, settings.dispatch).run())
         service.background(beat_forever(Path(settings.health_file), healthy))
         if service.metrics_port is not None:
             service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))

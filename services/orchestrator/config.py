@@ -39,10 +39,13 @@ class Timing:
 class DispatchSettings:
     """The fair dispatcher's (``dispatcher.py``)."""
 
-    #: Step attempts JetStream may hold that no worker has taken (``DISPATCH_WINDOW``):
-    #: enough to feed the workers between two rounds; more wait in Postgres, where the
-    #: order is chosen. Larger: fairer later; smaller: workers may wait for a round.
-    window: int = 16
+    #: Step attempts JetStream may hold that no worker has taken: what the workers take
+    #: in ``window_s`` (``DISPATCH_WINDOW_S``), and at least ``window``
+    #: (``DISPATCH_WINDOW``). More wait in Postgres, where the order is chosen. Longer:
+    #: fairer later (a light user's job waits behind that much of the heavy user's);
+    #: shorter: the workers may wait for a round.
+    window: int = 4
+    window_s: float = 0.03
     #: Between rounds while there is work to decide (``DISPATCH_ROUND_S``).
     round_s: float = 0.01
     #: Between rounds otherwise (``DISPATCH_IDLE_ROUND_S``): how soon saturation is seen.
@@ -96,7 +99,8 @@ class Settings:
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
             object_store=ObjectStoreSettings.from_env(env),
             dispatch=DispatchSettings(
-                window=env_int(env, "DISPATCH_WINDOW", 16, minimum=1),
+                window=env_int(env, "DISPATCH_WINDOW", 4, minimum=1),
+                window_s=env_float(env, "DISPATCH_WINDOW_S", 0.03, minimum=0.0),
                 round_s=env_float(env, "DISPATCH_ROUND_S", 0.01, minimum=0.001),
                 idle_round_s=env_float(env, "DISPATCH_IDLE_ROUND_S", 0.05, minimum=0.001),
             ),

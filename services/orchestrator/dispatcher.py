@@ -6,10 +6,10 @@ beyond waits in Postgres's ``ready_steps``, where order can be chosen. Each roun
 orchestrator replica's dispatcher reads how many attempts JetStream holds undelivered,
 and the one that takes the dispatch lock (a transaction-level advisory lock) tops the
 window up: it counts the ready queue in groups, lets the fair policy pick
-(``fairness.pick``: owners in turn, then keys, then priority; caps respected), and moves
-the picked rows to the outbox in the same transaction. The relay publishes them after
-the commit, as it does every dispatch. Nothing is lost between the two tables: a row is
-in one or the other, committed.
+(``fairness.pick``: owners in turn, then keys, then priority; caps respected), takes the
+picked rows out and publishes them to JetStream before it commits. Nothing is lost: a
+failed publish rolls the rows back into the queue, and a crash after the publish only
+publishes them again, which ``Nats-Msg-Id`` drops.
 
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream's window is full, or eligible
@@ -38,12 +38,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from jobkit import bus, metrics
+from jobkit import bus, metrics, outbox
 from jobkit.db import Conn
 from jobkit.dispatch_gate import DispatchGate, Word
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
-from jobkit.outbox import OutboxRelay
 from jobkit.sql import queries
 from services.orchestrator import fairness
 from services.orchestrator.config import DispatchSettings
@@ -57,6 +56,8 @@ USER_BUCKETS = 16
 _REPEAT_HELD_S = 0.1
 #: The drain rate is averaged over about this long.
 _DRAIN_TIME_CONSTANT_S = 5.0
+#: And the rate workers take attempts at, over about this long.
+_TAKE_TIME_CONSTANT_S = 1.0
 #: Even with no word that rows were written, the ready queue is read this often (rows a
 #: writer held just before its wake-up was lost, scheduled rows coming due).
 _READ_QUEUE_AT_LEAST_EVERY_S = 1.0
@@ -68,7 +69,7 @@ class Round:
 
     #: Attempts JetStream held undelivered at the round's start.
     pending: int
-    #: Attempts moved from the ready queue to the outbox.
+    #: Attempts released from the ready queue to JetStream.
     released: int
     #: Attempts still due and eligible (under their caps) after the release.
     backlog: int
@@ -90,14 +91,12 @@ class Dispatcher:
         pool: asyncpg.Pool,
         nc: NatsClient,
         js: JetStreamContext,
-        relay: OutboxRelay,
         gate: DispatchGate,
         settings: DispatchSettings,
     ) -> None:
         self._pool = pool
         self._nc = nc
         self._js = js
-        self._relay = relay
         self._gate = gate
         self._settings = settings
         self._turns = fairness.Turns()
@@ -107,6 +106,12 @@ class Dispatcher:
         self._rows_maybe = True
         self._queue_read_at = float("-inf")
         self._said_held_at = float("-inf")
+        #: Deliveries to workers a second, averaged, from the consumer's delivered count.
+        self._taken_per_s = 0.0
+        self._delivered: int | None = None
+        self._delivered_at = 0.0
+        #: The last round's count of attempts due in the ready queue.
+        self._last_waiting = 0
         #: Attempts released a second, averaged (``_DRAIN_TIME_CONSTANT_S``).
         self._drain_per_s = 0.0
         self._drained_at = float("-inf")
@@ -149,9 +154,14 @@ class Dispatcher:
             done = Round(pending, 0, 0, queued=False)
             await self._say(self._held_after(done))
             return done
+        room = max(self.window - pending, 0)
+        if not room and self._gate.held:
+            # The window is full and writers hold: nothing to release, nothing to change.
+            done = Round(pending, 0, 1, queued=True, waiting=self._last_waiting)
+            await self._say(True, done.waiting)
+            return done
         self._rows_maybe = False
         self._queue_read_at = now
-        room = max(self._settings.window - pending, 0)
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(queries.try_dispatch_lock):
                 self._rows_maybe = True  # the holder decides; look again next round
@@ -159,16 +169,16 @@ class Dispatcher:
             waiting, limits = await self._waiting(conn)
             free = await self._free_under_caps(conn, limits)
             picks = fairness.pick(waiting, room, free, self._turns) if room else {}
-            released = await self._release(conn, picks) if picks else []
-        self._relay.submit(released)
+            released = await self._release(conn, picks) if picks else 0
         done = Round(
             pending,
-            len(released),
+            released,
             max(fairness.eligible(waiting, free) - sum(picks.values()), 0),
             queued=bool(waiting),
             waiting=sum(waiting.values()) - sum(picks.values()),
         )
-        self._note_drained(len(released))
+        self._note_drained(released)
+        self._last_waiting = done.waiting
         self._rows_maybe = done.queued
         self._observe(waiting)
         await self._say(self._held_after(done), done.waiting)
@@ -182,7 +192,28 @@ class Dispatcher:
             # No worker has ever run (they create the consumer): all the stream holds.
             stream = await self._js.stream_info(bus.STEPS_STREAM)
             return stream.state.messages
+        self._note_taken(info.delivered.consumer_seq if info.delivered else None)
         return info.num_pending or 0
+
+    def _note_taken(self, delivered: int | None) -> None:
+        """Follow how fast workers take attempts from JetStream (deliveries a second)."""
+        now = asyncio.get_running_loop().time()
+        if delivered is None:
+            return
+        if self._delivered is not None and delivered >= self._delivered:
+            elapsed = now - self._delivered_at
+            weight = 1 - math.exp(-elapsed / _TAKE_TIME_CONSTANT_S)
+            rate = (delivered - self._delivered) / max(elapsed, 1e-3)
+            self._taken_per_s += weight * (rate - self._taken_per_s)
+        self._delivered, self._delivered_at = delivered, now
+
+    @property
+    def window(self) -> int:
+        """Attempts JetStream may hold undelivered: what the workers take in
+        ``window_s``, and at least ``window``: FIFO ahead of a newly released attempt is
+        bounded in time, however fast the workers are."""
+        covered = math.ceil(self._taken_per_s * self._settings.window_s)
+        return max(self._settings.window, covered)
 
     @staticmethod
     async def _waiting(
@@ -215,9 +246,11 @@ class Dispatcher:
         running = {(r["owner"], r["concurrency_key"]): r["running"] for r in rows}
         return {key: limits[key] - running.get(key, 0) for key in keys}
 
-    async def _release(
-        self, conn: Conn, picks: dict[fairness.Group, int]
-    ) -> list[tuple[int, OutboxMessage]]:
+    async def _release(self, conn: Conn, picks: dict[fairness.Group, int]) -> int:
+        """Take the picked attempts out of the ready queue and publish them, before the
+        commit: if the publish fails, the transaction rolls back and they wait on; if
+        the process dies after it, they are published again, and dropped by JetStream as
+        repeats. No outbox row in between: two writes an attempt saved."""
         groups = list(picks.items())
         rows = await conn.fetch(
             queries.release_ready,
@@ -227,25 +260,23 @@ class Dispatcher:
             [g.capped for g, _ in groups],
             [n for _, n in groups],
         )
+        live = [r for r in rows if r["live"]]
+        messages = [
+            OutboxMessage(r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"])
+            for r in live
+        ]
+        await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in messages))
         now = datetime.now(UTC)
-        for r in rows:
+        for r in live:
             metrics.READY_WAIT.labels(user_bucket(r["owner"]), str(r["priority"])).observe(
                 (now - r["enqueued_at"]).total_seconds()
             )
-        return [
-            (
-                r["id"],
-                OutboxMessage(
-                    r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
-                ),
-            )
-            for r in rows
-        ]
+        return len(live)
 
     def _held_after(self, done: Round) -> bool:
         """Hold from a full window or eligible work left waiting, until the window is half
         empty and nothing eligible waits: no flapping at the edge."""
-        window = self._settings.window
+        window = self.window
         full = done.pending + done.released >= (window // 2 if self._gate.held else window)
         return done.backlog > 0 or full
 

@@ -98,9 +98,10 @@ SELECT k.owner, k.concurrency_key,
 FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 
 -- name: release_ready --
--- Move the picked attempts, each group's oldest due first, from the ready queue to the
--- outbox, and return them to publish after the commit. An attempt whose job has finished
--- (cancelled, past its deadline) or gone is dropped. Runs under the dispatch lock.
+-- Take the picked attempts, each group's oldest due first, out of the ready queue, to be
+-- published before the commit (under the dispatch lock): a crash between the two
+-- publishes them again, which Nats-Msg-Id drops. An attempt whose job has finished
+-- (cancelled, past its deadline) or gone comes back marked, to be dropped.
 -- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group).
 WITH picked AS (
     SELECT r.id
@@ -117,18 +118,13 @@ WITH picked AS (
 ), taken AS (
     DELETE FROM ready_steps AS r USING picked WHERE r.id = picked.id
     RETURNING r.*
-), released AS (
-    INSERT INTO outbox (subject, msg_id, payload, not_before, trace_context)
-    SELECT t.subject, t.msg_id, t.payload, now(), t.trace_context
-    FROM taken AS t
-    JOIN jobs AS j ON j.id = t.job_id AND j.status IN ('QUEUED', 'RUNNING')
-    ORDER BY t.id
-    RETURNING id, subject, msg_id, payload, trace_context
 )
-SELECT r.id, r.subject, r.msg_id, r.payload, r.trace_context, t.owner, t.priority,
-       t.enqueued_at
-FROM released AS r JOIN taken AS t USING (msg_id)
-ORDER BY r.id
+SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priority,
+       t.enqueued_at,
+       EXISTS (SELECT 1 FROM jobs AS j
+               WHERE j.id = t.job_id AND j.status IN ('QUEUED', 'RUNNING')) AS live
+FROM taken AS t
+ORDER BY t.id
 
 -- name: try_dispatch_lock --
 -- One dispatcher releases at a time, across orchestrator replicas: the count under a cap
