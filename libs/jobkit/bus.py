@@ -7,6 +7,9 @@ Streams (file storage, work-queue retention: a message lives until one consumer 
 - ``JOB_UPDATES`` (``jobs.updates.submitted``, ``jobs.updates.report``): what the
   orchestrator consumes — new jobs and workers' step reports — through the durable,
   queue-grouped consumer ``orchestrator``.
+- ``JOB_WEBHOOKS`` (``jobs.webhooks.<job_id>``): webhook deliveries, enqueued through the
+  outbox with their events, pulled by the notifiers' durable consumer ``notifier_webhooks``;
+  a failed try is handed back with the delay before the next one (``nak(delay)``).
 
 Core NATS (no stream) carries what Postgres already holds durably and a subscriber can
 recover by other means: ``jobs.events.<job_id>`` (committed events, for the notifier, which
@@ -60,6 +63,9 @@ CANCEL_SUBJECT = "jobs.cancel"
 DISPATCH_MODE_SUBJECT = "jobs.dispatch.mode"
 DISPATCH_WAKE_SUBJECT = "jobs.dispatch.wake"
 EVENTS_PREFIX = "jobs.events."
+WEBHOOKS_STREAM = "JOB_WEBHOOKS"
+WEBHOOKS_SUBJECT_PREFIX = "jobs.webhooks."
+WEBHOOK_CONSUMER = "notifier_webhooks"
 WORKER_CONSUMER = "ai_worker"
 ORCHESTRATOR_CONSUMER = "orchestrator"
 ORCHESTRATOR_DELIVER_SUBJECT = "jobs.deliver.orchestrator"
@@ -91,6 +97,10 @@ def step_msg_id(job_id: str, step: str, attempt: int) -> str:
 
 def events_subject(job_id: str) -> str:
     return f"{EVENTS_PREFIX}{job_id}"
+
+
+def webhook_subject(job_id: str) -> str:
+    return f"{WEBHOOKS_SUBJECT_PREFIX}{job_id}"
 
 
 async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
@@ -168,6 +178,18 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             max_age=7 * 24 * 3600.0,
             num_replicas=replicas,
         ),
+        # A delivery lives until its last try (a day of back-off at most, by default); a
+        # week covers notifiers that were down, or had no WEBHOOK_SECRET, for a while.
+        StreamConfig(
+            name=WEBHOOKS_STREAM,
+            subjects=[f"{WEBHOOKS_SUBJECT_PREFIX}>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            max_age=7 * 24 * 3600.0,
+            num_replicas=replicas,
+        ),
     ):
         try:
             await js.add_stream(config)
@@ -216,6 +238,23 @@ def orchestrator_consumer_config(ack_wait_s: float, max_deliver: int) -> Consume
         ack_wait=ack_wait_s,
         max_deliver=max_deliver,
         max_ack_pending=4096,
+    )
+
+
+def webhook_consumer_config(ack_wait_s: float) -> ConsumerConfig:
+    """The notifiers' consumer of webhook deliveries. Unlimited deliveries at JetStream's
+    level: the notifier counts the tries in Postgres and ends a delivery itself (delivered
+    or dead). A delivery waiting for its next try counts as ack-pending for that long, so
+    the bound on those is high: a receiver that is down holds all of its deliveries."""
+    return ConsumerConfig(
+        durable_name=WEBHOOK_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject=f"{WEBHOOKS_SUBJECT_PREFIX}>",
+        ack_wait=ack_wait_s,
+        max_deliver=-1,
+        max_ack_pending=100_000,
+        max_waiting=512,
     )
 
 
