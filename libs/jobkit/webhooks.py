@@ -69,9 +69,10 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
         "168.63.129.16",  # Azure WireServer (a public address)
     )
 )
-#: NAT64 (RFC 6052, RFC 8215): an address there reaches the IPv4 address in its last 32
-#: bits through the network's translator.
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: NAT64's well-known prefix (RFC 6052): an address there reaches the IPv4 address in its
+#: last 32 bits through the network's translator. (The local-use 64:ff9b:1::/48 of RFC 8215
+#: embeds it by its operator's choice of length: refused whole, as Python's reserved ::/8.)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 #: IPv4-compatible IPv6 addresses (deprecated, RFC 4291): ``::a.b.c.d``.
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -231,8 +232,9 @@ def refusal(address: IPAddress) -> str | None:
 
 
 def _identities(address: IPAddress) -> list[IPAddress]:
-    """The address, and the IPv4 addresses an IPv6 one leads to."""
-    found: list[IPAddress] = [address]
+    """The IPv4 addresses an IPv6 address leads to, then the address itself: the inner
+    address names the class (``::ffff:127.0.0.1`` is loopback before it is reserved)."""
+    found: list[IPAddress] = []
     if isinstance(address, ipaddress.IPv6Address):
         bare = ipaddress.IPv6Address(int(address))  # without a zone
         last32 = ipaddress.IPv4Address(int(bare) & 0xFFFFFFFF)
@@ -242,10 +244,13 @@ def _identities(address: IPAddress) -> list[IPAddress]:
             found.append(bare.sixtofour)
         if bare.teredo is not None:
             found.extend(bare.teredo)
-        if any(bare in net for net in _NAT64):
-            found.append(last32)
         if bare in _IPV4_COMPATIBLE and int(bare) > 1:
             found.append(last32)
+        if bare in _NAT64:
+            # Judged by the IPv4 address alone: Python counts the prefix as reserved, but
+            # on an IPv6-only network (DNS64) every public host has such an address.
+            return [last32]
+    found.append(address)
     return found
 
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -41,8 +42,7 @@ from jobkit.model import EventRecord
 from jobkit.pull import PullFeed
 from jobkit.sql import queries
 from jobkit.webhooks import DeliveryState
-from services.notifier.sender import Sender
-from services.notifier.webhooks import RetryPolicy
+from services.notifier.webhooks import RetryPolicy, TryResult
 
 log = get_logger(__name__)
 
@@ -52,12 +52,18 @@ RECORD_RETRY_S = 5.0
 _EARLY_S = 1.0
 
 
+class Send(Protocol):
+    """One try (``sender.Sender``): POST ``body`` to ``url``, signed as ``webhook_id``."""
+
+    async def send(self, url: str, webhook_id: str, body: bytes) -> TryResult: ...
+
+
 class Deliveries:
     def __init__(
         self,
         nc: NatsClient,
         pool: asyncpg.Pool,
-        sender: Sender,
+        sender: Send,
         retry: RetryPolicy,
         *,
         concurrency: int,

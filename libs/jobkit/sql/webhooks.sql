@@ -4,7 +4,7 @@
 -- name: webhook_delivery_due --
 -- What one try needs: the delivery's record, its job's URL and trace, and the event it
 -- carries. No row: the job was deleted, its deliveries with it. $1: webhook id.
-SELECT d.state, d.attempts, j.webhook_url, j.trace_context,
+SELECT d.state, d.attempts, d.next_attempt_at, j.webhook_url, j.trace_context,
        e.job_id, e.sequence, e.type, e.status, e.progress, e.phase, e.step, e.attempt,
        e.message, e.retry_delay_ms, e.occurred_at, e.partial_output
 FROM webhook_deliveries AS d
