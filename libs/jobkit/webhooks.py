@@ -25,7 +25,7 @@ import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -111,20 +111,9 @@ class Delivery:
 
     @classmethod
     def from_row(cls, row: Row) -> Delivery:
-        return cls(
-            webhook_id=row["webhook_id"],
-            job_id=row["job_id"],
-            sequence=row["sequence"],
-            type=row["type"],
-            state=DeliveryState(row["state"]),
-            attempts=row["attempts"],
-            created_at=row["created_at"],
-            last_status=row["last_status"],
-            last_error=row["last_error"],
-            last_attempt_at=row["last_attempt_at"],
-            next_attempt_at=row["next_attempt_at"],
-            finished_at=row["finished_at"],
-        )
+        """A row of ``webhook_deliveries``: its columns are the fields."""
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**{**values, "state": DeliveryState(values["state"])})
 
 
 def parse_allow_hosts(raw: str) -> frozenset[str]:

@@ -838,40 +838,34 @@ def test_watch_token_secret(overlay: str) -> None:
         assert jwt.get("optional", False) is False, name
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_step_token_secret(overlay: str) -> None:
-    """job-api and the orchestrator mint data_export's step tokens and job-api verifies
-    them: both read STEP_TOKEN_SECRET, required, from the Secret they take their other
-    secrets from, so they always agree. No other pod holds it: not the worker that presents
-    the tokens, nor the gateway."""
-    deployments = of_kind(render(overlay), "Deployment")
-    for name, deployment in deployments.items():
-        (c,) = pod_spec(deployment)["containers"]
-        env = env_of(c)
-        if name not in ("job-api", "orchestrator"):
-            assert "STEP_TOKEN_SECRET" not in env, name
-            continue
-        ref = env["STEP_TOKEN_SECRET"]["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"], name
-        assert ref["key"] == "STEP_TOKEN_SECRET", name
-        assert ref.get("optional", False) is False, name
+#: Secrets only some pods hold, each required there: job-api and the orchestrator mint
+#: data_export's step tokens and job-api verifies them (not the worker that presents them,
+#: nor the gateway); the notifier alone signs webhooks (job-api checks their URLs, never
+#: signs).
+RESTRICTED_SECRETS = {
+    "STEP_TOKEN_SECRET": {"job-api", "orchestrator"},
+    "WEBHOOK_SECRET": {"notifier"},
+}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_webhook_secret(overlay: str) -> None:
-    """The notifier signs webhooks with WEBHOOK_SECRET, required, from the Secret it takes
-    its other secrets from. No other pod holds it: job-api checks webhook URLs but never
-    signs."""
+@pytest.mark.parametrize(("key", "holders"), sorted(RESTRICTED_SECRETS.items()))
+def test_a_restricted_secret_is_held_by_its_pods_only(
+    overlay: str, key: str, holders: set[str]
+) -> None:
+    """Read, required, from the Secret the pod takes its other secrets from, so its
+    holders always agree; absent from every other pod."""
     deployments = of_kind(render(overlay), "Deployment")
+    assert holders <= set(deployments)
     for name, deployment in deployments.items():
         (c,) = pod_spec(deployment)["containers"]
         env = env_of(c)
-        if name != "notifier":
-            assert "WEBHOOK_SECRET" not in env, name
+        if name not in holders:
+            assert key not in env, name
             continue
-        ref = env["WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]
+        ref = env[key]["valueFrom"]["secretKeyRef"]
         assert ref["name"] == env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"], name
-        assert ref["key"] == "WEBHOOK_SECRET", name
+        assert ref["key"] == key, name
         assert ref.get("optional", False) is False, name
 
 
