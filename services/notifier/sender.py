@@ -1,9 +1,10 @@
 """One webhook try over HTTP: the notifier's outbound adapter.
 
 Before each try the URL is checked again and its host resolved once, every address it
-resolves to checked (``jobkit.webhooks.addresses``); the request then goes to the first of
-those addresses, never to a second lookup of the name (DNS rebinding). The name still
-rules TLS: it is the SNI and the name the certificate must carry, and ``Host`` names it.
+resolves to checked (``jobkit.webhooks.addresses``); the request then goes to those
+addresses (the next one only if the one before took no connection), never to a second
+lookup of the name (DNS rebinding). The name still rules TLS: it is the SNI and the name
+the certificate must carry, and ``Host`` names it.
 
 No redirect is followed (a 3xx is a failed try), no proxy comes from the environment,
 nothing of the response is read past its status line and headers (which httpcore bounds at
@@ -89,12 +90,30 @@ class Sender:
             if target.scheme == "https" and target.literal is None
             else {}
         )
+        result = TryResult(error="connect")
+        for address in found:
+            # The next address only when this one took no connection: a name with an
+            # IPv6 and an IPv4 address still works from a network that has only one.
+            result = await self._post(target, address, headers, extensions, body)
+            if result.error != "connect":
+                break
+        return result
+
+    async def _post(
+        self,
+        target: webhooks.Target,
+        address: webhooks.IPAddress,
+        headers: dict[str, str],
+        extensions: dict[str, str],
+        body: bytes,
+    ) -> TryResult:
+        """The POST over a connection to ``address``, which was checked."""
         try:
             request = self._http.build_request(
                 "POST",
                 httpx.URL(
                     scheme=target.scheme,
-                    host=str(found[0]),
+                    host=str(address),
                     port=target.port,
                     raw_path=target.path.encode(),
                 ),

@@ -306,3 +306,21 @@ async def test_a_try_has_a_deadline_and_failures_are_classed() -> None:
             error=error
         )
         await sender.close()
+
+
+async def test_the_next_checked_address_is_tried_only_when_one_takes_no_connection() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        if request.url.host == "2606:4700:4700::1111":
+            raise httpx.ConnectError("network unreachable", request=request)
+        return httpx.Response(500 if request.url.host == "93.184.216.34" else 200)
+
+    resolver = _Resolver("2606:4700:4700::1111", "93.184.216.34", "93.184.216.35")
+    sender = _sender(httpx.MockTransport(handler), resolver)
+    # The second address answers: its 500 is the try's outcome, the third is not tried.
+    assert await sender.send("https://hooks.example.com/", "j:9", b"{}") == TryResult(status=500)
+    await sender.close()
+    assert seen == ["2606:4700:4700::1111", "93.184.216.34"]
+    assert resolver.calls == [("hooks.example.com", 443)]
