@@ -72,12 +72,14 @@ STEP_RETRIES = Counter(
 QUEUE_PENDING = Gauge(
     "jobs_queue_pending_messages",
     "JetStream messages not yet delivered to the consumer (orchestrator polls), by consumer: "
-    "ai_worker (step work) or orchestrator (job updates).",
+    "ai_worker (step work), orchestrator (job updates) or notifier_webhooks (webhook "
+    "deliveries).",
     ["consumer"],
 )
 QUEUE_ACK_PENDING = Gauge(
     "jobs_queue_ack_pending_messages",
-    "JetStream messages delivered but not yet acknowledged (orchestrator polls), by consumer.",
+    "JetStream messages delivered but not yet acknowledged (orchestrator polls), by consumer "
+    "(notifier_webhooks: deliveries in a try or waiting for the next one).",
     ["consumer"],
 )
 OUTBOX_BACKLOG = Gauge(
