@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from devstack.stack import Stack
+from devstack.stack import Stack, new_webhook_secret
 
 
 def main() -> int:
@@ -31,9 +31,13 @@ def main() -> int:
     secret_file = root / "jwt_secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(32))
+    webhook_file = root / "webhook_secret"
+    if not webhook_file.exists():
+        webhook_file.write_text(new_webhook_secret())
     stack = Stack(
         root,
         jwt_secret=secret_file.read_text().strip(),
+        webhook_secret=webhook_file.read_text().strip(),
         job_api_port=args.job_api_port,
         notifier_port=args.notifier_port,
         http_port=args.http_port,
@@ -63,6 +67,8 @@ Durable jobs: the whole stack is running.
   objects   {stack.object_store.endpoint if stack.object_store else ""} (S3, SeaweedFS)
   logs      {root / "logs"}
   metrics   {" ".join(s.metrics_url for s in stack.services.values())}
+  webhooks  signed with WEBHOOK_SECRET={stack.webhook_secret}
+            (in {webhook_file}; WEBHOOK_ALLOW_HOSTS lets a local receiver in)
 
 A token for user "dev-user" (24 h):
 

@@ -6,6 +6,7 @@ parts. ``python -m devstack`` (``devstack/__main__.py``) is ``make dev``.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -24,6 +25,12 @@ from devstack.servers import NatsServer, PostgresServer, SeaweedServer, free_por
 from jobkit.auth import mint_token
 
 SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier", "gateway")
+
+
+def new_webhook_secret() -> str:
+    """A webhook signing secret in the Standard Webhooks form: ``whsec_`` and 32 random
+    bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass
@@ -90,6 +97,8 @@ class ServiceProcess:
 class Stack:
     root: Path
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: The notifier's WEBHOOK_SECRET (a receiver verifies signatures with it).
+    webhook_secret: str = field(default_factory=new_webhook_secret)
     job_api_port: int = field(default_factory=free_port)
     notifier_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
@@ -147,6 +156,7 @@ class Stack:
             env["GRPC_ADDR"] = self.job_api_addr
         if name == "notifier":
             env["GRPC_ADDR"] = self.notifier_addr
+            env["WEBHOOK_SECRET"] = self.webhook_secret
         if name == "ai_worker":
             # Steps that read their job owner's history (data_export) get it from job_api.
             env["JOB_API_ADDR"] = self.job_api_addr

@@ -144,6 +144,8 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
     if job.parent_job_id:
         print(f"parent   {job.parent_job_id}  (jobctl get {job.parent_job_id})")
     print(f"priority {job.priority or 5}" + _schedule(job))
+    if job.webhook_url:
+        print(f"webhook  {job.webhook_url}  (jobctl webhooks {job.job_id})")
     print(f"status   {_status(job.status)}  {job.progress}%  {job.phase}")
     for step in job.steps:
         state = jobs_pb2.StepStatus.Name(step.status).removeprefix("STEP_STATUS_")
@@ -201,7 +203,11 @@ async def _run(args: argparse.Namespace) -> int:
                 args.concurrency_limit,
             )
             job = await client.create_job(
-                job_type, doc, idempotency_key=args.idempotency_key, scheduling=scheduling
+                job_type,
+                doc,
+                idempotency_key=args.idempotency_key,
+                scheduling=scheduling,
+                webhook_url=args.webhook_url,
             )
             if args.watch:
                 if args.output != "json":
@@ -272,6 +278,13 @@ async def _run(args: argparse.Namespace) -> int:
             elif target != "-":
                 print(f"saved {args.name} ({size:,} bytes, sha256 verified) to {target}")
             return 0
+        if args.command == "webhooks":
+            deliveries = await client.list_webhook_deliveries(args.job_id)
+            if args.output == "json":
+                print(json.dumps([_to_json(d) for d in deliveries], indent=2))
+            else:
+                _print_deliveries(deliveries)
+            return 0
         if args.command == "types":
             types = await client.list_job_types()
             if args.output == "json":
@@ -281,6 +294,23 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"{t.name}\n  steps: {' -> '.join(t.steps)}\n  {t.description}\n")
             return 0
     raise AssertionError(args.command)
+
+
+def _print_deliveries(deliveries: Sequence[jobs_pb2.WebhookDelivery]) -> None:
+    """One line per delivery; the last column is the last try's HTTP status or the class
+    of error it met, and for one still pending, when the next try is due."""
+    if not deliveries:
+        print("no webhook deliveries (none of its events was sent to a webhook yet)")
+        return
+    width = max(len("WEBHOOK ID"), *(len(d.webhook_id) for d in deliveries))
+    print(f"{'WEBHOOK ID':<{width}}  {'TYPE':<18} {'ATTEMPTS':>8}  {'STATE':<10} LAST")
+    for d in deliveries:
+        state = jobs_pb2.WebhookDeliveryState.Name(d.state).removeprefix("WEBHOOK_DELIVERY_STATE_")
+        last = str(d.last_status_code) if d.last_status_code else d.last_error or "-"
+        if d.state == jobs_pb2.WEBHOOK_DELIVERY_STATE_PENDING and d.HasField("next_attempt_at"):
+            due = d.next_attempt_at.ToDatetime(tzinfo=UTC)
+            last += f"  (next try {due:%Y-%m-%d %H:%M:%S} UTC)"
+        print(f"{d.webhook_id:<{width}}  {d.type:<18} {d.attempts:>8}  {state.lower():<10} {last}")
 
 
 #: Bytes read from a file to upload at a time.
@@ -429,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --concurrency-key: run at most N of its jobs at once (1-1000)",
     )
+    submit.add_argument(
+        "--webhook-url",
+        default="",
+        metavar="URL",
+        help="POST the job's terminal event here, signed (see `jobctl webhooks`)",
+    )
     submit.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
 
     watch = sub.add_parser("watch", help="follow a job's progress live", parents=[output])
@@ -452,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--page-token", default="")
 
     sub.add_parser("types", help="list job types and their steps", parents=[output])
+
+    hooks = sub.add_parser(
+        "webhooks",
+        help="list a job's webhook deliveries: tries, state (dead: a dead letter), last status",
+        parents=[output],
+    )
+    hooks.add_argument("job_id")
 
     upload = sub.add_parser(
         "upload", help="store a file for later jobs (bulk_import's upload_id)", parents=[output]

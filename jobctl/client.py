@@ -83,9 +83,10 @@ class JobsClient(Client):
         *,
         idempotency_key: str = "",
         scheduling: Scheduling | None = None,
+        webhook_url: str = "",
     ) -> jobs_pb2.Job:
         """Create a job. Retried on UNAVAILABLE only with an idempotency key (else once)."""
-        request = create_request(job_type, input, idempotency_key, scheduling)
+        request = create_request(job_type, input, idempotency_key, scheduling, webhook_url)
         return await self._call(self.jobs.CreateJob, request, retry=bool(idempotency_key))
 
     async def get_job(self, job_id: str) -> jobs_pb2.Job:
@@ -133,6 +134,14 @@ class JobsClient(Client):
         return await self._call(
             self.jobs.CreateWatchToken, job_service_pb2.CreateWatchTokenRequest(job_id=job_id)
         )
+
+    async def list_webhook_deliveries(self, job_id: str) -> list[jobs_pb2.WebhookDelivery]:
+        """The job's webhook deliveries (its ``webhook_url``), oldest first."""
+        response = await self._call(
+            self.jobs.ListWebhookDeliveries,
+            job_service_pb2.ListWebhookDeliveriesRequest(job_id=job_id),
+        )
+        return list(response.deliveries)
 
     async def upload(
         self, pieces: AsyncIterator[bytes], content_type: str

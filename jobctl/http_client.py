@@ -97,9 +97,10 @@ class HttpJobsClient(Client):
         *,
         idempotency_key: str = "",
         scheduling: Scheduling | None = None,
+        webhook_url: str = "",
     ) -> jobs_pb2.Job:
         """Create a job. Retried on UNAVAILABLE only with an idempotency key (else once)."""
-        request = create_request(job_type, input, idempotency_key, scheduling)
+        request = create_request(job_type, input, idempotency_key, scheduling, webhook_url)
         body = json_format.MessageToDict(request)
         return await self._call(
             "POST", "/v1/jobs", jobs_pb2.Job(), body=body, retry=bool(idempotency_key)
@@ -146,6 +147,15 @@ class HttpJobsClient(Client):
     async def list_job_types(self) -> list[jobs_pb2.JobType]:
         reply = await self._call("GET", "/v1/jobTypes", job_service_pb2.ListJobTypesResponse())
         return list(reply.job_types)
+
+    async def list_webhook_deliveries(self, job_id: str) -> list[jobs_pb2.WebhookDelivery]:
+        """The job's webhook deliveries (its ``webhook_url``), oldest first."""
+        reply = await self._call(
+            "GET",
+            f"/v1/jobs/{job_id}/webhookDeliveries",
+            job_service_pb2.ListWebhookDeliveriesResponse(),
+        )
+        return list(reply.deliveries)
 
     async def upload(
         self, pieces: AsyncIterator[bytes], content_type: str

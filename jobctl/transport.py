@@ -53,12 +53,13 @@ def create_request(
     input: Mapping[str, Any],
     idempotency_key: str = "",
     scheduling: Scheduling | None = None,
+    webhook_url: str = "",
 ) -> job_service_pb2.CreateJobRequest:
     """The CreateJob request both transports send (the gateway takes its JSON)."""
     payload = struct_pb2.Struct()
     payload.update(dict(input))
     request = job_service_pb2.CreateJobRequest(
-        type=job_type, input=payload, idempotency_key=idempotency_key
+        type=job_type, input=payload, idempotency_key=idempotency_key, webhook_url=webhook_url
     )
     if scheduling is not None:
         request.priority = scheduling.priority

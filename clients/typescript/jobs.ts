@@ -31,6 +31,7 @@ export interface CreateJobRequest {
   deadline?: string;
   concurrencyKey?: string;
   concurrencyLimit?: number;
+  webhookUrl?: string;
 }
 
 /** jobs.v1.CreateWatchTokenRequest */
@@ -63,6 +64,7 @@ export interface Job {
   deadline?: string;
   concurrencyKey?: string;
   concurrencyLimit?: number;
+  webhookUrl?: string;
 }
 
 /** jobs.v1.JobError */
@@ -121,6 +123,11 @@ export interface ListJobsResponse {
   nextPageToken?: string;
 }
 
+/** jobs.v1.ListWebhookDeliveriesResponse */
+export interface ListWebhookDeliveriesResponse {
+  deliveries?: Array<WebhookDelivery>;
+}
+
 /** jobs.v1.RetryJobRequest */
 export interface RetryJobRequest {
   jobId?: string;
@@ -146,6 +153,25 @@ export interface Usage {
   costUsd?: number;
   prompts?: Array<string>;
 }
+
+/** jobs.v1.WebhookDelivery */
+export interface WebhookDelivery {
+  webhookId?: string;
+  jobId?: string;
+  sequence?: string;
+  type?: string;
+  state?: WebhookDeliveryState;
+  attempts?: number;
+  lastStatusCode?: number;
+  lastError?: string;
+  createdAt?: string;
+  lastAttemptAt?: string;
+  nextAttemptAt?: string;
+  finishedAt?: string;
+}
+
+/** jobs.v1.WebhookDeliveryState */
+export type WebhookDeliveryState = "WEBHOOK_DELIVERY_STATE_UNSPECIFIED" | "WEBHOOK_DELIVERY_STATE_PENDING" | "WEBHOOK_DELIVERY_STATE_DELIVERED" | "WEBHOOK_DELIVERY_STATE_DEAD";
 
 /** A call the gateway refused: the gRPC status it carries, and Retry-After on 429. */
 export class JobsApiError extends Error {
@@ -341,6 +367,11 @@ export class JobsClient {
   /** GET /v1/jobs/{job_id} (GetJob) */
   getJob(request: { jobId: string }): Promise<Job> {
     return this.call<Job>("GET", `/v1/jobs/${encodeURIComponent(request.jobId)}`, undefined);
+  }
+
+  /** GET /v1/jobs/{job_id}/webhookDeliveries (ListWebhookDeliveries) */
+  listWebhookDeliveries(request: { jobId: string }): Promise<ListWebhookDeliveriesResponse> {
+    return this.call<ListWebhookDeliveriesResponse>("GET", `/v1/jobs/${encodeURIComponent(request.jobId)}/webhookDeliveries`, undefined);
   }
 
   /** POST /v1/jobs/{job_id}:cancel (CancelJob) */

@@ -7,6 +7,9 @@ Streams (file storage, work-queue retention: a message lives until one consumer 
 - ``JOB_UPDATES`` (``jobs.updates.submitted``, ``jobs.updates.report``): what the
   orchestrator consumes — new jobs and workers' step reports — through the durable,
   queue-grouped consumer ``orchestrator``.
+- ``JOB_WEBHOOKS`` (``jobs.webhooks.<job_id>``): webhook deliveries, enqueued through the
+  outbox with their events, pulled by the notifiers' durable consumer ``notifier_webhooks``;
+  a failed try is handed back with the delay before the next one (``nak(delay)``).
 
 Core NATS (no stream) carries what Postgres already holds durably and a subscriber can
 recover by other means: ``jobs.events.<job_id>`` (committed events, for the notifier, which
@@ -60,6 +63,9 @@ CANCEL_SUBJECT = "jobs.cancel"
 DISPATCH_MODE_SUBJECT = "jobs.dispatch.mode"
 DISPATCH_WAKE_SUBJECT = "jobs.dispatch.wake"
 EVENTS_PREFIX = "jobs.events."
+WEBHOOKS_STREAM = "JOB_WEBHOOKS"
+WEBHOOKS_SUBJECT_PREFIX = "jobs.webhooks."
+WEBHOOK_CONSUMER = "notifier_webhooks"
 WORKER_CONSUMER = "ai_worker"
 ORCHESTRATOR_CONSUMER = "orchestrator"
 ORCHESTRATOR_DELIVER_SUBJECT = "jobs.deliver.orchestrator"
@@ -91,6 +97,10 @@ def step_msg_id(job_id: str, step: str, attempt: int) -> str:
 
 def events_subject(job_id: str) -> str:
     return f"{EVENTS_PREFIX}{job_id}"
+
+
+def webhook_subject(job_id: str) -> str:
+    return f"{WEBHOOKS_SUBJECT_PREFIX}{job_id}"
 
 
 async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
@@ -148,31 +158,31 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     or an update would scale the streams down again.
     """
     for config in (
-        StreamConfig(
-            name=STEPS_STREAM,
-            subjects=[f"{STEPS_SUBJECT_PREFIX}>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            max_age=7 * 24 * 3600.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=UPDATES_STREAM,
-            subjects=["jobs.updates.>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            max_age=7 * 24 * 3600.0,
-            num_replicas=replicas,
-        ),
+        _work_queue(STEPS_STREAM, f"{STEPS_SUBJECT_PREFIX}>", replicas),
+        _work_queue(UPDATES_STREAM, "jobs.updates.>", replicas),
+        # A delivery lives until its last try (a day of back-off at most, by default); the
+        # week covers notifiers that were down, or had no WEBHOOK_SECRET, for a while.
+        _work_queue(WEBHOOKS_STREAM, f"{WEBHOOKS_SUBJECT_PREFIX}>", replicas),
     ):
         try:
             await js.add_stream(config)
         except BadRequestError:
             await js.update_stream(config)
+
+
+def _work_queue(name: str, subjects: str, replicas: int) -> StreamConfig:
+    """A work-queue stream in files: a message lives until a consumer acks it, a week at
+    most; a message id published again within the duplicate window is dropped."""
+    return StreamConfig(
+        name=name,
+        subjects=[subjects],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        max_age=7 * 24 * 3600.0,
+        num_replicas=replicas,
+    )
 
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
@@ -190,14 +200,23 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCon
 
 
 def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
+    return _pull_consumer(
+        WORKER_CONSUMER, f"{STEPS_SUBJECT_PREFIX}>", ack_wait_s, max_deliver, 10_000
+    )
+
+
+def _pull_consumer(
+    name: str, subjects: str, ack_wait_s: float, max_deliver: int, max_ack_pending: int
+) -> ConsumerConfig:
+    """A durable pull consumer of every message on ``subjects``, acked one by one."""
     return ConsumerConfig(
-        durable_name=WORKER_CONSUMER,
+        durable_name=name,
         ack_policy=AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
-        filter_subject=f"{STEPS_SUBJECT_PREFIX}>",
+        filter_subject=subjects,
         ack_wait=ack_wait_s,
         max_deliver=max_deliver,
-        max_ack_pending=10_000,
+        max_ack_pending=max_ack_pending,
         max_waiting=512,
     )
 
@@ -217,6 +236,14 @@ def orchestrator_consumer_config(ack_wait_s: float, max_deliver: int) -> Consume
         max_deliver=max_deliver,
         max_ack_pending=4096,
     )
+
+
+def webhook_consumer_config(ack_wait_s: float) -> ConsumerConfig:
+    """The notifiers' consumer of webhook deliveries. Unlimited deliveries at JetStream's
+    level: the notifier counts the tries in Postgres and ends a delivery itself (delivered
+    or dead). A delivery waiting for its next try counts as ack-pending for that long, so
+    the bound on those is high: a receiver that is down holds all of its deliveries."""
+    return _pull_consumer(WEBHOOK_CONSUMER, f"{WEBHOOKS_SUBJECT_PREFIX}>", ack_wait_s, -1, 100_000)
 
 
 MessageHandler = Callable[[Msg], Awaitable[None]]

@@ -15,6 +15,7 @@ from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobRecord, Scheduling, StepUsage
+from jobkit.webhooks import EVENT_TYPES, Delivery, DeliveryState
 
 
 def scheduling_of(request: job_service_pb2.CreateJobRequest) -> Scheduling:
@@ -144,6 +145,7 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         priority=job.priority,
         concurrency_key=job.concurrency_key or "",
         concurrency_limit=job.concurrency_limit or 0,
+        webhook_url=job.webhook_url or "",
     )
     if job.not_before is not None:
         message.not_before.FromDatetime(job.not_before)
@@ -195,6 +197,55 @@ def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
     )
     if event.retry_delay_ms:
         message.retry_delay.FromMilliseconds(event.retry_delay_ms)
+    return message
+
+
+def event_json(record: EventRecord) -> dict[str, Any]:
+    """An event as the proto3 JSON of its ``JobEvent``, every field printed: what the
+    gateway's event stream sends as each message's data, a data export's lines hold, and
+    a webhook's ``data`` is."""
+    return json_format.MessageToDict(
+        event_to_proto(record), always_print_fields_with_no_presence=True
+    )
+
+
+def webhook_body(record: EventRecord) -> bytes:
+    """A webhook's body for an event of ``EVENT_TYPES``, as the Standard Webhooks spec
+    shapes it: ``{"type": "job.succeeded", "timestamp": <the event's time, RFC 3339>,
+    "data": <the JobEvent JSON>}``, UTF-8. The same bytes on every try: all of it comes
+    from the committed event."""
+    document = {
+        "type": EVENT_TYPES[record.event.type],
+        "timestamp": record.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": event_json(record),
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_DELIVERY_STATE: dict[DeliveryState, Any] = {
+    s: jobs_pb2.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{s.name}")
+    for s in DeliveryState
+}
+
+
+def delivery_to_proto(delivery: Delivery) -> jobs_pb2.WebhookDelivery:
+    message = jobs_pb2.WebhookDelivery(
+        webhook_id=delivery.webhook_id,
+        job_id=str(delivery.job_id),
+        sequence=delivery.sequence,
+        type=delivery.type,
+        state=_DELIVERY_STATE[delivery.state],
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status or 0,
+        last_error=delivery.last_error or "",
+        created_at=timestamp(delivery.created_at),
+    )
+    if delivery.last_attempt_at is not None:
+        message.last_attempt_at.FromDatetime(delivery.last_attempt_at)
+    if delivery.next_attempt_at is not None:
+        message.next_attempt_at.FromDatetime(delivery.next_attempt_at)
+    if delivery.finished_at is not None:
+        message.finished_at.FromDatetime(delivery.finished_at)
     return message
 
 
@@ -250,9 +301,6 @@ def export_line(job: JobRecord, events: Iterable[EventRecord]) -> bytes:
             job_to_proto(job), always_print_fields_with_no_presence=True
         ),
         "input": struct_to_dict(struct_from_bytes(job.input)),
-        "events": [
-            json_format.MessageToDict(event_to_proto(e), always_print_fields_with_no_presence=True)
-            for e in events
-        ],
+        "events": [event_json(e) for e in events],
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

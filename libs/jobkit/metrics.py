@@ -72,12 +72,14 @@ STEP_RETRIES = Counter(
 QUEUE_PENDING = Gauge(
     "jobs_queue_pending_messages",
     "JetStream messages not yet delivered to the consumer (orchestrator polls), by consumer: "
-    "ai_worker (step work) or orchestrator (job updates).",
+    "ai_worker (step work), orchestrator (job updates) or notifier_webhooks (webhook "
+    "deliveries).",
     ["consumer"],
 )
 QUEUE_ACK_PENDING = Gauge(
     "jobs_queue_ack_pending_messages",
-    "JetStream messages delivered but not yet acknowledged (orchestrator polls), by consumer.",
+    "JetStream messages delivered but not yet acknowledged (orchestrator polls), by consumer "
+    "(notifier_webhooks: deliveries in a try or waiting for the next one).",
     ["consumer"],
 )
 OUTBOX_BACKLOG = Gauge(
@@ -126,6 +128,38 @@ GATEWAY_REQUEST_DURATION = Histogram(
     "HTTP status; an event stream is observed when it ends.",
     ["route", "method", "code"],
     buckets=_RPC_BUCKETS,
+)
+
+#: Seconds; one webhook try is bounded by WEBHOOK_TIMEOUT_S (10 s by default).
+_WEBHOOK_TRY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+#: Seconds from an event to its webhook's delivery: one try, or up to a day of retries.
+_WEBHOOK_LATENCY_BUCKETS = (
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600
+)  # fmt: skip
+WEBHOOK_ATTEMPTS = Counter(
+    "jobs_webhook_attempts",
+    "Webhook tries (notifier), by outcome: delivered (a 2xx), http_error (any other "
+    "status), refused (the URL or an address it resolves to is one webhooks may not "
+    "reach), dns, connect, timeout, tls, protocol.",
+    ["outcome"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "jobs_webhook_deliveries",
+    "Webhook deliveries that ended (notifier), by outcome: delivered, dead (its last try "
+    "failed: a dead letter) or dropped (its job was deleted first).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION = Histogram(
+    "jobs_webhook_attempt_duration_seconds",
+    "One webhook try, from resolving the host to the response's status line (notifier), "
+    "by outcome (as jobs_webhook_attempts).",
+    ["outcome"],
+    buckets=_WEBHOOK_TRY_BUCKETS,
+)
+WEBHOOK_DELIVERY_LATENCY = Histogram(
+    "jobs_webhook_delivery_latency_seconds",
+    "From an event's commit to its webhook's delivery, retries included (notifier).",
+    buckets=_WEBHOOK_LATENCY_BUCKETS,
 )
 
 

@@ -127,6 +127,9 @@ class JobRecord:
     #: At most this many of the owner's jobs with ``concurrency_key`` released to workers
     #: and unfinished at once (``services/orchestrator/dispatcher.py``).
     concurrency_limit: int | None = None
+    #: Where the events of ``jobkit.webhooks.EVENT_TYPES`` are POSTed (CreateJob's
+    #: ``webhook_url``, checked then): each such event's commit enqueues its delivery.
+    webhook_url: str | None = None
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -154,6 +157,7 @@ class JobRecord:
             deadline_at=row["deadline_at"],
             concurrency_key=row["concurrency_key"],
             concurrency_limit=row["concurrency_limit"],
+            webhook_url=row["webhook_url"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from jobkit import control
+from jobkit import control, webhooks
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import InvalidArgument
@@ -59,6 +59,8 @@ class CreateRequest:
     document: Mapping[str, object]
     idempotency_key: str | None
     scheduling: Scheduling = field(default_factory=Scheduling)
+    #: Where the job's terminal events are POSTed (``jobkit.webhooks``), if anywhere.
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,21 @@ class ValidRequest:
     request_hash: bytes
     #: With its priority in 1-9 (the default filled in).
     scheduling: Scheduling = field(default_factory=lambda: Scheduling(DEFAULT_PRIORITY))
+    #: The webhook URL, checked as far as it can be without resolving its host: the
+    #: caller resolves a host name (``webhooks.addresses``) before planning the job.
+    webhook: webhooks.Target | None = None
 
 
-def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) -> ValidRequest:
+def validate(
+    request: CreateRequest,
+    catalog: Catalog,
+    *,
+    max_input_bytes: int,
+    webhook_allow_hosts: frozenset[str] = frozenset(),
+) -> ValidRequest:
     """Raise ``InvalidArgument`` on the first thing wrong, in the order a caller fixes them:
-    the type, the input's size, its schema, the idempotency key, the scheduling."""
+    the type, the input's size, its schema, the idempotency key, the scheduling, the
+    webhook URL (``webhook_allow_hosts``: ``WEBHOOK_ALLOW_HOSTS``)."""
     spec = catalog.get(request.job_type)
     if spec is None:
         known = ", ".join(t.name for t in catalog.values())
@@ -98,6 +110,11 @@ def validate(request: CreateRequest, catalog: Catalog, *, max_input_bytes: int) 
         idempotency_key=key,
         request_hash=request_hash(spec.name, request.input),
         scheduling=_valid_scheduling(request.scheduling),
+        webhook=(
+            webhooks.parse_url(request.webhook_url, webhook_allow_hosts)
+            if request.webhook_url
+            else None
+        ),
     )
 
 
@@ -170,6 +187,7 @@ def plan(
         ),
         concurrency_key=request.scheduling.concurrency_key,
         concurrency_limit=request.scheduling.concurrency_limit,
+        webhook_url=request.webhook.url if request.webhook is not None else None,
     )
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE

@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import asyncpg
 
-from jobkit import bus
+from jobkit import bus, webhooks
 from jobkit.db import Conn
+from jobkit.gen.jobs.internal.v1 import events_pb2
 from jobkit.lifecycle import JobStatus
 from jobkit.model import (
     EventRecord,
@@ -125,8 +126,9 @@ async def apply_changes(
 
 
 class NewJobRow(NamedTuple):
-    """Postgres ``new_job_row_v3`` (migration 0012): a job inserted whole, by CreateJob or
-    by a step that creates jobs (``parent_job_id``), with its scheduling and its cap."""
+    """Postgres ``new_job_row_v4`` (migration 0013): a job inserted whole, by CreateJob or
+    by a step that creates jobs (``parent_job_id``), with its scheduling, its cap and its
+    webhook."""
 
     id: uuid.UUID
     owner: str
@@ -148,6 +150,7 @@ class NewJobRow(NamedTuple):
     deadline_at: datetime | None
     concurrency_key: str | None
     concurrency_limit: int | None
+    webhook_url: str | None
 
 
 class NewStepRow(NamedTuple):
@@ -251,14 +254,27 @@ class ReadyRow(NamedTuple):
     not_before: datetime
 
 
+class WebhookRow(NamedTuple):
+    """Postgres ``webhook_row`` (migration 0013): an event's webhook delivery, enqueued
+    with the event (``jobkit.webhooks``)."""
+
+    webhook_id: str
+    job_id: uuid.UUID
+    sequence: int
+    type: str
+    created_at: datetime
+
+
 #: Row types a writer of the previous release may still use during a rolling deploy; no
 #: writer of this one does. Dropped a release after their successor came.
-RETIRED_ROW_TYPES = frozenset({"step_update_row", "new_job_row", "new_job_row_v2"})
+RETIRED_ROW_TYPES = frozenset(
+    {"step_update_row", "new_job_row", "new_job_row_v2", "new_job_row_v3"}
+)
 
 #: Each Postgres row type and its Python twin: the same fields in the same order (a test
 #: compares them with ``pg_attribute``).
 ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
-    "new_job_row_v3": NewJobRow,
+    "new_job_row_v4": NewJobRow,
     "new_step_row": NewStepRow,
     "job_update_row": JobUpdateRow,
     "step_update_row_v2": StepUpdateRow,
@@ -266,6 +282,7 @@ ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
     "usage_row": UsageRow,
     "outbox_row": OutboxRow,
     "ready_row": ReadyRow,
+    "webhook_row": WebhookRow,
 }
 
 
@@ -277,9 +294,14 @@ async def _write(
     hold_steps: bool,
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     events: list[EventRecord] = []
+    webhook_events: list[tuple[EventRecord, JobRecord]] = []
     for before, change in changes:
         for offset, event in enumerate(change.events, start=1):
-            events.append(EventRecord(before.id, before.last_sequence + offset, event, now))
+            record = EventRecord(before.id, before.last_sequence + offset, event, now)
+            events.append(record)
+            # Every writer of events comes through here: the one place a webhook is due.
+            if change.job.webhook_url and event.type in webhooks.EVENT_TYPES:
+                webhook_events.append((record, change.job))
     after = [as_written(before, change, now) for before, change in changes]
     created = {n.job.id: n for n in new_jobs}
     held = [
@@ -291,6 +313,7 @@ async def _write(
     ]
     held_ids = {m.msg_id for _, m in held}
     messages = [m for _, change in changes for m in change.outbox if m.msg_id not in held_ids]
+    messages += [webhook_message(record, job.trace_context) for record, job in webhook_events]
     # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     new_job_rows = [
         NewJobRow(
@@ -314,6 +337,7 @@ async def _write(
             deadline_at=j.deadline_at,
             concurrency_key=j.concurrency_key,
             concurrency_limit=j.concurrency_limit,
+            webhook_url=j.webhook_url,
         )
         for j in after
         if j.id in created
@@ -418,6 +442,16 @@ async def _write(
         )
         for job, m in held
     ]
+    webhook_rows = [
+        WebhookRow(
+            webhook_id=webhooks.webhook_id(e.job_id, e.sequence),
+            job_id=e.job_id,
+            sequence=e.sequence,
+            type=webhooks.EVENT_TYPES[e.event.type],
+            created_at=now,
+        )
+        for e, _ in webhook_events
+    ]
     # One statement, one round trip, one parameter per table.
     row = await conn.fetchrow(
         queries.write_changes,
@@ -429,6 +463,7 @@ async def _write(
         usage_rows,
         outbox_rows,
         ready_rows,
+        webhook_rows,
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}
@@ -436,6 +471,20 @@ async def _write(
         (i, by_msg_id[m]) for i, m in zip(row["ids"] or (), row["msg_ids"] or (), strict=True)
     ]
     return events, written
+
+
+def webhook_message(record: EventRecord, trace_context: str) -> OutboxMessage:
+    """The outbox message that hands an event's webhook delivery to JetStream
+    (``JOB_WEBHOOKS``): the notifier reads the rest from Postgres on each try."""
+    due_id = webhooks.webhook_id(record.job_id, record.sequence)
+    return OutboxMessage(
+        subject=bus.webhook_subject(str(record.job_id)),
+        msg_id=f"webhook:{due_id}",
+        payload=events_pb2.WebhookDue(
+            webhook_id=due_id, job_id=str(record.job_id), sequence=record.sequence
+        ).SerializeToString(),
+        trace_context=trace_context,
+    )
 
 
 def _starts_capped(job: JobRecord) -> bool:

@@ -52,6 +52,8 @@ async def main() -> None:
             admission=Admission(settings.max_creates_in_flight),
             gate=gate,
             max_backlog=settings.max_backlog,
+            webhook_allow_hosts=settings.webhook_allow_hosts,
+            webhook_resolve_timeout_s=settings.webhook_resolve_timeout_s,
         )
         exporter = ExportServicer(pool, step_tokens)
 

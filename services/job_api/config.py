@@ -12,6 +12,7 @@ from jobkit.errors import ConfigError
 from jobkit.limits import Limits
 from jobkit.planning import DEFAULT_MAX_INPUT_BYTES
 from jobkit.step_tokens import step_token_secret
+from jobkit.webhooks import allow_hosts_from_env
 
 
 def _required(name: str) -> str:
@@ -46,6 +47,11 @@ class Settings:
     max_creates_in_flight: int = 512
     #: CreateJob is refused while this many step attempts wait for a worker (0: no bound).
     max_backlog: int = 0
+    #: ``WEBHOOK_ALLOW_HOSTS``: webhook hosts exempt from the address rules (and allowed
+    #: http), as the notifier's.
+    webhook_allow_hosts: frozenset[str] = frozenset()
+    #: How long CreateJob waits for DNS to check a webhook URL's host.
+    webhook_resolve_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -66,4 +72,6 @@ class Settings:
             object_store=ObjectStoreSettings.from_env(env),
             max_upload_bytes=env_int(env, "MAX_UPLOAD_BYTES", 64 * 1024 * 1024, minimum=1024),
             step_token_secret=step_token_secret(env),
+            webhook_allow_hosts=allow_hosts_from_env(env),
+            webhook_resolve_timeout_s=env_float(env, "WEBHOOK_CONNECT_TIMEOUT_S", 5.0, minimum=0.1),
         )

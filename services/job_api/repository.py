@@ -13,6 +13,7 @@ from jobkit.db import Conn
 from jobkit.lifecycle import JobStatus
 from jobkit.model import JobRecord
 from jobkit.sql import queries
+from jobkit.webhooks import Delivery
 from services.job_api.page_tokens import PagePosition
 
 
@@ -84,3 +85,9 @@ async def insert_upload(conn: Conn, upload_id: uuid.UUID, owner: str, stored: Ar
         queries.insert_upload, upload_id, owner, stored.size, stored.sha256, stored.content_type
     )
     return created_at
+
+
+async def webhook_deliveries(conn: Conn, job_id: uuid.UUID, limit: int) -> list[Delivery]:
+    """A job's webhook deliveries, oldest first."""
+    rows = await conn.fetch(queries.list_webhook_deliveries, job_id, limit)
+    return [Delivery.from_row(r) for r in rows]

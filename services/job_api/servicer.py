@@ -15,7 +15,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, limits, metrics, planning, store, tracing
+from jobkit import control, limits, metrics, planning, store, tracing, webhooks
 from jobkit.artifacts import (
     ArtifactCorrupted,
     ArtifactError,
@@ -28,6 +28,7 @@ from jobkit.artifacts import (
 )
 from jobkit.auth import Authenticator, Principal
 from jobkit.convert import (
+    delivery_to_proto,
     dict_to_struct,
     job_status_from_proto,
     job_to_proto,
@@ -69,6 +70,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+#: The most webhook deliveries ListWebhookDeliveries shows of a job: one per run (a
+#: terminal event each), so only a job retried this many times could have more.
+MAX_DELIVERIES = 1000
 #: Children cancelled per transaction when their parent is: small enough that a slice
 #: rarely meets an orchestrator's write, and a slice that does is cheap to take again.
 _CANCEL_SLICE = 200
@@ -108,7 +112,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         admission: Admission | None = None,
         gate: DispatchGate | None = None,
         max_backlog: int = 0,
+        webhook_allow_hosts: frozenset[str] = frozenset(),
+        webhook_resolve_timeout_s: float = 5.0,
+        resolve: webhooks.Resolve = webhooks.system_resolve,
     ) -> None:
+        #: Webhook URLs: the hosts exempt from the address rules, and how their host names
+        #: are resolved to be checked.
+        self._webhook_allow_hosts = webhook_allow_hosts
+        self._webhook_resolve_timeout_s = webhook_resolve_timeout_s
+        self._resolve = resolve
         self._max_backlog = max_backlog
         #: Whether step attempts are held for the orchestrators' fair dispatcher.
         self._gate = gate
@@ -176,10 +188,14 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 document=document,
                 idempotency_key=request.idempotency_key or None,
                 scheduling=scheduling_of(request),
+                webhook_url=request.webhook_url or None,
             ),
             CATALOG,
             max_input_bytes=self._max_input_bytes,
+            webhook_allow_hosts=self._webhook_allow_hosts,
         )
+        if valid.webhook is not None:
+            await self._check_webhook(valid.webhook)
         now = self._clock()
         planned = planning.plan(
             valid,
@@ -225,6 +241,23 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if self._gate is not None:
             await self._gate.committed([planned.job])
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
+
+    async def _check_webhook(self, target: webhooks.Target) -> None:
+        """Resolve a webhook URL's host and refuse it if any address it has is one
+        webhooks may not reach; the notifier checks again before every try."""
+        try:
+            await webhooks.addresses(target, self._resolve, self._webhook_resolve_timeout_s)
+        except webhooks.Refused as refused:
+            raise InvalidArgument.on(
+                webhooks.FIELD,
+                f"resolves to a {refused.reason} address, which webhooks may not reach",
+            ) from None
+        except webhooks.Unresolvable as unresolvable:
+            if unresolvable.permanent:
+                raise InvalidArgument.on(
+                    webhooks.FIELD, "names a host that does not resolve"
+                ) from None
+            raise Unavailable("could not resolve webhook_url's host; retry shortly") from None
 
     async def _replay(
         self, conn: Conn, caller: Principal, key: str, digest: bytes
@@ -494,6 +527,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.ListJobTypesResponse:
         self._caller(context)
         return _JOB_TYPES
+
+    @unary
+    async def ListWebhookDeliveries(
+        self, request: job_service_pb2.ListWebhookDeliveriesRequest, context: Context
+    ) -> job_service_pb2.ListWebhookDeliveriesResponse:
+        caller = self._caller(context)
+        job_id = parse_job_id(request.job_id)
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            self._visible(await store.fetch_job(conn, job_id), caller)
+            deliveries = await repository.webhook_deliveries(conn, job_id, MAX_DELIVERIES)
+        return job_service_pb2.ListWebhookDeliveriesResponse(
+            deliveries=[delivery_to_proto(d) for d in deliveries]
+        )
 
     @unary
     async def CreateWatchToken(

@@ -28,6 +28,7 @@ async def create_job(
     job_type: str = "noop",
     owner: str = "alice",
     input: dict[str, object] | None = None,
+    webhook_url: str | None = None,
 ) -> tuple[JobRecord, list[EventRecord], list[tuple[int, OutboxMessage]]]:
     spec = CATALOG[job_type]
     now = datetime.now(UTC)
@@ -43,6 +44,7 @@ async def create_job(
         steps=tuple(
             StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
         ),
+        webhook_url=webhook_url,
     )
     change = JobChange(
         job=job,

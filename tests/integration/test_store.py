@@ -46,6 +46,7 @@ EXPECTED_COLUMNS = {
         "deadline_at",
         "concurrency_key",
         "concurrency_limit",
+        "webhook_url",
     },
     "job_steps": {
         "job_id",
@@ -98,6 +99,20 @@ EXPECTED_COLUMNS = {
         "trace_context",
         "not_before",
         "enqueued_at",
+    },
+    "webhook_deliveries": {
+        "webhook_id",
+        "job_id",
+        "sequence",
+        "type",
+        "state",
+        "attempts",
+        "last_status",
+        "last_error",
+        "created_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "finished_at",
     },
 }
 
@@ -262,7 +277,7 @@ class _Recording:
 
 #: The table each row type is written to (its fields are that table's columns).
 _TABLES = {
-    "new_job_row_v3": "jobs",
+    "new_job_row_v4": "jobs",
     "new_step_row": "job_steps",
     "job_update_row": "jobs",
     "step_update_row_v2": "job_steps",
@@ -270,13 +285,14 @@ _TABLES = {
     "usage_row": "model_usage",
     "outbox_row": "outbox",
     "ready_row": "ready_steps",
+    "webhook_row": "webhook_deliveries",
 }
 
 
 async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) -> None:
     """One batch of each kind - creating a job, then a decision that touches every table -
     and every row of every array parameter is found in its table, field by field."""
-    job, _, _ = await create_job(pool, "cv_tailoring")
+    job, _, _ = await create_job(pool, "cv_tailoring", webhook_url="https://hooks.test/a")
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         recording = _Recording(conn)
@@ -291,6 +307,7 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             deadline_at=now + timedelta(hours=1),
             concurrency_key="tenant-1",
             concurrency_limit=3,
+            webhook_url="https://hooks.test/b?c=d",
         )
         # A capped job's start waits for the dispatcher: a ready row, not an outbox row.
         start = OutboxMessage("jobs.steps.cv_tailoring.load", "id-0", b"zero", now, "tp0")
@@ -352,7 +369,9 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             usage=(StepUsage(step.name, 3, "model-x", 11, 7, 0.5, ("a@1", "b@2")),),
         )
         _, written = await store.apply_changes(cast(Conn, recording), [(before, change)], now)
-    assert [m.msg_id for _, m in written] == ["id-1", "id-2"]
+    # The job's webhook gets its FAILED event (sequence 3: after CREATED and PROGRESS), in
+    # the same commit, after the decision's own messages.
+    assert [m.msg_id for _, m in written] == ["id-1", "id-2", f"webhook:{job.id}:3"]
 
     casts = dict(re.findall(r"\$(\d+)::(\w+_row(?:_v\d+)?)\[\]", queries.write_changes))
     checked: set[str] = set()

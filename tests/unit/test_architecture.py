@@ -27,6 +27,7 @@ DOMAIN_MODULES = [
     "services/orchestrator/fairness.py",
     "libs/jobkit/planning.py",
     "services/gateway/routes.py",
+    "services/notifier/webhooks.py",
 ]
 TRANSPORTS_AND_DRIVERS = {"grpc", "grpc_health", "grpc_reflection", "asyncpg", "nats"}
 #: The shared libraries, each below the services: jobkit (infrastructure), stepkit (what

@@ -63,6 +63,7 @@ SECRET_KEYS = {
     "PAGE_TOKEN_SECRET",
     "WATCH_TOKEN_SECRET",
     "STEP_TOKEN_SECRET",
+    "WEBHOOK_SECRET",
 }
 PROBE_COMMAND = ["python", "-m", "jobkit.probe"]
 UID = 10001
@@ -100,7 +101,8 @@ _JOB_API, _NOTIFIER = ("TCP", 50051), ("TCP", 50052)
 SERVICES = {
     # HTTPS: the object store (artifacts: job-api reads, the orchestrator deletes).
     "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS, _HTTPS})),
-    "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS})),
+    # HTTPS: webhook receivers.
+    "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS, _HTTPS})),
     "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS, _HTTPS})),
     # job-api: data_export's history (the internal ExportService); never Postgres.
     "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS, _JOB_API})),
@@ -667,7 +669,10 @@ def test_network_policies(overlay: str) -> None:
         for rule in p["spec"].get("egress", [])
         if {"protocol": "TCP", "port": 443} in rule["ports"]
     ]
-    assert len(https) == 3, "HTTPS for the worker (models, store), job-api and orchestrator (store)"
+    assert len(https) == 4, (
+        "HTTPS for the worker (models, store), job-api and orchestrator (store), notifier "
+        "(webhooks)"
+    )
     for rule in https:
         assert rule.get("to"), "an HTTPS rule names its destinations"
         blocked = {cidr for peer in rule["to"] for cidr in peer["ipBlock"].get("except", [])}
@@ -796,9 +801,19 @@ def test_dev_secret_is_a_marked_placeholder() -> None:
     (secret,) = secrets.values()
     assert secret["metadata"]["name"].startswith(f"{SECRET_NAME}-")
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert {"DATABASE_URL", "JWT_SECRET", "WATCH_TOKEN_SECRET", "STEP_TOKEN_SECRET"} <= set(values)
+    assert {
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "WATCH_TOKEN_SECRET",
+        "STEP_TOKEN_SECRET",
+        "WEBHOOK_SECRET",
+    } <= set(values)
     # A dev watch-token secret of its own, not the JWT secret again.
     assert values["WATCH_TOKEN_SECRET"] != values["JWT_SECRET"]
+    # The webhook secret in the form the notifier takes (whsec_ and base64): the key says it.
+    webhook = values.pop("WEBHOOK_SECRET")
+    assert webhook.startswith("whsec_")
+    assert "dev-only" in base64.b64decode(webhook.removeprefix("whsec_"), validate=True).decode()
     for key, value in values.items():
         assert "dev-only" in value, f"{key} must be a visibly dev-only placeholder"
     assert "OPENAI_API_KEY" not in values
@@ -823,22 +838,34 @@ def test_watch_token_secret(overlay: str) -> None:
         assert jwt.get("optional", False) is False, name
 
 
+#: Secrets only some pods hold, each required there: job-api and the orchestrator mint
+#: data_export's step tokens and job-api verifies them (not the worker that presents them,
+#: nor the gateway); the notifier alone signs webhooks (job-api checks their URLs, never
+#: signs).
+RESTRICTED_SECRETS = {
+    "STEP_TOKEN_SECRET": {"job-api", "orchestrator"},
+    "WEBHOOK_SECRET": {"notifier"},
+}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_step_token_secret(overlay: str) -> None:
-    """job-api and the orchestrator mint data_export's step tokens and job-api verifies
-    them: both read STEP_TOKEN_SECRET, required, from the Secret they take their other
-    secrets from, so they always agree. No other pod holds it: not the worker that presents
-    the tokens, nor the gateway."""
+@pytest.mark.parametrize(("key", "holders"), sorted(RESTRICTED_SECRETS.items()))
+def test_a_restricted_secret_is_held_by_its_pods_only(
+    overlay: str, key: str, holders: set[str]
+) -> None:
+    """Read, required, from the Secret the pod takes its other secrets from, so its
+    holders always agree; absent from every other pod."""
     deployments = of_kind(render(overlay), "Deployment")
+    assert holders <= set(deployments)
     for name, deployment in deployments.items():
         (c,) = pod_spec(deployment)["containers"]
         env = env_of(c)
-        if name not in ("job-api", "orchestrator"):
-            assert "STEP_TOKEN_SECRET" not in env, name
+        if name not in holders:
+            assert key not in env, name
             continue
-        ref = env["STEP_TOKEN_SECRET"]["valueFrom"]["secretKeyRef"]
+        ref = env[key]["valueFrom"]["secretKeyRef"]
         assert ref["name"] == env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"], name
-        assert ref["key"] == "STEP_TOKEN_SECRET", name
+        assert ref["key"] == key, name
         assert ref.get("optional", False) is False, name
 
 

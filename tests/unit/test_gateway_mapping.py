@@ -38,6 +38,7 @@ CONTRACT = {
     ("GET", "/v1/jobs/{job_id}/events"): "WatchJob",
     ("GET", "/v1/jobs/{job_id}/artifacts/{name}"): "DownloadArtifact",
     ("POST", "/v1/uploads"): "CreateUpload",
+    ("GET", "/v1/jobs/{job_id}/webhookDeliveries"): "ListWebhookDeliveries",
 }
 
 

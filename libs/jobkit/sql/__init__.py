@@ -75,6 +75,10 @@ class Queries:
     delete_published_outbox: str
     claim_stale_outbox: str
     delete_outbox: str
+    # webhooks.sql: webhook deliveries (notifier, job_api)
+    webhook_delivery_due: str
+    record_webhook_attempt: str
+    list_webhook_deliveries: str
     # migrations.sql: the migrator's own bookkeeping (jobkit.db)
     migration_lock: str
     migration_unlock: str

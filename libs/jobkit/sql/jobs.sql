@@ -6,7 +6,7 @@
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
        j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
-       j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit,
+       j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit, j.webhook_url,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -35,7 +35,7 @@ WHERE j.id = ANY($1::uuid[])
 SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
        j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
-       j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit,
+       j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit, j.webhook_url,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -75,20 +75,21 @@ LIMIT $3
 -- parameter per table, an array of that table's row type (migration 0008). The
 -- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
 -- an empty array makes its CTE a no-op.
--- $1 new_job_row_v3[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
+-- $1 new_job_row_v4[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
 -- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish), $8 ready_row[]
--- (step attempts held for the fair dispatcher).
+-- (step attempts held for the fair dispatcher), $9 webhook_row[] (the deliveries of the
+-- events in $5 that a job's webhook gets; their outbox messages are in $7).
 WITH new_jobs AS (
     -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
                       request_hash, last_sequence, trace_context, created_at, updated_at,
                       version, parent_job_id, priority, not_before, deadline_at,
-                      concurrency_key, concurrency_limit)
+                      concurrency_key, concurrency_limit, webhook_url)
     SELECT n.id, n.owner, n.type, n.status, n.progress, n.phase, n.input, n.idempotency_key,
            n.request_hash, n.last_sequence, n.trace_context, n.created_at, n.updated_at,
            n.version, n.parent_job_id, n.priority, n.not_before, n.deadline_at,
-           n.concurrency_key, n.concurrency_limit
-    FROM unnest($1::new_job_row_v3[]) AS n
+           n.concurrency_key, n.concurrency_limit, n.webhook_url
+    FROM unnest($1::new_job_row_v4[]) AS n
     RETURNING id),
 new_steps AS (
     INSERT INTO job_steps (job_id, position, name, status)
@@ -146,7 +147,13 @@ new_ready AS (
     SELECT r.job_id, r.owner, r.concurrency_key, r.concurrency_limit, r.priority, r.subject,
            r.msg_id, r.payload, r.trace_context, r.not_before
     FROM unnest($8::ready_row[]) WITH ORDINALITY AS r
-    ORDER BY r.ordinality)
+    ORDER BY r.ordinality),
+new_webhooks AS (
+    INSERT INTO webhook_deliveries (webhook_id, job_id, sequence, type, created_at)
+    SELECT w.webhook_id, w.job_id, w.sequence, w.type, w.created_at
+    FROM unnest($9::webhook_row[]) AS w
+    -- After the job's row, like the events (whose key this one follows).
+    WHERE w.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs))
 -- One row, always evaluated: a job deleted since it was read fails the whole statement
 -- like one that changed.
 SELECT jobs_expect((SELECT count(*) FROM job_updates), cardinality($3::job_update_row[]),

@@ -91,6 +91,11 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/jobs.v1.JobService/ListWebhookDeliveries',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -178,6 +183,15 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """Lists the webhook deliveries of the caller's job (CreateJob's webhook_url), oldest
+        first: one for each terminal event, with its tries so far. A delivery in state DEAD is
+        a dead letter: every try failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +244,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CreateWatchToken,
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -506,6 +525,33 @@ class JobService:
             '/jobs.v1.JobService/CreateWatchToken',
             jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenRequest.SerializeToString,
             jobs_dot_v1_dot_job__service__pb2.CreateWatchTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/ListWebhookDeliveries',
+            jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            jobs_dot_v1_dot_job__service__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

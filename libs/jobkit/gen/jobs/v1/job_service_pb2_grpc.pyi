@@ -71,6 +71,11 @@ class JobServiceStub:
     that cannot set headers, such as a browser's EventSource: it is accepted for that
     job's WatchJob only, by the user who asked for it, until `expires_at`.
     """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListWebhookDeliveriesRequest, _job_service_pb2.ListWebhookDeliveriesResponse]
+    """Lists the webhook deliveries of the caller's job (CreateJob's webhook_url), oldest
+    first: one for each terminal event, with its tries so far. A delivery in state DEAD is
+    a dead letter: every try failed.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -111,6 +116,11 @@ class JobServiceAsyncStub(JobServiceStub):
     """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
     that cannot set headers, such as a browser's EventSource: it is accepted for that
     job's WatchJob only, by the user who asked for it, until `expires_at`.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ListWebhookDeliveriesRequest, _job_service_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """Lists the webhook deliveries of the caller's job (CreateJob's webhook_url), oldest
+    first: one for each terminal event, with its tries so far. A delivery in state DEAD is
+    a dead letter: every try failed.
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -209,6 +219,17 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         """Issues a short-lived, read-only token for one job's events (WatchJob), for clients
         that cannot set headers, such as a browser's EventSource: it is accepted for that
         job's WatchJob only, by the user who asked for it, until `expires_at`.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _job_service_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_job_service_pb2.ListWebhookDeliveriesResponse]]:
+        """Lists the webhook deliveries of the caller's job (CreateJob's webhook_url), oldest
+        first: one for each terminal event, with its tries so far. A delivery in state DEAD is
+        a dead letter: every try failed.
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from jobkit.gen.jobs.v1 import jobs_pb2 as jobs_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1djobs/internal/v1/events.proto\x12\x10jobs.internal.v1\x1a\x12jobs/v1/jobs.proto\"4\n\x0f\x43ommittedEvents\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.jobs.v1.JobEventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1djobs/internal/v1/events.proto\x12\x10jobs.internal.v1\x1a\x12jobs/v1/jobs.proto\"4\n\x0f\x43ommittedEvents\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.jobs.v1.JobEvent\"B\n\nWebhookDue\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,4 +34,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COMMITTEDEVENTS']._serialized_start=71
   _globals['_COMMITTEDEVENTS']._serialized_end=123
+  _globals['_WEBHOOKDUE']._serialized_start=125
+  _globals['_WEBHOOKDUE']._serialized_end=191
 # @@protoc_insertion_point(module_scope)

@@ -12,3 +12,13 @@ class CommittedEvents(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[_jobs_pb2.JobEvent, _Mapping]]] = ...) -> None: ...
+
+class WebhookDue(_message.Message):
+    __slots__ = ("webhook_id", "job_id", "sequence")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    job_id: str
+    sequence: int
+    def __init__(self, webhook_id: _Optional[str] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
