@@ -46,6 +46,10 @@ class DispatchSettings:
     #: shorter: the workers may wait for a round.
     window: int = 4
     window_s: float = 0.03
+    #: Writers start holding once JetStream queues this many attempts no worker has
+    #: taken (``DISPATCH_HOLD_AT``): a burst below it goes first in, first out at no
+    #: cost; a backlog past it is shared fairly, and kept to the window from then on.
+    hold_at: int = 64
     #: Between rounds while there is work to decide (``DISPATCH_ROUND_S``).
     round_s: float = 0.01
     #: Between rounds otherwise (``DISPATCH_IDLE_ROUND_S``): how soon saturation is seen.
@@ -101,6 +105,7 @@ class Settings:
             dispatch=DispatchSettings(
                 window=env_int(env, "DISPATCH_WINDOW", 4, minimum=1),
                 window_s=env_float(env, "DISPATCH_WINDOW_S", 0.03, minimum=0.0),
+                hold_at=env_int(env, "DISPATCH_HOLD_AT", 64, minimum=1),
                 round_s=env_float(env, "DISPATCH_ROUND_S", 0.01, minimum=0.001),
                 idle_round_s=env_float(env, "DISPATCH_IDLE_ROUND_S", 0.05, minimum=0.001),
             ),

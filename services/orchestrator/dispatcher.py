@@ -110,8 +110,9 @@ class Dispatcher:
         self._taken_per_s = 0.0
         self._delivered: int | None = None
         self._delivered_at = 0.0
-        #: The last round's count of attempts due in the ready queue.
+        #: The last count of attempts due in the ready queue, and when it was made.
         self._last_waiting = 0
+        self._counted_at = float("-inf")
         #: Attempts released a second, averaged (``_DRAIN_TIME_CONSTANT_S``).
         self._drain_per_s = 0.0
         self._drained_at = float("-inf")
@@ -156,7 +157,12 @@ class Dispatcher:
             return done
         room = max(self.window - pending, 0)
         if not room and self._gate.held:
-            # The window is full and writers hold: nothing to release, nothing to change.
+            # The window is full and writers hold: nothing to release, nothing to change,
+            # but now and then how deep the queue is (job_api's MAX_BACKLOG reads it).
+            if now - self._counted_at >= _REPEAT_HELD_S:
+                self._counted_at = now
+                async with self._pool.acquire() as conn:
+                    self._last_waiting = await conn.fetchval(queries.ready_due)
             done = Round(pending, 0, 1, queued=True, waiting=self._last_waiting)
             await self._say(True, done.waiting)
             return done
@@ -178,7 +184,7 @@ class Dispatcher:
             waiting=sum(waiting.values()) - sum(picks.values()),
         )
         self._note_drained(released)
-        self._last_waiting = done.waiting
+        self._last_waiting, self._counted_at = done.waiting, now
         self._rows_maybe = done.queued
         self._observe(waiting)
         await self._say(self._held_after(done), done.waiting)
@@ -274,10 +280,14 @@ class Dispatcher:
         return len(live)
 
     def _held_after(self, done: Round) -> bool:
-        """Hold from a full window or eligible work left waiting, until the window is half
-        empty and nothing eligible waits: no flapping at the edge."""
+        """Hold once JetStream queues ``hold_at`` attempts (a backlog, not a busy moment:
+        below it the common case pays nothing) or eligible work is left waiting; then keep
+        to the window, until it is half empty and nothing eligible waits."""
         window = self.window
-        full = done.pending + done.released >= (window // 2 if self._gate.held else window)
+        if self._gate.held:
+            full = done.pending + done.released >= window // 2
+        else:
+            full = done.pending + done.released >= max(self._settings.hold_at, window)
         return done.backlog > 0 or full
 
     def _note_drained(self, released: int) -> None:

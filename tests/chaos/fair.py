@@ -39,7 +39,12 @@ from tests.chaos.harness import (
 )
 from tests.chaos.harness import Outcome as Submitted
 
-FAIR_ENV = {**CHAOS_ENV, "WORKER_CONCURRENCY": "4", "DISPATCH_WINDOW": "4"}
+FAIR_ENV = {
+    **CHAOS_ENV,
+    "WORKER_CONCURRENCY": "4",
+    "DISPATCH_WINDOW": "4",
+    "DISPATCH_HOLD_AT": "8",
+}
 STEP_MS = 20
 LIGHT_JOBS = 3
 

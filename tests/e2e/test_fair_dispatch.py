@@ -3,14 +3,15 @@ hold back a light user's jobs, priority 9 overtakes a queue, and a concurrency c
 across two orchestrators racing, all read back from the event log; and a full queue
 (``MAX_BACKLOG``) refuses new jobs, saying when to come back.
 
-The stack is narrow on purpose: one worker with 4 slots, a JetStream window of 4, and
-steps that take 20 ms, so a few hundred jobs saturate it for seconds.
+The stack is narrow on purpose: one worker with 4 slots, a JetStream window of 4 (held
+from 8 queued), and steps that take 20 ms, so a few hundred jobs saturate it for seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ def saturated_stack(tmp_root: Path) -> Iterator[Stack]:
     env = {
         "WORKER_CONCURRENCY": "4",
         "DISPATCH_WINDOW": "4",
+        "DISPATCH_HOLD_AT": "8",
         "RATE_LIMIT_PER_MINUTE": "0",
         "MAX_RUNNING_JOBS_PER_USER": "0",
         "MAX_WATCHES_PER_USER": "0",
@@ -179,6 +181,7 @@ def bounded_stack(tmp_root: Path) -> Iterator[Stack]:
     env = {
         "WORKER_CONCURRENCY": "4",
         "DISPATCH_WINDOW": "4",
+        "DISPATCH_HOLD_AT": "8",
         "MAX_BACKLOG": "100",
         "RATE_LIMIT_PER_MINUTE": "0",
         "MAX_RUNNING_JOBS_PER_USER": "0",
@@ -206,7 +209,13 @@ async def test_a_full_queue_refuses_new_jobs_saying_when_to_come_back(
                         return error
                     return job.job_id
 
-            outcomes = await asyncio.gather(*(create() for _ in range(400)))
+            # The worker frozen, nothing drains: the queue fills at the pace of CreateJob.
+            worker = bounded_stack.services["ai_worker"]
+            worker.signal(signal.SIGSTOP)
+            try:
+                outcomes = await asyncio.gather(*(create() for _ in range(200)))
+            finally:
+                worker.signal(signal.SIGCONT)
             accepted = [o for o in outcomes if isinstance(o, str)]
             refused = [o for o in outcomes if not isinstance(o, str)]
             assert refused, "the queue was never full"

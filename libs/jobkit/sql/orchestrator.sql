@@ -85,6 +85,10 @@ FROM ready_steps
 WHERE not_before <= now()
 GROUP BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
 
+-- name: ready_due --
+-- How many attempts are due in the ready queue (the backlog the dispatchers report).
+SELECT count(*) FROM ready_steps WHERE not_before <= now()
+
 -- name: running_under_keys --
 -- For capped keys: how many of the owner's jobs with the key are released (no start of
 -- theirs waits in ready_steps) and unfinished. $1: owners, $2: keys (pairwise).
