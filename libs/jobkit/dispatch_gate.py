@@ -87,9 +87,11 @@ class DispatchGate:
         """Whether step attempts written now wait in the ready queue."""
         return self.word.held
 
-    async def committed(self, jobs: Iterable[JobRecord]) -> None:
-        """After a commit that may have left ready rows (the gate was held, or a capped
-        job was written: a new start, or one that ended and freed a turn under its cap),
-        wake the dispatchers rather than leave the rows for their next round."""
-        if self.held or any(job.concurrency_limit is not None for job in jobs):
+    async def committed(self, jobs: Iterable[JobRecord], *, frees_slots: bool = True) -> None:
+        """After a commit that may let the dispatchers release more (``frees_slots``: it
+        ended steps while the gate holds, so workers may be free; or it wrote a capped
+        job: a start, or one that ended and freed a turn under its cap), wake them rather
+        than leave it for their next round. A new job held behind a full window needs no
+        wake-up: nothing could take it sooner."""
+        if (frees_slots and self.held) or any(j.concurrency_limit is not None for j in jobs):
             await self._nc.publish(bus.DISPATCH_WAKE_SUBJECT, b"")

@@ -239,7 +239,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         await publish_events(self._nc, events, traces)
         self._relay.submit(outbox_rows)
         if self._gate is not None:
-            await self._gate.committed([planned.job])
+            await self._gate.committed([planned.job], frees_slots=False)
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
 
     async def _check_webhook(self, target: webhooks.Target) -> None:

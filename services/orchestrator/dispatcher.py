@@ -56,6 +56,8 @@ USER_BUCKETS = 16
 _REPEAT_HELD_S = 0.1
 #: The drain rate is averaged over about this long.
 _DRAIN_TIME_CONSTANT_S = 5.0
+#: The shortest gap between two rounds.
+_MIN_GAP_S = 0.002
 #: And the rate workers take attempts at, over about this long.
 _TAKE_TIME_CONSTANT_S = 1.0
 #: Even with no word that rows were written, the ready queue is read this often (rows a
@@ -134,11 +136,12 @@ class Dispatcher:
                     failing = type(exc).__name__
                     log.warning("dispatch_round_failed", error=failing)
             # The shortest gap between rounds: wake-ups in it are served by one round.
-            await asyncio.sleep(self._settings.round_s)
-            if not busy and not self._woken.is_set():
-                idle_s = max(self._settings.idle_round_s - self._settings.round_s, 0.0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), idle_s)
+            await asyncio.sleep(_MIN_GAP_S)
+            # Then the next round comes with a wake-up (rows were held, a batch committed:
+            # slots may have freed), or after a round (busy) or idle interval at the latest.
+            wait_s = self._settings.round_s if busy else self._settings.idle_round_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), max(wait_s - _MIN_GAP_S, 0.0))
 
     async def _on_wake(self, _msg: Msg) -> None:
         self._rows_maybe = True
@@ -150,8 +153,10 @@ class Dispatcher:
         pending = await self._undelivered()
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._rows_maybe and now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S:
-            # Nothing can be waiting: JetStream alone says whether writers should hold.
+        quiet = now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S
+        if not self._gate.held and not self._rows_maybe and quiet:
+            # Nothing can be waiting (writers hold nothing while the gate is open, and none
+            # woke us for a capped job): JetStream alone says whether they should hold.
             done = Round(pending, 0, 0, queued=False)
             await self._say(self._held_after(done))
             return done
