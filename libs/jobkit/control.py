@@ -21,6 +21,16 @@ QUEUED_PHASE = "Queued"
 FAILED_PHASE = "Failed"
 #: The error code of a job whose deadline passed before it finished.
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+#: The error code of a job whose type's version (its step graph) this deployment no
+#: longer has (``Catalog.version_gone``): nothing can decide its next step.
+JOB_TYPE_VERSION_GONE = "JOB_TYPE_VERSION_GONE"
+
+
+def version_gone_message(job_type: str, version: int) -> str:
+    return (
+        f"version {version} of job type {job_type} is no longer deployed: "
+        "create a new job to run the current version"
+    )
 
 
 def submitted_message(job: JobRecord) -> OutboxMessage:
@@ -50,6 +60,15 @@ def expire(job: JobRecord, now: datetime) -> JobChange | None:
         return None
     message = f"the job's deadline passed ({job.deadline_at.isoformat(timespec='seconds')})"
     return _end(job, now, JobStatus.FAILED, FAILED_PHASE, message, DEADLINE_EXCEEDED)
+
+
+def retire(job: JobRecord, now: datetime) -> JobChange | None:
+    """Fail a queued or running job whose type version is gone (``JOB_TYPE_VERSION_GONE``),
+    its running step told to stop, as for a cancel. ``None`` if it is finished."""
+    if job.status.terminal:
+        return None
+    message = version_gone_message(job.type, job.type_version)
+    return _end(job, now, JobStatus.FAILED, FAILED_PHASE, message, JOB_TYPE_VERSION_GONE)
 
 
 def _end(

@@ -277,8 +277,8 @@ class _Recording:
 
 #: The table each row type is written to (its fields are that table's columns).
 _TABLES = {
-    "new_job_row_v4": "jobs",
-    "new_step_row": "job_steps",
+    "new_job_row_v5": "jobs",
+    "new_step_row_v2": "job_steps",
     "job_update_row": "jobs",
     "step_update_row_v2": "job_steps",
     "event_row": "job_events",
