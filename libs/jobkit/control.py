@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from jobkit import bus
+from jobkit.catalog import Catalog
 from jobkit.errors import FailedPrecondition
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
@@ -148,8 +149,12 @@ def _with_steps(job: JobRecord, changed: tuple[StepRecord, ...]) -> tuple[StepRe
     return tuple(by_position.get(s.position, s) for s in job.steps)
 
 
-def retry(job: JobRecord, now: datetime) -> JobChange:
-    """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts."""
+def retry(job: JobRecord, now: datetime, catalog: Catalog | None = None) -> JobChange:
+    """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts.
+    With ``catalog`` (the deployed types), refused for a job whose type version is gone:
+    nothing could run its steps, and the orchestrator would fail it again at once."""
+    if catalog is not None and catalog.version_gone(job.type, job.type_version):
+        raise FailedPrecondition(version_gone_message(job.type, job.type_version))
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise FailedPrecondition(
             f"only failed or cancelled jobs can be retried; this one is {job.status.value.lower()}"

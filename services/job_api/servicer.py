@@ -723,11 +723,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
 
 
 def _retry(job: JobRecord, now: datetime) -> JobChange:
-    """RetryJob's transition, refused for a job whose type version is gone: nothing could
-    run its steps (the orchestrator would fail it again at once)."""
-    if CATALOG.version_gone(job.type, job.type_version):
-        raise FailedPrecondition(control.version_gone_message(job.type, job.type_version))
-    return control.retry(job, now)
+    """RetryJob's transition, by the deployed catalogue (refused if the job's type version
+    is gone)."""
+    return control.retry(job, now, CATALOG)
 
 
 def _quietly(

@@ -9,6 +9,7 @@ import pytest
 
 from jobkit import control
 from jobkit.catalog import Catalog, JobTypeSpec, StepSpec
+from jobkit.errors import FailedPrecondition
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobRecord
 from services.orchestrator.batching import decide
@@ -173,3 +174,10 @@ def test_a_queued_job_whose_version_is_gone_fails_when_submitted() -> None:
 def _ignored(outcome: Decision | Ignored) -> str:
     assert isinstance(outcome, Ignored), outcome
     return outcome.reason
+
+
+def test_retry_of_a_job_whose_version_is_gone_is_a_failed_precondition() -> None:
+    failed = replace(_job(V1), status=JobStatus.FAILED)
+    with pytest.raises(FailedPrecondition, match="version 1 of job type essay is no longer"):
+        control.retry(failed, NOW, Catalog([replace(V2, previous=())]))
+    assert control.retry(failed, NOW, CATALOG).job.status is JobStatus.QUEUED
