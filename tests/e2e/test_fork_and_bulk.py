@@ -23,7 +23,7 @@ from jobkit.auth import ADMIN_SCOPE
 from jobkit.convert import struct_to_dict
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.test_job_path import assert_contiguous, watch_all
-from tests.e2e.test_jobctl import jobctl
+from tests.e2e.test_jobctl import TRANSPORTS, jobctl
 
 pytestmark = pytest.mark.e2e
 
@@ -133,9 +133,12 @@ async def test_forks_that_cannot_be_are_refused(alice: JobsClient, bob: JobsClie
     assert (await watch_all(alice, fork.job_id))[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
 
 
-def test_jobctl_fork_shows_the_source(stack: Stack) -> None:
-    token = stack.token("fork-cli")
-    made = jobctl(stack, "submit", "noop", "--set", "sleep_ms=1", "--watch", token=token)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_jobctl_fork_shows_the_source(stack: Stack, transport: str) -> None:
+    token = stack.token(f"fork-cli-{transport}")
+    made = jobctl(
+        stack, "submit", "noop", "--set", "sleep_ms=1", "--watch", token=token, transport=transport
+    )
     assert made.returncode == 0, made.stderr
     source_id = made.stdout.splitlines()[0].split()[1]
     forked = jobctl(
@@ -148,6 +151,7 @@ def test_jobctl_fork_shows_the_source(stack: Stack) -> None:
         'write="again"',
         "--watch",
         token=token,
+        transport=transport,
     )
     assert forked.returncode == 0, forked.stderr
     assert f"forked   from {source_id}" in forked.stdout
