@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from jobctl.client import JobsClient
 from jobctl.http_client import GatewayError, HttpJobsClient
 from jobctl.progress import JobProgress
-from jobctl.transport import Scheduling
+from jobctl.transport import BulkFilter, Scheduling
 from jobkit.auth import mint_token
 from jobkit.gen.jobs.v1 import jobs_pb2
 
@@ -140,9 +140,13 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
         print(json.dumps(_to_json(job), indent=2))
         return
     print(f"job      {job.job_id}")
-    print(f"type     {job.type}")
+    print(
+        f"type     {job.type}" + (f" (version {job.type_version})" if job.type_version > 1 else "")
+    )
     if job.parent_job_id:
         print(f"parent   {job.parent_job_id}  (jobctl get {job.parent_job_id})")
+    if job.forked_from_job_id:
+        print(f"forked   from {job.forked_from_job_id}  (jobctl get {job.forked_from_job_id})")
     print(f"priority {job.priority or 5}" + _schedule(job))
     if job.webhook_url:
         print(f"webhook  {job.webhook_url}  (jobctl webhooks {job.job_id})")
@@ -262,6 +266,28 @@ async def _run(args: argparse.Namespace) -> int:
             else:
                 print(f"deleted {args.job_id}")
             return 0
+        if args.command == "fork":
+            overrides = _read_input(
+                f"@{args.input_overrides}"
+                if args.input_overrides and args.input_overrides != "-"
+                else args.input_overrides,
+                args.set or [],
+            )
+            job = await client.fork_job(args.job_id, args.from_step, overrides)
+            if args.watch:
+                if args.output != "json":
+                    print(f"job {job.job_id} ({job.type}, forked from {args.job_id})", flush=True)
+                code = await _watch(client, job.job_id, 0, args.output, job)
+                if args.output != "json":
+                    _print_job(await client.get_job(job.job_id), args.output)
+                return code
+            if args.output == "json":
+                _print_job(job, "json")
+            else:
+                print(job.job_id)
+            return 0
+        if args.command == "bulk":
+            return await _bulk(client, args)
         if args.command == "upload":
             stored = await client.upload(_read_file(args.file), args.content_type)
             if args.output == "json":
@@ -294,6 +320,48 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"{t.name}\n  steps: {' -> '.join(t.steps)}\n  {t.description}\n")
             return 0
     raise AssertionError(args.command)
+
+
+async def _bulk(client: Jobs, args: argparse.Namespace) -> int:
+    """``jobctl bulk retry|cancel``: page after page until no job matching is left (or
+    ``--max-pages``), a line of progress per page; the last line says how to go on. Without
+    ``--before``, the run takes only jobs created before it started, so it ends even while
+    new jobs keep failing."""
+    where = BulkFilter(
+        job_type=args.type or "",
+        status=f"JOB_STATUS_{args.status.upper()}" if args.status else "",
+        owner=args.owner or "",
+        created_after=args.since,
+        created_before=args.before or datetime.now(UTC),
+    )
+    method = client.bulk_retry if args.operation == "retry" else client.bulk_cancel
+    done = "retried" if args.operation == "retry" else "cancelled"
+    token, pages, changed, skipped = args.page_token, 0, 0, 0
+    while True:
+        page = await method(where, limit=args.limit, page_token=token)
+        pages += 1
+        changed += page.changed
+        skipped += page.skipped
+        token = page.next_page_token
+        if args.output == "json":
+            print(json.dumps({**_to_json(page), "page": pages}), flush=True)
+        else:
+            print(
+                f"page {pages}: {done} {page.changed}, skipped {page.skipped} "
+                f"(so far {done} {changed}, skipped {skipped})",
+                flush=True,
+            )
+        if not token or (args.max_pages and pages >= args.max_pages):
+            break
+    if token and args.output != "json":
+        assert where.created_before is not None
+        print(
+            f"more: jobctl bulk {args.operation} ... "
+            f"--before {where.created_before.isoformat()} --page-token {token}"
+        )
+    elif args.output != "json":
+        print(f"done: {done} {changed}, skipped {skipped}")
+    return 0
 
 
 def _print_deliveries(deliveries: Sequence[jobs_pb2.WebhookDelivery]) -> None:
@@ -479,6 +547,48 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text, parents=[output])
         cmd.add_argument("job_id")
+
+    fork = sub.add_parser(
+        "fork",
+        help="a new job from one of yours: its steps before --from reused, the rest run",
+        parents=[output],
+    )
+    fork.add_argument("job_id")
+    fork.add_argument(
+        "--from", dest="from_step", default="", help="the first step to run (default: the first)"
+    )
+    fork.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=JSON",
+        help="replace one top-level key of the input (repeatable)",
+    )
+    fork.add_argument(
+        "--input-overrides", metavar="FILE", help="a JSON object of keys to replace (- for stdin)"
+    )
+    fork.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
+
+    bulk = sub.add_parser(
+        "bulk",
+        help="operators: retry or cancel every job matching a filter, page by page",
+        parents=[output],
+    )
+    bulk.add_argument("operation", choices=("retry", "cancel"))
+    bulk.add_argument("--type", help="only jobs of this type")
+    bulk.add_argument(
+        "--status",
+        choices=_STATUS_NAMES,
+        help="only this status (default: failed and cancelled to retry, queued and running "
+        "to cancel)",
+    )
+    bulk.add_argument("--owner", help="only this user's jobs")
+    bulk.add_argument("--since", type=_instant, help="only jobs created at or after (ISO 8601)")
+    bulk.add_argument(
+        "--before", type=_instant, help="only jobs created before (ISO 8601; default: now)"
+    )
+    bulk.add_argument("--limit", type=int, default=0, help="jobs per call (default 100)")
+    bulk.add_argument("--page-token", default="", help="go on from where a run stopped")
+    bulk.add_argument("--max-pages", type=int, default=0, help="stop after this many calls")
 
     listing = sub.add_parser("list", help="list your jobs, newest first", parents=[output])
     listing.add_argument("--status", choices=_STATUS_NAMES)

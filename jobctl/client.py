@@ -13,7 +13,15 @@ from typing import Any, TypeVar
 
 import grpc
 
-from jobctl.transport import Client, Scheduling, Transient, call_with_retries, create_request
+from jobctl.transport import (
+    BulkFilter,
+    Client,
+    Scheduling,
+    Transient,
+    call_with_retries,
+    create_request,
+    fork_request,
+)
 from jobkit.convert import upload_requests
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
@@ -121,6 +129,33 @@ class JobsClient(Client):
 
     async def retry_job(self, job_id: str) -> jobs_pb2.Job:
         return await self._call(self.jobs.RetryJob, job_service_pb2.RetryJobRequest(job_id=job_id))
+
+    async def fork_job(
+        self, job_id: str, from_step: str = "", overrides: Mapping[str, Any] | None = None
+    ) -> jobs_pb2.Job:
+        """A new job from ``job_id``: its checkpoints before ``from_step`` reused, its input
+        with ``overrides`` over it. Not retried: a repeat would fork twice."""
+        request = fork_request(job_id, from_step, overrides or {})
+        return await self._call(self.jobs.ForkJob, request, retry=False)
+
+    async def bulk_retry(
+        self, where: BulkFilter, *, limit: int = 0, page_token: str = ""
+    ) -> job_service_pb2.BulkRetryJobsResponse:
+        """One page of a bulk retry (operators). Retried on UNAVAILABLE: taken again from
+        the same token, the jobs already retried no longer match."""
+        request = job_service_pb2.BulkRetryJobsRequest(
+            filter=where.proto(), limit=limit, page_token=page_token
+        )
+        return await self._call(self.jobs.BulkRetryJobs, request)
+
+    async def bulk_cancel(
+        self, where: BulkFilter, *, limit: int = 0, page_token: str = ""
+    ) -> job_service_pb2.BulkCancelJobsResponse:
+        """One page of a bulk cancel (operators)."""
+        request = job_service_pb2.BulkCancelJobsRequest(
+            filter=where.proto(), limit=limit, page_token=page_token
+        )
+        return await self._call(self.jobs.BulkCancelJobs, request)
 
     async def delete_job(self, job_id: str) -> None:
         await self._call(self.jobs.DeleteJob, job_service_pb2.DeleteJobRequest(job_id=job_id))

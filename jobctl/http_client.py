@@ -14,7 +14,14 @@ import httpx
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import Message
 
-from jobctl.transport import Client, Scheduling, call_with_retries, create_request
+from jobctl.transport import (
+    BulkFilter,
+    Client,
+    Scheduling,
+    call_with_retries,
+    create_request,
+    fork_request,
+)
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
 M = TypeVar("M", bound=Message)
@@ -140,6 +147,43 @@ class HttpJobsClient(Client):
 
     async def retry_job(self, job_id: str) -> jobs_pb2.Job:
         return await self._call("POST", f"/v1/jobs/{job_id}:retry", jobs_pb2.Job(), body={})
+
+    async def fork_job(
+        self, job_id: str, from_step: str = "", overrides: Mapping[str, Any] | None = None
+    ) -> jobs_pb2.Job:
+        """A new job from ``job_id``: its checkpoints before ``from_step`` reused, its input
+        with ``overrides`` over it. Not retried: a repeat would fork twice."""
+        body = json_format.MessageToDict(fork_request(job_id, from_step, overrides or {}))
+        body.pop("jobId", None)
+        return await self._call(
+            "POST", f"/v1/jobs/{job_id}:fork", jobs_pb2.Job(), body=body, retry=False
+        )
+
+    async def bulk_retry(
+        self, where: BulkFilter, *, limit: int = 0, page_token: str = ""
+    ) -> job_service_pb2.BulkRetryJobsResponse:
+        """One page of a bulk retry (operators)."""
+        body = json_format.MessageToDict(
+            job_service_pb2.BulkRetryJobsRequest(
+                filter=where.proto(), limit=limit, page_token=page_token
+            )
+        )
+        return await self._call(
+            "POST", "/v1/jobs:bulkRetry", job_service_pb2.BulkRetryJobsResponse(), body=body
+        )
+
+    async def bulk_cancel(
+        self, where: BulkFilter, *, limit: int = 0, page_token: str = ""
+    ) -> job_service_pb2.BulkCancelJobsResponse:
+        """One page of a bulk cancel (operators)."""
+        body = json_format.MessageToDict(
+            job_service_pb2.BulkCancelJobsRequest(
+                filter=where.proto(), limit=limit, page_token=page_token
+            )
+        )
+        return await self._call(
+            "POST", "/v1/jobs:bulkCancel", job_service_pb2.BulkCancelJobsResponse(), body=body
+        )
 
     async def delete_job(self, job_id: str) -> None:
         await self._call("DELETE", f"/v1/jobs/{job_id}", empty_pb2.Empty())

@@ -72,6 +72,38 @@ def create_request(
     return request
 
 
+def fork_request(
+    job_id: str, from_step: str, overrides: Mapping[str, Any]
+) -> job_service_pb2.ForkJobRequest:
+    """The ForkJob request both transports send."""
+    payload = struct_pb2.Struct()
+    payload.update(dict(overrides))
+    return job_service_pb2.ForkJobRequest(
+        job_id=job_id, from_step=from_step, input_overrides=payload
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFilter:
+    """Which jobs ``jobctl bulk`` takes (all optional; ``status`` a JobStatus name)."""
+
+    job_type: str = ""
+    status: str = ""
+    owner: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def proto(self) -> job_service_pb2.JobFilter:
+        message = job_service_pb2.JobFilter(
+            type=self.job_type, status=self.status or "JOB_STATUS_UNSPECIFIED", owner=self.owner
+        )
+        if self.created_after is not None:
+            message.created_after.FromDatetime(self.created_after)
+        if self.created_before is not None:
+            message.created_before.FromDatetime(self.created_before)
+        return message
+
+
 def backoff_s(failures: int) -> float:
     """Pause number ``failures`` (from 0) of a backoff: 0.2 s, doubling up to 3 s."""
     return min(0.2 * 2.0 ** min(failures, 4), 3.0)

@@ -16,6 +16,34 @@ export interface RpcStatus {
   details?: Array<AnyDetail>;
 }
 
+/** jobs.v1.BulkCancelJobsRequest */
+export interface BulkCancelJobsRequest {
+  filter?: JobFilter;
+  limit?: number;
+  pageToken?: string;
+}
+
+/** jobs.v1.BulkCancelJobsResponse */
+export interface BulkCancelJobsResponse {
+  changed?: number;
+  skipped?: number;
+  nextPageToken?: string;
+}
+
+/** jobs.v1.BulkRetryJobsRequest */
+export interface BulkRetryJobsRequest {
+  filter?: JobFilter;
+  limit?: number;
+  pageToken?: string;
+}
+
+/** jobs.v1.BulkRetryJobsResponse */
+export interface BulkRetryJobsResponse {
+  changed?: number;
+  skipped?: number;
+  nextPageToken?: string;
+}
+
 /** jobs.v1.CancelJobRequest */
 export interface CancelJobRequest {
   jobId?: string;
@@ -45,6 +73,13 @@ export interface CreateWatchTokenResponse {
   expiresAt?: string;
 }
 
+/** jobs.v1.ForkJobRequest */
+export interface ForkJobRequest {
+  jobId?: string;
+  fromStep?: string;
+  inputOverrides?: Record<string, unknown>;
+}
+
 /** jobs.v1.Job */
 export interface Job {
   jobId?: string;
@@ -65,6 +100,8 @@ export interface Job {
   concurrencyKey?: string;
   concurrencyLimit?: number;
   webhookUrl?: string;
+  forkedFromJobId?: string;
+  typeVersion?: number;
 }
 
 /** jobs.v1.JobError */
@@ -91,6 +128,15 @@ export interface JobEvent {
 
 /** jobs.v1.JobEventType */
 export type JobEventType = "JOB_EVENT_TYPE_UNSPECIFIED" | "JOB_EVENT_TYPE_CREATED" | "JOB_EVENT_TYPE_STEP_STARTED" | "JOB_EVENT_TYPE_PROGRESS" | "JOB_EVENT_TYPE_STEP_SUCCEEDED" | "JOB_EVENT_TYPE_STEP_RETRYING" | "JOB_EVENT_TYPE_STEP_FAILED" | "JOB_EVENT_TYPE_SUCCEEDED" | "JOB_EVENT_TYPE_FAILED" | "JOB_EVENT_TYPE_CANCELLED";
+
+/** jobs.v1.JobFilter */
+export interface JobFilter {
+  type?: string;
+  status?: JobStatus;
+  owner?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+}
 
 /** jobs.v1.JobStatus */
 export type JobStatus = "JOB_STATUS_UNSPECIFIED" | "JOB_STATUS_QUEUED" | "JOB_STATUS_RUNNING" | "JOB_STATUS_SUCCEEDED" | "JOB_STATUS_FAILED" | "JOB_STATUS_CANCELLED";
@@ -359,6 +405,16 @@ export class JobsClient {
     return this.call<Job>("POST", `/v1/jobs`, undefined, request);
   }
 
+  /** POST /v1/jobs:bulkCancel (BulkCancelJobs) */
+  bulkCancelJobs(request: BulkCancelJobsRequest): Promise<BulkCancelJobsResponse> {
+    return this.call<BulkCancelJobsResponse>("POST", `/v1/jobs:bulkCancel`, undefined, request);
+  }
+
+  /** POST /v1/jobs:bulkRetry (BulkRetryJobs) */
+  bulkRetryJobs(request: BulkRetryJobsRequest): Promise<BulkRetryJobsResponse> {
+    return this.call<BulkRetryJobsResponse>("POST", `/v1/jobs:bulkRetry`, undefined, request);
+  }
+
   /** DELETE /v1/jobs/{job_id} (DeleteJob) */
   deleteJob(request: { jobId: string }): Promise<Record<string, unknown>> {
     return this.call<Record<string, unknown>>("DELETE", `/v1/jobs/${encodeURIComponent(request.jobId)}`, undefined);
@@ -377,6 +433,11 @@ export class JobsClient {
   /** POST /v1/jobs/{job_id}:cancel (CancelJob) */
   cancelJob(request: CancelJobRequest & { jobId: string }): Promise<Job> {
     return this.call<Job>("POST", `/v1/jobs/${encodeURIComponent(request.jobId)}:cancel`, undefined, request);
+  }
+
+  /** POST /v1/jobs/{job_id}:fork (ForkJob) */
+  forkJob(request: ForkJobRequest & { jobId: string }): Promise<Job> {
+    return this.call<Job>("POST", `/v1/jobs/${encodeURIComponent(request.jobId)}:fork`, undefined, request);
   }
 
   /** POST /v1/jobs/{job_id}:retry (RetryJob) */

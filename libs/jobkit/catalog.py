@@ -4,6 +4,12 @@ input schema, and the catalogue that looks them up by name.
 The job types themselves live in ``jobtypes/<name>/spec.py``, listed in
 ``jobtypes.CATALOG``: job_api plans jobs from it, the orchestrator drives them by it and
 ai_worker runs a handler for each of its steps, so the three always agree.
+
+A type's step graph is versioned (``JobTypeSpec.version``): a job records the version it
+was created with, and the orchestrator decides it by that version's spec to its end, so a
+deploy that changes a type's steps leaves running jobs on the graph they started with. A
+spec keeps the versions whose jobs may still run in ``previous``; ``Catalog.spec`` finds
+one by version.
 """
 
 from __future__ import annotations
@@ -117,12 +123,50 @@ class JobTypeSpec:
     #: calendar date), checked once the schema is met; each violation names its field
     #: from ``input``.
     check_input: Callable[[Mapping[str, Any]], list[FieldViolation]] | None = None
+    #: The version of this step graph, recorded on every job created with it. Raise it
+    #: when a deploy changes the steps (names, order, phases, progress marks, retries),
+    #: and keep the version it replaces in ``previous`` while its jobs may still run.
+    version: int = 1
+    #: Earlier versions of this type whose jobs may still be running: the orchestrator
+    #: drives such a job by its own version's spec. A job whose version is in neither
+    #: fails at its next decision (``JOB_TYPE_VERSION_GONE``). Highest version first.
+    previous: tuple[JobTypeSpec, ...] = ()
     _validator: InputSchema = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Compiled once, when the catalogue loads: a malformed schema stops the process
         # at start-up, never a request.
         object.__setattr__(self, "_validator", compile_schema({**self.input_schema}))
+        if self.version < 1:
+            raise ValueError(f"job type {self.name!r}: version must be at least 1")
+        seen = {self.version}
+        for old in self.previous:
+            if old.name != self.name:
+                raise ValueError(f"job type {self.name!r}: a previous version is {old.name!r}")
+            if old.version >= self.version or old.version in seen:
+                raise ValueError(
+                    f"job type {self.name!r}: previous versions must be distinct and lower "
+                    f"than {self.version} (got {old.version})"
+                )
+            if old.previous:
+                raise ValueError(f"job type {self.name!r}: list every previous version once")
+            seen.add(old.version)
+
+    def at_version(self, version: int) -> JobTypeSpec | None:
+        """This type's spec of ``version``: this one or one of ``previous``; ``None`` if
+        this deployment no longer has it."""
+        if version == self.version:
+            return self
+        return next((old for old in self.previous if old.version == version), None)
+
+    @property
+    def every_step_name(self) -> tuple[str, ...]:
+        """The steps of this version and of every previous one kept: what a worker must
+        run while jobs of any of them may be running."""
+        names = dict.fromkeys(self.step_names)
+        for old in self.previous:
+            names.update(dict.fromkeys(old.step_names))
+        return tuple(names)
 
     @property
     def published_schema(self) -> dict[str, Any]:
@@ -176,6 +220,21 @@ class Catalog(Mapping[str, JobTypeSpec]):
 
     def specs(self) -> tuple[JobTypeSpec, ...]:
         return tuple(self._specs.values())
+
+    def spec(self, name: str, version: int) -> JobTypeSpec | None:
+        """The spec of job type ``name`` at ``version`` (a job's ``type_version``), current
+        or kept in ``previous``; ``None`` if the type or that version is not here."""
+        current = self._specs.get(name)
+        return None if current is None else current.at_version(version)
+
+    def version_gone(self, name: str, version: int) -> bool:
+        """Whether ``version`` of type ``name`` was retired: older than the current one and
+        no longer kept. A version newer than this process knows is not gone (a newer
+        release made the job, and one of its processes will decide it)."""
+        current = self._specs.get(name)
+        return (
+            current is not None and version < current.version and self.spec(name, version) is None
+        )
 
     def saving_artifacts(self) -> list[str]:
         """The job types whose jobs may have artifacts in the object store."""

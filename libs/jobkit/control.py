@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from jobkit import bus
+from jobkit.catalog import Catalog
 from jobkit.errors import FailedPrecondition
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
@@ -21,6 +22,16 @@ QUEUED_PHASE = "Queued"
 FAILED_PHASE = "Failed"
 #: The error code of a job whose deadline passed before it finished.
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+#: The error code of a job whose type's version (its step graph) this deployment no
+#: longer has (``Catalog.version_gone``): nothing can decide its next step.
+JOB_TYPE_VERSION_GONE = "JOB_TYPE_VERSION_GONE"
+
+
+def version_gone_message(job_type: str, version: int) -> str:
+    return (
+        f"version {version} of job type {job_type} is no longer deployed: "
+        "create a new job to run the current version"
+    )
 
 
 def submitted_message(job: JobRecord) -> OutboxMessage:
@@ -50,6 +61,15 @@ def expire(job: JobRecord, now: datetime) -> JobChange | None:
         return None
     message = f"the job's deadline passed ({job.deadline_at.isoformat(timespec='seconds')})"
     return _end(job, now, JobStatus.FAILED, FAILED_PHASE, message, DEADLINE_EXCEEDED)
+
+
+def retire(job: JobRecord, now: datetime) -> JobChange | None:
+    """Fail a queued or running job whose type version is gone (``JOB_TYPE_VERSION_GONE``),
+    its running step told to stop, as for a cancel. ``None`` if it is finished."""
+    if job.status.terminal:
+        return None
+    message = version_gone_message(job.type, job.type_version)
+    return _end(job, now, JobStatus.FAILED, FAILED_PHASE, message, JOB_TYPE_VERSION_GONE)
 
 
 def _end(
@@ -129,8 +149,12 @@ def _with_steps(job: JobRecord, changed: tuple[StepRecord, ...]) -> tuple[StepRe
     return tuple(by_position.get(s.position, s) for s in job.steps)
 
 
-def retry(job: JobRecord, now: datetime) -> JobChange:
-    """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts."""
+def retry(job: JobRecord, now: datetime, catalog: Catalog | None = None) -> JobChange:
+    """Resume a FAILED or CANCELLED job from its last checkpoint, with fresh attempts.
+    With ``catalog`` (the deployed types), refused for a job whose type version is gone:
+    nothing could run its steps, and the orchestrator would fail it again at once."""
+    if catalog is not None and catalog.version_gone(job.type, job.type_version):
+        raise FailedPrecondition(version_gone_message(job.type, job.type_version))
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise FailedPrecondition(
             f"only failed or cancelled jobs can be retried; this one is {job.status.value.lower()}"

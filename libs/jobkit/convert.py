@@ -146,6 +146,8 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
         concurrency_key=job.concurrency_key or "",
         concurrency_limit=job.concurrency_limit or 0,
         webhook_url=job.webhook_url or "",
+        forked_from_job_id=str(job.forked_from_id) if job.forked_from_id else "",
+        type_version=job.type_version,
     )
     if job.not_before is not None:
         message.not_before.FromDatetime(job.not_before)

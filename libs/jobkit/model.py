@@ -130,6 +130,11 @@ class JobRecord:
     #: Where the events of ``jobkit.webhooks.EVENT_TYPES`` are POSTed (CreateJob's
     #: ``webhook_url``, checked then): each such event's commit enqueues its delivery.
     webhook_url: str | None = None
+    #: The version of its type's step graph the job was created with
+    #: (``JobTypeSpec.version``): the one the orchestrator decides it by, to its end.
+    type_version: int = 1
+    #: The job ForkJob copied this one's input and leading checkpoints from, if any.
+    forked_from_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Row, steps: tuple[StepRecord, ...] = ()) -> JobRecord:
@@ -158,6 +163,8 @@ class JobRecord:
             concurrency_key=row["concurrency_key"],
             concurrency_limit=row["concurrency_limit"],
             webhook_url=row["webhook_url"],
+            type_version=row["type_version"],
+            forked_from_id=row["forked_from_job_id"],
         )
 
     def step_named(self, name: str) -> StepRecord | None:

@@ -1,11 +1,12 @@
 """Planning a new job, as pure functions: no grpc, asyncpg or nats.
 
 job_api decodes a CreateJob request into a ``CreateRequest``; the orchestrator makes one
-for each child a step asks for (a ``bulk_import`` row). ``validate`` checks it against the
-catalogue and the caller's limits, and ``plan`` turns what passed into the job, its steps,
-its ``CREATED`` event and its first step's dispatch for the outbox, ready for the one
-statement that commits them. Cancel and retry, the transitions of a job that exists, are
-planned beside this in ``jobkit.control``.
+for each child a step asks for (a ``bulk_import`` row); ForkJob makes one from its source
+job (``fork_input``, ``fork_scheduling``) with what the fork reuses (``reuse_for_fork``).
+``validate`` checks it against the catalogue and the caller's limits, and ``plan`` turns
+what passed into the job, its steps, its ``CREATED`` event and its first step's dispatch
+for the outbox, ready for the one statement that commits them. Cancel and retry, the
+transitions of a job that exists, are planned beside this in ``jobkit.control``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from jobkit import control, webhooks
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
-from jobkit.errors import InvalidArgument
+from jobkit.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import (
     JobChange,
@@ -61,6 +63,9 @@ class CreateRequest:
     scheduling: Scheduling = field(default_factory=Scheduling)
     #: Where the job's terminal events are POSTed (``jobkit.webhooks``), if anywhere.
     webhook_url: str | None = None
+    #: The version of the type's step graph to plan by (a fork's: its source's); ``None``:
+    #: the current one.
+    type_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,14 @@ def validate(
     """Raise ``InvalidArgument`` on the first thing wrong, in the order a caller fixes them:
     the type, the input's size, its schema, the idempotency key, the scheduling, the
     webhook URL (``webhook_allow_hosts``: ``WEBHOOK_ALLOW_HOSTS``)."""
-    spec = catalog.get(request.job_type)
+    if request.type_version is not None and request.job_type in catalog:
+        spec = catalog.spec(request.job_type, request.type_version)
+        if spec is None:
+            raise FailedPrecondition(
+                control.version_gone_message(request.job_type, request.type_version)
+            )
+    else:
+        spec = catalog.get(request.job_type)
     if spec is None:
         known = ", ".join(t.name for t in catalog.values())
         raise InvalidArgument.on("type", f"must be one of: {known}")
@@ -154,6 +166,7 @@ def plan(
     dispatch_first_step: bool = True,
     parent_id: uuid.UUID | None = None,
     step_tokens: StepTokens | None = None,
+    reuse: Reuse | None = None,
 ) -> NewJob:
     """The new job, QUEUED with every step PENDING, its ``CREATED`` event, and its first
     step's first attempt, dispatched straight to the workers: no round through the
@@ -162,7 +175,30 @@ def plan(
     outbox holds a submission instead, and an orchestrator starts the job (as RetryJob's
     resumed jobs are started). ``parent_id``: the job whose step creates this one.
     ``step_tokens`` mint the first attempt's step token, for a job type that reads its
-    owner's history."""
+    owner's history. ``reuse``: a fork's leading steps, SUCCEEDED from the start with the
+    source's checkpoints (never dispatched), each recorded by a ``STEP_SUCCEEDED`` event
+    (attempt 0, "reused from job ...") after ``CREATED``; the first step dispatched is
+    the one after them."""
+    spec = request.spec
+    reused = dict(reuse.checkpoints) if reuse is not None else {}
+    steps = tuple(
+        StepRecord(job_id, i, name, StepStatus.SUCCEEDED, output=reused[name], finished_at=now)
+        if name in reused
+        else StepRecord(job_id, i, name, StepStatus.PENDING)
+        for i, name in enumerate(spec.step_names)
+    )
+    reused_events = tuple(
+        NewEvent(
+            type=EventType.STEP_SUCCEEDED,
+            status=JobStatus.QUEUED,
+            progress=spec.progress_at(i, 100),
+            phase=control.QUEUED_PHASE,
+            step=name,
+            message=f"reused from job {reuse.source_id}",
+        )
+        for i, name in enumerate(spec.step_names)
+        if reuse is not None and name in reused
+    )
     job = JobRecord(
         id=job_id,
         owner=owner,
@@ -172,10 +208,8 @@ def plan(
         created_at=now,
         updated_at=now,
         phase=control.QUEUED_PHASE,
-        steps=tuple(
-            StepRecord(job_id, i, name, StepStatus.PENDING)
-            for i, name in enumerate(request.spec.step_names)
-        ),
+        progress=reused_events[-1].progress if reused_events else 0,
+        steps=steps,
         trace_context=trace_context,
         parent_id=parent_id,
         priority=request.scheduling.priority,
@@ -188,13 +222,15 @@ def plan(
         concurrency_key=request.scheduling.concurrency_key,
         concurrency_limit=request.scheduling.concurrency_limit,
         webhook_url=request.webhook.url if request.webhook is not None else None,
+        type_version=spec.version,
+        forked_from_id=reuse.source_id if reuse is not None else None,
     )
     created = NewEvent(
         type=EventType.CREATED, status=JobStatus.QUEUED, progress=0, phase=control.QUEUED_PHASE
     )
     change = JobChange(
         job=job,
-        events=(created,),
+        events=(created, *reused_events),
         outbox=(_first_message(job, request.spec, dispatch_first_step, step_tokens),),
     )
     return NewJob(job, change, request.idempotency_key, request.request_hash)
@@ -217,3 +253,79 @@ def _first_message(
     return step_message(
         job, first.name, attempt, timeout_s, job.not_before, step_tokens=step_tokens
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """What a fork takes over from its source job: the committed checkpoints of the steps
+    before the one it runs from."""
+
+    source_id: uuid.UUID
+    #: (step name, output) of each reused step, in step order.
+    checkpoints: tuple[tuple[str, bytes], ...] = ()
+
+
+def reuse_for_fork(source: JobRecord, catalog: Catalog, from_step: str) -> Reuse:
+    """What a fork of ``source`` from ``from_step`` (empty: its first step, a plain re-run)
+    reuses. ``InvalidArgument`` if ``from_step`` is no step of the source's type version;
+    ``FailedPrecondition`` if that version is gone, or a step before ``from_step`` has not
+    succeeded in the source."""
+    spec = catalog.spec(source.type, source.type_version)
+    if spec is None:
+        raise FailedPrecondition(control.version_gone_message(source.type, source.type_version))
+    names = spec.step_names
+    if not from_step:
+        index = 0
+    elif from_step in names:
+        index = names.index(from_step)
+    else:
+        raise InvalidArgument.on("from_step", f"must be a step of {spec.name}: {', '.join(names)}")
+    by_name = {s.name: s for s in source.steps}
+    for name in names[:index]:
+        step = by_name.get(name)
+        if step is None or step.status is not StepStatus.SUCCEEDED:
+            state = step.status.value.lower() if step is not None else "missing"
+            raise FailedPrecondition(
+                f"step {name} of job {source.id} has not succeeded (it is {state}): "
+                f"fork from {name} or an earlier step"
+            )
+    return Reuse(source.id, tuple((name, by_name[name].output or b"") for name in names[:index]))
+
+
+def fork_input(source: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A fork's input: the source's, with each top-level key of ``overrides`` replacing
+    the source's (a shallow merge: a nested object is replaced whole, never merged)."""
+    return {**source, **overrides}
+
+
+def fork_scheduling(source: JobRecord) -> Scheduling:
+    """A fork's scheduling: the source's priority, concurrency key and cap, and deadline
+    (the same time from creation). Not its ``not_before``: a fork starts now."""
+    return Scheduling(
+        priority=source.priority,
+        deadline_s=(
+            (source.deadline_at - source.created_at).total_seconds()
+            if source.deadline_at is not None
+            else None
+        ),
+        concurrency_key=source.concurrency_key,
+        concurrency_limit=source.concurrency_limit,
+    )
+
+
+def as_overrides(error: InvalidArgument, overrides: Mapping[str, Any]) -> InvalidArgument:
+    """``error`` from validating a fork's merged input, its fields named as the caller
+    sent them: ``input_overrides.<key>...`` for what an override brought, ``input...`` for
+    what the source's input did."""
+
+    def renamed(name: str) -> str:
+        head, dot, rest = name.partition(".")
+        if head == "input" and dot and rest.split(".", 1)[0].split("[", 1)[0] in overrides:
+            return f"input_overrides.{rest}"
+        return name
+
+    violations = [FieldViolation(renamed(v.field), v.description) for v in error.violations]
+    if not violations:
+        return error
+    first = violations[0]
+    return InvalidArgument(f"{first.field} {first.description}", violations)

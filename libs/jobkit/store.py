@@ -126,9 +126,9 @@ async def apply_changes(
 
 
 class NewJobRow(NamedTuple):
-    """Postgres ``new_job_row_v4`` (migration 0013): a job inserted whole, by CreateJob or
-    by a step that creates jobs (``parent_job_id``), with its scheduling, its cap and its
-    webhook."""
+    """Postgres ``new_job_row_v5`` (migration 0014): a job inserted whole, by CreateJob, by
+    a step that creates jobs (``parent_job_id``) or by ForkJob (``forked_from_job_id``),
+    with its scheduling, its cap, its webhook and the version of its type's step graph."""
 
     id: uuid.UUID
     owner: str
@@ -151,15 +151,20 @@ class NewJobRow(NamedTuple):
     concurrency_key: str | None
     concurrency_limit: int | None
     webhook_url: str | None
+    type_version: int
+    forked_from_job_id: uuid.UUID | None
 
 
 class NewStepRow(NamedTuple):
-    """Postgres ``new_step_row``: a new job's planned step."""
+    """Postgres ``new_step_row_v2`` (migration 0014): a new job's planned step; a fork's
+    reused step arrives SUCCEEDED with the source's checkpoint as its output."""
 
     job_id: uuid.UUID
     position: int
     name: str
     status: str
+    output: bytes | None
+    finished_at: datetime | None
 
 
 class JobUpdateRow(NamedTuple):
@@ -268,14 +273,21 @@ class WebhookRow(NamedTuple):
 #: Row types a writer of the previous release may still use during a rolling deploy; no
 #: writer of this one does. Dropped a release after their successor came.
 RETIRED_ROW_TYPES = frozenset(
-    {"step_update_row", "new_job_row", "new_job_row_v2", "new_job_row_v3"}
+    {
+        "step_update_row",
+        "new_job_row",
+        "new_job_row_v2",
+        "new_job_row_v3",
+        "new_job_row_v4",
+        "new_step_row",
+    }
 )
 
 #: Each Postgres row type and its Python twin: the same fields in the same order (a test
 #: compares them with ``pg_attribute``).
 ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
-    "new_job_row_v4": NewJobRow,
-    "new_step_row": NewStepRow,
+    "new_job_row_v5": NewJobRow,
+    "new_step_row_v2": NewStepRow,
     "job_update_row": JobUpdateRow,
     "step_update_row_v2": StepUpdateRow,
     "event_row": EventRow,
@@ -338,12 +350,21 @@ async def _write(
             concurrency_key=j.concurrency_key,
             concurrency_limit=j.concurrency_limit,
             webhook_url=j.webhook_url,
+            type_version=j.type_version,
+            forked_from_job_id=j.forked_from_id,
         )
         for j in after
         if j.id in created
     ]
     new_step_rows = [
-        NewStepRow(job_id=s.job_id, position=s.position, name=s.name, status=s.status.value)
+        NewStepRow(
+            job_id=s.job_id,
+            position=s.position,
+            name=s.name,
+            status=s.status.value,
+            output=s.output,
+            finished_at=s.finished_at,
+        )
         for j in after
         if j.id in created
         for s in j.steps

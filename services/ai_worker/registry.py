@@ -38,7 +38,7 @@ class Registry:
 
     def register(self, job_type: str, step: str, handler: Handler) -> None:
         spec = self._catalog.get(job_type)
-        if spec is None or step not in spec.step_names:
+        if spec is None or step not in spec.every_step_name:
             raise ValueError(f"{job_type}.{step} is not in the job-type catalogue")
         self._handlers[(job_type, step)] = handler
 
@@ -50,6 +50,6 @@ class Registry:
         return [
             f"{t.name}.{s}"
             for t in self._catalog.values()
-            for s in t.step_names
+            for s in t.every_step_name
             if (t.name, s) not in self._handlers
         ]

@@ -19,6 +19,7 @@ from jobtypes import CATALOG
 from services.job_api.admission import Admission
 from services.job_api.config import Settings
 from services.job_api.export import ExportServicer
+from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PageTokens
 from services.job_api.servicer import JobServicer
 
@@ -54,6 +55,7 @@ async def main() -> None:
             max_backlog=settings.max_backlog,
             webhook_allow_hosts=settings.webhook_allow_hosts,
             webhook_resolve_timeout_s=settings.webhook_resolve_timeout_s,
+            bulk_pacer=Pacer(settings.bulk_jobs_per_second),
         )
         exporter = ExportServicer(pool, step_tokens)
 

@@ -52,6 +52,9 @@ class Settings:
     webhook_allow_hosts: frozenset[str] = frozenset()
     #: How long CreateJob waits for DNS to check a webhook URL's host.
     webhook_resolve_timeout_s: float = 5.0
+    #: ``BULK_JOBS_PER_SECOND``: how many jobs BulkRetryJobs and BulkCancelJobs change per
+    #: second on this replica, all calls together (``services/job_api/pacing.py``).
+    bulk_jobs_per_second: float = 50.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -74,4 +77,5 @@ class Settings:
             step_token_secret=step_token_secret(env),
             webhook_allow_hosts=allow_hosts_from_env(env),
             webhook_resolve_timeout_s=env_float(env, "WEBHOOK_CONNECT_TIMEOUT_S", 5.0, minimum=0.1),
+            bulk_jobs_per_second=env_float(env, "BULK_JOBS_PER_SECOND", 50.0, minimum=0.1),
         )

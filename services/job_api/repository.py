@@ -31,6 +31,49 @@ class ListFilter:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BulkFilter:
+    """The jobs a bulk operation takes: in one of ``statuses``, and each other field, when
+    set, narrowing it."""
+
+    statuses: tuple[JobStatus, ...]
+    job_type: str | None = None
+    owner: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def fingerprint(self, operation: str) -> str:
+        """What a page token of ``operation`` under this filter is bound to."""
+        return "|".join(
+            (
+                operation,
+                ",".join(s.value for s in self.statuses),
+                self.job_type or "*",
+                self.owner or "*",
+                self.created_after.isoformat() if self.created_after else "*",
+                self.created_before.isoformat() if self.created_before else "*",
+            )
+        )
+
+
+async def bulk_slice(
+    conn: Conn, where: BulkFilter, after: PagePosition | None, limit: int
+) -> list[PagePosition]:
+    """Up to ``limit`` jobs matching ``where``, oldest first, from after ``after``."""
+    rows = await conn.fetch(
+        queries.bulk_job_ids,
+        [s.value for s in where.statuses],
+        where.job_type,
+        where.owner,
+        where.created_after,
+        where.created_before,
+        after.created_at if after else None,
+        after.job_id if after else None,
+        limit,
+    )
+    return [PagePosition(r["created_at"], r["id"]) for r in rows]
+
+
 async def find_by_idempotency_key(
     conn: Conn, owner: str, key: str
 ) -> tuple[uuid.UUID, bytes] | None:

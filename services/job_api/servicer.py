@@ -46,12 +46,14 @@ from jobkit.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc, jobs_pb2
+from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger, redacting
-from jobkit.model import EventRecord, JobChange, JobRecord, OutboxMessage
+from jobkit.model import EventRecord, JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
 from jobkit.redaction import sensitive_terms
@@ -61,8 +63,9 @@ from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
 from services.job_api.admission import Admission, refuse_past_backlog
+from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PagePosition, PageTokens
-from services.job_api.repository import ListFilter
+from services.job_api.repository import BulkFilter, ListFilter
 
 log = get_logger(__name__)
 
@@ -76,6 +79,12 @@ MAX_DELIVERIES = 1000
 #: Children cancelled per transaction when their parent is: small enough that a slice
 #: rarely meets an orchestrator's write, and a slice that does is cheap to take again.
 _CANCEL_SLICE = 200
+#: Bulk operations: jobs per call unless the request says (``limit``), the most a call
+#: takes, and the most one transaction changes.
+DEFAULT_BULK_LIMIT, MAX_BULK_LIMIT, _BULK_SLICE = 100, 1000, 50
+#: What each bulk operation applies to: the statuses its filter may name.
+_RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+_CANCELLABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 #: The catalogue as ListJobTypes answers it: fixed for the life of the process.
@@ -115,7 +124,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         webhook_allow_hosts: frozenset[str] = frozenset(),
         webhook_resolve_timeout_s: float = 5.0,
         resolve: webhooks.Resolve = webhooks.system_resolve,
+        bulk_pacer: Pacer | None = None,
     ) -> None:
+        #: Paces BulkRetryJobs and BulkCancelJobs on this replica (``BULK_JOBS_PER_SECOND``).
+        self._bulk_pacer = bulk_pacer or Pacer(50.0)
         #: Webhook URLs: the hosts exempt from the address rules, and how their host names
         #: are resolved to be checked.
         self._webhook_allow_hosts = webhook_allow_hosts
@@ -207,6 +219,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             dispatch_first_step=self._dispatch_first_step,
             step_tokens=self._step_tokens,
         )
+        return await self._commit_new(caller, planned, valid, now)
+
+    async def _commit_new(
+        self, caller: Principal, planned: NewJob, valid: planning.ValidRequest, now: datetime
+    ) -> jobs_pb2.Job:
+        """Commit a planned job (CreateJob's, ForkJob's) under the caller's limits, then
+        announce it; a repeat of an idempotent request answers with the job it made."""
         job, key, digest = planned.job, valid.idempotency_key, valid.request_hash
         async with wrap_db_errors(), self._pool.acquire() as conn:
             # A repeated request is answered before any limit: it creates nothing.
@@ -232,7 +251,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 replay = await self._replay(conn, caller, key, digest)
                 assert replay is not None
                 return replay
-        log.info("job_created", job_id=str(job.id), job_type=job.type)
+        log.info(
+            "job_created",
+            job_id=str(job.id),
+            job_type=job.type,
+            **({"forked_from": str(job.forked_from_id)} if job.forked_from_id else {}),
+        )
         metrics.JOBS_CREATED.labels(job.type).inc()
         # Recorded only: CREATED carries the job's trace to the notifier.
         traces = {job.id: job.trace_context} if tracing.recording() else None
@@ -279,6 +303,57 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         async with wrap_db_errors(), self._pool.acquire() as conn:
             shown = await self._shown(conn, job_id, caller)
         return job_to_proto(shown)
+
+    @unary
+    async def ForkJob(
+        self, request: job_service_pb2.ForkJobRequest, context: Context
+    ) -> jobs_pb2.Job:
+        """A new job of the caller's from one of theirs: its input with the overrides over
+        it, its checkpoints before ``from_step`` reused, the rest run (``planning``)."""
+        caller = self._caller(context)
+        source_id = parse_job_id(request.job_id)
+        try:
+            overrides = struct_to_dict(request.input_overrides)
+        except ValueError:
+            raise InvalidArgument.on(
+                "input_overrides", "numbers must be finite, not NaN or Infinity"
+            ) from None
+        async with wrap_db_errors(), self._pool.acquire() as conn:
+            source = self._visible(await store.fetch_job(conn, source_id), caller)
+        reuse = planning.reuse_for_fork(source, CATALOG, request.from_step)
+        document = planning.fork_input(struct_to_dict(struct_from_bytes(source.input)), overrides)
+        with self._admission.admit(), redacting(sensitive_terms(document)):
+            try:
+                valid = planning.validate(
+                    planning.CreateRequest(
+                        job_type=source.type,
+                        input=dict_to_struct(document).SerializeToString(deterministic=True),
+                        document=document,
+                        idempotency_key=None,
+                        scheduling=planning.fork_scheduling(source),
+                        webhook_url=source.webhook_url,
+                        type_version=source.type_version,
+                    ),
+                    CATALOG,
+                    max_input_bytes=self._max_input_bytes,
+                    webhook_allow_hosts=self._webhook_allow_hosts,
+                )
+            except InvalidArgument as invalid:
+                raise planning.as_overrides(invalid, overrides) from None
+            if valid.webhook is not None:
+                await self._check_webhook(valid.webhook)
+            now = self._clock()
+            planned = planning.plan(
+                valid,
+                owner=caller.subject,
+                job_id=uuid.uuid4(),
+                now=now,
+                trace_context=tracing.current_traceparent(),
+                dispatch_first_step=self._dispatch_first_step,
+                step_tokens=self._step_tokens,
+                reuse=reuse,
+            )
+            return await self._commit_new(caller, planned, valid, now)
 
     @server_streaming
     async def DownloadArtifact(
@@ -501,9 +576,98 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     async def RetryJob(
         self, request: job_service_pb2.RetryJobRequest, context: Context
     ) -> jobs_pb2.Job:
-        job = await self._transition(self._caller(context), request.job_id, control.retry)
+        job = await self._transition(self._caller(context), request.job_id, _retry)
         log.info("job_retried", job_id=str(job.id))
         return job_to_proto(job)
+
+    @unary
+    async def BulkRetryJobs(
+        self, request: job_service_pb2.BulkRetryJobsRequest, context: Context
+    ) -> job_service_pb2.BulkRetryJobsResponse:
+        changed, skipped, token = await self._bulk(
+            self._caller(context), "retry", request.filter, request.limit, request.page_token
+        )
+        return job_service_pb2.BulkRetryJobsResponse(
+            changed=changed, skipped=skipped, next_page_token=token
+        )
+
+    @unary
+    async def BulkCancelJobs(
+        self, request: job_service_pb2.BulkCancelJobsRequest, context: Context
+    ) -> job_service_pb2.BulkCancelJobsResponse:
+        changed, skipped, token = await self._bulk(
+            self._caller(context), "cancel", request.filter, request.limit, request.page_token
+        )
+        return job_service_pb2.BulkCancelJobsResponse(
+            changed=changed, skipped=skipped, next_page_token=token
+        )
+
+    async def _bulk(
+        self,
+        caller: Principal,
+        operation: str,
+        raw_filter: job_service_pb2.JobFilter,
+        raw_limit: int,
+        page_token: str,
+    ) -> tuple[int, int, str]:
+        """Retry or cancel up to ``raw_limit`` jobs matching the filter, oldest first from
+        the page token's position, a slice per transaction, paced; returns how many changed,
+        how many were skipped (changed since they matched), and the token to go on with
+        (empty: none left). Stopped half-way, the token of the last call still holds: the
+        slices before it are committed, and the keyset never takes a job twice."""
+        if not caller.is_admin:
+            raise PermissionDenied("bulk operations need the jobs:admin scope")
+        if not 0 <= raw_limit <= MAX_BULK_LIMIT:
+            raise InvalidArgument.on("limit", f"must be between 0 and {MAX_BULK_LIMIT} (0: 100)")
+        limit = raw_limit or DEFAULT_BULK_LIMIT
+        applies_to = _RETRYABLE if operation == "retry" else _CANCELLABLE
+        decide = _retry if operation == "retry" else control.cancel
+        where = _bulk_filter(raw_filter, applies_to)
+        fingerprint = where.fingerprint(operation)
+        after = self._page_tokens.decode(page_token, fingerprint) if page_token else None
+        changed = skipped = 0
+        left, more = limit, True
+        while left > 0:
+            asked = min(_BULK_SLICE, left)
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                found = await repository.bulk_slice(conn, where, after, asked)
+            if not found:
+                more = False
+                break
+            # Paced before the slice's transaction, holding no connection while it waits.
+            await self._bulk_pacer.take(len(found))
+            async with wrap_db_errors(), self._pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        jobs = await store.fetch_jobs(conn, [p.job_id for p in found], lock=True)
+                        now = self._clock()
+                        changes = [
+                            (job, change)
+                            for job in jobs.values()
+                            if job.status in where.statuses
+                            and (change := _quietly(decide, job, now)) is not None
+                        ]
+                        events, outbox_rows = (
+                            await store.apply_changes(conn, changes, now, hold_steps=self._holding)
+                            if changes
+                            else ([], [])
+                        )
+                except asyncpg.TransactionRollbackError:
+                    # A deadlock with an orchestrator's write: the slice rolled back whole;
+                    # take it again.
+                    log.info("bulk_slice_retried", operation=operation)
+                    continue
+            await self._announce(changes, events, outbox_rows)
+            changed += len(changes)
+            skipped += len(found) - len(changes)
+            left -= len(found)
+            after = found[-1]
+            if len(found) < asked:
+                more = False
+                break
+        token = self._page_tokens.encode(after, fingerprint) if more and after else ""
+        log.info("bulk_" + operation, changed=changed, skipped=skipped, more=bool(token))
+        return changed, skipped, token
 
     @unary
     async def DeleteJob(
@@ -556,3 +720,45 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         response = job_service_pb2.CreateWatchTokenResponse(token=token)
         response.expires_at.FromDatetime(expires_at)
         return response
+
+
+def _retry(job: JobRecord, now: datetime) -> JobChange:
+    """RetryJob's transition, by the deployed catalogue (refused if the job's type version
+    is gone)."""
+    return control.retry(job, now, CATALOG)
+
+
+def _quietly(
+    decide: Callable[[JobRecord, datetime], JobChange | None], job: JobRecord, now: datetime
+) -> JobChange | None:
+    """A bulk operation's decision on one job; ``None`` (skipped) where the single-job RPC
+    would refuse it (finished since it matched, deadline passed, type version gone)."""
+    try:
+        return decide(job, now)
+    except FailedPrecondition:
+        return None
+
+
+def _bulk_filter(raw: job_service_pb2.JobFilter, applies_to: tuple[JobStatus, ...]) -> BulkFilter:
+    """A bulk request's filter, checked: a known type, a status the operation applies to,
+    a sensible creation range."""
+    if raw.type and CATALOG.get(raw.type) is None:
+        raise InvalidArgument.on("filter.type", "is not a known job type")
+    try:
+        status = job_status_from_proto(raw.status)
+    except ValueError:
+        raise InvalidArgument.on("filter.status", "is not a known JobStatus") from None
+    if status is not None and status not in applies_to:
+        names = " or ".join(s.value for s in applies_to)
+        raise InvalidArgument.on("filter.status", f"must be {names} (or unset: both)")
+    after = raw.created_after.ToDatetime(tzinfo=UTC) if raw.HasField("created_after") else None
+    before = raw.created_before.ToDatetime(tzinfo=UTC) if raw.HasField("created_before") else None
+    if after is not None and before is not None and after >= before:
+        raise InvalidArgument.on("filter.created_before", "must be after created_after")
+    return BulkFilter(
+        statuses=(status,) if status is not None else applies_to,
+        job_type=raw.type or None,
+        owner=raw.owner or None,
+        created_after=after,
+        created_before=before,
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jobkit import control, planning
-from jobkit.catalog import JobTypeSpec
+from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.errors import InvalidArgument
 from jobkit.model import JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.pricing import PriceTable
@@ -41,11 +41,22 @@ _ALIVE = frozenset({ReportKind.HEARTBEAT, ReportKind.PROGRESS})
 
 
 def decide(
-    job: JobRecord, item: Input, now: datetime, lease_s: float = DEFAULT_LEASE_S
+    job: JobRecord,
+    item: Input,
+    now: datetime,
+    lease_s: float = DEFAULT_LEASE_S,
+    catalog: Catalog = CATALOG,
 ) -> Decision | Ignored:
-    spec = CATALOG.get(job.type)
+    """One input on one job, by the spec of the job's own type version (``catalog``: the
+    deployed job types)."""
+    spec = catalog.spec(job.type, job.type_version)
     if spec is None:
-        return Ignored(f"unknown job type {job.type}")
+        if catalog.version_gone(job.type, job.type_version):
+            # Nothing here can decide its next step: it fails now rather than hang.
+            change = control.retire(job, now)
+            return Decision(change) if change is not None else Ignored("job is finished")
+        # A type or version newer than this release: a newer orchestrator decides it.
+        return Ignored(f"unknown job type {job.type} version {job.type_version}")
     if isinstance(item, Submitted):
         return start_job(job, spec, now)
     if isinstance(item, DeadlinePassed):
@@ -53,7 +64,7 @@ def decide(
         return Decision(change) if change is not None else Ignored("deadline not passed")
     outcome = apply_report(job, spec, item, now, lease_s=lease_s)
     if item.children and isinstance(outcome, Decision):
-        return _with_children(job, spec, item, outcome, now, lease_s)
+        return _with_children(job, spec, item, outcome, now, lease_s, catalog)
     return outcome
 
 
@@ -64,6 +75,7 @@ def _with_children(
     decision: Decision,
     now: datetime,
     lease_s: float,
+    catalog: Catalog,
 ) -> Decision | Ignored:
     """The cursor's decision with the jobs the step asked for, planned as CreateJob plans
     a job, for the step's owner. The step checked them; one that fails here is a bug in
@@ -73,7 +85,7 @@ def _with_children(
         request = planning.CreateRequest(child.job_type, child.input, child.document, None)
         try:
             valid = planning.validate(
-                request, CATALOG, max_input_bytes=planning.DEFAULT_MAX_INPUT_BYTES
+                request, catalog, max_input_bytes=planning.DEFAULT_MAX_INPUT_BYTES
             )
         except InvalidArgument as exc:
             failure = replace(
@@ -142,6 +154,7 @@ def decide_batch(
     inputs: Sequence[Input],
     now: datetime,
     lease_s: float = DEFAULT_LEASE_S,
+    catalog: Catalog = CATALOG,
 ) -> BatchDecisions:
     """Decide every input in order, each against its job as the decisions before it left it."""
     decided: dict[uuid.UUID, list[Decision]] = {}
@@ -154,7 +167,7 @@ def decide_batch(
             skipped.append(Skipped(item, "job not found"))
             continue
         current = decided[item.job_id][-1].change.job if item.job_id in decided else before
-        outcome = decide(current, item, now, lease_s)
+        outcome = decide(current, item, now, lease_s, catalog)
         if isinstance(outcome, Ignored):
             skipped.append(Skipped(item, outcome.reason, current))
             if outcome.rehand is not None:

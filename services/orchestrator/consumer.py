@@ -38,6 +38,7 @@ from nats.js import JetStreamContext
 from opentelemetry.trace import Span, SpanKind
 
 from jobkit import bus, metrics, store, tracing
+from jobkit.catalog import Catalog
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.dispatch_gate import DispatchGate
 from jobkit.logging import get_logger
@@ -47,6 +48,7 @@ from jobkit.pricing import PriceTable
 from jobkit.publish import publish_events, publish_notices
 from jobkit.sql import queries
 from jobkit.step_tokens import StepTokens
+from jobtypes import CATALOG
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
@@ -105,8 +107,11 @@ class Orchestrator:
         prices: PriceTable | None = None,
         step_tokens: StepTokens | None = None,
         gate: DispatchGate | None = None,
+        catalog: Catalog = CATALOG,
     ) -> None:
         self._pool = pool
+        #: The deployed job types, each job decided by its own type version's spec.
+        self._catalog = catalog
         #: Whether step attempts are held for the fair dispatcher (none: never).
         self._gate = gate
         #: Mint the step tokens of the dispatches of job types that read their owner's
@@ -322,7 +327,7 @@ class Orchestrator:
         remembered = self._memory.recall(job_ids) if read is _Read.FROM_MEMORY else None
         batch = None
         if remembered is not None:
-            batch = decide_batch(remembered, inputs, now, self._timing.lease_s)
+            batch = decide_batch(remembered, inputs, now, self._timing.lease_s, self._catalog)
             if batch.skipped:
                 # Only a write is checked against the version it was decided from: an
                 # input ignored on the strength of memory (a stale attempt, say) is decided
@@ -334,7 +339,7 @@ class Orchestrator:
             # The time after the read: a read that waited for another writer's row locks
             # would otherwise stamp this batch's events before that writer's, out of order.
             now = datetime.now(UTC)
-            batch = decide_batch(jobs, inputs, now, self._timing.lease_s)
+            batch = decide_batch(jobs, inputs, now, self._timing.lease_s, self._catalog)
         notices: list[OutboxMessage] = []
         for skipped in batch.skipped:
             _log_skipped(skipped)

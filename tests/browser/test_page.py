@@ -438,7 +438,16 @@ async def test_a_job_s_scheduling_is_shown(
     await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={plain.job_id}")
     await expect(page.locator("#job-title")).to_have_text("Noop")
     await expect(schedule).to_be_hidden()
+    await expect(page.locator("#job-origin")).to_be_hidden()
     await alice.cancel_job(scheduled.job_id)
+    # A fork says where it came from, and opens its source in a click.
+    fork = await alice.fork_job(plain.job_id, "", {"sleep_ms": 1})
+    await page.goto(f"{stack.gateway_url}/?token={stack.token('alice')}#job={fork.job_id}")
+    origin = page.locator("#job-origin")
+    await expect(origin).to_have_text(f"Forked from job {plain.job_id}")
+    await origin.locator("button").click()
+    await expect(page.locator("#job-id")).to_contain_text(plain.job_id)
+    await expect(origin).to_be_hidden()
     # (Opening the second job closed the first's event stream: an aborted request, fine.)
     assert not tab.page_errors
     assert not tab.console_errors

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,12 +17,14 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from jobkit import bus, control, store
+from jobkit.catalog import Catalog
 from jobkit.convert import dict_to_struct, struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import JobStatus, StepStatus
 from jobkit.model import JobRecord, StepUsage
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
+from jobtypes import CATALOG
 from services.orchestrator.config import Timing
 from services.orchestrator.consumer import Orchestrator
 from services.orchestrator.state_machine import ReportKind, StepReport
@@ -412,3 +415,35 @@ async def test_a_result_request_is_answered_only_once_committed_and_a_repeat_is_
         assert after_second is not None
         assert after_second.steps[0].output == after_first.steps[0].output
         assert [e.event.type.value for e in events].count("STEP_SUCCEEDED") == 1
+
+
+async def test_a_job_whose_type_version_is_gone_fails_cleanly(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """A deploy dropped the version of noop a queued job was created with: the orchestrator
+    that takes it fails it with JOB_TYPE_VERSION_GONE, committed like any decision, and
+    goes on with the next input (it does not crash or loop)."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    newer = Catalog(
+        [replace(spec, version=2) if spec.name == "noop" else spec for spec in CATALOG.values()]
+    )
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64, catalog=newer)
+    job, _, rows = await create_job(pool, input={"sleep_ms": 5})
+    assert job.type_version == 1
+    await relay.publish_committed(rows)
+    updates = await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "gone1")
+    await orchestrator.process(updates)
+    async with pool.acquire() as conn:
+        stored = await store.fetch_job(conn, job.id)
+        events = await store.fetch_events(conn, job.id, 0)
+    assert stored is not None
+    assert stored.status is JobStatus.FAILED
+    assert stored.error_code == control.JOB_TYPE_VERSION_GONE
+    assert stored.error_message == (
+        "version 1 of job type noop is no longer deployed: "
+        "create a new job to run the current version"
+    )
+    assert [e.event.type.value for e in events] == ["CREATED", "FAILED"]
+    assert [e.sequence for e in events] == [1, 2]
+    relay.close()

@@ -47,6 +47,8 @@ EXPECTED_COLUMNS = {
         "concurrency_key",
         "concurrency_limit",
         "webhook_url",
+        "type_version",
+        "forked_from_job_id",
     },
     "job_steps": {
         "job_id",
@@ -277,8 +279,8 @@ class _Recording:
 
 #: The table each row type is written to (its fields are that table's columns).
 _TABLES = {
-    "new_job_row_v4": "jobs",
-    "new_step_row": "job_steps",
+    "new_job_row_v5": "jobs",
+    "new_step_row_v2": "job_steps",
     "job_update_row": "jobs",
     "step_update_row_v2": "job_steps",
     "event_row": "job_events",
@@ -300,8 +302,22 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
         fresh = replace(
             job,
             id=fresh_id,
-            steps=tuple(replace(s, job_id=fresh_id) for s in job.steps),
+            # A fork's reused step goes in SUCCEEDED, with its output and when.
+            steps=tuple(
+                replace(s, job_id=fresh_id)
+                if s.position
+                else replace(
+                    s,
+                    job_id=fresh_id,
+                    status=StepStatus.SUCCEEDED,
+                    output=b"reused output",
+                    finished_at=now,
+                )
+                for s in job.steps
+            ),
             parent_id=job.id,
+            forked_from_id=job.id,
+            type_version=3,
             priority=8,
             not_before=now,
             deadline_at=now + timedelta(hours=1),

@@ -28,6 +28,22 @@ WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING')
 ORDER BY created_at DESC, id DESC
 LIMIT $4
 
+-- name: bulk_job_ids --
+-- A slice of the jobs a bulk operation (BulkRetryJobs, BulkCancelJobs) takes, oldest
+-- first, by keyset on (created_at, id) along jobs_status_oldest; a NULL filter matches
+-- every job. $1: the statuses, $2: type, $3: owner, $4: created at or after, $5: created
+-- before, $6 and $7: the created_at and id of the previous slice's last job (NULL for the
+-- first slice), $8: at most this many.
+SELECT id, created_at FROM jobs
+WHERE status = ANY($1::text[])
+  AND ($2::text IS NULL OR type = $2)
+  AND ($3::text IS NULL OR owner = $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) > ($6, $7::uuid))
+ORDER BY created_at, id
+LIMIT $8
+
 -- name: delete_job --
 -- A real delete: steps and events go with the job (ON DELETE CASCADE); a job of a type
 -- that saves artifacts leaves its artifacts to the sweeper (artifact_deletions).

@@ -7,6 +7,7 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
        j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
        j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit, j.webhook_url,
+       j.type_version, j.forked_from_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -36,6 +37,7 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
        j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
        j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit, j.webhook_url,
+       j.type_version, j.forked_from_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
        s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
@@ -75,7 +77,7 @@ LIMIT $3
 -- parameter per table, an array of that table's row type (migration 0008). The
 -- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
 -- an empty array makes its CTE a no-op.
--- $1 new_job_row_v4[], $2 new_step_row[], $3 job_update_row[], $4 step_update_row_v2[],
+-- $1 new_job_row_v5[], $2 new_step_row_v2[], $3 job_update_row[], $4 step_update_row_v2[],
 -- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish), $8 ready_row[]
 -- (step attempts held for the fair dispatcher), $9 webhook_row[] (the deliveries of the
 -- events in $5 that a job's webhook gets; their outbox messages are in $7).
@@ -84,17 +86,20 @@ WITH new_jobs AS (
     INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
                       request_hash, last_sequence, trace_context, created_at, updated_at,
                       version, parent_job_id, priority, not_before, deadline_at,
-                      concurrency_key, concurrency_limit, webhook_url)
+                      concurrency_key, concurrency_limit, webhook_url, type_version,
+                      forked_from_job_id)
     SELECT n.id, n.owner, n.type, n.status, n.progress, n.phase, n.input, n.idempotency_key,
            n.request_hash, n.last_sequence, n.trace_context, n.created_at, n.updated_at,
            n.version, n.parent_job_id, n.priority, n.not_before, n.deadline_at,
-           n.concurrency_key, n.concurrency_limit, n.webhook_url
-    FROM unnest($1::new_job_row_v4[]) AS n
+           n.concurrency_key, n.concurrency_limit, n.webhook_url, n.type_version,
+           n.forked_from_job_id
+    FROM unnest($1::new_job_row_v5[]) AS n
     RETURNING id),
 new_steps AS (
-    INSERT INTO job_steps (job_id, position, name, status)
-    SELECT n.job_id, n.position, n.name, n.status
-    FROM unnest($2::new_step_row[]) AS n),
+    -- A fork's reused steps go in SUCCEEDED, with the source's checkpoint as output.
+    INSERT INTO job_steps (job_id, position, name, status, output, finished_at)
+    SELECT n.job_id, n.position, n.name, n.status, n.output, n.finished_at
+    FROM unnest($2::new_step_row_v2[]) AS n),
 job_updates AS (
     UPDATE jobs AS j
     SET status = u.status, progress = u.progress, phase = u.phase, result = u.result,

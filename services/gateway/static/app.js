@@ -476,6 +476,7 @@
     $("job-title").textContent = humanise(job.type);
     $("job-id").textContent = `Job ${job.jobId}` + (job.createdAt ? ` · started ${ago(job.createdAt)}` : "");
     renderSchedule();
+    renderOrigin();
     const badge = $("job-status");
     badge.textContent = label(job.status);
     badge.className = `badge status-${status}`;
@@ -523,6 +524,21 @@
     }
     $("job-schedule").textContent = parts.join(" · ");
     $("job-schedule").hidden = !parts.length;
+  }
+
+  // Where the job came from: the job it was forked from (ForkJob), or the job whose step
+  // created it (a bulk import's row); a click opens that job.
+  function renderOrigin() {
+    const box = $("job-origin");
+    const from = job.forkedFromJobId ? ["Forked from job", job.forkedFromJobId]
+      : job.parentJobId ? ["Created by job", job.parentJobId] : null;
+    box.hidden = !from;
+    if (!from || box.dataset.jobId === from[1]) return;
+    box.dataset.jobId = from[1];
+    const open = el("button", "btn ghost small mono", from[1]);
+    open.type = "button";
+    open.addEventListener("click", () => { hideError(); openJob(from[1]); });
+    box.replaceChildren(`${from[0]} `, open);
   }
 
   function renderSteps(steps) {

@@ -77,6 +77,70 @@ class RetryJobRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class ForkJobRequest(_message.Message):
+    __slots__ = ("job_id", "from_step", "input_overrides")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_STEP_FIELD_NUMBER: _ClassVar[int]
+    INPUT_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    from_step: str
+    input_overrides: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., from_step: _Optional[str] = ..., input_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class JobFilter(_message.Message):
+    __slots__ = ("type", "status", "owner", "created_after", "created_before")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    status: _jobs_pb2.JobStatus
+    owner: str
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[str] = ..., status: _Optional[_Union[_jobs_pb2.JobStatus, str]] = ..., owner: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BulkRetryJobsRequest(_message.Message):
+    __slots__ = ("filter", "limit", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: JobFilter
+    limit: int
+    page_token: str
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class BulkRetryJobsResponse(_message.Message):
+    __slots__ = ("changed", "skipped", "next_page_token")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    changed: int
+    skipped: int
+    next_page_token: str
+    def __init__(self, changed: _Optional[int] = ..., skipped: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class BulkCancelJobsRequest(_message.Message):
+    __slots__ = ("filter", "limit", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: JobFilter
+    limit: int
+    page_token: str
+    def __init__(self, filter: _Optional[_Union[JobFilter, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class BulkCancelJobsResponse(_message.Message):
+    __slots__ = ("changed", "skipped", "next_page_token")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    changed: int
+    skipped: int
+    next_page_token: str
+    def __init__(self, changed: _Optional[int] = ..., skipped: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class DeleteJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

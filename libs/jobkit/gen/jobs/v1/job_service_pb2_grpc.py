@@ -66,6 +66,21 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.RetryJobRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_jobs__pb2.Job.FromString,
                 _registered_method=True)
+        self.ForkJob = channel.unary_unary(
+                '/jobs.v1.JobService/ForkJob',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
+        self.BulkRetryJobs = channel.unary_unary(
+                '/jobs.v1.JobService/BulkRetryJobs',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsResponse.FromString,
+                _registered_method=True)
+        self.BulkCancelJobs = channel.unary_unary(
+                '/jobs.v1.JobService/BulkCancelJobs',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsResponse.FromString,
+                _registered_method=True)
         self.DeleteJob = channel.unary_unary(
                 '/jobs.v1.JobService/DeleteJob',
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.DeleteJobRequest.SerializeToString,
@@ -135,6 +150,38 @@ class JobServiceServicer:
 
     def RetryJob(self, request, context):
         """Resumes a FAILED or CANCELLED job from its last committed checkpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForkJob(self, request, context):
+        """Creates a new job of the caller's from one of theirs: it copies the source's input with
+        `input_overrides` merged over it (top-level keys replace), and the committed
+        checkpoints of the steps before `from_step` (recorded SUCCEEDED, never run again),
+        and runs the rest from `from_step`. The new job's `forked_from_job_id` names the
+        source; it keeps the source's type version and scheduling (priority, deadline,
+        concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
+        no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
+        step before `from_step` has not succeeded, or the source's type version is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkRetryJobs(self, request, context):
+        """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
+        (as RetryJob) the FAILED or CANCELLED jobs matching `filter`, oldest first, at most
+        `limit` per call, paced per replica (BULK_JOBS_PER_SECOND). Call again with
+        `next_page_token` until it comes back empty; a job is never taken twice by one run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BulkCancelJobs(self, request, context):
+        """Operators only, like BulkRetryJobs: cancels (as CancelJob, without its cascade to a
+        job's children) the QUEUED or RUNNING jobs matching `filter`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,6 +266,21 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RetryJob,
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.RetryJobRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'ForkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForkJob,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'BulkRetryJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkRetryJobs,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsResponse.SerializeToString,
+            ),
+            'BulkCancelJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.BulkCancelJobs,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsResponse.SerializeToString,
             ),
             'DeleteJob': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteJob,
@@ -390,6 +452,87 @@ class JobService:
             '/jobs.v1.JobService/RetryJob',
             jobs_dot_v1_dot_job__service__pb2.RetryJobRequest.SerializeToString,
             jobs_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/ForkJob',
+            jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.SerializeToString,
+            jobs_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkRetryJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/BulkRetryJobs',
+            jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsRequest.SerializeToString,
+            jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BulkCancelJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/BulkCancelJobs',
+            jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsRequest.SerializeToString,
+            jobs_dot_v1_dot_job__service__pb2.BulkCancelJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

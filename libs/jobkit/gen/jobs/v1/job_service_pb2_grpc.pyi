@@ -50,6 +50,26 @@ class JobServiceStub:
     """Stops a job: its running step is told to stop and the job ends CANCELLED."""
     RetryJob: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.RetryJobRequest, _jobs_pb2.Job]
     """Resumes a FAILED or CANCELLED job from its last committed checkpoint."""
+    ForkJob: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ForkJobRequest, _jobs_pb2.Job]
+    """Creates a new job of the caller's from one of theirs: it copies the source's input with
+    `input_overrides` merged over it (top-level keys replace), and the committed
+    checkpoints of the steps before `from_step` (recorded SUCCEEDED, never run again),
+    and runs the rest from `from_step`. The new job's `forked_from_job_id` names the
+    source; it keeps the source's type version and scheduling (priority, deadline,
+    concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
+    no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
+    step before `from_step` has not succeeded, or the source's type version is gone.
+    """
+    BulkRetryJobs: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.BulkRetryJobsRequest, _job_service_pb2.BulkRetryJobsResponse]
+    """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
+    (as RetryJob) the FAILED or CANCELLED jobs matching `filter`, oldest first, at most
+    `limit` per call, paced per replica (BULK_JOBS_PER_SECOND). Call again with
+    `next_page_token` until it comes back empty; a job is never taken twice by one run.
+    """
+    BulkCancelJobs: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.BulkCancelJobsRequest, _job_service_pb2.BulkCancelJobsResponse]
+    """Operators only, like BulkRetryJobs: cancels (as CancelJob, without its cascade to a
+    job's children) the QUEUED or RUNNING jobs matching `filter`.
+    """
     DeleteJob: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.DeleteJobRequest, _empty_pb2.Empty]
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_job_service_pb2.DownloadArtifactRequest, _httpbody_pb2.HttpBody]
@@ -96,6 +116,26 @@ class JobServiceAsyncStub(JobServiceStub):
     """Stops a job: its running step is told to stop and the job ends CANCELLED."""
     RetryJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.RetryJobRequest, _jobs_pb2.Job]  # type: ignore[assignment]
     """Resumes a FAILED or CANCELLED job from its last committed checkpoint."""
+    ForkJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.ForkJobRequest, _jobs_pb2.Job]  # type: ignore[assignment]
+    """Creates a new job of the caller's from one of theirs: it copies the source's input with
+    `input_overrides` merged over it (top-level keys replace), and the committed
+    checkpoints of the steps before `from_step` (recorded SUCCEEDED, never run again),
+    and runs the rest from `from_step`. The new job's `forked_from_job_id` names the
+    source; it keeps the source's type version and scheduling (priority, deadline,
+    concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
+    no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
+    step before `from_step` has not succeeded, or the source's type version is gone.
+    """
+    BulkRetryJobs: _aio.UnaryUnaryMultiCallable[_job_service_pb2.BulkRetryJobsRequest, _job_service_pb2.BulkRetryJobsResponse]  # type: ignore[assignment]
+    """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
+    (as RetryJob) the FAILED or CANCELLED jobs matching `filter`, oldest first, at most
+    `limit` per call, paced per replica (BULK_JOBS_PER_SECOND). Call again with
+    `next_page_token` until it comes back empty; a job is never taken twice by one run.
+    """
+    BulkCancelJobs: _aio.UnaryUnaryMultiCallable[_job_service_pb2.BulkCancelJobsRequest, _job_service_pb2.BulkCancelJobsResponse]  # type: ignore[assignment]
+    """Operators only, like BulkRetryJobs: cancels (as CancelJob, without its cascade to a
+    job's children) the QUEUED or RUNNING jobs matching `filter`.
+    """
     DeleteJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.DeleteJobRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Erases a job: input, result, steps and events. A running job is cancelled first."""
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_job_service_pb2.DownloadArtifactRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
@@ -169,6 +209,44 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_pb2.Job, _abc.Awaitable[_jobs_pb2.Job]]:
         """Resumes a FAILED or CANCELLED job from its last committed checkpoint."""
+
+    @_abc_1.abstractmethod
+    def ForkJob(
+        self,
+        request: _job_service_pb2.ForkJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.Job, _abc.Awaitable[_jobs_pb2.Job]]:
+        """Creates a new job of the caller's from one of theirs: it copies the source's input with
+        `input_overrides` merged over it (top-level keys replace), and the committed
+        checkpoints of the steps before `from_step` (recorded SUCCEEDED, never run again),
+        and runs the rest from `from_step`. The new job's `forked_from_job_id` names the
+        source; it keeps the source's type version and scheduling (priority, deadline,
+        concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
+        no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
+        step before `from_step` has not succeeded, or the source's type version is gone.
+        """
+
+    @_abc_1.abstractmethod
+    def BulkRetryJobs(
+        self,
+        request: _job_service_pb2.BulkRetryJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.BulkRetryJobsResponse, _abc.Awaitable[_job_service_pb2.BulkRetryJobsResponse]]:
+        """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
+        (as RetryJob) the FAILED or CANCELLED jobs matching `filter`, oldest first, at most
+        `limit` per call, paced per replica (BULK_JOBS_PER_SECOND). Call again with
+        `next_page_token` until it comes back empty; a job is never taken twice by one run.
+        """
+
+    @_abc_1.abstractmethod
+    def BulkCancelJobs(
+        self,
+        request: _job_service_pb2.BulkCancelJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.BulkCancelJobsResponse, _abc.Awaitable[_job_service_pb2.BulkCancelJobsResponse]]:
+        """Operators only, like BulkRetryJobs: cancels (as CancelJob, without its cascade to a
+        job's children) the QUEUED or RUNNING jobs matching `filter`.
+        """
 
     @_abc_1.abstractmethod
     def DeleteJob(
