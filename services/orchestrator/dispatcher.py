@@ -1,26 +1,31 @@
 """The fair dispatcher: decides whose waiting step attempt the next free worker runs.
 
-JetStream's queue is first in, first out, so while workers are saturated it must stay
-short: a window (``DISPATCH_WINDOW``) of attempts no worker has taken yet. Everything
-beyond waits in Postgres's ``ready_steps``, where order can be chosen. Each round, every
-orchestrator replica's dispatcher reads how many attempts JetStream holds undelivered,
-and the one that takes the dispatch lock (a transaction-level advisory lock) tops the
-window up: it counts the ready queue in groups, lets the fair policy pick
-(``fairness.pick``: owners in turn, then keys, then priority; caps respected), takes the
-picked rows out and publishes them to JetStream before it commits. Nothing is lost: a
-failed publish rolls the rows back into the queue, and a crash after the publish only
-publishes them again, which ``Nats-Msg-Id`` drops.
+JetStream's queue is first in, first out, so while a backlog waits it must stay short: a
+window of attempts no worker has taken yet, what the workers take in
+``DISPATCH_WINDOW_S`` (and at least ``DISPATCH_WINDOW``). Everything beyond waits in
+Postgres's ``ready_steps``, where order can be chosen. Each round, every orchestrator
+replica's dispatcher reads how many attempts JetStream holds undelivered, and the one that
+takes the dispatch lock (a transaction-level advisory lock) tops the window up: it counts
+the ready queue in groups, lets the fair policy pick (``fairness.pick``: owners in turn,
+then keys, then priority; caps respected), takes the picked rows out and publishes them
+to JetStream before it commits. Nothing is lost: a failed publish rolls the rows back
+into the queue, and a crash after the publish only publishes them again, which
+``Nats-Msg-Id`` drops.
 
 The lock holder also says whether writers should hold their step attempts
-(``jobkit.dispatch_gate``): *held* from the round JetStream's window is full, or eligible
-work is left waiting, until the window is half empty and nothing eligible waits. A cap is
-exact across replicas because the count under it and the release that follows are one
-decision, under the lock, and a capped job's start reaches the workers only this way.
+(``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``
+attempts (a backlog, not a busy moment, which goes first in, first out at no cost), or
+eligible work is left waiting, until the window is half empty and nothing eligible waits.
+A cap is exact across replicas because the count under it and the release that follows
+are one decision, under the lock, and a capped job's start reaches the workers only this
+way.
 
-Rounds come every ``DISPATCH_ROUND_S`` while there is work to decide, and every
-``DISPATCH_IDLE_ROUND_S`` otherwise, when only JetStream is asked (no Postgres round
-trip unless rows may be waiting: a writer that held some says so on
-``jobs.dispatch.wake``).
+A round comes when woken on ``jobs.dispatch.wake`` (a batch that ended steps while the
+gate holds: slots may be free; a capped job written), at most every 2 ms, and otherwise
+every ``DISPATCH_ROUND_S`` while there is work to decide and every
+``DISPATCH_IDLE_ROUND_S`` when there is none, when only JetStream is asked. A full window
+costs no Postgres round trip either, but the queue's depth, read now and then, for
+job_api's ``MAX_BACKLOG``.
 """
 
 from __future__ import annotations
