@@ -123,6 +123,9 @@ class PostgresServer:
             "synchronous_commit": "on",
             "max_connections": "300",
             "shared_buffers": "128MB",
+            # A standby retries a lost primary this often; a promotion waits out the retry
+            # under way, so the default (5 s) would add 5 s to every failover.
+            "wal_retrieve_retry_interval": "200ms",
             # Never log statements or their parameters: they carry résumés.
             "log_statement": "none",
             "log_min_duration_statement": "-1",
