@@ -94,20 +94,25 @@ async def test_a_connection_cut_mid_transaction_is_dropped_and_the_work_retried(
 ) -> None:
     await pool.execute("CREATE TABLE facts (value int PRIMARY KEY)")
     killer = await pool.acquire()
+    victims: list[int] = []
+
+    async def cut_mid_transaction() -> None:
+        async with db.wrap_db_errors(), pool.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO facts (value) VALUES (1)")
+            victims.append(await conn.fetchval("SELECT pg_backend_pid()"))
+            await killer.execute("SELECT pg_terminate_backend($1)", victims[0])
+            await conn.execute("INSERT INTO facts (value) VALUES (2)")
+
     try:
         with pytest.raises(Unavailable):
-            async with db.wrap_db_errors(), pool.acquire() as conn, conn.transaction():
-                await conn.execute("INSERT INTO facts (value) VALUES (1)")
-                victim = await conn.fetchval("SELECT pg_backend_pid()")
-                await killer.execute("SELECT pg_terminate_backend($1)", victim)
-                await conn.execute("INSERT INTO facts (value) VALUES (2)")
+            await cut_mid_transaction()
     finally:
         await pool.release(killer)
     # Nothing of the cut transaction was committed; the retry commits it once, on a new
     # connection (the pool replaced the dead one).
     assert await pool.fetchval("SELECT count(*) FROM facts") == 0
     async with pool.acquire() as conn, conn.transaction():
-        assert await conn.fetchval("SELECT pg_backend_pid()") != victim
+        assert await conn.fetchval("SELECT pg_backend_pid()") != victims[0]
         await conn.execute("INSERT INTO facts (value) VALUES (1), (2)")
     assert await pool.fetchval("SELECT count(*) FROM facts") == 2
 

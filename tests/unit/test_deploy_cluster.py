@@ -145,4 +145,3 @@ def test_the_services_reach_the_primary_through_cnpg_rw() -> None:
     assert str(urlsplit(url.split("=", 1)[1]).hostname).startswith("jobs-db-rw.")
     header = (DEPLOY / "postgres" / "cluster.yaml").read_text()
     assert "target_session_attrs=read-write" in header
-
