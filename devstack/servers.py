@@ -201,7 +201,9 @@ class PostgresServer:
             shutil.chown(self.data_dir, user, user)
         command = [self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port)]
         command += ["-U", PG_USER, "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"]
-        subprocess.run(_as_user(command, user), check=True, capture_output=True)
+        result = subprocess.run(_as_user(command, user), capture_output=True, check=False)
+        if result.returncode:
+            raise RuntimeError(f"pg_basebackup failed: {result.stderr.decode(errors='replace')}")
         return self
 
     def promote(self) -> None:
@@ -293,10 +295,14 @@ class PostgresPair:
     def fail_over(self) -> None:
         """The primary dies; the standby is promoted. Returns once the new primary takes
         writes (alone: ``rebuild_standby`` gives it a synchronous standby again)."""
-        dead, survivor = self.primary, self.standby
-        dead.crash()
-        survivor.promote()
-        self.nodes = [survivor, dead]
+        self.primary.crash()
+        self.promote_standby()
+
+    def promote_standby(self) -> None:
+        """The standby becomes the primary (``pg_ctl promote``), the old one the standby
+        to rebuild."""
+        self.standby.promote()
+        self.nodes.reverse()
         # Its settings came from the old primary: it would wait for a standby it lacks.
         self._synchronous(False)
 

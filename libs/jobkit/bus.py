@@ -39,7 +39,13 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from jobkit.logging import get_logger
 
@@ -131,8 +137,12 @@ def server_urls(url: str) -> list[str]:
 def is_transient(exc: BaseException) -> bool:
     """A JetStream API failure worth retrying: a timeout (the request reached a server
     whose stream or meta leader is being elected), no responders (no JetStream server
-    answered yet), or an API error a cluster gives while it elects or misses a peer."""
-    if isinstance(exc, NatsTimeoutError | NoRespondersError | ServiceUnavailableError):
+    answered yet; a publish says "no response from stream"), or an API error a cluster
+    gives while it elects or misses a peer."""
+    if isinstance(
+        exc,
+        NatsTimeoutError | NoRespondersError | NoStreamResponseError | ServiceUnavailableError,
+    ):
         return True
     return isinstance(exc, APIError) and exc.err_code in TRANSIENT_API_CODES
 

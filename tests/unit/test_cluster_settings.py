@@ -9,7 +9,13 @@ import pytest
 from asyncpg.connect_utils import SessionAttribute
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from jobkit import bus, db
 
@@ -30,6 +36,7 @@ def test_nats_url_lists_every_server() -> None:
     [
         NatsTimeoutError(),
         NoRespondersError(),
+        NoStreamResponseError(),
         ServiceUnavailableError(code=503, err_code=10008),
         APIError(code=500, err_code=10118, description="stream is offline"),
         APIError(code=503, err_code=10009),
