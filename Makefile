@@ -39,10 +39,14 @@ test-browser: $(STAMP) ## the page in headless Chromium (Debian's chromium; JOBS
 bench: $(STAMP) ## benchmarks: throughput, latency, event latency, floors, CPU and memory
 	$(PY) -m bench --out bench-results/bench.json $(BENCH_ARGS)
 
-chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn (then mid-import and the object store, then during a fair backlog), print the damage tables
+chaos: $(STAMP) ## the chaos suite, long form: kill everything in turn (then mid-import and the object store, then during a fair backlog), print the damage tables; CLUSTER=1: on 3 NATS nodes and a Postgres pair (leaders killed, a failover, a paused node)
+ifeq ($(CLUSTER),1)
+	$(PY) -m tests.chaos.cluster --clients $(or $(CLIENTS),8)
+else
 	$(PY) -m tests.chaos --jobs $(or $(JOBS),200)
 	$(PY) -m tests.chaos.shapes --rows $(or $(ROWS),10000)
 	$(PY) -m tests.chaos.fair --jobs $(or $(FLOOD),2000)
+endif
 
 lint: $(STAMP) protos-check ## ruff, format check, mypy --strict, buf lint and breaking (vs main), stale stubs and client
 	$(VENV)/bin/ruff check .

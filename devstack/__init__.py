@@ -5,12 +5,21 @@ and SeaweedFS processes. It lives outside ``jobkit`` so the wheel and the image 
 ``jobctl/`` may import it.
 """
 
-from devstack.servers import NatsServer, PostgresServer, SeaweedServer, free_port
+from devstack.servers import (
+    NatsCluster,
+    NatsServer,
+    PostgresPair,
+    PostgresServer,
+    SeaweedServer,
+    free_port,
+)
 from devstack.stack import SERVICES, ServiceProcess, Stack
 
 __all__ = [
     "SERVICES",
+    "NatsCluster",
     "NatsServer",
+    "PostgresPair",
     "PostgresServer",
     "SeaweedServer",
     "ServiceProcess",

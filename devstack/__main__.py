@@ -25,6 +25,11 @@ def main() -> int:
     parser.add_argument("--notifier-port", type=int, default=50052)
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="3 NATS nodes (R3 streams) and a Postgres primary with a synchronous standby",
+    )
     args = parser.parse_args()
     root = Path(args.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -43,6 +48,7 @@ def main() -> int:
         http_port=args.http_port,
         workers=args.workers,
         with_object_store=True,
+        cluster=args.cluster,
     )
     stop_requested = False
 
@@ -62,8 +68,8 @@ Durable jobs: the whole stack is running.
   job_api   (jobs.v1.JobService)       {stack.job_api_addr}
   notifier  (jobs.v1.NotifierService)  {stack.notifier_addr}
   gateway   (HTTP/JSON, SSE, the page) {stack.gateway_url}
-  postgres  {stack.postgres.url if stack.postgres else ""}
-  nats      {stack.nats.url if stack.nats else ""}
+  postgres  {stack.database_url}
+  nats      {stack.nats_url}
   objects   {stack.object_store.endpoint if stack.object_store else ""} (S3, SeaweedFS)
   logs      {root / "logs"}
   metrics   {" ".join(s.metrics_url for s in stack.services.values())}

@@ -123,6 +123,9 @@ class PostgresServer:
             "synchronous_commit": "on",
             "max_connections": "300",
             "shared_buffers": "128MB",
+            # A standby retries a lost primary this often; a promotion waits out the retry
+            # under way, so the default (5 s) would add 5 s to every failover.
+            "wal_retrieve_retry_interval": "200ms",
             # Never log statements or their parameters: they carry résumés.
             "log_statement": "none",
             "log_min_duration_statement": "-1",
@@ -175,14 +178,158 @@ class PostgresServer:
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL, 10)
 
+    def crash(self) -> None:
+        """``kill -9`` the whole server, as a machine that dies: its backends first (a
+        postmaster killed alone leaves them serving their sessions for a moment), then
+        the postmaster."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for pid in _children(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.kill()
+
+    def clone_from(self, primary: PostgresServer) -> PostgresServer:
+        """Make ``data_dir`` a hot standby of ``primary`` (``pg_basebackup -R``: a base
+        backup, ``standby.signal`` and its ``primary_conninfo``), replacing what was
+        there. ``start`` then runs it; it streams WAL from ``primary``."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        user = self._run_as()
+        self.data_dir.mkdir(mode=0o700)
+        if user:
+            shutil.chown(self.data_dir, user, user)
+        command = [self._bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port)]
+        command += ["-U", PG_USER, "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast"]
+        result = subprocess.run(_as_user(command, user), capture_output=True, check=False)
+        if result.returncode:
+            raise RuntimeError(f"pg_basebackup failed: {result.stderr.decode(errors='replace')}")
+        return self
+
+    def promote(self) -> None:
+        """``pg_ctl promote``: a standby becomes a primary, waiting until it takes writes."""
+        command = [self._bin("pg_ctl"), "promote", "-w", "-t", "60", "-D", str(self.data_dir)]
+        subprocess.run(_as_user(command, self._run_as()), check=True, capture_output=True)
+
+    def sql(self, statement: str) -> str:
+        """Run one statement with psql (as the superuser); its output, unaligned."""
+        command = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER]
+        command += ["-d", PG_DATABASE, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", statement]
+        result = subprocess.run(command, check=True, capture_output=True, timeout=60)
+        return result.stdout.decode().strip()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            # The command may hold spaces and parentheses: the fields follow the last ")".
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class PostgresPair:
+    """A Postgres primary and a synchronous hot standby, from the same binaries: a commit
+    is acknowledged only once the standby has it (``synchronous_standby_names``), so
+    promoting the standby after the primary dies loses no acknowledged commit.
+
+    ``url`` names both hosts with ``target_session_attrs=read-write``, as production's
+    ``DATABASE_URL`` does: clients follow whichever is the primary. ``fail_over`` is the
+    chaos: the primary dies (``kill -9``), the standby is promoted (``pg_ctl promote``)
+    and, while the new primary takes writes alone, the dead node is rebuilt as its
+    synchronous standby (``pg_basebackup -R``), so the pair can fail over again.
+    """
+
+    root: Path
+    nodes: list[PostgresServer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            self.nodes = [PostgresServer(self.root / "pg-a"), PostgresServer(self.root / "pg-b")]
+
+    @property
+    def primary(self) -> PostgresServer:
+        return self.nodes[0]
+
+    @property
+    def standby(self) -> PostgresServer:
+        return self.nodes[1]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"postgresql://{PG_USER}@{hosts}/{PG_DATABASE}?target_session_attrs=read-write"
+
+    def start(self) -> PostgresPair:
+        if (self.primary.data_dir / "standby.signal").exists():
+            self.nodes.reverse()  # restarted on data a failover left: the primary is b
+        self.primary.start()
+        if not (self.standby.data_dir / "standby.signal").exists():
+            self.standby.clone_from(self.primary)
+        self.standby.start()
+        self._synchronous(True)
+        return self
+
+    def _synchronous(self, on: bool, timeout_s: float = 30.0) -> None:
+        """Commits wait for the standby (``on``), or not (a primary left alone)."""
+        if on:
+            self.primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        else:
+            self.primary.sql("ALTER SYSTEM RESET synchronous_standby_names")
+        self.primary.sql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + timeout_s
+        while on:
+            state = self.primary.sql("SELECT string_agg(sync_state, ',') FROM pg_stat_replication")
+            if "sync" in state.split(","):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the standby did not become synchronous")
+            time.sleep(0.1)
+
+    def fail_over(self) -> None:
+        """The primary dies; the standby is promoted. Returns once the new primary takes
+        writes (alone: ``rebuild_standby`` gives it a synchronous standby again)."""
+        self.primary.crash()
+        self.promote_standby()
+
+    def promote_standby(self) -> None:
+        """The standby becomes the primary (``pg_ctl promote``), the old one the standby
+        to rebuild."""
+        self.standby.promote()
+        self.nodes.reverse()
+        # Its settings came from the old primary: it would wait for a standby it lacks.
+        self._synchronous(False)
+
+    def rebuild_standby(self) -> None:
+        """The node that died comes back as the new primary's synchronous standby."""
+        self.standby.clone_from(self.primary)
+        self.standby.start()
+        self._synchronous(True)
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
 
 @dataclass
 class NatsServer:
-    """``nats-server -js`` with file storage in ``store_dir``, fsync on every write."""
+    """``nats-server -js`` with file storage in ``store_dir``, fsync on every write; with
+    ``routes``, one node of a cluster (``NatsCluster``)."""
 
     store_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Its name in the cluster (JetStream reports leaders by it); empty: standalone.
+    server_name: str = ""
+    cluster_port: int = 0
+    #: The other nodes' cluster ports.
+    routes: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -210,6 +357,7 @@ class NatsServer:
                     f'  store_dir: "{self.store_dir}"',
                     "  sync_interval: always",
                     "}",
+                    *self._cluster_lines(),
                 ]
             )
         )
@@ -220,11 +368,74 @@ class NatsServer:
         _wait_for_port(self.port, self.proc, 30, "nats-server")
         return self
 
+    def _cluster_lines(self) -> list[str]:
+        if not self.server_name:
+            return []
+        routes = ", ".join(f"nats-route://127.0.0.1:{port}" for port in self.routes)
+        return [
+            f"server_name: {self.server_name}",
+            "cluster {",
+            "  name: jobs",
+            f"  listen: 127.0.0.1:{self.cluster_port}",
+            f"  routes: [{routes}]",
+            "}",
+        ]
+
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM, 30)
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL, 10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+
+
+@dataclass
+class NatsCluster:
+    """Three ``nats-server`` nodes on loopback, routed to each other, each with its own
+    JetStream file store (``sync_interval: always``): R3 streams survive one node's loss.
+    ``url`` lists all three, as ``NATS_URL`` does in production."""
+
+    root: Path
+    size: int = 3
+    nodes: list[NatsServer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.nodes:
+            return
+        cluster_ports = [free_port() for _ in range(self.size)]
+        for i, port in enumerate(cluster_ports):
+            self.nodes.append(
+                NatsServer(
+                    self.root / f"nats-{i + 1}",
+                    server_name=f"n{i + 1}",
+                    cluster_port=port,
+                    routes=[p for p in cluster_ports if p != port],
+                )
+            )
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def node(self, server_name: str) -> NatsServer:
+        return next(n for n in self.nodes if n.server_name == server_name)
+
+    def start(self) -> NatsCluster:
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.signal(signal.SIGCONT)
+            node.stop()
 
 
 #: The object store's credentials in development and tests (SeaweedFS's S3 identities).

@@ -21,7 +21,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack.servers import NatsServer, PostgresServer, SeaweedServer, free_port
+from devstack.servers import (
+    NatsCluster,
+    NatsServer,
+    PostgresPair,
+    PostgresServer,
+    SeaweedServer,
+    free_port,
+)
 from jobkit.auth import mint_token
 
 SERVICES = ("job_api", "orchestrator", "ai_worker", "notifier", "gateway")
@@ -107,8 +114,13 @@ class Stack:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: Run an object store (SeaweedFS) for artifacts, as ``make dev`` does.
     with_object_store: bool = False
+    #: Run on a 3-node NATS cluster (R3 streams) and a Postgres primary with a synchronous
+    #: standby, as production does, instead of one server of each.
+    cluster: bool = False
     postgres: PostgresServer | None = None
     nats: NatsServer | None = None
+    postgres_pair: PostgresPair | None = None
+    nats_cluster: NatsCluster | None = None
     object_store: SeaweedServer | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
@@ -134,22 +146,42 @@ class Stack:
             audience=self.extra_env.get("JWT_AUDIENCE"),
         )
 
+    @property
+    def database_url(self) -> str:
+        """``DATABASE_URL``: the one server, or both hosts of the pair (read-write)."""
+        if self.postgres_pair is not None:
+            return self.postgres_pair.url
+        assert self.postgres is not None
+        return self.postgres.url
+
+    @property
+    def nats_url(self) -> str:
+        """``NATS_URL``: the one server, or every node of the cluster."""
+        if self.nats_cluster is not None:
+            return self.nats_cluster.url
+        assert self.nats is not None
+        return self.nats.url
+
     def start_servers(self) -> None:
-        self.postgres = PostgresServer(self.root / "postgres").start()
-        self.nats = NatsServer(self.root / "nats").start()
+        if self.cluster:
+            self.postgres_pair = PostgresPair(self.root).start()
+            self.nats_cluster = NatsCluster(self.root).start()
+        else:
+            self.postgres = PostgresServer(self.root / "postgres").start()
+            self.nats = NatsServer(self.root / "nats").start()
         if self.with_object_store:
             self.object_store = SeaweedServer(self.root / "seaweedfs").start()
 
     def service_env(self, name: str) -> dict[str, str]:
-        assert self.postgres is not None
-        assert self.nats is not None
         env = dict(os.environ)
         env.update(
-            DATABASE_URL=self.postgres.url,
-            NATS_URL=self.nats.url,
+            DATABASE_URL=self.database_url,
+            NATS_URL=self.nats_url,
             JWT_SECRET=self.jwt_secret,
             PYTHONUNBUFFERED="1",
         )
+        if self.cluster:
+            env["NATS_STREAM_REPLICAS"] = "3"
         if self.object_store is not None:
             env.update(self.object_store.env())
         if name == "job_api":
@@ -227,8 +259,12 @@ class Stack:
             service.stop()
         if self.nats:
             self.nats.stop()
+        if self.nats_cluster:
+            self.nats_cluster.stop()
         if self.postgres:
             self.postgres.stop()
+        if self.postgres_pair:
+            self.postgres_pair.stop()
         if self.object_store:
             self.object_store.stop()
 

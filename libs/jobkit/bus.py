@@ -19,12 +19,16 @@ replays gaps from Postgres) and ``jobs.cancel`` (stop-this-step notices to worke
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import NoServersError
+from nats.errors import NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -35,7 +39,13 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from jobkit.logging import get_logger
 
@@ -73,6 +83,18 @@ ORCHESTRATOR_DELIVER_SUBJECT = "jobs.deliver.orchestrator"
 #: How long JetStream remembers a Nats-Msg-Id: an outbox re-publish within it is dropped.
 DUPLICATE_WINDOW_S = 600.0
 
+#: JetStream API errors a cluster answers while it elects a leader or misses a peer, and
+#: which pass by themselves: "JetStream system temporarily unavailable" (10008), "cluster
+#: can not handle request" (10009, no meta leader yet), "no suitable peers for placement"
+#: (10005, an R3 asset while a node is down), "stream is offline" (10118, 10194) and
+#: "consumer is offline" (10119, 10195).
+TRANSIENT_API_CODES = frozenset({10005, 10008, 10009, 10118, 10119, 10194, 10195})
+
+#: How long a JetStream API call is retried through an election before the error stands.
+API_RETRY_S = 60.0
+
+_T = TypeVar("_T")
+
 
 def step_subject(job_type: str, step: str) -> str:
     return f"{STEPS_SUBJECT_PREFIX}{job_type}.{step}"
@@ -103,8 +125,56 @@ def webhook_subject(job_id: str) -> str:
     return f"{WEBHOOKS_SUBJECT_PREFIX}{job_id}"
 
 
+def server_urls(url: str) -> list[str]:
+    """Every server of ``NATS_URL``: one URL, or several separated by commas (a cluster's
+    nodes; the client picks one at random and fails over to the others)."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("NATS_URL names no server")
+    return servers
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A JetStream API failure worth retrying: a timeout (the request reached a server
+    whose stream or meta leader is being elected), no responders (no JetStream server
+    answered yet; a publish says "no response from stream"), or an API error a cluster
+    gives while it elects or misses a peer."""
+    if isinstance(
+        exc,
+        NatsTimeoutError | NoRespondersError | NoStreamResponseError | ServiceUnavailableError,
+    ):
+        return True
+    return isinstance(exc, APIError) and exc.err_code in TRANSIENT_API_CODES
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[_T]], what: str, *, within_s: float = API_RETRY_S
+) -> _T:
+    """``call()``, again after a pause while it fails transiently (``is_transient``), for
+    up to ``within_s``; then, or on any other error, the error stands."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_transient(exc) or loop.time() + delay > deadline:
+                raise
+            log.info(
+                "jetstream_api_retry",
+                call=what,
+                error=type(exc).__name__,
+                code=getattr(exc, "err_code", None),
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
 async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
-    """Connect, waiting up to ``wait_s`` for the server; afterwards reconnect forever."""
+    """Connect to any server of ``url`` (one, or a comma-separated cluster), waiting up to
+    ``wait_s`` for one to answer; afterwards reconnect forever, to whichever is up."""
+    servers = server_urls(url)
 
     async def on_disconnect() -> None:
         log.warning("nats_disconnected")
@@ -119,7 +189,7 @@ async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
     while True:
         try:
             return await nats.connect(
-                url,
+                servers=servers,
                 name=name,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
@@ -129,6 +199,11 @@ async def connect(url: str, name: str, *, wait_s: float = 60.0) -> NatsClient:
                 error_cb=on_error,
                 # Publishes made while reconnecting wait in this buffer (bytes).
                 pending_size=64 * 1024 * 1024,
+                # A server that stops answering (paused, partitioned: its TCP connection
+                # stays open) is left for another after two unanswered pings, 4-6 s,
+                # rather than the client's default of four minutes.
+                ping_interval=2,
+                max_outstanding_pings=2,
             )
         except (NoServersError, OSError):
             if asyncio.get_running_loop().time() > deadline:
@@ -155,7 +230,9 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """Create or update the streams; idempotent and safe from many replicas.
 
     ``replicas`` is JetStream's R (3 in production); every service must pass the same value,
-    or an update would scale the streams down again.
+    or an update would scale the streams down again. Each call is retried while a cluster
+    elects its leaders (``retry_transient``); an update only when the config differs, so
+    replicas starting together do not each propose a change.
     """
     for config in (
         _work_queue(STEPS_STREAM, f"{STEPS_SUBJECT_PREFIX}>", replicas),
@@ -164,10 +241,37 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
         # week covers notifiers that were down, or had no WEBHOOK_SECRET, for a while.
         _work_queue(WEBHOOKS_STREAM, f"{WEBHOOKS_SUBJECT_PREFIX}>", replicas),
     ):
+        await retry_transient(partial(_ensure_stream, js, config), f"stream {config.name}")
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        info = await js.stream_info(config.name)
+    except NotFoundError:
         try:
             await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
+            return
+        except BadRequestError:  # created meanwhile by another replica
+            info = await js.stream_info(config.name)
+    if not _same_stream(info.config, config):
+        await js.update_stream(config)
+
+
+def _same_stream(current: StreamConfig, wanted: StreamConfig) -> bool:
+    """Whether the fields this module sets already hold (the server fills in others)."""
+    return all(
+        getattr(current, f) == getattr(wanted, f)
+        for f in (
+            "subjects",
+            "retention",
+            "storage",
+            "discard",
+            "duplicate_window",
+            "max_age",
+            "num_replicas",
+        )
+    )
 
 
 def _work_queue(name: str, subjects: str, replicas: int) -> StreamConfig:
@@ -187,15 +291,28 @@ def _work_queue(name: str, subjects: str, replicas: int) -> StreamConfig:
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
     """Create the durable consumer unless it exists; concurrent replicas creating it with
-    the same config is harmless. An existing push consumer that delivers elsewhere (one
-    created before the shared deliver subject) is pointed at it."""
-    assert config.durable_name is not None
+    the same config is harmless. Its replicas follow the stream's (``NATS_STREAM_REPLICAS``
+    through ``ensure_streams``): an R3 stream gets R3 consumers, whose state (acks,
+    deliveries) survives the loss of a node. An existing consumer with other replicas, or a
+    push consumer that delivers elsewhere (one created before the shared deliver subject),
+    is updated. Retried while a cluster elects its leaders."""
+    await retry_transient(
+        lambda: _ensure_consumer(js, stream, config), f"consumer {config.durable_name}"
+    )
+
+
+async def _ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    durable = config.durable_name
+    assert durable is not None
+    replicas = (await js.stream_info(stream)).config.num_replicas or 1
+    config = dataclasses.replace(config, num_replicas=replicas)
     try:
-        info = await js.consumer_info(stream, config.durable_name)
+        info = await js.consumer_info(stream, durable)
     except NotFoundError:
         await js.add_consumer(stream, config)
         return
-    if config.deliver_subject and info.config.deliver_subject != config.deliver_subject:
+    moved = bool(config.deliver_subject) and info.config.deliver_subject != config.deliver_subject
+    if moved or (info.config.num_replicas or replicas) != replicas:
         await js.add_consumer(stream, config)
 
 

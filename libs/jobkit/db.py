@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
+from asyncpg.connect_utils import SessionAttribute
 
 from jobkit.errors import Unavailable
 from jobkit.logging import get_logger
@@ -22,19 +24,47 @@ Pool = asyncpg.Pool
 #: A connection, or one borrowed from a pool (which proxies it).
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-# Connection-level failures: the server is down, restarting, or unreachable.
+# Connection-level failures: the server is down, restarting, or unreachable; or, with
+# several hosts, none of them is a primary yet (a standby being promoted), or a session
+# found itself on a read-only server. A transaction cut by one of these is rolled back by
+# the server (or its commit's fate is decided by the old primary's WAL, which a
+# synchronous standby holds): the caller's retry goes through the version checks and the
+# attempt fencing, so a commit that did land is never made twice.
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
     asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
 )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the primary is out of reach (not a fault of the statement)."""
+    return isinstance(exc, _UNAVAILABLE_ERRORS)
+
+
+def hosts(dsn: str) -> list[str]:
+    """The ``host:port`` entries of a libpq URL (several for a primary and its standbys)."""
+    netloc = urlsplit(dsn).netloc.rpartition("@")[2]
+    return [h for h in netloc.split(",") if h]
+
+
+def session_attrs(dsn: str) -> SessionAttribute | None:
+    """What ``create_pool`` asks of a server beyond ``dsn``: with several hosts and no
+    ``target_session_attrs`` in it, ``read-write``, so a connection only ever lands on the
+    primary (asyncpg's default, ``any``, would take the first host that answers, a
+    standby included). ``None``: as ``dsn`` says."""
+    query = dict(parse_qsl(urlsplit(dsn).query))
+    if len(hosts(dsn)) > 1 and "target_session_attrs" not in query:
+        return SessionAttribute.read_write
+    return None
 
 
 @contextlib.asynccontextmanager
@@ -59,6 +89,7 @@ async def create_pool(
         try:
             pool = await asyncpg.create_pool(
                 dsn,
+                target_session_attrs=session_attrs(dsn),
                 min_size=min_size,
                 max_size=max_size,
                 command_timeout=30,
@@ -83,6 +114,48 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     for session state this code never leaves behind (the migration lock is released
     explicitly).
     """
+
+
+async def primary_reachable(pool: asyncpg.Pool, timeout_s: float = 2.0) -> bool:
+    """Whether a pooled session reaches a writable primary within ``timeout_s``.
+
+    When it does not, every open connection is expired: one left half-open towards a
+    vanished or partitioned server is replaced on its next acquire rather than reused, and
+    new ones go, by ``target_session_attrs``, to whichever host is the primary now.
+    """
+    try:
+        async with asyncio.timeout(timeout_s), pool.acquire() as conn:
+            writable = bool(await conn.fetchval(queries.is_primary))
+    except Exception as exc:  # whatever it is, no primary answered: not ready
+        if not is_unavailable(exc):
+            log.warning("postgres_check_failed", error=type(exc).__name__)
+        writable = False
+    if not writable:
+        await pool.expire_connections()
+    return writable
+
+
+async def follow_primary(
+    pool: asyncpg.Pool,
+    on_change: Callable[[bool], Awaitable[None]],
+    *,
+    interval_s: float = 1.0,
+    timeout_s: float = 2.0,
+) -> None:
+    """Forever: check the primary every ``interval_s``; call ``on_change(reachable)`` each
+    time that flips (first when it is lost). Health goes NOT_SERVING through it while no
+    primary answers (a failover, an outage) and SERVING again by itself once one does."""
+    reachable = True
+    while True:
+        now = await primary_reachable(pool, timeout_s)
+        if now != reachable:
+            reachable = now
+            if now:
+                log.info("postgres_primary_back")
+            else:
+                log.warning("postgres_primary_lost")
+            await on_change(now)
+        await asyncio.sleep(interval_s)
 
 
 def migration_files() -> list[tuple[str, str]]:

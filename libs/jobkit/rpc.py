@@ -480,6 +480,12 @@ async def _reject(
     raise AssertionError("unreachable: abort raises")
 
 
+#: The health service the liveness probe asks: SERVING from start to shutdown, whatever the
+#: dependencies do. The overall health ("") and each RPC service's follow the database too
+#: (``set_serving``): they are what readiness, the gateway and the dev stack ask.
+LIVENESS_SERVICE = "liveness"
+
+
 class GrpcServer:
     """A grpc.aio server with health and reflection, requests decoded by ``DecodeRequests``,
     and a graceful ``stop``."""
@@ -523,9 +529,20 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", *self._service_names):
+        for name in ("", LIVENESS_SERVICE, *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_listening", address=self.address, port=self.port)
+
+    async def set_serving(self, serving: bool) -> None:
+        """Readiness: NOT_SERVING while a dependency (the Postgres primary) is out of reach,
+        SERVING again once it is back; liveness stays SERVING. No effect once stopping."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self._service_names):
+            await self.health.set(name, status)
 
     async def stop(self, grace_s: float) -> None:
         """Report NOT_SERVING, refuse new calls, let running ones finish for ``grace_s``."""

@@ -36,7 +36,7 @@ from nats.aio.client import Client as NatsClient
 
 from jobkit import bus
 from jobkit.config import CommonSettings
-from jobkit.db import create_pool, migrate
+from jobkit.db import create_pool, follow_primary, migrate
 from jobkit.logging import configure_logging, get_logger
 from jobkit.metrics import start_metrics_server
 from jobkit.tracing import configure_tracing
@@ -72,6 +72,8 @@ class Server(Protocol):
 
     async def stop(self, grace_s: float) -> None: ...
 
+    async def set_serving(self, serving: bool) -> None: ...
+
 
 class Service:
     """One service process's lifetime; see the module docstring for the order of things."""
@@ -97,6 +99,7 @@ class Service:
         self._background: list[asyncio.Task[Any]] = []
         self._stop_steps: list[Step] = []
         self._closers: list[Step] = []
+        self._pool: asyncpg.Pool | None = None
 
     @classmethod
     def start(cls, name: str, common: CommonSettings) -> Service:
@@ -145,6 +148,7 @@ class Service:
         pool = await create_pool(self._settings().database_url, max_size=max_size)
         self.on_close(pool.close)
         await migrate(pool)
+        self._pool = pool
         return pool
 
     async def nats(self, *, streams: bool = True) -> NatsClient:
@@ -158,9 +162,12 @@ class Service:
         return nc
 
     async def serve(self, server: Server, *, grace_s: float) -> None:
-        """Start ``server``; at shutdown it stops first, finishing calls for ``grace_s``."""
+        """Start ``server``; at shutdown it stops first, finishing calls for ``grace_s``.
+        With a pool, its health follows the Postgres primary (``db.follow_primary``)."""
         await server.start()
         self.on_stop(lambda: server.stop(grace_s))
+        if self._pool is not None:
+            self.background(follow_primary(self._pool, server.set_serving))
 
     def background(self, loop: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a long-lived loop in the service's task group (cancelled at shutdown after

@@ -1,5 +1,7 @@
 """The chaos suite in its short form (CI): every scenario, fewer jobs (a fair backlog of
-300 rather than 2,000). `make chaos` runs the long form and prints the tables."""
+300 rather than 2,000); on the clustered stack, one NATS leader killed and one Postgres
+failover. `make chaos` (and `make chaos CLUSTER=1`) runs the long form and prints the
+tables."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import fair, shapes
+from tests.chaos import cluster, fair, shapes
 from tests.chaos.harness import SCENARIOS, render, run_all
 
 pytestmark = pytest.mark.chaos
@@ -42,4 +44,15 @@ async def test_a_fair_backlog_survives_every_kill_and_stays_fair(tmp_path: Path)
     table = fair.render(outcomes)
     print("\n" + table)
     assert [o.scenario for o in outcomes] == list(fair.SCENARIOS)
+    assert not [o.scenario for o in outcomes if not o.ok], table
+
+
+@pytest.mark.timeout(300)
+async def test_a_cluster_loses_nothing_to_a_nats_leader_or_the_postgres_primary(
+    tmp_path: Path,
+) -> None:
+    outcomes = await cluster.run_all(tmp_path, cluster.SHORT, clients=4)
+    table = cluster.render(outcomes)
+    print("\n" + table)
+    assert [o.scenario for o in outcomes] == cluster.SHORT
     assert not [o.scenario for o in outcomes if not o.ok], table

@@ -10,6 +10,7 @@ import time
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import Stack
 from jobctl.client import JobsClient
@@ -89,8 +90,14 @@ async def test_job_api_answers_unavailable_while_postgres_is_down(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await asyncio.wait_for(call, 30)
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Not ready while no primary answers (readiness), alive all the same (liveness).
+        for addr in (stack.job_api_addr, stack.notifier_addr):
+            assert await _health_becomes(addr, "", NOT_SERVING), addr
+            assert await _health_becomes(addr, "liveness", SERVING), addr
     finally:
         await asyncio.to_thread(stack.postgres.start)
+    for addr in (stack.job_api_addr, stack.notifier_addr):
+        assert await _health_becomes(addr, "", SERVING), addr
     # Back without a restart of any service: the pools reconnect on their own.
     deadline = time.monotonic() + 30
     while True:
@@ -105,3 +112,20 @@ async def test_job_api_answers_unavailable_while_postgres_is_down(
     events = [e async for e in alice.watch(later.job_id)]
     assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
     assert all(s.alive() for s in stack.services.values())
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _health_becomes(addr: str, service: str, status: int, within_s: float = 15.0) -> bool:
+    """Whether ``addr``'s health of ``service`` reads ``status`` within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+            if reply.status == status:
+                return True
+            await asyncio.sleep(0.2)
+    return False

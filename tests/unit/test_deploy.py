@@ -368,9 +368,12 @@ def test_probes(overlay: str) -> None:
         assert ports == svc.ports, name
         if svc.grpc_port is not None:
             assert env_of(c)["GRPC_ADDR"]["value"] == f"0.0.0.0:{svc.grpc_port}", name
+            # Ready follows the Postgres primary (""); alive is the process only
+            # ("liveness"), or a database failover would restart every replica.
+            services = {"startupProbe": "", "readinessProbe": "", "livenessProbe": "liveness"}
             for kind in kinds:
                 assert c[kind]["grpc"]["port"] == svc.grpc_port, f"{name}: {kind}"
-                assert c[kind]["grpc"].get("service", "") == "", f"{name}: {kind}"
+                assert c[kind]["grpc"].get("service", "") == services[kind], f"{name}: {kind}"
         elif svc.http_port is not None:
             assert env_of(c)["HTTP_ADDR"]["value"] == f"0.0.0.0:{svc.http_port}", name
             # Alive is the process only; ready needs both upstreams SERVING. Liveness must

@@ -81,12 +81,13 @@ class Queries:
     webhook_delivery_due: str
     record_webhook_attempt: str
     list_webhook_deliveries: str
-    # migrations.sql: the migrator's own bookkeeping (jobkit.db)
+    # migrations.sql: the migrator's own bookkeeping, and the primary check (jobkit.db)
     migration_lock: str
     migration_unlock: str
     create_migrations_table: str
     applied_migrations: str
     record_migration: str
+    is_primary: str
 
 
 def parse(text: str, source: str = "<sql>") -> dict[str, str]:

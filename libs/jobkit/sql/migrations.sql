@@ -19,3 +19,8 @@ SELECT name FROM schema_migrations
 -- name: record_migration --
 -- $1: the migration's file name.
 INSERT INTO schema_migrations (name) VALUES ($1)
+
+-- name: is_primary --
+-- Whether this session is on a writable primary (jobkit.db.primary_reachable): a standby
+-- is in recovery until it is promoted.
+SELECT NOT pg_is_in_recovery()
