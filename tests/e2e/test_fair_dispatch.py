@@ -199,26 +199,29 @@ async def test_a_full_queue_refuses_new_jobs_saying_when_to_come_back(
     db = await asyncpg.connect(bounded_stack.postgres.url)
     try:
         async with client_for(bounded_stack, "filler") as filler:
-            gate = asyncio.Semaphore(8)
 
             async def create() -> str | grpc.aio.AioRpcError:
-                async with gate:
-                    try:
-                        job = await filler.create_job("noop", {"sleep_ms": STEP_MS})
-                    except grpc.aio.AioRpcError as error:
-                        return error
-                    return job.job_id
+                try:
+                    job = await filler.create_job("noop", {"sleep_ms": STEP_MS})
+                except grpc.aio.AioRpcError as error:
+                    return error
+                return job.job_id
 
-            # The worker frozen, nothing drains: the queue fills at the pace of CreateJob.
+            # The worker frozen, nothing drains: the queue fills at the pace of CreateJob,
+            # and job_api hears how deep it is every 100 ms: create until it refuses.
             worker = bounded_stack.services["ai_worker"]
             worker.signal(signal.SIGSTOP)
+            outcomes: list[str | grpc.aio.AioRpcError] = []
             try:
-                outcomes = await asyncio.gather(*(create() for _ in range(200)))
+                while len(outcomes) < 1000 and all(isinstance(o, str) for o in outcomes):
+                    outcomes += await asyncio.gather(*(create() for _ in range(8)))
             finally:
                 worker.signal(signal.SIGCONT)
             accepted = [o for o in outcomes if isinstance(o, str)]
             refused = [o for o in outcomes if not isinstance(o, str)]
             assert refused, "the queue was never full"
+            # Not before the bound: at least 100 waited (JetStream's 8, then the queue's).
+            assert len(accepted) >= 100
             assert {e.code() for e in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
             assert all("the queue is full" in (e.details() or "") for e in refused)
             assert all(1.0 <= retry_delay_s(e) <= 60.0 for e in refused)
