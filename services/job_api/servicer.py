@@ -206,6 +206,16 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             max_input_bytes=self._max_input_bytes,
             webhook_allow_hosts=self._webhook_allow_hosts,
         )
+        return await self._plan_and_commit(caller, valid)
+
+    async def _plan_and_commit(
+        self,
+        caller: Principal,
+        valid: planning.ValidRequest,
+        reuse: planning.Reuse | None = None,
+    ) -> jobs_pb2.Job:
+        """Plan a validated request (CreateJob's, ForkJob's with the steps it reuses)
+        as the caller's new job, and commit it."""
         if valid.webhook is not None:
             await self._check_webhook(valid.webhook)
         now = self._clock()
@@ -218,6 +228,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             trace_context=tracing.current_traceparent(),
             dispatch_first_step=self._dispatch_first_step,
             step_tokens=self._step_tokens,
+            reuse=reuse,
         )
         return await self._commit_new(caller, planned, valid, now)
 
@@ -340,20 +351,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 )
             except InvalidArgument as invalid:
                 raise planning.as_overrides(invalid, overrides) from None
-            if valid.webhook is not None:
-                await self._check_webhook(valid.webhook)
-            now = self._clock()
-            planned = planning.plan(
-                valid,
-                owner=caller.subject,
-                job_id=uuid.uuid4(),
-                now=now,
-                trace_context=tracing.current_traceparent(),
-                dispatch_first_step=self._dispatch_first_step,
-                step_tokens=self._step_tokens,
-                reuse=reuse,
-            )
-            return await self._commit_new(caller, planned, valid, now)
+            return await self._plan_and_commit(caller, valid, reuse)
 
     @server_streaming
     async def DownloadArtifact(
