@@ -273,7 +273,9 @@ async def _run(args: argparse.Namespace) -> int:
                 else args.input_overrides,
                 args.set or [],
             )
-            job = await client.fork_job(args.job_id, args.from_step, overrides)
+            job = await client.fork_job(
+                args.job_id, args.from_step, overrides, idempotency_key=args.idempotency_key
+            )
             if args.watch:
                 if args.output != "json":
                     print(f"job {job.job_id} ({job.type}, forked from {args.job_id})", flush=True)
@@ -565,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fork.add_argument(
         "--input-overrides", metavar="FILE", help="a JSON object of keys to replace (- for stdin)"
+    )
+    fork.add_argument(
+        "--idempotency-key",
+        default="",
+        help="repeating the fork with the same key returns the same job (and lets it be retried)",
     )
     fork.add_argument("--watch", "-w", action="store_true", help="follow it to the end")
 

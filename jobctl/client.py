@@ -131,12 +131,18 @@ class JobsClient(Client):
         return await self._call(self.jobs.RetryJob, job_service_pb2.RetryJobRequest(job_id=job_id))
 
     async def fork_job(
-        self, job_id: str, from_step: str = "", overrides: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        from_step: str = "",
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str = "",
     ) -> jobs_pb2.Job:
         """A new job from ``job_id``: its checkpoints before ``from_step`` reused, its input
-        with ``overrides`` over it. Not retried: a repeat would fork twice."""
-        request = fork_request(job_id, from_step, overrides or {})
-        return await self._call(self.jobs.ForkJob, request, retry=False)
+        with ``overrides`` over it. Retried only with an ``idempotency_key``: without one,
+        a repeat would fork twice."""
+        request = fork_request(job_id, from_step, overrides or {}, idempotency_key)
+        return await self._call(self.jobs.ForkJob, request, retry=bool(idempotency_key))
 
     async def bulk_retry(
         self, where: BulkFilter, *, limit: int = 0, page_token: str = ""

@@ -149,14 +149,25 @@ class HttpJobsClient(Client):
         return await self._call("POST", f"/v1/jobs/{job_id}:retry", jobs_pb2.Job(), body={})
 
     async def fork_job(
-        self, job_id: str, from_step: str = "", overrides: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        from_step: str = "",
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str = "",
     ) -> jobs_pb2.Job:
         """A new job from ``job_id``: its checkpoints before ``from_step`` reused, its input
-        with ``overrides`` over it. Not retried: a repeat would fork twice."""
-        body = json_format.MessageToDict(fork_request(job_id, from_step, overrides or {}))
+        with ``overrides`` over it. Retried only with an ``idempotency_key``: without one,
+        a repeat would fork twice."""
+        request = fork_request(job_id, from_step, overrides or {}, idempotency_key)
+        body = json_format.MessageToDict(request)
         body.pop("jobId", None)
         return await self._call(
-            "POST", f"/v1/jobs/{job_id}:fork", jobs_pb2.Job(), body=body, retry=False
+            "POST",
+            f"/v1/jobs/{job_id}:fork",
+            jobs_pb2.Job(),
+            body=body,
+            retry=bool(idempotency_key),
         )
 
     async def bulk_retry(

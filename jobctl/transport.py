@@ -73,13 +73,16 @@ def create_request(
 
 
 def fork_request(
-    job_id: str, from_step: str, overrides: Mapping[str, Any]
+    job_id: str, from_step: str, overrides: Mapping[str, Any], idempotency_key: str = ""
 ) -> job_service_pb2.ForkJobRequest:
     """The ForkJob request both transports send."""
     payload = struct_pb2.Struct()
     payload.update(dict(overrides))
     return job_service_pb2.ForkJobRequest(
-        job_id=job_id, from_step=from_step, input_overrides=payload
+        job_id=job_id,
+        from_step=from_step,
+        input_overrides=payload,
+        idempotency_key=idempotency_key,
     )
 
 

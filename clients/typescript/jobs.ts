@@ -78,6 +78,7 @@ export interface ForkJobRequest {
   jobId?: string;
   fromStep?: string;
   inputOverrides?: Record<string, unknown>;
+  idempotencyKey?: string;
 }
 
 /** jobs.v1.Job */

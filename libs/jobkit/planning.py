@@ -50,6 +50,15 @@ def request_hash(job_type: str, input_bytes: bytes) -> bytes:
     return hashlib.sha256(job_type.encode() + b"\0" + input_bytes).digest()
 
 
+def fork_request_hash(valid: ValidRequest, source_id: uuid.UUID, from_step: str) -> ValidRequest:
+    """A fork's request, told apart by its source and its first step too: the same key
+    for a fork of another job, or from another step, is a different request."""
+    digest = hashlib.sha256(
+        valid.request_hash + b"\0fork\0" + source_id.bytes + from_step.encode()
+    ).digest()
+    return replace(valid, request_hash=digest)
+
+
 @dataclass(frozen=True, slots=True)
 class CreateRequest:
     """A CreateJob request, decoded."""

@@ -340,7 +340,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                         job_type=source.type,
                         input=dict_to_struct(document).SerializeToString(deterministic=True),
                         document=document,
-                        idempotency_key=None,
+                        idempotency_key=request.idempotency_key or None,
                         scheduling=planning.fork_scheduling(source),
                         webhook_url=source.webhook_url,
                         type_version=source.type_version,
@@ -351,6 +351,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 )
             except InvalidArgument as invalid:
                 raise planning.as_overrides(invalid, overrides) from None
+            valid = planning.fork_request_hash(valid, source.id, request.from_step)
             return await self._plan_and_commit(caller, valid, reuse)
 
     @server_streaming

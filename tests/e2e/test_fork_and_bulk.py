@@ -104,6 +104,24 @@ async def test_a_fork_from_the_start_is_a_re_run_with_the_overrides(alice: JobsC
     assert struct_to_dict((await alice.get_job(fork.job_id)).result)["written"] == "two"
 
 
+async def test_a_fork_with_an_idempotency_key_is_made_once(alice: JobsClient) -> None:
+    source = await alice.create_job("noop", {"sleep_ms": 1, "write": "one"})
+    await watch_all(alice, source.job_id)
+    first = await alice.fork_job(source.job_id, "work", {"write": "two"}, idempotency_key="f-1")
+    again = await alice.fork_job(source.job_id, "work", {"write": "two"}, idempotency_key="f-1")
+    assert again.job_id == first.job_id
+    # The same key for another fork: from another step, or with other overrides.
+    for from_step, overrides in (("finish", {"write": "two"}), ("work", {"write": "three"})):
+        with pytest.raises(grpc.aio.AioRpcError) as reused:
+            await alice.fork_job(source.job_id, from_step, overrides, idempotency_key="f-1")
+        assert reused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    # Without a key, each call is a fork of its own.
+    other = await alice.fork_job(source.job_id, "work", {"write": "two"})
+    assert other.job_id != first.job_id
+    listed = await alice.list_jobs(page_size=500)
+    assert sum(j.forked_from_job_id == source.job_id for j in listed.jobs) == 2
+
+
 async def test_forks_that_cannot_be_are_refused(alice: JobsClient, bob: JobsClient) -> None:
     source = await alice.create_job("noop", {"sleep_ms": 1, "fail_attempts": 100})
     assert (await watch_all(alice, source.job_id))[-1].type == E.JOB_EVENT_TYPE_FAILED

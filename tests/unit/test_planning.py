@@ -14,7 +14,7 @@ from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import Scheduling
-from jobkit.planning import CreateRequest, plan, validate
+from jobkit.planning import CreateRequest, fork_request_hash, plan, validate
 from jobtypes import CATALOG
 from tests.unit.test_state_machine import NOW
 
@@ -114,3 +114,13 @@ def test_out_of_range_scheduling_is_refused_naming_its_field(
     with pytest.raises(InvalidArgument) as refused:
         validate(_noop_request(scheduling), CATALOG, max_input_bytes=1024)
     assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_a_forks_request_hash_names_its_source_and_first_step() -> None:
+    valid = validate(_noop_request(Scheduling()), CATALOG, max_input_bytes=1024)
+    source, other = uuid.uuid4(), uuid.uuid4()
+    fork = fork_request_hash(valid, source, "work").request_hash
+    assert fork == fork_request_hash(valid, source, "work").request_hash
+    assert fork != valid.request_hash
+    assert fork != fork_request_hash(valid, other, "work").request_hash
+    assert fork != fork_request_hash(valid, source, "finish").request_hash

@@ -78,14 +78,16 @@ class RetryJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class ForkJobRequest(_message.Message):
-    __slots__ = ("job_id", "from_step", "input_overrides")
+    __slots__ = ("job_id", "from_step", "input_overrides", "idempotency_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_STEP_FIELD_NUMBER: _ClassVar[int]
     INPUT_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     from_step: str
     input_overrides: _struct_pb2.Struct
-    def __init__(self, job_id: _Optional[str] = ..., from_step: _Optional[str] = ..., input_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, job_id: _Optional[str] = ..., from_step: _Optional[str] = ..., input_overrides: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class JobFilter(_message.Message):
     __slots__ = ("type", "status", "owner", "created_after", "created_before")
