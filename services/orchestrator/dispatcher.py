@@ -86,6 +86,25 @@ class Round:
     waiting: int = 0
 
 
+class _Rate:
+    """Events a second, averaged over about ``time_constant_s`` (an exponentially
+    weighted mean that follows uneven gaps between samples)."""
+
+    def __init__(self, time_constant_s: float) -> None:
+        self._time_constant_s = time_constant_s
+        self._at: float | None = None
+        self.per_s = 0.0
+
+    def note(self, events: int | None, now: float) -> None:
+        """``events`` happened since the last note; ``None`` (the first note, or one that
+        cannot tell) only starts the clock again."""
+        if events is not None and self._at is not None:
+            elapsed = now - self._at
+            weight = 1 - math.exp(-elapsed / self._time_constant_s)
+            self.per_s += weight * (events / max(elapsed, 1e-3) - self.per_s)
+        self._at = now
+
+
 def user_bucket(owner: str) -> str:
     """The bounded label an owner is counted under in metrics (never the owner)."""
     digest = hashlib.sha256(owner.encode()).digest()
@@ -113,16 +132,14 @@ class Dispatcher:
         self._rows_maybe = True
         self._queue_read_at = float("-inf")
         self._said_held_at = float("-inf")
-        #: Deliveries to workers a second, averaged, from the consumer's delivered count.
-        self._taken_per_s = 0.0
+        #: Deliveries to workers a second, from the consumer's delivered count.
+        self._taken = _Rate(_TAKE_TIME_CONSTANT_S)
         self._delivered: int | None = None
-        self._delivered_at = 0.0
         #: The last count of attempts due in the ready queue, and when it was made.
         self._last_waiting = 0
         self._counted_at = float("-inf")
-        #: Attempts released a second, averaged (``_DRAIN_TIME_CONSTANT_S``).
-        self._drain_per_s = 0.0
-        self._drained_at = float("-inf")
+        #: Attempts released a second.
+        self._drained = _Rate(_DRAIN_TIME_CONSTANT_S)
 
     async def run(self) -> None:
         """Dispatch rounds forever; a failed round (Postgres or NATS away) is tried again."""
@@ -193,7 +210,7 @@ class Dispatcher:
             queued=bool(waiting),
             waiting=sum(waiting.values()) - sum(picks.values()),
         )
-        self._note_drained(released)
+        self._drained.note(released, now)
         self._last_waiting, self._counted_at = done.waiting, now
         self._rows_maybe = done.queued
         self._observe(waiting)
@@ -213,22 +230,19 @@ class Dispatcher:
 
     def _note_taken(self, delivered: int | None) -> None:
         """Follow how fast workers take attempts from JetStream (deliveries a second)."""
-        now = asyncio.get_running_loop().time()
         if delivered is None:
             return
-        if self._delivered is not None and delivered >= self._delivered:
-            elapsed = now - self._delivered_at
-            weight = 1 - math.exp(-elapsed / _TAKE_TIME_CONSTANT_S)
-            rate = (delivered - self._delivered) / max(elapsed, 1e-3)
-            self._taken_per_s += weight * (rate - self._taken_per_s)
-        self._delivered, self._delivered_at = delivered, now
+        previous, self._delivered = self._delivered, delivered
+        # A consumer made again counts from 0: that sample is no news.
+        taken = delivered - previous if previous is not None and delivered >= previous else None
+        self._taken.note(taken, asyncio.get_running_loop().time())
 
     @property
     def window(self) -> int:
         """Attempts JetStream may hold undelivered: what the workers take in
         ``window_s``, and at least ``window``: FIFO ahead of a newly released attempt is
         bounded in time, however fast the workers are."""
-        covered = math.ceil(self._taken_per_s * self._settings.window_s)
+        covered = math.ceil(self._taken.per_s * self._settings.window_s)
         return max(self._settings.window, covered)
 
     @staticmethod
@@ -300,20 +314,11 @@ class Dispatcher:
             full = done.pending + done.released >= max(self._settings.hold_at, window)
         return done.backlog > 0 or full
 
-    def _note_drained(self, released: int) -> None:
-        now = asyncio.get_running_loop().time()
-        elapsed = now - self._drained_at
-        self._drained_at = now
-        if elapsed == float("inf"):
-            return
-        weight = 1 - math.exp(-elapsed / _DRAIN_TIME_CONSTANT_S)
-        self._drain_per_s += weight * (released / max(elapsed, 1e-3) - self._drain_per_s)
-
     async def _say(self, held: bool, waiting: int = 0) -> None:
         now = asyncio.get_running_loop().time()
         changed = held != self._gate.held
         if changed or (held and now - self._said_held_at >= _REPEAT_HELD_S):
-            word = Word(held, waiting, self._drain_per_s)
+            word = Word(held, waiting, self._drained.per_s)
             await self._nc.publish(bus.DISPATCH_MODE_SUBJECT, word.encode())
             # This replica's own writers follow at once, not a NATS round trip later.
             self._gate.heard(word)
