@@ -38,7 +38,7 @@ from devstack.servers import NatsServer
 from jobctl.client import JobsClient
 from jobkit import bus
 from jobkit.gen.jobs.v1 import jobs_pb2
-from tests.chaos.harness import CHAOS_ENV, Outcome, _connect_retrying, _replay_ok
+from tests.chaos.harness import CHAOS_ENV, Outcome, count_bad_streams, count_books
 
 Fault = Callable[[Stack], Awaitable[None]]
 
@@ -249,52 +249,10 @@ async def run_scenario(
         await asyncio.gather(*runners)
         outcome.stalls = [s.longest for s in seen]
         outcome.live_watch_gaps = sum(s.gaps for s in seen)
-        await _count(stack, outcome, deadline)
-        limiter = asyncio.Semaphore(16)
-
-        async def replay(job_id: str) -> bool:
-            async with limiter:
-                return await _replay_ok(client, job_id, steps=3)
-
-        replays = await asyncio.gather(*(replay(j) for j in outcome.accepted))
-        outcome.bad_streams = sum(1 for ok in replays if not ok)
+        await count_books(stack, outcome, deadline)
+        outcome.bad_streams = await count_bad_streams(client, outcome.accepted)
     outcome.seconds = time.monotonic() - started
     return outcome
-
-
-async def _count(stack: Stack, outcome: Outcome, deadline: float) -> None:
-    pg = await _connect_retrying(stack.database_url)
-    ids = [uuid.UUID(j) for j in outcome.accepted]
-    terminal = "('SUCCEEDED', 'FAILED', 'CANCELLED')"
-    try:
-        while time.monotonic() < deadline:
-            done = await pg.fetchval(
-                f"SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status IN {terminal}",
-                ids,
-            )
-            if done == len(ids):
-                break
-            await asyncio.sleep(0.5)
-        outcome.terminal = await pg.fetchval(
-            f"SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status IN {terminal}", ids
-        )
-        outcome.succeeded = await pg.fetchval(
-            "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'SUCCEEDED'", ids
-        )
-        outcome.duplicated = await pg.fetchval(
-            """SELECT count(*) FROM (
-                   SELECT job_id, step FROM job_events
-                   WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
-                   GROUP BY job_id, step HAVING count(*) > 1) d""",
-            ids,
-        )
-        outcome.leases_overdue = await pg.fetchval(
-            "SELECT count(*) FROM job_steps WHERE job_id = ANY($1::uuid[]) "
-            "AND status = 'RUNNING' AND lease_expires_at < now() - interval '5 seconds'",
-            ids,
-        )
-    finally:
-        await pg.close()
 
 
 def render(outcomes: list[ClusterOutcome]) -> str:

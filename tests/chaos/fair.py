@@ -29,6 +29,7 @@ from devstack import Stack
 from jobctl.client import JobsClient
 from tests.chaos.harness import (
     CHAOS_ENV,
+    DUPLICATED_STEPS,
     Fault,
     _connect_retrying,
     _submit,
@@ -154,13 +155,7 @@ async def _count(
         "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'SUCCEEDED'",
         everything,
     )
-    outcome.duplicated = await pg.fetchval(
-        """SELECT count(*) FROM (
-               SELECT job_id, step FROM job_events
-               WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
-               GROUP BY job_id, step HAVING count(*) > 1) AS d""",
-        everything,
-    )
+    outcome.duplicated = await pg.fetchval(DUPLICATED_STEPS, everything)
     outcome.gaps = await pg.fetchval(
         """SELECT count(*) FROM (
                SELECT job_id FROM job_events WHERE job_id = ANY($1::uuid[])

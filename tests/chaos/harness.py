@@ -185,6 +185,17 @@ async def _replay_ok(client: JobsClient, job_id: str, steps: int) -> bool:
     )
 
 
+async def count_bad_streams(client: JobsClient, job_ids: list[str]) -> int:
+    """Jobs whose replayed event stream is not gap-free with one STEP_SUCCEEDED a step."""
+    limiter = asyncio.Semaphore(16)
+
+    async def replay(job_id: str) -> bool:
+        async with limiter:
+            return await _replay_ok(client, job_id, steps=3)
+
+    return sum(1 for ok in await asyncio.gather(*(replay(j) for j in job_ids)) if not ok)
+
+
 async def run_scenario(
     stack: Stack,
     name: str,
@@ -215,53 +226,50 @@ async def run_scenario(
             await asyncio.sleep(0.5)
             await fault(stack)
         await asyncio.gather(*rest)
-        assert stack.postgres is not None
-        pg = await _connect_retrying(stack.postgres.url)
-        try:
-            ids = [uuid.UUID(j) for j in outcome.accepted]
-            while time.monotonic() < deadline:
-                terminal = await pg.fetchval(
-                    "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) "
-                    "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-                    ids,
-                )
-                if terminal == len(ids):
-                    break
-                await asyncio.sleep(0.5)
-            outcome.terminal = await pg.fetchval(
-                "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) "
-                "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-                ids,
-            )
-            outcome.succeeded = await pg.fetchval(
-                "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'SUCCEEDED'", ids
-            )
-            outcome.duplicated = await pg.fetchval(
-                """SELECT count(*) FROM (
-                       SELECT job_id, step FROM job_events
-                       WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
-                       GROUP BY job_id, step HAVING count(*) > 1) d""",
-                ids,
-            )
-            outcome.leases_overdue = await pg.fetchval(
-                "SELECT count(*) FROM job_steps WHERE job_id = ANY($1::uuid[]) "
-                "AND status = 'RUNNING' AND lease_expires_at < now() - interval '5 seconds'",
-                ids,
-            )
-        finally:
-            await pg.close()
+        await count_books(stack, outcome, deadline)
         live = await asyncio.gather(*watchers)
         outcome.live_watch_gaps = sum(1 for ok in live if not ok)
-        limiter = asyncio.Semaphore(16)
-
-        async def replay(job_id: str) -> bool:
-            async with limiter:
-                return await _replay_ok(client, job_id, steps=3)
-
-        replays = await asyncio.gather(*(replay(j) for j in outcome.accepted))
-        outcome.bad_streams = sum(1 for ok in replays if not ok)
+        outcome.bad_streams = await count_bad_streams(client, outcome.accepted)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+#: Steps of the given jobs that committed STEP_SUCCEEDED more than once.
+DUPLICATED_STEPS = """SELECT count(*) FROM (
+    SELECT job_id, step FROM job_events
+    WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
+    GROUP BY job_id, step HAVING count(*) > 1) AS d"""
+
+
+async def count_books(stack: Stack, outcome: Outcome, deadline: float) -> None:
+    """Once every accepted job is over (or the deadline passes): how many ended, how many
+    succeeded, steps committed twice, and leases left overdue."""
+    pg = await _connect_retrying(stack.database_url)
+    ids = [uuid.UUID(j) for j in outcome.accepted]
+    terminal = "('SUCCEEDED', 'FAILED', 'CANCELLED')"
+    try:
+        while time.monotonic() < deadline:
+            done = await pg.fetchval(
+                f"SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status IN {terminal}",
+                ids,
+            )
+            if done == len(ids):
+                break
+            await asyncio.sleep(0.5)
+        outcome.terminal = await pg.fetchval(
+            f"SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status IN {terminal}", ids
+        )
+        outcome.succeeded = await pg.fetchval(
+            "SELECT count(*) FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'SUCCEEDED'", ids
+        )
+        outcome.duplicated = await pg.fetchval(DUPLICATED_STEPS, ids)
+        outcome.leases_overdue = await pg.fetchval(
+            "SELECT count(*) FROM job_steps WHERE job_id = ANY($1::uuid[]) "
+            "AND status = 'RUNNING' AND lease_expires_at < now() - interval '5 seconds'",
+            ids,
+        )
+    finally:
+        await pg.close()
 
 
 async def _connect_retrying(url: str) -> asyncpg.Connection:
