@@ -90,7 +90,7 @@ async def create_jobs(
     conn: Conn, new_jobs: Sequence[NewJob], now: datetime, *, hold_steps: bool = False
 ) -> tuple[list[EventRecord], list[tuple[int, OutboxMessage]]]:
     """Insert jobs with their planned steps, first events and outbox messages, atomically.
-    With ``hold_steps`` (workers are saturated: ``jobkit.dispatch_mode``), step attempts
+    With ``hold_steps`` (a backlog waits: ``jobkit.dispatch_gate``), step attempts
     wait in the ready queue for the fair dispatcher instead of going to the outbox.
 
     Raises ``asyncpg.UniqueViolationError`` (and writes nothing) when an idempotency key
@@ -316,15 +316,16 @@ async def _write(
                 webhook_events.append((record, change.job))
     after = [as_written(before, change, now) for before, change in changes]
     created = {n.job.id: n for n in new_jobs}
-    held = [
-        (change.job, m)
-        for _, change in changes
-        for m in change.outbox
-        if m.subject.startswith(bus.STEPS_SUBJECT_PREFIX)
-        and (hold_steps or _starts_capped(change.job))
-    ]
-    held_ids = {m.msg_id for _, m in held}
-    messages = [m for _, change in changes for m in change.outbox if m.msg_id not in held_ids]
+    # Each outbox message goes to the outbox, or, a step attempt to hold, to the ready queue.
+    held: list[tuple[JobRecord, OutboxMessage]] = []
+    messages: list[OutboxMessage] = []
+    for _, change in changes:
+        for m in change.outbox:
+            hold = hold_steps or _starts_capped(change.job)
+            if hold and m.subject.startswith(bus.STEPS_SUBJECT_PREFIX):
+                held.append((change.job, m))
+            else:
+                messages.append(m)
     messages += [webhook_message(record, job.trace_context) for record, job in webhook_events]
     # A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     new_job_rows = [
