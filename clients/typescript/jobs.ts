@@ -81,6 +81,14 @@ export interface ForkJobRequest {
   idempotencyKey?: string;
 }
 
+/** jobs.v1.InputRequest */
+export interface InputRequest {
+  prompt?: string;
+  schema?: Record<string, unknown>;
+  draft?: Record<string, unknown>;
+  expiresAt?: string;
+}
+
 /** jobs.v1.Job */
 export interface Job {
   jobId?: string;
@@ -125,10 +133,11 @@ export interface JobEvent {
   attempt?: number;
   retryDelay?: string;
   partialOutput?: string;
+  inputRequest?: InputRequest;
 }
 
 /** jobs.v1.JobEventType */
-export type JobEventType = "JOB_EVENT_TYPE_UNSPECIFIED" | "JOB_EVENT_TYPE_CREATED" | "JOB_EVENT_TYPE_STEP_STARTED" | "JOB_EVENT_TYPE_PROGRESS" | "JOB_EVENT_TYPE_STEP_SUCCEEDED" | "JOB_EVENT_TYPE_STEP_RETRYING" | "JOB_EVENT_TYPE_STEP_FAILED" | "JOB_EVENT_TYPE_SUCCEEDED" | "JOB_EVENT_TYPE_FAILED" | "JOB_EVENT_TYPE_CANCELLED";
+export type JobEventType = "JOB_EVENT_TYPE_UNSPECIFIED" | "JOB_EVENT_TYPE_CREATED" | "JOB_EVENT_TYPE_STEP_STARTED" | "JOB_EVENT_TYPE_PROGRESS" | "JOB_EVENT_TYPE_STEP_SUCCEEDED" | "JOB_EVENT_TYPE_STEP_RETRYING" | "JOB_EVENT_TYPE_STEP_FAILED" | "JOB_EVENT_TYPE_SUCCEEDED" | "JOB_EVENT_TYPE_FAILED" | "JOB_EVENT_TYPE_CANCELLED" | "JOB_EVENT_TYPE_INPUT_REQUIRED";
 
 /** jobs.v1.JobFilter */
 export interface JobFilter {
@@ -140,7 +149,7 @@ export interface JobFilter {
 }
 
 /** jobs.v1.JobStatus */
-export type JobStatus = "JOB_STATUS_UNSPECIFIED" | "JOB_STATUS_QUEUED" | "JOB_STATUS_RUNNING" | "JOB_STATUS_SUCCEEDED" | "JOB_STATUS_FAILED" | "JOB_STATUS_CANCELLED";
+export type JobStatus = "JOB_STATUS_UNSPECIFIED" | "JOB_STATUS_QUEUED" | "JOB_STATUS_RUNNING" | "JOB_STATUS_SUCCEEDED" | "JOB_STATUS_FAILED" | "JOB_STATUS_CANCELLED" | "JOB_STATUS_WAITING_INPUT";
 
 /** jobs.v1.JobStep */
 export interface JobStep {
@@ -149,6 +158,7 @@ export interface JobStep {
   attempt?: number;
   error?: JobError;
   usage?: Array<Usage>;
+  inputRequest?: InputRequest;
 }
 
 /** jobs.v1.JobType */
@@ -157,6 +167,14 @@ export interface JobType {
   description?: string;
   steps?: Array<string>;
   inputSchema?: Record<string, unknown>;
+  graph?: Array<JobTypeStep>;
+}
+
+/** jobs.v1.JobTypeStep */
+export interface JobTypeStep {
+  name?: string;
+  after?: Array<string>;
+  phase?: string;
 }
 
 /** jobs.v1.ListJobTypesResponse */
@@ -181,7 +199,14 @@ export interface RetryJobRequest {
 }
 
 /** jobs.v1.StepStatus */
-export type StepStatus = "STEP_STATUS_UNSPECIFIED" | "STEP_STATUS_PENDING" | "STEP_STATUS_RUNNING" | "STEP_STATUS_RETRYING" | "STEP_STATUS_SUCCEEDED" | "STEP_STATUS_FAILED" | "STEP_STATUS_CANCELLED";
+export type StepStatus = "STEP_STATUS_UNSPECIFIED" | "STEP_STATUS_PENDING" | "STEP_STATUS_RUNNING" | "STEP_STATUS_RETRYING" | "STEP_STATUS_SUCCEEDED" | "STEP_STATUS_FAILED" | "STEP_STATUS_CANCELLED" | "STEP_STATUS_WAITING_INPUT";
+
+/** jobs.v1.SubmitInputRequest */
+export interface SubmitInputRequest {
+  jobId?: string;
+  step?: string;
+  input?: Record<string, unknown>;
+}
 
 /** jobs.v1.Upload */
 export interface Upload {
@@ -444,6 +469,11 @@ export class JobsClient {
   /** POST /v1/jobs/{job_id}:retry (RetryJob) */
   retryJob(request: RetryJobRequest & { jobId: string }): Promise<Job> {
     return this.call<Job>("POST", `/v1/jobs/${encodeURIComponent(request.jobId)}:retry`, undefined, request);
+  }
+
+  /** POST /v1/jobs/{job_id}:submitInput (SubmitInput) */
+  submitInput(request: SubmitInputRequest & { jobId: string }): Promise<Job> {
+    return this.call<Job>("POST", `/v1/jobs/${encodeURIComponent(request.jobId)}:submitInput`, undefined, request);
   }
 
   /** POST /v1/jobs/{job_id}:watchToken (CreateWatchToken) */

@@ -15,10 +15,17 @@ class JobStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    #: A step asked a person for input; no worker is held while the job waits.
+    WAITING_INPUT = "WAITING_INPUT"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_JOB_STATUSES
+
+    @property
+    def active(self) -> bool:
+        """Started and not finished: its steps may run, wait, and be stopped."""
+        return self in (JobStatus.RUNNING, JobStatus.WAITING_INPUT)
 
 
 class StepStatus(StrEnum):
@@ -28,6 +35,8 @@ class StepStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    #: Its handler asked for input; the answer (SubmitInput) becomes its checkpoint.
+    WAITING_INPUT = "WAITING_INPUT"
 
 
 class EventType(StrEnum):
@@ -40,6 +49,7 @@ class EventType(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    INPUT_REQUIRED = "INPUT_REQUIRED"
 
     @property
     def terminal(self) -> bool:
@@ -52,7 +62,11 @@ TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobSta
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     # Started by the orchestrator, or cancelled before it got to it.
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
-    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.WAITING_INPUT}
+    ),
+    # An answer resumes it; a failing branch, its deadline or a cancel ends it.
+    JobStatus.WAITING_INPUT: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.SUCCEEDED: frozenset(),
     # RetryJob resumes from the last checkpoint.
     JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
@@ -69,7 +83,12 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
             StepStatus.CANCELLED,
             # A lost attempt (lease expired) is dispatched again as the next attempt.
             StepStatus.RUNNING,
+            StepStatus.WAITING_INPUT,
         }
+    ),
+    # Answered (the answer is its checkpoint), timed out, or stopped with its job.
+    StepStatus.WAITING_INPUT: frozenset(
+        {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED}
     ),
     StepStatus.RETRYING: frozenset({StepStatus.RUNNING, StepStatus.CANCELLED}),
     StepStatus.SUCCEEDED: frozenset(),

@@ -31,7 +31,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from jobkit.gen.jobs.v1 import jobs_pb2 as jobs_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobs/v1/job_service.proto\x12\x07jobs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jobs/v1/jobs.proto\"\x99\x02\n\x10\x43reateJobRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12.\n\nnot_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0f\x63oncurrency_key\x18\x07 \x01(\t\x12\x19\n\x11\x63oncurrency_limit\x18\x08 \x01(\x05\x12\x13\n\x0bwebhook_url\x18\t \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x81\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x15\n\rparent_job_id\x18\x05 \x01(\t\"G\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"~\n\x0e\x46orkJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tfrom_step\x18\x02 \x01(\t\x12\x30\n\x0finput_overrides\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xb3\x01\n\tJobFilter\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x31\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x14\x42ulkRetryJobsRequest\x12\"\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x12.jobs.v1.JobFilter\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x15\x42ulkRetryJobsResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"^\n\x15\x42ulkCancelJobsRequest\x12\"\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x12.jobs.v1.JobFilter\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x16\x42ulkCancelJobsResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"9\n\x13\x43reateUploadRequest\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x7f\n\x06Upload\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListJobTypesRequest\";\n\x14ListJobTypesResponse\x12#\n\tjob_types\x18\x01 \x03(\x0b\x32\x10.jobs.v1.JobType\")\n\x17\x43reateWatchTokenRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"Y\n\x18\x43reateWatchTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x1cListWebhookDeliveriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x1dListWebhookDeliveriesResponse\x12,\n\ndeliveries\x18\x01 \x03(\x0b\x32\x18.jobs.v1.WebhookDelivery2\x89\x0b\n\nJobService\x12I\n\tCreateJob\x12\x19.jobs.v1.CreateJobRequest\x1a\x0c.jobs.v1.Job\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12I\n\x06GetJob\x12\x16.jobs.v1.GetJobRequest\x1a\x0c.jobs.v1.Job\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/jobs/{job_id}\x12Q\n\x08ListJobs\x12\x18.jobs.v1.ListJobsRequest\x1a\x19.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12Y\n\tCancelJob\x12\x19.jobs.v1.CancelJobRequest\x1a\x0c.jobs.v1.Job\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/jobs/{job_id}:cancel:\x01*\x12V\n\x08RetryJob\x12\x18.jobs.v1.RetryJobRequest\x1a\x0c.jobs.v1.Job\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/jobs/{job_id}:retry:\x01*\x12S\n\x07\x46orkJob\x12\x17.jobs.v1.ForkJobRequest\x1a\x0c.jobs.v1.Job\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/jobs/{job_id}:fork:\x01*\x12m\n\rBulkRetryJobs\x12\x1d.jobs.v1.BulkRetryJobsRequest\x1a\x1e.jobs.v1.BulkRetryJobsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/jobs:bulkRetry:\x01*\x12q\n\x0e\x42ulkCancelJobs\x12\x1e.jobs.v1.BulkCancelJobsRequest\x1a\x1f.jobs.v1.BulkCancelJobsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/jobs:bulkCancel:\x01*\x12Y\n\tDeleteJob\x12\x19.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/jobs/{job_id}\x12x\n\x10\x44ownloadArtifact\x12 .jobs.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/jobs/{job_id}/artifacts/{name}0\x01\x12W\n\x0c\x43reateUpload\x12\x1c.jobs.v1.CreateUploadRequest\x1a\x0f.jobs.v1.Upload\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*(\x01\x12\x61\n\x0cListJobTypes\x12\x1c.jobs.v1.ListJobTypesRequest\x1a\x1d.jobs.v1.ListJobTypesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/jobTypes\x12\x80\x01\n\x10\x43reateWatchToken\x12 .jobs.v1.CreateWatchTokenRequest\x1a!.jobs.v1.CreateWatchTokenResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/jobs/{job_id}:watchToken:\x01*\x12\x93\x01\n\x15ListWebhookDeliveries\x12%.jobs.v1.ListWebhookDeliveriesRequest\x1a&.jobs.v1.ListWebhookDeliveriesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/jobs/{job_id}/webhookDeliveriesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobs/v1/job_service.proto\x12\x07jobs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12jobs/v1/jobs.proto\"\x99\x02\n\x10\x43reateJobRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12.\n\nnot_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0f\x63oncurrency_key\x18\x07 \x01(\t\x12\x19\n\x11\x63oncurrency_limit\x18\x08 \x01(\x05\x12\x13\n\x0bwebhook_url\x18\t \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x81\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x15\n\rparent_job_id\x18\x05 \x01(\t\"G\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"Z\n\x12SubmitInputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12&\n\x05input\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"~\n\x0e\x46orkJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tfrom_step\x18\x02 \x01(\t\x12\x30\n\x0finput_overrides\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"\xb3\x01\n\tJobFilter\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0e\x32\x12.jobs.v1.JobStatus\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x31\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x14\x42ulkRetryJobsRequest\x12\"\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x12.jobs.v1.JobFilter\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x15\x42ulkRetryJobsResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"^\n\x15\x42ulkCancelJobsRequest\x12\"\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x12.jobs.v1.JobFilter\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x16\x42ulkCancelJobsResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x05\x12\x0f\n\x07skipped\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"9\n\x13\x43reateUploadRequest\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x7f\n\x06Upload\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListJobTypesRequest\";\n\x14ListJobTypesResponse\x12#\n\tjob_types\x18\x01 \x03(\x0b\x32\x10.jobs.v1.JobType\")\n\x17\x43reateWatchTokenRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"Y\n\x18\x43reateWatchTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x1cListWebhookDeliveriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x1dListWebhookDeliveriesResponse\x12,\n\ndeliveries\x18\x01 \x03(\x0b\x32\x18.jobs.v1.WebhookDelivery2\xed\x0b\n\nJobService\x12I\n\tCreateJob\x12\x19.jobs.v1.CreateJobRequest\x1a\x0c.jobs.v1.Job\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12I\n\x06GetJob\x12\x16.jobs.v1.GetJobRequest\x1a\x0c.jobs.v1.Job\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/jobs/{job_id}\x12Q\n\x08ListJobs\x12\x18.jobs.v1.ListJobsRequest\x1a\x19.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12Y\n\tCancelJob\x12\x19.jobs.v1.CancelJobRequest\x1a\x0c.jobs.v1.Job\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/jobs/{job_id}:cancel:\x01*\x12V\n\x08RetryJob\x12\x18.jobs.v1.RetryJobRequest\x1a\x0c.jobs.v1.Job\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/jobs/{job_id}:retry:\x01*\x12S\n\x07\x46orkJob\x12\x17.jobs.v1.ForkJobRequest\x1a\x0c.jobs.v1.Job\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/jobs/{job_id}:fork:\x01*\x12\x62\n\x0bSubmitInput\x12\x1b.jobs.v1.SubmitInputRequest\x1a\x0c.jobs.v1.Job\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/jobs/{job_id}:submitInput:\x01*\x12m\n\rBulkRetryJobs\x12\x1d.jobs.v1.BulkRetryJobsRequest\x1a\x1e.jobs.v1.BulkRetryJobsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/jobs:bulkRetry:\x01*\x12q\n\x0e\x42ulkCancelJobs\x12\x1e.jobs.v1.BulkCancelJobsRequest\x1a\x1f.jobs.v1.BulkCancelJobsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/jobs:bulkCancel:\x01*\x12Y\n\tDeleteJob\x12\x19.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/jobs/{job_id}\x12x\n\x10\x44ownloadArtifact\x12 .jobs.v1.DownloadArtifactRequest\x1a\x14.google.api.HttpBody\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/jobs/{job_id}/artifacts/{name}0\x01\x12W\n\x0c\x43reateUpload\x12\x1c.jobs.v1.CreateUploadRequest\x1a\x0f.jobs.v1.Upload\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*(\x01\x12\x61\n\x0cListJobTypes\x12\x1c.jobs.v1.ListJobTypesRequest\x1a\x1d.jobs.v1.ListJobTypesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/jobTypes\x12\x80\x01\n\x10\x43reateWatchToken\x12 .jobs.v1.CreateWatchTokenRequest\x1a!.jobs.v1.CreateWatchTokenResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/jobs/{job_id}:watchToken:\x01*\x12\x93\x01\n\x15ListWebhookDeliveries\x12%.jobs.v1.ListWebhookDeliveriesRequest\x1a&.jobs.v1.ListWebhookDeliveriesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/jobs/{job_id}/webhookDeliveriesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['RetryJob']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/jobs/{job_id}:retry:\001*'
   _globals['_JOBSERVICE'].methods_by_name['ForkJob']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['ForkJob']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/jobs/{job_id}:fork:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['SubmitInput']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['SubmitInput']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/jobs/{job_id}:submitInput:\001*'
   _globals['_JOBSERVICE'].methods_by_name['BulkRetryJobs']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['BulkRetryJobs']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/jobs:bulkRetry:\001*'
   _globals['_JOBSERVICE'].methods_by_name['BulkCancelJobs']._loaded_options = None
@@ -78,38 +80,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANCELJOBREQUEST']._serialized_end=795
   _globals['_RETRYJOBREQUEST']._serialized_start=797
   _globals['_RETRYJOBREQUEST']._serialized_end=830
-  _globals['_FORKJOBREQUEST']._serialized_start=832
-  _globals['_FORKJOBREQUEST']._serialized_end=958
-  _globals['_JOBFILTER']._serialized_start=961
-  _globals['_JOBFILTER']._serialized_end=1140
-  _globals['_BULKRETRYJOBSREQUEST']._serialized_start=1142
-  _globals['_BULKRETRYJOBSREQUEST']._serialized_end=1235
-  _globals['_BULKRETRYJOBSRESPONSE']._serialized_start=1237
-  _globals['_BULKRETRYJOBSRESPONSE']._serialized_end=1319
-  _globals['_BULKCANCELJOBSREQUEST']._serialized_start=1321
-  _globals['_BULKCANCELJOBSREQUEST']._serialized_end=1415
-  _globals['_BULKCANCELJOBSRESPONSE']._serialized_start=1417
-  _globals['_BULKCANCELJOBSRESPONSE']._serialized_end=1500
-  _globals['_DELETEJOBREQUEST']._serialized_start=1502
-  _globals['_DELETEJOBREQUEST']._serialized_end=1536
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1538
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1593
-  _globals['_CREATEUPLOADREQUEST']._serialized_start=1595
-  _globals['_CREATEUPLOADREQUEST']._serialized_end=1652
-  _globals['_UPLOAD']._serialized_start=1654
-  _globals['_UPLOAD']._serialized_end=1781
-  _globals['_LISTJOBTYPESREQUEST']._serialized_start=1783
-  _globals['_LISTJOBTYPESREQUEST']._serialized_end=1804
-  _globals['_LISTJOBTYPESRESPONSE']._serialized_start=1806
-  _globals['_LISTJOBTYPESRESPONSE']._serialized_end=1865
-  _globals['_CREATEWATCHTOKENREQUEST']._serialized_start=1867
-  _globals['_CREATEWATCHTOKENREQUEST']._serialized_end=1908
-  _globals['_CREATEWATCHTOKENRESPONSE']._serialized_start=1910
-  _globals['_CREATEWATCHTOKENRESPONSE']._serialized_end=1999
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2001
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2047
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2049
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2126
-  _globals['_JOBSERVICE']._serialized_start=2129
-  _globals['_JOBSERVICE']._serialized_end=3546
+  _globals['_SUBMITINPUTREQUEST']._serialized_start=832
+  _globals['_SUBMITINPUTREQUEST']._serialized_end=922
+  _globals['_FORKJOBREQUEST']._serialized_start=924
+  _globals['_FORKJOBREQUEST']._serialized_end=1050
+  _globals['_JOBFILTER']._serialized_start=1053
+  _globals['_JOBFILTER']._serialized_end=1232
+  _globals['_BULKRETRYJOBSREQUEST']._serialized_start=1234
+  _globals['_BULKRETRYJOBSREQUEST']._serialized_end=1327
+  _globals['_BULKRETRYJOBSRESPONSE']._serialized_start=1329
+  _globals['_BULKRETRYJOBSRESPONSE']._serialized_end=1411
+  _globals['_BULKCANCELJOBSREQUEST']._serialized_start=1413
+  _globals['_BULKCANCELJOBSREQUEST']._serialized_end=1507
+  _globals['_BULKCANCELJOBSRESPONSE']._serialized_start=1509
+  _globals['_BULKCANCELJOBSRESPONSE']._serialized_end=1592
+  _globals['_DELETEJOBREQUEST']._serialized_start=1594
+  _globals['_DELETEJOBREQUEST']._serialized_end=1628
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1630
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1685
+  _globals['_CREATEUPLOADREQUEST']._serialized_start=1687
+  _globals['_CREATEUPLOADREQUEST']._serialized_end=1744
+  _globals['_UPLOAD']._serialized_start=1746
+  _globals['_UPLOAD']._serialized_end=1873
+  _globals['_LISTJOBTYPESREQUEST']._serialized_start=1875
+  _globals['_LISTJOBTYPESREQUEST']._serialized_end=1896
+  _globals['_LISTJOBTYPESRESPONSE']._serialized_start=1898
+  _globals['_LISTJOBTYPESRESPONSE']._serialized_end=1957
+  _globals['_CREATEWATCHTOKENREQUEST']._serialized_start=1959
+  _globals['_CREATEWATCHTOKENREQUEST']._serialized_end=2000
+  _globals['_CREATEWATCHTOKENRESPONSE']._serialized_start=2002
+  _globals['_CREATEWATCHTOKENRESPONSE']._serialized_end=2091
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2093
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2139
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2141
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2218
+  _globals['_JOBSERVICE']._serialized_start=2221
+  _globals['_JOBSERVICE']._serialized_end=3738
 # @@protoc_insertion_point(module_scope)

@@ -77,6 +77,16 @@ class RetryJobRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class SubmitInputRequest(_message.Message):
+    __slots__ = ("job_id", "step", "input")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    step: str
+    input: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
 class ForkJobRequest(_message.Message):
     __slots__ = ("job_id", "from_step", "input_overrides", "idempotency_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -71,6 +71,11 @@ class JobServiceStub:
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_jobs__pb2.Job.FromString,
                 _registered_method=True)
+        self.SubmitInput = channel.unary_unary(
+                '/jobs.v1.JobService/SubmitInput',
+                request_serializer=jobs_dot_v1_dot_job__service__pb2.SubmitInputRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
         self.BulkRetryJobs = channel.unary_unary(
                 '/jobs.v1.JobService/BulkRetryJobs',
                 request_serializer=jobs_dot_v1_dot_job__service__pb2.BulkRetryJobsRequest.SerializeToString,
@@ -164,6 +169,17 @@ class JobServiceServicer:
         concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
         no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
         step before `from_step` has not succeeded, or the source's type version is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitInput(self, request, context):
+        """Answers the step of a WAITING_INPUT job that asked for input: `input` must match the
+        schema of the step's input_request (INVALID_ARGUMENT naming each field that does not,
+        changing nothing). The answer is committed as the step's checkpoint and the job
+        resumes. FAILED_PRECONDITION if that step is not waiting for input (answered
+        already, or the job moved on); another user's job is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -270,6 +286,11 @@ def add_JobServiceServicer_to_server(servicer, server):
             'ForkJob': grpc.unary_unary_rpc_method_handler(
                     servicer.ForkJob,
                     request_deserializer=jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'SubmitInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitInput,
+                    request_deserializer=jobs_dot_v1_dot_job__service__pb2.SubmitInputRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_jobs__pb2.Job.SerializeToString,
             ),
             'BulkRetryJobs': grpc.unary_unary_rpc_method_handler(
@@ -478,6 +499,33 @@ class JobService:
             target,
             '/jobs.v1.JobService/ForkJob',
             jobs_dot_v1_dot_job__service__pb2.ForkJobRequest.SerializeToString,
+            jobs_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jobs.v1.JobService/SubmitInput',
+            jobs_dot_v1_dot_job__service__pb2.SubmitInputRequest.SerializeToString,
             jobs_dot_v1_dot_jobs__pb2.Job.FromString,
             options,
             channel_credentials,

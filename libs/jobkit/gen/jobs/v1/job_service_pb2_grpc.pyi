@@ -60,6 +60,13 @@ class JobServiceStub:
     no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
     step before `from_step` has not succeeded, or the source's type version is gone.
     """
+    SubmitInput: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.SubmitInputRequest, _jobs_pb2.Job]
+    """Answers the step of a WAITING_INPUT job that asked for input: `input` must match the
+    schema of the step's input_request (INVALID_ARGUMENT naming each field that does not,
+    changing nothing). The answer is committed as the step's checkpoint and the job
+    resumes. FAILED_PRECONDITION if that step is not waiting for input (answered
+    already, or the job moved on); another user's job is NOT_FOUND.
+    """
     BulkRetryJobs: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.BulkRetryJobsRequest, _job_service_pb2.BulkRetryJobsResponse]
     """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
     (as RetryJob) the FAILED or CANCELLED jobs matching `filter`, oldest first, at most
@@ -125,6 +132,13 @@ class JobServiceAsyncStub(JobServiceStub):
     concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
     no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
     step before `from_step` has not succeeded, or the source's type version is gone.
+    """
+    SubmitInput: _aio.UnaryUnaryMultiCallable[_job_service_pb2.SubmitInputRequest, _jobs_pb2.Job]  # type: ignore[assignment]
+    """Answers the step of a WAITING_INPUT job that asked for input: `input` must match the
+    schema of the step's input_request (INVALID_ARGUMENT naming each field that does not,
+    changing nothing). The answer is committed as the step's checkpoint and the job
+    resumes. FAILED_PRECONDITION if that step is not waiting for input (answered
+    already, or the job moved on); another user's job is NOT_FOUND.
     """
     BulkRetryJobs: _aio.UnaryUnaryMultiCallable[_job_service_pb2.BulkRetryJobsRequest, _job_service_pb2.BulkRetryJobsResponse]  # type: ignore[assignment]
     """Operators only (the jobs:admin scope; anyone else is PERMISSION_DENIED): retries
@@ -224,6 +238,19 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         concurrency key and cap) and webhook_url. INVALID_ARGUMENT for a `from_step` that is
         no step of the type or an input the type's schema refuses; FAILED_PRECONDITION when a
         step before `from_step` has not succeeded, or the source's type version is gone.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitInput(
+        self,
+        request: _job_service_pb2.SubmitInputRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.Job, _abc.Awaitable[_jobs_pb2.Job]]:
+        """Answers the step of a WAITING_INPUT job that asked for input: `input` must match the
+        schema of the step's input_request (INVALID_ARGUMENT naming each field that does not,
+        changing nothing). The answer is committed as the step's checkpoint and the job
+        resumes. FAILED_PRECONDITION if that step is not waiting for input (answered
+        already, or the job moved on); another user's job is NOT_FOUND.
         """
 
     @_abc_1.abstractmethod

@@ -20,6 +20,7 @@ class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATUS_SUCCEEDED: _ClassVar[JobStatus]
     JOB_STATUS_FAILED: _ClassVar[JobStatus]
     JOB_STATUS_CANCELLED: _ClassVar[JobStatus]
+    JOB_STATUS_WAITING_INPUT: _ClassVar[JobStatus]
 
 class StepStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +31,7 @@ class StepStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STEP_STATUS_SUCCEEDED: _ClassVar[StepStatus]
     STEP_STATUS_FAILED: _ClassVar[StepStatus]
     STEP_STATUS_CANCELLED: _ClassVar[StepStatus]
+    STEP_STATUS_WAITING_INPUT: _ClassVar[StepStatus]
 
 class JobEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +45,7 @@ class JobEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_EVENT_TYPE_SUCCEEDED: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_FAILED: _ClassVar[JobEventType]
     JOB_EVENT_TYPE_CANCELLED: _ClassVar[JobEventType]
+    JOB_EVENT_TYPE_INPUT_REQUIRED: _ClassVar[JobEventType]
 
 class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,6 +59,7 @@ JOB_STATUS_RUNNING: JobStatus
 JOB_STATUS_SUCCEEDED: JobStatus
 JOB_STATUS_FAILED: JobStatus
 JOB_STATUS_CANCELLED: JobStatus
+JOB_STATUS_WAITING_INPUT: JobStatus
 STEP_STATUS_UNSPECIFIED: StepStatus
 STEP_STATUS_PENDING: StepStatus
 STEP_STATUS_RUNNING: StepStatus
@@ -63,6 +67,7 @@ STEP_STATUS_RETRYING: StepStatus
 STEP_STATUS_SUCCEEDED: StepStatus
 STEP_STATUS_FAILED: StepStatus
 STEP_STATUS_CANCELLED: StepStatus
+STEP_STATUS_WAITING_INPUT: StepStatus
 JOB_EVENT_TYPE_UNSPECIFIED: JobEventType
 JOB_EVENT_TYPE_CREATED: JobEventType
 JOB_EVENT_TYPE_STEP_STARTED: JobEventType
@@ -73,10 +78,23 @@ JOB_EVENT_TYPE_STEP_FAILED: JobEventType
 JOB_EVENT_TYPE_SUCCEEDED: JobEventType
 JOB_EVENT_TYPE_FAILED: JobEventType
 JOB_EVENT_TYPE_CANCELLED: JobEventType
+JOB_EVENT_TYPE_INPUT_REQUIRED: JobEventType
 WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
 WEBHOOK_DELIVERY_STATE_DEAD: WebhookDeliveryState
+
+class InputRequest(_message.Message):
+    __slots__ = ("prompt", "schema", "draft", "expires_at")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    schema: _struct_pb2.Struct
+    draft: _struct_pb2.Struct
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, prompt: _Optional[str] = ..., schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., draft: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("code", "message")
@@ -87,18 +105,20 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobStep(_message.Message):
-    __slots__ = ("name", "status", "attempt", "error", "usage")
+    __slots__ = ("name", "status", "attempt", "error", "usage", "input_request")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_REQUEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     status: StepStatus
     attempt: int
     error: JobError
     usage: _containers.RepeatedCompositeFieldContainer[Usage]
-    def __init__(self, name: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[Usage, _Mapping]]] = ...) -> None: ...
+    input_request: InputRequest
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[Usage, _Mapping]]] = ..., input_request: _Optional[_Union[InputRequest, _Mapping]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("model", "prompt_tokens", "completion_tokens", "cost_usd", "prompts")
@@ -171,7 +191,7 @@ class Artifact(_message.Message):
     def __init__(self, name: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "sequence", "type", "status", "progress", "phase", "step", "message", "occurred_at", "attempt", "retry_delay", "partial_output")
+    __slots__ = ("job_id", "sequence", "type", "status", "progress", "phase", "step", "message", "occurred_at", "attempt", "retry_delay", "partial_output", "input_request")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +204,7 @@ class JobEvent(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     RETRY_DELAY_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_REQUEST_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     sequence: int
     type: JobEventType
@@ -196,7 +217,8 @@ class JobEvent(_message.Message):
     attempt: int
     retry_delay: _duration_pb2.Duration
     partial_output: str
-    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[JobEventType, str]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., step: _Optional[str] = ..., message: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., partial_output: _Optional[str] = ...) -> None: ...
+    input_request: InputRequest
+    def __init__(self, job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[JobEventType, str]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[int] = ..., phase: _Optional[str] = ..., step: _Optional[str] = ..., message: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., partial_output: _Optional[str] = ..., input_request: _Optional[_Union[InputRequest, _Mapping]] = ...) -> None: ...
 
 class WebhookDelivery(_message.Message):
     __slots__ = ("webhook_id", "job_id", "sequence", "type", "state", "attempts", "last_status_code", "last_error", "created_at", "last_attempt_at", "next_attempt_at", "finished_at")
@@ -227,13 +249,25 @@ class WebhookDelivery(_message.Message):
     def __init__(self, webhook_id: _Optional[str] = ..., job_id: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., attempts: _Optional[int] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobType(_message.Message):
-    __slots__ = ("name", "description", "steps", "input_schema")
+    __slots__ = ("name", "description", "steps", "input_schema", "graph")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     steps: _containers.RepeatedScalarFieldContainer[str]
     input_schema: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    graph: _containers.RepeatedCompositeFieldContainer[JobTypeStep]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., graph: _Optional[_Iterable[_Union[JobTypeStep, _Mapping]]] = ...) -> None: ...
+
+class JobTypeStep(_message.Message):
+    __slots__ = ("name", "after", "phase")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    after: _containers.RepeatedScalarFieldContainer[str]
+    phase: str
+    def __init__(self, name: _Optional[str] = ..., after: _Optional[_Iterable[str]] = ..., phase: _Optional[str] = ...) -> None: ...

@@ -88,6 +88,18 @@ class StepCursor(_message.Message):
     children: _containers.RepeatedCompositeFieldContainer[ChildJob]
     def __init__(self, cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., children: _Optional[_Iterable[_Union[ChildJob, _Mapping]]] = ...) -> None: ...
 
+class StepInputRequired(_message.Message):
+    __slots__ = ("prompt", "schema", "draft", "timeout")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    schema: _struct_pb2.Struct
+    draft: _struct_pb2.Struct
+    timeout: _duration_pb2.Duration
+    def __init__(self, prompt: _Optional[str] = ..., schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., draft: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
 class ChildJob(_message.Message):
     __slots__ = ("job_type", "input")
     JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -97,7 +109,7 @@ class ChildJob(_message.Message):
     def __init__(self, job_type: _Optional[str] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StepReport(_message.Message):
-    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "cursor", "reported_at", "usage", "take_next", "last_progress")
+    __slots__ = ("job_id", "step", "attempt", "progress", "succeeded", "failed", "heartbeat", "cursor", "input_required", "reported_at", "usage", "take_next", "last_progress")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +118,7 @@ class StepReport(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
+    INPUT_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     TAKE_NEXT_FIELD_NUMBER: _ClassVar[int]
@@ -118,11 +131,12 @@ class StepReport(_message.Message):
     failed: StepFailed
     heartbeat: StepHeartbeat
     cursor: StepCursor
+    input_required: StepInputRequired
     reported_at: _timestamp_pb2.Timestamp
     usage: _containers.RepeatedCompositeFieldContainer[ModelUsage]
     take_next: bool
     last_progress: StepProgress
-    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., cursor: _Optional[_Union[StepCursor, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., cursor: _Optional[_Union[StepCursor, _Mapping]] = ..., input_required: _Optional[_Union[StepInputRequired, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
 
 class ResultAnswer(_message.Message):
     __slots__ = ("next", "result_subject")
