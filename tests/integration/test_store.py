@@ -65,6 +65,8 @@ EXPECTED_COLUMNS = {
         "started_at",
         "finished_at",
         "cursor",
+        "percent",
+        "input_request",
     },
     "job_events": {
         "job_id",
@@ -79,6 +81,7 @@ EXPECTED_COLUMNS = {
         "retry_delay_ms",
         "occurred_at",
         "partial_output",
+        "input_request",
     },
     "outbox": {
         "id",
