@@ -13,6 +13,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
+from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import EventRecord, JobRecord, Scheduling, StepUsage
 from jobkit.webhooks import EVENT_TYPES, Delivery, DeliveryState
@@ -162,7 +163,7 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
             entry.error.message = step.error_message or ""
         entry.usage.extend(_usage_protos(u for u in job.usage if u.step == step.name))
         if step.status is StepStatus.WAITING_INPUT and step.input_request is not None:
-            entry.input_request.CopyFrom(step.input_request.to_proto())
+            entry.input_request.CopyFrom(input_request_proto(step.input_request))
     message.usage.extend(_usage_protos(job.usage))
     if job.status is JobStatus.SUCCEEDED and job.result is not None:
         message.result.CopyFrom(struct_from_bytes(job.result))
@@ -184,6 +185,16 @@ def _usage_protos(usage: Iterable[StepUsage]) -> list[jobs_pb2.Usage]:
     return list(by_model.values())
 
 
+def input_request_proto(request: InputRequest) -> jobs_pb2.InputRequest:
+    message = jobs_pb2.InputRequest(prompt=request.prompt)
+    message.schema.update(dict(request.schema))
+    if request.draft is not None:
+        message.draft.update(dict(request.draft))
+    if request.expires_at is not None:
+        message.expires_at.FromDatetime(request.expires_at)
+    return message
+
+
 def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
     event = record.event
     message = jobs_pb2.JobEvent(
@@ -202,7 +213,7 @@ def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
     if event.retry_delay_ms:
         message.retry_delay.FromMilliseconds(event.retry_delay_ms)
     if event.input_request is not None:
-        message.input_request.CopyFrom(event.input_request.to_proto())
+        message.input_request.CopyFrom(input_request_proto(event.input_request))
     return message
 
 

@@ -3,21 +3,19 @@
 A step's handler asks (``StepContext.request_input``); the orchestrator records the request
 on the step, now ``WAITING_INPUT``, and in the job's ``INPUT_REQUIRED`` event; SubmitInput
 checks an answer against the request's schema (``violations``) and commits it as the
-step's checkpoint (``jobkit.control.answer``). Stored as a serialized
-``jobs.v1.InputRequest``, the message clients see.
+step's checkpoint (``jobkit.control.answer``). Stored as JSON (``jsonb``, readable by an
+operator in psql); ``jobkit.convert`` makes the ``jobs.v1.InputRequest`` clients see.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
-
 from jobkit.errors import FieldViolation
-from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.schema import compile_schema
 
 #: The longest a step may ask to wait for an answer (a job's longest deadline).
@@ -35,38 +33,29 @@ class InputRequest:
     #: When the wait ends unanswered (the step fails with ``INPUT_TIMEOUT``).
     expires_at: datetime | None = None
 
-    def to_proto(self) -> jobs_pb2.InputRequest:
-        message = jobs_pb2.InputRequest(prompt=self.prompt)
-        message.schema.update(dict(self.schema))
-        if self.draft is not None:
-            message.draft.update(dict(self.draft))
-        if self.expires_at is not None:
-            message.expires_at.FromDatetime(self.expires_at)
-        return message
-
-    def to_bytes(self) -> bytes:
-        return self.to_proto().SerializeToString(deterministic=True)
-
-    @classmethod
-    def from_bytes(cls, data: bytes | None) -> InputRequest | None:
-        if not data:
-            return None
-        message = jobs_pb2.InputRequest.FromString(data)
-        return cls(
-            prompt=message.prompt,
-            schema=_plain(message.schema),
-            draft=_plain(message.draft) if message.HasField("draft") else None,
-            expires_at=(
-                message.expires_at.ToDatetime(tzinfo=UTC)
-                if message.HasField("expires_at")
-                else None
-            ),
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "prompt": self.prompt,
+                "schema": self.schema,
+                "draft": self.draft,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            },
+            sort_keys=True,
         )
 
-
-def _plain(value: struct_pb2.Struct) -> dict[str, Any]:
-    doc: dict[str, Any] = json_format.MessageToDict(value)
-    return doc
+    @classmethod
+    def from_json(cls, text: str | None) -> InputRequest | None:
+        if text is None:
+            return None
+        doc = json.loads(text)
+        expires_at = doc.get("expires_at")
+        return cls(
+            prompt=doc["prompt"],
+            schema=doc["schema"],
+            draft=doc.get("draft"),
+            expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+        )
 
 
 def violations(request: InputRequest, answer: Mapping[str, Any]) -> list[FieldViolation]:

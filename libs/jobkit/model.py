@@ -62,7 +62,7 @@ class StepRecord:
             finished_at=row["finished_at"],
             cursor=row["cursor"],
             percent=row["percent"],
-            input_request=InputRequest.from_bytes(row["input_request"]),
+            input_request=InputRequest.from_json(row["input_request"]),
         )
 
 
@@ -243,7 +243,7 @@ class EventRecord:
                 message=row["message"],
                 retry_delay_ms=row["retry_delay_ms"],
                 partial_output=row["partial_output"],
-                input_request=InputRequest.from_bytes(row["input_request"]),
+                input_request=InputRequest.from_json(row["input_request"]),
             ),
         )
 

@@ -201,8 +201,8 @@ class StepUpdateRow(NamedTuple):
     finished_at: datetime | None
     cursor: bytes | None
     percent: int
-    #: A serialized jobs.v1.InputRequest (``jobkit.inputs``).
-    input_request: bytes | None
+    #: JSON (``jobkit.inputs.InputRequest.to_json``).
+    input_request: str | None
 
 
 class EventRow(NamedTuple):
@@ -221,7 +221,7 @@ class EventRow(NamedTuple):
     retry_delay_ms: int
     occurred_at: datetime
     partial_output: str
-    input_request: bytes | None
+    input_request: str | None
 
 
 class UsageRow(NamedTuple):
@@ -411,7 +411,7 @@ async def _write(
             finished_at=s.finished_at,
             cursor=s.cursor,
             percent=s.percent,
-            input_request=s.input_request.to_bytes() if s.input_request is not None else None,
+            input_request=s.input_request.to_json() if s.input_request is not None else None,
         )
         for _, change in changes
         for s in change.steps
@@ -431,7 +431,7 @@ async def _write(
             occurred_at=e.occurred_at,
             partial_output=e.event.partial_output,
             input_request=(
-                e.event.input_request.to_bytes() if e.event.input_request is not None else None
+                e.event.input_request.to_json() if e.event.input_request is not None else None
             ),
         )
         for e in events

@@ -35,7 +35,8 @@ from standardwebhooks import Webhook
 from devstack import Stack
 from devstack.stack import new_webhook_secret
 from jobctl.client import JobsClient
-from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.convert import dict_to_struct
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from tests.e2e.rejections import field_violations
 from tests.e2e.test_gateway import Http
 from tests.e2e.test_jobctl import jobctl
@@ -239,6 +240,35 @@ async def test_a_cancelled_job_and_a_failed_job_each_get_their_event(
         assert payload["data"]["sequence"] == str(delivery.sequence)
         job = await carol.get_job(job_id)
         assert job.status in (jobs_pb2.JOB_STATUS_CANCELLED, jobs_pb2.JOB_STATUS_FAILED)
+
+
+async def test_a_job_waiting_for_input_is_announced_then_its_end(
+    carol: JobsClient, receiver: Receiver
+) -> None:
+    """A serverless backend hears a review is needed (job.input_required, with the request
+    in the data), answers it, and hears the end."""
+    url = receiver.url("ok")
+    example = json.loads((Path(__file__).parents[2] / "examples" / "cv_tailoring.json").read_text())
+    job = await carol.create_job(
+        "cv_tailoring", {**example["input"], "review": True}, webhook_url=url
+    )
+    (asked,) = await finished_deliveries(carol, job.job_id)
+    assert (asked.type, asked.state) == (
+        "job.input_required",
+        jobs_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED,
+    )
+    (request,) = receiver.of(url)
+    payload = assert_signed(request)
+    assert payload["type"] == "job.input_required"
+    assert payload["data"]["type"] == "JOB_EVENT_TYPE_INPUT_REQUIRED"
+    assert payload["data"]["step"] == "review_cv"
+    assert "tailored_cv" in payload["data"]["inputRequest"]["draft"]
+    answer = job_service_pb2.SubmitInputRequest(
+        job_id=job.job_id, step="review_cv", input=dict_to_struct({"approved": True})
+    )
+    await carol._call(carol.jobs.SubmitInput, answer, retry=False)
+    deliveries = await finished_deliveries(carol, job.job_id, count=2)
+    assert [d.type for d in deliveries] == ["job.input_required", "job.succeeded"]
 
 
 async def test_a_retried_job_s_second_end_is_a_second_delivery(

@@ -231,7 +231,7 @@ async def test_a_stale_write_in_a_batch_rolls_back_the_whole_batch(pool: asyncpg
 #: The Postgres types a row type's field may have, by the field's Python type.
 _PG_TYPES: dict[object, set[str]] = {
     uuid.UUID: {"uuid"},
-    str: {"text"},
+    str: {"text", "jsonb"},  # jsonb: JSON text, as asyncpg sends and reads it
     int: {"smallint", "integer", "bigint"},
     float: {"double precision"},
     bytes: {"bytea"},

@@ -22,6 +22,8 @@ DOMAIN_MODULES = [
     "libs/jobkit/control.py",
     "libs/jobkit/catalog.py",
     "libs/jobkit/errors.py",
+    "libs/jobkit/inputs.py",
+    "libs/jobkit/standing.py",
     "services/orchestrator/state_machine.py",
     "services/orchestrator/batching.py",
     "services/orchestrator/fairness.py",

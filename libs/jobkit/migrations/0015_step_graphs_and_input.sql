@@ -15,11 +15,11 @@ ALTER TABLE job_steps ADD CONSTRAINT job_steps_status_check
 -- weighted, since several may run at once.
 ALTER TABLE job_steps ADD COLUMN percent smallint NOT NULL DEFAULT 0
     CHECK (percent BETWEEN 0 AND 100);
--- While WAITING_INPUT: what the step asks (a serialized jobs.v1.InputRequest), which an
--- answer is checked against.
-ALTER TABLE job_steps ADD COLUMN input_request bytea;
+-- While WAITING_INPUT: what the step asks ({prompt, schema, draft, expires_at}: the JSON
+-- of jobkit.inputs.InputRequest), which an answer is checked against.
+ALTER TABLE job_steps ADD COLUMN input_request jsonb;
 -- The INPUT_REQUIRED event's request, for a client replaying the log.
-ALTER TABLE job_events ADD COLUMN input_request bytea;
+ALTER TABLE job_events ADD COLUMN input_request jsonb;
 
 -- A waiting job's deadline still passes, and a waiting step's own wait runs out (its
 -- lease_expires_at): the scans' partial indexes cover the new status.
@@ -50,7 +50,7 @@ CREATE TYPE step_update_row_v3 AS (
     finished_at      timestamptz,
     cursor           bytea,
     percent          smallint,
-    input_request    bytea
+    input_request    jsonb
 );
 
 -- event_row with an INPUT_REQUIRED event's request (event_row goes a release later).
@@ -67,5 +67,5 @@ CREATE TYPE event_row_v2 AS (
     retry_delay_ms integer,
     occurred_at    timestamptz,
     partial_output text,
-    input_request  bytea
+    input_request  jsonb
 );
