@@ -1,6 +1,13 @@
-"""``cv_tailoring``: a résumé tailored to a job posting, with a cover letter and a preview."""
+"""``cv_tailoring``: a résumé tailored to a job posting, with a cover letter and a preview.
+
+The CV and the cover letter are written at the same time (each needs only the posting's
+analysis); with ``input.review: true`` the tailored CV waits for its owner to approve or
+edit it before the preview is rendered from it.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from jobkit.catalog import JobTypeSpec, StepSpec, obj
 from resume.schema import POSTING_SCHEMA, RESUME_SCHEMA
@@ -9,26 +16,101 @@ LOAD_PROFILE = "load_profile"
 ANALYZE_POSTING = "analyze_posting"
 TAILOR_CV = "tailor_cv"
 WRITE_COVER_LETTER = "write_cover_letter"
+REVIEW_CV = "review_cv"
 RENDER_PREVIEW = "render_preview"
 
-SPEC = JobTypeSpec(
+DESCRIPTION = (
+    "Tailors a résumé to a job posting: match score, matched and missing skills, a "
+    "rewritten CV, a cover letter and a Markdown preview. Input: "
+    '{"resume": {"name", "skills", "experience", ...}, '
+    '"job_posting": {"title", "company", "description", "requirements"}, '
+    '"review": false}. With "review": true the job waits (WAITING_INPUT) after the CV is '
+    'tailored, for SubmitInput on step review_cv: {"approved": true} or '
+    '{"tailored_cv": {...the CV as edited...}}.'
+)
+
+INPUT_SCHEMA = obj(
+    {
+        "resume": RESUME_SCHEMA,
+        "job_posting": POSTING_SCHEMA,
+        "review": {
+            "type": "boolean",
+            "description": "Wait for the owner to approve or edit the tailored CV.",
+        },
+    },
+    required=("resume", "job_posting"),
+)
+
+#: What the review step accepts: an approval, or the CV as its owner edited it.
+REVIEW_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "approved": {"const": True, "description": "Use the tailored CV as it is."},
+        "tailored_cv": {**RESUME_SCHEMA, "description": "The tailored CV, as edited."},
+    },
+    "anyOf": [{"required": ["approved"]}, {"required": ["tailored_cv"]}],
+    "additionalProperties": False,
+}
+
+_LOAD = StepSpec(LOAD_PROFILE, "Loading user profile...", 10, timeout_s=30)
+_ANALYZE = StepSpec(ANALYZE_POSTING, "Reading the job posting...", 25, timeout_s=60)
+
+#: Version 1, a straight line: kept while jobs created with it may still run.
+V1 = JobTypeSpec(
     name="cv_tailoring",
-    description=(
-        "Tailors a résumé to a job posting: match score, matched and missing skills, a "
-        "rewritten CV, a cover letter and a Markdown preview. Input: "
-        '{"resume": {"name", "skills", "experience", ...}, '
-        '"job_posting": {"title", "company", "description", "requirements"}}.'
-    ),
+    description=DESCRIPTION,
     steps=(
-        StepSpec(LOAD_PROFILE, "Loading user profile...", 10, timeout_s=30),
-        StepSpec(ANALYZE_POSTING, "Reading the job posting...", 25, timeout_s=60),
+        _LOAD,
+        _ANALYZE,
         StepSpec(TAILOR_CV, "Generating tailored CV...", 50, timeout_s=300),
         StepSpec(WRITE_COVER_LETTER, "Generating cover letter...", 75, timeout_s=300),
         StepSpec(RENDER_PREVIEW, "Rendering preview...", 95, timeout_s=60),
     ),
-    input_schema=obj(
-        {"resume": RESUME_SCHEMA, "job_posting": POSTING_SCHEMA},
-        required=("resume", "job_posting"),
-    ),
+    input_schema=INPUT_SCHEMA,
     done_phase="Preview ready!",
+)
+
+SPEC = JobTypeSpec(
+    name="cv_tailoring",
+    description=DESCRIPTION,
+    steps=(
+        _LOAD,
+        _ANALYZE,
+        # Both need only the analysis: they run in parallel, each with its share of the
+        # bar ("Generating tailored CV and cover letter...").
+        StepSpec(
+            TAILOR_CV,
+            "Generating tailored CV...",
+            40,
+            timeout_s=300,
+            after=(ANALYZE_POSTING,),
+        ),
+        StepSpec(
+            WRITE_COVER_LETTER,
+            "Generating cover letter...",
+            65,
+            timeout_s=300,
+            after=(ANALYZE_POSTING,),
+        ),
+        # Instant unless the input asks for a review: then it waits for the owner.
+        StepSpec(
+            REVIEW_CV,
+            "Checking the tailored CV...",
+            90,
+            timeout_s=30,
+            after=(TAILOR_CV,),
+            waiting_phase="Waiting for your review of the tailored CV...",
+        ),
+        StepSpec(
+            RENDER_PREVIEW,
+            "Rendering preview...",
+            92,
+            timeout_s=60,
+            after=(REVIEW_CV, WRITE_COVER_LETTER),
+        ),
+    ),
+    input_schema=INPUT_SCHEMA,
+    done_phase="Preview ready!",
+    version=2,
+    previous=(V1,),
 )

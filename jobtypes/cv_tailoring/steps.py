@@ -15,6 +15,8 @@ from jobtypes.cv_tailoring.spec import (
     ANALYZE_POSTING,
     LOAD_PROFILE,
     RENDER_PREVIEW,
+    REVIEW_ANSWER_SCHEMA,
+    REVIEW_CV,
     TAILOR_CV,
     WRITE_COVER_LETTER,
 )
@@ -80,9 +82,38 @@ def _cover_letter(provider: ChatProvider) -> Handler:
     return handler
 
 
+#: What the owner is asked when the input says ``"review": true``.
+REVIEW_PROMPT = (
+    "Check the tailored CV before the preview is built from it: approve it as it is, "
+    "or send it back edited."
+)
+
+
+async def _review_cv(ctx: StepContext) -> dict[str, Any]:
+    """With ``review``, ask the owner to approve or edit the tailored CV (the answer is
+    this step's checkpoint); without, approve it at once."""
+    if not ctx.input.get("review"):
+        return {"approved": True}
+    draft = ctx.checkpoint(TAILOR_CV)["tailored_cv"]
+    ctx.request_input(
+        REVIEW_PROMPT,
+        {**REVIEW_ANSWER_SCHEMA, "default": {"approved": True}},
+        draft={"tailored_cv": draft},
+    )
+
+
+def _final_cv(ctx: StepContext) -> TailoredCv:
+    """The CV as tailored, or as its owner edited it in review (a job of version 1 had
+    no review step)."""
+    review = ctx.checkpoints.get(REVIEW_CV)
+    if review is not None and "tailored_cv" in review:
+        return TailoredCv.from_dict(review["tailored_cv"])
+    return TailoredCv.from_dict(ctx.checkpoint(TAILOR_CV)["tailored_cv"])
+
+
 async def _render_preview(ctx: StepContext) -> dict[str, Any]:
     analysis, match = _analysis(ctx)
-    cv = TailoredCv.from_dict(ctx.checkpoint(TAILOR_CV)["tailored_cv"])
+    cv = _final_cv(ctx)
     letter = str(ctx.checkpoint(WRITE_COVER_LETTER)["cover_letter"])
     preview = render_preview(cv, letter, match, analysis)
     # The last step's output is the job's result.
@@ -95,5 +126,6 @@ def handlers(provider: ChatProvider) -> dict[str, Handler]:
         ANALYZE_POSTING: _analyze_posting,
         TAILOR_CV: _tailor(provider),
         WRITE_COVER_LETTER: _cover_letter(provider),
+        REVIEW_CV: _review_cv,
         RENDER_PREVIEW: _render_preview,
     }

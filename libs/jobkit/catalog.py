@@ -60,10 +60,39 @@ class StepSpec:
     name: str
     #: Shown to users while the step runs, e.g. "Generating cover letter...".
     phase: str
-    #: Job progress when the step starts (0-100); the next step's mark is where it ends.
+    #: The step's mark on the job's progress bar (0-100): its share of the bar runs from
+    #: here to the next step's mark (100 after the last), filled as the step reports.
     progress_start: int
     timeout_s: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: The steps that must succeed before this one runs; ``None``: the step listed before
+    #: it (none for the first), a straight line. Steps waiting for the same ones run in
+    #: parallel. Each must be listed before this step, so the list is an order they can run
+    #: in.
+    after: tuple[str, ...] | None = None
+    #: Shown while the step waits for a person's answer (``StepContext.request_input``).
+    waiting_phase: str = "Waiting for your input..."
+
+
+def combined_phase(phases: Sequence[str]) -> str:
+    """One phase for steps running together: "Generating tailored CV..." and "Generating
+    cover letter..." read "Generating tailored CV and cover letter..."; phases that do not
+    share their first word are joined whole ("A, B and C...")."""
+    phases = list(dict.fromkeys(phases))
+    if len(phases) == 1:
+        return phases[0]
+    bare = [p.rstrip(".").rstrip("…").strip() for p in phases]
+    first_words = {p.split(" ", 1)[0] for p in bare}
+    if len(first_words) == 1 and all(" " in p for p in bare):
+        bare = [bare[0], *(p.split(" ", 1)[1] for p in bare[1:])]
+    # Mid-sentence, a word keeps its capital only if it is a name or an acronym ("CV").
+    bare = [bare[0], *(_mid_sentence(p) for p in bare[1:])]
+    return f"{', '.join(bare[:-1])} and {bare[-1]}..."
+
+
+def _mid_sentence(phrase: str) -> str:
+    word = phrase.split(" ", 1)[0]
+    return phrase[:1].lower() + phrase[1:] if len(word) > 1 and word[1:].islower() else phrase
 
 
 # Fragments of input schemas, as plain JSON Schema (2020-12): what most fields are.
@@ -132,11 +161,14 @@ class JobTypeSpec:
     #: fails at its next decision (``JOB_TYPE_VERSION_GONE``). Highest version first.
     previous: tuple[JobTypeSpec, ...] = ()
     _validator: InputSchema = field(init=False, repr=False, compare=False)
+    #: Each step's dependencies by position, resolved from ``StepSpec.after``.
+    _after: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Compiled once, when the catalogue loads: a malformed schema stops the process
         # at start-up, never a request.
         object.__setattr__(self, "_validator", compile_schema({**self.input_schema}))
+        object.__setattr__(self, "_after", self._resolve_graph())
         if self.version < 1:
             raise ValueError(f"job type {self.name!r}: version must be at least 1")
         seen = {self.version}
@@ -151,6 +183,39 @@ class JobTypeSpec:
             if old.previous:
                 raise ValueError(f"job type {self.name!r}: list every previous version once")
             seen.add(old.version)
+
+    def _resolve_graph(self) -> tuple[tuple[int, ...], ...]:
+        if not self.steps:
+            raise ValueError(f"job type {self.name!r} has no steps")
+        positions: dict[str, int] = {}
+        graph: list[tuple[int, ...]] = []
+        for index, step in enumerate(self.steps):
+            if step.name in positions:
+                raise ValueError(f"job type {self.name!r}: step {step.name!r} is listed twice")
+            if step.after is None:
+                graph.append((index - 1,) if index else ())
+            else:
+                unknown = [name for name in step.after if name not in positions]
+                if unknown:
+                    raise ValueError(
+                        f"job type {self.name!r}: step {step.name!r} runs after "
+                        f"{', '.join(unknown)}, which must be steps listed before it"
+                    )
+                graph.append(tuple(sorted({positions[name] for name in step.after})))
+            positions[step.name] = index
+        return tuple(graph)
+
+    def after(self, index: int) -> tuple[int, ...]:
+        """The positions of the steps step ``index`` waits for."""
+        return self._after[index]
+
+    def after_names(self, index: int) -> tuple[str, ...]:
+        return tuple(self.steps[i].name for i in self._after[index])
+
+    def weight(self, index: int) -> int:
+        """Step ``index``'s share of the progress bar: from its mark to the next one's."""
+        end = self.steps[index + 1].progress_start if index + 1 < len(self.steps) else 100
+        return max(0, end - self.steps[index].progress_start)
 
     def at_version(self, version: int) -> JobTypeSpec | None:
         """This type's spec of ``version``: this one or one of ``previous``; ``None`` if
@@ -184,11 +249,19 @@ class JobTypeSpec:
         raise KeyError(name)
 
     def progress_at(self, step_index: int, percent_of_step: int) -> int:
-        """Job progress when step ``step_index`` is ``percent_of_step`` % done."""
-        start = self.steps[step_index].progress_start
-        end = self.steps[step_index + 1].progress_start if step_index + 1 < len(self.steps) else 100
+        """Job progress of a straight line when step ``step_index`` is ``percent_of_step``
+        % done (``progress_of`` for any graph)."""
         percent = max(0, min(100, percent_of_step))
-        return min(99, start + (end - start) * percent // 100)
+        start = self.steps[step_index].progress_start
+        return min(99, start + self.weight(step_index) * percent // 100)
+
+    def progress_of(self, percents: Sequence[int]) -> int:
+        """Job progress when each step is ``percents[i]`` % done (100: succeeded): the
+        first mark, plus each step's share filled as far as the step is. For a straight
+        line it is ``progress_at`` of the step running; for steps running in parallel, it
+        sums them. At most 99: 100 is the job's success."""
+        filled = sum(self.weight(i) * max(0, min(100, p)) for i, p in enumerate(percents))
+        return min(99, self.steps[0].progress_start + filled // 100)
 
     def validate_input(self, doc: Mapping[str, Any]) -> list[FieldViolation]:
         """Every way ``doc`` breaks the input schema, each naming its field; then, if it

@@ -7,12 +7,14 @@ the same lock and its fencing ignores whatever the cancelled attempt reports lat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from jobkit import bus
-from jobkit.catalog import Catalog
-from jobkit.errors import FailedPrecondition
+from jobkit import bus, inputs, standing
+from jobkit.catalog import Catalog, JobTypeSpec
+from jobkit.errors import FailedPrecondition, InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
 from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
@@ -86,8 +88,8 @@ def _end(
     so a client following the events sees them fail; then the job's own event."""
     step_status = StepStatus.CANCELLED if status is JobStatus.CANCELLED else StepStatus.FAILED
     error = (error_code, message) if error_code is not None else None
-    steps, notices = _stop_steps(job, now, step_status, error)
-    ended = replace(job, status=status, phase=phase, finished_at=now, steps=_with_steps(job, steps))
+    steps, notices = stop_steps(job, now, step_status, error)
+    ended = replace(job, status=status, phase=phase, finished_at=now, steps=with_steps(job, steps))
     if error_code is not None:
         ended = replace(ended, error_code=error_code, error_message=message)
     step_events = tuple(
@@ -110,11 +112,15 @@ def _end(
     return JobChange(job=ended, steps=steps, events=(*step_events, event), notices=notices)
 
 
-def _stop_steps(
+#: The steps a job that ends stops: those under way, and those waiting for input.
+_STOPPABLE = (StepStatus.RUNNING, StepStatus.RETRYING, StepStatus.WAITING_INPUT)
+
+
+def stop_steps(
     job: JobRecord, now: datetime, status: StepStatus, error: tuple[str, str] | None = None
 ) -> tuple[tuple[StepRecord, ...], tuple[OutboxMessage, ...]]:
-    """The steps a job that ends now stops (as ``status``), and the notices that tell their
-    workers to stop."""
+    """The steps a job that ends now stops (as ``status``): every one running, retrying
+    or waiting for input; and the notices that tell their workers to stop."""
     steps: tuple[StepRecord, ...]
     if (queued := job.queued_attempt) is not None:
         # Its attempt may be with a worker already: stop it, and count it as used, so a
@@ -124,13 +130,16 @@ def _stop_steps(
         used = replace(step, attempt=attempt, retry_base=attempt)
         active, steps = [used], (used,)
     else:
-        active = [s for s in job.steps if s.status in (StepStatus.RUNNING, StepStatus.RETRYING)]
+        stopping = [s for s in job.steps if s.status in _STOPPABLE]
         stopped = [
-            replace(s, status=status, lease_expires_at=None, finished_at=now) for s in active
+            replace(s, status=status, lease_expires_at=None, finished_at=now, input_request=None)
+            for s in stopping
         ]
         if error is not None:
             stopped = [replace(s, error_code=error[0], error_message=error[1]) for s in stopped]
         steps = tuple(stopped)
+        # A step waiting for input has no worker to tell.
+        active = [s for s in stopping if s.status is not StepStatus.WAITING_INPUT]
     notices = tuple(
         OutboxMessage(
             subject=bus.CANCEL_SUBJECT,
@@ -144,7 +153,7 @@ def _stop_steps(
     return steps, notices
 
 
-def _with_steps(job: JobRecord, changed: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
+def with_steps(job: JobRecord, changed: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
     by_position = {s.position: s for s in changed}
     return tuple(by_position.get(s.position, s) for s in job.steps)
 
@@ -196,3 +205,57 @@ def retry(job: JobRecord, now: datetime, catalog: Catalog | None = None) -> JobC
     # The submission's msg_id must differ from earlier ones: count the retry event in.
     submission = submitted_message(replace(resumed, last_sequence=job.last_sequence + 1))
     return JobChange(job=resumed, steps=steps, events=(event,), outbox=(submission,))
+
+
+def answer(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    step_name: str,
+    document: Mapping[str, Any],
+    output: bytes,
+    now: datetime,
+) -> JobChange:
+    """SubmitInput: the answer ``document`` (serialized: ``output``) to step
+    ``step_name``'s request for input becomes the step's checkpoint, and the job is
+    submitted again for the orchestrator to start what the answer made ready. Refused
+    (changing nothing) if the step is not waiting, or the answer breaks its schema."""
+    step = job.step_named(step_name)
+    if step is None:
+        names = ", ".join(s.name for s in job.steps)
+        raise InvalidArgument.on("step", f"must be a step of the job: {names}")
+    if step.status is not StepStatus.WAITING_INPUT or step.input_request is None:
+        raise FailedPrecondition(
+            f"step {step_name} is not waiting for input (it is {step.status.value.lower()})"
+        )
+    violations = inputs.violations(step.input_request, document)
+    if violations:
+        first = violations[0]
+        raise InvalidArgument(f"{first.field} {first.description}", violations)
+    answered = replace(
+        step,
+        status=StepStatus.SUCCEEDED,
+        output=output,
+        lease_expires_at=None,
+        finished_at=now,
+        input_request=None,
+        percent=100,
+    )
+    resumed = replace(job, steps=with_steps(job, (answered,)))
+    resumed = replace(
+        resumed,
+        status=standing.status(resumed),
+        progress=standing.progress(resumed, spec),
+        phase=standing.phase(resumed, spec),
+    )
+    event = NewEvent(
+        type=EventType.STEP_SUCCEEDED,
+        status=resumed.status,
+        progress=resumed.progress,
+        phase=resumed.phase,
+        step=step.name,
+        attempt=step.attempt,
+        message="answered",
+    )
+    # Its msg_id must differ from earlier submissions': count this event in.
+    submission = submitted_message(replace(resumed, last_sequence=job.last_sequence + 1))
+    return JobChange(job=resumed, steps=(answered,), events=(event,), outbox=(submission,))

@@ -161,6 +161,8 @@ def job_to_proto(job: JobRecord) -> jobs_pb2.Job:
             entry.error.code = step.error_code
             entry.error.message = step.error_message or ""
         entry.usage.extend(_usage_protos(u for u in job.usage if u.step == step.name))
+        if step.status is StepStatus.WAITING_INPUT and step.input_request is not None:
+            entry.input_request.CopyFrom(step.input_request.to_proto())
     message.usage.extend(_usage_protos(job.usage))
     if job.status is JobStatus.SUCCEEDED and job.result is not None:
         message.result.CopyFrom(struct_from_bytes(job.result))
@@ -199,6 +201,8 @@ def event_to_proto(record: EventRecord) -> jobs_pb2.JobEvent:
     )
     if event.retry_delay_ms:
         message.retry_delay.FromMilliseconds(event.retry_delay_ms)
+    if event.input_request is not None:
+        message.input_request.CopyFrom(event.input_request.to_proto())
     return message
 
 

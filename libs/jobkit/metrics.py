@@ -55,7 +55,7 @@ JOBS_FINISHED = Counter(
     ["type", "status"],
 )
 #: How a step attempt on a worker ended, as ``STEP_DURATION`` labels it.
-StepOutcome = Literal["succeeded", "failed", "cancelled", "handed_back"]
+StepOutcome = Literal["succeeded", "input_required", "failed", "cancelled", "handed_back"]
 
 STEP_DURATION = Histogram(
     "jobs_step_duration_seconds",
@@ -218,7 +218,7 @@ def observe_changes(changes: Iterable[tuple[JobRecord, JobChange]]) -> None:
 
 
 def observe_step(job_type: str, step: str, outcome: StepOutcome, seconds: float) -> None:
-    """Time one attempt on a worker, by how it ended: its report said it ``succeeded`` or
-    ``failed``, or it sent none because its job was ``cancelled`` or it was
-    ``handed_back`` (the worker stopping)."""
+    """Time one attempt on a worker, by how it ended: its report said it ``succeeded``,
+    asked for input (``input_required``) or ``failed``, or it sent none because its job
+    was ``cancelled`` or it was ``handed_back`` (the worker stopping)."""
     STEP_DURATION.labels(job_type, step, outcome).observe(seconds)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 
 
@@ -35,6 +36,10 @@ class StepRecord:
     #: The step's own progress marker, serialized Struct (``StepContext.save_cursor``): what
     #: its next attempt resumes from.
     cursor: bytes | None = None
+    #: How far the running attempt is (its last progress report), 0-100.
+    percent: int = 0
+    #: While ``WAITING_INPUT``: what the step asks.
+    input_request: InputRequest | None = None
 
     @property
     def attempts_this_run(self) -> int:
@@ -56,6 +61,8 @@ class StepRecord:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             cursor=row["cursor"],
+            percent=row["percent"],
+            input_request=InputRequest.from_bytes(row["input_request"]),
         )
 
 
@@ -209,6 +216,8 @@ class NewEvent:
     retry_delay_ms: int = 0
     #: PROGRESS of a step streaming text: all it has written so far (see jobs.v1.JobEvent).
     partial_output: str = ""
+    #: INPUT_REQUIRED: what the step asks.
+    input_request: InputRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +243,7 @@ class EventRecord:
                 message=row["message"],
                 retry_delay_ms=row["retry_delay_ms"],
                 partial_output=row["partial_output"],
+                input_request=InputRequest.from_bytes(row["input_request"]),
             ),
         )
 

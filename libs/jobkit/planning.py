@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobkit import control, webhooks
+from jobkit import control, standing, webhooks
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import FailedPrecondition, FieldViolation, InvalidArgument
@@ -252,7 +252,9 @@ def _first_message(
     step_tokens: StepTokens | None = None,
 ) -> OutboxMessage:
     # A job asked to wait leaves the outbox when it may start: no loop per job polls it.
-    if not dispatch_first_step:
+    # One whose graph starts with several steps at once (a fork from a parallel step) is
+    # started by the orchestrator, which starts them all.
+    if not dispatch_first_step or len(standing.ready(job, spec)) != 1:
         submitted = control.submitted_message(replace(job, last_sequence=1))
         return replace(submitted, not_before=job.not_before)
     queued = job.queued_attempt

@@ -48,6 +48,8 @@ _STEP_FIELDS = (
     "started_at",
     "finished_at",
     "cursor",
+    "percent",
+    "input_request",
 )
 
 
@@ -184,7 +186,7 @@ class JobUpdateRow(NamedTuple):
 
 
 class StepUpdateRow(NamedTuple):
-    """Postgres ``step_update_row_v2``: a decision's changed step."""
+    """Postgres ``step_update_row_v3`` (migration 0015): a decision's changed step."""
 
     job_id: uuid.UUID
     position: int
@@ -198,10 +200,14 @@ class StepUpdateRow(NamedTuple):
     started_at: datetime | None
     finished_at: datetime | None
     cursor: bytes | None
+    percent: int
+    #: A serialized jobs.v1.InputRequest (``jobkit.inputs``).
+    input_request: bytes | None
 
 
 class EventRow(NamedTuple):
-    """Postgres ``event_row``: an event with the sequence its writer gave it."""
+    """Postgres ``event_row_v2`` (migration 0015): an event with the sequence its writer
+    gave it."""
 
     job_id: uuid.UUID
     sequence: int
@@ -215,6 +221,7 @@ class EventRow(NamedTuple):
     retry_delay_ms: int
     occurred_at: datetime
     partial_output: str
+    input_request: bytes | None
 
 
 class UsageRow(NamedTuple):
@@ -280,6 +287,8 @@ RETIRED_ROW_TYPES = frozenset(
         "new_job_row_v3",
         "new_job_row_v4",
         "new_step_row",
+        "step_update_row_v2",
+        "event_row",
     }
 )
 
@@ -289,8 +298,8 @@ ROW_TYPES: dict[str, type[tuple[object, ...]]] = {
     "new_job_row_v5": NewJobRow,
     "new_step_row_v2": NewStepRow,
     "job_update_row": JobUpdateRow,
-    "step_update_row_v2": StepUpdateRow,
-    "event_row": EventRow,
+    "step_update_row_v3": StepUpdateRow,
+    "event_row_v2": EventRow,
     "usage_row": UsageRow,
     "outbox_row": OutboxRow,
     "ready_row": ReadyRow,
@@ -401,6 +410,8 @@ async def _write(
             started_at=s.started_at,
             finished_at=s.finished_at,
             cursor=s.cursor,
+            percent=s.percent,
+            input_request=s.input_request.to_bytes() if s.input_request is not None else None,
         )
         for _, change in changes
         for s in change.steps
@@ -419,6 +430,9 @@ async def _write(
             retry_delay_ms=e.event.retry_delay_ms,
             occurred_at=e.occurred_at,
             partial_output=e.event.partial_output,
+            input_request=(
+                e.event.input_request.to_bytes() if e.event.input_request is not None else None
+            ),
         )
         for e in events
     ]

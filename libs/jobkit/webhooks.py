@@ -37,10 +37,10 @@ from jobkit.lifecycle import EventType
 from jobkit.model import Row
 
 #: The events a job's webhook gets, and the payload ``type`` of each: every terminal
-#: event. One mapping, so that a new event type (INPUT_REQUIRED: "job.input_required") is
-#: one entry more.
+#: event, and a step asking for input (a serverless backend hears it needs a person).
 EVENT_TYPES: Mapping[EventType, str] = MappingProxyType(
     {
+        EventType.INPUT_REQUIRED: "job.input_required",
         EventType.SUCCEEDED: "job.succeeded",
         EventType.FAILED: "job.failed",
         EventType.CANCELLED: "job.cancelled",

@@ -9,7 +9,7 @@ streamed partial output, usage), and fails by raising a :class:`StepError`.
 from __future__ import annotations
 
 from stepkit.context import ChildJob, Handler, StepContext
-from stepkit.errors import PermanentStepError, RetryableStepError, StepError
+from stepkit.errors import InputRequested, PermanentStepError, RetryableStepError, StepError
 from stepkit.prose import Prose, listing, system
 from stepkit.providers import ChatMessage, ChatProvider
 
@@ -18,6 +18,7 @@ __all__ = [
     "ChatProvider",
     "ChildJob",
     "Handler",
+    "InputRequested",
     "PermanentStepError",
     "Prose",
     "RetryableStepError",

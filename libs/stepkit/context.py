@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
-from stepkit.errors import PermanentStepError
+from stepkit.errors import InputRequested, PermanentStepError
 
 
 class ProgressReporter(Protocol):
@@ -176,6 +176,24 @@ class StepContext:
             raise PermanentStepError(
                 "MISSING_CHECKPOINT", f"the {step} step has no output"
             ) from None
+
+    def request_input(
+        self,
+        prompt: str,
+        schema: Mapping[str, Any],
+        *,
+        draft: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> NoReturn:
+        """End the attempt asking a person for input: the job waits (``WAITING_INPUT``,
+        with an ``INPUT_REQUIRED`` event carrying ``prompt``, ``schema`` and ``draft``)
+        holding no worker, and the answer SubmitInput brings, checked against ``schema``
+        (JSON Schema 2020-12), becomes this step's checkpoint: the steps after it read it
+        with ``checkpoint``. ``timeout_s``: how long to wait before the step fails with
+        ``INPUT_TIMEOUT`` (``None``: as long as the job may)."""
+        raise InputRequested(
+            prompt, dict(schema), dict(draft) if draft is not None else None, timeout_s
+        )
 
 
 Handler = Callable[[StepContext], Coroutine[Any, Any, dict[str, Any]]]

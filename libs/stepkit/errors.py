@@ -40,3 +40,25 @@ class PermanentStepError(StepError):
     """Retrying cannot help: the input cannot be processed. The job fails now."""
 
     retryable = False
+
+
+class InputRequested(Exception):
+    """Raised by ``StepContext.request_input``: the attempt ends asking a person for input.
+
+    Not a failure: the step waits, holding no worker, until SubmitInput brings an answer
+    matching ``schema``, which becomes the step's checkpoint (the step does not run again).
+    A handler that catches ``Exception`` must let this one through.
+    """
+
+    def __init__(
+        self,
+        prompt: str,
+        schema: dict[str, object],
+        draft: dict[str, object] | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
+        self.schema = schema
+        self.draft = draft
+        self.timeout_s = timeout_s

@@ -48,15 +48,19 @@ from jobkit.artifacts import (
     upload_prefix_beside,
 )
 from jobkit.convert import dict_to_struct, struct_to_dict
+from jobkit.errors import ConfigError
 from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.inputs import MAX_WAIT_S
 from jobkit.logging import get_logger, redacting
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
+from jobkit.schema import compile_schema
 from services.ai_worker.history import HistoryClient
 from services.ai_worker.outcomes import (
     Abandoned,
     Failed,
     HandedBack,
+    InputRequired,
     Outcome,
     Succeeded,
     report_for,
@@ -68,7 +72,13 @@ from services.ai_worker.progress import (
     AttemptUsage,
 )
 from services.ai_worker.registry import Registry
-from stepkit import PermanentStepError, RetryableStepError, StepContext, StepError
+from stepkit import (
+    InputRequested,
+    PermanentStepError,
+    RetryableStepError,
+    StepContext,
+    StepError,
+)
 from stepkit.context import (
     ArtifactSaver,
     ChildJob,
@@ -504,6 +514,8 @@ class Worker:
                 log.info("step_cancelled")
                 return Abandoned()  # its job was cancelled: nothing to report
             return HandedBack()  # shutting down: another worker takes it at once
+        except InputRequested as asked:
+            return _input_required(asked, usage.protos())
         except StepError as error:
             log.info(
                 "step_failed",
@@ -635,6 +647,25 @@ class Worker:
             await delivery.in_progress()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def _input_required(asked: InputRequested, usage: Sequence[worker_pb2.ModelUsage]) -> Outcome:
+    """The handler's request for input, or, if it is malformed (a schema no answer could
+    be checked against, a wait out of bounds), the step's failure: a bug in the step,
+    which no retry mends."""
+    try:
+        compile_schema(asked.schema)
+    except ConfigError as error:
+        log.error("input_request_invalid", error=str(error))
+        return Failed("INVALID_INPUT_REQUEST", f"the step asked for input badly: {error}", False)
+    if asked.timeout_s is not None and not 0 < asked.timeout_s <= MAX_WAIT_S:
+        return Failed(
+            "INVALID_INPUT_REQUEST",
+            f"the step's wait for input must be positive and at most {MAX_WAIT_S:g}s",
+            False,
+        )
+    log.info("step_asks_for_input", timeout_s=asked.timeout_s)
+    return InputRequired(asked.prompt, asked.schema, asked.draft, asked.timeout_s, usage)
 
 
 class ResultNotSettled(Exception):

@@ -1,8 +1,9 @@
 """How a step attempt on a worker ends, and the report each ending sends.
 
-An attempt ends in exactly one of four ways (``Outcome``):
+An attempt ends in exactly one of five ways (``Outcome``):
 
 - ``Succeeded``: the handler returned its output;
+- ``InputRequired``: the handler asked a person for input (``StepContext.request_input``);
 - ``Failed``: it raised, timed out, has no handler, or kept killing its workers;
 - ``Abandoned``: its job was cancelled meanwhile, so nobody wants to hear of it;
 - ``HandedBack``: the worker is stopping, and JetStream gives the step to another one.
@@ -37,6 +38,19 @@ class Succeeded:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRequired:
+    """The handler asked for input: the step waits for a person's answer, matching
+    ``schema``, which becomes its checkpoint."""
+
+    prompt: str
+    schema: Mapping[str, object]
+    draft: Mapping[str, object] | None = None
+    timeout_s: float | None = None
+    usage: Sequence[worker_pb2.ModelUsage] = ()
+    label: ClassVar[StepOutcome] = "input_required"
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """The attempt failed. ``code`` is stable and ``message`` is shown to the user (never
     the job's input). A ``retryable`` failure may ask for the next attempt to wait at least
@@ -67,7 +81,7 @@ class HandedBack:
     label: ClassVar[StepOutcome] = "handed_back"
 
 
-Outcome = Succeeded | Failed | Abandoned | HandedBack
+Outcome = Succeeded | InputRequired | Failed | Abandoned | HandedBack
 
 
 def report_for(
@@ -96,6 +110,18 @@ def to_report(
             report.usage.extend(outcome.usage)
             if outcome.last_progress is not None:
                 report.last_progress.CopyFrom(outcome.last_progress)
+            return report
+        case InputRequired():
+            asked = worker_pb2.StepInputRequired(
+                prompt=outcome.prompt, schema=dict_to_struct(dict(outcome.schema))
+            )
+            if outcome.draft is not None:
+                asked.draft.CopyFrom(dict_to_struct(dict(outcome.draft)))
+            if outcome.timeout_s is not None:
+                asked.timeout.FromMilliseconds(round(outcome.timeout_s * 1000))
+            report = report_for(task, reported_at)
+            report.input_required.CopyFrom(asked)
+            report.usage.extend(outcome.usage)
             return report
         case Failed():
             failed = worker_pb2.StepFailed(

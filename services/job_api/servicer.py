@@ -84,7 +84,7 @@ _CANCEL_SLICE = 200
 DEFAULT_BULK_LIMIT, MAX_BULK_LIMIT, _BULK_SLICE = 100, 1000, 50
 #: What each bulk operation applies to: the statuses its filter may name.
 _RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
-_CANCELLABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
+_CANCELLABLE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING_INPUT)
 
 
 #: The catalogue as ListJobTypes answers it: fixed for the life of the process.
@@ -95,6 +95,10 @@ _JOB_TYPES = job_service_pb2.ListJobTypesResponse(
             description=t.description,
             steps=t.step_names,
             input_schema=dict_to_struct(t.published_schema),
+            graph=[
+                jobs_pb2.JobTypeStep(name=step.name, after=t.after_names(i), phase=step.phase)
+                for i, step in enumerate(t.steps)
+            ],
         )
         for t in CATALOG.values()
     ]
@@ -577,6 +581,33 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.Job:
         job = await self._transition(self._caller(context), request.job_id, _retry)
         log.info("job_retried", job_id=str(job.id))
+        return job_to_proto(job)
+
+    @unary
+    async def SubmitInput(
+        self, request: job_service_pb2.SubmitInputRequest, context: Context
+    ) -> jobs_pb2.Job:
+        caller = self._caller(context)
+        try:
+            document = struct_to_dict(request.input)
+        except ValueError:
+            raise InvalidArgument.on(
+                "input", "numbers must be finite, not NaN or Infinity"
+            ) from None
+        if not request.step:
+            raise InvalidArgument.on("step", "is required: the step waiting for input")
+        output = request.input.SerializeToString()
+
+        def decide(job: JobRecord, now: datetime) -> JobChange:
+            if job.owner != caller.subject:
+                raise PermissionDenied("only the job's owner may answer its steps")
+            spec = CATALOG.spec(job.type, job.type_version)
+            if spec is None:
+                raise FailedPrecondition(control.version_gone_message(job.type, job.type_version))
+            return control.answer(job, spec, request.step, document, output, now)
+
+        job = await self._transition(caller, request.job_id, decide)
+        log.info("input_submitted", job_id=str(job.id), step=request.step)
         return job_to_proto(job)
 
     @unary

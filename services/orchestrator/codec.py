@@ -10,6 +10,7 @@ from jobkit import bus
 from jobkit.convert import struct_to_dict
 from jobkit.dispatch import bare_task, step_message
 from jobkit.gen.jobs.internal.v1 import worker_pb2
+from jobkit.inputs import InputRequest
 from jobkit.model import JobRecord, OutboxMessage, StepUsage
 from jobkit.step_tokens import StepTokens
 from services.orchestrator.state_machine import (
@@ -70,6 +71,25 @@ def decode(subject: str, data: bytes) -> Message:
                 take_next=report.take_next,
                 percent=report.last_progress.percent,
                 phase=report.last_progress.phase,
+            )
+        if outcome == "input_required":
+            asked = report.input_required
+            return StepReport(
+                job_id,
+                report.step,
+                report.attempt,
+                ReportKind.INPUT_REQUIRED,
+                usage=_usage(report),
+                input_request=InputRequest(
+                    prompt=asked.prompt,
+                    schema=struct_to_dict(asked.schema),
+                    draft=struct_to_dict(asked.draft) if asked.HasField("draft") else None,
+                ),
+                wait_s=(
+                    asked.timeout.ToTimedelta().total_seconds()
+                    if asked.HasField("timeout")
+                    else None
+                ),
             )
         if outcome == "failed":
             return StepReport(

@@ -5,6 +5,14 @@ submitted, a worker reported on a step), each function returns the ``Decision`` 
 commit, or ``Ignored`` with the reason when the input is stale. Fencing lives here: a
 report counts only for the attempt currently running, of a job still running, so a
 duplicate, late or redelivered report can never commit a checkpoint twice.
+
+A job type's steps form a graph (``StepSpec.after``): every step whose dependencies have
+succeeded runs, so several may run at once. Each keeps its own attempts, events and
+checkpoint; the job's progress sums theirs (``JobTypeSpec.progress_of``) and its phase
+names them all (``combined_phase``). A step may end by asking a person for input: it waits
+as ``WAITING_INPUT`` (and the job with it) holding no worker, until SubmitInput commits the
+answer as its checkpoint (``jobkit.control.answer``) and submits the job again, which
+starts what the answer made ready (``start_job``).
 """
 
 from __future__ import annotations
@@ -16,9 +24,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from jobkit import control, standing
 from jobkit.catalog import JobTypeSpec, StepSpec
+from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
-from jobkit.model import JobChange, JobRecord, NewEvent, NewJob, StepRecord, StepUsage
+from jobkit.model import (
+    JobChange,
+    JobRecord,
+    NewEvent,
+    NewJob,
+    StepRecord,
+    StepUsage,
+)
 
 
 class ReportKind(StrEnum):
@@ -28,12 +45,17 @@ class ReportKind(StrEnum):
     CURSOR = "cursor"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    #: Not from a worker: the orchestrator's scan found the attempt's lease expired.
+    #: The attempt ends asking a person for input (``input_request``).
+    INPUT_REQUIRED = "input_required"
+    #: Not from a worker: the orchestrator's scan found the attempt's lease expired, or
+    #: the wait of a step waiting for input ran out.
     LEASE_EXPIRED = "lease_expired"
 
 
 #: How long an attempt stays leased after a sign of life from its worker, unless set.
 DEFAULT_LEASE_S = 20.0
+#: The error code of a step whose wait for an answer ran out.
+INPUT_TIMEOUT = "INPUT_TIMEOUT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +86,9 @@ class StepReport:
     cursor: bytes | None = None
     #: CURSOR: the jobs the step creates with it (``batching`` plans them).
     children: tuple[ChildRequest, ...] = ()
+    #: INPUT_REQUIRED: what the step asks (without ``expires_at``), and how long it waits.
+    input_request: InputRequest | None = None
+    wait_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +105,8 @@ class ChildRequest:
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """A job to start: one RetryJob resumed, or one job_api submitted instead of
-    dispatching its first step itself (``DISPATCH_FIRST_STEP=0``)."""
+    dispatching its first step itself (``DISPATCH_FIRST_STEP=0``, or more than one step
+    to start); or a job to go on, after SubmitInput answered a waiting step."""
 
     job_id: uuid.UUID
 
@@ -160,18 +186,21 @@ def _start_step(
             None if handed_lease_s is None else now + timedelta(seconds=handed_lease_s)
         ),
         started_at=step.started_at or now,
+        percent=0,
+        input_request=None,
     )
+    new_job = _with_step(job, new_step)
     new_job = replace(
-        _with_step(job, new_step),
-        status=JobStatus.RUNNING,
-        progress=max(job.progress, step_spec.progress_start),
-        phase=step_spec.phase,
+        new_job,
+        status=standing.status(new_job),
+        progress=standing.progress(new_job, spec),
+        phase=standing.phase(new_job, spec),
     )
     event = NewEvent(
         type=EventType.STEP_STARTED,
-        status=JobStatus.RUNNING,
+        status=new_job.status,
         progress=new_job.progress,
-        phase=step_spec.phase,
+        phase=new_job.phase,
         step=step.name,
         attempt=attempt,
     )
@@ -181,29 +210,68 @@ def _start_step(
     return new_job, new_step, event, dispatch
 
 
-def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ignored:
-    """QUEUED -> RUNNING: dispatch the first step without a committed checkpoint.
+def _start_ready(
+    job: JobRecord,
+    spec: JobTypeSpec,
+    now: datetime,
+    *,
+    handed_lease_s: float | None = None,
+    handable: frozenset[int] = frozenset(),
+) -> tuple[JobRecord, list[StepRecord], list[NewEvent], list[Dispatch]]:
+    """Start every step whose dependencies have succeeded, in step order. The first of
+    them in ``handable`` (a step whose checkpoints the reporting worker holds) goes to that
+    worker, leased for ``handed_lease_s``, if given; the others go through JetStream."""
+    steps: list[StepRecord] = []
+    events: list[NewEvent] = []
+    dispatches: list[Dispatch] = []
+    for index in standing.ready(job, spec):
+        hand = (
+            handed_lease_s is not None
+            and index in handable
+            and not any(d.handed for d in dispatches)
+        )
+        job, step, event, dispatch = _start_step(
+            job,
+            spec,
+            index,
+            now,
+            attempt=job.steps[index].attempt + 1,
+            handed_lease_s=handed_lease_s if hand else None,
+        )
+        steps.append(step)
+        events.append(event)
+        dispatches.append(dispatch)
+    return job, steps, events, dispatches
 
-    A resumed job (RetryJob) starts after its last checkpoint; committed steps never rerun.
-    """
-    if job.status is not JobStatus.QUEUED:
+
+def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ignored:
+    """QUEUED -> RUNNING: dispatch every step ready to run (a resumed job's: those whose
+    dependencies have checkpoints; committed steps never rerun). An active job goes on:
+    SubmitInput answered a step, and what waited for it starts (or, if it was the last
+    step, the job succeeds)."""
+    if job.status is not JobStatus.QUEUED and not job.status.active:
         return Ignored(f"job is {job.status.value}, not QUEUED")
-    index = next((i for i, s in enumerate(job.steps) if s.status is not StepStatus.SUCCEEDED), None)
-    if index is None:
-        return Ignored("every step already succeeded")
-    new_job, step, event, dispatch = _start_step(
-        job, spec, index, now, attempt=job.steps[index].attempt + 1
+    if all(s.status is StepStatus.SUCCEEDED for s in job.steps):
+        if job.status is JobStatus.QUEUED:
+            return Ignored("every step already succeeded")
+        return Decision(_finish(job, spec, now, ()))
+    started, steps, events, dispatches = _start_ready(job, spec, now)
+    if not steps:
+        return Ignored("no step is ready to start")
+    return Decision(
+        JobChange(job=started, steps=tuple(steps), events=tuple(events)), tuple(dispatches)
     )
-    return Decision(JobChange(job=new_job, steps=(step,), events=(event,)), (dispatch,))
 
 
 def _fence(job: JobRecord, report: StepReport) -> StepRecord | Ignored:
-    if job.status is not JobStatus.RUNNING:
+    if not job.status.active:
         return Ignored(f"job is {job.status.value}")
     step = job.step_named(report.step)
     if step is None:
         return Ignored("unknown step")
-    if step.status not in (StepStatus.RUNNING, StepStatus.RETRYING):
+    if report.kind is ReportKind.LEASE_EXPIRED and step.status is StepStatus.WAITING_INPUT:
+        return step if step.attempt == report.attempt else Ignored("stale wait")
+    if step.status not in standing.UNDER_WAY:
         return Ignored(f"step is {step.status.value}")
     if step.attempt != report.attempt:
         return Ignored(f"stale attempt (running attempt is {step.attempt})")
@@ -272,6 +340,15 @@ def _apply_report(
     if report.kind is ReportKind.LEASE_EXPIRED:
         if step.lease_expires_at is None or step.lease_expires_at > now:
             return Ignored("lease is not expired")
+        if step.status is StepStatus.WAITING_INPUT:
+            expired = replace(
+                report,
+                kind=ReportKind.FAILED,
+                error_code=INPUT_TIMEOUT,
+                error_message="nobody answered the step's request for input in time",
+                retryable=False,
+            )
+            return _failed(job, spec, step, expired, now, rng)
         lost = replace(
             report,
             kind=ReportKind.FAILED,
@@ -297,18 +374,36 @@ def _apply_report(
         step = replace(step, cursor=report.cursor)
         return Decision(JobChange(job=_with_step(job, step), steps=(step,)))
     if report.kind is ReportKind.PROGRESS:
-        return _progress(job, spec, step, report)
-    if report.kind is ReportKind.SUCCEEDED:
-        # A success carries no text, only its last progress report (percent and phase).
-        announced = _progress(job, spec, step, report)
-        decision = _after(
-            announced.change.events,
-            _succeeded(announced.change.job, spec, step, report, now, lease_s),
-        )
+        return _progressed(job, spec, step, report)
+    if report.kind in (ReportKind.SUCCEEDED, ReportKind.INPUT_REQUIRED):
+        # A result carries no text, only its last progress report (percent and phase).
+        announced = _progressed(job, spec, step, report)
+        announced_step = announced.change.job.steps[step.position]
+        if report.kind is ReportKind.SUCCEEDED:
+            ended = _succeeded(announced.change.job, spec, announced_step, report, now, lease_s)
+        else:
+            ended = _input_required(announced.change.job, spec, announced_step, report, now)
+        decision = _after(announced.change.events, ended)
     else:
         decision = _failed(job, spec, step, report, now, rng)
     # The result counts, so does what it cost: once per attempt, like its checkpoint.
     return replace(decision, change=replace(decision.change, usage=report.usage))
+
+
+def _holds(spec: JobTypeSpec, done: int) -> frozenset[int]:
+    """The steps whose every dependency's checkpoint the worker that ran step ``done``
+    holds: it was given the checkpoints of ``done``'s dependencies (all of its ancestors
+    had succeeded when it started) and has its own output."""
+    known = {done}
+    stack = list(spec.after(done))
+    while stack:
+        index = stack.pop()
+        if index not in known:
+            known.add(index)
+            stack.extend(spec.after(index))
+    return frozenset(
+        i for i in range(len(spec.steps)) if spec.after(i) and set(spec.after(i)) <= known
+    )
 
 
 def _handed_again(
@@ -319,39 +414,52 @@ def _handed_again(
     since, so it goes to the same worker again rather than waiting out its lease and
     costing an attempt. A second runner of one attempt would be harmless (fencing), so
     only the evidence that nobody started it is checked: started by this success, and
-    its lease untouched since."""
+    its lease untouched since (a step started with it but not handed over has no lease
+    until its worker reports)."""
     done = job.step_named(report.step)
     if (
-        job.status is not JobStatus.RUNNING
+        not job.status.active
         or done is None
         or done.status is not StepStatus.SUCCEEDED
         or done.attempt != report.attempt
-        or done.position + 1 >= len(job.steps)
     ):
         return None
-    following = job.steps[done.position + 1]
-    if (
-        following.status is not StepStatus.RUNNING
-        or following.started_at is None
-        or following.started_at != done.finished_at
-        or following.lease_expires_at != following.started_at + timedelta(seconds=lease_s)
-    ):
+    following = next(
+        (
+            s
+            for s in job.steps
+            if done.position in spec.after(s.position)
+            and s.status is StepStatus.RUNNING
+            and s.started_at is not None
+            and s.started_at == done.finished_at
+            and s.lease_expires_at == s.started_at + timedelta(seconds=lease_s)
+        ),
+        None,
+    )
+    if following is None:
         return None
     timeout_s = spec.steps[following.position].timeout_s
     dispatch = Dispatch(job.id, following.name, following.attempt, timeout_s, handed=True)
     return Ignored("a repeated result: its next step is handed over again", dispatch)
 
 
-def _progress(job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport) -> Decision:
-    progress = max(job.progress, spec.progress_at(step.position, report.percent))
-    phase = report.phase or job.phase
+def _progressed(
+    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport
+) -> Decision:
+    step = replace(step, percent=max(0, min(100, report.percent)))
+    job = _with_step(job, step)
+    progress = standing.progress(job, spec)
+    alone = sum(1 for s in job.steps if s.status in standing.UNDER_WAY) <= 1
+    # A step running alone may say where it is in its own words; steps running together
+    # share the phase that names them all.
+    phase = (report.phase or job.phase) if alone else standing.phase(job, spec)
     changed_steps = (step,)
     if progress == job.progress and phase == job.phase and not report.partial_output:
         return Decision(JobChange(job=job, steps=changed_steps))
     new_job = replace(job, progress=progress, phase=phase)
     event = NewEvent(
         type=EventType.PROGRESS,
-        status=JobStatus.RUNNING,
+        status=job.status,
         progress=progress,
         phase=phase,
         step=step.name,
@@ -377,40 +485,61 @@ def _succeeded(
         finished_at=now,
         error_code=None,
         error_message=None,
+        percent=100,
     )
     job = _with_step(job, done)
-    next_index = step.position + 1
+    if all(s.status is StepStatus.SUCCEEDED for s in job.steps):
+        return Decision(_finish(job, spec, now, (done,)))
+    job = replace(
+        job,
+        status=standing.status(job),
+        progress=standing.progress(job, spec),
+        phase=standing.phase(job, spec),
+    )
     succeeded_event = NewEvent(
         type=EventType.STEP_SUCCEEDED,
-        status=JobStatus.RUNNING,
-        progress=spec.progress_at(step.position, 100) if next_index < len(spec.steps) else 99,
+        status=job.status,
+        progress=job.progress,
         phase=job.phase,
-        step=step.name,
-        attempt=step.attempt,
+        step=done.name,
+        attempt=done.attempt,
     )
-    job = replace(job, progress=max(job.progress, succeeded_event.progress))
-    if next_index < len(spec.steps):
-        started_job, started, started_event, dispatch = _start_step(
-            job,
-            spec,
-            next_index,
-            now,
-            attempt=job.steps[next_index].attempt + 1,
-            handed_lease_s=lease_s if report.take_next else None,
-        )
-        return Decision(
-            JobChange(
-                job=started_job, steps=(done, started), events=(succeeded_event, started_event)
-            ),
-            (dispatch,),
-        )
+    started_job, started, events, dispatches = _start_ready(
+        job,
+        spec,
+        now,
+        handed_lease_s=lease_s if report.take_next else None,
+        handable=_holds(spec, done.position),
+    )
+    return Decision(
+        JobChange(job=started_job, steps=(done, *started), events=(succeeded_event, *events)),
+        tuple(dispatches),
+    )
+
+
+def _finish(
+    job: JobRecord, spec: JobTypeSpec, now: datetime, done: tuple[StepRecord, ...]
+) -> JobChange:
+    """Every step has succeeded: so has the job, with its last step's output as its result."""
     assert job_can_move(job.status, JobStatus.SUCCEEDED)
+    last = job.steps[-1]
+    events = tuple(
+        NewEvent(
+            type=EventType.STEP_SUCCEEDED,
+            status=JobStatus.RUNNING,
+            progress=99,
+            phase=job.phase,
+            step=step.name,
+            attempt=step.attempt,
+        )
+        for step in done
+    )
     finished = replace(
         job,
         status=JobStatus.SUCCEEDED,
         progress=100,
         phase=spec.done_phase,
-        result=done.output,
+        result=last.output,
         finished_at=now,
     )
     final_event = NewEvent(
@@ -419,7 +548,43 @@ def _succeeded(
         progress=100,
         phase=spec.done_phase,
     )
-    return Decision(JobChange(job=finished, steps=(done,), events=(succeeded_event, final_event)))
+    return JobChange(job=finished, steps=done, events=(*events, final_event))
+
+
+def _input_required(
+    job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime
+) -> Decision:
+    """The attempt ends asking for input: the step waits, leased for as long as it may
+    wait (the lease scan ends a wait that runs out), and the job waits with it."""
+    assert report.input_request is not None
+    expires_at = now + timedelta(seconds=report.wait_s) if report.wait_s is not None else None
+    request = replace(report.input_request, expires_at=expires_at)
+    waiting = replace(
+        step,
+        status=StepStatus.WAITING_INPUT,
+        lease_expires_at=expires_at,
+        input_request=request,
+        error_code=None,
+        error_message=None,
+    )
+    job = _with_step(job, waiting)
+    job = replace(
+        job,
+        status=standing.status(job),
+        progress=standing.progress(job, spec),
+        phase=standing.phase(job, spec),
+    )
+    event = NewEvent(
+        type=EventType.INPUT_REQUIRED,
+        status=job.status,
+        progress=job.progress,
+        phase=job.phase,
+        step=waiting.name,
+        attempt=waiting.attempt,
+        message=request.prompt,
+        input_request=request,
+    )
+    return Decision(JobChange(job=job, steps=(waiting,), events=(event,)))
 
 
 def _failed(
@@ -433,7 +598,8 @@ def _failed(
     policy = spec.step(step.name).retry
     code = report.error_code or "STEP_FAILED"
     message = report.error_message or "the step failed"
-    if report.retryable and policy.allows_another(step.attempts_this_run):
+    waited = step.status is StepStatus.WAITING_INPUT
+    if report.retryable and not waited and policy.allows_another(step.attempts_this_run):
         delay_s = policy.delay_s(step.attempts_this_run, rng)
         if report.retry_after_s is not None:
             # The dependency said when it will take us again: sooner would fail again.
@@ -441,7 +607,7 @@ def _failed(
         not_before = now + timedelta(seconds=delay_s)
         retry_event = NewEvent(
             type=EventType.STEP_RETRYING,
-            status=JobStatus.RUNNING,
+            status=job.status,
             progress=job.progress,
             phase=job.phase,
             step=step.name,
@@ -458,6 +624,7 @@ def _failed(
             error_code=code,
             error_message=message,
             lease_expires_at=None,
+            percent=0,
         )
         # The next attempt is committed and scheduled now; the step stays RETRYING (with
         # the error that caused it) until the worker running that attempt first reports.
@@ -477,21 +644,29 @@ def _failed(
         lease_expires_at=None,
         finished_at=now,
     )
-    used = step.attempts_this_run
-    attempts = f"after {used} attempt{'s' if used != 1 else ''}"
-    job_message = f"step {step.name} failed {attempts}: {message}"
+    if waited:
+        job_message = f"step {step.name} failed: {message}"
+    else:
+        used = step.attempts_this_run
+        attempts = f"after {used} attempt{'s' if used != 1 else ''}"
+        job_message = f"step {step.name} failed {attempts}: {message}"
+    job = _with_step(job, failed_step)
+    # The other branches stop with it, their workers told, as for a cancel; RetryJob
+    # resumes every branch that had not finished.
+    stopped, notices = control.stop_steps(job, now, StepStatus.CANCELLED)
     failed_job = replace(
-        _with_step(job, failed_step),
+        job,
         status=JobStatus.FAILED,
         phase="Failed",
         error_code=code,
         error_message=job_message,
         finished_at=now,
+        steps=control.with_steps(job, stopped),
     )
     events = (
         NewEvent(
             type=EventType.STEP_FAILED,
-            status=JobStatus.RUNNING,
+            status=job.status,
             progress=job.progress,
             phase=job.phase,
             step=step.name,
@@ -506,4 +681,6 @@ def _failed(
             message=job_message,
         ),
     )
-    return Decision(JobChange(job=failed_job, steps=(failed_step,), events=events))
+    return Decision(
+        JobChange(job=failed_job, steps=(failed_step, *stopped), events=events, notices=notices)
+    )

@@ -15,6 +15,7 @@ import pytest
 
 from jobkit import control, store
 from jobkit.db import Conn, create_pool, migrate, migration_files
+from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, NewEvent, NewJob, OutboxMessage, StepUsage
 from jobkit.sql import queries
@@ -64,6 +65,8 @@ EXPECTED_COLUMNS = {
         "started_at",
         "finished_at",
         "cursor",
+        "percent",
+        "input_request",
     },
     "job_events": {
         "job_id",
@@ -78,6 +81,7 @@ EXPECTED_COLUMNS = {
         "retry_delay_ms",
         "occurred_at",
         "partial_output",
+        "input_request",
     },
     "outbox": {
         "id",
@@ -282,8 +286,8 @@ _TABLES = {
     "new_job_row_v5": "jobs",
     "new_step_row_v2": "job_steps",
     "job_update_row": "jobs",
-    "step_update_row_v2": "job_steps",
-    "event_row": "job_events",
+    "step_update_row_v3": "job_steps",
+    "event_row_v2": "job_events",
     "usage_row": "model_usage",
     "outbox_row": "outbox",
     "ready_row": "ready_steps",
@@ -370,11 +374,20 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
                     started_at=now + timedelta(seconds=3),
                     finished_at=now + timedelta(seconds=4),
                     cursor=b"a cursor",
+                    percent=37,
+                    input_request=InputRequest("a prompt", {"type": "object"}, {"a": "draft"}),
                 ),
             ),
             events=(
                 NewEvent(
                     EventType.PROGRESS, JobStatus.RUNNING, 41, "p", step.name, 3, "m", 0, "partial"
+                ),
+                NewEvent(
+                    EventType.INPUT_REQUIRED,
+                    JobStatus.WAITING_INPUT,
+                    41,
+                    step=step.name,
+                    input_request=InputRequest("asked", {"type": "object"}, expires_at=now),
                 ),
                 NewEvent(EventType.FAILED, JobStatus.FAILED, 42, "q", step.name, 3, "n", 250),
             ),
@@ -385,9 +398,14 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             usage=(StepUsage(step.name, 3, "model-x", 11, 7, 0.5, ("a@1", "b@2")),),
         )
         _, written = await store.apply_changes(cast(Conn, recording), [(before, change)], now)
-    # The job's webhook gets its FAILED event (sequence 3: after CREATED and PROGRESS), in
-    # the same commit, after the decision's own messages.
-    assert [m.msg_id for _, m in written] == ["id-1", "id-2", f"webhook:{job.id}:3"]
+    # The job's webhook gets its INPUT_REQUIRED and FAILED events (sequences 3 and 4: after
+    # CREATED and PROGRESS), in the same commit, after the decision's own messages.
+    assert [m.msg_id for _, m in written] == [
+        "id-1",
+        "id-2",
+        f"webhook:{job.id}:3",
+        f"webhook:{job.id}:4",
+    ]
 
     casts = dict(re.findall(r"\$(\d+)::(\w+_row(?:_v\d+)?)\[\]", queries.write_changes))
     checked: set[str] = set()

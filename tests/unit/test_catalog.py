@@ -6,9 +6,12 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from jobkit.catalog import JobTypeSpec, RetryPolicy, StepSpec, number, obj
+import pytest
+
+from jobkit.catalog import JobTypeSpec, RetryPolicy, StepSpec, combined_phase, number, obj
 from jobkit.errors import FieldViolation
 from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
+from jobtypes.cv_tailoring.spec import V1 as CV_TAILORING_V1
 from jobtypes.noop.spec import SPEC as NOOP
 
 
@@ -28,10 +31,79 @@ def test_attempt_budget_counts_the_first_run() -> None:
 
 
 def test_progress_interpolates_within_a_step_and_never_reports_100_early() -> None:
-    assert CV_TAILORING.progress_at(0, 0) == 10
-    assert CV_TAILORING.progress_at(0, 100) == 25
-    assert CV_TAILORING.progress_at(2, 50) == 62
-    assert CV_TAILORING.progress_at(4, 100) == 99
+    assert CV_TAILORING_V1.progress_at(0, 0) == 10
+    assert CV_TAILORING_V1.progress_at(0, 100) == 25
+    assert CV_TAILORING_V1.progress_at(2, 50) == 62
+    assert CV_TAILORING_V1.progress_at(4, 100) == 99
+
+
+def test_progress_of_a_straight_line_is_the_running_steps_mark() -> None:
+    for index in range(len(CV_TAILORING_V1.steps)):
+        for percent in (0, 33, 50, 100):
+            percents = [100] * index + [percent] + [0] * (len(CV_TAILORING_V1.steps) - index - 1)
+            assert CV_TAILORING_V1.progress_of(percents) == CV_TAILORING_V1.progress_at(
+                index, percent
+            )
+
+
+def test_progress_of_parallel_steps_sums_their_shares() -> None:
+    # load, analyze done; the CV (25 points) half done, the letter (25 points) a fifth.
+    assert CV_TAILORING.progress_of([100, 100, 50, 20, 0, 0]) == 40 + 12 + 5
+    # Either branch alone moves the bar by its share, and the two together by both.
+    alone = CV_TAILORING.progress_of([100, 100, 100, 0, 0, 0])
+    both = CV_TAILORING.progress_of([100, 100, 100, 100, 0, 0])
+    assert alone < both < CV_TAILORING.progress_of([100, 100, 100, 100, 100, 0]) < 100
+    assert CV_TAILORING.progress_of([100] * 6) == 99
+
+
+def test_the_graph_runs_the_cv_and_the_letter_in_parallel() -> None:
+    after = {step.name: CV_TAILORING.after_names(i) for i, step in enumerate(CV_TAILORING.steps)}
+    assert after == {
+        "load_profile": (),
+        "analyze_posting": ("load_profile",),
+        "tailor_cv": ("analyze_posting",),
+        "write_cover_letter": ("analyze_posting",),
+        "review_cv": ("tailor_cv",),
+        "render_preview": ("write_cover_letter", "review_cv"),
+    }
+    # Unless said otherwise, a step runs after the one listed before it.
+    assert [NOOP.after(i) for i in range(3)] == [(), (0,), (1,)]
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ((StepSpec("a", "A", 0, after=("b",)), StepSpec("b", "B", 50)), "listed before"),
+        ((StepSpec("a", "A", 0), StepSpec("a", "A", 50)), "listed twice"),
+        ((StepSpec("a", "A", 0, after=("a",)),), "listed before"),
+        ((), "no steps"),
+    ],
+)
+def test_a_graph_that_cannot_run_is_refused_at_load(
+    steps: tuple[StepSpec, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        JobTypeSpec("broken", "", steps, input_schema=obj({}))
+
+
+@pytest.mark.parametrize(
+    ("phases", "combined"),
+    [
+        (["Rendering preview..."], "Rendering preview..."),
+        (
+            ["Generating tailored CV...", "Generating cover letter..."],
+            "Generating tailored CV and cover letter...",
+        ),
+        (
+            ["Generating cover letter...", "Checking the tailored CV..."],
+            "Generating cover letter and checking the tailored CV...",
+        ),
+        (["Reading A...", "Writing B...", "CV check..."], "Reading A, writing B and CV check..."),
+        (["Waiting...", "Waiting..."], "Waiting..."),
+    ],
+)
+def test_steps_running_together_share_one_phase(phases: list[str], combined: str) -> None:
+    assert combined_phase(phases) == combined
 
 
 def test_noop_input_validation_names_the_field() -> None:

@@ -33,6 +33,7 @@ CONTRACT = {
     ("POST", "/v1/jobs/{job_id}:cancel"): "CancelJob",
     ("POST", "/v1/jobs/{job_id}:retry"): "RetryJob",
     ("POST", "/v1/jobs/{job_id}:fork"): "ForkJob",
+    ("POST", "/v1/jobs/{job_id}:submitInput"): "SubmitInput",
     ("POST", "/v1/jobs:bulkRetry"): "BulkRetryJobs",
     ("POST", "/v1/jobs:bulkCancel"): "BulkCancelJobs",
     ("DELETE", "/v1/jobs/{job_id}"): "DeleteJob",

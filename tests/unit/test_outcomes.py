@@ -14,6 +14,7 @@ from services.ai_worker.outcomes import (
     Abandoned,
     Failed,
     HandedBack,
+    InputRequired,
     Outcome,
     Succeeded,
     report_for,
@@ -32,6 +33,10 @@ USAGE = (
 EXAMPLES: list[tuple[Outcome, str | None]] = [
     (Succeeded({"text": "Dear team", "n": 2}, usage=USAGE), "succeeded"),
     (Failed("MODEL_RATE_LIMITED", "slow down", retry_after_s=1.5, usage=USAGE), "failed"),
+    (
+        InputRequired("Check it", {"type": "object"}, {"draft": 1}, 60.0, usage=USAGE),
+        "input_required",
+    ),
     (Abandoned(), None),
     (HandedBack(), None),
 ]
@@ -73,6 +78,21 @@ def test_an_empty_output_is_still_a_success() -> None:
     assert report is not None
     assert report.WhichOneof("outcome") == "succeeded"
     assert len(report.succeeded.output) == 0
+
+
+def test_a_request_for_input_carries_what_it_asks_and_how_long_it_waits() -> None:
+    asked = InputRequired("Check the CV", {"type": "object"}, {"cv": {"a": 1}}, 90.0)
+    report = to_report(TASK, asked, NOW)
+    assert report is not None
+    got = report.input_required
+    assert got.prompt == "Check the CV"
+    assert json_format.MessageToDict(got.schema) == {"type": "object"}
+    assert json_format.MessageToDict(got.draft) == {"cv": {"a": 1}}
+    assert got.timeout.ToTimedelta() == timedelta(seconds=90)
+    bare = to_report(TASK, InputRequired("Go on?", {}), NOW)
+    assert bare is not None
+    assert not bare.input_required.HasField("draft")
+    assert not bare.input_required.HasField("timeout")
 
 
 def test_a_failure_carries_its_code_message_and_retryability() -> None:

@@ -20,7 +20,7 @@ from jobkit.lifecycle import (
     job_can_move,
 )
 from jobkit.model import JobRecord, StepRecord
-from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
+from jobtypes.cv_tailoring.spec import V1 as CV_TAILORING_V1
 from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.state_machine import (
     Decision,
@@ -93,8 +93,12 @@ def test_start_dispatches_the_first_step_and_emits_step_started() -> None:
     assert decision.change.steps[0].status is StepStatus.RUNNING
 
 
-def test_start_is_ignored_unless_queued() -> None:
-    assert isinstance(start_job(new_job(status=JobStatus.RUNNING), NOOP, NOW), Ignored)
+def test_start_is_ignored_once_every_ready_step_is_under_way_or_the_job_ended() -> None:
+    started = decided(start_job(new_job(), NOOP, NOW)).change.job
+    # A repeated submission finds nothing more to start.
+    assert isinstance(start_job(started, NOOP, NOW), Ignored)
+    for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        assert isinstance(start_job(new_job(status=status), NOOP, NOW), Ignored)
 
 
 def test_a_resumed_job_starts_after_its_last_checkpoint() -> None:
@@ -130,7 +134,7 @@ def test_success_of_every_step_succeeds_the_job_with_the_last_output() -> None:
 
 
 def test_cv_tailoring_phases_follow_the_seed_progress_marks() -> None:
-    spec = CV_TAILORING
+    spec = CV_TAILORING_V1
     job = decided(start_job(new_job(spec), spec, NOW)).change.job
     marks = [job.progress]
     while job.status is JobStatus.RUNNING:

@@ -225,9 +225,11 @@ async def test_the_system_resolver_answers_localhost_with_loopback() -> None:
         )
 
 
-def test_the_events_sent_are_one_constant_of_every_terminal_event() -> None:
-    assert set(webhooks.EVENT_TYPES) == {t for t in EventType if t.terminal}
+def test_the_events_sent_are_one_constant_of_every_terminal_event_and_input_required() -> None:
+    terminal = {t for t in EventType if t.terminal}
+    assert set(webhooks.EVENT_TYPES) == terminal | {EventType.INPUT_REQUIRED}
     assert dict(webhooks.EVENT_TYPES) == {
+        EventType.INPUT_REQUIRED: "job.input_required",
         EventType.SUCCEEDED: "job.succeeded",
         EventType.FAILED: "job.failed",
         EventType.CANCELLED: "job.cancelled",

@@ -9,7 +9,7 @@ it, optionally followed by comment lines that say what it is for::
 
 They are read once, at import. ``Queries`` lists the names so that mypy checks every use;
 a name in the files but not here, or here but in no file, or in two files, fails the
-import. Batches go in as one array parameter of a row type per table (``$1::event_row[]``,
+import. Batches go in as one array parameter of a row type per table (``$1::event_row_v2[]``,
 the types in the migrations, their Python twins in ``jobkit.store``), so no statement
 needs many parameters.
 """

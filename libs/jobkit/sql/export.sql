@@ -15,7 +15,7 @@ ORDER BY created_at, id
 -- name: export_events --
 -- The events of a batch of jobs, each job's in sequence order. $1: the job ids.
 SELECT job_id, sequence, type, status, progress, phase, step, attempt, message,
-       retry_delay_ms, occurred_at, partial_output
+       retry_delay_ms, occurred_at, partial_output, input_request
 FROM job_events
 WHERE job_id = ANY($1::uuid[])
 ORDER BY job_id, sequence

@@ -23,7 +23,7 @@ LIMIT $7
 -- many children were cancelled before it. $1: the parent, $2 and $3: the created_at and id
 -- of the previous slice's last job (NULL for the first slice), $4: at most this many.
 SELECT id, created_at FROM jobs
-WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING')
+WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT $4

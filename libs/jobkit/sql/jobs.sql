@@ -10,7 +10,8 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.type_version, j.forked_from_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
-       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
+       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor,
+       s.step_percent, s.step_input_request
 FROM jobs AS j
 CROSS JOIN LATERAL (
     SELECT array_agg(o.job_id) AS step_job_id,
@@ -25,7 +26,9 @@ CROSS JOIN LATERAL (
            array_agg(o.lease_expires_at) AS step_lease_expires_at,
            array_agg(o.started_at) AS step_started_at,
            array_agg(o.finished_at) AS step_finished_at,
-           array_agg(o.cursor) AS step_cursor
+           array_agg(o.cursor) AS step_cursor,
+           array_agg(o.percent) AS step_percent,
+           array_agg(o.input_request) AS step_input_request
     FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
 ) AS s
 WHERE j.id = ANY($1::uuid[])
@@ -40,7 +43,8 @@ SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
        j.type_version, j.forked_from_job_id,
        s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
        s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
-       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor
+       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor,
+       s.step_percent, s.step_input_request
 FROM jobs AS j
 CROSS JOIN LATERAL (
     SELECT array_agg(o.job_id) AS step_job_id,
@@ -55,7 +59,9 @@ CROSS JOIN LATERAL (
            array_agg(o.lease_expires_at) AS step_lease_expires_at,
            array_agg(o.started_at) AS step_started_at,
            array_agg(o.finished_at) AS step_finished_at,
-           array_agg(o.cursor) AS step_cursor
+           array_agg(o.cursor) AS step_cursor,
+           array_agg(o.percent) AS step_percent,
+           array_agg(o.input_request) AS step_input_request
     FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
 ) AS s
 WHERE j.id = ANY($1::uuid[])
@@ -66,7 +72,7 @@ FOR UPDATE OF j
 -- A page of a job's events after a sequence, oldest first.
 -- $1: job id, $2: after this sequence, $3: at most this many.
 SELECT job_id, sequence, type, status, progress, phase, step, attempt, message,
-       retry_delay_ms, occurred_at, partial_output
+       retry_delay_ms, occurred_at, partial_output, input_request
 FROM job_events
 WHERE job_id = $1 AND sequence > $2
 ORDER BY sequence
@@ -77,8 +83,8 @@ LIMIT $3
 -- parameter per table, an array of that table's row type (migration 0008). The
 -- data-modifying CTEs all run to completion whether or not the final SELECT reads them;
 -- an empty array makes its CTE a no-op.
--- $1 new_job_row_v5[], $2 new_step_row_v2[], $3 job_update_row[], $4 step_update_row_v2[],
--- $5 event_row[], $6 usage_row[], $7 outbox_row[] (in the order to publish), $8 ready_row[]
+-- $1 new_job_row_v5[], $2 new_step_row_v2[], $3 job_update_row[], $4 step_update_row_v3[],
+-- $5 event_row_v2[], $6 usage_row[], $7 outbox_row[] (in the order to publish), $8 ready_row[]
 -- (step attempts held for the fair dispatcher), $9 webhook_row[] (the deliveries of the
 -- events in $5 that a job's webhook gets; their outbox messages are in $7).
 WITH new_jobs AS (
@@ -116,18 +122,20 @@ step_updates AS (
     SET status = u.status, attempt = u.attempt, retry_base = u.retry_base,
         output = u.output, error_code = u.error_code, error_message = u.error_message,
         lease_expires_at = u.lease_expires_at, started_at = u.started_at,
-        finished_at = u.finished_at, cursor = u.cursor
-    FROM unnest($4::step_update_row_v2[]) AS u
+        finished_at = u.finished_at, cursor = u.cursor, percent = u.percent,
+        input_request = u.input_request
+    FROM unnest($4::step_update_row_v3[]) AS u
     -- Through job_updates: a job's row is locked before its steps, the order every
     -- writer follows, so concurrent writers never deadlock.
     JOIN job_updates AS ju ON ju.id = u.job_id
     WHERE s.job_id = u.job_id AND s.position = u.position),
 new_events AS (
     INSERT INTO job_events (job_id, sequence, type, status, progress, phase, step, attempt,
-                            message, retry_delay_ms, occurred_at, partial_output)
+                            message, retry_delay_ms, occurred_at, partial_output,
+                            input_request)
     SELECT e.job_id, e.sequence, e.type, e.status, e.progress, e.phase, e.step, e.attempt,
-           e.message, e.retry_delay_ms, e.occurred_at, e.partial_output
-    FROM unnest($5::event_row[]) AS e
+           e.message, e.retry_delay_ms, e.occurred_at, e.partial_output, e.input_request
+    FROM unnest($5::event_row_v2[]) AS e
     -- After the job's row, like the steps: the next sequence is unique per job, and a
     -- concurrent writer of the same one would otherwise wait on us.
     WHERE e.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),

@@ -1,18 +1,20 @@
 -- The orchestrator's own queries (services/orchestrator).
 
 -- name: expired_leases --
--- Running attempts whose worker went silent past the lease, oldest first.
+-- Running attempts whose worker went silent past the lease, and steps whose wait for an
+-- answer ran out (the lease of a WAITING_INPUT step), oldest first (job_steps_lease_v2).
 -- $1: at most this many.
 SELECT job_id, name, attempt FROM job_steps
-WHERE status = 'RUNNING' AND lease_expires_at < now()
+WHERE status IN ('RUNNING', 'WAITING_INPUT') AND lease_expires_at < now()
 ORDER BY lease_expires_at
 LIMIT $1
 
 -- name: passed_deadlines --
--- Jobs not finished whose deadline has passed, the most overdue first (jobs_deadline_due).
+-- Jobs not finished whose deadline has passed, the most overdue first (jobs_deadline_due_v2).
 -- $1: at most this many.
 SELECT id FROM jobs
-WHERE deadline_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING') AND deadline_at < now()
+WHERE deadline_at IS NOT NULL AND status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')
+  AND deadline_at < now()
 ORDER BY deadline_at
 LIMIT $1
 
@@ -95,7 +97,7 @@ SELECT count(*) FROM ready_steps WHERE not_before <= now()
 SELECT k.owner, k.concurrency_key,
        (SELECT count(*) FROM jobs AS j
         WHERE j.owner = k.owner AND j.concurrency_key = k.concurrency_key
-          AND j.status IN ('QUEUED', 'RUNNING')
+          AND j.status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')
           AND NOT EXISTS (SELECT 1 FROM ready_steps AS r
                           WHERE r.job_id = j.id AND r.concurrency_limit IS NOT NULL)
        ) AS running
@@ -126,7 +128,8 @@ WITH picked AS (
 SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priority,
        t.enqueued_at,
        EXISTS (SELECT 1 FROM jobs AS j
-               WHERE j.id = t.job_id AND j.status IN ('QUEUED', 'RUNNING')) AS live
+               WHERE j.id = t.job_id
+                 AND j.status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')) AS live
 FROM taken AS t
 ORDER BY t.id
 

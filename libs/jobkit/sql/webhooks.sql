@@ -6,7 +6,8 @@
 -- carries. No row: the job was deleted, its deliveries with it. $1: webhook id.
 SELECT d.state, d.attempts, d.next_attempt_at, j.webhook_url, j.trace_context,
        e.job_id, e.sequence, e.type, e.status, e.progress, e.phase, e.step, e.attempt,
-       e.message, e.retry_delay_ms, e.occurred_at, e.partial_output
+       e.message, e.retry_delay_ms, e.occurred_at, e.partial_output,
+       e.input_request
 FROM webhook_deliveries AS d
 JOIN jobs AS j ON j.id = d.job_id
 JOIN job_events AS e ON e.job_id = d.job_id AND e.sequence = d.sequence
