@@ -489,6 +489,9 @@
 
   function render() {
     if (!job) return;
+    // A job that starts, waits for its owner or resumes: the recent-jobs list says so too
+    // (its end refreshes the list in finish()).
+    if (page.status && page.status !== job.status && !TERMINAL.has(job.status)) refreshRecent();
     page.status = job.status;
     const status = short(job.status).toLowerCase();
     const progress = Math.max(0, Math.min(100, Number(job.progress) || 0));
@@ -591,6 +594,7 @@
   function renderSteps(steps) {
     const list = $("steps");
     const peers = parallelPeers(job.type);
+    const unfinished = new Set(steps.filter((s) => /PENDING|RUNNING|RETRYING|WAITING_INPUT/.test(s.status || "STEP_STATUS_PENDING")).map((s) => s.name));
     for (const step of steps) {
       let node = stepNodes.get(step.name);
       if (!node) {
@@ -610,8 +614,10 @@
       const bits = [label(step.status)];
       const alongside = peers.get(step.name) || [];
       node.li.dataset.parallel = alongside.join(" ");
-      if (alongside.length && ["pending", "running", "retrying", "waiting_input"].includes(state)) {
-        const names = alongside.map(humanise);
+      // Said while this step and some of those it may run with are still to finish.
+      const open = alongside.filter((name) => unfinished.has(name));
+      if (open.length && unfinished.has(step.name)) {
+        const names = open.map(humanise);
         bits.push(`in parallel with ${names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0]}`);
       }
       if (step.attempt > 1) bits.push(`attempt ${step.attempt}`);
