@@ -240,22 +240,8 @@ def answer(
         input_request=None,
         percent=100,
     )
-    resumed = replace(job, steps=with_steps(job, (answered,)))
-    resumed = replace(
-        resumed,
-        status=standing.status(resumed),
-        progress=standing.progress(resumed, spec),
-        phase=standing.phase(resumed, spec),
-    )
-    event = NewEvent(
-        type=EventType.STEP_SUCCEEDED,
-        status=resumed.status,
-        progress=resumed.progress,
-        phase=resumed.phase,
-        step=step.name,
-        attempt=step.attempt,
-        message="answered",
-    )
+    resumed = standing.restated(replace(job, steps=with_steps(job, (answered,))), spec)
+    event = standing.step_event(resumed, EventType.STEP_SUCCEEDED, answered, message="answered")
     # Its msg_id must differ from earlier submissions': count this event in.
     submission = submitted_message(replace(resumed, last_sequence=job.last_sequence + 1))
     return JobChange(job=resumed, steps=(answered,), events=(event,), outbox=(submission,))

@@ -5,9 +5,11 @@ way, so a job answered by a person and one advanced by a worker look the same.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from jobkit.catalog import JobTypeSpec, combined_phase
-from jobkit.lifecycle import JobStatus, StepStatus
-from jobkit.model import JobRecord
+from jobkit.lifecycle import EventType, JobStatus, StepStatus
+from jobkit.model import JobRecord, NewEvent, StepRecord
 
 #: A step with an attempt on its way to a worker or running on one.
 UNDER_WAY = (StepStatus.RUNNING, StepStatus.RETRYING)
@@ -47,3 +49,21 @@ def progress(job: JobRecord, spec: JobTypeSpec) -> int:
     """The job's progress as its steps stand; never back (a new attempt starts at 0 %)."""
     percents = [100 if s.status is StepStatus.SUCCEEDED else s.percent for s in job.steps]
     return max(job.progress, spec.progress_of(percents))
+
+
+def restated(job: JobRecord, spec: JobTypeSpec) -> JobRecord:
+    """An active job with its status, progress and phase as its steps now stand."""
+    return replace(job, status=status(job), progress=progress(job, spec), phase=phase(job, spec))
+
+
+def step_event(job: JobRecord, kind: EventType, step: StepRecord, **fields: object) -> NewEvent:
+    """An event about ``step`` of ``job``, showing the job as it stands after it."""
+    return NewEvent(
+        type=kind,
+        status=job.status,
+        progress=job.progress,
+        phase=job.phase,
+        step=step.name,
+        attempt=step.attempt,
+        **fields,  # type: ignore[arg-type]
+    )

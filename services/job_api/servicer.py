@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import grpc
 from google.api import httpbody_pb2
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from nats.aio.client import Client as NatsClient
 
 from jobkit import control, limits, metrics, planning, store, tracing, webhooks
@@ -181,12 +181,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.CreateJobRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
-        try:
-            document = struct_to_dict(request.input)
-        except ValueError:
-            raise InvalidArgument.on(
-                "input", "numbers must be finite, not NaN or Infinity"
-            ) from None
+        document = _document(request.input)
         # Whatever this request logs, the names and contacts in its input are redacted.
         with self._admission.admit(), redacting(sensitive_terms(document)):
             return await self._create(caller, request, document)
@@ -327,12 +322,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         it, its checkpoints before ``from_step`` reused, the rest run (``planning``)."""
         caller = self._caller(context)
         source_id = parse_job_id(request.job_id)
-        try:
-            overrides = struct_to_dict(request.input_overrides)
-        except ValueError:
-            raise InvalidArgument.on(
-                "input_overrides", "numbers must be finite, not NaN or Infinity"
-            ) from None
+        overrides = _document(request.input_overrides, "input_overrides")
         async with wrap_db_errors(), self._pool.acquire() as conn:
             source = self._visible(await store.fetch_job(conn, source_id), caller)
         reuse = planning.reuse_for_fork(source, CATALOG, request.from_step)
@@ -588,12 +578,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.SubmitInputRequest, context: Context
     ) -> jobs_pb2.Job:
         caller = self._caller(context)
-        try:
-            document = struct_to_dict(request.input)
-        except ValueError:
-            raise InvalidArgument.on(
-                "input", "numbers must be finite, not NaN or Infinity"
-            ) from None
+        document = _document(request.input)
         if not request.step:
             raise InvalidArgument.on("step", "is required: the step waiting for input")
         output = request.input.SerializeToString()
@@ -750,6 +735,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         response = job_service_pb2.CreateWatchTokenResponse(token=token)
         response.expires_at.FromDatetime(expires_at)
         return response
+
+
+def _document(value: struct_pb2.Struct, field: str = "input") -> dict[str, Any]:
+    """A request's Struct as a JSON document; INVALID_ARGUMENT for a number JSON cannot
+    hold."""
+    try:
+        return struct_to_dict(value)
+    except ValueError:
+        raise InvalidArgument.on(field, "numbers must be finite, not NaN or Infinity") from None
 
 
 def _retry(job: JobRecord, now: datetime) -> JobChange:

@@ -189,21 +189,8 @@ def _start_step(
         percent=0,
         input_request=None,
     )
-    new_job = _with_step(job, new_step)
-    new_job = replace(
-        new_job,
-        status=standing.status(new_job),
-        progress=standing.progress(new_job, spec),
-        phase=standing.phase(new_job, spec),
-    )
-    event = NewEvent(
-        type=EventType.STEP_STARTED,
-        status=new_job.status,
-        progress=new_job.progress,
-        phase=new_job.phase,
-        step=step.name,
-        attempt=attempt,
-    )
+    new_job = standing.restated(_with_step(job, new_step), spec)
+    event = standing.step_event(new_job, EventType.STEP_STARTED, new_step)
     dispatch = Dispatch(
         job.id, step.name, attempt, step_spec.timeout_s, not_before, handed_lease_s is not None
     )
@@ -490,20 +477,8 @@ def _succeeded(
     job = _with_step(job, done)
     if all(s.status is StepStatus.SUCCEEDED for s in job.steps):
         return Decision(_finish(job, spec, now, (done,)))
-    job = replace(
-        job,
-        status=standing.status(job),
-        progress=standing.progress(job, spec),
-        phase=standing.phase(job, spec),
-    )
-    succeeded_event = NewEvent(
-        type=EventType.STEP_SUCCEEDED,
-        status=job.status,
-        progress=job.progress,
-        phase=job.phase,
-        step=done.name,
-        attempt=done.attempt,
-    )
+    job = standing.restated(job, spec)
+    succeeded_event = standing.step_event(job, EventType.STEP_SUCCEEDED, done)
     started_job, started, events, dispatches = _start_ready(
         job,
         spec,
@@ -567,22 +542,9 @@ def _input_required(
         error_code=None,
         error_message=None,
     )
-    job = _with_step(job, waiting)
-    job = replace(
-        job,
-        status=standing.status(job),
-        progress=standing.progress(job, spec),
-        phase=standing.phase(job, spec),
-    )
-    event = NewEvent(
-        type=EventType.INPUT_REQUIRED,
-        status=job.status,
-        progress=job.progress,
-        phase=job.phase,
-        step=waiting.name,
-        attempt=waiting.attempt,
-        message=request.prompt,
-        input_request=request,
+    job = standing.restated(_with_step(job, waiting), spec)
+    event = standing.step_event(
+        job, EventType.INPUT_REQUIRED, waiting, message=request.prompt, input_request=request
     )
     return Decision(JobChange(job=job, steps=(waiting,), events=(event,)))
 

@@ -5,18 +5,23 @@ killed, paused or restarted in the middle. Then the books are checked.
 
 For every scenario it prints jobs accepted / terminal / succeeded / lost / duplicated and
 whether every replayed WatchJob stream was contiguous with one STEP_SUCCEEDED per step.
+
+The load mixes three shapes: noop's straight line, cv_tailoring's parallel branches (the
+CV and the cover letter), and cv_tailoring waiting for a review, which a reviewer answers
+through the fault as a person would (``_review``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +30,8 @@ import grpc
 
 from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.gen.jobs.v1 import jobs_pb2
+from jobkit.convert import dict_to_struct
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
 #: Fast failure detection, so a scenario takes seconds: the relations matter, not the
 #: values (heartbeat well inside the lease; JetStream's ack_wait above the heartbeat).
@@ -107,11 +113,45 @@ SCENARIOS: dict[str, Fault | None] = {
 }
 
 
+_CV_EXAMPLE = json.loads(
+    (Path(__file__).parents[2] / "jobtypes" / "cv_tailoring" / "example.json").read_text()
+)["input"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A kind of job in the load: its type, its input, how many steps it commits."""
+
+    job_type: str
+    input: Mapping[str, object]
+    steps: int
+    #: It waits for a review (``review_cv``) that ``_review`` answers.
+    review: bool = False
+
+
+def noop(sleep_ms: int) -> Shape:
+    return Shape("noop", {"sleep_ms": sleep_ms}, 3)
+
+
+PARALLEL = Shape("cv_tailoring", _CV_EXAMPLE, 6)
+REVIEWED = Shape("cv_tailoring", {**_CV_EXAMPLE, "review": True}, 6, review=True)
+
+
+def mixed(sleep_ms: int) -> tuple[Shape, ...]:
+    """The scenarios' load, in turn: one job in five runs parallel steps, one waits for a
+    review, the other three are straight lines."""
+    return (PARALLEL, REVIEWED, noop(sleep_ms), noop(sleep_ms), noop(sleep_ms))
+
+
 @dataclass
 class Outcome:
     scenario: str
     attempted: int = 0
     accepted: list[str] = field(default_factory=list)
+    #: The steps each accepted job commits, when not a noop's three.
+    steps: dict[str, int] = field(default_factory=dict)
+    #: The accepted jobs that wait for a review.
+    reviews: list[str] = field(default_factory=list)
     terminal: int = 0
     succeeded: int = 0
     duplicated: int = 0
@@ -123,6 +163,11 @@ class Outcome:
     @property
     def lost(self) -> int:
         return len(self.accepted) - self.terminal
+
+    @property
+    def parallel(self) -> int:
+        """Accepted jobs with parallel steps (reviewed ones included)."""
+        return sum(1 for n in self.steps.values() if n == PARALLEL.steps)
 
     @property
     def ok(self) -> bool:
@@ -137,13 +182,21 @@ class Outcome:
         )
 
 
-async def _submit(client: JobsClient, outcome: Outcome, sleep_ms: int, deadline: float) -> None:
-    """Create one job, retrying through outages with one idempotency key."""
+async def _submit(
+    client: JobsClient,
+    outcome: Outcome,
+    sleep_ms: int,
+    deadline: float,
+    shapes: Sequence[Shape] = (),
+) -> None:
+    """Create one job, retrying through outages with one idempotency key; its shape the
+    next of ``shapes`` in turn (none: a noop sleeping ``sleep_ms`` a step)."""
     key = uuid.uuid4().hex
+    shape = shapes[outcome.attempted % len(shapes)] if shapes else noop(sleep_ms)
     outcome.attempted += 1
     while time.monotonic() < deadline:
         try:
-            job = await client.create_job("noop", {"sleep_ms": sleep_ms}, idempotency_key=key)
+            job = await client.create_job(shape.job_type, shape.input, idempotency_key=key)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 await asyncio.sleep(1.0)  # job_api shed the call: its RetryInfo says 1 s
@@ -158,7 +211,39 @@ async def _submit(client: JobsClient, outcome: Outcome, sleep_ms: int, deadline:
             await asyncio.sleep(0.3)
             continue
         outcome.accepted.append(job.job_id)
+        outcome.steps[job.job_id] = shape.steps
+        if shape.review:
+            outcome.reviews.append(job.job_id)
         return
+
+
+async def _review(
+    client: JobsClient, outcome: Outcome, done: asyncio.Event, deadline: float
+) -> None:
+    """Approve every job waiting for review, as a person would, through the fault: an
+    answer whose reply was lost is seen answered on the next look."""
+    settled: set[str] = set()
+    while time.monotonic() < deadline:
+        pending = [j for j in outcome.reviews if j not in settled]
+        if not pending and done.is_set():
+            return
+        for job_id in pending:
+            try:
+                job = await client.get_job(job_id)
+                if job.status == jobs_pb2.JOB_STATUS_WAITING_INPUT:
+                    request = job_service_pb2.SubmitInputRequest(
+                        job_id=job_id, step="review_cv", input=dict_to_struct({"approved": True})
+                    )
+                    await client._call(client.jobs.SubmitInput, request, retry=False)
+                    settled.add(job_id)
+                elif job.status in _ENDED:
+                    settled.add(job_id)
+            except grpc.aio.AioRpcError:
+                pass  # down, or answered already: looked at again next round
+        await asyncio.sleep(0.2)
+
+
+_ENDED = (jobs_pb2.JOB_STATUS_SUCCEEDED, jobs_pb2.JOB_STATUS_FAILED, jobs_pb2.JOB_STATUS_CANCELLED)
 
 
 async def _live_watch(client: JobsClient, job_id: str) -> bool:
@@ -176,6 +261,7 @@ async def _live_watch(client: JobsClient, job_id: str) -> bool:
 
 
 async def _replay_ok(client: JobsClient, job_id: str, steps: int) -> bool:
+    """Gap-free, one STEP_SUCCEEDED for each of the job's ``steps``, ending in success."""
     events = [e async for e in client.watch(job_id, 0)]
     succeeded = [e.step for e in events if e.type == jobs_pb2.JOB_EVENT_TYPE_STEP_SUCCEEDED]
     return (
@@ -185,13 +271,16 @@ async def _replay_ok(client: JobsClient, job_id: str, steps: int) -> bool:
     )
 
 
-async def count_bad_streams(client: JobsClient, job_ids: list[str]) -> int:
-    """Jobs whose replayed event stream is not gap-free with one STEP_SUCCEEDED a step."""
+async def count_bad_streams(
+    client: JobsClient, job_ids: list[str], steps: Mapping[str, int] | None = None
+) -> int:
+    """Jobs whose replayed event stream is not gap-free with one STEP_SUCCEEDED a step
+    (``steps``: how many each job has, if not 3)."""
     limiter = asyncio.Semaphore(16)
 
     async def replay(job_id: str) -> bool:
         async with limiter:
-            return await _replay_ok(client, job_id, steps=3)
+            return await _replay_ok(client, job_id, steps=(steps or {}).get(job_id, 3))
 
     return sum(1 for ok in await asyncio.gather(*(replay(j) for j in job_ids)) if not ok)
 
@@ -211,25 +300,34 @@ async def run_scenario(
         stack.job_api_addr, stack.notifier_addr, stack.token("chaos"), timeout_s=5, retries=0
     ) as client:
         deadline = time.monotonic() + settle_s
+        shapes = mixed(sleep_ms)
+        submitted = asyncio.Event()
+        reviewer = asyncio.create_task(_review(client, outcome, submitted, deadline))
         first = [
-            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline))
+            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline, shapes))
             for _ in range(jobs // 2)
         ]
         await asyncio.gather(*first)
-        watchers = [asyncio.create_task(_live_watch(client, j)) for j in outcome.accepted[:5]]
+        watchers = [
+            asyncio.create_task(_live_watch(client, j))
+            for j in outcome.accepted
+            if outcome.steps[j] == 3
+        ][:5]
         # The fault lands while the first half runs; the second half is submitted through it.
         rest = [
-            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline))
+            asyncio.create_task(_submit(client, outcome, sleep_ms, deadline, shapes))
             for _ in range(jobs - jobs // 2)
         ]
         if fault is not None:
             await asyncio.sleep(0.5)
             await fault(stack)
         await asyncio.gather(*rest)
+        submitted.set()
         await count_books(stack, outcome, deadline)
+        reviewer.cancel()
         live = await asyncio.gather(*watchers)
         outcome.live_watch_gaps = sum(1 for ok in live if not ok)
-        outcome.bad_streams = await count_bad_streams(client, outcome.accepted)
+        outcome.bad_streams = await count_bad_streams(client, outcome.accepted, outcome.steps)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -283,13 +381,15 @@ async def _connect_retrying(url: str) -> asyncpg.Connection:
 
 def render(outcomes: list[Outcome]) -> str:
     header = (
-        f"{'scenario':<28} {'accepted':>8} {'terminal':>8} {'succeeded':>9} {'lost':>5} "
+        f"{'scenario':<28} {'accepted':>8} {'parallel':>8} {'reviewed':>8} {'terminal':>8} "
+        f"{'succeeded':>9} {'lost':>5} "
         f"{'dup':>4} {'bad streams':>11} {'live gaps':>9} {'overdue':>7} {'secs':>6}  result"
     )
     lines = [header, "-" * len(header)]
     for o in outcomes:
         lines.append(
-            f"{o.scenario:<28} {len(o.accepted):>8} {o.terminal:>8} {o.succeeded:>9} "
+            f"{o.scenario:<28} {len(o.accepted):>8} {o.parallel:>8} {len(o.reviews):>8} "
+            f"{o.terminal:>8} {o.succeeded:>9} "
             f"{o.lost:>5} {o.duplicated:>4} {o.bad_streams:>11} {o.live_watch_gaps:>9} "
             f"{o.leases_overdue:>7} {o.seconds:>6.1f}  {'ok' if o.ok else 'FAILED'}"
         )

@@ -1,5 +1,5 @@
-"""The README's curl walk-through of the gateway, run as written: the whole block as one
-shell script (its variables carry from command to command), against the test stack."""
+"""The README's curl walk-throughs of the gateway, run as written: each block as one shell
+script (its variables carry from command to command), against the test stack."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ pytestmark = pytest.mark.e2e
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEADING = "## From a browser: HTTP/JSON and Server-Sent Events"
+REVIEW_HEADING = "## Parallel steps and waiting for a person"
 #: Printed between commands, so each command's output can be told apart.
 MARK = "@@@ next command @@@"
 
 
-def readme_commands() -> list[str]:
+def readme_commands(heading: str = HEADING) -> list[str]:
     text = README.read_text(encoding="utf-8")
-    start = text.index(HEADING)
-    section = text[start : text.find("\n## ", start + len(HEADING))]
+    start = text.index(heading)
+    section = text[start : text.find("\n## ", start + len(heading))]
     (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     joined = block.replace("\\\n", " ")
     return [
@@ -38,8 +39,9 @@ def sse_ids(text: str) -> list[int]:
     return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id: ")]
 
 
-def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Path) -> None:
-    commands = readme_commands()
+def run_walkthrough(heading: str, stack: Stack, tmp_path: Path) -> list[str]:
+    """The block's commands as one script; what each printed, stripped."""
+    commands = readme_commands(heading)
     assert all("curl " in c for c in commands)
     script = "\n".join(
         f"echo '{MARK}'\n{c.replace('http://127.0.0.1:8080', stack.gateway_url)}" for c in commands
@@ -56,7 +58,11 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Pat
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    outputs = [o.strip() for o in result.stdout.split(MARK)[1:]]
+    return [o.strip() for o in result.stdout.split(MARK)[1:]]
+
+
+def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Path) -> None:
+    outputs = run_walkthrough(HEADING, stack, tmp_path)
     (
         types,
         created,
@@ -99,3 +105,20 @@ def test_the_readme_curl_walkthrough_runs_as_written(stack: Stack, tmp_path: Pat
     assert len(made) == 3
     assert {j["type"] for j in made} == {"noop"}
     assert len({j["parentJobId"] for j in made}) == 1
+
+
+def test_the_readme_review_walkthrough_runs_as_written(stack: Stack, tmp_path: Path) -> None:
+    created, waited, prompt, refused, approved, streamed, job = run_walkthrough(
+        REVIEW_HEADING, stack, tmp_path
+    )
+    assert (created, waited, streamed) == ("", "", "")  # captured into $JOB; polled; drained
+    assert prompt.startswith("Check the tailored CV")
+    error = json.loads(refused)
+    assert error["code"] == 3  # INVALID_ARGUMENT, answered as HTTP 400
+    assert "input.approved" in error["message"]
+    assert json.loads(approved)["status"] in ("JOB_STATUS_RUNNING", "JOB_STATUS_SUCCEEDED")
+    done = json.loads(job)
+    assert done["status"] == "JOB_STATUS_SUCCEEDED"
+    review = {s["name"]: s for s in done["steps"]}["review_cv"]
+    assert review["status"] == "STEP_STATUS_SUCCEEDED"
+    assert "preview_markdown" in done["result"]

@@ -4,7 +4,6 @@ runs, cancel and retry of a parallel phase, the wait, its answer and its timeout
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +14,7 @@ from jobkit.catalog import JobTypeSpec, StepSpec, obj
 from jobkit.errors import FailedPrecondition, InvalidArgument
 from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, JobRecord, StepRecord
+from jobkit.model import JobChange, JobRecord
 from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
 from services.orchestrator.state_machine import (
     INPUT_TIMEOUT,
@@ -26,6 +25,7 @@ from services.orchestrator.state_machine import (
     apply_report,
     start_job,
 )
+from tests.unit.test_state_machine import decided, new_job
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -43,27 +43,6 @@ DIAMOND = JobTypeSpec(
 )
 
 ASK = InputRequest("Approve?", {"type": "object", "required": ["ok"]}, {"draft": 1})
-
-
-def new_job(spec: JobTypeSpec) -> JobRecord:
-    job_id = uuid.uuid4()
-    return JobRecord(
-        id=job_id,
-        owner="alice",
-        type=spec.name,
-        status=JobStatus.QUEUED,
-        input=b"",
-        created_at=NOW,
-        updated_at=NOW,
-        steps=tuple(
-            StepRecord(job_id, i, s.name, StepStatus.PENDING) for i, s in enumerate(spec.steps)
-        ),
-    )
-
-
-def decided(outcome: Decision | Ignored) -> Decision:
-    assert isinstance(outcome, Decision), outcome
-    return outcome
 
 
 def on(job: JobRecord, step: str, kind: ReportKind, **fields: object) -> StepReport:
