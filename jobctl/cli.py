@@ -24,15 +24,23 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from jobctl.client import JobsClient
+from jobctl.client import JobsClient, field_violations
 from jobctl.http_client import GatewayError, HttpJobsClient
 from jobctl.progress import JobProgress
 from jobctl.transport import BulkFilter, Scheduling
+from jobctl.waiting import (
+    NothingWaiting,
+    answer_hint,
+    only_waiting_step,
+    read_answer,
+    waiting_steps,
+)
 from jobkit.auth import mint_token
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 EXIT_JOB_UNSUCCESSFUL = 1
 EXIT_USAGE = 2
+EXIT_PRECONDITION = 6
 _EXIT_BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: 2,
     grpc.StatusCode.NOT_FOUND: 3,
@@ -40,8 +48,8 @@ _EXIT_BY_CODE = {
     grpc.StatusCode.PERMISSION_DENIED: 4,
     grpc.StatusCode.UNAVAILABLE: 5,
     grpc.StatusCode.DEADLINE_EXCEEDED: 5,
-    grpc.StatusCode.ALREADY_EXISTS: 6,
-    grpc.StatusCode.FAILED_PRECONDITION: 6,
+    grpc.StatusCode.ALREADY_EXISTS: EXIT_PRECONDITION,
+    grpc.StatusCode.FAILED_PRECONDITION: EXIT_PRECONDITION,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 7,
 }
 #: The same calls over gRPC or over the HTTP gateway (``--http``).
@@ -72,13 +80,7 @@ def _read_input(raw: str | None, fields: Sequence[str]) -> dict[str, Any]:
     """Input from ``@file.json``, ``-`` (stdin) or inline JSON, plus ``--set key=value``."""
     doc: dict[str, Any] = {}
     if raw:
-        if raw == "-":
-            text = sys.stdin.read()
-        elif raw.startswith("@"):
-            text = Path(raw[1:]).read_text(encoding="utf-8")
-        else:
-            text = raw
-        loaded = json.loads(text)
+        loaded = json.loads(_read_text(raw))
         if not isinstance(loaded, dict):
             raise ValueError("the input must be a JSON object")
         doc = loaded
@@ -154,12 +156,30 @@ def _print_job(job: jobs_pb2.Job, output: str) -> None:
     for step in job.steps:
         state = jobs_pb2.StepStatus.Name(step.status).removeprefix("STEP_STATUS_")
         error = f"  {step.error.code}: {step.error.message}" if step.error.code else ""
-        print(f"  - {step.name:<20} {state:<10} attempt {step.attempt}{error}")
+        print(f"  - {step.name:<20} {state:<13} attempt {step.attempt}{error}")
     if job.error.code:
         print(f"error    {job.error.code}: {job.error.message}")
     if job.HasField("result") and job.result.fields:
         print("result")
         print(json.dumps(_whole_numbers(json_format.MessageToDict(job.result)), indent=2))
+    _print_waiting(job)
+
+
+def _print_waiting(job: jobs_pb2.Job) -> None:
+    """Each step waiting for input: what it asks, its draft, and the command that answers
+    it (last, where a reader's eye ends)."""
+    waiting = waiting_steps(job)
+    for step in waiting:
+        request = step.input_request
+        print(f"waiting  {step.name} asks: {request.prompt or '(no prompt)'}")
+        if request.HasField("expires_at"):
+            until = request.expires_at.ToDatetime(tzinfo=UTC)
+            print(f"         answer by {until:%Y-%m-%d %H:%M:%S} UTC")
+        if request.HasField("draft") and request.draft.fields:
+            print("draft")
+            print(json.dumps(_whole_numbers(json_format.MessageToDict(request.draft)), indent=2))
+        hint = answer_hint(job.job_id, step.name, request, name_step=len(waiting) > 1)
+        print(f"answer   {hint}")
 
 
 async def _watch(
@@ -173,7 +193,7 @@ async def _watch(
             print(json.dumps(_to_json(event)), flush=True)
             final = event.status
         return 0 if final == jobs_pb2.JOB_STATUS_SUCCEEDED else EXIT_JOB_UNSUCCESSFUL
-    view = JobProgress(sys.stdout)
+    view = JobProgress(sys.stdout, job_id=job_id)
     if view.interactive:
         view.plan(job or await client.get_job(job_id), replay=after == 0)
     with view:
@@ -245,11 +265,11 @@ async def _run(args: argparse.Namespace) -> int:
             if args.output == "json":
                 print(json.dumps(_to_json(page), indent=2))
                 return 0
-            print(f"{'JOB ID':<36}  {'TYPE':<14} {'STATUS':<10} {'PROGRESS':>8}  CREATED")
+            print(f"{'JOB ID':<36}  {'TYPE':<14} {'STATUS':<13} {'PROGRESS':>8}  CREATED")
             for job in page.jobs:
                 created = job.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
                 print(
-                    f"{job.job_id:<36}  {job.type:<14} {_status(job.status):<10} "
+                    f"{job.job_id:<36}  {job.type:<14} {_status(job.status):<13} "
                     f"{job.progress:>7}%  {created}"
                 )
             if page.next_page_token:
@@ -288,6 +308,8 @@ async def _run(args: argparse.Namespace) -> int:
             else:
                 print(job.job_id)
             return 0
+        if args.command == "answer":
+            return await _answer(client, args)
         if args.command == "bulk":
             return await _bulk(client, args)
         if args.command == "upload":
@@ -322,6 +344,37 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"{t.name}\n  steps: {' -> '.join(t.steps)}\n  {t.description}\n")
             return 0
     raise AssertionError(args.command)
+
+
+async def _answer(client: Jobs, args: argparse.Namespace) -> int:
+    """``jobctl answer``: the answer read first (a bad one costs no call), then the step
+    (``--step``, or the job's one waiting step), then SubmitInput; prints the job."""
+    answer = read_answer(
+        args.approve,
+        _read_text(args.input) if args.input is not None else None,
+        args.input_file,
+    )
+    step = args.step
+    if not step:
+        try:
+            step = only_waiting_step(await client.get_job(args.job_id))
+        except NothingWaiting as error:
+            print(f"jobctl: {error}", file=sys.stderr)
+            return EXIT_PRECONDITION
+    job = await client.submit_input(args.job_id, step, answer)
+    if args.output != "json":
+        print(f"answered {step}")
+    _print_job(job, args.output)
+    return 0
+
+
+def _read_text(raw: str) -> str:
+    """``--input``'s text: inline, ``@file`` or ``-`` (stdin)."""
+    if raw == "-":
+        return sys.stdin.read()
+    if raw.startswith("@"):
+        return Path(raw[1:]).read_text(encoding="utf-8")
+    return raw
 
 
 async def _bulk(client: Jobs, args: argparse.Namespace) -> int:
@@ -550,6 +603,27 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, parents=[output])
         cmd.add_argument("job_id")
 
+    answer = sub.add_parser(
+        "answer",
+        help="answer a job's step that waits for input (approve its draft, or send your own)",
+        parents=[output],
+    )
+    answer.add_argument("job_id")
+    answer.add_argument(
+        "--step", help="the step to answer (default: the job's one step waiting for input)"
+    )
+    given = answer.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--approve", action="store_true", help='take the draft as it is: {"approved": true}'
+    )
+    given.add_argument(
+        "--input",
+        "-i",
+        metavar="JSON",
+        help="the answer as JSON: inline, @file.json, or - for stdin",
+    )
+    given.add_argument("--input-file", metavar="PATH", help="the answer as a JSON file")
+
     fork = sub.add_parser(
         "fork",
         help="a new job from one of yours: its steps before --from reused, the rest run",
@@ -684,6 +758,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except (grpc.aio.AioRpcError, GatewayError) as error:
         print(f"jobctl: {error.code().name}: {error.details()}", file=sys.stderr)
+        violations = (
+            error.field_violations() if isinstance(error, GatewayError) else field_violations(error)
+        )
+        for field, description in violations:
+            print(f"  {field}: {description}", file=sys.stderr)
         return _EXIT_BY_CODE.get(error.code(), 10)
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 from jobctl.transport import (
     BulkFilter,
@@ -21,6 +23,7 @@ from jobctl.transport import (
     call_with_retries,
     create_request,
     fork_request,
+    submit_input_request,
 )
 from jobkit.convert import upload_requests
 from jobkit.gen.jobs.v1 import (
@@ -33,6 +36,30 @@ from jobkit.gen.jobs.v1 import (
 
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
+#: Where a status's rich details travel (a serialized ``google.rpc.Status``).
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs of the ``google.rpc.BadRequest`` an INVALID_ARGUMENT
+    carries in its trailing metadata, if any. That metadata is a ``grpc.aio.Metadata`` (or
+    ``None``), whatever grpc's type stubs declare."""
+    trailing: object = error.trailing_metadata()
+    if not isinstance(trailing, grpc.aio.Metadata):
+        return []
+    found: list[tuple[str, str]] = []
+    for key, value in trailing:
+        if key != _DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:
+            continue  # a malformed trailer loses only the details
+        for detail in status.details:
+            bad = error_details_pb2.BadRequest()
+            if detail.Unpack(bad):
+                found += [(v.field, v.description) for v in bad.field_violations]
+    return found
 
 
 def _codes(*codes: grpc.StatusCode) -> Transient:
@@ -143,6 +170,12 @@ class JobsClient(Client):
         a repeat would fork twice."""
         request = fork_request(job_id, from_step, overrides or {}, idempotency_key)
         return await self._call(self.jobs.ForkJob, request, retry=bool(idempotency_key))
+
+    async def submit_input(self, job_id: str, step: str, answer: Mapping[str, Any]) -> jobs_pb2.Job:
+        """Answer ``step`` of a job waiting for input. Never retried: a repeat of an answer
+        that did arrive would only be told the step waits no more."""
+        request = submit_input_request(job_id, step, answer)
+        return await self._call(self.jobs.SubmitInput, request, retry=False)
 
     async def bulk_retry(
         self, where: BulkFilter, *, limit: int = 0, page_token: str = ""

@@ -21,6 +21,7 @@ from jobctl.transport import (
     call_with_retries,
     create_request,
     fork_request,
+    submit_input_request,
 )
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 
@@ -35,6 +36,7 @@ class GatewayError(Exception):
         document = body if isinstance(body, dict) else {}
         self._code = _CODES.get(document.get("code", -1), grpc.StatusCode.UNKNOWN)
         self._details = str(document.get("message") or f"HTTP {status}")
+        self._violations = _field_violations(document.get("details"))
         self.http_status = status
         super().__init__(f"{self._code.name}: {self._details}")
 
@@ -47,6 +49,26 @@ class GatewayError(Exception):
 
     def details(self) -> str:
         return self._details
+
+    def field_violations(self) -> list[tuple[str, str]]:
+        """The ``google.rpc.BadRequest`` detail's (field, description) pairs, if any."""
+        return list(self._violations)
+
+
+def _field_violations(details: object) -> tuple[tuple[str, str], ...]:
+    """The field violations of a ``google.rpc.Status`` body's ``details`` (JSON)."""
+    found: list[tuple[str, str]] = []
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith(
+            "google.rpc.BadRequest"
+        ):
+            continue
+        for violation in detail.get("fieldViolations") or ():
+            if isinstance(violation, dict):
+                found.append(
+                    (str(violation.get("field", "")), str(violation.get("description", "")))
+                )
+    return tuple(found)
 
 
 def _unavailable(error: Exception) -> bool:
@@ -168,6 +190,15 @@ class HttpJobsClient(Client):
             jobs_pb2.Job(),
             body=body,
             retry=bool(idempotency_key),
+        )
+
+    async def submit_input(self, job_id: str, step: str, answer: Mapping[str, Any]) -> jobs_pb2.Job:
+        """Answer ``step`` of a job waiting for input. Never retried: a repeat of an answer
+        that did arrive would only be told the step waits no more."""
+        body = json_format.MessageToDict(submit_input_request(job_id, step, answer))
+        body.pop("jobId", None)
+        return await self._call(
+            "POST", f"/v1/jobs/{job_id}:submitInput", jobs_pb2.Job(), body=body, retry=False
         )
 
     async def bulk_retry(

@@ -5,6 +5,9 @@ the steps with their state (pending, running, retrying with the attempt and the 
 succeeded, failed, cancelled), and the last lines of the text a step streams (a model
 writing), redrawn on each event; the final state stays on screen. Anywhere else (a pipe,
 a log, a dumb terminal): one plain line per event, and streamed text printed as it grows.
+
+A step waiting for a person shows what it asks and the ``jobctl answer`` command that
+answers it, in both forms; the watch goes on, and carries on with the job once answered.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobctl.transport import TERMINAL_EVENT_TYPES
+from jobctl.waiting import answer_hint
 from jobkit.gen.jobs.v1 import jobs_pb2
 
 E = jobs_pb2
@@ -33,6 +37,7 @@ _STATE_STYLE = {
     "succeeded": ("✓", "green"),
     "failed": ("✗", "red"),
     "cancelled": ("⊘", "magenta"),
+    "waiting": ("?", "bold blue"),
 }
 _STATUS_STYLE = {
     E.JOB_STATUS_QUEUED: "dim",
@@ -40,6 +45,7 @@ _STATUS_STYLE = {
     E.JOB_STATUS_SUCCEEDED: "green",
     E.JOB_STATUS_FAILED: "red",
     E.JOB_STATUS_CANCELLED: "magenta",
+    E.JOB_STATUS_WAITING_INPUT: "blue",
 }
 _STEP_STATE = {
     E.STEP_STATUS_PENDING: "pending",
@@ -48,6 +54,7 @@ _STEP_STATE = {
     E.STEP_STATUS_SUCCEEDED: "succeeded",
     E.STEP_STATUS_FAILED: "failed",
     E.STEP_STATUS_CANCELLED: "cancelled",
+    E.STEP_STATUS_WAITING_INPUT: "waiting",
 }
 #: Lines of streamed text kept on screen.
 TEXT_LINES = 8
@@ -71,6 +78,8 @@ class _Step:
     attempt: int = 0
     retry_delay_s: float = 0.0
     message: str = ""
+    #: While it waits for input: what it asks.
+    request: jobs_pb2.InputRequest | None = None
 
 
 class _Tail:
@@ -100,8 +109,11 @@ class JobProgress:
         out: TextIO,
         *,
         console: Console | None = None,
+        job_id: str = "",
     ) -> None:
         self._out = out
+        #: For the command that answers a waiting step (else each event's own job_id).
+        self._job_id = job_id
         self.console = console or Console(file=out)
         #: A live display (a terminal that is not dumb), or plain lines.
         self.interactive = self.console.is_interactive
@@ -122,9 +134,12 @@ class JobProgress:
     def plan(self, job: jobs_pb2.Job, *, replay: bool) -> None:
         """Start from ``job``: its steps listed, all pending if its events are replayed
         from the first (they tell each step's story), else as the job stands."""
+        self._job_id = self._job_id or job.job_id
         for s in job.steps:
             state = "pending" if replay else _STEP_STATE.get(s.status, "pending")
             self._steps[s.name] = _Step(state, 0 if replay else s.attempt)
+            if state == "waiting":
+                self._steps[s.name].request = s.input_request
         if not replay:
             self._status, self._progress, self._phase = job.status, job.progress, job.phase
             self._message = job.error.message
@@ -185,12 +200,16 @@ class JobProgress:
                 for step in self._steps.values():
                     if step.state in ("running", "retrying"):
                         step.state = "cancelled"
+        self._job_id = self._job_id or event.job_id
         if not event.step:
             return
         step = self._steps.setdefault(event.step, _Step())
         if event.attempt:
             step.attempt = event.attempt
-        if kind in (E.JOB_EVENT_TYPE_STEP_STARTED, E.JOB_EVENT_TYPE_PROGRESS):
+        step.request = None
+        if kind == E.JOB_EVENT_TYPE_INPUT_REQUIRED:
+            step.state, step.message, step.request = "waiting", "", event.input_request
+        elif kind in (E.JOB_EVENT_TYPE_STEP_STARTED, E.JOB_EVENT_TYPE_PROGRESS):
             step.state, step.message = "running", ""
         elif kind == E.JOB_EVENT_TYPE_STEP_SUCCEEDED:
             step.state, step.message = "succeeded", ""
@@ -213,7 +232,34 @@ class JobProgress:
         panel = self._text_panel()
         if panel is not None:
             parts.append(panel)
+        parts += [self._input_panel(name, request) for name, request in self._waiting()]
         return Group(*parts)
+
+    def _waiting(self) -> list[tuple[str, jobs_pb2.InputRequest]]:
+        """The steps waiting for input, with what each asks."""
+        return [
+            (name, step.request)
+            for name, step in self._steps.items()
+            if step.state == "waiting" and step.request is not None
+        ]
+
+    def _hint(self, name: str, request: jobs_pb2.InputRequest) -> str:
+        several = len(self._waiting()) > 1
+        return answer_hint(self._job_id or "JOB_ID", name, request, name_step=several)
+
+    def _input_panel(self, name: str, request: jobs_pb2.InputRequest) -> RenderableType:
+        """What a waiting step asks, and how to answer it."""
+        body = Text(request.prompt or "(no prompt)")
+        if request.HasField("draft"):
+            body.append(f"\nThe draft: jobctl get {self._job_id or 'JOB_ID'}", style="dim")
+        body.append("\nAnswer: ", style="bold")
+        body.append(self._hint(name, request))
+        return Panel(
+            body,
+            title=f"{name} · waiting for you",
+            title_align="left",
+            border_style="blue",
+        )
 
     def _text_panel(self) -> RenderableType | None:
         """The last lines a step streamed. Once the step succeeded they go: its whole
@@ -282,7 +328,7 @@ class JobProgress:
             table.add_row(
                 icon,
                 Text(name, style="bold" if step.state == "running" else ""),
-                Text(step.state, style=style),
+                Text("waiting for you" if step.state == "waiting" else step.state, style=style),
                 detail,
             )
         return table
@@ -304,6 +350,12 @@ class JobProgress:
             f"#{event.sequence} {_kind(event)} {event.step}{attempt} "
             f"{event.progress:3d}%  {detail}\n"
         )
+        if event.type == E.JOB_EVENT_TYPE_INPUT_REQUIRED:
+            request = event.input_request
+            self._out.write(f"  {event.step} asks: {request.prompt or '(no prompt)'}\n")
+            if request.HasField("draft"):
+                self._out.write(f"  the draft: jobctl get {self._job_id or event.job_id}\n")
+            self._out.write(f"  answer: {self._hint(event.step, request)}\n")
         self._out.flush()
 
     def _print_text(self, event: jobs_pb2.JobEvent) -> None:

@@ -86,6 +86,15 @@ def fork_request(
     )
 
 
+def submit_input_request(
+    job_id: str, step: str, answer: Mapping[str, Any]
+) -> job_service_pb2.SubmitInputRequest:
+    """The SubmitInput request both transports send: ``answer`` for the waiting ``step``."""
+    payload = struct_pb2.Struct()
+    payload.update(dict(answer))
+    return job_service_pb2.SubmitInputRequest(job_id=job_id, step=step, input=payload)
+
+
 @dataclass(frozen=True, slots=True)
 class BulkFilter:
     """Which jobs ``jobctl bulk`` takes (all optional; ``status`` a JobStatus name)."""

@@ -5,6 +5,8 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const TERMINAL = new Set(["JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"]);
+  const WAITING_JOB = "JOB_STATUS_WAITING_INPUT";
+  const WAITING_STEP = "STEP_STATUS_WAITING_INPUT";
   const TOKEN_KEY = "jobs.token";
   const MAX_BACKOFF_MS = 30000;
 
@@ -28,6 +30,8 @@
   let exampleRequest = 0;
   const outputs = new Map(); // step name -> text written so far by its current attempt
   let stepNodes = new Map(); // step name -> its <li> parts
+  let inputCards = new Map(); // waiting step name -> {node, key}: its input request's card
+  let forkKey = null; // the idempotency key of the fork being asked for
 
   // ---------------------------------------------------------------- helpers
 
@@ -44,7 +48,8 @@
     return text.charAt(0).toUpperCase() + text.slice(1);
   };
   const short = (state) => String(state || "").replace(/^(JOB_STATUS|STEP_STATUS|JOB_EVENT_TYPE)_/, "");
-  const label = (state) => humanise(short(state).toLowerCase());
+  // A state in words; a job or step waiting for input is waiting for the person looking.
+  const label = (state) => (/WAITING_INPUT$/.test(String(state)) ? "Waiting for you" : humanise(short(state).toLowerCase()));
   const jobPath = (id) => `/v1/jobs/${encodeURIComponent(id)}`;
 
   function newKey() {
@@ -70,6 +75,12 @@
       super((body && body.message) || (status ? `HTTP ${status}` : "The server cannot be reached."));
       this.status = status;
       this.retryAfter = retryAfter;
+      // A 400's google.rpc.BadRequest: [{field, description}], each naming what is wrong.
+      const details = (body && Array.isArray(body.details)) ? body.details : [];
+      this.violations = details
+        .filter((d) => d && /google\.rpc\.BadRequest$/.test(String(d["@type"] || "")))
+        .flatMap((d) => d.fieldViolations || [])
+        .map((v) => ({ field: String(v.field || ""), description: String(v.description || "") }));
     }
   }
 
@@ -166,6 +177,7 @@
       return option;
     }));
     select.value = names.includes(current) ? current : names[0];
+    if (job) render(); // the steps of the job shown: which run in parallel is known now
     await loadExample(select.value);
   }
 
@@ -314,7 +326,10 @@
     Object.assign(page, { jobId, status: null, sequences: [], lastSequence: 0 });
     outputs.clear();
     stepNodes = new Map();
+    inputCards = new Map();
     $("steps").replaceChildren();
+    $("inputs").replaceChildren();
+    closeFork();
     $("result").hidden = true;
     $("job").hidden = false;
     $("job").dataset.lastSequence = "0";
@@ -430,7 +445,10 @@
     }
     if (step) {
       if (event.attempt) step.attempt = event.attempt;
-      if (type === "STEP_STARTED") {
+      if (type !== "PROGRESS") delete step.inputRequest; // asked anew, answered, or ended
+      if (type === "INPUT_REQUIRED") {
+        Object.assign(step, { status: WAITING_STEP, inputRequest: event.inputRequest || {} });
+      } else if (type === "STEP_STARTED") {
         Object.assign(step, { status: "STEP_STATUS_RUNNING", error: null, retryDelay: "" });
         outputs.delete(step.name);
       } else if (type === "PROGRESS") {
@@ -447,6 +465,7 @@
     if (type === "CANCELLED") {
       for (const s of job.steps) {
         if (!/SUCCEEDED|FAILED/.test(s.status)) s.status = "STEP_STATUS_CANCELLED";
+        delete s.inputRequest;
       }
     }
     if (type === "FAILED" && !job.error) job.error = { message: event.message };
@@ -470,6 +489,9 @@
 
   function render() {
     if (!job) return;
+    // A job that starts, waits for its owner or resumes: the recent-jobs list says so too
+    // (its end refreshes the list in finish()).
+    if (page.status && page.status !== job.status && !TERMINAL.has(job.status)) refreshRecent();
     page.status = job.status;
     const status = short(job.status).toLowerCase();
     const progress = Math.max(0, Math.min(100, Number(job.progress) || 0));
@@ -487,6 +509,7 @@
     $("progress-pct").textContent = `${progress}%`;
     $("job-phase").textContent = job.phase || label(job.status);
     renderSteps(job.steps || []);
+    renderInputs(job.steps || []);
     const failed = job.status === "JOB_STATUS_FAILED";
     $("job-error").hidden = !failed;
     if (failed) {
@@ -497,6 +520,8 @@
     $("cancel").hidden = terminal;
     $("retry").hidden = !(failed || job.status === "JOB_STATUS_CANCELLED");
     $("delete").hidden = !terminal;
+    $("fork").hidden = !terminal;
+    if (!terminal) closeFork();
   }
 
   // A whole number of hours, minutes or seconds, in the largest unit that fits.
@@ -541,8 +566,35 @@
     box.replaceChildren(`${from[0]} `, open);
   }
 
+  // Which steps of a job type may run at the same time as each other: by its graph
+  // (ListJobTypes), two steps neither of which waits, however indirectly, for the other.
+  const peerCache = new Map();
+  function parallelPeers(typeName) {
+    if (peerCache.has(typeName)) return peerCache.get(typeName);
+    const spec = jobTypes.find((t) => t.name === typeName);
+    const graph = (spec && Array.isArray(spec.graph)) ? spec.graph : [];
+    const peers = new Map();
+    if (!graph.length) return peers; // not known yet (no token, types still loading)
+    const after = new Map(graph.map((g) => [g.name, g.after || []]));
+    const ancestors = new Map();
+    const up = (name, seen = new Set()) => {
+      for (const parent of after.get(name) || []) {
+        if (!seen.has(parent)) { seen.add(parent); up(parent, seen); }
+      }
+      return seen;
+    };
+    for (const name of after.keys()) ancestors.set(name, up(name));
+    for (const a of after.keys()) {
+      peers.set(a, [...after.keys()].filter((b) => b !== a && !ancestors.get(a).has(b) && !ancestors.get(b).has(a)));
+    }
+    peerCache.set(typeName, peers);
+    return peers;
+  }
+
   function renderSteps(steps) {
     const list = $("steps");
+    const peers = parallelPeers(job.type);
+    const unfinished = new Set(steps.filter((s) => /PENDING|RUNNING|RETRYING|WAITING_INPUT/.test(s.status || "STEP_STATUS_PENDING")).map((s) => s.name));
     for (const step of steps) {
       let node = stepNodes.get(step.name);
       if (!node) {
@@ -560,6 +612,14 @@
       node.li.className = `step step-${state}`;
       node.li.dataset.state = state;
       const bits = [label(step.status)];
+      const alongside = peers.get(step.name) || [];
+      node.li.dataset.parallel = alongside.join(" ");
+      // Said while this step and some of those it may run with are still to finish.
+      const open = alongside.filter((name) => unfinished.has(name));
+      if (open.length && unfinished.has(step.name)) {
+        const names = open.map(humanise);
+        bits.push(`in parallel with ${names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0]}`);
+      }
       if (step.attempt > 1) bits.push(`attempt ${step.attempt}`);
       if (state === "retrying" && step.retryDelay) bits.push(`next try in ${parseFloat(step.retryDelay).toFixed(1)} s`);
       if ((state === "retrying" || state === "failed") && step.error && step.error.message) bits.push(step.error.message);
@@ -572,6 +632,406 @@
         if (follow) node.out.scrollTop = node.out.scrollHeight;
       }
       node.out.classList.toggle("writing", state === "running");
+    }
+  }
+
+  // ---------------------------------------------------------------- waiting for input
+
+  // One card per step waiting for input: its prompt, its draft, and the ways to answer.
+  // A card is rebuilt only when what its step asks changes, so an answer being written is
+  // never wiped by the events of a step running alongside.
+  function renderInputs(steps) {
+    const waiting = steps.filter((s) => s.status === WAITING_STEP && s.inputRequest);
+    const box = $("inputs");
+    const keep = new Set();
+    for (const step of waiting) {
+      const key = `${step.attempt}:${JSON.stringify(step.inputRequest)}`;
+      let card = inputCards.get(step.name);
+      if (!card || card.key !== key) {
+        const node = inputCard(step.name, step.inputRequest);
+        if (card) card.node.replaceWith(node); else box.append(node);
+        if (!card) requestAnimationFrame(() => node.scrollIntoView({ behavior: "smooth", block: "nearest" }));
+        card = { node, key };
+        inputCards.set(step.name, card);
+      }
+      keep.add(step.name);
+    }
+    for (const [name, card] of inputCards) {
+      if (!keep.has(name)) { card.node.remove(); inputCards.delete(name); }
+    }
+    page.waiting = waiting.map((s) => s.name);
+    box.hidden = !waiting.length;
+  }
+
+  const isObject = (v) => Boolean(v) && typeof v === "object" && !Array.isArray(v);
+
+  // Whether an answer may be {"approved": true}: the schema names `approved`, or one of
+  // its alternatives does.
+  function acceptsApproval(schema) {
+    if (!isObject(schema)) return false;
+    if (isObject(schema.properties) && "approved" in schema.properties) return true;
+    return ["oneOf", "anyOf", "allOf"].some((k) => Array.isArray(schema[k]) && schema[k].some(acceptsApproval));
+  }
+
+  function inputCard(stepName, request) {
+    const draft = isObject(request.draft) ? request.draft : null;
+    const cv = draft && isObject(draft.tailored_cv) ? draft.tailored_cv : null;
+    const card = el("section", "input-request");
+    card.dataset.step = stepName;
+    const titleId = `input-title-${stepName}`;
+    card.setAttribute("aria-labelledby", titleId);
+
+    const head = el("div", "input-head");
+    const title = el("h3", "input-title", humanise(stepName));
+    title.id = titleId;
+    head.append(el("span", "badge status-waiting_input", "Waiting for you"), title);
+    if (request.expiresAt) {
+      const when = new Date(request.expiresAt);
+      head.append(el("span", "input-expiry", `answer by ${when.toLocaleString()} (${ago(request.expiresAt)})`));
+    }
+    card.append(head, el("p", "input-prompt", request.prompt || "This step needs your answer to go on."));
+
+    const errors = el("div", "input-errors");
+    errors.setAttribute("role", "alert");
+    errors.hidden = true;
+    const actions = el("div", "input-actions");
+    const button = (text, className, onClick) => {
+      const b = el("button", `btn ${className}`, text);
+      b.type = "button";
+      b.addEventListener("click", onClick);
+      return b;
+    };
+    const send = (answer, pressed) => submitInput(stepName, answer, card, pressed);
+
+    if (cv) {
+      const view = el("article", "markdown input-draft");
+      view.setAttribute("aria-label", "The draft");
+      view.append(renderMarkdown(cvMarkdown(cv)));
+      const editor = cvEditor(cv);
+      editor.form.hidden = true;
+      const approve = button("Approve", "primary", () => send({ approved: true }, approve));
+      const edit = button("Edit", "", () => {
+        view.hidden = true;
+        editor.form.hidden = false;
+        approve.hidden = true;
+        edit.hidden = true;
+        submit.hidden = false;
+        cancel.hidden = false;
+        editor.focus();
+      });
+      const submit = button("Submit", "primary", () => {
+        const edited = editor.value();
+        if (edited.error) { showViolations(card, [{ field: "tailored_cv", description: edited.error }]); return; }
+        send({ tailored_cv: edited.value }, submit);
+      });
+      const cancel = button("Cancel", "ghost", () => {
+        view.hidden = false;
+        editor.form.hidden = true;
+        approve.hidden = false;
+        edit.hidden = false;
+        submit.hidden = true;
+        cancel.hidden = true;
+        showViolations(card, []);
+      });
+      submit.hidden = true;
+      cancel.hidden = true;
+      actions.append(approve, edit, submit, cancel);
+      card.append(view, editor.form, errors, actions);
+    } else {
+      const field = el("div", "field");
+      const area = el("textarea", "editor input-json");
+      area.id = `input-answer-${stepName}`;
+      area.rows = 8;
+      area.spellcheck = false;
+      area.dataset.field = "";
+      area.value = JSON.stringify(draft || {}, null, 2);
+      area.rows = Math.max(4, Math.min(18, area.value.split("\n").length + 1));
+      const lab = el("label", "", "Your answer ");
+      lab.htmlFor = area.id;
+      lab.append(el("span", "muted", "(JSON)"));
+      field.append(lab, area, fieldError(area));
+      const submit = button("Submit", "primary", () => {
+        let value;
+        try { value = JSON.parse(area.value); } catch (err) { value = undefined; }
+        if (!isObject(value)) {
+          showViolations(card, [{ field: "", description: "The answer must be a JSON object: { … }." }]);
+          return;
+        }
+        send(value, submit);
+      });
+      actions.append(submit);
+      if (acceptsApproval(request.schema)) actions.prepend(button("Approve", "", (e) => send({ approved: true }, e.currentTarget)));
+      card.append(field, errors, actions);
+    }
+    return card;
+  }
+
+  // A tailored CV as Markdown, drawn by the same renderer as the job's preview.
+  function cvMarkdown(cv) {
+    const text = (v) => String(v == null ? "" : v).trim();
+    const lines = [`# ${text(cv.name) || "Tailored CV"}`, ""];
+    if (text(cv.headline)) lines.push(`**${text(cv.headline)}**`, "");
+    const contact = [cv.email, cv.phone, cv.location].map(text).filter(Boolean);
+    if (contact.length) lines.push(contact.join(" · "), "");
+    if (text(cv.summary)) lines.push("## Summary", "", text(cv.summary), "");
+    const skills = (Array.isArray(cv.skills) ? cv.skills : []).map(text).filter(Boolean);
+    if (skills.length) lines.push("## Skills", "", skills.join(", "), "");
+    const roles = Array.isArray(cv.experience) ? cv.experience.filter(isObject) : [];
+    if (roles.length) {
+      lines.push("## Experience", "");
+      for (const role of roles) {
+        lines.push(`### ${roleTitle(role)}`, "");
+        for (const bullet of Array.isArray(role.bullets) ? role.bullets : []) {
+          if (text(bullet)) lines.push(`- ${text(bullet)}`);
+        }
+        lines.push("");
+      }
+    }
+    const degrees = Array.isArray(cv.education) ? cv.education.filter(isObject) : [];
+    if (degrees.length) {
+      lines.push("## Education", "");
+      for (const d of degrees) {
+        lines.push(`- ${[d.degree, d.institution].map(text).filter(Boolean).join(" — ")}${text(d.year) ? ` (${text(d.year)})` : ""}`);
+      }
+      lines.push("");
+    }
+    return lines.join("\n");
+  }
+
+  function roleTitle(role) {
+    const name = [role.title, role.company].map((v) => String(v || "").trim()).filter(Boolean).join(" — ");
+    const start = String(role.start || "").trim();
+    const end = String(role.end || "").trim();
+    const dates = start ? ` (${start} – ${end || "Present"})` : end ? ` (${end})` : "";
+    return `${name || "Role"}${dates}`;
+  }
+
+  // The CV's fields a person edits most: headline, summary, skills and each role's
+  // bullets; everything else goes back as drafted. "Edit JSON instead" edits it all.
+  function cvEditor(cv) {
+    const form = el("div", "cv-editor");
+    const controls = [];
+    let ids = 0;
+    const uid = () => `cv-${Date.now().toString(36)}-${(ids += 1)}`;
+    const add = (parent, labelText, control, fieldName, hint) => {
+      const wrap = el("div", "field");
+      control.id = uid();
+      control.dataset.field = fieldName;
+      const lab = el("label", "", labelText);
+      lab.htmlFor = control.id;
+      if (hint) lab.append(" ", el("span", "muted", hint));
+      wrap.append(lab, control, fieldError(control));
+      parent.append(wrap);
+      controls.push(control);
+      return control;
+    };
+    const input = (value) => { const c = el("input"); c.type = "text"; c.value = value || ""; return c; };
+    const area = (value, rows) => { const c = el("textarea"); c.rows = rows; c.value = value || ""; return c; };
+
+    const fields = el("div", "cv-fields");
+    const headline = add(fields, "Headline", input(cv.headline), "tailored_cv.headline");
+    const summary = add(fields, "Summary", area(cv.summary, 4), "tailored_cv.summary");
+    const skills = add(fields, "Skills", input((cv.skills || []).join(", ")), "tailored_cv.skills", "(comma-separated)");
+    const roles = Array.isArray(cv.experience) ? cv.experience : [];
+    const bullets = roles.map((role, i) => {
+      if (!isObject(role)) return null;
+      const box = el("fieldset", "cv-role");
+      box.append(el("legend", "", roleTitle(role)));
+      fields.append(box);
+      const lines = Array.isArray(role.bullets) ? role.bullets : [];
+      return add(box, "Bullets", area(lines.join("\n"), Math.max(2, Math.min(8, lines.length + 1))),
+        `tailored_cv.experience[${i}].bullets`, "(one per line)");
+    });
+
+    const jsonWrap = el("div", "field");
+    const json = area("", 16);
+    json.className = "editor";
+    json.spellcheck = false;
+    json.id = uid();
+    json.dataset.field = "tailored_cv";
+    const jsonLabel = el("label", "", "The tailored CV ");
+    jsonLabel.htmlFor = json.id;
+    jsonLabel.append(el("span", "muted", "(JSON)"));
+    jsonWrap.append(jsonLabel, json, fieldError(json));
+    jsonWrap.hidden = true;
+    controls.push(json);
+
+    const fromFields = () => {
+      const edited = JSON.parse(JSON.stringify(cv));
+      edited.headline = headline.value.trim();
+      edited.summary = summary.value.trim();
+      edited.skills = skills.value.split(",").map((x) => x.trim()).filter(Boolean);
+      bullets.forEach((box, i) => {
+        if (box) edited.experience[i].bullets = box.value.split("\n").map((x) => x.trim()).filter(Boolean);
+      });
+      return edited;
+    };
+    const toggle = el("button", "btn ghost small", "Edit JSON instead");
+    toggle.type = "button";
+    toggle.addEventListener("click", () => {
+      json.value = JSON.stringify(fromFields(), null, 2);
+      fields.hidden = true;
+      jsonWrap.hidden = false;
+      toggle.hidden = true;
+      json.focus();
+    });
+    form.append(fields, jsonWrap, toggle);
+    return {
+      form,
+      controls,
+      focus: () => summary.focus(),
+      value: () => {
+        if (jsonWrap.hidden) return { value: fromFields() };
+        try {
+          const value = JSON.parse(json.value);
+          return isObject(value) ? { value } : { error: "The CV must be a JSON object: { … }." };
+        } catch (err) {
+          return { error: `Invalid JSON: ${err.message}` };
+        }
+      },
+    };
+  }
+
+  // The message under a control, filled by showViolations; the control points at it.
+  function fieldError(control) {
+    const message = el("p", "field-error");
+    message.id = `${control.id}-error`;
+    message.hidden = true;
+    control.setAttribute("aria-describedby", message.id);
+    return message;
+  }
+
+  // A 400's field violations: each under the field it names (its path below the answer,
+  // as "tailored_cv.summary"; a JSON box takes those of everything in it), and any that
+  // no field on show takes, listed above the buttons.
+  function showViolations(card, violations) {
+    const named = violations.map((v) => ({ ...v, field: v.field.replace(/^input(\.|$)/, "") }));
+    const placed = new Set();
+    for (const control of card.querySelectorAll("[data-field]")) {
+      const f = control.dataset.field;
+      const shown = !control.closest("[hidden]");
+      const mine = shown ? named.filter((v) => f === "" || v.field === f || v.field.startsWith(`${f}.`) || v.field.startsWith(`${f}[`)) : [];
+      for (const v of mine) placed.add(v);
+      if (mine.length) control.setAttribute("aria-invalid", "true"); else control.removeAttribute("aria-invalid");
+      const message = document.getElementById(`${control.id}-error`);
+      if (message) {
+        message.textContent = mine.map((v) => (v.field === f || !v.field ? v.description : `${v.field}: ${v.description}`)).join("; ");
+        message.hidden = !mine.length;
+      }
+    }
+    const rest = named.filter((v) => !placed.has(v));
+    const box = card.querySelector(".input-errors");
+    box.replaceChildren();
+    if (rest.length) {
+      box.append(el("strong", "", "The answer was not taken:"));
+      const list = el("ul");
+      for (const v of rest) {
+        const item = el("li");
+        if (v.field) item.append(el("code", "", v.field), " ");
+        item.append(v.description);
+        list.append(item);
+      }
+      box.append(list);
+    }
+    box.hidden = !rest.length;
+  }
+
+  async function submitInput(stepName, answer, card, pressed) {
+    const gen = generation;
+    const buttons = [...card.querySelectorAll(".input-actions button")];
+    for (const b of buttons) b.disabled = true;
+    const before = pressed.textContent;
+    pressed.textContent = "Sending…";
+    hideError();
+    try {
+      const updated = await api("POST", `${jobPath(page.jobId)}:submitInput`, { step: stepName, input: answer });
+      if (gen !== generation) return;
+      showViolations(card, []);
+      card.classList.add("answered");
+      page.answered = (page.answered || 0) + 1;
+      // The job as the answer left it; the stream brings the rest.
+      job = updated;
+      render();
+    } catch (err) {
+      if (gen !== generation) return;
+      if (err.status === 400) {
+        showViolations(card, err.violations.length ? err.violations : [{ field: "", description: err.message }]);
+      } else if (err.status === 409) {
+        // Answered elsewhere, or the job moved on: show it as it stands.
+        showViolations(card, [{ field: "", description: err.message }]);
+        try { job = await api("GET", jobPath(page.jobId)); render(); } catch (again) { showError(again); }
+      } else {
+        showError(err);
+      }
+    } finally {
+      pressed.textContent = before;
+      for (const b of buttons) b.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- fork
+
+  function openFork() {
+    const form = $("fork-form");
+    if (!form.hidden) { closeFork(); return; }
+    const steps = job.steps || [];
+    const firstUnfinished = steps.findIndex((s) => s.status !== "STEP_STATUS_SUCCEEDED");
+    $("fork-step").replaceChildren(...steps.map((step, i) => {
+      const state = step.status === "STEP_STATUS_SUCCEEDED" ? "" : ` (${label(step.status).toLowerCase()})`;
+      const option = el("option", "", `${humanise(step.name)}${i === 0 ? ": run everything again" : state}`);
+      option.value = i === 0 ? "" : step.name;
+      option.dataset.step = step.name;
+      return option;
+    }));
+    $("fork-step").selectedIndex = Math.max(0, firstUnfinished);
+    $("fork-overrides").value = "";
+    $("fork-overrides").removeAttribute("aria-invalid");
+    $("fork-error").hidden = true;
+    forkKey = newKey();
+    form.hidden = false;
+    $("fork").setAttribute("aria-expanded", "true");
+    $("fork-step").focus();
+  }
+
+  function closeFork() {
+    $("fork-form").hidden = true;
+    $("fork").setAttribute("aria-expanded", "false");
+    forkKey = null;
+  }
+
+  async function forkJob(event) {
+    event.preventDefault();
+    const problem = (text) => { $("fork-error").textContent = text; $("fork-error").hidden = false; };
+    let overrides = {};
+    const raw = $("fork-overrides").value.trim();
+    if (raw) {
+      try { overrides = JSON.parse(raw); } catch (err) { overrides = null; }
+      if (!isObject(overrides)) {
+        $("fork-overrides").setAttribute("aria-invalid", "true");
+        problem("Input changes must be a JSON object: { … }.");
+        return;
+      }
+    }
+    $("fork-overrides").removeAttribute("aria-invalid");
+    $("fork-error").hidden = true;
+    const button = $("fork-submit");
+    button.disabled = true;
+    const source = page.jobId;
+    const gen = generation;
+    try {
+      const created = await api("POST", `${jobPath(source)}:fork`, {
+        fromStep: $("fork-step").value, inputOverrides: overrides, idempotencyKey: forkKey,
+      });
+      if (gen !== generation) return;
+      closeFork();
+      openJob(created.jobId, created);
+      refreshRecent();
+    } catch (err) {
+      const details = err.violations && err.violations.length
+        ? err.violations.map((v) => `${v.field} ${v.description}`).join("; ") : explain(err);
+      problem(details);
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -796,7 +1256,8 @@
       top.append(el("span", `dot-status status-${status}`), el("span", "recent-type", humanise(j.type)),
         el("span", "recent-when", ago(j.createdAt)));
       const bottom = el("span", "recent-bottom",
-        j.status === "JOB_STATUS_RUNNING" ? `${j.progress}% · ${j.phase}` : label(j.status));
+        j.status === "JOB_STATUS_RUNNING" ? `${j.progress}% · ${j.phase}`
+          : j.status === WAITING_JOB ? `Waiting for you · ${j.progress}%` : label(j.status));
       button.append(top, bottom);
       button.addEventListener("click", () => { hideError(); openJob(j.jobId); });
       li.append(button);
@@ -903,6 +1364,9 @@
     $("cancel").addEventListener("click", cancelJob);
     $("retry").addEventListener("click", retryJob);
     $("delete").addEventListener("click", deleteJob);
+    $("fork").addEventListener("click", openFork);
+    $("fork-close").addEventListener("click", closeFork);
+    $("fork-form").addEventListener("submit", forkJob);
     $("refresh").addEventListener("click", () => refreshRecent());
     $("more").addEventListener("click", () => refreshRecent(true));
     for (const tab of ["preview", "letter", "raw"]) $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
