@@ -9,6 +9,13 @@ PREPARE = "prepare"
 WORK = "work"
 FINISH = "finish"
 
+#: What the work step asks for with input.ask.
+ASK_SCHEMA = {
+    "type": "object",
+    "properties": {"continue": {"const": True}},
+    "required": ["continue"],
+}
+
 _RETRY = RetryPolicy(max_attempts=5, initial_delay_s=0.05, max_delay_s=2.0)
 
 SPEC = JobTypeSpec(
@@ -21,7 +28,9 @@ SPEC = JobTypeSpec(
         "to the model 'noop'; with input.artifact_bytes, the last step saves an artifact of "
         "that many bytes, noop.bin, streamed to the object store; with input.count_to, each "
         "step counts to it, saving its place after each count (an in-step cursor), so an "
-        "attempt after a failure resumes the count. For diagnostics and benchmarks."
+        "attempt after a failure resumes the count; with input.ask, the work step asks for input "
+        '({"continue": true}) and the job waits for it, at most input.ask_timeout_s seconds '
+        "if given. For diagnostics and benchmarks."
     ),
     steps=(
         StepSpec(PREPARE, "Preparing...", 0, timeout_s=660, retry=_RETRY),
@@ -40,6 +49,10 @@ SPEC = JobTypeSpec(
             ),
             "artifact_bytes": number(
                 0, 1 << 30, description="Size of the artifact the last step saves (noop.bin)."
+            ),
+            "ask": {"type": "boolean", "description": "The work step waits for an answer."},
+            "ask_timeout_s": number(
+                1, 86_400, description="How long the work step waits for its answer."
             ),
         }
     ),

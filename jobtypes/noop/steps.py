@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from jobtypes.noop.spec import FINISH, PREPARE, WORK
+from jobtypes.noop.spec import ASK_SCHEMA, FINISH, PREPARE, WORK
 from stepkit import ChatProvider, Handler, RetryableStepError, StepContext
 
 
@@ -36,6 +36,14 @@ async def run_noop_step(ctx: StepContext) -> dict[str, Any]:
         raise RetryableStepError(
             "NOOP_INJECTED_FAILURE",
             f"injected failure {ctx.attempt} of {fail_attempts}",
+        )
+    if ctx.step == WORK and ctx.input.get("ask"):
+        timeout_s = ctx.input.get("ask_timeout_s")
+        ctx.request_input(
+            "Continue?",
+            ASK_SCHEMA,
+            draft={"continue": True},
+            timeout_s=float(timeout_s) if timeout_s else None,
         )
     output: dict[str, Any] = {"step": ctx.step, "attempt": ctx.attempt, "slept_ms": sleep_ms}
     if text:

@@ -226,6 +226,7 @@ async def test_job_types_are_discoverable(alice: JobsClient) -> None:
         "analyze_posting",
         "tailor_cv",
         "write_cover_letter",
+        "review_cv",
         "render_preview",
     ]
     assert types["noop"] == ["prepare", "work", "finish"]

@@ -16,6 +16,7 @@ import pytest
 
 from devstack import Stack
 from jobctl.client import JobsClient
+from jobctl.transport import Scheduling
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
 from tests.e2e.test_job_path import assert_contiguous, watch_all
@@ -179,3 +180,33 @@ async def test_a_waiting_job_can_be_cancelled_and_retried_into_a_new_wait(
     assert "tailor_cv" not in started
     assert "review_cv" in started
     await alice.cancel_job(job.job_id)
+
+
+async def test_a_wait_that_nobody_answers_in_time_fails_the_job(alice: JobsClient) -> None:
+    job = await alice.create_job("noop", {"ask": True, "ask_timeout_s": 1})
+    asked = (await until_input_required(alice, job.job_id))[-1]
+    assert asked.step == "work"
+    expires_at = asked.input_request.expires_at.ToDatetime()
+    assert expires_at > asked.occurred_at.ToDatetime()
+    rest = await watch_all(alice, job.job_id, after=asked.sequence)
+    assert [e.type for e in rest] == [E.JOB_EVENT_TYPE_STEP_FAILED, E.JOB_EVENT_TYPE_FAILED]
+    failed = await alice.get_job(job.job_id)
+    assert failed.error.code == "INPUT_TIMEOUT"
+    assert {s.name: s.status for s in failed.steps}["work"] == E.STEP_STATUS_FAILED
+    # Too late to answer; a retry asks again.
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await submit_input(alice, job.job_id, "work", {"continue": True})
+    assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await alice.retry_job(job.job_id)
+    again = await until_input_required(alice, job.job_id, after=rest[-1].sequence)
+    await submit_input(alice, job.job_id, "work", {"continue": True})
+    done = await watch_all(alice, job.job_id, after=again[-1].sequence)
+    assert done[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
+
+
+async def test_a_deadline_passes_while_a_job_waits(alice: JobsClient) -> None:
+    job = await alice.create_job("noop", {"ask": True}, scheduling=Scheduling(deadline_s=2.0))
+    asked = (await until_input_required(alice, job.job_id))[-1]
+    rest = await watch_all(alice, job.job_id, after=asked.sequence)
+    assert rest[-1].type == E.JOB_EVENT_TYPE_FAILED
+    assert (await alice.get_job(job.job_id)).error.code == "DEADLINE_EXCEEDED"
