@@ -41,12 +41,16 @@ INPUT_SCHEMA = obj(
     required=("resume", "job_posting"),
 )
 
-#: What the review step accepts: an approval, or the CV as its owner edited it.
+#: What the review step accepts: an approval, or the CV as its owner edited it: whole, or
+#: only the members changed (each replaces the draft's).
 REVIEW_ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "approved": {"const": True, "description": "Use the tailored CV as it is."},
-        "tailored_cv": {**RESUME_SCHEMA, "description": "The tailored CV, as edited."},
+        "tailored_cv": {
+            **{k: v for k, v in RESUME_SCHEMA.items() if k != "required"},
+            "description": "The tailored CV as edited: the members given replace the draft's.",
+        },
     },
     "anyOf": [{"required": ["approved"]}, {"required": ["tailored_cv"]}],
     "additionalProperties": False,

@@ -103,12 +103,11 @@ async def _review_cv(ctx: StepContext) -> dict[str, Any]:
 
 
 def _final_cv(ctx: StepContext) -> TailoredCv:
-    """The CV as tailored, or as its owner edited it in review (a job of version 1 had
-    no review step)."""
-    review = ctx.checkpoints.get(REVIEW_CV)
-    if review is not None and "tailored_cv" in review:
-        return TailoredCv.from_dict(review["tailored_cv"])
-    return TailoredCv.from_dict(ctx.checkpoint(TAILOR_CV)["tailored_cv"])
+    """The CV as tailored, with what its owner edited in review over it (each member given
+    replaces the draft's; a job of version 1 had no review step)."""
+    draft = ctx.checkpoint(TAILOR_CV)["tailored_cv"]
+    edited = (ctx.checkpoints.get(REVIEW_CV) or {}).get("tailored_cv") or {}
+    return TailoredCv.from_dict({**draft, **edited})
 
 
 async def _render_preview(ctx: StepContext) -> dict[str, Any]:
