@@ -35,7 +35,7 @@ INPUT_SCHEMA = obj(
         "job_posting": POSTING_SCHEMA,
         "review": {
             "type": "boolean",
-            "description": "Wait for the owner to approve or edit the tailored CV.",
+            "description": "Pause once the CV is tailored, for you to approve or edit it.",
         },
     },
     required=("resume", "job_posting"),

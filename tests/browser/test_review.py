@@ -242,3 +242,28 @@ async def test_a_fork_the_source_cannot_give_says_why(
     )
     assert not tab.page_errors
     assert all("409" in message for message in tab.console_errors), tab.console_errors
+
+
+async def test_the_review_option_is_a_checkbox_that_edits_the_input(
+    tab: Tab, stack: Stack, alice: JobsClient, output_dirs: list[Path]
+) -> None:
+    page = tab.page
+    await open_page(page, stack)
+    await page.select_option("#job-type", "cv_tailoring")
+    await expect(page.locator("#input-json")).to_have_attribute("data-example", "cv_tailoring")
+    review = page.get_by_role("checkbox", name="Pause once the CV is tailored")
+    await expect(review).not_to_be_checked()
+    await review.check()
+    assert json.loads(await page.input_value("#input-json"))["review"] is True
+    await screenshot(page, output_dirs, "cv_tailoring-review-option.png")
+    # Typed into the JSON, it shows in the box too.
+    typed = json.loads(await page.input_value("#input-json"))
+    typed["review"] = False
+    await page.fill("#input-json", json.dumps(typed))
+    await expect(review).not_to_be_checked()
+    await review.check()
+    job_id = await submit(page)
+    job = await waiting_for_review(alice, job_id)
+    assert job.status == jobs_pb2.JOB_STATUS_WAITING_INPUT
+    await alice.cancel_job(job_id)
+    tab.assert_clean()

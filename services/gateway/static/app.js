@@ -268,6 +268,7 @@
     status.className = `json-status ${problem ? "bad" : "good"}`;
     $("input-json").setAttribute("aria-invalid", problem ? "true" : "false");
     $("submit").disabled = Boolean(problem);
+    syncOptions(spec, parsed.value);
     const v = parsed.value || {};
     const resume = v.resume || {};
     const posting = v.job_posting || v.jobPosting || {};
@@ -278,6 +279,49 @@
       $("summary-posting").textContent = [posting.title, posting.company].filter(Boolean).join(" at ") || v.target_role || "—";
     }
     return parsed;
+  }
+
+  // A type's yes/no options (its input schema's top-level booleans, such as
+  // cv_tailoring's "review") as checkboxes over the JSON: each box and its member agree,
+  // whichever is changed.
+  function syncOptions(spec, value) {
+    const box = $("options");
+    const props = (spec && spec.inputSchema && spec.inputSchema.properties) || {};
+    const flags = Object.keys(props).filter((k) => props[k] && props[k].type === "boolean");
+    const typeName = spec ? spec.name : "";
+    if (box.dataset.type !== typeName) {
+      box.dataset.type = typeName;
+      box.replaceChildren(...flags.map((name) => {
+        const label = document.createElement("label");
+        label.className = "option";
+        const check = document.createElement("input");
+        check.type = "checkbox";
+        check.dataset.member = name;
+        check.addEventListener("change", () => setOption(name, check.checked));
+        const words = document.createElement("span");
+        words.textContent = props[name].description || name;
+        const code = document.createElement("code");
+        code.textContent = name;
+        label.append(check, words, code);
+        return label;
+      }));
+    }
+    box.hidden = flags.length === 0;
+    for (const check of box.querySelectorAll("input[type=checkbox]")) {
+      check.checked = Boolean(value && value[check.dataset.member] === true);
+      check.disabled = !value;
+    }
+  }
+
+  function setOption(name, on) {
+    const parsed = parseInput();
+    if (!parsed.value) return;
+    const value = { ...parsed.value };
+    if (on) value[name] = true; else delete value[name];
+    $("input-json").value = JSON.stringify(value, null, 2);
+    exampleRequest += 1;
+    idempotencyKey = null;
+    validate();
   }
 
   async function submit(event) {
