@@ -30,8 +30,7 @@ import grpc
 
 from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.convert import dict_to_struct
-from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
+from jobkit.gen.jobs.v1 import jobs_pb2
 
 #: Fast failure detection, so a scenario takes seconds: the relations matter, not the
 #: values (heartbeat well inside the lease; JetStream's ack_wait above the heartbeat).
@@ -231,10 +230,7 @@ async def _review(
             try:
                 job = await client.get_job(job_id)
                 if job.status == jobs_pb2.JOB_STATUS_WAITING_INPUT:
-                    request = job_service_pb2.SubmitInputRequest(
-                        job_id=job_id, step="review_cv", input=dict_to_struct({"approved": True})
-                    )
-                    await client._call(client.jobs.SubmitInput, request, retry=False)
+                    await client.submit_input(job_id, "review_cv", {"approved": True})
                     settled.add(job_id)
                 elif job.status in _ENDED:
                     settled.add(job_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -17,8 +16,8 @@ import pytest
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobctl.transport import Scheduling
-from jobkit.convert import dict_to_struct, struct_to_dict
-from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
+from jobkit.convert import struct_to_dict
+from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.test_job_path import assert_contiguous, watch_all
 
 pytestmark = pytest.mark.e2e
@@ -27,15 +26,6 @@ E = jobs_pb2
 EXAMPLE = json.loads(
     (Path(__file__).parents[2] / "jobtypes" / "cv_tailoring" / "example.json").read_text()
 )["input"]
-
-
-async def submit_input(
-    client: JobsClient, job_id: str, step: str, answer: dict[str, Any]
-) -> jobs_pb2.Job:
-    request = job_service_pb2.SubmitInputRequest(
-        job_id=job_id, step=step, input=dict_to_struct(answer)
-    )
-    return await client._call(client.jobs.SubmitInput, request, retry=False)
 
 
 async def until_input_required(
@@ -114,15 +104,15 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
         ({"maybe": True}, "input"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await submit_input(alice, job.job_id, "review_cv", wrong)
+            await alice.submit_input(job.job_id, "review_cv", wrong)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in (refused.value.details() or "")
     # Another user's answer finds no job; a step not waiting is refused.
     with pytest.raises(grpc.aio.AioRpcError) as foreign:
-        await submit_input(bob, job.job_id, "review_cv", {"approved": True})
+        await bob.submit_input(job.job_id, "review_cv", {"approved": True})
     assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as early:
-        await submit_input(alice, job.job_id, "render_preview", {"approved": True})
+        await alice.submit_input(job.job_id, "render_preview", {"approved": True})
     assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     still = await alice.get_job(job.job_id)
     assert still.status == E.JOB_STATUS_WAITING_INPUT
@@ -130,7 +120,7 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
 
     # Only the member changed: the rest of the draft stands.
     edited = {"summary": "Edited by hand: a backend engineer who ships."}
-    answered = await submit_input(alice, job.job_id, "review_cv", {"tailored_cv": edited})
+    answered = await alice.submit_input(job.job_id, "review_cv", {"tailored_cv": edited})
     assert answered.status in (E.JOB_STATUS_RUNNING, E.JOB_STATUS_SUCCEEDED)
     rest = await watch_all(alice, job.job_id, after=asked.sequence)
     assert rest[0].type == E.JOB_EVENT_TYPE_STEP_SUCCEEDED
@@ -142,7 +132,7 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
     assert edited["summary"] in result["preview_markdown"]
     # Answered once: a second answer is refused.
     with pytest.raises(grpc.aio.AioRpcError) as again:
-        await submit_input(alice, job.job_id, "review_cv", {"approved": True})
+        await alice.submit_input(job.job_id, "review_cv", {"approved": True})
     assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -155,7 +145,7 @@ async def test_a_wait_outlives_an_orchestrator_killed_while_it_waits(
     orchestrator.kill()
     orchestrator.start()
     assert (await alice.get_job(job.job_id)).status == E.JOB_STATUS_WAITING_INPUT
-    await submit_input(alice, job.job_id, "review_cv", {"approved": True})
+    await alice.submit_input(job.job_id, "review_cv", {"approved": True})
     rest = await watch_all(alice, job.job_id, after=asked.sequence)
     assert rest[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
     draft = struct_to_dict(asked.input_request.draft)["tailored_cv"]
@@ -196,11 +186,11 @@ async def test_a_wait_that_nobody_answers_in_time_fails_the_job(alice: JobsClien
     assert {s.name: s.status for s in failed.steps}["work"] == E.STEP_STATUS_FAILED
     # Too late to answer; a retry asks again.
     with pytest.raises(grpc.aio.AioRpcError) as late:
-        await submit_input(alice, job.job_id, "work", {"continue": True})
+        await alice.submit_input(job.job_id, "work", {"continue": True})
     assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await alice.retry_job(job.job_id)
     again = await until_input_required(alice, job.job_id, after=rest[-1].sequence)
-    await submit_input(alice, job.job_id, "work", {"continue": True})
+    await alice.submit_input(job.job_id, "work", {"continue": True})
     done = await watch_all(alice, job.job_id, after=again[-1].sequence)
     assert done[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
 

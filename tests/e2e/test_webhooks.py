@@ -35,8 +35,7 @@ from standardwebhooks import Webhook
 from devstack import Stack
 from devstack.stack import new_webhook_secret
 from jobctl.client import JobsClient
-from jobkit.convert import dict_to_struct
-from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2
+from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.rejections import field_violations
 from tests.e2e.test_gateway import Http
 from tests.e2e.test_jobctl import jobctl
@@ -263,10 +262,7 @@ async def test_a_job_waiting_for_input_is_announced_then_its_end(
     assert payload["data"]["type"] == "JOB_EVENT_TYPE_INPUT_REQUIRED"
     assert payload["data"]["step"] == "review_cv"
     assert "tailored_cv" in payload["data"]["inputRequest"]["draft"]
-    answer = job_service_pb2.SubmitInputRequest(
-        job_id=job.job_id, step="review_cv", input=dict_to_struct({"approved": True})
-    )
-    await carol._call(carol.jobs.SubmitInput, answer, retry=False)
+    await carol.submit_input(job.job_id, "review_cv", {"approved": True})
     deliveries = await finished_deliveries(carol, job.job_id, count=2)
     assert [d.type for d in deliveries] == ["job.input_required", "job.succeeded"]
 
