@@ -143,6 +143,21 @@ async def run_scenario(stack: Stack, name: str, fault: Fault, jobs: int) -> Fair
     return outcome
 
 
+async def _print_duplicates(pg: asyncpg.Connection, job_ids: list[uuid.UUID]) -> None:
+    """The event log of each job with a step committed twice: what to read first."""
+    rows = await pg.fetch(
+        """SELECT job_id, sequence, type, step, attempt, status, message, occurred_at
+           FROM job_events
+           WHERE job_id IN (SELECT job_id FROM job_events
+                            WHERE job_id = ANY($1::uuid[]) AND type = 'STEP_SUCCEEDED'
+                            GROUP BY job_id, step HAVING count(*) > 1)
+           ORDER BY job_id, sequence""",
+        job_ids,
+    )
+    for row in rows:
+        print("duplicated:", dict(row), flush=True)
+
+
 async def _count(
     pg: asyncpg.Connection,
     outcome: FairOutcome,
@@ -156,6 +171,8 @@ async def _count(
         everything,
     )
     outcome.duplicated = await pg.fetchval(DUPLICATED_STEPS, everything)
+    if outcome.duplicated:
+        await _print_duplicates(pg, everything)
     outcome.gaps = await pg.fetchval(
         """SELECT count(*) FROM (
                SELECT job_id FROM job_events WHERE job_id = ANY($1::uuid[])
