@@ -60,12 +60,16 @@ class StaleRead(Exception):
 async def fetch_jobs(
     conn: Conn, job_ids: Sequence[uuid.UUID], *, lock: bool = False
 ) -> dict[uuid.UUID, JobRecord]:
-    """Load jobs with their steps, in one round trip; with ``lock``, hold their row locks
-    until commit (taken in id order, so concurrent batches never deadlock)."""
+    """Load jobs with their steps, in one round trip; with ``lock`` (inside a
+    transaction), hold their row locks until commit (taken in id order, so concurrent
+    batches never deadlock), and read them once the locks are held: two round trips.
+    Read Committed gives each statement its own snapshot, so the read sees whatever the
+    lock waited for, steps included."""
     if not job_ids:
         return {}
-    query = queries.fetch_jobs_for_update if lock else queries.fetch_jobs
-    rows = await conn.fetch(query, list(job_ids))
+    if lock:
+        await conn.fetch(queries.lock_jobs, list(job_ids))
+    rows = await conn.fetch(queries.fetch_jobs, list(job_ids))
     jobs: dict[uuid.UUID, JobRecord] = {}
     for row in rows:
         columns = [row[f"step_{f}"] or () for f in _STEP_FIELDS]

@@ -469,3 +469,34 @@ async def test_a_taken_idempotency_key_writes_nothing(pool: asyncpg.Pool) -> Non
             )
             == counts
         )
+
+
+async def test_a_locking_read_that_waited_sees_the_steps_of_the_write_it_waited_for(
+    pool: asyncpg.Pool,
+) -> None:
+    """A writer holds the job's row while it changes a step; a locking read waits for it.
+    The read must return the job and its steps as that writer left them, together: a job
+    row of the new version beside steps of the old would let a decision made from it
+    write the old steps back under the new version (a committed checkpoint undone)."""
+    job, _, _ = await create_job(pool)
+    async with pool.acquire() as writer, pool.acquire() as reader:
+        now = datetime.now(UTC)
+        before = await store.fetch_job(writer, job.id)
+        assert before is not None
+        done = replace(before.steps[0], status=StepStatus.SUCCEEDED, attempt=1, output=b"x")
+        change = JobChange(
+            job=replace(before, status=JobStatus.RUNNING, steps=(done, *before.steps[1:])),
+            steps=(done,),
+        )
+        write = writer.transaction()
+        await write.start()
+        await store.apply_changes(writer, [(before, change)], now)
+        async with reader.transaction():
+            read = asyncio.create_task(store.fetch_job(reader, job.id, lock=True))
+            await asyncio.sleep(0.3)
+            assert not read.done()  # waiting for the writer's row lock
+            await write.commit()
+            seen = await read
+        assert seen is not None
+        assert seen.version == before.version + 1
+        assert seen.steps[0].status is StepStatus.SUCCEEDED

@@ -67,10 +67,9 @@ def test_every_row_type_is_used_and_every_one_used_has_a_twin() -> None:
     assert used == set(store.ROW_TYPES)
 
 
-def test_the_locking_read_is_the_plain_read_locked_in_id_order() -> None:
-    assert queries.fetch_jobs_for_update == (
-        queries.fetch_jobs + "\nORDER BY j.id\nFOR UPDATE OF j"
-    )
+def test_jobs_are_locked_in_id_order_and_read_by_the_plain_read() -> None:
+    assert queries.lock_jobs.endswith("ORDER BY id FOR UPDATE")
+    assert "FOR UPDATE" not in queries.fetch_jobs
 
 
 _DRIVER_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "prepare", "cursor"}

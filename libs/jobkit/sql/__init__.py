@@ -29,7 +29,7 @@ class Queries:
 
     # jobs.sql: the jobs tables, shared by the services (jobkit.store)
     fetch_jobs: str
-    fetch_jobs_for_update: str
+    lock_jobs: str
     fetch_events: str
     write_changes: str
     fetch_usage: str

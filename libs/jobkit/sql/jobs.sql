@@ -33,40 +33,12 @@ CROSS JOIN LATERAL (
 ) AS s
 WHERE j.id = ANY($1::uuid[])
 
--- name: fetch_jobs_for_update --
--- fetch_jobs, holding the jobs' row locks until commit: taken in id order, so concurrent
--- batches never deadlock. $1: the job ids.
-SELECT j.id, j.owner, j.type, j.status, j.progress, j.phase, j.input, j.result,
-       j.error_code, j.error_message, j.last_sequence, j.created_at, j.updated_at,
-       j.finished_at, j.trace_context, j.version, j.parent_job_id, j.priority,
-       j.not_before, j.deadline_at, j.concurrency_key, j.concurrency_limit, j.webhook_url,
-       j.type_version, j.forked_from_job_id,
-       s.step_job_id, s.step_position, s.step_name, s.step_status, s.step_attempt,
-       s.step_retry_base, s.step_output, s.step_error_code, s.step_error_message,
-       s.step_lease_expires_at, s.step_started_at, s.step_finished_at, s.step_cursor,
-       s.step_percent, s.step_input_request
-FROM jobs AS j
-CROSS JOIN LATERAL (
-    SELECT array_agg(o.job_id) AS step_job_id,
-           array_agg(o.position) AS step_position,
-           array_agg(o.name) AS step_name,
-           array_agg(o.status) AS step_status,
-           array_agg(o.attempt) AS step_attempt,
-           array_agg(o.retry_base) AS step_retry_base,
-           array_agg(o.output) AS step_output,
-           array_agg(o.error_code) AS step_error_code,
-           array_agg(o.error_message) AS step_error_message,
-           array_agg(o.lease_expires_at) AS step_lease_expires_at,
-           array_agg(o.started_at) AS step_started_at,
-           array_agg(o.finished_at) AS step_finished_at,
-           array_agg(o.cursor) AS step_cursor,
-           array_agg(o.percent) AS step_percent,
-           array_agg(o.input_request) AS step_input_request
-    FROM (SELECT * FROM job_steps WHERE job_id = j.id ORDER BY position) AS o
-) AS s
-WHERE j.id = ANY($1::uuid[])
-ORDER BY j.id
-FOR UPDATE OF j
+-- name: lock_jobs --
+-- Take the jobs' row locks until commit, in id order, so concurrent batches never
+-- deadlock; fetch_jobs then reads them in a statement of its own. One statement that
+-- locked and read would be wrong: a row it waited for comes back in its committed version,
+-- but the steps joined to it from the statement's older snapshot. $1: the job ids.
+SELECT id FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 
 -- name: fetch_events --
 -- A page of a job's events after a sequence, oldest first.
