@@ -400,6 +400,8 @@ async def test_an_import_uploads_its_file_and_shows_what_it_created(
     assert json.loads(await page.input_value("#input-json"))["upload_id"] == upload_id
     job_id = await submit(page)
     await until(page, f"{STATE}.status === 'JOB_STATUS_SUCCEEDED'")
+    # The result is drawn once the job is read back after its last event.
+    await expect(page.locator("#result-json")).to_contain_text('"imported"')
     result = json.loads(await page.text_content("#result-json") or "{}")
     assert (result["imported"], result["failed"]) == (3, 2)
     assert [e["row"] for e in result["errors"]] == [3, 5]
