@@ -95,7 +95,7 @@ def _end(
     step_events = tuple(
         NewEvent(
             type=EventType.STEP_FAILED,
-            status=JobStatus.RUNNING,
+            status=job.status,
             progress=job.progress,
             phase=job.phase,
             step=s.name,
@@ -227,6 +227,10 @@ def answer(
         raise FailedPrecondition(
             f"step {step_name} is not waiting for input (it is {step.status.value.lower()})"
         )
+    expires_at = step.input_request.expires_at
+    if expires_at is not None and expires_at <= now:
+        until = expires_at.isoformat(timespec="seconds")
+        raise FailedPrecondition(f"step {step_name} waited for input until {until}: too late")
     violations = inputs.violations(step.input_request, document)
     if violations:
         first = violations[0]
@@ -240,7 +244,18 @@ def answer(
         input_request=None,
         percent=100,
     )
-    resumed = standing.restated(replace(job, steps=with_steps(job, (answered,))), spec)
+    resumed = replace(job, steps=with_steps(job, (answered,)))
+    if all(s.status is StepStatus.SUCCEEDED for s in resumed.steps):
+        # It was the last step: the job is done now, with nothing left to start.
+        ended = standing.finished(replace(resumed, status=JobStatus.RUNNING), spec, now)
+        answered_event = replace(
+            standing.step_event(ended.job, EventType.STEP_SUCCEEDED, answered, message="answered"),
+            status=JobStatus.RUNNING,
+            progress=99,
+            phase=job.phase,
+        )
+        return replace(ended, steps=(answered,), events=(answered_event, *ended.events))
+    resumed = standing.restated(resumed, spec)
     event = standing.step_event(resumed, EventType.STEP_SUCCEEDED, answered, message="answered")
     # Its msg_id must differ from earlier submissions': count this event in.
     submission = submitted_message(replace(resumed, last_sequence=job.last_sequence + 1))

@@ -69,8 +69,10 @@ def step_message(
     not_before: datetime | None = None,
     *,
     step_tokens: StepTokens | None = None,
+    starts_job: bool = False,
 ) -> OutboxMessage:
-    """The attempt for JetStream, from the outbox: at most once per attempt (its msg id)."""
+    """The attempt for JetStream, from the outbox: at most once per attempt (its msg id).
+    ``starts_job``: the attempt is the start of its job (``OutboxMessage.starts_job``)."""
     task = step_task(job, step, attempt, timeout_s, step_tokens=step_tokens, not_before=not_before)
     return OutboxMessage(
         subject=bus.step_subject(job.type, step),
@@ -78,4 +80,5 @@ def step_message(
         payload=task.SerializeToString(),
         not_before=not_before,
         trace_context=job.trace_context,
+        starts_job=starts_job,
     )

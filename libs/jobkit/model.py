@@ -258,6 +258,10 @@ class OutboxMessage:
     not_before: datetime | None = None
     #: Published as the NATS header ``traceparent`` (the job's trace).
     trace_context: str = ""
+    #: A step attempt that starts its job (CreateJob's first dispatch, or the
+    #: orchestrator's start of a queued job): under a concurrency cap, it waits for its
+    #: turn in the ready queue (``jobkit.store``).
+    starts_job: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,7 +262,13 @@ def _first_message(
     first, attempt = queued
     timeout_s = spec.step(first.name).timeout_s
     return step_message(
-        job, first.name, attempt, timeout_s, job.not_before, step_tokens=step_tokens
+        job,
+        first.name,
+        attempt,
+        timeout_s,
+        job.not_before,
+        step_tokens=step_tokens,
+        starts_job=True,
     )
 
 

@@ -6,10 +6,11 @@ way, so a job answered by a person and one advanced by a worker look the same.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from jobkit.catalog import JobTypeSpec, combined_phase
-from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobRecord, NewEvent, StepRecord
+from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
+from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
 
 #: A step with an attempt on its way to a worker or running on one.
 UNDER_WAY = (StepStatus.RUNNING, StepStatus.RETRYING)
@@ -67,3 +68,34 @@ def step_event(job: JobRecord, kind: EventType, step: StepRecord, **fields: obje
         attempt=step.attempt,
         **fields,  # type: ignore[arg-type]
     )
+
+
+def finished(
+    job: JobRecord, spec: JobTypeSpec, now: datetime, done: tuple[StepRecord, ...] = ()
+) -> JobChange:
+    """Every step has succeeded (the last of them ``done`` now, each with its
+    ``STEP_SUCCEEDED``): so has the job, with its last step's output as its result."""
+    assert job_can_move(job.status, JobStatus.SUCCEEDED)
+    events = tuple(
+        NewEvent(
+            type=EventType.STEP_SUCCEEDED,
+            status=JobStatus.RUNNING,
+            progress=99,
+            phase=job.phase,
+            step=step.name,
+            attempt=step.attempt,
+        )
+        for step in done
+    )
+    result = replace(
+        job,
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        phase=spec.done_phase,
+        result=job.steps[-1].output,
+        finished_at=now,
+    )
+    final = NewEvent(
+        type=EventType.SUCCEEDED, status=JobStatus.SUCCEEDED, progress=100, phase=spec.done_phase
+    )
+    return JobChange(job=result, steps=done, events=(*events, final))

@@ -21,7 +21,6 @@ import asyncpg
 from jobkit import bus, webhooks
 from jobkit.db import Conn
 from jobkit.gen.jobs.internal.v1 import events_pb2
-from jobkit.lifecycle import JobStatus
 from jobkit.model import (
     EventRecord,
     JobChange,
@@ -334,7 +333,7 @@ async def _write(
     messages: list[OutboxMessage] = []
     for _, change in changes:
         for m in change.outbox:
-            hold = hold_steps or _starts_capped(change.job)
+            hold = hold_steps or (m.starts_job and change.job.concurrency_limit is not None)
             if hold and m.subject.startswith(bus.STEPS_SUBJECT_PREFIX):
                 held.append((change.job, m))
             else:
@@ -472,7 +471,9 @@ async def _write(
             job_id=job.id,
             owner=job.owner,
             concurrency_key=job.concurrency_key or "",
-            concurrency_limit=job.concurrency_limit,
+            # Only a start waits for a turn under the cap: a later step of a job already
+            # running is counted with it, and goes when its user's turn comes.
+            concurrency_limit=job.concurrency_limit if m.starts_job else None,
             priority=job.priority,
             subject=m.subject,
             msg_id=m.msg_id,
@@ -525,12 +526,6 @@ def webhook_message(record: EventRecord, trace_context: str) -> OutboxMessage:
         ).SerializeToString(),
         trace_context=trace_context,
     )
-
-
-def _starts_capped(job: JobRecord) -> bool:
-    """A capped job's start (a new job, or one RetryJob queued again) waits for its turn
-    under the cap: the dispatcher releases it (``services/orchestrator/dispatcher.py``)."""
-    return job.concurrency_limit is not None and job.status is JobStatus.QUEUED
 
 
 def as_written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord:

@@ -136,6 +136,7 @@ def encode_dispatch(
         dispatch.timeout_s,
         dispatch.not_before,
         step_tokens=step_tokens,
+        starts_job=dispatch.starts_job,
     )
 
 

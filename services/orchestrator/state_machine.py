@@ -26,8 +26,8 @@ from enum import StrEnum
 
 from jobkit import control, standing
 from jobkit.catalog import JobTypeSpec, StepSpec
-from jobkit.inputs import InputRequest
-from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move, step_can_move
+from jobkit.inputs import MAX_WAIT_S, InputRequest
+from jobkit.lifecycle import EventType, JobStatus, StepStatus, step_can_move
 from jobkit.model import (
     JobChange,
     JobRecord,
@@ -137,6 +137,8 @@ class Dispatch:
     #: rather than sent through JetStream: leased from its dispatch, since nothing
     #: else would deliver it again if that worker never ran it.
     handed: bool = False
+    #: It starts its job (a QUEUED job started): a capped job's waits for its turn.
+    starts_job: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,10 +243,12 @@ def start_job(job: JobRecord, spec: JobTypeSpec, now: datetime) -> Decision | Ig
     if all(s.status is StepStatus.SUCCEEDED for s in job.steps):
         if job.status is JobStatus.QUEUED:
             return Ignored("every step already succeeded")
-        return Decision(_finish(job, spec, now, ()))
+        return Decision(standing.finished(job, spec, now))
     started, steps, events, dispatches = _start_ready(job, spec, now)
     if not steps:
         return Ignored("no step is ready to start")
+    if job.status is JobStatus.QUEUED:
+        dispatches = [replace(d, starts_job=True) for d in dispatches]
     return Decision(
         JobChange(job=started, steps=tuple(steps), events=tuple(events)), tuple(dispatches)
     )
@@ -476,7 +480,7 @@ def _succeeded(
     )
     job = _with_step(job, done)
     if all(s.status is StepStatus.SUCCEEDED for s in job.steps):
-        return Decision(_finish(job, spec, now, (done,)))
+        return Decision(standing.finished(job, spec, now, (done,)))
     job = standing.restated(job, spec)
     succeeded_event = standing.step_event(job, EventType.STEP_SUCCEEDED, done)
     started_job, started, events, dispatches = _start_ready(
@@ -492,47 +496,15 @@ def _succeeded(
     )
 
 
-def _finish(
-    job: JobRecord, spec: JobTypeSpec, now: datetime, done: tuple[StepRecord, ...]
-) -> JobChange:
-    """Every step has succeeded: so has the job, with its last step's output as its result."""
-    assert job_can_move(job.status, JobStatus.SUCCEEDED)
-    last = job.steps[-1]
-    events = tuple(
-        NewEvent(
-            type=EventType.STEP_SUCCEEDED,
-            status=JobStatus.RUNNING,
-            progress=99,
-            phase=job.phase,
-            step=step.name,
-            attempt=step.attempt,
-        )
-        for step in done
-    )
-    finished = replace(
-        job,
-        status=JobStatus.SUCCEEDED,
-        progress=100,
-        phase=spec.done_phase,
-        result=last.output,
-        finished_at=now,
-    )
-    final_event = NewEvent(
-        type=EventType.SUCCEEDED,
-        status=JobStatus.SUCCEEDED,
-        progress=100,
-        phase=spec.done_phase,
-    )
-    return JobChange(job=finished, steps=done, events=(*events, final_event))
-
-
 def _input_required(
     job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport, now: datetime
 ) -> Decision:
     """The attempt ends asking for input: the step waits, leased for as long as it may
     wait (the lease scan ends a wait that runs out), and the job waits with it."""
     assert report.input_request is not None
-    expires_at = now + timedelta(seconds=report.wait_s) if report.wait_s is not None else None
+    # Nothing waits for ever: unless the step said, the longest wait there is.
+    wait_s = report.wait_s if report.wait_s is not None else MAX_WAIT_S
+    expires_at = now + timedelta(seconds=wait_s)
     request = replace(report.input_request, expires_at=expires_at)
     waiting = replace(
         step,

@@ -330,7 +330,9 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
             webhook_url="https://hooks.test/b?c=d",
         )
         # A capped job's start waits for the dispatcher: a ready row, not an outbox row.
-        start = OutboxMessage("jobs.steps.cv_tailoring.load", "id-0", b"zero", now, "tp0")
+        start = OutboxMessage(
+            "jobs.steps.cv_tailoring.load", "id-0", b"zero", now, "tp0", starts_job=True
+        )
         await store.create_jobs(
             cast(Conn, recording),
             [
@@ -500,3 +502,30 @@ async def test_a_locking_read_that_waited_sees_the_steps_of_the_write_it_waited_
         assert seen is not None
         assert seen.version == before.version + 1
         assert seen.steps[0].status is StepStatus.SUCCEEDED
+
+
+async def test_only_a_capped_start_waits_for_a_turn_under_the_cap(pool: asyncpg.Pool) -> None:
+    """While the dispatcher holds, every step attempt waits in the ready queue; only a
+    capped job's start is counted against its cap there (a later step of a running job
+    must leave the job counted as running)."""
+    job, _, _ = await create_job(pool)
+    async with pool.acquire() as conn:
+        before = await store.fetch_job(conn, job.id)
+        assert before is not None
+        capped = replace(before, concurrency_key="k", concurrency_limit=1)
+        await conn.execute(
+            "UPDATE jobs SET concurrency_key = 'k', concurrency_limit = 1 WHERE id = $1", job.id
+        )
+        now = datetime.now(UTC)
+        start = OutboxMessage("jobs.steps.noop.prepare", f"{job.id}:s", b"s", starts_job=True)
+        later = OutboxMessage("jobs.steps.noop.work", f"{job.id}:w", b"w")
+        change = JobChange(job=capped, outbox=(start, later))
+        await store.apply_changes(conn, [(capped, change)], now, hold_steps=True)
+        rows = await conn.fetch(
+            "SELECT msg_id, concurrency_limit FROM ready_steps WHERE job_id = $1 ORDER BY id",
+            job.id,
+        )
+    assert [(r["msg_id"], r["concurrency_limit"]) for r in rows] == [
+        (f"{job.id}:s", 1),
+        (f"{job.id}:w", None),
+    ]

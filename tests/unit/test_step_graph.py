@@ -12,7 +12,7 @@ import pytest
 from jobkit import control
 from jobkit.catalog import JobTypeSpec, StepSpec, obj
 from jobkit.errors import FailedPrecondition, InvalidArgument
-from jobkit.inputs import InputRequest
+from jobkit.inputs import MAX_WAIT_S, InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord
 from jobtypes.cv_tailoring.spec import SPEC as CV_TAILORING
@@ -247,17 +247,34 @@ def test_an_answer_becomes_the_checkpoint_and_the_job_goes_on() -> None:
     assert started(decided(start_job(change.job, DIAMOND, NOW))) == ["d"]
 
 
-def test_an_answer_to_the_last_step_succeeds_the_job() -> None:
+def test_an_answer_to_the_last_step_succeeds_the_job_at_once() -> None:
+    """Nothing is left to start: the answer's commit finishes the job, so no window is left
+    in which a cancel and a retry could queue a job with nothing to run."""
     spec = JobTypeSpec(
         "ask", "", (StepSpec("a", "A", 0), StepSpec("approve", "B", 50)), input_schema=obj({})
     )
     job = decided(start_job(new_job(spec), spec, NOW)).change.job
     job = succeed(job, spec, "a").change.job
     waiting = asking(spec, job, "approve").change.job
-    answered = control.answer(waiting, spec, "approve", {"ok": 1}, b"yes", NOW).job
-    finished = decided(start_job(answered, spec, NOW)).change
-    assert finished.job.status is JobStatus.SUCCEEDED
-    assert finished.job.result == b"yes"
+    change = control.answer(waiting, spec, "approve", {"ok": 1}, b"yes", NOW)
+    assert change.job.status is JobStatus.SUCCEEDED
+    assert change.job.result == b"yes"
+    assert [e.type for e in change.events] == [EventType.STEP_SUCCEEDED, EventType.SUCCEEDED]
+    assert change.outbox == ()
+
+
+def test_an_answer_after_the_wait_ran_out_is_refused_though_no_scan_has_seen_it() -> None:
+    job = through_a()
+    waiting = asking(DIAMOND, job, "b", wait_s=30).change.job
+    with pytest.raises(FailedPrecondition, match="too late"):
+        control.answer(waiting, DIAMOND, "b", {"ok": 1}, b"x", NOW + timedelta(seconds=31))
+
+
+def test_a_wait_with_no_timeout_of_its_own_still_ends() -> None:
+    waiting = asking(DIAMOND, through_a(), "b").change.job
+    step = waiting.step_named("b")
+    assert step is not None
+    assert step.lease_expires_at == NOW + timedelta(seconds=MAX_WAIT_S)
 
 
 def test_an_invalid_or_misdirected_answer_changes_nothing() -> None:
@@ -319,3 +336,15 @@ def test_cv_tailoring_writes_the_cv_and_the_letter_together_then_reviews_then_re
     render = decided(start_job(answered, spec, NOW))
     assert started(render) == ["render_preview"]
     assert render.change.job.phase == "Rendering preview..."
+
+
+def test_only_a_queued_jobs_start_is_marked_as_starting_it() -> None:
+    """A capped job waits for its turn only to start (``OutboxMessage.starts_job``): the
+    orchestrator's start of a queued job (a retry, a fork starting two branches) is a
+    start; a running job's next steps are not, or the job would stop counting under its
+    cap while they wait."""
+    job = new_job(DIAMOND)
+    started = decided(start_job(job, DIAMOND, NOW))
+    assert [d.starts_job for d in started.dispatches] == [True]
+    after_a = succeed(started.change.job, DIAMOND, "a")
+    assert [d.starts_job for d in after_a.dispatches] == [False, False]
