@@ -212,6 +212,25 @@ class JobTypeSpec:
     def after_names(self, index: int) -> tuple[str, ...]:
         return tuple(self.steps[i].name for i in self._after[index])
 
+    def downstream(self, index: int) -> frozenset[int]:
+        """Step ``index`` and every step that waits for it, directly or not."""
+        found = {index}
+        for later in range(index + 1, len(self.steps)):
+            if found.intersection(self._after[later]):
+                found.add(later)
+        return frozenset(found)
+
+    def upstream(self, index: int) -> frozenset[int]:
+        """Every step step ``index`` waits for, directly or not (not itself)."""
+        found: set[int] = set()
+        stack = list(self._after[index])
+        while stack:
+            step = stack.pop()
+            if step not in found:
+                found.add(step)
+                stack.extend(self._after[step])
+        return frozenset(found)
+
     def weight(self, index: int) -> int:
         """Step ``index``'s share of the progress bar: from its mark to the next one's."""
         end = self.steps[index + 1].progress_start if index + 1 < len(self.steps) else 100

@@ -196,16 +196,20 @@ def plan(
         else StepRecord(job_id, i, name, StepStatus.PENDING)
         for i, name in enumerate(spec.step_names)
     )
+    names = spec.step_names
     reused_events = tuple(
         NewEvent(
             type=EventType.STEP_SUCCEEDED,
             status=JobStatus.QUEUED,
-            progress=spec.progress_at(i, 100),
+            # The bar as if the reused steps so far had run: their shares filled.
+            progress=spec.progress_of(
+                [100 if n in reused and j <= i else 0 for j, n in enumerate(names)]
+            ),
             phase=control.QUEUED_PHASE,
             step=name,
             message=f"reused from job {reuse.source_id}",
         )
-        for i, name in enumerate(spec.step_names)
+        for i, name in enumerate(names)
         if reuse is not None and name in reused
     )
     job = JobRecord(
@@ -302,9 +306,11 @@ class Reuse:
 
 def reuse_for_fork(source: JobRecord, catalog: Catalog, from_step: str) -> Reuse:
     """What a fork of ``source`` from ``from_step`` (empty: its first step, a plain re-run)
-    reuses. ``InvalidArgument`` if ``from_step`` is no step of the source's type version;
-    ``FailedPrecondition`` if that version is gone, or a step before ``from_step`` has not
-    succeeded in the source."""
+    reuses: the committed checkpoint of every step that is neither ``from_step`` nor
+    waits for it (in a graph, a parallel branch's too: forking the cover letter keeps the
+    CV and its review). ``InvalidArgument`` if ``from_step`` is no step of the source's
+    type version; ``FailedPrecondition`` if that version is gone, or a step ``from_step``
+    waits for has not succeeded in the source."""
     spec = catalog.spec(source.type, source.type_version)
     if spec is None:
         raise FailedPrecondition(control.version_gone_message(source.type, source.type_version))
@@ -316,15 +322,23 @@ def reuse_for_fork(source: JobRecord, catalog: Catalog, from_step: str) -> Reuse
     else:
         raise InvalidArgument.on("from_step", f"must be a step of {spec.name}: {', '.join(names)}")
     by_name = {s.name: s for s in source.steps}
-    for name in names[:index]:
-        step = by_name.get(name)
+    for i in sorted(spec.upstream(index)):
+        step = by_name.get(names[i])
         if step is None or step.status is not StepStatus.SUCCEEDED:
             state = step.status.value.lower() if step is not None else "missing"
             raise FailedPrecondition(
-                f"step {name} of job {source.id} has not succeeded (it is {state}): "
-                f"fork from {name} or an earlier step"
+                f"step {names[i]} of job {source.id} has not succeeded (it is {state}): "
+                f"fork from {names[i]} or an earlier step"
             )
-    return Reuse(source.id, tuple((name, by_name[name].output or b"") for name in names[:index]))
+    rerun = spec.downstream(index) if from_step else frozenset(range(len(names)))
+    return Reuse(
+        source.id,
+        tuple(
+            (name, by_name[name].output or b"")
+            for i, name in enumerate(names)
+            if i not in rerun and name in by_name and by_name[name].status is StepStatus.SUCCEEDED
+        ),
+    )
 
 
 def fork_input(source: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from jobkit.planning import (
     validate,
 )
 from jobtypes import CATALOG
+from jobtypes.cv_tailoring.spec import SPEC as CV
 from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.state_machine import Decision, ReportKind, StepReport, apply_report
 from tests.unit.test_state_machine import NOW, new_job
@@ -174,3 +175,52 @@ def test_a_planned_fork_records_its_reused_steps_and_dispatches_its_first_step()
     assert isinstance(started, Decision)
     assert started.change.job.status is JobStatus.RUNNING
     assert started.change.job.progress == 66
+
+
+def _cv_source(failed: str | None = None) -> JobRecord:
+    """A finished cv_tailoring (version 2) job; ``failed``: that step failed instead."""
+    job = new_job(CV, JobStatus.SUCCEEDED if failed is None else JobStatus.FAILED)
+    return replace(
+        job,
+        type_version=CV.version,
+        steps=tuple(
+            replace(
+                s,
+                status=StepStatus.FAILED if s.name == failed else StepStatus.SUCCEEDED,
+                output=None if s.name == failed else _struct({"step": s.name}),
+                attempt=1,
+            )
+            for s in job.steps
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("from_step", "reused"),
+    [
+        # The letter again: the CV and its review (another branch) stand.
+        ("write_cover_letter", ["load_profile", "analyze_posting", "tailor_cv", "review_cv"]),
+        # The CV again: its review waits for it, so it goes too; the letter stands.
+        ("tailor_cv", ["load_profile", "analyze_posting", "write_cover_letter"]),
+        (
+            "render_preview",
+            ["load_profile", "analyze_posting", "tailor_cv", "write_cover_letter", "review_cv"],
+        ),
+        ("", []),
+    ],
+)
+def test_a_fork_reuses_every_step_that_does_not_wait_for_its_first(
+    from_step: str, reused: list[str]
+) -> None:
+    reuse = reuse_for_fork(_cv_source(), CATALOG, from_step)
+    assert [name for name, _ in reuse.checkpoints] == reused
+
+
+def test_a_fork_needs_only_the_steps_its_first_waits_for() -> None:
+    # The letter failed: the CV can still be forked (the letter runs again with it)...
+    source = _cv_source(failed="write_cover_letter")
+    reuse = reuse_for_fork(source, CATALOG, "tailor_cv")
+    assert [name for name, _ in reuse.checkpoints] == ["load_profile", "analyze_posting"]
+    # ...but not the preview, which waits for the letter.
+    with pytest.raises(FailedPrecondition, match="write_cover_letter"):
+        reuse_for_fork(source, CATALOG, "render_preview")
