@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,11 +27,43 @@ PG_USER = "postgres"
 PG_DATABASE = "jobs"
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's own setting)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+#: Ports handed out by this process, never handed out twice.
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
+    """A port for a server of ours, below the kernel's ephemeral range: while a service is
+    down (a test killed it, to start it again on the same port) no outgoing connection of
+    any process can be given its port as a local one, which would leave the restart
+    unable to bind. Falls back to a port the kernel picks if that range is crowded."""
+    low = _ephemeral_low()
+    candidates = range(max(10_000, low - 12_000), low)
+    for _ in range(200):
+        if not candidates:
+            break
+        port = random.choice(candidates)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float, what: str) -> None:
