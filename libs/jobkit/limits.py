@@ -87,13 +87,6 @@ async def check_running(conn: Conn, owner: str, limit: int) -> None:
         )
 
 
-async def is_newcomer(conn: Conn, owner: str) -> bool:
-    """Whether ``owner`` has no job queued or running (one waiting for input holds
-    nothing)."""
-    running: int = await conn.fetchval(queries.count_running_jobs, owner)
-    return running == 0
-
-
 async def open_watch(conn: Conn, owner: str, limits: Limits) -> uuid.UUID | None:
     """Register a WatchJob stream; refuse one beyond the limit. None when unlimited."""
     if limits.watches <= 0:

@@ -35,7 +35,6 @@ async def main() -> None:
             nc.jetstream(),
             registry,
             concurrency=settings.concurrency,
-            express_slots=settings.express_slots,
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
@@ -43,11 +42,7 @@ async def main() -> None:
             history=history,
         )
         await worker.start()
-        log.info(
-            "worker_started",
-            concurrency=settings.concurrency,
-            express_slots=settings.express_slots,
-        )
+        log.info("worker_started", concurrency=settings.concurrency)
         runner = service.background(worker.run())
         service.background(beat_forever(Path(settings.health_file), lambda: nc.is_connected))
 

@@ -244,10 +244,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             if self._gate is not None:
                 refuse_past_backlog(self._gate.word, self._max_backlog)
             await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
-            if self._holding and await limits.is_newcomer(conn, caller.subject):
-                # Nothing of theirs waits or runs: no turn of the fair dispatcher to wait
-                # for (it would be theirs), so the first step goes to the express lane.
-                planned = planning.expressed(planned)
             await limits.check_token_budget(conn, caller.subject, self._limits.tokens_per_day)
             # One statement commits the job; the running-jobs quota needs a transaction
             # around its check and that statement.
