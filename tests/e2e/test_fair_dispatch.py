@@ -138,8 +138,9 @@ async def test_priority_9_overtakes_a_queue_of_200(
         done = await until_finished(db, [*queue, urgent])
     started_after = sum(done[j].started > done[urgent].started for j in queue)
     # It waits for the slots and the window in front of it, not for the queue: at most
-    # the jobs that were already running or in JetStream's window when it came.
-    assert started_after >= 150, started_after
+    # the jobs that were already running or in JetStream's window when it came, and those
+    # that started while the queue was still being submitted (FIFO would start it last).
+    assert started_after >= 140, started_after
 
 
 async def test_a_concurrency_cap_holds_with_two_orchestrators_racing(
