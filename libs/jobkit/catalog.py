@@ -163,12 +163,19 @@ class JobTypeSpec:
     _validator: InputSchema = field(init=False, repr=False, compare=False)
     #: Each step's dependencies by position, resolved from ``StepSpec.after``.
     _after: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+    #: Each step's share of the progress bar (``weight``), read at every decision.
+    _weights: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Compiled once, when the catalogue loads: a malformed schema stops the process
         # at start-up, never a request.
         object.__setattr__(self, "_validator", compile_schema({**self.input_schema}))
         object.__setattr__(self, "_after", self._resolve_graph())
+        ends = [s.progress_start for s in self.steps[1:]] + [100]
+        weights = tuple(
+            max(0, end - s.progress_start) for s, end in zip(self.steps, ends, strict=False)
+        )
+        object.__setattr__(self, "_weights", weights)
         if self.version < 1:
             raise ValueError(f"job type {self.name!r}: version must be at least 1")
         seen = {self.version}
@@ -233,8 +240,7 @@ class JobTypeSpec:
 
     def weight(self, index: int) -> int:
         """Step ``index``'s share of the progress bar: from its mark to the next one's."""
-        end = self.steps[index + 1].progress_start if index + 1 < len(self.steps) else 100
-        return max(0, end - self.steps[index].progress_start)
+        return self._weights[index]
 
     def at_version(self, version: int) -> JobTypeSpec | None:
         """This type's spec of ``version``: this one or one of ``previous``; ``None`` if
@@ -279,7 +285,7 @@ class JobTypeSpec:
         first mark, plus each step's share filled as far as the step is. For a straight
         line it is ``progress_at`` of the step running; for steps running in parallel, it
         sums them. At most 99: 100 is the job's success."""
-        filled = sum(self.weight(i) * max(0, min(100, p)) for i, p in enumerate(percents))
+        filled = sum(w * max(0, min(100, p)) for w, p in zip(self._weights, percents, strict=True))
         return min(99, self.steps[0].progress_start + filled // 100)
 
     def validate_input(self, doc: Mapping[str, Any]) -> list[FieldViolation]:

@@ -8,7 +8,6 @@ the same lock and its fencing ignores whatever the cancelled attempt reports lat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from jobkit.errors import FailedPrecondition, InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
 from jobkit.model import JobChange, JobRecord, NewEvent, OutboxMessage, StepRecord
+from jobkit.records import replace
 
 CANCELLED_PHASE = "Cancelled"
 QUEUED_PHASE = "Queued"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from jobkit.model import (
     Scheduling,
     StepRecord,
 )
+from jobkit.records import replace
 from jobkit.step_tokens import StepTokens
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200

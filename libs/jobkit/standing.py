@@ -5,12 +5,12 @@ way, so a job answered by a person and one advanced by a worker look the same.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from jobkit.catalog import JobTypeSpec, combined_phase
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
 from jobkit.model import JobChange, JobRecord, NewEvent, StepRecord
+from jobkit.records import replace
 
 #: A step with an attempt on its way to a worker or running on one.
 UNDER_WAY = (StepStatus.RUNNING, StepStatus.RETRYING)

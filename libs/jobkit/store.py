@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ from jobkit.model import (
     StepRecord,
     StepUsage,
 )
+from jobkit.records import replace
 from jobkit.sql import queries
 
 #: fetch_jobs's step columns, each an array in step order: ``step_<field>``.

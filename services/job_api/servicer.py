@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +55,7 @@ from jobkit.logging import get_logger, redacting
 from jobkit.model import EventRecord, JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.outbox import OutboxRelay
 from jobkit.publish import publish_events, publish_notices
+from jobkit.records import replace
 from jobkit.redaction import sensitive_terms
 from jobkit.rpc import authenticate, server_streaming, unary
 from jobkit.step_tokens import StepTokens

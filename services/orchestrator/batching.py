@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from jobkit import control, planning
@@ -18,6 +18,7 @@ from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.errors import InvalidArgument
 from jobkit.model import JobChange, JobRecord, NewJob, OutboxMessage
 from jobkit.pricing import PriceTable
+from jobkit.records import replace
 from jobtypes import CATALOG
 from services.orchestrator.state_machine import (
     DEFAULT_LEASE_S,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -36,6 +36,7 @@ from jobkit.model import (
     StepRecord,
     StepUsage,
 )
+from jobkit.records import replace
 
 
 class ReportKind(StrEnum):
@@ -291,6 +292,8 @@ def apply_report(
 
 def _after(events: tuple[NewEvent, ...], decision: Decision) -> Decision:
     """``decision`` with ``events`` first: what was decided on the way to it."""
+    if not events:
+        return decision
     change = decision.change
     return replace(decision, change=replace(change, events=(*events, *change.events)))
 
@@ -378,6 +381,8 @@ def _apply_report(
     else:
         decision = _failed(job, spec, step, report, now, rng)
     # The result counts, so does what it cost: once per attempt, like its checkpoint.
+    if not report.usage:
+        return decision
     return replace(decision, change=replace(decision.change, usage=report.usage))
 
 
@@ -437,8 +442,10 @@ def _handed_again(
 def _progressed(
     job: JobRecord, spec: JobTypeSpec, step: StepRecord, report: StepReport
 ) -> Decision:
-    step = replace(step, percent=max(0, min(100, report.percent)))
-    job = _with_step(job, step)
+    percent = max(0, min(100, report.percent))
+    if percent != step.percent:
+        step = replace(step, percent=percent)
+        job = _with_step(job, step)
     progress = standing.progress(job, spec)
     alone = sum(1 for s in job.steps if s.status in standing.UNDER_WAY) <= 1
     # A step running alone may say where it is in its own words; steps running together
