@@ -174,6 +174,7 @@ class Harness:
             )
             for stream, consumer in (
                 (bus.STEPS_STREAM, bus.WORKER_CONSUMER),
+                (bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER),
                 (bus.UPDATES_STREAM, bus.ORCHESTRATOR_CONSUMER),
             ):
                 info = await self.js.consumer_info(stream, consumer)

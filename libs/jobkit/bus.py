@@ -4,6 +4,10 @@ Streams (file storage, work-queue retention: a message lives until one consumer 
 
 - ``JOB_STEPS`` (``jobs.steps.<type>.<step>``): step attempts for ai_worker replicas,
   pulled by the durable consumer ``ai_worker``.
+- ``JOB_EXPRESS`` (``jobs.express.<type>.<step>``): the first step of a job whose owner
+  has nothing else unfinished, while the workers are saturated and the rest waits for the
+  fair dispatcher: pulled by ``ai_worker_express`` into slots kept for it
+  (``EXPRESS_SLOTS``), so a newcomer starts at once instead of behind a flood.
 - ``JOB_UPDATES`` (``jobs.updates.submitted``, ``jobs.updates.report``): what the
   orchestrator consumes — new jobs and workers' step reports — through the durable,
   queue-grouped consumer ``orchestrator``.
@@ -53,6 +57,8 @@ log = get_logger(__name__)
 
 STEPS_STREAM = "JOB_STEPS"
 STEPS_SUBJECT_PREFIX = "jobs.steps."
+EXPRESS_STREAM = "JOB_EXPRESS"
+EXPRESS_SUBJECT_PREFIX = "jobs.express."
 UPDATES_STREAM = "JOB_UPDATES"
 SUBMITTED_SUBJECT = "jobs.updates.submitted"
 REPORT_SUBJECT = "jobs.updates.report"
@@ -77,6 +83,7 @@ WEBHOOKS_STREAM = "JOB_WEBHOOKS"
 WEBHOOKS_SUBJECT_PREFIX = "jobs.webhooks."
 WEBHOOK_CONSUMER = "notifier_webhooks"
 WORKER_CONSUMER = "ai_worker"
+WORKER_EXPRESS_CONSUMER = "ai_worker_express"
 ORCHESTRATOR_CONSUMER = "orchestrator"
 ORCHESTRATOR_DELIVER_SUBJECT = "jobs.deliver.orchestrator"
 
@@ -98,6 +105,12 @@ _T = TypeVar("_T")
 
 def step_subject(job_type: str, step: str) -> str:
     return f"{STEPS_SUBJECT_PREFIX}{job_type}.{step}"
+
+
+def express_subject(subject: str) -> str:
+    """A step attempt's subject (``step_subject``) in the express lane."""
+    assert subject.startswith(STEPS_SUBJECT_PREFIX), subject
+    return EXPRESS_SUBJECT_PREFIX + subject.removeprefix(STEPS_SUBJECT_PREFIX)
 
 
 def direct_result_subject(replica: str) -> str:
@@ -236,6 +249,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """
     for config in (
         _work_queue(STEPS_STREAM, f"{STEPS_SUBJECT_PREFIX}>", replicas),
+        _work_queue(EXPRESS_STREAM, f"{EXPRESS_SUBJECT_PREFIX}>", replicas),
         _work_queue(UPDATES_STREAM, "jobs.updates.>", replicas),
         # A delivery lives until its last try (a day of back-off at most, by default); the
         # week covers notifiers that were down, or had no WEBHOOK_SECRET, for a while.
@@ -319,6 +333,12 @@ async def _ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCo
 def worker_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
     return _pull_consumer(
         WORKER_CONSUMER, f"{STEPS_SUBJECT_PREFIX}>", ack_wait_s, max_deliver, 10_000
+    )
+
+
+def worker_express_consumer_config(ack_wait_s: float, max_deliver: int) -> ConsumerConfig:
+    return _pull_consumer(
+        WORKER_EXPRESS_CONSUMER, f"{EXPRESS_SUBJECT_PREFIX}>", ack_wait_s, max_deliver, 10_000
     )
 
 

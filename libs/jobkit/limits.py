@@ -75,16 +75,20 @@ async def check_token_budget(conn: Conn, owner: str, tokens_per_day: int) -> Non
 _DAY = timedelta(days=1)
 
 
-async def check_running(conn: Conn, owner: str, limit: int) -> None:
-    """Inside the creating transaction: refuse a job beyond ``limit`` unfinished ones."""
-    if limit <= 0:
-        return
+async def check_running(conn: Conn, owner: str, limit: int, *, count: bool = False) -> int | None:
+    """Inside the creating transaction: refuse a job beyond ``limit`` unfinished ones
+    (queued or running; one waiting for input holds nothing). Returns how many there are
+    when it counted them: for a limit, or when asked (``count``), under the user's lock
+    either way; ``None`` otherwise."""
+    if limit <= 0 and not count:
+        return None
     await _lock_user(conn, "running", owner)
-    running = await conn.fetchval(queries.count_running_jobs, owner)
-    if running >= limit:
+    running: int = await conn.fetchval(queries.count_running_jobs, owner)
+    if 0 < limit <= running:
         raise ResourceExhausted(
             f"too many unfinished jobs: at most {limit} at a time", retry_after_s=5.0
         )
+    return running
 
 
 async def open_watch(conn: Conn, owner: str, limits: Limits) -> uuid.UUID | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobkit import control, standing, webhooks
+from jobkit import bus, control, standing, webhooks
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.dispatch import step_message
 from jobkit.errors import FailedPrecondition, FieldViolation, InvalidArgument
@@ -275,6 +275,24 @@ def _first_message(
         step_tokens=step_tokens,
         starts_job=True,
     )
+
+
+def expressed(new: NewJob) -> NewJob:
+    """``new`` with its first step in the express lane (``bus.EXPRESS_STREAM``): for an
+    owner with nothing else unfinished while the workers are saturated, so a newcomer
+    starts at once rather than behind another user's backlog. Unchanged if the job waits
+    for its time (``not_before``) or for a turn under its key's cap, whose count the
+    dispatcher keeps exact, or if it starts through the orchestrator."""
+    job = new.job
+    if job.not_before is not None or job.concurrency_limit is not None:
+        return new
+    outbox = tuple(
+        replace(m, subject=bus.express_subject(m.subject))
+        if m.subject.startswith(bus.STEPS_SUBJECT_PREFIX)
+        else m
+        for m in new.change.outbox
+    )
+    return replace(new, change=replace(new.change, outbox=outbox))
 
 
 @dataclass(frozen=True, slots=True)

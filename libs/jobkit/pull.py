@@ -25,6 +25,8 @@ from jobkit.logging import get_logger
 log = get_logger(__name__)
 
 _HEARTBEAT = "100"
+#: How often an idle feed looks for a reconnect that lost its request.
+_RECHECK_S = 0.25
 
 
 class PullFeed:
@@ -55,6 +57,8 @@ class PullFeed:
         #: Messages to give back once the outstanding request is over (see ``close``).
         self._held: list[Msg] = []
         self._pump: asyncio.Task[None] | None = None
+        #: The client's reconnects when the outstanding request was made.
+        self._reconnects = 0
 
     async def start(self) -> None:
         self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
@@ -140,12 +144,18 @@ class PullFeed:
                     await asyncio.sleep(0.5)
                     continue
                 asked_at = loop.time()
+                self._reconnects = self._nc.stats["reconnects"]
             self._changed.clear()
-            # Woken by a delivery, a release or the request's end; a request the server
-            # never answers (it forgot it across a reconnect) is given up after its expiry.
+            # Woken by a delivery, a release or the request's end, and every so often to
+            # look for a reconnect: a restarted server has forgotten the request, and an
+            # idle feed (the express lane's) would otherwise wait out its expiry while
+            # steps queue for it. A request never answered otherwise is given up after it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self._expires_s)
-            if self._request is not None and loop.time() - asked_at > self._expires_s * 2:
+                await asyncio.wait_for(self._changed.wait(), _RECHECK_S)
+            if self._request is not None and (
+                self._nc.stats["reconnects"] != self._reconnects
+                or loop.time() - asked_at > self._expires_s * 2
+            ):
                 self._request = None
 
     async def _on_message(self, msg: Msg) -> None:

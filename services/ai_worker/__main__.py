@@ -35,6 +35,7 @@ async def main() -> None:
             nc.jetstream(),
             registry,
             concurrency=settings.concurrency,
+            express_slots=settings.express_slots,
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
@@ -42,7 +43,11 @@ async def main() -> None:
             history=history,
         )
         await worker.start()
-        log.info("worker_started", concurrency=settings.concurrency)
+        log.info(
+            "worker_started",
+            concurrency=settings.concurrency,
+            express_slots=settings.express_slots,
+        )
         runner = service.background(worker.run())
         service.background(beat_forever(Path(settings.health_file), lambda: nc.is_connected))
 

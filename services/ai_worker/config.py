@@ -17,6 +17,10 @@ class Settings:
     common: CommonSettings
     #: Steps run at once by this replica.
     concurrency: int
+    #: Slots beyond ``concurrency`` kept for the express lane (``JOB_EXPRESS``): a
+    #: newcomer's first step while the workers are saturated. At least 1: job_api sends
+    #: such steps there whatever the workers are, so every worker must take them.
+    express_slots: int
     #: JetStream redelivers a step whose worker went silent for this long.
     ack_wait_s: float
     #: Sign of life to JetStream and the orchestrator while a step runs.
@@ -53,6 +57,7 @@ class Settings:
         return cls(
             common=CommonSettings.from_env(env),
             concurrency=env_int(env, "WORKER_CONCURRENCY", 16, minimum=1),
+            express_slots=env_int(env, "WORKER_EXPRESS_SLOTS", 2, minimum=1),
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
             max_step_deliveries=env_int(env, "WORKER_MAX_STEP_DELIVERIES", 5, minimum=1),

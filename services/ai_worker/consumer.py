@@ -221,6 +221,7 @@ class Worker:
         ack_wait_s: float,
         heartbeat_s: float,
         max_step_deliveries: int,
+        express_slots: int = 0,
         output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
         result_timeout_s: float = 5.0,
         artifacts: ArtifactStore | None = None,
@@ -235,6 +236,9 @@ class Worker:
         self._js = js
         self._registry = registry
         self._concurrency = concurrency
+        #: Slots of their own for the express lane (newcomers' first steps).
+        self._express_slots = express_slots
+        self._express: PullFeed | None = None
         self._ack_wait_s = ack_wait_s
         self._heartbeat_s = heartbeat_s
         self._max_step_deliveries = max_step_deliveries
@@ -256,6 +260,19 @@ class Worker:
             self._nc, bus.STEPS_STREAM, bus.WORKER_CONSUMER, capacity=self._concurrency
         )
         await self._feed.start()
+        if self._express_slots:
+            await bus.ensure_consumer(
+                self._js,
+                bus.EXPRESS_STREAM,
+                bus.worker_express_consumer_config(self._ack_wait_s, max_deliver=-1),
+            )
+            self._express = PullFeed(
+                self._nc,
+                bus.EXPRESS_STREAM,
+                bus.WORKER_EXPRESS_CONSUMER,
+                capacity=self._express_slots,
+            )
+            await self._express.start()
         self._cancel_sub = await self._nc.subscribe(bus.CANCEL_SUBJECT, cb=self._on_cancel)
 
     async def _on_cancel(self, msg: Msg) -> None:
@@ -271,15 +288,22 @@ class Worker:
             )
 
     async def run(self) -> None:
-        """Run steps as they arrive, ``concurrency`` at a time, until ``stop`` is called;
-        returns once the steps in hand are finished or handed back."""
+        """Run steps as they arrive, ``concurrency`` at a time (and the express lane's in
+        slots of their own), until ``stop`` is called; returns once the steps in hand are
+        finished or handed back."""
         async with asyncio.TaskGroup() as steps:
-            while (msg := await self._feed.next()) is not None:
-                steps.create_task(self._run_one(msg))
+            for feed in (self._feed, self._express):
+                if feed is not None:
+                    steps.create_task(self._take(feed, steps))
 
-    async def _run_one(self, msg: Msg) -> None:
+    async def _take(self, feed: PullFeed, steps: asyncio.TaskGroup) -> None:
+        while (msg := await feed.next()) is not None:
+            steps.create_task(self._run_one(msg, feed))
+
+    async def _run_one(self, msg: Msg, feed: PullFeed | None = None) -> None:
         """Run a pulled step, then each next step of its job handed over in the answers,
-        in the same slot."""
+        in the same slot of ``feed`` (the express lane's, or the main one)."""
+        feed = feed or self._feed
         try:
             delivery: _Delivery | None = _Delivery.pulled(msg)
         except Exception as exc:
@@ -287,27 +311,27 @@ class Worker:
             log.error("poison_message", error=type(exc).__name__)
             with contextlib.suppress(Exception):
                 await msg.term()
-            self._feed.release()
+            feed.release()
             return
         try:
             while delivery is not None:
                 if self._stopping.is_set():
                     # Arrived as the worker stops: another worker takes it instead.
-                    await self._give_back(delivery)
+                    await self._give_back(delivery, feed)
                     break
-                delivery = await self._execute(delivery)
+                delivery = await self._execute(delivery, feed)
         except Exception as exc:
             # Unacked, the step comes back to some worker after its ack wait (a handed
             # one, after its lease).
             log.error("step_execution_failed", error=type(exc).__name__)
         finally:
-            self._feed.release()
+            feed.release()
 
-    async def _give_back(self, delivery: _Delivery) -> None:
+    async def _give_back(self, delivery: _Delivery, feed: PullFeed | None = None) -> None:
         """For another worker to run at once: a pulled message goes back to JetStream; a
         handed attempt goes into JetStream, as the dispatch it would otherwise have been."""
         if delivery.msg is not None:
-            await self._feed.give_back(delivery.msg)
+            await (feed or self._feed).give_back(delivery.msg)
             return
         task = delivery.whole_task()
         try:
@@ -327,18 +351,22 @@ class Worker:
         """Take no new steps; hand running ones back to JetStream for another worker."""
         self._stopping.set()
         self._feed.stop()
+        if self._express is not None:
+            self._express.stop()
         for attempt in self._running.values():
             attempt.cancel(CancelReason.WORKER_STOPPING)
 
     async def close(self) -> None:
         """After ``run`` has returned: drop the subscriptions so nothing new arrives."""
         await self._feed.close()
+        if self._express is not None:
+            await self._express.close()
         try:
             await self._cancel_sub.unsubscribe()
         except Exception as exc:
             log.warning("unsubscribe_failed", error=type(exc).__name__)
 
-    async def _execute(self, delivery: _Delivery) -> _Delivery | None:
+    async def _execute(self, delivery: _Delivery, feed: PullFeed | None = None) -> _Delivery | None:
         """Run the attempt and settle its result; returns the job's next step when the
         answer hands it over."""
         if delivery.msg is not None and tracing.recording():
@@ -361,7 +389,7 @@ class Worker:
             )
             if isinstance(outcome, HandedBack):
                 log.info("step_handed_back")
-                await self._give_back(delivery)
+                await self._give_back(delivery, feed)
                 return None
             # The result is committed before the ack: a worker dying in between leaves the
             # step to be redelivered, never lost.
@@ -373,7 +401,7 @@ class Worker:
                     following = await self._send_result(report, delivery)
                 except ResultNotSettled as unsettled:
                     log.info("step_handed_back", reason=str(unsettled))
-                    await self._give_back(delivery)
+                    await self._give_back(delivery, feed)
                     return None
             try:
                 await delivery.ack()

@@ -245,15 +245,24 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 refuse_past_backlog(self._gate.word, self._max_backlog)
             await limits.count_creation(conn, caller.subject, self._limits.creations_per_minute)
             await limits.check_token_budget(conn, caller.subject, self._limits.tokens_per_day)
-            # One statement commits the job; the running-jobs quota needs a transaction
-            # around its check and that statement.
-            quota = self._limits.running_jobs > 0
+            # One statement commits the job; the running-jobs quota, and the newcomer's
+            # check while the dispatcher holds, need a transaction around their check and
+            # that statement (under the user's lock: a burst of one user's CreateJobs is
+            # one newcomer, not many).
+            holding = self._holding
+            checked = self._limits.running_jobs > 0 or holding
             try:
                 with tracing.child_span("commit job"):  # recorded only
-                    async with conn.transaction() if quota else contextlib.nullcontext():
-                        await limits.check_running(conn, caller.subject, self._limits.running_jobs)
+                    async with conn.transaction() if checked else contextlib.nullcontext():
+                        running = await limits.check_running(
+                            conn, caller.subject, self._limits.running_jobs, count=holding
+                        )
+                        if holding and running == 0:
+                            # Nothing of theirs waits or runs: no turn of the fair dispatcher
+                            # to wait for (it would be theirs): the express lane.
+                            planned = planning.expressed(planned)
                         events, outbox_rows = await store.create_jobs(
-                            conn, [planned], now, hold_steps=self._holding
+                            conn, [planned], now, hold_steps=holding
                         )
             except asyncpg.UniqueViolationError:
                 # A concurrent request with the same key won the race.

@@ -24,10 +24,12 @@ from jobkit.sql import queries
 
 log = get_logger(__name__)
 
-#: (stream, durable consumer): step work for the workers, updates for the orchestrators,
+#: (stream, durable consumer): step work for the workers (and its express lane), updates
+#: for the orchestrators,
 #: webhook deliveries for the notifiers (ack-pending: those waiting for their next try).
 CONSUMERS = (
     (bus.STEPS_STREAM, bus.WORKER_CONSUMER),
+    (bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER),
     (bus.UPDATES_STREAM, bus.ORCHESTRATOR_CONSUMER),
     (bus.WEBHOOKS_STREAM, bus.WEBHOOK_CONSUMER),
 )

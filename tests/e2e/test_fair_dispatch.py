@@ -19,11 +19,13 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import nats
 import pytest
 
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobctl.transport import Scheduling
+from jobkit import bus
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.test_abuse import retry_delay_s
 
@@ -127,6 +129,41 @@ async def test_a_light_user_is_not_held_back_by_a_heavy_users_backlog(
         sum(f < light_last for f in heavy_finished),
         len(flood),
     )
+
+
+async def express_dispatches(stack: Stack) -> int:
+    """How many step attempts ever went into the express lane (JOB_EXPRESS's last
+    sequence: a work queue keeps no message once acked, but counts them all)."""
+    nc = await nats.connect(stack.nats_url)
+    try:
+        info = await nc.jetstream().stream_info(bus.EXPRESS_STREAM)
+        return int(info.state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
+    saturated_stack: Stack, db: asyncpg.Connection
+) -> None:
+    async with (
+        client_for(saturated_stack, "flooding-c") as heavy,
+        client_for(saturated_stack, "newcomer-d") as newcomer,
+    ):
+        flood = await submit(heavy, 300)
+        before = await express_dispatches(saturated_stack)
+        first = (await submit(newcomer, 1))[0]
+        # While the first is unfinished, the second takes its turn like anyone's.
+        second = (await submit(newcomer, 1))[0]
+        after = await express_dispatches(saturated_stack)
+        done = await until_finished(db, [*flood, first, second])
+    # The flood's own steps never went there: it had jobs waiting.
+    assert after - before == 1
+    assert {r.status for r in done.values()} == {"SUCCEEDED"}
+    # The newcomer's first job started before the jobs of the flood still waiting when
+    # it came: at most a window and the slots' worth of them started earlier.
+    earlier = sum(done[j].started < done[first].started for j in flood)
+    waiting = sum(done[j].started > done[first].started for j in flood)
+    assert waiting > 200, (earlier, waiting)
 
 
 async def test_priority_9_overtakes_a_queue_of_200(

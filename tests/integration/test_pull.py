@@ -8,6 +8,7 @@ import time
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from devstack.servers import NatsServer
 from jobkit import bus
 from jobkit.pull import PullFeed
 
@@ -119,3 +120,26 @@ async def test_after_stop_next_ends_and_late_messages_go_back_once(nc: NatsClien
     # bounced (a bounce would count as a delivery each time).
     assert all(m is not None and m.metadata.num_delivered == 2 for m in got)
     await again.close()
+
+
+async def test_an_idle_feed_asks_again_soon_after_the_server_restarts(
+    nats_server: NatsServer, nc: NatsClient
+) -> None:
+    """A restarted server has forgotten the outstanding request. An idle feed must not
+    wait out its expiry: a newcomer's step in the express lane would wait that long."""
+    feed = await feed_for(nc, capacity=2, expires_s=6.0)
+    await asyncio.sleep(0.2)  # the request is waiting on the server
+    nats_server.kill()
+    nats_server.start()  # same port and store: the stream and its consumer come back
+    deadline = time.monotonic() + 10
+    while not nc.is_connected or nc.stats["reconnects"] == 0:
+        assert time.monotonic() < deadline, "the client never reconnected"
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await publish(nc, 1)
+    msg = await asyncio.wait_for(feed.next(), 10)
+    assert msg is not None
+    assert time.monotonic() - started < 2.0  # not twice the request's expiry, 12 s
+    await msg.ack()
+    feed.release()
+    await feed.close()

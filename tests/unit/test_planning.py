@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
@@ -13,8 +14,8 @@ from jobkit.convert import struct_to_dict
 from jobkit.errors import InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import Scheduling
-from jobkit.planning import CreateRequest, fork_request_hash, plan, validate
+from jobkit.model import NewJob, Scheduling
+from jobkit.planning import CreateRequest, expressed, fork_request_hash, plan, validate
 from jobtypes import CATALOG
 from tests.unit.test_state_machine import NOW
 
@@ -124,3 +125,42 @@ def test_a_forks_request_hash_names_its_source_and_first_step() -> None:
     assert fork != valid.request_hash
     assert fork != fork_request_hash(valid, other, "work").request_hash
     assert fork != fork_request_hash(valid, source, "finish").request_hash
+
+
+def _planned(document: dict[str, Any], scheduling: Scheduling | None = None) -> NewJob:
+    value = struct_pb2.Struct()
+    value.update(document)
+    request = CreateRequest(
+        "noop", value.SerializeToString(), document, None, scheduling or Scheduling()
+    )
+    return plan(
+        validate(request, CATALOG, max_input_bytes=1024),
+        owner="alice",
+        job_id=uuid.uuid4(),
+        now=NOW,
+        trace_context="",
+    )
+
+
+def test_a_newcomers_first_step_goes_to_the_express_lane_whole() -> None:
+    planned = _planned({"sleep_ms": 5})
+    fast = expressed(planned)
+    (normal,) = planned.change.outbox
+    (express,) = fast.change.outbox
+    assert normal.subject == bus.step_subject("noop", "prepare")
+    assert express.subject == "jobs.express.noop.prepare"
+    # The same attempt, the same id: only where it waits changes.
+    assert (express.msg_id, express.payload) == (normal.msg_id, normal.payload)
+    assert fast.job == planned.job
+
+
+@pytest.mark.parametrize(
+    "scheduling",
+    [
+        Scheduling(not_before=NOW + timedelta(minutes=5)),
+        Scheduling(concurrency_key="k", concurrency_limit=1),
+    ],
+)
+def test_a_job_that_waits_for_its_time_or_its_cap_keeps_its_lane(scheduling: Scheduling) -> None:
+    planned = _planned({"sleep_ms": 5}, scheduling)
+    assert expressed(planned) == planned
