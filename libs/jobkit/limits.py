@@ -77,13 +77,15 @@ _DAY = timedelta(days=1)
 
 async def check_running(conn: Conn, owner: str, limit: int, *, count: bool = False) -> int | None:
     """Inside the creating transaction: refuse a job beyond ``limit`` unfinished ones
-    (queued or running; one waiting for input holds nothing). Returns how many there are
-    when it counted them: for a limit, or when asked (``count``), under the user's lock
-    either way; ``None`` otherwise."""
+    (queued or running; one waiting for input holds nothing). Returns how many there are,
+    up to the limit (without one, 0 or 1: whether there is any), when it counted them: for
+    a limit, or when asked (``count``), under the user's lock either way; ``None``
+    otherwise."""
     if limit <= 0 and not count:
         return None
     await _lock_user(conn, "running", owner)
-    running: int = await conn.fetchval(queries.count_running_jobs, owner)
+    bound = limit if limit > 0 else 1
+    running: int = await conn.fetchval(queries.count_running_jobs, owner, bound)
     if 0 < limit <= running:
         raise ResourceExhausted(
             f"too many unfinished jobs: at most {limit} at a time", retry_after_s=5.0

@@ -17,8 +17,12 @@ RETURNING count,
               AS wait_s
 
 -- name: count_running_jobs --
--- A user's unfinished jobs. $1: owner.
-SELECT count(*) FROM jobs WHERE owner = $1 AND status IN ('QUEUED', 'RUNNING')
+-- A user's unfinished jobs, counted up to $2: past a quota nothing needs the exact
+-- number, and the newcomer's check only asks whether there is one; a flood's own
+-- CreateJobs would otherwise each count the whole flood. $1: owner, $2: the bound.
+SELECT count(*) FROM (
+    SELECT 1 FROM jobs WHERE owner = $1 AND status IN ('QUEUED', 'RUNNING') LIMIT $2
+) AS unfinished
 
 -- name: count_open_watches --
 -- A user's WatchJob streams still alive. $1: owner.
