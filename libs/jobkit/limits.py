@@ -93,6 +93,13 @@ async def check_running(conn: Conn, owner: str, limit: int, *, count: bool = Fal
     return running
 
 
+async def any_unfinished(conn: Conn, owner: str) -> bool:
+    """Whether the user has a job queued or running, without their lock: a yes stays true
+    until one of those jobs finishes, so only a no needs ``check_running`` to be sure."""
+    found: int = await conn.fetchval(queries.count_running_jobs, owner, 1)
+    return found > 0
+
+
 async def open_watch(conn: Conn, owner: str, limits: Limits) -> uuid.UUID | None:
     """Register a WatchJob stream; refuse one beyond the limit. None when unlimited."""
     if limits.watches <= 0:

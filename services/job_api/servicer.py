@@ -248,16 +248,21 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # One statement commits the job; the running-jobs quota, and the newcomer's
             # check while the dispatcher holds, need a transaction around their check and
             # that statement (under the user's lock: a burst of one user's CreateJobs is
-            # one newcomer, not many).
+            # one newcomer, not many). The check looks first without the lock: a user with
+            # a job unfinished (a flood's every CreateJob but its first) is no newcomer
+            # until that job ends, and commits in one statement, as when nothing holds.
             holding = self._holding
-            checked = self._limits.running_jobs > 0 or holding
+            newcomer_check = holding and not (
+                self._limits.running_jobs <= 0 and await limits.any_unfinished(conn, caller.subject)
+            )
+            checked = self._limits.running_jobs > 0 or newcomer_check
             try:
                 with tracing.child_span("commit job"):  # recorded only
                     async with conn.transaction() if checked else contextlib.nullcontext():
                         running = await limits.check_running(
-                            conn, caller.subject, self._limits.running_jobs, count=holding
+                            conn, caller.subject, self._limits.running_jobs, count=newcomer_check
                         )
-                        if holding and running == 0:
+                        if newcomer_check and running == 0:
                             # Nothing of theirs waits or runs: no turn of the fair dispatcher
                             # to wait for (it would be theirs): the express lane.
                             planned = planning.expressed(planned)
