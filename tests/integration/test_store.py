@@ -529,3 +529,29 @@ async def test_only_a_capped_start_waits_for_a_turn_under_the_cap(pool: asyncpg.
         (f"{job.id}:s", 1),
         (f"{job.id}:w", None),
     ]
+
+
+@pytest.mark.parametrize("capped", [False, True])
+async def test_a_release_waits_for_the_wal_flush_only_when_a_cap_counts_it(
+    pool: asyncpg.Pool, capped: bool
+) -> None:
+    """A release lost in a server crash is released again and dropped as a repeat, so it
+    need not wait for the flush; a capped start's must, since its cap counts it."""
+    job, _, _ = await create_job(pool)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO ready_steps (job_id, owner, concurrency_key, concurrency_limit,"
+            " priority, subject, msg_id, payload, not_before)"
+            " VALUES ($1, 'alice', '', $2, 5, 'jobs.steps.noop.prepare', $3, 'p', now())",
+            job.id,
+            1 if capped else None,
+            f"{job.id}:r",
+        )
+        async with conn.transaction():
+            assert await conn.fetchval("SHOW synchronous_commit") == "on"
+            rows = await conn.fetch(queries.release_ready, ["alice"], [""], [5], [capped], [1])
+            assert [r["msg_id"] for r in rows] == [f"{job.id}:r"]
+            mode = await conn.fetchval("SHOW synchronous_commit")
+        assert mode == ("on" if capped else "off")
+        # Only that transaction: the connection goes back to the pool as it was.
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"

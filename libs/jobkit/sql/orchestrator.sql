@@ -108,6 +108,11 @@ FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 -- published before the commit (under the dispatch lock): a crash between the two
 -- publishes them again, which Nats-Msg-Id drops. An attempt whose job has finished
 -- (cancelled, past its deadline) or gone comes back marked, to be dropped.
+-- Unless a capped start is among them, the transaction commits without waiting for the
+-- WAL flush (the InitPlan below, as for the outbox's delete): a release lost in a
+-- server crash is released again, and JetStream drops the repeat (or the attempt's
+-- fencing does, past its de-duplication window). A capped start's release is what its
+-- cap counts, so it must not come back: that commit waits.
 -- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group).
 WITH picked AS (
     SELECT r.id
@@ -131,6 +136,9 @@ SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priorit
                WHERE j.id = t.job_id
                  AND j.status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')) AS live
 FROM taken AS t
+WHERE (SELECT set_config('synchronous_commit',
+                         CASE WHEN true = ANY($4::bool[]) THEN 'on' ELSE 'off' END,
+                         true)) IS NOT NULL
 ORDER BY t.id
 
 -- name: try_dispatch_lock --
