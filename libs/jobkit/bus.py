@@ -107,6 +107,12 @@ def step_subject(job_type: str, step: str) -> str:
     return f"{STEPS_SUBJECT_PREFIX}{job_type}.{step}"
 
 
+#: A result's header naming its lane: ``EXPRESS_LANE`` for the steps of a job that came by
+#: the express lane, which an orchestrator decides apart from the flood's batches.
+LANE_HEADER = "Jobs-Lane"
+EXPRESS_LANE = "express"
+
+
 def express_subject(subject: str) -> str:
     """A step attempt's subject (``step_subject``) in the express lane."""
     assert subject.startswith(STEPS_SUBJECT_PREFIX), subject

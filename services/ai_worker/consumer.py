@@ -123,12 +123,16 @@ class _Delivery:
     #: Where the result goes first: for a handed step, the orchestrator that handed it
     #: over (it holds the job in memory); else any orchestrator.
     result_subject: str = bus.RESULT_SUBJECT
+    #: The job came by the express lane (its first step did; the rest are handed over in
+    #: the same slot): its results say so, and are decided apart from a flood's.
+    express: bool = False
 
     @classmethod
     def pulled(cls, msg: Msg) -> _Delivery:
         task = worker_pb2.StepTask.FromString(msg.data)
         terms = sensitive_terms(struct_to_dict(task.input))
-        return cls(task, msg.headers, task.input, task.checkpoints, terms, msg)
+        express = msg.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
+        return cls(task, msg.headers, task.input, task.checkpoints, terms, msg, express=express)
 
     def following(
         self, answer: Msg, handed: worker_pb2.ResultAnswer, output: struct_pb2.Struct
@@ -143,7 +147,15 @@ class _Delivery:
             {**self.checkpoints, self.task.step: output},
             self.terms,
             result_subject=handed.result_subject or bus.RESULT_SUBJECT,
+            express=self.express,
         )
+
+    def result_headers(self) -> dict[str, str] | None:
+        """The headers of a result's request: the current trace context, and the lane."""
+        headers = tracing.trace_headers(tracing.current_traceparent())
+        if self.express:
+            return {**(headers or {}), bus.LANE_HEADER: bus.EXPRESS_LANE}
+        return headers
 
     def whole_task(self) -> worker_pb2.StepTask:
         """The attempt as JetStream carries it: with its input and checkpoints."""
@@ -651,7 +663,7 @@ class Worker:
                         subject,
                         data,
                         timeout=self._result_timeout_s,
-                        headers=tracing.trace_headers(tracing.current_traceparent()),
+                        headers=delivery.result_headers(),
                     )
                 if answer.data == bus.RESULT_SETTLED:
                     return None

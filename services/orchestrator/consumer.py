@@ -126,6 +126,10 @@ class Orchestrator:
         self._prices = prices or PriceTable()
         #: Inputs with their arrival (ns since the epoch), and wake-ups.
         self._queue: asyncio.Queue[tuple[Msg, int] | _Wake] = asyncio.Queue()
+        #: The same, for results of jobs that came by the express lane: decided in batches
+        #: of their own, beside the main queue's, so a newcomer's result never waits
+        #: behind a flood's (whose batches fill the main queue while the dispatcher holds).
+        self._express: asyncio.Queue[tuple[Msg, int] | _Wake] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._subscription: JetStreamContext.PushSubscription | None = None
         self._results: list[Subscription] = []
@@ -136,7 +140,8 @@ class Orchestrator:
         self.last_progress = 0.0
 
     async def _enqueue(self, msg: Msg) -> None:
-        await self._queue.put((msg, time.time_ns()))
+        express = msg.headers is not None and msg.headers.get(bus.LANE_HEADER) == bus.EXPRESS_LANE
+        (self._express if express else self._queue).put_nowait((msg, time.time_ns()))
 
     async def subscribe(self, ack_wait_s: float, max_deliver: int) -> None:
         config = bus.orchestrator_consumer_config(ack_wait_s, max_deliver)
@@ -170,14 +175,21 @@ class Orchestrator:
             if subscription is not None:
                 await subscription.unsubscribe()
         self._queue.put_nowait(_Wake.STOP)
+        self._express.put_nowait(_Wake.STOP)
 
     async def run(self) -> None:
-        """Consume, decide, commit, until ``stop``; then hand back what is still queued."""
+        """Consume, decide, commit, until ``stop``; then hand back what is still queued.
+        The express lane's results go in batches of their own, at the same time: inputs
+        on different jobs commit independently (each write is checked against its job's
+        version, as between replicas)."""
+        await asyncio.gather(self._consume(self._queue), self._consume(self._express))
+
+    async def _consume(self, queue: asyncio.Queue[tuple[Msg, int] | _Wake]) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = [await queue.get()]
+            while len(batch) < self._batch_size and not queue.empty():
+                batch.append(queue.get_nowait())
             received = [m for m in batch if not isinstance(m, _Wake)]
             if received:
                 messages = [msg for msg, _ in received]
@@ -190,8 +202,8 @@ class Orchestrator:
                         await _quietly(_unsettled(msg, delay_s=1.0))
                     await asyncio.sleep(0.5)
             self.last_progress = loop.time()
-        while not self._queue.empty():
-            left = self._queue.get_nowait()
+        while not queue.empty():
+            left = queue.get_nowait()
             if not isinstance(left, _Wake):
                 await _quietly(_unsettled(left[0]))
 

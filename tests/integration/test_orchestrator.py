@@ -447,3 +447,34 @@ async def test_a_job_whose_type_version_is_gone_fails_cleanly(
     assert [e.event.type.value for e in events] == ["CREATED", "FAILED"]
     assert [e.sequence for e in events] == [1, 2]
     relay.close()
+
+
+async def test_an_express_result_is_decided_while_the_main_queue_s_batch_waits(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The results of a job that came by the express lane go in batches of their own: a
+    newcomer's result is committed while the flood's batch is still on its way (here it
+    waits for a row lock), not after it."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    flooded, flooded_task = await start_first_step(pool, nc, orchestrator, relay)
+    _, newcomer_task = await start_first_step(pool, nc, orchestrator, relay)
+    async with answering(orchestrator, relay), pool.acquire() as locker:
+        holding = locker.transaction()
+        await holding.start()
+        await locker.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", flooded.id)
+        stuck = asyncio.create_task(
+            nc.request(bus.RESULT_SUBJECT, result_report(flooded_task, {"n": 1}), timeout=20)
+        )
+        await asyncio.sleep(0.3)  # its batch now waits for the lock
+        answer = await nc.request(
+            bus.RESULT_SUBJECT,
+            result_report(newcomer_task, {"n": 1}),
+            timeout=3,
+            headers={bus.LANE_HEADER: bus.EXPRESS_LANE},
+        )
+        assert answer.data == bus.RESULT_SETTLED
+        assert not stuck.done()
+        await holding.rollback()
+        assert (await stuck).data == bus.RESULT_SETTLED

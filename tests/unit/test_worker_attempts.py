@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -28,9 +29,10 @@ HandlerFn = Callable[[StepContext], Awaitable[dict[str, object]]]
 
 
 class FakeMsg(Msg):
-    def __init__(self, events: Events, data: bytes, deliveries: int = 1) -> None:
+    def __init__(self, events: Events, data: bytes, deliveries: int = 1, subject: str = "") -> None:
         super().__init__(
             _client=cast(NatsClient, None),
+            subject=subject or bus.step_subject("noop", "work"),
             data=data,
             _metadata=Msg.Metadata(
                 sequence=Msg.Metadata.SequencePair(consumer=1, stream=1),
@@ -87,6 +89,8 @@ class FakeNats:
         self.js = js
         self.answers = answers or []
         self.subjects: list[str] = []
+        #: Each request's headers.
+        self.headers: list[dict[str, str]] = []
         self.worker: Worker | None = None
         #: Stop the worker as the next answer arrives.
         self.stop_on_answer = False
@@ -94,6 +98,7 @@ class FakeNats:
     async def request(self, subject: str, payload: bytes, **options: object) -> Msg:
         assert bus.is_result(subject)
         self.subjects.append(subject)
+        self.headers.append(cast(dict[str, str], options.get("headers") or {}))
         report = worker_pb2.StepReport.FromString(payload)
         self.js.reports.append(report)
         self.js.events.append(f"result {report.WhichOneof('outcome')}")
@@ -155,12 +160,15 @@ def worker_with(
 
 
 def step_msg(
-    js: FakeJetStream, deliveries: int = 1, input: dict[str, Any] | None = None
+    js: FakeJetStream,
+    deliveries: int = 1,
+    input: dict[str, Any] | None = None,
+    subject: str = "",
 ) -> FakeMsg:
     task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step="work", attempt=2)
     task.timeout.FromSeconds(30)
     task.input.update(input or {})
-    return FakeMsg(js.events, task.SerializeToString(), deliveries)
+    return FakeMsg(js.events, task.SerializeToString(), deliveries, subject)
 
 
 def cancel_notice(js: FakeJetStream) -> Msg:
@@ -453,3 +461,19 @@ async def test_progress_at_the_same_percent_with_a_new_phase_is_not_a_repeat() -
     ids = [msg_id for _, msg_id in progress]
     assert None not in ids
     assert len(set(ids)) == 2
+
+
+@pytest.mark.parametrize("express", [True, False])
+async def test_the_results_of_a_job_that_came_by_the_express_lane_say_so(express: bool) -> None:
+    """Its first step's and the steps handed over after it: an orchestrator decides them
+    apart from the main queue's batches."""
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {}
+
+    worker, js = worker_with(handler, answers=[handing_over("finish")])
+    step = bus.step_subject("noop", "work")
+    subject = bus.express_subject(step) if express else step
+    await worker._run_one(step_msg(js, subject=subject))
+    lanes = [h.get(bus.LANE_HEADER) for h in cast(FakeNats, worker._nc).headers]
+    assert lanes == ([bus.EXPRESS_LANE] * 2 if express else [None, None])
