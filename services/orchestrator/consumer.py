@@ -182,9 +182,17 @@ class Orchestrator:
         The express lane's results go in batches of their own, at the same time: inputs
         on different jobs commit independently (each write is checked against its job's
         version, as between replicas)."""
-        await asyncio.gather(self._consume(self._queue), self._consume(self._express))
+        await asyncio.gather(
+            self._consume(self._queue, proves_alive=True),
+            self._consume(self._express, proves_alive=False),
+        )
 
-    async def _consume(self, queue: asyncio.Queue[tuple[Msg, int] | _Wake]) -> None:
+    async def _consume(
+        self, queue: asyncio.Queue[tuple[Msg, int] | _Wake], *, proves_alive: bool
+    ) -> None:
+        """One queue's loop. Only the main queue's (woken by ticks) says the orchestrator
+        is alive: a newcomer's result committed beside a stuck main loop must not hide it
+        from the liveness probe."""
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             batch = [await queue.get()]
@@ -201,7 +209,8 @@ class Orchestrator:
                     for msg in messages:
                         await _quietly(_unsettled(msg, delay_s=1.0))
                     await asyncio.sleep(0.5)
-            self.last_progress = loop.time()
+            if proves_alive:
+                self.last_progress = loop.time()
         while not queue.empty():
             left = queue.get_nowait()
             if not isinstance(left, _Wake):

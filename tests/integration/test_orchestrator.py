@@ -468,6 +468,7 @@ async def test_an_express_result_is_decided_while_the_main_queue_s_batch_waits(
             nc.request(bus.RESULT_SUBJECT, result_report(flooded_task, {"n": 1}), timeout=20)
         )
         await asyncio.sleep(0.3)  # its batch now waits for the lock
+        alive_at = orchestrator.last_progress
         answer = await nc.request(
             bus.RESULT_SUBJECT,
             result_report(newcomer_task, {"n": 1}),
@@ -476,5 +477,7 @@ async def test_an_express_result_is_decided_while_the_main_queue_s_batch_waits(
         )
         assert answer.data == bus.RESULT_SETTLED
         assert not stuck.done()
+        # The main loop is stuck: the express lane's commit must not make it look alive.
+        assert orchestrator.last_progress == alive_at
         await holding.rollback()
         assert (await stuck).data == bus.RESULT_SETTLED
