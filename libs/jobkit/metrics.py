@@ -48,6 +48,13 @@ CREATES_SHED = Counter(
     "in progress) or backlog (MAX_BACKLOG step attempts waited for a worker).",
     ["reason"],
 )
+STEP_OFFERS = Counter(
+    "jobs_step_offers",
+    "New jobs' first steps offered to a free worker before JetStream (job_api), by outcome: "
+    "taken, or refused (no free slot, no worker answering, or none listening; then the "
+    "step went through JetStream).",
+    ["outcome"],
+)
 JOBS_FINISHED = Counter(
     "jobs_finished",
     "Jobs that reached a terminal status (orchestrator; CancelJob in job_api), by job type "

@@ -10,6 +10,11 @@ commit: a delete lost in a crash only means a re-publish that ``Nats-Msg-Id`` dr
 A sweeper in every relay picks up rows nobody published in time — their writer crashed or
 NATS was down — claiming them with ``FOR UPDATE SKIP LOCKED`` so replicas never collide.
 
+A relay given ``offers`` (job_api's) first offers a due step attempt to a free worker
+(``jobkit.offers``). A taken one's row is left to the sweeper, due once the attempt's
+lease would run out: by then its worker has reported on it, and the row is deleted;
+if not, the sweeper publishes the attempt for another worker.
+
 When spans are recorded, each message's publish is a PRODUCER span of its job's trace,
 from its hand-over to the relay to JetStream's ack (``publish_span``).
 """
@@ -28,6 +33,7 @@ from opentelemetry.trace import Span, SpanKind
 from jobkit import tracing
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
+from jobkit.offers import StepOffers
 from jobkit.sql import queries
 from jobkit.tracing import message_headers
 
@@ -46,6 +52,7 @@ class OutboxRelay:
         sweep_interval_s: float = 1.0,
         stale_after_s: float = 2.0,
         batch_size: int = 500,
+        offers: StepOffers | None = None,
     ) -> None:
         self._pool = pool
         self._js = js
@@ -57,12 +64,17 @@ class OutboxRelay:
         #: unless recorded), and published rows whose delete is pending.
         self._queued: list[tuple[int, OutboxMessage, Span]] = []
         self._published: list[int] = []
+        self._offers = offers
+        #: Offers in flight, and rows whose attempt a worker took, to lease and delete.
+        self._offering: set[asyncio.Task[None]] = set()
+        self._taken: list[int] = []
         self._publisher: asyncio.Task[None] | None = None
         self._deleter: asyncio.Task[None] | None = None
 
     def submit(self, rows: Sequence[tuple[int, OutboxMessage]]) -> None:
-        """Hand over rows the caller has just committed: due ones are published now, in
-        the background, scheduled ones when their ``not_before`` comes. Never blocks."""
+        """Hand over rows the caller has just committed: due ones are published now (or
+        offered first), in the background, scheduled ones when their ``not_before`` comes.
+        Never blocks."""
         now = datetime.now(UTC)
         loop = asyncio.get_running_loop()
         for row in rows:
@@ -74,15 +86,21 @@ class OutboxRelay:
             if when is not None and (when - now).total_seconds() >= _TIMER_RESOLUTION_S:
                 self._timers = {t for t in self._timers if t.when() > loop.time()}
                 self._timers.add(loop.call_later((when - now).total_seconds(), self.submit, [row]))
+            elif self._offers is not None and self._offers.wanted(message):
+                offering = loop.create_task(self._offer(self._offers, row_id, message))
+                self._offering.add(offering)
+                offering.add_done_callback(self._offering.discard)
             else:
                 self._queued.append((row_id, message, publish_span(message)))
-        if self._queued and (self._publisher is None or self._publisher.done()):
-            self._publisher = loop.create_task(self._publish_queued())
+        if self._queued:
+            self._start_publisher()
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is published and its rows deleted (or
         the attempt failed, leaving the rows to the sweeper)."""
-        while busy := [t for t in (self._publisher, self._deleter) if t and not t.done()]:
+        while busy := [
+            t for t in (*self._offering, self._publisher, self._deleter) if t and not t.done()
+        ]:
             await asyncio.wait(busy)
 
     async def drain(self, timeout_s: float = 5.0) -> None:
@@ -108,17 +126,42 @@ class OutboxRelay:
                 log.warning("outbox_fast_path_failed", count=len(batch), error=type(exc).__name__)
                 continue
             self._published.extend(row_id for row_id, _, _ in batch)
-            if self._deleter is None or self._deleter.done():
-                self._deleter = asyncio.get_running_loop().create_task(self._delete_published())
+            self._start_deleter()
+
+    async def _offer(self, offers: StepOffers, row_id: int, message: OutboxMessage) -> None:
+        span = publish_span(message, "offer")
+        with span:  # ends at the worker's answer
+            taken = await offers.offer(message)
+        if taken:
+            self._taken.append(row_id)
+            self._start_deleter()
+        else:
+            self._queued.append((row_id, message, publish_span(message)))
+            self._start_publisher()
+
+    def _start_publisher(self) -> None:
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_queued())
+
+    def _start_deleter(self) -> None:
+        if self._deleter is None or self._deleter.done():
+            self._deleter = asyncio.get_running_loop().create_task(self._delete_published())
 
     async def _delete_published(self) -> None:
-        while self._published:
+        while self._published or self._taken:
             ids, self._published = self._published, []
+            taken, self._taken = self._taken, []
             try:
                 async with self._pool.acquire() as conn:
-                    await conn.execute(queries.delete_published_outbox, ids)
+                    if ids:
+                        await conn.execute(queries.delete_published_outbox, ids)
+                    if taken:
+                        assert self._offers is not None
+                        await conn.execute(queries.defer_taken_offers, taken, self._offers.lease_s)
             except Exception as exc:
-                log.warning("outbox_delete_failed", count=len(ids), error=type(exc).__name__)
+                log.warning(
+                    "outbox_delete_failed", count=len(ids) + len(taken), error=type(exc).__name__
+                )
 
     async def _publish(self, messages: Iterable[tuple[OutboxMessage, Span]]) -> None:
         await publish(self._js, messages)
@@ -131,15 +174,18 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
+            # A step attempt a worker has reported on (one taken when offered) is done
+            # with: only its row goes.
             messages = [
                 OutboxMessage(
                     r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
                 )
                 for r in rows
+                if not r["reported"]
             ]
             await self._publish((m, publish_span(m)) for m in messages)
             await conn.execute(queries.delete_outbox, [r["id"] for r in rows])
-        log.info("outbox_swept", count=len(rows))
+        log.info("outbox_swept", count=len(rows), published=len(messages))
         return len(rows)
 
     async def run(self) -> None:
@@ -160,7 +206,7 @@ class OutboxRelay:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for task in (self._publisher, self._deleter):
+        for task in (*self._offering, self._publisher, self._deleter):
             if task is not None:
                 task.cancel()
 
@@ -179,12 +225,12 @@ async def publish(js: JetStreamContext, messages: Iterable[tuple[OutboxMessage, 
     await asyncio.gather(*(one(m, span) for m, span in messages))
 
 
-def publish_span(message: OutboxMessage) -> Span:
-    """The PRODUCER span of one message's publish, in its job's trace, from now; the
-    API's no-op span unless spans are recorded."""
-    span = tracing.job_span("publish", message.trace_context, kind=SpanKind.PRODUCER)
+def publish_span(message: OutboxMessage, verb: str = "publish") -> Span:
+    """The PRODUCER span of one message's publish (or offer), in its job's trace, from
+    now; the API's no-op span unless spans are recorded."""
+    span = tracing.job_span(verb, message.trace_context, kind=SpanKind.PRODUCER)
     if span.is_recording():
-        span.update_name(f"publish {message.subject}")
+        span.update_name(f"{verb} {message.subject}")
         span.set_attribute("messaging.destination.name", message.subject)
     return span
 

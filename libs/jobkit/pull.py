@@ -9,6 +9,10 @@ timeout passes (an idle worker would sit on a step for that long).
 slots, and hands each message over the moment it arrives. When the request is filled or
 expires it asks again for what is free then. Only one request is outstanding at a time, so
 every delivery is counted against it exactly.
+
+A feed with a ``reserve`` leaves that many free slots out of its requests, for work that
+comes another way (a worker's offered steps, ``take``), unless its last request came back
+full: then a backlog waits in the stream, and every free slot asks for it.
 """
 
 from __future__ import annotations
@@ -38,11 +42,15 @@ class PullFeed:
         *,
         capacity: int,
         expires_s: float = 2.0,
+        reserve: int = 0,
     ) -> None:
         self._nc = nc
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._capacity = capacity
         self._expires_s = expires_s
+        self._reserve = reserve
+        #: The last request was filled: more may be waiting, so the reserve asks too.
+        self._backlog = False
         self._inbox = nc.new_inbox()
         self._ready: asyncio.Queue[Msg | None] = asyncio.Queue()
         self._changed = asyncio.Event()
@@ -67,6 +75,15 @@ class PullFeed:
     async def next(self) -> Msg | None:
         """The next message, once one arrives; ``None`` after ``close``."""
         return await self._ready.get()
+
+    def take(self) -> bool:
+        """Take a free slot for work that came another way, if one is neither in use nor
+        owed to the outstanding request; ``release`` it as a message's."""
+        owed = self._owed if self._request is not None else 0
+        if self._closed or self._taken + owed >= self._capacity:
+            return False
+        self._taken += 1
+        return True
 
     def release(self) -> None:
         """A message handed over is done with (acked, nakked or abandoned): its slot is free."""
@@ -123,6 +140,8 @@ class PullFeed:
         asked_at = loop.time()
         while not self._closed:
             free = self._capacity - self._taken
+            if not self._backlog and free > self._reserve:
+                free -= self._reserve
             if self._request is None and free > 0:
                 if self._refused:
                     # The server ended the last request with an error: do not spin on it.
@@ -164,6 +183,7 @@ class PullFeed:
             # 404/408: the request ended unfilled (nothing more, or it expired); 409: the
             # server refused or ended it (e.g. consumer deleted). Either way, ask again.
             if status != _HEARTBEAT and msg.subject == self._request:
+                self._backlog = False
                 if status not in ("404", "408"):
                     log.warning("pull_request_refused", status=status)
                     self._refused = True
@@ -173,6 +193,7 @@ class PullFeed:
         self._owed -= 1
         if self._owed <= 0:
             self._request = None
+            self._backlog = True
         self._changed.set()
         if self._closed:
             self._held.append(msg)

@@ -36,6 +36,7 @@ async def main() -> None:
             registry,
             concurrency=settings.concurrency,
             express_slots=settings.express_slots,
+            offer_slots=settings.offer_slots,
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_step_deliveries=settings.max_step_deliveries,
@@ -47,6 +48,7 @@ async def main() -> None:
             "worker_started",
             concurrency=settings.concurrency,
             express_slots=settings.express_slots,
+            offer_slots=settings.offer_slots,
         )
         runner = service.background(worker.run())
         service.background(beat_forever(Path(settings.health_file), lambda: nc.is_connected))

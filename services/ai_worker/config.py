@@ -21,6 +21,10 @@ class Settings:
     #: newcomer's first step while the workers are saturated. At least 1: job_api sends
     #: such steps there whatever the workers are, so every worker must take them.
     express_slots: int
+    #: Of ``concurrency``, slots left out of the pull requests while no backlog waits, for
+    #: new jobs' first steps offered straight to a free worker (``jobkit.offers``); 0:
+    #: every step comes through JetStream.
+    offer_slots: int
     #: JetStream redelivers a step whose worker went silent for this long.
     ack_wait_s: float
     #: Sign of life to JetStream and the orchestrator while a step runs.
@@ -58,6 +62,7 @@ class Settings:
             common=CommonSettings.from_env(env),
             concurrency=env_int(env, "WORKER_CONCURRENCY", 16, minimum=1),
             express_slots=env_int(env, "WORKER_EXPRESS_SLOTS", 2, minimum=1),
+            offer_slots=env_int(env, "WORKER_OFFER_SLOTS", 2, minimum=0),
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
             max_step_deliveries=env_int(env, "WORKER_MAX_STEP_DELIVERIES", 5, minimum=1),

@@ -8,6 +8,11 @@ step runs, the worker tells JetStream it is still working on it (``in_progress``
 renews its lease with the orchestrator (heartbeats and progress go through JetStream's
 ``JOB_UPDATES``, fire and forget).
 
+A new job's first step may come offered rather than pulled (``jobkit.offers``): a worker
+keeps ``offer_slots`` of its slots out of its pull requests while no backlog waits, takes
+an offer into one of them, and runs it with nothing to ack: if the worker dies before
+reporting on it, job_api's outbox publishes the attempt again once a lease would run out.
+
 A worker whose step succeeded has that step's slot free: its result says so
 (``take_next``), and the orchestrator may answer with the job's next step, which the
 worker then runs in the same slot (``_Delivery.following``). Such a step is in no queue: it
@@ -36,6 +41,7 @@ import structlog
 from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
@@ -52,6 +58,7 @@ from jobkit.errors import ConfigError
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.inputs import MAX_WAIT_S
 from jobkit.logging import get_logger, redacting
+from jobkit.offers import offer_expired
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from jobkit.schema import compile_schema
@@ -105,8 +112,9 @@ class CancelReason(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
-    """A step attempt in this worker's hands: pulled from JetStream (``msg``), or handed
-    over with the answer to the job's previous step (no message: its lease covers it)."""
+    """A step attempt in this worker's hands: pulled from JetStream (``msg``), taken when
+    offered, or handed over with the answer to the job's previous step (no message: its
+    outbox row, or its lease, brings it back if this worker dies)."""
 
     #: A handed step's has no input or checkpoints: they are ``input`` and ``checkpoints``.
     task: worker_pb2.StepTask
@@ -129,10 +137,27 @@ class _Delivery:
 
     @classmethod
     def pulled(cls, msg: Msg) -> _Delivery:
+        return cls._of(msg, pulled=True)
+
+    @classmethod
+    def offered(cls, msg: Msg) -> _Delivery:
+        """A step taken when offered: in no queue (its outbox row is the fallback)."""
+        return cls._of(msg, pulled=False)
+
+    @classmethod
+    def _of(cls, msg: Msg, *, pulled: bool) -> _Delivery:
         task = worker_pb2.StepTask.FromString(msg.data)
         terms = sensitive_terms(struct_to_dict(task.input))
         express = msg.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
-        return cls(task, msg.headers, task.input, task.checkpoints, terms, msg, express=express)
+        return cls(
+            task,
+            msg.headers,
+            task.input,
+            task.checkpoints,
+            terms,
+            msg if pulled else None,
+            express=express,
+        )
 
     def following(
         self, answer: Msg, handed: worker_pb2.ResultAnswer, output: struct_pb2.Struct
@@ -234,6 +259,7 @@ class Worker:
         heartbeat_s: float,
         max_step_deliveries: int,
         express_slots: int = 0,
+        offer_slots: int = 0,
         output_interval_s: float = DEFAULT_OUTPUT_INTERVAL_S,
         result_timeout_s: float = 5.0,
         artifacts: ArtifactStore | None = None,
@@ -251,6 +277,11 @@ class Worker:
         #: Slots of their own for the express lane (newcomers' first steps).
         self._express_slots = express_slots
         self._express: PullFeed | None = None
+        #: Slots kept out of the pull requests for offered steps, while no backlog waits.
+        self._offer_slots = offer_slots
+        self._offer_sub: Subscription | None = None
+        #: The steps running, once ``run`` has started: where an offered step joins them.
+        self._steps: asyncio.TaskGroup | None = None
         self._ack_wait_s = ack_wait_s
         self._heartbeat_s = heartbeat_s
         self._max_step_deliveries = max_step_deliveries
@@ -269,7 +300,11 @@ class Worker:
             bus.worker_consumer_config(self._ack_wait_s, max_deliver=-1),
         )
         self._feed = PullFeed(
-            self._nc, bus.STEPS_STREAM, bus.WORKER_CONSUMER, capacity=self._concurrency
+            self._nc,
+            bus.STEPS_STREAM,
+            bus.WORKER_CONSUMER,
+            capacity=self._concurrency,
+            reserve=min(self._offer_slots, self._concurrency),
         )
         await self._feed.start()
         if self._express_slots:
@@ -286,6 +321,32 @@ class Worker:
             )
             await self._express.start()
         self._cancel_sub = await self._nc.subscribe(bus.CANCEL_SUBJECT, cb=self._on_cancel)
+        if self._offer_slots:
+            self._offer_sub = await self._nc.subscribe(
+                bus.OFFER_SUBJECT, queue=bus.OFFER_QUEUE, cb=self._on_offer
+            )
+
+    async def _on_offer(self, msg: Msg) -> None:
+        """Take an offered step into a free slot, or refuse it (it goes through JetStream)."""
+        steps = self._steps
+        if (
+            steps is None
+            or self._stopping.is_set()
+            or offer_expired(msg.headers)
+            or not self._feed.take()
+        ):
+            with contextlib.suppress(Exception):
+                await msg.respond(bus.OFFER_REFUSED)
+            return
+        try:
+            delivery = _Delivery.offered(msg)
+            await msg.respond(bus.OFFER_TAKEN)
+        except Exception as exc:
+            # Not taken (the offerer publishes it to JetStream), or not a step at all.
+            log.warning("offer_not_taken", error=type(exc).__name__)
+            self._feed.release()
+            return
+        steps.create_task(self._run_chain(delivery, self._feed))
 
     async def _on_cancel(self, msg: Msg) -> None:
         notice = worker_pb2.CancelStep.FromString(msg.data)
@@ -303,10 +364,14 @@ class Worker:
         """Run steps as they arrive, ``concurrency`` at a time (and the express lane's in
         slots of their own), until ``stop`` is called; returns once the steps in hand are
         finished or handed back."""
-        async with asyncio.TaskGroup() as steps:
-            for feed in (self._feed, self._express):
-                if feed is not None:
-                    steps.create_task(self._take(feed, steps))
+        try:
+            async with asyncio.TaskGroup() as steps:
+                self._steps = steps
+                for feed in (self._feed, self._express):
+                    if feed is not None:
+                        steps.create_task(self._take(feed, steps))
+        finally:
+            self._steps = None
 
     async def _take(self, feed: PullFeed, steps: asyncio.TaskGroup) -> None:
         while (msg := await feed.next()) is not None:
@@ -317,7 +382,7 @@ class Worker:
         in the same slot of ``feed`` (the express lane's, or the main one)."""
         feed = feed or self._feed
         try:
-            delivery: _Delivery | None = _Delivery.pulled(msg)
+            delivery = _Delivery.pulled(msg)
         except Exception as exc:
             # Not a step at all: never again, for any worker.
             log.error("poison_message", error=type(exc).__name__)
@@ -325,6 +390,12 @@ class Worker:
                 await msg.term()
             feed.release()
             return
+        await self._run_chain(delivery, feed)
+
+    async def _run_chain(self, first: _Delivery, feed: PullFeed) -> None:
+        """Run a step, then each next step of its job handed over in the answers, in the
+        slot of ``feed`` it holds; then free the slot."""
+        delivery: _Delivery | None = first
         try:
             while delivery is not None:
                 if self._stopping.is_set():
@@ -373,10 +444,12 @@ class Worker:
         await self._feed.close()
         if self._express is not None:
             await self._express.close()
-        try:
-            await self._cancel_sub.unsubscribe()
-        except Exception as exc:
-            log.warning("unsubscribe_failed", error=type(exc).__name__)
+        for sub in (self._cancel_sub, self._offer_sub):
+            try:
+                if sub is not None:
+                    await sub.unsubscribe()
+            except Exception as exc:
+                log.warning("unsubscribe_failed", error=type(exc).__name__)
 
     async def _execute(self, delivery: _Delivery, feed: PullFeed | None = None) -> _Delivery | None:
         """Run the attempt and settle its result; returns the job's next step when the

@@ -11,6 +11,7 @@ from jobkit.auth import Authenticator, watch_tokens_from_settings
 from jobkit.dispatch_gate import DispatchGate
 from jobkit.gen.jobs.internal.v1 import export_pb2_grpc
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
+from jobkit.offers import StepOffers
 from jobkit.outbox import OutboxRelay
 from jobkit.rpc import GrpcServer
 from jobkit.runtime import Service, run
@@ -29,7 +30,8 @@ async def main() -> None:
     async with Service.start("job_api", settings.common) as service:
         pool = await service.postgres(max_size=20)
         nc = await service.nats()
-        relay = OutboxRelay(pool, nc.jetstream())
+        offers = StepOffers(nc, lease_s=settings.step_lease_s) if settings.offer_steps else None
+        relay = OutboxRelay(pool, nc.jetstream(), offers=offers)
         gate = DispatchGate(nc)
         await gate.follow()
         step_tokens = (

@@ -10,6 +10,7 @@ from jobkit.auth import AuthSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
 from jobkit.limits import Limits
+from jobkit.offers import DEFAULT_STEP_LEASE_S
 from jobkit.planning import DEFAULT_MAX_INPUT_BYTES
 from jobkit.step_tokens import step_token_secret
 from jobkit.webhooks import allow_hosts_from_env
@@ -34,6 +35,11 @@ class Settings:
     #: submit the job for an orchestrator to start (0): for an upgrade from a release whose
     #: orchestrators do not yet start a queued job on its first step's report.
     dispatch_first_step: bool = True
+    #: Offer a new job's first step to a free worker before JetStream (``OFFER_STEPS``,
+    #: ``jobkit.offers``); a taken one is delivered again through JetStream if its worker
+    #: says nothing for ``step_lease_s`` (``STEP_LEASE_S``, the orchestrators' setting).
+    offer_steps: bool = True
+    step_lease_s: float = DEFAULT_STEP_LEASE_S
     #: Where jobs' artifacts are (``OBJECT_STORE_URL``), for DownloadArtifact; none: every
     #: download is NOT_FOUND.
     object_store: ObjectStoreSettings | None = None
@@ -72,6 +78,8 @@ class Settings:
             or _required("PAGE_TOKEN_SECRET"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             dispatch_first_step=env_int(env, "DISPATCH_FIRST_STEP", 1) != 0,
+            offer_steps=env_int(env, "OFFER_STEPS", 1) != 0,
+            step_lease_s=env_float(env, "STEP_LEASE_S", DEFAULT_STEP_LEASE_S, minimum=1.0),
             object_store=ObjectStoreSettings.from_env(env),
             max_upload_bytes=env_int(env, "MAX_UPLOAD_BYTES", 64 * 1024 * 1024, minimum=1024),
             step_token_secret=step_token_secret(env),

@@ -90,7 +90,7 @@ class Settings:
             # logged, because dropping it could strand a job.
             max_deliver=env_int(env, "ORCHESTRATOR_MAX_DELIVER", -1, minimum=-1),
             timing=Timing(
-                lease_s=env_float(env, "STEP_LEASE_S", 20.0, minimum=1.0),
+                lease_s=env_float(env, "STEP_LEASE_S", DEFAULT_LEASE_S, minimum=1.0),
                 lease_scan_s=env_float(env, "LEASE_SCAN_S", 1.0, minimum=0.05),
                 retention_s=env_float(env, "JOB_TTL_S", 24 * 3600.0, minimum=1.0),
                 retention_scan_s=env_float(env, "RETENTION_SCAN_S", 60.0, minimum=0.1),

@@ -36,6 +36,7 @@ from jobkit.model import (
     StepRecord,
     StepUsage,
 )
+from jobkit.offers import DEFAULT_STEP_LEASE_S
 from jobkit.records import replace
 
 
@@ -54,7 +55,7 @@ class ReportKind(StrEnum):
 
 
 #: How long an attempt stays leased after a sign of life from its worker, unless set.
-DEFAULT_LEASE_S = 20.0
+DEFAULT_LEASE_S = DEFAULT_STEP_LEASE_S
 #: The error code of a step whose wait for an answer ran out.
 INPUT_TIMEOUT = "INPUT_TIMEOUT"
 

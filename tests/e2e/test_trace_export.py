@@ -28,6 +28,11 @@ async def test_a_traced_job_has_a_span_per_hop_in_one_trace(tmp_root: Path) -> N
         try:
             harness = await Harness.open(stack, api_channels=1, notifier_channels=1)
             try:
+                # A first job while the services finish starting (the stack is ready
+                # once its gRPC servers answer; an orchestrator may not be listening for
+                # results yet, and a result sent again is a second span), then the one
+                # looked at.
+                await traced_job(harness)
                 root = await traced_job(harness)
             finally:
                 await harness.close()
@@ -40,15 +45,15 @@ async def test_a_traced_job_has_a_span_per_hop_in_one_trace(tmp_root: Path) -> N
         await receiver.stop()
     spans = [s for s in receiver.spans if s.trace_id == root.trace_id]
     hops = Counter((s.service, s.name) for s in spans)
-    # job_api sends the first step to the workers itself; each next step goes back to the
-    # worker that finished the one before, in the answer to its result.
+    # job_api offers the first step to the workers itself; each next step goes back to
+    # the worker that finished the one before, in the answer to its result.
     assert hops == {
         ("job_api", "CreateJob"): 1,
         ("job_api", "commit job"): 1,
-        ("job_api", "publish jobs.steps.noop.prepare"): 1,
+        # Offered to the idle worker, which took it: never through JetStream.
+        ("job_api", "offer jobs.steps.noop.prepare"): 1,
         ("orchestrator", "orchestrate step_succeeded"): 3,
         ("orchestrator", "publish events"): 3,
-        ("ai_worker", "wait for worker"): 1,
         ("ai_worker", "step noop.prepare"): 1,
         ("ai_worker", "step noop.work"): 1,
         ("ai_worker", "step noop.finish"): 1,

@@ -143,3 +143,37 @@ async def test_an_idle_feed_asks_again_soon_after_the_server_restarts(
     await msg.ack()
     feed.release()
     await feed.close()
+
+
+async def test_a_reserve_is_kept_for_offers_until_a_backlog_shows(nc: NatsClient) -> None:
+    """Slots kept out of the requests for work that comes another way (a worker's offered
+    steps): free for ``take`` while the feed is idle, asked for once a request comes back
+    full, and never more in hand than the capacity."""
+    await bus.ensure_consumer(
+        nc.jetstream(), bus.STEPS_STREAM, bus.worker_consumer_config(30.0, max_deliver=-1)
+    )
+    feed = PullFeed(nc, bus.STEPS_STREAM, bus.WORKER_CONSUMER, capacity=3, reserve=1)
+    await feed.start()
+    await asyncio.sleep(0.2)  # the request for two is waiting on the server
+    assert feed.take()
+    assert not feed.take()  # the other two are owed to the request
+    await publish(nc, 4)
+    first, second = [await asyncio.wait_for(feed.next(), 2) for _ in range(2)]
+    assert first is not None
+    assert second is not None
+    next_one = asyncio.create_task(feed.next())
+    await asyncio.sleep(0.3)
+    assert not next_one.done()  # three in hand: the capacity
+    feed.release()  # the taken one is done; the backlog asks for every free slot
+    third = await asyncio.wait_for(next_one, 2)
+    assert third is not None
+    assert not feed.take()
+    for msg in (first, second, third):
+        await msg.ack()
+        feed.release()
+    fourth = await asyncio.wait_for(feed.next(), 2)
+    assert fourth is not None
+    assert fourth.data == b"3"
+    await fourth.ack()
+    feed.release()
+    await feed.close()

@@ -75,6 +75,7 @@ class Queries:
     try_dispatch_lock: str
     # outbox.sql: the outbox relay (jobkit.outbox)
     delete_published_outbox: str
+    defer_taken_offers: str
     claim_stale_outbox: str
     delete_outbox: str
     # webhooks.sql: webhook deliveries (notifier, job_api)
