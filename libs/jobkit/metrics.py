@@ -91,12 +91,15 @@ QUEUE_ACK_PENDING = Gauge(
 )
 OUTBOX_BACKLOG = Gauge(
     "jobs_outbox_backlog_rows",
-    "Rows waiting in the outbox table, scheduled retries included (orchestrator polls).",
+    "Rows waiting in the outbox table (orchestrator polls), scheduled retries included, and "
+    "first steps workers took when offered, each kept a lease's length (STEP_LEASE_S) in "
+    "case its worker died.",
 )
 OUTBOX_OLDEST_DUE_AGE = Gauge(
     "jobs_outbox_oldest_due_age_seconds",
     "How long the oldest due outbox row has waited to be published; 0 when none is due "
-    "(orchestrator polls). Above a few seconds, the relays cannot reach NATS.",
+    "(orchestrator polls). Up to about 3 s in normal running (a taken offer's row, due, "
+    "waits for the sweeper); well above that, the relays cannot reach NATS.",
 )
 READY_WAITING = Gauge(
     "jobs_ready_waiting",
