@@ -168,8 +168,11 @@ class Harness:
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"the stack did not go idle within {timeout_s:g}s")
             busy = await self.pg.fetchval(
+                # Outbox rows not yet due are no work in hand: a scheduled retry's job
+                # is unfinished anyway, and a first step taken when offered keeps its
+                # row a lease's length after it ran (jobkit.offers).
                 "SELECT (SELECT count(*) FROM jobs WHERE status <> ALL($1::text[]))"
-                " + (SELECT count(*) FROM outbox)",
+                " + (SELECT count(*) FROM outbox WHERE not_before <= now())",
                 TERMINAL_STATUSES,
             )
             for stream, consumer in (

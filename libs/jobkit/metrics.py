@@ -50,10 +50,11 @@ CREATES_SHED = Counter(
 )
 STEP_OFFERS = Counter(
     "jobs_step_offers",
-    "New jobs' first steps offered to a free worker before JetStream (job_api), by outcome: "
-    "taken, or refused (no free slot, no worker answering, or none listening; then the "
-    "step went through JetStream).",
-    ["outcome"],
+    "New jobs' first steps offered to a free worker before JetStream (job_api), by lane "
+    "(main, or express: a newcomer's while the workers are saturated) and outcome: taken, "
+    "or refused (no free slot, no worker answering, or none listening; then the step went "
+    "through JetStream).",
+    ["lane", "outcome"],
 )
 JOBS_FINISHED = Counter(
     "jobs_finished",

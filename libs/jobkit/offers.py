@@ -20,6 +20,8 @@ second result fenced, as after a lost JetStream ack.
 
 Offers go where a free slot is likely: after a refusal, the next ones go straight to
 JetStream for a moment (``quiet_s``), so a saturated pool costs no round trip per job.
+The exception is the express lane (a newcomer's first step while the workers are
+saturated): rare, and offered to the workers' express slots every time.
 """
 
 from __future__ import annotations
@@ -55,11 +57,15 @@ class StepOffers:
         self._quiet_until = 0.0
 
     def wanted(self, message: OutboxMessage) -> bool:
-        """Whether to offer ``message``: a step attempt of the main lane, due now, while
-        no worker has lately refused one."""
+        """Whether to offer ``message``: a step attempt due now, in the express lane (a
+        newcomer's first step while the workers are saturated: offered to a free express
+        slot), or in the main lane while no worker has lately refused one."""
+        if message.not_before is not None:
+            return False
+        if message.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX):
+            return True
         return (
             message.subject.startswith(bus.STEPS_SUBJECT_PREFIX)
-            and message.not_before is None
             and time.monotonic() >= self._quiet_until
         )
 
@@ -67,6 +73,9 @@ class StepOffers:
         """Offer the attempt; whether a worker took it (else it is the caller's to publish)."""
         headers = message_headers(message.msg_id, message.trace_context)
         headers[bus.OFFER_DEADLINE_HEADER] = str(int((time.time() + self._timeout_s) * 1000))
+        express = message.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
+        if express:
+            headers[bus.LANE_HEADER] = bus.EXPRESS_LANE
         try:
             answer = await self._nc.request(
                 bus.OFFER_SUBJECT, message.payload, timeout=self._timeout_s, headers=headers
@@ -75,10 +84,16 @@ class StepOffers:
             taken = False  # nobody listening, or nobody answered in time
         else:
             taken = answer.data == bus.OFFER_TAKEN
-        if not taken:
+        if not taken and not express:
             self._quiet_until = time.monotonic() + self._quiet_s
-        metrics.STEP_OFFERS.labels("taken" if taken else "refused").inc()
+        lane = bus.EXPRESS_LANE if express else "main"
+        metrics.STEP_OFFERS.labels(lane, "taken" if taken else "refused").inc()
         return taken
+
+
+def offered_express(headers: dict[str, str] | None) -> bool:
+    """Whether an offer is of the express lane's (for its slots)."""
+    return (headers or {}).get(bus.LANE_HEADER) == bus.EXPRESS_LANE
 
 
 def offer_expired(headers: dict[str, str] | None) -> bool:

@@ -9,9 +9,10 @@ renews its lease with the orchestrator (heartbeats and progress go through JetSt
 ``JOB_UPDATES``, fire and forget).
 
 A new job's first step may come offered rather than pulled (``jobkit.offers``): a worker
-keeps ``offer_slots`` of its slots out of its pull requests while no backlog waits, takes
-an offer into one of them, and runs it with nothing to ack: if the worker dies before
-reporting on it, job_api's outbox publishes the attempt again once a lease would run out.
+keeps ``offer_slots`` of its slots out of its pull requests while no backlog waits (and
+one of its express slots, for the express lane's offers), takes an offer into one of
+them, and runs it with nothing to ack: if the worker dies before reporting on it, job_api's
+outbox publishes the attempt again once a lease would run out.
 
 A worker whose step succeeded has that step's slot free: its result says so
 (``take_next``), and the orchestrator may answer with the job's next step, which the
@@ -58,7 +59,7 @@ from jobkit.errors import ConfigError
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.inputs import MAX_WAIT_S
 from jobkit.logging import get_logger, redacting
-from jobkit.offers import offer_expired
+from jobkit.offers import offer_expired, offered_express
 from jobkit.pull import PullFeed
 from jobkit.redaction import sensitive_terms
 from jobkit.schema import compile_schema
@@ -148,7 +149,11 @@ class _Delivery:
     def _of(cls, msg: Msg, *, pulled: bool) -> _Delivery:
         task = worker_pb2.StepTask.FromString(msg.data)
         terms = sensitive_terms(struct_to_dict(task.input))
-        express = msg.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
+        express = (
+            msg.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
+            if pulled
+            else offered_express(msg.headers)
+        )
         return cls(
             task,
             msg.headers,
@@ -318,6 +323,9 @@ class Worker:
                 bus.EXPRESS_STREAM,
                 bus.WORKER_EXPRESS_CONSUMER,
                 capacity=self._express_slots,
+                # One express slot for offers, if there are two or more and offers are
+                # taken: a newcomer's first step is rare, and need not wait for JetStream.
+                reserve=1 if self._offer_slots and self._express_slots > 1 else 0,
             )
             await self._express.start()
         self._cancel_sub = await self._nc.subscribe(bus.CANCEL_SUBJECT, cb=self._on_cancel)
@@ -327,13 +335,16 @@ class Worker:
             )
 
     async def _on_offer(self, msg: Msg) -> None:
-        """Take an offered step into a free slot, or refuse it (it goes through JetStream)."""
+        """Take an offered step into a free slot of its lane, or refuse it (it goes
+        through JetStream)."""
         steps = self._steps
+        feed = self._express if offered_express(msg.headers) else self._feed
         if (
             steps is None
+            or feed is None
             or self._stopping.is_set()
             or offer_expired(msg.headers)
-            or not self._feed.take()
+            or not feed.take()
         ):
             with contextlib.suppress(Exception):
                 await msg.respond(bus.OFFER_REFUSED)
@@ -344,9 +355,9 @@ class Worker:
         except Exception as exc:
             # Not taken (the offerer publishes it to JetStream), or not a step at all.
             log.warning("offer_not_taken", error=type(exc).__name__)
-            self._feed.release()
+            feed.release()
             return
-        steps.create_task(self._run_chain(delivery, self._feed))
+        steps.create_task(self._run_chain(delivery, feed))
 
     async def _on_cancel(self, msg: Msg) -> None:
         notice = worker_pb2.CancelStep.FromString(msg.data)

@@ -28,6 +28,7 @@ from jobctl.transport import Scheduling
 from jobkit import bus
 from jobkit.gen.jobs.v1 import jobs_pb2
 from tests.e2e.test_abuse import retry_delay_s
+from tests.e2e.test_observability import sample, scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -132,12 +133,15 @@ async def test_a_light_user_is_not_held_back_by_a_heavy_users_backlog(
 
 
 async def express_dispatches(stack: Stack) -> int:
-    """How many step attempts ever went into the express lane (JOB_EXPRESS's last
+    """How many step attempts ever went into the express lane: taken by a worker's
+    express slot when offered (job_api's count), or through JOB_EXPRESS (its last
     sequence: a work queue keeps no message once acked, but counts them all)."""
+    samples = scrape(stack.services["job_api"].metrics_url)
+    taken = sample(samples, "jobs_step_offers_total", lane=bus.EXPRESS_LANE, outcome="taken")
     nc = await nats.connect(stack.nats_url)
     try:
         info = await nc.jetstream().stream_info(bus.EXPRESS_STREAM)
-        return int(info.state.last_seq)
+        return int(info.state.last_seq) + int(taken)
     finally:
         await nc.close()
 

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from jobkit import bus, planning, store
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.model import OutboxMessage
-from jobkit.offers import StepOffers, offer_expired
+from jobkit.offers import StepOffers, offer_expired, offered_express
 from jobkit.outbox import OutboxRelay
 from jobtypes import CATALOG
 from tests.integration.test_outbox import stream_count
@@ -26,13 +26,18 @@ from tests.integration.test_outbox import stream_count
 Answer = Callable[[Msg], Awaitable[None]]
 
 
-async def create_dispatched_job(pool: asyncpg.Pool) -> list[tuple[int, OutboxMessage]]:
-    """A noop job as CreateJob commits it: its first step's attempt in the outbox."""
+async def create_dispatched_job(
+    pool: asyncpg.Pool, *, express: bool = False
+) -> list[tuple[int, OutboxMessage]]:
+    """A noop job as CreateJob commits it: its first step's attempt in the outbox (in the
+    express lane: a newcomer's, while the dispatcher holds the rest)."""
     valid = planning.validate(
         planning.CreateRequest("noop", b"", {}, None), CATALOG, max_input_bytes=1024
     )
     now = datetime.now(UTC)
     planned = planning.plan(valid, owner="alice", job_id=uuid.uuid4(), now=now, trace_context="")
+    if express:
+        planned = planning.expressed(planned)
     async with pool.acquire() as conn:
         _, rows = await store.create_jobs(conn, [planned], now)
     return rows
@@ -162,3 +167,18 @@ async def test_after_a_refusal_offers_pause(pool: asyncpg.Pool, nc: NatsClient) 
             await relay.publish_committed(await create_dispatched_job(pool))
     assert len(offered) == 1
     assert await stream_count(nc, bus.STEPS_STREAM) == 3
+
+
+async def test_an_express_step_is_offered_with_its_lane_even_after_refusals(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """A newcomer's first step while the workers are saturated: offered to an express
+    slot every time (main-lane refusals do not pause it), and marked as the lane's."""
+    relay = relay_offering(pool, nc, quiet_s=30.0)
+    async with worker(nc, refuse):
+        await relay.publish_committed(await create_dispatched_job(pool))
+    async with worker(nc, take) as offered:
+        await relay.publish_committed(await create_dispatched_job(pool, express=True))
+    assert len(offered) == 1
+    assert offered_express(offered[0].headers)
+    assert await stream_count(nc, bus.EXPRESS_STREAM) == 0
