@@ -1,8 +1,8 @@
 """A new job's first step offered to a free worker before it goes through JetStream.
 
 Through JetStream, a step attempt is stored (a fsynced write), acked to the publisher and
-then delivered to a worker's pull request: about 2.5 ms on this kind of machine before the
-step starts, a quarter of an idle job's whole path. Offered, it is one core NATS request
+then delivered to a worker's pull request: 3-5 ms on this kind of machine before the step
+starts, traced, a fifth of an idle job's whole path. Offered, it is one core NATS request
 (``bus.OFFER_SUBJECT``): a worker of the queue group with a slot kept free for offers
 (``WORKER_OFFER_SLOTS``) answers ``OFFER_TAKEN`` and starts it at once.
 

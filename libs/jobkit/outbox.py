@@ -65,7 +65,8 @@ class OutboxRelay:
         self._queued: list[tuple[int, OutboxMessage, Span]] = []
         self._published: list[int] = []
         self._offers = offers
-        #: Offers in flight, and rows whose attempt a worker took, to lease and delete.
+        #: Offers in flight, and rows whose attempt a worker took, to put off for the
+        #: sweeper.
         self._offering: set[asyncio.Task[None]] = set()
         self._taken: list[int] = []
         self._publisher: asyncio.Task[None] | None = None
