@@ -225,13 +225,19 @@ class Stack:
         return self
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until both gRPC servers answer SERVING (which implies migrations have run) and,
+        """Until both gRPC servers answer SERVING (which implies migrations have run), every
+        orchestrator and worker has written its health file (once subscribed: a first job
+        then finds a worker to take its step and an orchestrator to take its results) and,
         if it runs, the gateway is ready."""
         deadline = time.monotonic() + timeout_s
         checks: list[tuple[str, Callable[[], bool]]] = [
             (self.job_api_addr, lambda: _serving(self.job_api_addr)),
             (self.notifier_addr, lambda: _serving(self.notifier_addr)),
         ]
+        for svc in self.services.values():
+            if svc.name.split("#")[0] in ("orchestrator", "ai_worker"):
+                health = Path(svc.env["HEALTH_FILE"])
+                checks.append((svc.name, health.exists))
         if "gateway" in self.services:
             checks.append((self.gateway_url, self.gateway_ready))
         for what, ready in checks:
