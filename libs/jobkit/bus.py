@@ -19,7 +19,7 @@ Core NATS (no stream) carries what Postgres already holds durably and a subscrib
 recover by other means: ``jobs.events.<job_id>`` (committed events, for the notifier, which
 replays gaps from Postgres), ``jobs.cancel`` (stop-this-step notices to workers) and
 ``jobs.offers`` (a new job's first step, offered to a free worker before JetStream: its
-outbox row stands until a worker has taken it and its lease is written).
+outbox row stands until the sweeper finds that worker has reported on it).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ RESULT_AGAIN = b"again"
 CANCEL_SUBJECT = "jobs.cancel"
 #: A step attempt offered to a worker with a slot free, as a core NATS request, before it
 #: goes through JetStream (``jobkit.offers``): one worker of the queue group answers
-#: ``OFFER_TAKEN`` and runs it, leased as a handed step is, or ``OFFER_REFUSED``. Refused,
+#: ``OFFER_TAKEN`` and runs it, or ``OFFER_REFUSED``. Refused,
 #: unanswered, or with no worker listening, the attempt is published to JetStream as ever.
 OFFER_SUBJECT = "jobs.offers"
 OFFER_QUEUE = "workers"
@@ -147,13 +147,6 @@ def step_msg_id(job_id: str, step: str, attempt: int) -> str:
     """A step attempt's ``Nats-Msg-Id``: JetStream keeps at most one dispatch of it within
     its duplicate window, whoever publishes it (an outbox relay, a stopping worker)."""
     return f"{job_id}:{step}:{attempt}"
-
-
-def parse_step_msg_id(msg_id: str) -> tuple[str, str, int]:
-    """The job id, step and attempt of a ``step_msg_id``."""
-    job_id, _, rest = msg_id.partition(":")
-    step, _, attempt = rest.rpartition(":")
-    return job_id, step, int(attempt)
 
 
 def events_subject(job_id: str) -> str:

@@ -106,12 +106,12 @@ async def test_a_taken_step_reported_on_is_not_sent_again(
     async with worker(nc, take):
         await relay.publish_committed(rows)
     # The worker's first report started the job: the step's record is at the attempt.
-    job_id, step, attempt = bus.parse_step_msg_id(rows[0][1].msg_id)
+    job_id, step, attempt = rows[0][1].msg_id.split(":")  # bus.step_msg_id
     await pool.execute(
         "UPDATE job_steps SET status = 'RUNNING', attempt = $3 WHERE job_id = $1 AND name = $2",
         uuid.UUID(job_id),
         step,
-        attempt,
+        int(attempt),
     )
     await pool.execute("UPDATE outbox SET not_before = now() - interval '1 second'")
     assert await OutboxRelay(pool, nc.jetstream(), stale_after_s=0.0).sweep_once() == 1
