@@ -121,6 +121,14 @@ DISPATCH_HELD = Gauge(
     "1 while workers are saturated and step attempts wait in the ready queue to be "
     "released fairly; 0 while they go to the workers straight away (orchestrator).",
 )
+DISPATCH_ROUNDS = Counter(
+    "jobs_dispatch_rounds_total",
+    "The fair dispatcher's rounds (orchestrator), by what each did: ``open`` (nothing "
+    "held: JetStream alone asked), ``full`` (held, the window full: nothing to release), "
+    "``released`` (attempts released), ``idle`` (the ready queue read, nothing released), "
+    "``other_replica`` (another replica held the dispatch lock).",
+    ["result"],
+)
 WATCH_STREAMS = Gauge("jobs_watch_streams_open", "WatchJob streams open on this notifier replica.")
 RPC_DURATION = Histogram(
     "jobs_rpc_duration_seconds",

@@ -63,6 +63,7 @@ from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
 from services.job_api.admission import Admission, refuse_past_backlog
+from services.job_api.newcomers import Regulars
 from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import BulkFilter, ListFilter
@@ -140,6 +141,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._max_backlog = max_backlog
         #: Whether step attempts are held for the orchestrators' fair dispatcher.
         self._gate = gate
+        #: Owners lately seen with a job unfinished: no newcomers, asked about less often.
+        self._regulars = Regulars()
         #: Refuses CreateJob calls past the bound on those in progress.
         self._admission = admission or Admission(0)
         #: Mint a new job's first step token, for job types that read their owner's history.
@@ -253,7 +256,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # until that job ends, and commits in one statement, as when nothing holds.
             holding = self._holding
             newcomer_check = holding and not (
-                self._limits.running_jobs <= 0 and await limits.any_unfinished(conn, caller.subject)
+                self._limits.running_jobs <= 0 and await self._unfinished(conn, caller.subject)
             )
             checked = self._limits.running_jobs > 0 or newcomer_check
             try:
@@ -573,6 +576,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._relay.submit(outbox_rows)
         if self._gate is not None:
             await self._gate.committed(c.job for _, c in changes)
+
+    async def _unfinished(self, conn: Conn, owner: str) -> bool:
+        """Whether ``owner`` has a job queued or running (a yes seen lately is trusted:
+        ``newcomers``)."""
+        if self._regulars.known(owner):
+            return True
+        if found := await limits.any_unfinished(conn, owner):
+            self._regulars.seen(owner)
+        return found
 
     @property
     def _holding(self) -> bool:

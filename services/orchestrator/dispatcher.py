@@ -181,6 +181,7 @@ class Dispatcher:
             # woke us for a capped job): JetStream alone says whether they should hold.
             done = Round(pending, 0, 0, queued=False)
             await self._say(self._held_after(done))
+            metrics.DISPATCH_ROUNDS.labels("open").inc()
             return done
         room = max(self.window - pending, 0)
         if not room and self._gate.held:
@@ -192,12 +193,14 @@ class Dispatcher:
                     self._last_waiting = await conn.fetchval(queries.ready_due)
             done = Round(pending, 0, 1, queued=True, waiting=self._last_waiting)
             await self._say(True, done.waiting)
+            metrics.DISPATCH_ROUNDS.labels("full").inc()
             return done
         self._rows_maybe = False
         self._queue_read_at = now
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(queries.try_dispatch_lock):
                 self._rows_maybe = True  # the holder decides; look again next round
+                metrics.DISPATCH_ROUNDS.labels("other_replica").inc()
                 return None
             waiting, limits = await self._waiting(conn)
             free = await self._free_under_caps(conn, limits)
@@ -215,6 +218,7 @@ class Dispatcher:
         self._rows_maybe = done.queued
         self._observe(waiting)
         await self._say(self._held_after(done), done.waiting)
+        metrics.DISPATCH_ROUNDS.labels("released" if released else "idle").inc()
         return done
 
     async def _undelivered(self) -> int:
