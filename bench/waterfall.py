@@ -20,6 +20,12 @@ recording the spans made the median job about 13 % slower on the 2-core box (28.
 services keep their spans until they stop (a long schedule delay, a queue big enough for
 the run), and export them on their way out, when the stack is stopped: the picture is of
 where the time goes, the idle-latency phase's figures are the latency.
+
+Then, on the same stack, the fairness phase's flood (``bench.fair``): a heavy user's jobs,
+untraced (the services sample only traces a client started, ``parentbased_always_off``),
+and once they are all submitted, the light user's jobs, each traced to its first
+``STEP_STARTED`` on its stream: the same table for the time to first step under
+saturation, hop by hop, beside the idle one.
 """
 
 from __future__ import annotations
@@ -46,10 +52,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from devstack import Stack
 from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
 
-from .harness import BENCH_ENV, TERMINAL_EVENTS, Harness, noop_request
+from . import fair
+from .harness import TERMINAL_EVENTS, Harness, noop_request
 from .procs import CpuMeter
 from .stats import finite, percentile
 from .tables import table
+from .throughput import run_throughput
 
 if TYPE_CHECKING:
     from .runner import Config
@@ -57,6 +65,7 @@ if TYPE_CHECKING:
 #: The client's own span: the root of each job's trace.
 CLIENT = "client"
 ROOT_NAME = "submit -> terminal event seen"
+FIRST_STEP_ROOT_NAME = "submit -> first STEP_STARTED seen"
 #: Spans open for about the whole job, not hops of it: left out of the gaps.
 CONTAINERS = frozenset({"WatchJob"})
 #: The services' span processors: no export before the stack stops (see above), and
@@ -133,6 +142,9 @@ class WaterfallRun:
     spans_per_job: float = 0.0
     png: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    #: A light user's jobs traced to their first step while a heavy user floods
+    #: (``FLOOD_JOBS``): where the time to first step goes under saturation.
+    flood: WaterfallRun | None = None
 
     @property
     def total_ms(self) -> float:
@@ -155,6 +167,7 @@ class WaterfallRun:
             "png": str(self.png) if self.png else None,
             "median_job": [h.as_json() for h in self.hops],
             "warnings": self.warnings,
+            "flood": self.flood.as_json() if self.flood is not None else None,
         }
 
 
@@ -236,35 +249,49 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
 # --- one traced job -----------------------------------------------------------------------
 
 
-async def traced_job(harness: Harness) -> SpanRecord:
-    """One noop job in a trace of the client's: returns the client's (root) span."""
+async def traced_job(
+    harness: Harness,
+    metadata: tuple[tuple[str, str], ...] | None = None,
+    *,
+    to_first_step: bool = False,
+    channel: int = 0,
+) -> SpanRecord:
+    """One noop job in a trace of the client's: returns the client's (root) span, which
+    ends when the terminal event arrives or, ``to_first_step``, the first
+    ``STEP_STARTED`` (the stream is still read to the end). ``metadata``: the caller's
+    (the harness's user by default)."""
     trace_id, span_id = secrets.randbits(128) or 1, secrets.randbits(64) or 1
-    metadata = (*harness.metadata, ("traceparent", f"00-{trace_id:032x}-{span_id:016x}-01"))
+    caller = harness.metadata if metadata is None else metadata
+    metadata = (*caller, ("traceparent", f"00-{trace_id:032x}-{span_id:016x}-01"))
     started = time.time_ns()
-    job = await harness.api[0].CreateJob(noop_request(), metadata=metadata, timeout=30)
-    call = harness.notifier[0].WatchJob(
+    api = harness.api[channel % len(harness.api)]
+    job = await api.CreateJob(noop_request(), metadata=metadata, timeout=30)
+    call = harness.notifier[channel % len(harness.notifier)].WatchJob(
         notifier_service_pb2.WatchJobRequest(job_id=job.job_id), metadata=metadata, timeout=60
     )
     final: jobs_pb2.JobEvent | None = None
+    first_step_at: int | None = None
     try:
         async for event in call:
+            if event.type == jobs_pb2.JOB_EVENT_TYPE_STEP_STARTED and first_step_at is None:
+                first_step_at = time.time_ns()
             if event.type in TERMINAL_EVENTS:
                 final = event
                 break
     finally:
         call.cancel()
     ended = time.time_ns()
-    if final is None:
+    if final is None or (to_first_step and first_step_at is None):
         raise RuntimeError(f"the stream of job {job.job_id} ended without a terminal event")
     return SpanRecord(
         trace_id=f"{trace_id:032x}",
         span_id=f"{span_id:016x}",
         parent_id="",
-        name=ROOT_NAME,
+        name=FIRST_STEP_ROOT_NAME if to_first_step else ROOT_NAME,
         service=CLIENT,
         kind="CLIENT",
         start_ns=started,
-        end_ns=ended,
+        end_ns=first_step_at if to_first_step and first_step_at is not None else ended,
         attributes={"job.id": job.job_id, "job.status": jobs_pb2.JobEventType.Name(final.type)},
     )
 
@@ -344,10 +371,16 @@ def analyse(
     for span in spans:
         by_trace[span.trace_id].append(span)
     run = WaterfallRun(jobs=len(roots), totals_ms=[r.duration_ms for r in roots])
-    complete = [
-        (root, by_trace[root.trace_id])
+    # What a job's trace holds once its root has ended (the steps after the first, for a
+    # root that ends at the first step) is no part of what the root measured.
+    within = {
+        root.trace_id: [s for s in by_trace[root.trace_id] if s.start_ns < root.end_ns]
         for root in roots
-        if set(services) <= {s.service for s in by_trace[root.trace_id]}
+    }
+    complete = [
+        (root, within[root.trace_id])
+        for root in roots
+        if set(services) <= {s.service for s in within[root.trace_id]}
     ]
     run.complete = len(complete)
     if len(complete) < len(roots):
@@ -380,9 +413,12 @@ async def run_waterfall(
     receiver = Receiver()
     endpoint = await receiver.start()
     env = {
-        **BENCH_ENV,
+        **config.stack_env,
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        # Only the client's traces (a sampled traceparent): the flood's jobs are not
+        # recorded, so it costs what it costs untraced.
+        "OTEL_TRACES_SAMPLER": "parentbased_always_off",
         **EXPORT_ENV,
     }
     stack = Stack(root / "waterfall", extra_env=env)
@@ -395,6 +431,7 @@ async def run_waterfall(
                 if on_open is not None:
                     await on_open(harness)
                 roots = await _jobs(config, harness, say)
+                light = await _under_flood(config, harness, say)
             finally:
                 await harness.close()
         finally:
@@ -403,6 +440,7 @@ async def run_waterfall(
         await receiver.settle()
         services = ("job_api", "orchestrator", "ai_worker", "notifier")
         run = analyse(roots, receiver.spans, services)
+        run.flood = analyse(light, receiver.spans, services)
     finally:
         await receiver.stop()
     if run.hops:
@@ -412,7 +450,8 @@ async def run_waterfall(
     say(
         f"waterfall: {run.complete} traced jobs, p50 {percentile(run.totals_ms, 50):.1f} ms; "
         f"the median job {run.total_ms:.1f} ms, {run.uncovered_ms:.1f} ms of it between "
-        f"spans; {run.png or 'no picture'}"
+        f"spans; {run.png or 'no picture'}; under the flood, to the first step p50 "
+        f"{percentile(run.flood.totals_ms, 50):.1f} ms"
     )
     return run
 
@@ -431,11 +470,47 @@ async def _jobs(config: Config, harness: Harness, say: Callable[[str], None]) ->
     return [await traced_job(harness) for _ in range(config.latency_probes)]
 
 
+async def _under_flood(
+    config: Config, harness: Harness, say: Callable[[str], None]
+) -> list[SpanRecord]:
+    """The fairness phase's flood (``bench.fair``: the heavy user's jobs, 50 ms a step),
+    untraced, and once its every CreateJob is answered, the light user's jobs, one every
+    ``LIGHT_SPACING_S``, each traced to its first step."""
+    heavy_jobs, light_jobs = fair.sizes(config)
+    submitted = asyncio.Event()
+    heavy = asyncio.create_task(
+        run_throughput(
+            harness,
+            heavy_jobs,
+            fair.IN_FLIGHT,
+            request=noop_request(sleep_ms=fair.HEAVY_SLEEP_MS),
+            submitted=submitted,
+        )
+    )
+    await submitted.wait()
+    metadata = (("authorization", f"Bearer {harness.stack.token(fair.LIGHT)}"),)
+    probes: list[asyncio.Task[SpanRecord]] = []
+    start = time.monotonic()
+    for n in range(light_jobs):
+        await asyncio.sleep(max(0.0, start + n * fair.LIGHT_SPACING_S - time.monotonic()))
+        probes.append(
+            asyncio.create_task(traced_job(harness, metadata, to_first_step=True, channel=n))
+        )
+    roots = await asyncio.gather(*probes)
+    flood = await heavy
+    say(
+        f"waterfall: the light user's {len(roots)} jobs traced under a flood of "
+        f"{flood.accepted} jobs at {flood.jobs_per_s:,.0f} jobs/s"
+    )
+    await harness.quiesce()
+    return list(roots)
+
+
 # --- the report -----------------------------------------------------------------------------
 
 
 def lines(run: WaterfallRun | None) -> list[str]:
-    """The median job's waterfall, for the report."""
+    """The median job's waterfall, for the report, and the light user's under the flood."""
     if run is None:
         return []
     out = [
@@ -445,9 +520,26 @@ def lines(run: WaterfallRun | None) -> list[str]:
         f"jobs, {run.total_ms:.1f} ms (p50 of all {percentile(run.totals_ms, 50):.1f}, p99 "
         f"{percentile(run.totals_ms, 99):.1f}); gap = time before a hop in which no span "
         f"of the job was open (transport, queues); p50s: the same hop's medians over all jobs:",
+        *_hop_table(run),
     ]
+    if run.png:
+        out.append(f"picture: {run.png}")
+    if run.flood is not None:
+        flood = run.flood
+        out += [
+            "",
+            f"the same stack, a light user's first step while a heavy user floods (the "
+            f"fairness phase's flood, untraced): the median of {flood.complete} light jobs, "
+            f"submit -> first STEP_STARTED seen, {flood.total_ms:.1f} ms (p50 of all "
+            f"{percentile(flood.totals_ms, 50):.1f}, p99 {percentile(flood.totals_ms, 99):.1f}):",
+            *_hop_table(flood),
+        ]
+    return out
+
+
+def _hop_table(run: WaterfallRun) -> list[str]:
     if not run.hops:
-        return [*out, "  no complete trace"]
+        return ["  no complete trace"]
     body = [
         [
             h.name,
@@ -460,7 +552,7 @@ def lines(run: WaterfallRun | None) -> list[str]:
         ]
         for h in run.hops
     ]
-    out += table(
+    out = table(
         ["hop", "service", "start ms", "ms", "gap ms", "ms p50", "gap p50"], body, "<<>>>>>"
     )
     largest = sorted(
@@ -471,8 +563,6 @@ def lines(run: WaterfallRun | None) -> list[str]:
         f"between spans {run.uncovered_ms:.2f} ms of {run.total_ms:.2f}; longest hops: "
         + ", ".join(f"{h.name} ({h.service}) {h.duration_ms:.2f}" for h in largest)
     )
-    if run.png:
-        out.append(f"picture: {run.png}")
     return out
 
 

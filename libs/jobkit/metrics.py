@@ -121,6 +121,14 @@ DISPATCH_HELD = Gauge(
     "1 while workers are saturated and step attempts wait in the ready queue to be "
     "released fairly; 0 while they go to the workers straight away (orchestrator).",
 )
+ORCHESTRATOR_BATCH = Histogram(
+    "jobs_orchestrator_batch_inputs",
+    "Inputs (step reports, submissions) an orchestrator decided and committed in one "
+    "transaction, by lane (``main``; ``express``: newcomers' results, decided apart). "
+    "Larger under load: one commit carries more.",
+    ["lane"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 DISPATCH_ROUNDS = Counter(
     "jobs_dispatch_rounds_total",
     "The fair dispatcher's rounds (orchestrator), by what each did: ``open`` (nothing "

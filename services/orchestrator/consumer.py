@@ -183,12 +183,16 @@ class Orchestrator:
         on different jobs commit independently (each write is checked against its job's
         version, as between replicas)."""
         await asyncio.gather(
-            self._consume(self._queue, proves_alive=True),
-            self._consume(self._express, proves_alive=False),
+            self._consume(self._queue, lane="main", proves_alive=True),
+            self._consume(self._express, lane=bus.EXPRESS_LANE, proves_alive=False),
         )
 
     async def _consume(
-        self, queue: asyncio.Queue[tuple[Msg, int] | _Wake], *, proves_alive: bool
+        self,
+        queue: asyncio.Queue[tuple[Msg, int] | _Wake],
+        *,
+        lane: str,
+        proves_alive: bool,
     ) -> None:
         """One queue's loop. Only the main queue's (woken by ticks) says the orchestrator
         is alive: a newcomer's result committed beside a stuck main loop must not hide it
@@ -200,6 +204,7 @@ class Orchestrator:
                 batch.append(queue.get_nowait())
             received = [m for m in batch if not isinstance(m, _Wake)]
             if received:
+                metrics.ORCHESTRATOR_BATCH.labels(lane).observe(len(received))
                 messages = [msg for msg, _ in received]
                 try:
                     await self.process(messages, arrived_ns=[at for _, at in received])

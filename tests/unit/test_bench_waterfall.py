@@ -4,10 +4,12 @@ lines and the picture, on hand-made spans."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from bench.waterfall import (
     CLIENT,
+    FIRST_STEP_ROOT_NAME,
     ROOT_NAME,
     SpanRecord,
     WaterfallRun,
@@ -87,3 +89,22 @@ def test_the_picture_is_drawn(tmp_path: Path) -> None:
     draw(run, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size < 100_000
+
+
+def test_a_root_that_ends_at_the_first_step_leaves_out_what_came_after() -> None:
+    root, spans = job("t", 12)
+    # A root that ended when the first step was seen (11.2 ms): the second step and its
+    # fan-out, later in the same trace, are no part of it.
+    first = replace(root, name=FIRST_STEP_ROOT_NAME, end_ns=int(11.2 * MS))
+    later = [
+        span("t", "step noop.b", "ai_worker", 11.3, 13),
+        span("t", "fan out event", "notifier", 13.5, 14),
+    ]
+    run = analyse([first], [*spans, *later], ["job_api", "ai_worker"])
+    names = [h.name for h in run.hops]
+    assert "step noop.b" not in names
+    assert names.count("fan out event") == 1
+    assert run.total_ms == 11.2
+    under_flood = WaterfallRun(jobs=1, complete=1, totals_ms=[12.0], hops=run.hops, flood=run)
+    text = "\n".join(lines(under_flood))
+    assert "a light user's first step while a heavy user floods" in text
