@@ -328,7 +328,11 @@ def waterfall(root: SpanRecord, spans: Sequence[SpanRecord]) -> list[Hop]:
         seen[(span.service, span.name)] += 1
     rows.append(
         Hop(
-            name="terminal event at the client",
+            name=(
+                "first STEP_STARTED at the client"
+                if root.name == FIRST_STEP_ROOT_NAME
+                else "terminal event at the client"
+            ),
             service=CLIENT,
             start_ms=root.duration_ms,
             duration_ms=0.0,

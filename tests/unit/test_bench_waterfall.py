@@ -108,3 +108,4 @@ def test_a_root_that_ends_at_the_first_step_leaves_out_what_came_after() -> None
     under_flood = WaterfallRun(jobs=1, complete=1, totals_ms=[12.0], hops=run.hops, flood=run)
     text = "\n".join(lines(under_flood))
     assert "a light user's first step while a heavy user floods" in text
+    assert run.hops[-1].name == "first STEP_STARTED at the client"
