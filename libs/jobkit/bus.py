@@ -19,7 +19,8 @@ Core NATS (no stream) carries what Postgres already holds durably and a subscrib
 recover by other means: ``jobs.events.<job_id>`` (committed events, for the notifier, which
 replays gaps from Postgres), ``jobs.cancel`` (stop-this-step notices to workers) and
 ``jobs.offers`` (a new job's first step, offered to a free worker before JetStream: its
-outbox row stands until the sweeper finds that worker has reported on it).
+outbox row stands until the sweeper finds that worker has reported on it) and
+``jobs.snapshots`` (a new job as written, so an orchestrator need not read it back).
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ OFFER_REFUSED = b"refused"
 #: When the offerer stops waiting for an answer (Unix time, ms): a worker that reads the
 #: offer later refuses it, since by then the attempt has gone through JetStream.
 OFFER_DEADLINE_HEADER = "Jobs-Offer-Deadline"
+#: A new job as job_api wrote it (core NATS, ``jobkit.snapshots``), for every
+#: orchestrator's memory: the first result on it is decided without reading it back.
+SNAPSHOT_SUBJECT = "jobs.snapshots"
 #: The fair dispatcher's word (core NATS, ``jobkit.dispatch_gate``): whether step attempts
 #: are held in Postgres's ready queue (``held``) or published straight away (``open``),
 #: and the wake-up that tells it ready rows were committed.

@@ -539,6 +539,27 @@ def as_written(before: JobRecord, change: JobChange, now: datetime) -> JobRecord
     )
 
 
+def as_created(new: NewJob, now: datetime) -> JobRecord:
+    """The new job as ``create_jobs`` at ``now`` leaves it in Postgres, as a read would
+    return it: its row and its steps hold only what the insert writes (``NewJobRow``,
+    ``NewStepRow``), everything else at the columns' defaults."""
+    job = as_written(new.job, new.change, now)
+    return replace(
+        job,
+        result=None,
+        error_code=None,
+        error_message=None,
+        finished_at=None,
+        usage=(),
+        steps=tuple(
+            StepRecord(
+                s.job_id, s.position, s.name, s.status, output=s.output, finished_at=s.finished_at
+            )
+            for s in job.steps
+        ),
+    )
+
+
 async def with_usage(conn: Conn, jobs: Sequence[JobRecord]) -> list[JobRecord]:
     """The jobs with their model usage (per step and model, summed over attempts)."""
     if not jobs:

@@ -14,7 +14,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2, struct_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, limits, metrics, planning, store, tracing, webhooks
+from jobkit import control, limits, metrics, planning, snapshots, store, tracing, webhooks
 from jobkit.artifacts import (
     ArtifactCorrupted,
     ArtifactError,
@@ -288,6 +288,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         # Recorded only: CREATED carries the job's trace to the notifier.
         traces = {job.id: job.trace_context} if tracing.recording() else None
         await publish_events(self._nc, events, traces)
+        # Before the first step goes out: the orchestrator has the job before its result.
+        await snapshots.announce(self._nc, store.as_created(planned, now))
         self._relay.submit(outbox_rows)
         if self._gate is not None:
             await self._gate.committed([planned.job], frees_slots=False)

@@ -37,7 +37,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from opentelemetry.trace import Span, SpanKind
 
-from jobkit import bus, metrics, store, tracing
+from jobkit import bus, metrics, snapshots, store, tracing
 from jobkit.catalog import Catalog
 from jobkit.db import Conn, wrap_db_errors
 from jobkit.dispatch_gate import DispatchGate
@@ -160,13 +160,25 @@ class Orchestrator:
 
     async def subscribe_results(self) -> None:
         """Take attempts' results (core NATS requests): shared with the other replicas, and
-        on this replica's own subject, those of the steps it handed over."""
+        on this replica's own subject, those of the steps it handed over; and the new jobs
+        job_api announces, into memory."""
         self._results = [
             await self._nc.subscribe(
                 bus.RESULT_SUBJECT, queue=bus.RESULT_QUEUE, cb=self._enqueue, pending_msgs_limit=-1
             ),
             await self._nc.subscribe(self.result_subject, cb=self._enqueue, pending_msgs_limit=-1),
+            # Every replica: any of them may take the job's first result.
+            await self._nc.subscribe(
+                bus.SNAPSHOT_SUBJECT, cb=self._on_snapshot, pending_msgs_limit=-1
+            ),
         ]
+
+    async def _on_snapshot(self, msg: Msg) -> None:
+        try:
+            job = snapshots.decode(msg.data)
+        except (ValueError, KeyError, TypeError):
+            return  # not one this release wrote: the job is read when its result comes
+        self._memory.seed(job)
 
     async def stop(self) -> None:
         """Take nothing new; the batch in hand commits, the rest go back for another replica."""

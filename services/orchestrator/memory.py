@@ -6,8 +6,10 @@ from, so a job that changed elsewhere (job_api's cancel, another replica's heart
 fails the write whole (``store.StaleRead``), and the batch is decided again from Postgres
 under row locks. What matters is that it is rarely stale: a job's results come back to
 the orchestrator that handed its next step over (``ResultAnswer.result_subject``), so at
-rest, on a step's critical path, the read round trip is gone. Under load a batch holds
-many jobs, some not here, and is read in one round trip as before.
+rest, on a step's critical path, the read round trip is gone; a new job's first result
+needs none either, since job_api sends every replica the job as it created it
+(``jobkit.snapshots``, ``seed``). Under load a batch holds many jobs, some not here, and
+is read in one round trip as before.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class JobMemory:
         while self._jobs and (len(self._jobs) > self._capacity or self._bytes > self._max_bytes):
             _, oldest = self._jobs.popitem(last=False)
             self._bytes -= _size(oldest)
+
+    def seed(self, job: JobRecord) -> None:
+        """A job as another process created it (``jobkit.snapshots``), unless this replica
+        already has it: then what it has is its own later write."""
+        if job.id not in self._jobs and not job.status.terminal:
+            self.remember([job])
 
     def forget(self, job_ids: Iterable[uuid.UUID]) -> None:
         """Jobs whose state here may be wrong: a write that failed, or whose outcome is

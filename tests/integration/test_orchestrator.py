@@ -16,7 +16,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from jobkit import bus, control, store
+from jobkit import bus, control, planning, snapshots, store
 from jobkit.catalog import Catalog
 from jobkit.convert import dict_to_struct, struct_from_bytes, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
@@ -481,3 +481,98 @@ async def test_an_express_result_is_decided_while_the_main_queue_s_batch_waits(
         assert orchestrator.last_progress == alive_at
         await holding.rollback()
         assert (await stuck).data == bus.RESULT_SETTLED
+
+
+async def created_by_job_api(pool: asyncpg.Pool) -> tuple[JobRecord, worker_pb2.StepTask]:
+    """A noop job planned and committed as CreateJob does, its first step dispatched with
+    it: the job as created, and the first step's task (the worker's, once offered)."""
+    now = datetime.now(UTC)
+    request = planning.CreateRequest("noop", dict_to_struct({}).SerializeToString(), {}, None)
+    planned = planning.plan(
+        planning.validate(request, CATALOG, max_input_bytes=1024),
+        owner="alice",
+        job_id=uuid.uuid4(),
+        now=now,
+        trace_context="",
+    )
+    async with pool.acquire() as conn:
+        await store.create_jobs(conn, [planned], now)
+    (first,) = planned.change.outbox
+    return store.as_created(planned, now), worker_pb2.StepTask.FromString(first.payload)
+
+
+async def test_a_new_job_s_first_result_is_decided_from_the_job_job_api_sent(
+    pool: asyncpg.Pool, nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """job_api sends every orchestrator the job it created (``jobkit.snapshots``): the
+    first result on it is decided without reading it from Postgres."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    reads: list[list[uuid.UUID]] = []
+    fetch_jobs = store.fetch_jobs
+
+    async def counted(conn: Any, job_ids: list[uuid.UUID], **kwargs: Any) -> Any:
+        reads.append(list(job_ids))
+        return await fetch_jobs(conn, job_ids, **kwargs)
+
+    monkeypatch.setattr(store, "fetch_jobs", counted)
+    async with answering(orchestrator, relay):
+        job, task = await created_by_job_api(pool)
+        unannounced, unannounced_task = await created_by_job_api(pool)
+        await snapshots.announce(nc, job)
+        await nc.flush()
+        await asyncio.sleep(0.2)  # the snapshot's delivery
+        answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
+        assert worker_pb2.ResultAnswer.FromString(answer.data).next.step == "work"
+        assert reads == []
+        # Without one, the job is read, as before.
+        await nc.request(
+            bus.RESULT_SUBJECT, succeeded_result(unannounced_task, {"n": 1}), timeout=10
+        )
+        assert reads == [[unannounced.id]]
+    async with pool.acquire() as conn:
+        current = await store.fetch_job(conn, job.id)
+        events = await store.fetch_events(conn, job.id, 0)
+    assert current is not None
+    assert (current.status, current.version) == (JobStatus.RUNNING, 2)
+    assert [s.status for s in current.steps] == [
+        StepStatus.SUCCEEDED,
+        StepStatus.RUNNING,
+        StepStatus.PENDING,
+    ]
+    assert [e.event.type.value for e in events] == [
+        "CREATED",
+        "STEP_STARTED",
+        "STEP_SUCCEEDED",
+        "STEP_STARTED",
+    ]
+
+
+async def test_a_snapshot_made_stale_by_a_cancel_loses_to_the_version(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The job was cancelled after job_api sent it: the first result, decided from the
+    snapshot, fails its write on the version and is decided again from Postgres; the job
+    stays cancelled."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    async with answering(orchestrator, relay):
+        job, task = await created_by_job_api(pool)
+        await snapshots.announce(nc, job)
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        async with pool.acquire() as conn, conn.transaction():
+            locked = await store.fetch_job(conn, job.id, lock=True)
+            assert locked is not None
+            change = control.cancel(locked, datetime.now(UTC))
+            assert change is not None
+            await store.apply_changes(conn, [(locked, change)], datetime.now(UTC))
+        settled = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
+        assert settled.data == bus.RESULT_SETTLED
+    async with pool.acquire() as conn:
+        after = await store.fetch_job(conn, job.id)
+    assert after is not None
+    assert after.status is JobStatus.CANCELLED
+    assert after.steps[0].output is None

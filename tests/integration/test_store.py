@@ -13,7 +13,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from jobkit import control, store
+from jobkit import control, snapshots, store
 from jobkit.db import Conn, create_pool, migrate, migration_files
 from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
@@ -555,3 +555,52 @@ async def test_a_release_waits_for_the_wal_flush_only_when_a_cap_counts_it(
         assert mode == ("on" if capped else "off")
         # Only that transaction: the connection goes back to the pool as it was.
         assert await conn.fetchval("SHOW synchronous_commit") == "on"
+
+
+async def test_a_new_job_as_created_is_what_a_read_returns(pool: asyncpg.Pool) -> None:
+    """What job_api sends the orchestrators after CreateJob (``store.as_created``, through
+    ``jobkit.snapshots``) is the job exactly as Postgres holds it: every field a read
+    returns, for a job with every optional field set and a fork's reused step."""
+    job, _, _ = await create_job(pool, "cv_tailoring")
+    now = datetime.now(UTC)
+    fresh_id = uuid.uuid4()
+    fresh = replace(
+        job,
+        id=fresh_id,
+        steps=tuple(
+            replace(s, job_id=fresh_id)
+            if s.position
+            else replace(
+                s,
+                job_id=fresh_id,
+                status=StepStatus.SUCCEEDED,
+                output=b"reused output",
+                finished_at=now,
+            )
+            for s in job.steps
+        ),
+        progress=20,
+        phase="Queued",
+        trace_context="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        parent_id=job.id,
+        forked_from_id=job.id,
+        type_version=3,
+        priority=8,
+        not_before=now + timedelta(seconds=5),
+        deadline_at=now + timedelta(hours=1),
+        concurrency_key="tenant-1",
+        concurrency_limit=3,
+        webhook_url="https://hooks.test/b?c=d",
+    )
+    events = (
+        NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),
+        NewEvent(EventType.STEP_SUCCEEDED, JobStatus.QUEUED, 20, step=fresh.steps[0].name),
+    )
+    new = NewJob(fresh, JobChange(job=fresh, events=events), "key-1", b"hash")
+    async with pool.acquire() as conn:
+        await store.create_jobs(conn, [new], now)
+        read = await store.fetch_job(conn, fresh_id)
+    created = store.as_created(new, now)
+    assert read == created
+    assert snapshots.decode(snapshots.encode(created)) == read
+    assert (created.version, created.last_sequence) == (1, 2)

@@ -58,3 +58,19 @@ def test_memory_is_bounded_by_the_bytes_of_inputs_and_outputs_too() -> None:
     assert memory.bytes == 2500
     memory.forget([big.id])
     assert memory.bytes == 500
+
+
+def test_a_seed_never_replaces_this_replica_s_own_write() -> None:
+    memory = JobMemory()
+    job = new_job()
+    memory.seed(job)
+    assert memory.recall([job.id]) == {job.id: job}
+    # The replica wrote the job since (its first result): a late snapshot changes nothing.
+    running = replace(job, status=JobStatus.RUNNING, version=2)
+    memory.remember([running])
+    memory.seed(job)
+    assert memory.recall([job.id]) == {job.id: running}
+    # Nor is a finished job brought back by one.
+    done = new_job(status=JobStatus.CANCELLED)
+    memory.seed(done)
+    assert memory.recall([done.id]) is None
