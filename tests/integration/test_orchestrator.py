@@ -286,6 +286,16 @@ async def test_a_result_memory_would_ignore_is_decided_again_from_postgres(
         assert struct_to_dict(struct_from_bytes(work.output)) == {"n": 2}
 
 
+async def cancel_as_job_api(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """CancelJob's write: under the job's lock, behind every orchestrator's back."""
+    async with pool.acquire() as conn, conn.transaction():
+        locked = await store.fetch_job(conn, job_id, lock=True)
+        assert locked is not None
+        change = control.cancel(locked, datetime.now(UTC))
+        assert change is not None
+        await store.apply_changes(conn, [(locked, change)], datetime.now(UTC))
+
+
 async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
     pool: asyncpg.Pool, nc: NatsClient
 ) -> None:
@@ -297,12 +307,7 @@ async def test_a_cancel_makes_memory_stale_and_the_write_fails_on_the_version(
         cancelled_job, task = await start_first_step(pool, nc, orchestrator, relay)
         answer = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
         handed = worker_pb2.ResultAnswer.FromString(answer.data).next
-        async with pool.acquire() as conn, conn.transaction():
-            locked = await store.fetch_job(conn, cancelled_job.id, lock=True)
-            assert locked is not None
-            change = control.cancel(locked, datetime.now(UTC))
-            assert change is not None
-            await store.apply_changes(conn, [(locked, change)], datetime.now(UTC))
+        await cancel_as_job_api(pool, cancelled_job.id)
         settled = await nc.request(
             orchestrator.result_subject, succeeded_result(handed, {"n": 2}), timeout=10
         )
@@ -563,12 +568,7 @@ async def test_a_snapshot_made_stale_by_a_cancel_loses_to_the_version(
         await snapshots.announce(nc, job)
         await nc.flush()
         await asyncio.sleep(0.2)
-        async with pool.acquire() as conn, conn.transaction():
-            locked = await store.fetch_job(conn, job.id, lock=True)
-            assert locked is not None
-            change = control.cancel(locked, datetime.now(UTC))
-            assert change is not None
-            await store.apply_changes(conn, [(locked, change)], datetime.now(UTC))
+        await cancel_as_job_api(pool, job.id)
         settled = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {"n": 1}), timeout=10)
         assert settled.data == bus.RESULT_SETTLED
     async with pool.acquire() as conn:

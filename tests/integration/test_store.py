@@ -17,7 +17,7 @@ from jobkit import control, snapshots, store
 from jobkit.db import Conn, create_pool, migrate, migration_files
 from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
-from jobkit.model import JobChange, NewEvent, NewJob, OutboxMessage, StepUsage
+from jobkit.model import JobChange, JobRecord, NewEvent, NewJob, OutboxMessage, StepUsage
 from jobkit.sql import queries
 from tests.integration.helpers import create_job
 
@@ -295,6 +295,37 @@ _TABLES = {
 }
 
 
+def every_field_set(job: JobRecord, now: datetime) -> JobRecord:
+    """A new job like ``job`` with every optional column set, its first step a fork's
+    reused one (SUCCEEDED, with its output and when)."""
+    fresh_id = uuid.uuid4()
+    return replace(
+        job,
+        id=fresh_id,
+        steps=tuple(
+            replace(s, job_id=fresh_id)
+            if s.position
+            else replace(
+                s,
+                job_id=fresh_id,
+                status=StepStatus.SUCCEEDED,
+                output=b"reused output",
+                finished_at=now,
+            )
+            for s in job.steps
+        ),
+        parent_id=job.id,
+        forked_from_id=job.id,
+        type_version=3,
+        priority=8,
+        not_before=now,
+        deadline_at=now + timedelta(hours=1),
+        concurrency_key="tenant-1",
+        concurrency_limit=3,
+        webhook_url="https://hooks.test/b?c=d",
+    )
+
+
 async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) -> None:
     """One batch of each kind - creating a job, then a decision that touches every table -
     and every row of every array parameter is found in its table, field by field."""
@@ -302,33 +333,7 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         recording = _Recording(conn)
-        fresh_id = uuid.uuid4()
-        fresh = replace(
-            job,
-            id=fresh_id,
-            # A fork's reused step goes in SUCCEEDED, with its output and when.
-            steps=tuple(
-                replace(s, job_id=fresh_id)
-                if s.position
-                else replace(
-                    s,
-                    job_id=fresh_id,
-                    status=StepStatus.SUCCEEDED,
-                    output=b"reused output",
-                    finished_at=now,
-                )
-                for s in job.steps
-            ),
-            parent_id=job.id,
-            forked_from_id=job.id,
-            type_version=3,
-            priority=8,
-            not_before=now,
-            deadline_at=now + timedelta(hours=1),
-            concurrency_key="tenant-1",
-            concurrency_limit=3,
-            webhook_url="https://hooks.test/b?c=d",
-        )
+        fresh = every_field_set(job, now)
         # A capped job's start waits for the dispatcher: a ready row, not an outbox row.
         start = OutboxMessage(
             "jobs.steps.cv_tailoring.load", "id-0", b"zero", now, "tp0", starts_job=True
@@ -563,34 +568,11 @@ async def test_a_new_job_as_created_is_what_a_read_returns(pool: asyncpg.Pool) -
     returns, for a job with every optional field set and a fork's reused step."""
     job, _, _ = await create_job(pool, "cv_tailoring")
     now = datetime.now(UTC)
-    fresh_id = uuid.uuid4()
     fresh = replace(
-        job,
-        id=fresh_id,
-        steps=tuple(
-            replace(s, job_id=fresh_id)
-            if s.position
-            else replace(
-                s,
-                job_id=fresh_id,
-                status=StepStatus.SUCCEEDED,
-                output=b"reused output",
-                finished_at=now,
-            )
-            for s in job.steps
-        ),
+        every_field_set(job, now),
         progress=20,
         phase="Queued",
         trace_context="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        parent_id=job.id,
-        forked_from_id=job.id,
-        type_version=3,
-        priority=8,
-        not_before=now + timedelta(seconds=5),
-        deadline_at=now + timedelta(hours=1),
-        concurrency_key="tenant-1",
-        concurrency_limit=3,
-        webhook_url="https://hooks.test/b?c=d",
     )
     events = (
         NewEvent(EventType.CREATED, JobStatus.QUEUED, 0),
@@ -599,7 +581,7 @@ async def test_a_new_job_as_created_is_what_a_read_returns(pool: asyncpg.Pool) -
     new = NewJob(fresh, JobChange(job=fresh, events=events), "key-1", b"hash")
     async with pool.acquire() as conn:
         await store.create_jobs(conn, [new], now)
-        read = await store.fetch_job(conn, fresh_id)
+        read = await store.fetch_job(conn, fresh.id)
     created = store.as_created(new, now)
     assert read == created
     assert snapshots.decode(snapshots.encode(created)) == read
