@@ -74,3 +74,21 @@ def test_a_seed_never_replaces_this_replica_s_own_write() -> None:
     done = new_job(status=JobStatus.CANCELLED)
     memory.seed(done)
     assert memory.recall([done.id]) is None
+
+
+def test_a_backlog_s_seeds_never_push_out_the_jobs_this_replica_wrote() -> None:
+    memory = JobMemory(capacity=3, seeds=2)
+    running = [new_job(), new_job()]
+    memory.remember(running)
+    backlog = [new_job() for _ in range(5)]
+    for job in backlog:
+        memory.seed(job)
+    assert memory.recall([j.id for j in running]) is not None
+    # The seeds push out each other, the oldest first.
+    assert memory.recall([j.id for j in backlog[-2:]]) is not None
+    assert memory.recall([backlog[0].id]) is None
+    # A seeded job this replica then writes moves to its own memory.
+    started = replace(backlog[-1], status=JobStatus.RUNNING, version=2)
+    memory.remember([started])
+    assert memory.recall([started.id]) == {started.id: started}
+    assert len(memory) == 3 + 1  # the started job moved, not copied
