@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
@@ -45,6 +45,21 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: Planner settings for the pools of job_api and the orchestrator, whose statements each
+#: touch a handful of rows by key (a batch's jobs, a release's attempts). Postgres plans a
+#: prepared statement once for all from its sixth run on (the generic plan), from the
+#: tables' sizes at that moment, and keeps the plan until the next ANALYZE. Made while
+#: ``jobs`` is small, the batch write's plan hashes the whole table and a read by id scans
+#: it, and both go on scanning as the table grows: on a new database, a cost on every
+#: batch that grows with every job. Without scans, hash and merge joins, the plans left
+#: are index lookups, right at any size. (A statement no index serves is still a scan.)
+KEYED_LOOKUPS: Mapping[str, str] = {
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "enable_seqscan": "off",
+}
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the primary is out of reach (not a fault of the statement)."""
     return isinstance(exc, _UNAVAILABLE_ERRORS)
@@ -80,9 +95,15 @@ async def wrap_db_errors() -> AsyncIterator[None]:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, wait_s: float = 60.0
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    wait_s: float = 60.0,
+    planner: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
-    """Open a pool, waiting up to ``wait_s`` for Postgres to accept connections."""
+    """Open a pool, waiting up to ``wait_s`` for Postgres to accept connections; its
+    sessions start with the ``planner`` settings (``KEYED_LOOKUPS``)."""
     deadline = asyncio.get_running_loop().time() + wait_s
     delay = 0.1
     while True:
@@ -96,6 +117,7 @@ async def create_pool(
                 # A connection dropped by a Postgres restart is replaced on next acquire.
                 max_inactive_connection_lifetime=60,
                 reset=_keep_session,
+                server_settings=dict(planner or {}),
             )
             return pool
         except _UNAVAILABLE_ERRORS:

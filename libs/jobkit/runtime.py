@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -143,9 +143,12 @@ class Service:
             raise RuntimeError(f"{self.name} was started without the common settings")
         return self._common
 
-    async def postgres(self, *, max_size: int) -> asyncpg.Pool:
-        """The pool, once Postgres accepts connections and the schema is migrated."""
-        pool = await create_pool(self._settings().database_url, max_size=max_size)
+    async def postgres(
+        self, *, max_size: int, planner: Mapping[str, str] | None = None
+    ) -> asyncpg.Pool:
+        """The pool, once Postgres accepts connections and the schema is migrated (its
+        sessions with the ``planner`` settings: ``db.KEYED_LOOKUPS``)."""
+        pool = await create_pool(self._settings().database_url, max_size=max_size, planner=planner)
         self.on_close(pool.close)
         await migrate(pool)
         self._pool = pool

@@ -8,6 +8,7 @@ import grpc
 
 from jobkit.artifacts import open_store
 from jobkit.auth import Authenticator, watch_tokens_from_settings
+from jobkit.db import KEYED_LOOKUPS
 from jobkit.dispatch_gate import DispatchGate
 from jobkit.gen.jobs.internal.v1 import export_pb2_grpc
 from jobkit.gen.jobs.v1 import job_service_pb2, job_service_pb2_grpc
@@ -28,7 +29,7 @@ from services.job_api.servicer import JobServicer
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     async with Service.start("job_api", settings.common) as service:
-        pool = await service.postgres(max_size=20)
+        pool = await service.postgres(max_size=20, planner=KEYED_LOOKUPS)
         nc = await service.nats()
         offers = StepOffers(nc, lease_s=settings.step_lease_s) if settings.offer_steps else None
         relay = OutboxRelay(pool, nc.jetstream(), offers=offers)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from jobkit.artifacts import open_store
+from jobkit.db import KEYED_LOOKUPS
 from jobkit.dispatch_gate import DispatchGate
 from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
@@ -26,7 +27,7 @@ log = get_logger("orchestrator")
 async def main() -> None:
     settings = Settings.from_env(os.environ)
     async with Service.start("orchestrator", settings.common) as service:
-        pool = await service.postgres(max_size=10)
+        pool = await service.postgres(max_size=10, planner=KEYED_LOOKUPS)
         nc = await service.nats()
         js = nc.jetstream()
         relay = OutboxRelay(pool, js)

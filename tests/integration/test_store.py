@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from jobkit import control, snapshots, store
-from jobkit.db import Conn, create_pool, migrate, migration_files
+from jobkit.db import KEYED_LOOKUPS, Conn, create_pool, migrate, migration_files
 from jobkit.inputs import InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
 from jobkit.model import JobChange, JobRecord, NewEvent, NewJob, OutboxMessage, StepUsage
@@ -146,6 +146,50 @@ async def test_migrate_is_safe_from_many_replicas_at_once(database_url: str) -> 
     finally:
         for p in pools:
             await p.close()
+
+
+#: The statements job_api and the orchestrator run on every job, each on a few rows by key.
+KEYED_STATEMENTS = (
+    "write_changes",
+    "fetch_jobs",
+    "lock_jobs",
+    "release_ready",
+    "running_under_keys",
+    "delete_published_outbox",
+    "find_by_idempotency_key",
+)
+
+
+async def generic_plan(conn: Conn, name: str) -> str:
+    """The plan Postgres keeps for a prepared statement from its sixth run on."""
+    sql = getattr(queries, name)
+    parameters = max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+    await conn.execute(f"PREPARE {name} AS {sql}")
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    arguments = f"({', '.join(['NULL'] * parameters)})" if parameters else ""
+    rows = await conn.fetch(f"EXPLAIN EXECUTE {name}{arguments}")
+    return "\n".join(r[0] for r in rows)
+
+
+async def test_keyed_statements_are_planned_as_index_lookups_while_the_tables_are_small(
+    database_url: str,
+) -> None:
+    """A plan made while the tables are small is kept as they grow (until an ANALYZE):
+    with the services' planner settings it looks rows up by key; with the defaults the
+    batch write hashes the whole jobs table, and goes on doing so at any size."""
+    default = await create_pool(database_url, min_size=1, max_size=1)
+    keyed = await create_pool(database_url, min_size=1, max_size=1, planner=KEYED_LOOKUPS)
+    try:
+        await migrate(keyed)
+        async with default.acquire() as conn:
+            assert "Seq Scan on jobs" in await generic_plan(conn, "write_changes")
+        async with keyed.acquire() as conn:
+            for name in KEYED_STATEMENTS:
+                plan = await generic_plan(conn, name)
+                assert not re.search(r"Seq Scan|Hash Join|Merge Join", plan), (name, plan)
+    finally:
+        await default.close()
+        await keyed.close()
 
 
 async def test_event_sequences_are_gap_free_across_writers(pool: asyncpg.Pool) -> None:
