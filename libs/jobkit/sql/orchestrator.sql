@@ -132,9 +132,10 @@ WITH picked AS (
 )
 SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priority,
        t.enqueued_at,
-       EXISTS (SELECT 1 FROM jobs AS j
-               WHERE j.id = t.job_id
-                 AND j.status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')) AS live
+       -- A scalar subquery, looked up by id for each row (an EXISTS may be planned as
+       -- a hash of every unfinished job, rebuilt on every release).
+       coalesce((SELECT j.status FROM jobs AS j WHERE j.id = t.job_id)
+                IN ('QUEUED', 'RUNNING', 'WAITING_INPUT'), false) AS live
 FROM taken AS t
 WHERE (SELECT set_config('synchronous_commit',
                          CASE WHEN true = ANY($4::bool[]) THEN 'on' ELSE 'off' END,
