@@ -175,8 +175,8 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            # A step attempt a worker has reported on (one taken when offered) is done
-            # with: only its row goes.
+            # A taken offer whose worker has reported on its attempt is done with: only
+            # its row goes. Every other row is published.
             messages = [
                 OutboxMessage(
                     r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]

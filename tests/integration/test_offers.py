@@ -119,6 +119,26 @@ async def test_a_taken_step_reported_on_is_not_sent_again(
     assert await stream_count(nc, bus.STEPS_STREAM) == 0
 
 
+async def test_a_step_nobody_took_is_published_by_the_sweeper_whatever_its_record_says(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The orchestrator records a step's attempt as it dispatches it. If that dispatch's
+    publish fails (NATS down), its row is all that is left of it: the sweeper publishes
+    it, though the step's record is at its attempt, since no worker ever took it."""
+    rows = await create_dispatched_job(pool)
+    job_id, step, attempt = rows[0][1].msg_id.split(":")  # bus.step_msg_id
+    await pool.execute(
+        "UPDATE job_steps SET status = 'RUNNING', attempt = $3 WHERE job_id = $1 AND name = $2",
+        uuid.UUID(job_id),
+        step,
+        int(attempt),
+    )
+    await pool.execute("UPDATE outbox SET not_before = now() - interval '1 second'")
+    assert await OutboxRelay(pool, nc.jetstream(), stale_after_s=0.0).sweep_once() == 1
+    assert await stream_count(nc, bus.STEPS_STREAM) == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
 async def test_a_refused_or_unheard_offer_goes_through_jetstream(
     pool: asyncpg.Pool, nc: NatsClient
 ) -> None:

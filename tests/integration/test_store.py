@@ -91,6 +91,7 @@ EXPECTED_COLUMNS = {
         "not_before",
         "created_at",
         "trace_context",
+        "taken",
     },
     "ready_steps": {
         "id",
