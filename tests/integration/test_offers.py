@@ -43,6 +43,18 @@ async def create_dispatched_job(
     return rows
 
 
+async def record_attempt(pool: asyncpg.Pool, message: OutboxMessage) -> None:
+    """The step's record at the message's attempt, RUNNING: as a worker's first report on
+    it writes it, and as the orchestrator writes it when it dispatches the attempt."""
+    job_id, step, attempt = message.msg_id.split(":")  # bus.step_msg_id
+    await pool.execute(
+        "UPDATE job_steps SET status = 'RUNNING', attempt = $3 WHERE job_id = $1 AND name = $2",
+        uuid.UUID(job_id),
+        step,
+        int(attempt),
+    )
+
+
 @asynccontextmanager
 async def worker(nc: NatsClient, answer: Answer) -> AsyncIterator[list[Msg]]:
     """A worker of the offers' queue group, answering each offer with ``answer``."""
@@ -106,13 +118,7 @@ async def test_a_taken_step_reported_on_is_not_sent_again(
     async with worker(nc, take):
         await relay.publish_committed(rows)
     # The worker's first report started the job: the step's record is at the attempt.
-    job_id, step, attempt = rows[0][1].msg_id.split(":")  # bus.step_msg_id
-    await pool.execute(
-        "UPDATE job_steps SET status = 'RUNNING', attempt = $3 WHERE job_id = $1 AND name = $2",
-        uuid.UUID(job_id),
-        step,
-        int(attempt),
-    )
+    await record_attempt(pool, rows[0][1])
     await pool.execute("UPDATE outbox SET not_before = now() - interval '1 second'")
     assert await OutboxRelay(pool, nc.jetstream(), stale_after_s=0.0).sweep_once() == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
@@ -126,13 +132,7 @@ async def test_a_step_nobody_took_is_published_by_the_sweeper_whatever_its_recor
     publish fails (NATS down), its row is all that is left of it: the sweeper publishes
     it, though the step's record is at its attempt, since no worker ever took it."""
     rows = await create_dispatched_job(pool)
-    job_id, step, attempt = rows[0][1].msg_id.split(":")  # bus.step_msg_id
-    await pool.execute(
-        "UPDATE job_steps SET status = 'RUNNING', attempt = $3 WHERE job_id = $1 AND name = $2",
-        uuid.UUID(job_id),
-        step,
-        int(attempt),
-    )
+    await record_attempt(pool, rows[0][1])
     await pool.execute("UPDATE outbox SET not_before = now() - interval '1 second'")
     assert await OutboxRelay(pool, nc.jetstream(), stale_after_s=0.0).sweep_once() == 1
     assert await stream_count(nc, bus.STEPS_STREAM) == 1
