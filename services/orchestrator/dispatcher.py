@@ -94,21 +94,6 @@ class Round:
     waiting: int = 0
 
 
-class _Gap:
-    """The mean time between events, weighted toward the last ``time_constant_s``."""
-
-    def __init__(self, time_constant_s: float) -> None:
-        self._time_constant_s = time_constant_s
-        self._at: float | None = None
-        self.mean_s = 0.0
-
-    def note(self, now: float) -> None:
-        if self._at is not None:
-            gap = now - self._at
-            self.mean_s += (1 - math.exp(-gap / self._time_constant_s)) * (gap - self.mean_s)
-        self._at = now
-
-
 def window_for(taken_per_s: float, round_gap_s: float, settings: DispatchSettings) -> int:
     """Attempts JetStream may hold undelivered: what the workers take in ``window_s``, or
     in ``_ROUNDS_COVERED`` gaps between rounds if that is longer (up to
@@ -120,23 +105,52 @@ def window_for(taken_per_s: float, round_gap_s: float, settings: DispatchSetting
     return max(settings.window, math.ceil(taken_per_s * covered_s))
 
 
-class _Rate:
-    """Events a second, averaged over about ``time_constant_s`` (an exponentially
-    weighted mean that follows uneven gaps between samples)."""
+class _Average:
+    """A value measured over each interval between notes, averaged over about
+    ``time_constant_s``: an exponentially weighted mean in which an interval weighs by its
+    length, so uneven gaps between notes are followed."""
 
     def __init__(self, time_constant_s: float) -> None:
         self._time_constant_s = time_constant_s
         self._at: float | None = None
-        self.per_s = 0.0
+        self.mean = 0.0
+
+    def _interval(self, now: float) -> float | None:
+        """The time since the last note (``None`` at the first), and the clock restarted."""
+        at, self._at = self._at, now
+        return None if at is None else now - at
+
+    def _follow(self, elapsed: float, value: float) -> None:
+        self.mean += (1 - math.exp(-elapsed / self._time_constant_s)) * (value - self.mean)
+
+
+class _Rate(_Average):
+    """Events a second."""
 
     def note(self, events: int | None, now: float) -> None:
         """``events`` happened since the last note; ``None`` (the first note, or one that
         cannot tell) only starts the clock again."""
-        if events is not None and self._at is not None:
-            elapsed = now - self._at
-            weight = 1 - math.exp(-elapsed / self._time_constant_s)
-            self.per_s += weight * (events / max(elapsed, 1e-3) - self.per_s)
-        self._at = now
+        elapsed = self._interval(now)
+        if events is not None and elapsed is not None:
+            self._follow(elapsed, events / max(elapsed, 1e-3))
+
+    @property
+    def per_s(self) -> float:
+        return self.mean
+
+
+class _Gap(_Average):
+    """The time between notes (an arithmetic mean, not the inverse of a rate: a long gap
+    among short ones is what runs a window dry)."""
+
+    def note(self, now: float) -> None:
+        elapsed = self._interval(now)
+        if elapsed is not None:
+            self._follow(elapsed, elapsed)
+
+    @property
+    def mean_s(self) -> float:
+        return self.mean
 
 
 def user_bucket(owner: str) -> str:
