@@ -177,3 +177,73 @@ async def test_a_reserve_is_kept_for_offers_until_a_backlog_shows(nc: NatsClient
     await fourth.ack()
     feed.release()
     await feed.close()
+
+
+async def test_work_in_hand_reclaims_a_released_slot_before_the_backlog(nc: NatsClient) -> None:
+    """A worker's next step of a job, handed over while its slot was lent out, takes the
+    next slot released ahead of a backlog waiting in the stream; a second such step waits
+    its turn after it; and meanwhile nothing new is pulled."""
+    await publish(nc, 3)
+    feed = await feed_for(nc, capacity=1)
+    first = await asyncio.wait_for(feed.next(), 2)
+    assert first is not None
+    reclaims = [asyncio.create_task(feed.reclaim(5.0)) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    assert not any(r.done() for r in reclaims)  # the one slot is in use
+    assert not feed.take()  # an offer would not jump the reclaims
+    await first.ack()
+    feed.release()
+    assert await asyncio.wait_for(reclaims[0], 1)
+    pulled = asyncio.create_task(feed.next())
+    await asyncio.sleep(0.3)
+    assert not reclaims[1].done()
+    assert not pulled.done()  # the backlog waits: the slot is the reclaim's
+    feed.release()
+    assert await asyncio.wait_for(reclaims[1], 1)
+    feed.release()
+    second = await asyncio.wait_for(pulled, 2)  # now the backlog has the slot
+    assert second is not None
+    assert second.data == b"1"
+    await second.ack()
+    feed.release()
+    await feed.close()
+
+
+async def test_a_slot_owed_to_an_unfilled_request_goes_to_a_reclaim(nc: NatsClient) -> None:
+    """An idle feed's request owes every free slot; when it expires unfilled, the slots it
+    owed go to the work waiting for one, before the feed asks again."""
+    feed = await feed_for(nc, capacity=2, expires_s=0.3)
+    await asyncio.sleep(0.1)  # the request for two is on the server
+    assert not feed.take()
+    started = time.monotonic()
+    assert await asyncio.wait_for(feed.reclaim(5.0), 2)
+    assert time.monotonic() - started < 1.0  # at the request's end, not the timeout
+    await publish(nc, 2)
+    msg = await asyncio.wait_for(feed.next(), 2)  # the other slot still pulls
+    assert msg is not None
+    extra = asyncio.create_task(feed.next())
+    await asyncio.sleep(0.3)
+    assert not extra.done()  # two in hand: the capacity
+    await msg.ack()
+    feed.release()
+    feed.release()  # the reclaimed slot
+    extra.cancel()
+    await feed.close()
+
+
+async def test_a_reclaim_gives_up_when_no_slot_frees_or_the_feed_stops(nc: NatsClient) -> None:
+    await publish(nc, 1)
+    feed = await feed_for(nc, capacity=1)
+    msg = await asyncio.wait_for(feed.next(), 2)
+    assert msg is not None
+    started = time.monotonic()
+    assert not await feed.reclaim(0.2)
+    assert time.monotonic() - started >= 0.2
+    waiting = asyncio.create_task(feed.reclaim(5.0))
+    await asyncio.sleep(0.05)
+    feed.stop()
+    assert not await asyncio.wait_for(waiting, 1)  # at once, not after its timeout
+    assert not await feed.reclaim(5.0)  # a stopped feed gives no slot
+    await msg.ack()
+    feed.release()
+    await feed.close()
