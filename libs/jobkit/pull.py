@@ -13,10 +13,6 @@ every delivery is counted against it exactly.
 A feed with a ``reserve`` leaves that many free slots out of its requests, for work that
 comes another way (a worker's offered steps, ``take``), unless its last request came back
 full: then a backlog waits in the stream, and every free slot asks for it.
-
-Work already in hand that needs a slot again (a worker's next step of a job, handed over
-while the slot was lent out, ``reclaim``) goes ahead of the requests: a slot released, or
-owed to a request that ends unfilled, goes to it before anything is asked for.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -72,9 +67,6 @@ class PullFeed:
         self._pump: asyncio.Task[None] | None = None
         #: The client's reconnects when the outstanding request was made.
         self._reconnects = 0
-        #: Work in hand waiting for a slot (``reclaim``), first come first served: each
-        #: future is given True with a slot, or False when the feed stops.
-        self._reclaims: deque[asyncio.Future[bool]] = deque()
 
     async def start(self) -> None:
         self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
@@ -85,52 +77,18 @@ class PullFeed:
         return await self._ready.get()
 
     def take(self) -> bool:
-        """Take a free slot for work that came another way, if one is neither in use, nor
-        owed to the outstanding request, nor waited for (``reclaim``); ``release`` it as a
-        message's."""
-        if self._closed or self._reclaims or self._free() <= 0:
+        """Take a free slot for work that came another way, if one is neither in use nor
+        owed to the outstanding request; ``release`` it as a message's."""
+        owed = self._owed if self._request is not None else 0
+        if self._closed or self._taken + owed >= self._capacity:
             return False
         self._taken += 1
         return True
 
-    async def reclaim(self, timeout_s: float) -> bool:
-        """Take a slot for work already in hand, ahead of the pull requests: at once if one
-        is free, else the first one released (or owed to a request that ends unfilled),
-        waiting at most ``timeout_s``. False if none came in time, or the feed stopped:
-        the caller gives the work back. ``release`` the slot as a message's."""
-        if self.take():
-            return True
-        if self._closed:
-            return False
-        waiting: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._reclaims.append(waiting)
-        try:
-            return await asyncio.wait_for(waiting, timeout_s)
-        except TimeoutError:
-            return False
-        finally:
-            with contextlib.suppress(ValueError):
-                self._reclaims.remove(waiting)
-
     def release(self) -> None:
-        """A message handed over is done with (acked, nakked or abandoned): its slot is free,
-        for work waiting to reclaim one first."""
+        """A message handed over is done with (acked, nakked or abandoned): its slot is free."""
         self._taken -= 1
-        self._grant()
         self._changed.set()
-
-    def _free(self) -> int:
-        """Slots neither in use nor owed to the outstanding request."""
-        owed = self._owed if self._request is not None else 0
-        return self._capacity - self._taken - owed
-
-    def _grant(self) -> None:
-        """Give free slots to the work waiting to reclaim one, in turn."""
-        while self._reclaims and self._free() > 0:
-            waiting = self._reclaims.popleft()
-            if not waiting.done():
-                self._taken += 1
-                waiting.set_result(True)
 
     def stop(self) -> None:
         """Stop asking: ``next`` returns ``None`` once the messages already here are taken;
@@ -139,10 +97,6 @@ class PullFeed:
             self._closed = True
             self._changed.set()
             self._ready.put_nowait(None)
-            while self._reclaims:
-                waiting = self._reclaims.popleft()
-                if not waiting.done():
-                    waiting.set_result(False)
 
     async def close(self) -> None:
         """``stop``, wait for the outstanding request to end, and drop the subscription.
@@ -185,7 +139,6 @@ class PullFeed:
         loop = asyncio.get_running_loop()
         asked_at = loop.time()
         while not self._closed:
-            self._grant()  # slots freed by a request given up go to reclaims first
             free = self._capacity - self._taken
             if not self._backlog and free > self._reserve:
                 free -= self._reserve
@@ -235,7 +188,6 @@ class PullFeed:
                     log.warning("pull_request_refused", status=status)
                     self._refused = True
                 self._request = None
-                self._grant()  # what the request still owed is free
                 self._changed.set()
             return
         self._owed -= 1

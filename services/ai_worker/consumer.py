@@ -14,13 +14,11 @@ one of its express slots, for the express lane's offers), takes an offer into on
 them, and runs it with nothing to ack: if the worker dies before reporting on it, job_api's
 outbox publishes the attempt again once a lease would run out.
 
-A slot is held while a step's handler runs (``_Slot``): while its result is out, it is
-lent back and the feed pulls another step into it. A worker whose step succeeded asks for
-the job's next step (``take_next``), and the orchestrator may answer with it; the worker
-runs it in a slot it reclaims ahead of the pulls (``_Delivery.following``). Such a step is
-in no queue: it is leased from its dispatch, and if the worker dies, the lease runs out
-and the attempt is retried, as for a worker that dies mid-step. A worker that stops, or
-whose slots all stay busy for a heartbeat's interval, hands it to JetStream.
+A worker whose step succeeded has that step's slot free: its result says so
+(``take_next``), and the orchestrator may answer with the job's next step, which the
+worker then runs in the same slot (``_Delivery.following``). Such a step is in no queue: it
+is leased from its dispatch, and if the worker dies, the lease runs out and the attempt
+is retried, as for a worker that dies mid-step. A worker that stops hands it to JetStream.
 
 The step is a span of its job's trace (``step <type>.<step>``); when spans are recorded,
 so are the dispatch's wait for this worker (``wait for worker``, from the message's
@@ -254,18 +252,6 @@ class _RunningAttempt:
             self.run.cancel()
 
 
-@dataclass(slots=True, eq=False)
-class _Slot:
-    """A chain's slot in its feed (``PullFeed``): held while a step's handler runs. While
-    the step's result is out (an orchestrator commits it: a round trip, and the longest
-    part of a short step's time in the slot) the slot is lent back, so the feed pulls
-    another step into it; the job's next step, handed over in the answer, reclaims one
-    ahead of the pulls. ``WORKER_CONCURRENCY`` bounds the handlers running at once."""
-
-    feed: PullFeed
-    held: bool = True
-
-
 class Worker:
     def __init__(
         self,
@@ -306,8 +292,6 @@ class Worker:
         self._max_step_deliveries = max_step_deliveries
         self._output_interval_s = output_interval_s
         self._running: dict[AttemptKey, _RunningAttempt] = {}
-        #: Results sent and not yet answered whose slots are lent back (``_lend``).
-        self._results_out = 0
         #: Tells this process's heartbeats apart from another's on the same attempt.
         self._instance = uuid.uuid4().hex[:12]
         self._stopping = asyncio.Event()
@@ -420,41 +404,22 @@ class Worker:
         await self._run_chain(delivery, feed)
 
     async def _run_chain(self, first: _Delivery, feed: PullFeed) -> None:
-        """Run a step, then each next step of its job handed over in the answers, in a slot
-        of ``feed``: the one it came with, lent back while each result is out and
-        reclaimed for the next step (``_Slot``); then free the slot."""
+        """Run a step, then each next step of its job handed over in the answers, in the
+        slot of ``feed`` it holds; then free the slot."""
         delivery: _Delivery | None = first
-        slot = _Slot(feed)
         try:
             while delivery is not None:
-                if not slot.held:
-                    # As long as a step runs before its first beat: the lease still holds.
-                    slot.held = await feed.reclaim(self._heartbeat_s)
-                if self._stopping.is_set() or not slot.held:
-                    # Arrived as the worker stops, or every slot stayed busy: another
-                    # worker takes it instead.
+                if self._stopping.is_set():
+                    # Arrived as the worker stops: another worker takes it instead.
                     await self._give_back(delivery, feed)
                     break
-                delivery = await self._execute(delivery, slot)
+                delivery = await self._execute(delivery, feed)
         except Exception as exc:
             # Unacked, the step comes back to some worker after its ack wait (a handed
             # one, after its lease).
             log.error("step_execution_failed", error=type(exc).__name__)
         finally:
-            if slot.held:
-                feed.release()
-
-    def _lend(self, slot: _Slot) -> bool:
-        """Lend ``slot`` back to its feed while the step's result is out, unless as many
-        results as the worker has slots are out already: then it stays held, and the
-        worker takes nothing new until an orchestrator answers (an orchestrator down
-        stops the worker there, rather than letting it run a backlog it cannot report)."""
-        if self._results_out >= self._concurrency:
-            return False
-        self._results_out += 1
-        slot.held = False
-        slot.feed.release()
-        return True
+            feed.release()
 
     async def _give_back(self, delivery: _Delivery, feed: PullFeed | None = None) -> None:
         """For another worker to run at once: a pulled message goes back to JetStream; a
@@ -497,11 +462,9 @@ class Worker:
             except Exception as exc:
                 log.warning("unsubscribe_failed", error=type(exc).__name__)
 
-    async def _execute(self, delivery: _Delivery, slot: _Slot | None = None) -> _Delivery | None:
+    async def _execute(self, delivery: _Delivery, feed: PullFeed | None = None) -> _Delivery | None:
         """Run the attempt and settle its result; returns the job's next step when the
-        answer hands it over. The attempt's ``slot`` (none: outside any feed) is lent back
-        while the result is out (``_lend``)."""
-        feed = slot.feed if slot is not None else None
+        answer hands it over."""
         if delivery.msg is not None and tracing.recording():
             _record_wait(delivery.msg)
         task = delivery.task
@@ -530,16 +493,12 @@ class Worker:
             following = None
             if report is not None:
                 report.take_next = isinstance(outcome, Succeeded) and not self._stopping.is_set()
-                lent = slot is not None and self._lend(slot)
                 try:
                     following = await self._send_result(report, delivery)
                 except ResultNotSettled as unsettled:
                     log.info("step_handed_back", reason=str(unsettled))
                     await self._give_back(delivery, feed)
                     return None
-                finally:
-                    if lent:
-                        self._results_out -= 1
             try:
                 await delivery.ack()
             except Exception as exc:
