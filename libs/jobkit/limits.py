@@ -75,17 +75,16 @@ async def check_token_budget(conn: Conn, owner: str, tokens_per_day: int) -> Non
 _DAY = timedelta(days=1)
 
 
-async def check_running(conn: Conn, owner: str, limit: int, *, count: bool = False) -> int | None:
+async def check_running(conn: Conn, owner: str, limit: int, *, count_to: int = 0) -> int | None:
     """Inside the creating transaction: refuse a job beyond ``limit`` unfinished ones
     (queued or running; one waiting for input holds nothing). Returns how many there are,
-    up to the limit (without one, 0 or 1: whether there is any), when it counted them: for
-    a limit, or when asked (``count``), under the user's lock either way; ``None``
+    counted up to the larger of ``limit`` and ``count_to``, when it counted them: for a
+    limit, or when asked (``count_to``), under the user's lock either way; ``None``
     otherwise."""
-    if limit <= 0 and not count:
+    if limit <= 0 and count_to <= 0:
         return None
     await _lock_user(conn, "running", owner)
-    bound = limit if limit > 0 else 1
-    running: int = await conn.fetchval(queries.count_running_jobs, owner, bound)
+    running: int = await conn.fetchval(queries.count_running_jobs, owner, max(limit, count_to))
     if 0 < limit <= running:
         raise ResourceExhausted(
             f"too many unfinished jobs: at most {limit} at a time", retry_after_s=5.0
@@ -93,11 +92,12 @@ async def check_running(conn: Conn, owner: str, limit: int, *, count: bool = Fal
     return running
 
 
-async def any_unfinished(conn: Conn, owner: str) -> bool:
-    """Whether the user has a job queued or running, without their lock: a yes stays true
-    until one of those jobs finishes, so only a no needs ``check_running`` to be sure."""
-    found: int = await conn.fetchval(queries.count_running_jobs, owner, 1)
-    return found > 0
+async def unfinished_at_least(conn: Conn, owner: str, n: int) -> bool:
+    """Whether the user has ``n`` or more jobs queued or running, without their lock: a yes
+    stays true until one of those jobs finishes, so only a no needs ``check_running`` to be
+    sure."""
+    found: int = await conn.fetchval(queries.count_running_jobs, owner, n)
+    return found >= n
 
 
 async def open_watch(conn: Conn, owner: str, limits: Limits) -> uuid.UUID | None:

@@ -63,7 +63,7 @@ from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
 from services.job_api.admission import Admission, refuse_past_backlog
-from services.job_api.newcomers import Regulars
+from services.job_api.newcomers import NEWCOMER_UNFINISHED, Regulars
 from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import BulkFilter, ListFilter
@@ -250,24 +250,28 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             await limits.check_token_budget(conn, caller.subject, self._limits.tokens_per_day)
             # One statement commits the job; the running-jobs quota, and the newcomer's
             # check while the dispatcher holds, need a transaction around their check and
-            # that statement (under the user's lock: a burst of one user's CreateJobs is
-            # one newcomer, not many). The check looks first without the lock: a user with
-            # a job unfinished (a flood's every CreateJob but its first) is no newcomer
-            # until that job ends, and commits in one statement, as when nothing holds.
+            # that statement (under the user's lock: a burst of one user's CreateJobs
+            # makes one or two newcomer's jobs, not many). The check looks first without
+            # the lock: a user with more unfinished than a newcomer (a flood's every
+            # CreateJob but its first two) is none until those jobs end, and commits in
+            # one statement, as when nothing holds.
             holding = self._holding
             newcomer_check = holding and not (
-                self._limits.running_jobs <= 0 and await self._unfinished(conn, caller.subject)
+                self._limits.running_jobs <= 0 and await self._past_newcomer(conn, caller.subject)
             )
             checked = self._limits.running_jobs > 0 or newcomer_check
             try:
                 with tracing.child_span("commit job"):  # recorded only
                     async with conn.transaction() if checked else contextlib.nullcontext():
                         running = await limits.check_running(
-                            conn, caller.subject, self._limits.running_jobs, count=newcomer_check
+                            conn,
+                            caller.subject,
+                            self._limits.running_jobs,
+                            count_to=NEWCOMER_UNFINISHED + 1 if newcomer_check else 0,
                         )
-                        if newcomer_check and running == 0:
-                            # Nothing of theirs waits or runs: no turn of the fair dispatcher
-                            # to wait for (it would be theirs): the express lane.
+                        if newcomer_check and (running or 0) <= NEWCOMER_UNFINISHED:
+                            # Nothing of theirs waits: no turn of the fair dispatcher to
+                            # wait for (it would be theirs): the express lane.
                             planned = planning.expressed(planned)
                         events, outbox_rows = await store.create_jobs(
                             conn, [planned], now, hold_steps=holding
@@ -579,12 +583,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         if self._gate is not None:
             await self._gate.committed(c.job for _, c in changes)
 
-    async def _unfinished(self, conn: Conn, owner: str) -> bool:
-        """Whether ``owner`` has a job queued or running (a yes seen lately is trusted:
-        ``newcomers``)."""
+    async def _past_newcomer(self, conn: Conn, owner: str) -> bool:
+        """Whether ``owner`` has more jobs queued or running than a newcomer has (a yes seen
+        lately is trusted: ``newcomers``)."""
         if self._regulars.known(owner):
             return True
-        if found := await limits.any_unfinished(conn, owner):
+        if found := await limits.unfinished_at_least(conn, owner, NEWCOMER_UNFINISHED + 1):
             self._regulars.seen(owner)
         return found
 

@@ -156,13 +156,16 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
         flood = await submit(heavy, 300)
         before = await express_dispatches(saturated_stack)
         first = (await submit(newcomer, 1))[0]
-        # While the first is unfinished, the second takes its turn like anyone's.
+        # With one job unfinished, a user is still a newcomer: nothing of theirs waits.
         second = (await submit(newcomer, 1))[0]
+        # With two, the third takes its turn like anyone's.
+        third = (await submit(newcomer, 1))[0]
         after = await express_dispatches(saturated_stack)
-        done = await until_finished(db, [*flood, first, second])
+        done = await until_finished(db, [*flood, first, second, third])
     # The flood's own steps never went there: it had jobs waiting.
-    assert after - before == 1
+    assert after - before == 2
     assert {r.status for r in done.values()} == {"SUCCEEDED"}
+    assert done[second].started < done[third].started
     # The newcomer's first job started before the jobs of the flood still waiting when
     # it came: at most a window and the slots' worth of them started earlier.
     earlier = sum(done[j].started < done[first].started for j in flood)
