@@ -269,7 +269,11 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                             self._limits.running_jobs,
                             count_to=NEWCOMER_UNFINISHED + 1 if newcomer_check else 0,
                         )
-                        if newcomer_check and (running or 0) <= NEWCOMER_UNFINISHED:
+                        if (
+                            newcomer_check
+                            and running is not None
+                            and running <= NEWCOMER_UNFINISHED
+                        ):
                             # Nothing of theirs waits: no turn of the fair dispatcher to
                             # wait for (it would be theirs): the express lane.
                             planned = planning.expressed(planned)
