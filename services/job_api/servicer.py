@@ -14,7 +14,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2, struct_pb2
 from nats.aio.client import Client as NatsClient
 
-from jobkit import control, limits, metrics, planning, snapshots, store, tracing, webhooks
+from jobkit import control, limits, metrics, planning, store, tracing, webhooks
 from jobkit.artifacts import (
     ArtifactCorrupted,
     ArtifactError,
@@ -63,6 +63,7 @@ from jobkit.watch_tokens import WatchTokens
 from jobtypes import CATALOG
 from services.job_api import repository
 from services.job_api.admission import Admission, refuse_past_backlog
+from services.job_api.group_commit import Created, GroupCommit, hand_over
 from services.job_api.newcomers import NEWCOMER_UNFINISHED, Regulars
 from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PagePosition, PageTokens
@@ -162,6 +163,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._limits = limits or Limits()
         self._watch_tokens = watch_tokens
         self._clock = clock
+        #: Commits new jobs that need no check under a lock, several to a statement.
+        self._creations = GroupCommit(pool, nc, relay, clock)
 
     def _caller(self, context: Context) -> Principal:
         return authenticate(self._auth, context)
@@ -260,32 +263,46 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 self._limits.running_jobs <= 0 and await self._past_newcomer(conn, caller.subject)
             )
             checked = self._limits.running_jobs > 0 or newcomer_check
-            try:
-                with tracing.child_span("commit job"):  # recorded only
-                    async with conn.transaction() if checked else contextlib.nullcontext():
-                        running = await limits.check_running(
-                            conn,
-                            caller.subject,
-                            self._limits.running_jobs,
-                            count_to=NEWCOMER_UNFINISHED + 1 if newcomer_check else 0,
-                        )
-                        if (
-                            newcomer_check
-                            and running is not None
-                            and running <= NEWCOMER_UNFINISHED
-                        ):
-                            # Nothing of theirs waits: no turn of the fair dispatcher to
-                            # wait for (it would be theirs): the express lane.
-                            planned = planning.expressed(planned)
-                        events, outbox_rows = await store.create_jobs(
-                            conn, [planned], now, hold_steps=holding
-                        )
-            except asyncpg.UniqueViolationError:
-                # A concurrent request with the same key won the race.
-                assert key is not None
-                replay = await self._replay(conn, caller, key, digest)
-                assert replay is not None
-                return replay
+            if checked or key is not None:
+                try:
+                    with tracing.child_span("commit job"):  # recorded only
+                        async with conn.transaction() if checked else contextlib.nullcontext():
+                            running = await limits.check_running(
+                                conn,
+                                caller.subject,
+                                self._limits.running_jobs,
+                                count_to=NEWCOMER_UNFINISHED + 1 if newcomer_check else 0,
+                            )
+                            if (
+                                newcomer_check
+                                and running is not None
+                                and running <= NEWCOMER_UNFINISHED
+                            ):
+                                # Nothing of theirs waits: no turn of the fair dispatcher to
+                                # wait for (it would be theirs): the express lane.
+                                planned = planning.expressed(planned)
+                            events, outbox_rows = await store.create_jobs(
+                                conn, [planned], now, hold_steps=holding
+                            )
+                except asyncpg.UniqueViolationError:
+                    # A concurrent request with the same key won the race.
+                    assert key is not None
+                    replay = await self._replay(conn, caller, key, digest)
+                    assert replay is not None
+                    return replay
+                committed: Created | None = Created(events, now)
+            else:
+                committed = None
+        # Recorded only: CREATED carries the job's trace to the notifier.
+        traced = tracing.recording()
+        if committed is None:
+            # Nothing to check under a lock, no key to collide: with others (group_commit).
+            with tracing.child_span("commit job"):  # recorded only
+                committed = await self._creations.create(planned, hold_steps=holding, traced=traced)
+        else:
+            traces = {job.id: job.trace_context} if traced else {}
+            await hand_over(self._nc, self._relay, [planned], now, events, outbox_rows, traces)
+        events, now = committed.events, committed.now
         log.info(
             "job_created",
             job_id=str(job.id),
@@ -293,12 +310,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             **({"forked_from": str(job.forked_from_id)} if job.forked_from_id else {}),
         )
         metrics.JOBS_CREATED.labels(job.type).inc()
-        # Recorded only: CREATED carries the job's trace to the notifier.
-        traces = {job.id: job.trace_context} if tracing.recording() else None
-        await publish_events(self._nc, events, traces)
-        # Before the first step goes out: the orchestrator has the job before its result.
-        await snapshots.announce(self._nc, store.as_created(planned, now))
-        self._relay.submit(outbox_rows)
         if self._gate is not None:
             await self._gate.committed([planned.job], frees_slots=False)
         return job_to_proto(replace(job, last_sequence=len(events), updated_at=now))
