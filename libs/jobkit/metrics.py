@@ -129,6 +129,12 @@ ORCHESTRATOR_BATCH = Histogram(
     ["lane"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+CREATE_BATCH = Histogram(
+    "jobs_create_batch_jobs",
+    "New jobs job_api committed in one statement (``group_commit``): one when calls come "
+    "one at a time, more while commits are in flight.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 DISPATCH_ROUNDS = Counter(
     "jobs_dispatch_rounds_total",
     "The fair dispatcher's rounds (orchestrator), by what each did: ``open`` (nothing "

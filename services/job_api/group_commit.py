@@ -29,7 +29,7 @@ from datetime import datetime
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from jobkit import snapshots, store
+from jobkit import metrics, snapshots, store
 from jobkit.db import wrap_db_errors
 from jobkit.errors import Unavailable
 from jobkit.model import EventRecord, NewJob, OutboxMessage
@@ -143,6 +143,7 @@ class GroupCommit:
 
     async def _write(self, group: Sequence[_Waiting], hold_steps: bool) -> list[Created]:
         news = [w.new for w in group]
+        metrics.CREATE_BATCH.observe(len(news))
         now = self._clock()
         async with wrap_db_errors(), self._pool.acquire() as conn:
             events, outbox_rows = await store.create_jobs(conn, news, now, hold_steps=hold_steps)
