@@ -65,10 +65,6 @@ from services.orchestrator.state_machine import (
 log = get_logger(__name__)
 
 
-#: Batches a lane decides and commits at once (``Orchestrator._consume``).
-BATCHES_IN_FLIGHT = 2
-
-
 class _Read(Enum):
     """Where a batch's jobs come from before its decisions."""
 
@@ -107,7 +103,6 @@ class Orchestrator:
         relay: OutboxRelay,
         *,
         batch_size: int,
-        batches_in_flight: int = BATCHES_IN_FLIGHT,
         timing: Timing | None = None,
         prices: PriceTable | None = None,
         step_tokens: StepTokens | None = None,
@@ -127,7 +122,6 @@ class Orchestrator:
         self._js = js
         self._relay = relay
         self._batch_size = batch_size
-        self._batches_in_flight = batches_in_flight
         self._timing = timing or Timing()
         self._prices = prices or PriceTable()
         #: Inputs with their arrival (ns since the epoch), and wake-ups.
@@ -212,23 +206,16 @@ class Orchestrator:
         lane: str,
         proves_alive: bool,
     ) -> None:
-        """One queue's loop: up to ``BATCHES_IN_FLIGHT`` batches at once, each of what
-        came while none could start. Two, so that inputs arriving while a batch waits
-        for its commit are decided meanwhile, not after it: a result's round trip was
-        a batch and a half under load (one ending, then its own). Batches in flight
-        at once may hold inputs on one job: each write is checked against its job's
-        version, as between replicas, and the later one decides again.
-
-        Only the main queue's (woken by ticks) says the orchestrator is alive: a
-        newcomer's result committed beside a stuck main loop must not hide it from the
-        liveness probe. A tick proves it only when no batch is in hand; a batch done
-        proves it too."""
+        """One queue's loop. Only the main queue's (woken by ticks) says the orchestrator
+        is alive: a newcomer's result committed beside a stuck main loop must not hide it
+        from the liveness probe."""
         loop = asyncio.get_running_loop()
-        slots = asyncio.Semaphore(self._batches_in_flight)
-        in_hand: set[asyncio.Task[None]] = set()
-
-        async def decide(received: list[tuple[Msg, int]]) -> None:
-            try:
+        while not self._stopping.is_set():
+            batch = [await queue.get()]
+            while len(batch) < self._batch_size and not queue.empty():
+                batch.append(queue.get_nowait())
+            received = [m for m in batch if not isinstance(m, _Wake)]
+            if received:
                 metrics.ORCHESTRATOR_BATCH.labels(lane).observe(len(received))
                 messages = [msg for msg, _ in received]
                 try:
@@ -239,27 +226,8 @@ class Orchestrator:
                     for msg in messages:
                         await _quietly(_unsettled(msg, delay_s=1.0))
                     await asyncio.sleep(0.5)
-                if proves_alive:
-                    self.last_progress = loop.time()
-            finally:
-                slots.release()
-
-        while not self._stopping.is_set():
-            await slots.acquire()
-            batch = [await queue.get()]
-            while len(batch) < self._batch_size and not queue.empty():
-                batch.append(queue.get_nowait())
-            received = [m for m in batch if not isinstance(m, _Wake)]
-            if not received:
-                slots.release()
-                if proves_alive and not in_hand:
-                    self.last_progress = loop.time()
-                continue
-            task = asyncio.create_task(decide(received))
-            in_hand.add(task)
-            task.add_done_callback(in_hand.discard)
-        # The batches in hand commit; what is still queued goes back.
-        await asyncio.gather(*in_hand)
+            if proves_alive:
+                self.last_progress = loop.time()
         while not queue.empty():
             left = queue.get_nowait()
             if not isinstance(left, _Wake):
