@@ -132,7 +132,7 @@ ORCHESTRATOR_BATCH = Histogram(
 CREATE_BATCH = Histogram(
     "jobs_create_batch_jobs",
     "New jobs job_api committed in one statement (``group_commit``): one when calls come "
-    "one at a time, more while commits are in flight.",
+    "one at a time, more while a commit is in flight.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 DISPATCH_ROUNDS = Counter(
