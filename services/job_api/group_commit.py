@@ -14,7 +14,7 @@ one, and jobs/s 285-290 -> 302-328 -> 332-352.
 
 A batch is one transaction, all or nothing, stamped with one time. One that fails for a
 reason other than Postgres being out of reach is tried again a job at a time, so a job
-that cannot be written (a fork whose source was deleted meanwhile) fails alone.
+that cannot be written fails alone, not the others that happened to share its batch.
 
 After its commit each batch hands its jobs over (``hand_over``), as a job committed
 alone does.
