@@ -174,7 +174,7 @@ async def hand_over(
     (``traces``: the jobs whose events carry their trace), the jobs to the orchestrators,
     and their outbox rows to the relay, so that an orchestrator has a job before its first
     result, and its watchers its ``CREATED`` first."""
-    await publish_events(nc, events, traces or None)
+    await publish_events(nc, events, traces)
     for new in news:
         await snapshots.announce(nc, store.as_created(new, now))
     relay.submit(outbox_rows)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 #: The most jobs a newcomer has queued or running (the one it submits not counted).
 NEWCOMER_UNFINISHED = 1
+#: The fewest jobs queued or running that make a user no newcomer: what is counted up to.
+PAST_NEWCOMER = NEWCOMER_UNFINISHED + 1
 #: How long an owner seen with more unfinished is taken to still have as many. Short beside
 #: a flood's CreateJob calls (a few a millisecond), long beside the query it saves.
 REMEMBER_S = 0.1

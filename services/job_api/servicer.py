@@ -64,7 +64,7 @@ from jobtypes import CATALOG
 from services.job_api import repository
 from services.job_api.admission import Admission, refuse_past_backlog
 from services.job_api.group_commit import Created, GroupCommit, hand_over
-from services.job_api.newcomers import NEWCOMER_UNFINISHED, Regulars
+from services.job_api.newcomers import NEWCOMER_UNFINISHED, PAST_NEWCOMER, Regulars
 from services.job_api.pacing import Pacer
 from services.job_api.page_tokens import PagePosition, PageTokens
 from services.job_api.repository import BulkFilter, ListFilter
@@ -271,7 +271,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                                 conn,
                                 caller.subject,
                                 self._limits.running_jobs,
-                                count_to=NEWCOMER_UNFINISHED + 1 if newcomer_check else 0,
+                                count_to=PAST_NEWCOMER if newcomer_check else 0,
                             )
                             if (
                                 newcomer_check
@@ -603,7 +603,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         lately is trusted: ``newcomers``)."""
         if self._regulars.known(owner):
             return True
-        if found := await limits.unfinished_at_least(conn, owner, NEWCOMER_UNFINISHED + 1):
+        if found := await limits.unfinished_at_least(conn, owner, PAST_NEWCOMER):
             self._regulars.seen(owner)
         return found
 
