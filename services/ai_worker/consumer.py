@@ -5,8 +5,9 @@ result goes as a core NATS request (``jobs.results``), answered after the commit
 sent again until it is settled. So a worker that dies mid-step, or before its result is
 committed, leaves the dispatch to be redelivered to another, and nothing is lost. While a
 step runs, the worker tells JetStream it is still working on it (``in_progress``) and
-renews its lease with the orchestrator (heartbeats and progress go through JetStream's
-``JOB_UPDATES``, fire and forget).
+renews its lease with the orchestrator: its heartbeats and progress go the way its result
+will, as core NATS requests answered once committed, and through JetStream's
+``JOB_UPDATES`` when no orchestrator answers (``_send_update``).
 
 A new job's first step may come offered rather than pulled (``jobkit.offers``): a worker
 keeps ``offer_slots`` of its slots out of its pull requests while no backlog waits (and
@@ -43,6 +44,7 @@ from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from opentelemetry.trace import SpanKind
 
@@ -597,7 +599,7 @@ class Worker:
         async def send_progress(progress: worker_pb2.StepProgress) -> None:
             report = report_for(task, datetime.now(UTC))
             report.progress.CopyFrom(progress)
-            await self._publish_progress(task, report, next(sent))
+            await self._send_progress(delivery, report, next(sent))
 
         progress = AttemptProgress(send_progress, output_interval_s=self._output_interval_s)
         usage = AttemptUsage()
@@ -691,27 +693,58 @@ class Worker:
             # Unique to this run of the attempt: another worker running the same attempt
             # later (a redelivery) must not have its heartbeats dropped as repeats.
             suffix = f"hb:{self._instance}:{beat}"
-            await self._publish_update(task, report, suffix, timeout_s=self._heartbeat_s)
+            # A heartbeat committed twice renews the lease twice: unanswered, it goes
+            # through JetStream as well.
+            await self._send_update(delivery, report, suffix, repeatable=True)
             await asyncio.sleep(self._heartbeat_s)
 
-    async def _publish_progress(
-        self, task: worker_pb2.StepTask, report: worker_pb2.StepReport, number: int
+    async def _send_progress(
+        self, delivery: _Delivery, report: worker_pb2.StepReport, number: int
     ) -> None:
         # The report's number in this run of the attempt: two reports at the same percent
         # with another phase (or the same length of text) are two, not a repeat to drop.
         suffix = f"progress:{self._instance}:{number}"
-        await self._publish_update(task, report, suffix)
+        # Committed twice it would be two events: unanswered, it is left to the orchestrator
+        # that may have it (the next report, or the result, supersedes it).
+        await self._send_update(delivery, report, suffix, repeatable=False)
 
-    async def _publish_update(
+    async def _send_update(
         self,
-        task: worker_pb2.StepTask,
+        delivery: _Delivery,
         report: worker_pb2.StepReport,
         suffix: str,
         *,
-        timeout_s: float | None = None,
+        repeatable: bool,
     ) -> None:
-        """Publish a heartbeat or a progress report once, fire and forget: the next one
-        supersedes it. ``suffix`` tells it apart from the attempt's others (``Nats-Msg-Id``)."""
+        """Send a heartbeat or a progress report once: to the orchestrator its result will
+        go to, as a core NATS request answered once committed (where the job is decided
+        from memory, in its lane, and never after the result the attempt sends next); and
+        through JetStream when none can take it (none listening, or one that could not
+        commit it), or when none answered in time and ``repeatable``: a JetStream write
+        fewer for each report an orchestrator commits. ``suffix`` tells the report apart
+        from the attempt's others in JetStream (``Nats-Msg-Id``)."""
+        try:
+            answer = await self._nc.request(
+                delivery.result_subject,
+                report.SerializeToString(),
+                # Within a beat: the lease is renewed by the next one if not this one.
+                timeout=min(self._result_timeout_s, self._heartbeat_s),
+                headers=delivery.result_headers(),
+            )
+            if answer.data != bus.RESULT_AGAIN:
+                return
+        except NoRespondersError:
+            pass
+        except Exception as exc:
+            if not repeatable:
+                log.info("update_unanswered", error=type(exc).__name__)
+                return
+        await self._publish_update(delivery.task, report, suffix)
+
+    async def _publish_update(
+        self, task: worker_pb2.StepTask, report: worker_pb2.StepReport, suffix: str
+    ) -> None:
+        """Publish a heartbeat or a progress report through JetStream, once."""
         try:
             await self._js.publish(
                 bus.REPORT_SUBJECT,
@@ -720,7 +753,7 @@ class Worker:
                     f"{bus.step_msg_id(task.job_id, task.step, task.attempt)}:{suffix}",
                     tracing.current_traceparent(),
                 ),
-                timeout=timeout_s,
+                timeout=self._heartbeat_s,
             )
         except Exception as exc:
             kind = report.WhichOneof("outcome")

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+from nats import errors as nats_errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 
 from jobkit import bus
@@ -407,9 +409,10 @@ async def test_a_step_that_outlives_the_first_interval_beats_until_it_ends() -> 
 
     worker, js = worker_with(slow, heartbeat_s=0.1)
     await worker._execute(_Delivery.pulled(step_msg(js)))
-    # Kept from redelivery and its lease renewed at 0.1 and 0.2 s; nothing after its end.
+    # Kept from redelivery and its lease renewed at 0.1 and 0.2 s (by a request an
+    # orchestrator answered: no JetStream write); nothing after its end.
     beats = js.events[: js.events.index("result succeeded")]
-    assert beats == ["in_progress", "publish heartbeat"] * 2
+    assert beats == ["in_progress", "result heartbeat"] * 2
     await asyncio.sleep(0.15)
     assert js.events[-2:] == ["result succeeded", "ack"]
 
@@ -442,13 +445,59 @@ async def test_a_success_carries_the_handler_s_last_progress_report() -> None:
     )
 
 
+async def test_progress_goes_where_the_result_goes_and_through_jetstream_if_none_takes_it() -> None:
+    """Answered once committed, a report needs no JetStream write. None listening, or one
+    that could not commit it: JetStream carries it. Unanswered in time, it may be committed
+    still, so a progress report is not sent again (it would be a second event)."""
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        for percent in (10, 20, 30, 40):
+            await ctx.report_progress(percent)
+        return {}
+
+    answers: list[bytes | Exception] = [
+        bus.RESULT_SETTLED,
+        NoRespondersError(),
+        bus.RESULT_AGAIN,
+        nats_errors.TimeoutError(),
+    ]
+    worker, js = worker_with(handler, answers=answers)
+    nats = cast(FakeNats, worker._nc)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    assert js.events == [
+        *["result progress"] * 2,
+        "publish progress",
+        "result progress",
+        "publish progress",
+        "result progress",
+        "result succeeded",
+        "ack",
+    ]
+    assert [r.progress.percent for r, _ in js.updates] == [20, 30]
+    assert nats.subjects == [bus.RESULT_SUBJECT] * 5
+
+
+async def test_a_heartbeat_nobody_answered_in_time_goes_through_jetstream_too() -> None:
+    """Committed twice, a heartbeat renews the lease twice: harmless, where a lost one
+    could let the lease run out under a step still running."""
+
+    async def slow(ctx: StepContext) -> dict[str, object]:
+        await asyncio.sleep(0.15)
+        return {}
+
+    worker, js = worker_with(slow, answers=[nats_errors.TimeoutError()], heartbeat_s=0.1)
+    await worker._execute(_Delivery.pulled(step_msg(js)))
+    assert js.events[:3] == ["in_progress", "result heartbeat", "publish heartbeat"]
+
+
 async def test_progress_at_the_same_percent_with_a_new_phase_is_not_a_repeat() -> None:
     async def handler(ctx: StepContext) -> dict[str, object]:
         await ctx.report_progress(50, "Planning day 1 of 2...")
         await ctx.report_progress(50, "Planning day 2 of 2...")
         return {}
 
-    worker, js = worker_with(handler)
+    # No orchestrator listening: both go through JetStream.
+    worker, js = worker_with(handler, answers=[NoRespondersError(), NoRespondersError()])
     await worker._execute(_Delivery.pulled(step_msg(js)))
     progress = [
         (report.progress.phase, msg_id)
