@@ -9,8 +9,9 @@ Streams (file storage, work-queue retention: a message lives until one consumer 
   fair dispatcher: pulled by ``ai_worker_express`` into slots kept for it
   (``EXPRESS_SLOTS``), so a newcomer starts at once instead of behind a flood.
 - ``JOB_UPDATES`` (``jobs.updates.submitted``, ``jobs.updates.report``): what the
-  orchestrator consumes — new jobs and workers' step reports — through the durable,
-  queue-grouped consumer ``orchestrator``.
+  orchestrator consumes — resumed jobs, and workers' heartbeats and progress that no
+  orchestrator took as a request (none listening, or one that could not commit them) —
+  through the durable, queue-grouped consumer ``orchestrator``.
 - ``JOB_WEBHOOKS`` (``jobs.webhooks.<job_id>``): webhook deliveries, enqueued through the
   outbox with their events, pulled by the notifiers' durable consumer ``notifier_webhooks``;
   a failed try is handed back with the delay before the next one (``nak(delay)``).

@@ -1,10 +1,11 @@
 """The orchestrator's NATS adapter: consumes job submissions and step reports in batches,
 commits each batch's decisions in one transaction, then publishes what was committed.
 
-Inputs come two ways into the same batches: JetStream (``JOB_UPDATES``: submissions,
-progress, heartbeats), acked once committed, and core NATS requests (``jobs.results``: an
-attempt's result), answered once committed (``RESULT_SETTLED``) or, when nothing was
-committed, asked again (``RESULT_AGAIN``). A worker acks its dispatch only on the first
+Inputs come two ways into the same batches: JetStream (``JOB_UPDATES``: submissions, and
+the progress and heartbeats no orchestrator took as requests), acked once committed, and
+core NATS requests (``jobs.results``: an attempt's result, heartbeats and progress),
+answered once committed (``RESULT_SETTLED``) or, when nothing was committed, asked again
+(``RESULT_AGAIN``). A worker acks its dispatch only on the first
 answer, so a result is in Postgres or still held by a worker, never only in flight.
 A worker whose success says it can take the job's next step gets that step in the
 answer (``ResultAnswer``): a JetStream write, its delivery and an outbox row fewer a step.

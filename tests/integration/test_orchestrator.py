@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 
 from jobkit import bus, control, planning, snapshots, store
 from jobkit.catalog import Catalog
@@ -420,6 +421,50 @@ async def test_a_result_request_is_answered_only_once_committed_and_a_repeat_is_
         assert after_second is not None
         assert after_second.steps[0].output == after_first.steps[0].output
         assert [e.event.type.value for e in events].count("STEP_SUCCEEDED") == 1
+
+
+async def test_heartbeats_and_progress_as_requests_are_answered_once_committed(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """The way a worker sends them first: no JetStream write; the answer means the lease
+    is renewed and the progress event is in Postgres."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+
+    def report(**outcome: Any) -> bytes:
+        return worker_pb2.StepReport(
+            job_id=task.job_id, step=task.step, attempt=task.attempt, **outcome
+        ).SerializeToString()
+
+    async with answering(orchestrator, relay):
+        beat = await nc.request(
+            bus.RESULT_SUBJECT, report(heartbeat=worker_pb2.StepHeartbeat()), timeout=10
+        )
+        assert beat.data == bus.RESULT_SETTLED
+        async with pool.acquire() as conn:
+            beaten = await store.fetch_job(conn, job.id)
+        assert beaten is not None
+        leased_until = beaten.steps[0].lease_expires_at
+        assert leased_until is not None
+        assert leased_until > datetime.now(UTC)
+
+        progress = worker_pb2.StepProgress(percent=50, phase="Halfway there...")
+        answer = await nc.request(bus.RESULT_SUBJECT, report(progress=progress), timeout=10)
+        assert answer.data == bus.RESULT_SETTLED
+        async with pool.acquire() as conn:
+            events = await store.fetch_events(conn, job.id, 0)
+    assert [e.event.type.value for e in events][-1] == "PROGRESS"
+    assert events[-1].event.phase == "Halfway there..."
+    assert await pull_all(nc, bus.UPDATES_STREAM, "jobs.updates.>", "t") == []
+
+
+async def test_a_report_nobody_listens_for_fails_at_once(nc: NatsClient) -> None:
+    """What tells a worker to send its heartbeat or progress through JetStream instead:
+    no orchestrator subscribed, and the server says so at once, not after a timeout."""
+    with pytest.raises(NoRespondersError):
+        await nc.request(bus.direct_result_subject("gone"), b"", timeout=10)
 
 
 async def test_a_job_whose_type_version_is_gone_fails_cleanly(
