@@ -104,6 +104,10 @@ log = get_logger(__name__)
 AttemptKey = tuple[str, str, int]
 
 
+#: When an attempt not yet started in its job's record first reports, if it is still running.
+FIRST_BEAT_S = 1.0
+
+
 class CancelReason(enum.Enum):
     """Why a running attempt's handler was cancelled: what the attempt then comes to."""
 
@@ -137,6 +141,9 @@ class _Delivery:
     #: The job came by the express lane (its first step did; the rest are handed over in
     #: the same slot): its results say so, and are decided apart from a flood's.
     express: bool = False
+    #: Committed as started and leased when handed over: a first heartbeat within the
+    #: second would only renew a lease just begun, so the first comes a full interval in.
+    leased: bool = False
 
     @classmethod
     def pulled(cls, msg: Msg) -> _Delivery:
@@ -180,6 +187,7 @@ class _Delivery:
             self.terms,
             result_subject=handed.result_subject or bus.RESULT_SUBJECT,
             express=self.express,
+            leased=True,
         )
 
     def result_headers(self) -> dict[str, str] | None:
@@ -623,8 +631,13 @@ class Worker:
         started = loop.time()
         run = asyncio.create_task(handler(ctx))
         attempt = _RunningAttempt(task=task, run=run, progress=progress)
+        # An attempt not yet started in its job's record starts there with its first
+        # report: within a second, so a watcher sees it start.
+        first_beat_s = (
+            self._heartbeat_s if delivery.leased else min(FIRST_BEAT_S, self._heartbeat_s)
+        )
         attempt.heartbeat = loop.call_later(
-            min(1.0, self._heartbeat_s),
+            first_beat_s,
             lambda: attempt.beat(asyncio.create_task(self._heartbeat(delivery))),
         )
         self._running[attempt.key] = attempt

@@ -21,6 +21,7 @@ from jobkit import bus
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.pull import PullFeed
 from jobtypes import CATALOG
+from services.ai_worker import consumer
 from services.ai_worker.consumer import Worker, _Delivery
 from services.ai_worker.registry import Registry
 from stepkit import StepContext
@@ -353,6 +354,30 @@ async def test_a_step_handed_over_with_the_answer_runs_in_the_same_slot() -> Non
     assert js.events == ["result succeeded", "ack", "result succeeded"]
     assert [(r.step, r.take_next) for r in js.reports] == [("work", True), ("finish", True)]
     assert cast(FakeFeed, worker._feed).released == 1
+
+
+async def test_a_handed_step_first_beats_a_full_interval_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pulled attempt says it started within the first second (its job still shows the
+    step waiting); a handed one was committed as started and leased when handed over, so
+    a beat that soon would only renew a lease just begun."""
+    monkeypatch.setattr(consumer, "FIRST_BEAT_S", 0.05)
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        await asyncio.sleep(0.15)
+        return {}
+
+    answers: list[bytes | Exception] = [bus.RESULT_SETTLED, handing_over("finish")]
+    worker, js = worker_with(handler, answers=answers, heartbeat_s=0.3)
+    await worker._run_one(step_msg(js))
+    assert js.events == [
+        "in_progress",
+        "result heartbeat",
+        "result succeeded",
+        "ack",
+        "result succeeded",
+    ]
 
 
 async def test_a_stopping_worker_puts_a_handed_step_into_jetstream() -> None:
