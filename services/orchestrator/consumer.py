@@ -5,8 +5,8 @@ Inputs come two ways into the same batches: JetStream (``JOB_UPDATES``: submissi
 the progress and heartbeats no orchestrator took as requests), acked once committed, and
 core NATS requests (``jobs.results``: an attempt's result, heartbeats and progress),
 answered once committed (``RESULT_SETTLED``) or, when nothing was committed, asked again
-(``RESULT_AGAIN``). A worker acks its dispatch only on the first
-answer, so a result is in Postgres or still held by a worker, never only in flight.
+(``RESULT_AGAIN``). A worker acks its dispatch only on the first answer, so a result is
+in Postgres or still held by a worker, never only in flight.
 A worker whose success says it can take the job's next step gets that step in the
 answer (``ResultAnswer``): a JetStream write, its delivery and an outbox row fewer a step.
 That step's result comes back here, on this replica's own subject, where the job is
