@@ -143,6 +143,13 @@ DISPATCH_ROUNDS = Counter(
     "``other_replica`` (another replica held the dispatch lock).",
     ["result"],
 )
+DISPATCH_QUEUE_READS = Counter(
+    "jobs_dispatch_queue_reads_total",
+    "The fair dispatcher's reads of the ready queue (orchestrator): ``exact`` (every due "
+    "row counted) or ``bounded`` (a deep queue: each group counted up to what a round can "
+    "release).",
+    ["read"],
+)
 WATCH_STREAMS = Gauge("jobs_watch_streams_open", "WatchJob streams open on this notifier replica.")
 RPC_DURATION = Histogram(
     "jobs_rpc_duration_seconds",

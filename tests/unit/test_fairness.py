@@ -638,3 +638,24 @@ def test_random_single_lane_queues_rotate_an_owners_keys(seed: int) -> None:
         for patient in still:
             for key in keys:
                 assert served[key] <= served[patient] + 1, (owner, key, patient)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_counting_each_group_only_past_what_a_call_can_take_changes_nothing(seed: int) -> None:
+    """A deep ready queue is counted a group at a time up to one more than a round can
+    release (``ready_groups_bounded``): the picks, the turns after them, and whether
+    eligible work is left over (which keeps the writers held) are the same as with
+    exact counts."""
+    rng = random.Random(seed)
+    waiting, free = random_queue(rng)
+    start = random_turns(rng)
+    n = rng.randint(0, 12)
+    bounded = {group: min(count, n + 1) for group, count in waiting.items()}
+    exact_turns = Turns(dict(start.last_owner), dict(start.last_key), start.urgent_last)
+    bounded_turns = Turns(dict(start.last_owner), dict(start.last_key), start.urgent_last)
+
+    exactly = pick(waiting, n, free, exact_turns)
+    assert pick(bounded, n, free, bounded_turns) == exactly
+    assert bounded_turns == exact_turns
+    picked = sum(exactly.values())
+    assert (eligible(bounded, free) > picked) == (eligible(waiting, free) > picked)

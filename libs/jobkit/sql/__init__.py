@@ -69,7 +69,7 @@ class Queries:
     finish_artifact_deletions: str
     outbox_backlog: str
     ready_groups: str
-    ready_due: str
+    ready_groups_bounded: str
     running_under_keys: str
     release_ready: str
     try_dispatch_lock: str

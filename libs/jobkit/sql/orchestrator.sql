@@ -79,17 +79,58 @@ SELECT count(*) AS backlog,
 FROM outbox
 
 -- name: ready_groups --
--- The fair dispatcher's view of the ready queue: how many attempts are due in each group
--- (services/orchestrator/fairness.py), and a capped group's limit (its starts carry it).
+-- The fair dispatcher's exact view of the ready queue: how many attempts are due in each
+-- group (services/orchestrator/fairness.py: an owner, a key, a priority, and whether the
+-- rows are capped starts), and a capped group's limit (the smallest its starts carry).
+-- It reads every due row: about 0.3 microseconds each (15,000 waiting: 5 ms).
 SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped,
        count(*) AS waiting, min(concurrency_limit) AS concurrency_limit
 FROM ready_steps
 WHERE not_before <= now()
 GROUP BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
 
--- name: ready_due --
--- How many attempts are due in the ready queue (the backlog the dispatchers report).
-SELECT count(*) FROM ready_steps WHERE not_before <= now()
+-- name: ready_groups_bounded --
+-- The same, for a deep queue: each group's due attempts counted only up to $1 (what a
+-- round can release, and one more: a group that has more is never emptied by it), and
+-- its limit the smallest among those. It costs a few index probes a group, not a read of
+-- every row: 0.4 ms for two groups 100,000 deep, against 23 ms exactly; but 90 ms
+-- for 10,000 groups of one, against 10 ms. The groups are found by skipping from one to
+-- the next along ready_steps_group_v2 (a loose index scan), each group's rows read as an
+-- index range: its bounds say the group twice, as rows no smaller and no greater, not as
+-- equalities, which let the planner order the rows by id alone and walk the primary key,
+-- through the whole queue, to a newcomer's few.
+-- $1: at most this many a group.
+WITH RECURSIVE groups AS (
+    (SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped
+     FROM ready_steps
+     ORDER BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
+     LIMIT 1)
+    UNION ALL
+    SELECT next.*
+    FROM groups AS g
+    CROSS JOIN LATERAL (
+        SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped
+        FROM ready_steps AS r
+        WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
+              > (g.owner, g.concurrency_key, g.priority, g.capped)
+        ORDER BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
+        LIMIT 1) AS next
+)
+SELECT g.owner, g.concurrency_key, g.priority, g.capped, c.waiting, c.concurrency_limit
+FROM groups AS g
+CROSS JOIN LATERAL (
+    SELECT count(*) AS waiting, min(first.concurrency_limit) AS concurrency_limit
+    FROM (SELECT r.concurrency_limit FROM ready_steps AS r
+          WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
+                >= (g.owner, g.concurrency_key, g.priority, g.capped)
+            AND (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
+                <= (g.owner, g.concurrency_key, g.priority, g.capped)
+            AND r.not_before <= now()
+          ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL,
+                   r.id
+          LIMIT $1) AS first
+) AS c
+WHERE c.waiting > 0
 
 -- name: running_under_keys --
 -- For capped keys: how many of the owner's jobs with the key are released (no start of
@@ -104,10 +145,11 @@ SELECT k.owner, k.concurrency_key,
 FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 
 -- name: release_ready --
--- Take the picked attempts, each group's oldest due first, out of the ready queue, to be
--- published before the commit (under the dispatch lock): a crash between the two
--- publishes them again, which Nats-Msg-Id drops. An attempt whose job has finished
--- (cancelled, past its deadline) or gone comes back marked, to be dropped.
+-- Take the picked attempts, each group's oldest due first (an index range a group, as in
+-- ready_groups_bounded), out of the ready queue, to be published before the commit
+-- (under the dispatch lock): a crash between the two publishes them again, which
+-- Nats-Msg-Id drops. An attempt whose job has finished (cancelled, past its deadline) or
+-- gone comes back marked, to be dropped.
 -- Unless a capped start is among them, the transaction commits without waiting for the
 -- WAL flush (the InitPlan below, as for the outbox's delete): a release lost in a
 -- server crash is released again, and JetStream drops the repeat (or the attempt's
@@ -120,14 +162,18 @@ WITH picked AS (
          AS g(owner, concurrency_key, priority, capped, n)
     CROSS JOIN LATERAL (
         SELECT id FROM ready_steps AS r
-        WHERE r.owner = g.owner AND r.concurrency_key = g.concurrency_key
-          AND r.priority = g.priority AND (r.concurrency_limit IS NOT NULL) = g.capped
+        WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
+              >= (g.owner, g.concurrency_key, g.priority, g.capped)
+          AND (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
+              <= (g.owner, g.concurrency_key, g.priority, g.capped)
           AND r.not_before <= now()
-        ORDER BY r.id
+        ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL, r.id
         LIMIT g.n
         FOR UPDATE SKIP LOCKED) AS r
 ), taken AS (
-    DELETE FROM ready_steps AS r USING picked WHERE r.id = picked.id
+    -- By id, from an array: joined to picked (whose size the planner cannot know), the
+    -- delete hashed it and read the whole queue to match it, 49 ms at 100,000 waiting.
+    DELETE FROM ready_steps AS r WHERE r.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING r.*
 )
 SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priority,
