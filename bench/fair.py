@@ -363,7 +363,7 @@ async def light_alone(harness: Harness, jobs: int) -> list[FirstStep]:
     return [await first_step(harness, metadata) for _ in range(jobs)]
 
 
-def _scrape(urls: list[str]) -> str:
+def scrape_metrics(urls: list[str]) -> str:
     """The orchestrators' metrics pages, joined (blocking: run in a thread)."""
     pages = []
     for url in urls:
@@ -376,7 +376,7 @@ async def ready_waits(stack: Stack, owner: str) -> tuple[float, float]:
     """(count, sum in s) of ``owner``'s bucket in ``jobs_ready_wait_seconds``, every
     orchestrator and priority together."""
     urls = [s.metrics_url for name, s in stack.services.items() if name.startswith("orchestrator")]
-    text = await asyncio.to_thread(_scrape, urls)
+    text = await asyncio.to_thread(scrape_metrics, urls)
     bucket = user_bucket(owner)
     count = total = 0.0
     for family in text_string_to_metric_families(text):
