@@ -9,9 +9,9 @@ takes the dispatch lock (a transaction-level advisory lock) tops the window up: 
 the ready queue in groups (a deep one only up to what the round can release: a few index
 probes a group, not a read of every row), lets the fair policy pick (``fairness.pick``:
 owners in turn, then keys, then priority; caps respected), takes the picked rows out and
-publishes them to JetStream before it commits. Nothing is lost: a failed publish rolls the rows back
-into the queue, and a crash after the publish only publishes them again, which
-``Nats-Msg-Id`` drops.
+publishes them to JetStream before it commits. Nothing is lost: a failed publish rolls
+the rows back into the queue, and a crash after the publish only publishes them again,
+which ``Nats-Msg-Id`` drops.
 
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``

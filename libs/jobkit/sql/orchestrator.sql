@@ -167,7 +167,8 @@ WITH picked AS (
           AND (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
               <= (g.owner, g.concurrency_key, g.priority, g.capped)
           AND r.not_before <= now()
-        ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL, r.id
+        ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL,
+                 r.id
         LIMIT g.n
         FOR UPDATE SKIP LOCKED) AS r
 ), taken AS (
