@@ -45,16 +45,20 @@ def postgres_server(tmp_root: Path) -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture
-async def database_url(postgres_server: PostgresServer) -> str:
-    """A new, empty database on the session's server."""
-    name = f"test_{next(_database_numbers)}"
-    admin = await asyncpg.connect(postgres_server.url)
+async def create_database(server: PostgresServer, name: str) -> str:
+    """A new, empty database on ``server``: its URL."""
+    admin = await asyncpg.connect(server.url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def database_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database on the session's server."""
+    return await create_database(postgres_server, f"test_{next(_database_numbers)}")
 
 
 @pytest.fixture

@@ -99,7 +99,8 @@ class Round:
     backlog: int
     #: Whether the ready queue had anything due (eligible or not).
     queued: bool
-    #: Attempts due in the ready queue after the release, eligible or not.
+    #: Attempts due in the ready queue after the release, eligible or not: as last counted
+    #: exactly, less what rounds released since (a deep queue is counted now and then).
     waiting: int = 0
 
 
@@ -253,8 +254,10 @@ class Dispatcher:
             # but now and then how deep the queue is (job_api's MAX_BACKLOG reads it).
             if self._exact_count_due(now):
                 async with self._pool.acquire() as conn:
+                    counting = loop.time()
                     waiting, _ = await self._waiting(conn, bound=None)
-                self._counted_exactly(waiting, picked=0, at=now, took_s=loop.time() - now)
+                    took_s = loop.time() - counting
+                self._counted_exactly(waiting, picked=0, at=now, took_s=took_s)
             done = Round(pending, 0, 1, queued=True, waiting=self._last_waiting)
             await self._say(True, done.waiting)
             metrics.DISPATCH_ROUNDS.labels("full").inc()

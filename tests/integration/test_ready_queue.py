@@ -4,9 +4,8 @@ reach a few rows a group, not the whole queue (services/orchestrator/dispatcher.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from devstack import PostgresServer
 from jobkit.db import KEYED_LOOKUPS, Conn, create_pool, migrate
 from jobkit.sql import queries
+from tests.conftest import create_database
+from tests.integration.test_store import nodes
 
 #: A heavy user's flood, its capped starts under one key with its later steps beside them,
 #: another user's few, and work scheduled for later: (owner, key, priority, limit, rows,
@@ -33,12 +34,7 @@ QUEUE = [
 async def keyed_pool(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
     """The queue above, in a database of its own (filled once: the tests leave it as they
     found it), through a pool as the orchestrator opens it (its planner settings)."""
-    admin = await asyncpg.connect(postgres_server.url)
-    try:
-        await admin.execute('CREATE DATABASE "deep_ready_queue"')
-    finally:
-        await admin.close()
-    url = postgres_server.url.rsplit("/", 1)[0] + "/deep_ready_queue"
+    url = await create_database(postgres_server, "deep_ready_queue")
     pool = await create_pool(url, min_size=1, max_size=2, planner=KEYED_LOOKUPS)
     await migrate(pool)
     async with pool.acquire() as conn:
@@ -97,12 +93,6 @@ async def test_a_bounded_count_is_the_exact_one_cut_at_its_bound(
     }
     limits = {r["owner"] + r["concurrency_key"]: r["concurrency_limit"] for r in bounded}
     assert limits["heavybatch"] == 2
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from nodes(child)
 
 
 async def rows_read(conn: Conn, sql: str, *args: object) -> int:
