@@ -6,23 +6,91 @@ One Postgres server per session, a fresh database per test; a fresh nats-server 
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import itertools
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from devstack import NatsServer, PostgresServer, SeaweedServer
+from devstack import NatsServer, PostgresServer, SeaweedServer, Stack
 from jobkit import bus
 from jobkit.db import create_pool, migrate
 
 _database_numbers = itertools.count(1)
 _bucket_numbers = itertools.count(1)
+
+#: An async test still running this long before pytest-timeout's limit is cancelled.
+_CANCEL_BEFORE_TIMEOUT_S = 10.0
+#: A failed test's report shows this many of each service's last log lines.
+_LOG_LINES = 40
+#: When the test's setup began.
+_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    # pytest-timeout's clock starts here: setup (a stack starting) counts against it.
+    item.stash[_STARTED] = time.monotonic()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """An async test that hangs fails alone, cancelled before pytest-timeout fires: the
+    traceback says where it waited, and the session's event loop, which every later test
+    shares, stays whole. pytest-timeout's signal lands wherever the loop happens to be and
+    leaves it unusable: one hang became every later test's failure and an INTERNALERROR."""
+    test = getattr(item, "obj", None)
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(test):
+        return (yield)
+    elapsed = time.monotonic() - item.stash.get(_STARTED, time.monotonic())
+    limit_s = _timeout_s(item) - elapsed - _CANCEL_BEFORE_TIMEOUT_S
+
+    @functools.wraps(test)
+    async def bounded(**kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(test(**kwargs), max(limit_s, 1.0))
+        except TimeoutError:
+            pytest.fail(f"still running after {limit_s:.0f} s: cancelled where it waited")
+
+    item.obj = bounded
+    try:
+        return (yield)
+    finally:
+        item.obj = test
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with what the services of the stacks it used said
+    last: CI keeps only the console, and a stack outlives the test that broke it."""
+    report = yield
+    if report.failed and isinstance(item, pytest.Function):
+        for stack in (v for v in item.funcargs.values() if isinstance(v, Stack)):
+            for service in stack.services.values():
+                said = service.log_path.read_text(encoding="utf-8", errors="replace")
+                tail = "\n".join(said.splitlines()[-_LOG_LINES:])
+                report.sections.append((f"last lines of {stack.root.name}/{service.name}", tail))
+    return report
+
+
+def _timeout_s(item: pytest.Item) -> float:
+    """The test's pytest-timeout limit: its ``timeout`` mark, else the configured one."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    return float(item.config.getini("timeout"))
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from playwright.async_api import (
 
 from devstack import SeaweedServer, Stack
 from jobctl.client import JobsClient
-from tests.e2e.conftest import print_service_logs
 
 #: Headless and self-contained: no sandbox (containers), no GPU, nothing phoning home.
 CHROMIUM_ARGS = [
@@ -68,7 +67,6 @@ def browser_path() -> str:
 def stack(
     browser_path: str,
     tmp_root: Path,
-    request: pytest.FixtureRequest,
     seaweed_server: SeaweedServer,
 ) -> Iterator[Stack]:
     """The stack, gateway included, with the session's object store for artifacts;
@@ -76,8 +74,6 @@ def stack(
     running = Stack(tmp_root / "browser-stack", extra_env=seaweed_server.env()).start()
     yield running
     running.stop()
-    if request.session.testsfailed:
-        print_service_logs(running)
 
 
 @pytest.fixture

@@ -40,7 +40,6 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="session")
 def stack(
     tmp_root: Path,
-    request: pytest.FixtureRequest,
     rsa_key: rsa.RSAPrivateKey,
     seaweed_server: SeaweedServer,
 ) -> Iterator[Stack]:
@@ -67,15 +66,6 @@ def stack(
     running = Stack(tmp_root / "stack", extra_env=env).start()
     yield running
     running.stop()
-    if request.session.testsfailed:
-        print_service_logs(running)
-
-
-def print_service_logs(stack: Stack, lines: int = 40) -> None:
-    """CI keeps only the console: show what the services said last."""
-    for service in stack.services.values():
-        said = service.log_path.read_text(encoding="utf-8").splitlines()
-        print(f"\n--- last lines of {service.name} ---", *said[-lines:], sep="\n")
 
 
 @pytest.fixture

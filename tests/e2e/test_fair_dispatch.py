@@ -83,7 +83,7 @@ async def runs(db: asyncpg.Connection, job_ids: Sequence[str]) -> dict[str, Run]
 
 
 async def until_finished(
-    db: asyncpg.Connection, job_ids: Sequence[str], timeout_s: float = 120.0
+    db: asyncpg.Connection, job_ids: Sequence[str], timeout_s: float = 60.0
 ) -> dict[str, Run]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
