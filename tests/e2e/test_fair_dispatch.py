@@ -14,7 +14,7 @@ import itertools
 import signal
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -120,15 +120,18 @@ async def test_a_light_user_is_not_held_back_by_a_heavy_users_backlog(
         client_for(saturated_stack, "light-b") as light,
     ):
         flood = await submit(heavy, 500)
+        came = datetime.now(UTC)
         mine = await submit(light, 3)
         done = await until_finished(db, [*flood, *mine])
     assert {r.status for r in done.values()} == {"SUCCEEDED"}
-    heavy_finished = sorted(done[j].finished for j in flood)
+    # Of A's jobs still unfinished when B came (all but those a slow machine ran while
+    # the flood was being submitted), all of B's are over before a quarter are.
+    behind = sorted(f for f in (done[j].finished for j in flood) if f > came)
+    assert len(behind) >= len(flood) // 2, f"only {len(behind)} of the flood were left"
     light_last = max(done[j].finished for j in mine)
-    # All of B's jobs are over before a quarter of A's are.
-    assert light_last < heavy_finished[len(flood) // 4], (
-        sum(f < light_last for f in heavy_finished),
-        len(flood),
+    assert light_last < behind[len(behind) // 4], (
+        sum(f < light_last for f in behind),
+        len(behind),
     )
     # A's backlog was deep enough to be read a few rows a group, not counted whole.
     samples = scrape(saturated_stack.services["orchestrator"].metrics_url)
@@ -158,6 +161,7 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
     ):
         flood = await submit(heavy, 300)
         before = await express_dispatches(saturated_stack)
+        came = datetime.now(UTC)
         first = (await submit(newcomer, 1))[0]
         # With one job unfinished, a user is still a newcomer: nothing of theirs waits.
         second = (await submit(newcomer, 1))[0]
@@ -170,10 +174,11 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
     assert {r.status for r in done.values()} == {"SUCCEEDED"}
     assert done[second].started < done[third].started
     # The newcomer's first job started before the jobs of the flood still waiting when
-    # it came: at most a window and the slots' worth of them started earlier.
-    earlier = sum(done[j].started < done[first].started for j in flood)
-    waiting = sum(done[j].started > done[first].started for j in flood)
-    assert waiting > 200, (earlier, waiting)
+    # it came: at most a window and the slots' worth of them started in between.
+    waiting = [done[j].started for j in flood if done[j].started > came]
+    assert len(waiting) >= len(flood) // 2, f"only {len(waiting)} of the flood were waiting"
+    earlier = sum(started < done[first].started for started in waiting)
+    assert earlier <= 24, (earlier, len(waiting))
 
 
 async def test_priority_9_overtakes_a_queue_of_200(
@@ -181,13 +186,17 @@ async def test_priority_9_overtakes_a_queue_of_200(
 ) -> None:
     async with client_for(saturated_stack, "queue-owner") as owner:
         queue = await submit(owner, 200)
+        came = datetime.now(UTC)
         urgent = (await submit(owner, 1, Scheduling(priority=9)))[0]
         done = await until_finished(db, [*queue, urgent])
-    started_after = sum(done[j].started > done[urgent].started for j in queue)
-    # It waits for the slots and the window in front of it, not for the queue: at most
-    # the jobs that were already running or in JetStream's window when it came, and those
-    # that started while the queue was still being submitted (FIFO would start it last).
-    assert started_after >= 140, started_after
+    # It waits for the slots and the window in front of it, not for the queue: of the
+    # jobs not started when it came, only those already in JetStream's window start
+    # before it (a quarter second of the workers' take at most: 38 seen, of 188), where
+    # FIFO would start it last.
+    waiting = [done[j].started for j in queue if done[j].started > came]
+    assert len(waiting) >= len(queue) // 2, f"only {len(waiting)} of the queue were waiting"
+    earlier = sum(started < done[urgent].started for started in waiting)
+    assert earlier <= 60, (earlier, len(waiting))
 
 
 async def test_a_concurrency_cap_holds_with_two_orchestrators_racing(
