@@ -53,8 +53,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     test = getattr(item, "obj", None)
     if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(test):
         return (yield)
+    timeout_s = _timeout_s(item)
+    if timeout_s <= 0:  # no limit: nothing to fire first
+        return (yield)
     elapsed = time.monotonic() - item.stash.get(_STARTED, time.monotonic())
-    limit_s = _timeout_s(item) - elapsed - _CANCEL_BEFORE_TIMEOUT_S
+    limit_s = timeout_s - elapsed - _CANCEL_BEFORE_TIMEOUT_S
 
     @functools.wraps(test)
     async def bounded(**kwargs: Any) -> Any:
@@ -90,11 +93,13 @@ def pytest_runtest_makereport(
 
 
 def _timeout_s(item: pytest.Item) -> float:
-    """The test's pytest-timeout limit: its ``timeout`` mark, else the configured one."""
+    """The test's pytest-timeout limit: its ``timeout`` mark, else ``--timeout``, else the
+    configured one (0: none)."""
     marker = item.get_closest_marker("timeout")
     if marker is not None and marker.args:
         return float(marker.args[0])
-    return float(item.config.getini("timeout"))
+    given = item.config.getoption("timeout", None)
+    return float(given if given is not None else item.config.getini("timeout") or 0)
 
 
 @pytest.fixture(scope="session")
