@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,17 @@ async def until_finished(
         await asyncio.sleep(0.25)
 
 
+def still_waiting(moments: Iterable[datetime], came: datetime, what: str) -> list[datetime]:
+    """Of a backlog's ``moments`` (its jobs' starts or ends), those after ``came``, in
+    order: what the job that came then was up against. A slow machine runs part of a
+    backlog while it is still being submitted; at least half must be left, or there was
+    nothing to be fair about."""
+    moments = list(moments)
+    left = sorted(m for m in moments if m > came)
+    assert len(left) >= len(moments) // 2, f"only {len(left)} of the {what} were left"
+    return left
+
+
 async def submit(
     client: JobsClient, count: int, scheduling: Scheduling | None = None, *, parallel: int = 32
 ) -> list[str]:
@@ -126,8 +137,7 @@ async def test_a_light_user_is_not_held_back_by_a_heavy_users_backlog(
     assert {r.status for r in done.values()} == {"SUCCEEDED"}
     # Of A's jobs still unfinished when B came (all but those a slow machine ran while
     # the flood was being submitted), all of B's are over before a quarter are.
-    behind = sorted(f for f in (done[j].finished for j in flood) if f > came)
-    assert len(behind) >= len(flood) // 2, f"only {len(behind)} of the flood were left"
+    behind = still_waiting((done[j].finished for j in flood), came, "flood")
     light_last = max(done[j].finished for j in mine)
     assert light_last < behind[len(behind) // 4], (
         sum(f < light_last for f in behind),
@@ -175,8 +185,7 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
     assert done[second].started < done[third].started
     # The newcomer's first job started before the jobs of the flood still waiting when
     # it came: at most a window and the slots' worth of them started in between.
-    waiting = [done[j].started for j in flood if done[j].started > came]
-    assert len(waiting) >= len(flood) // 2, f"only {len(waiting)} of the flood were waiting"
+    waiting = still_waiting((done[j].started for j in flood), came, "flood")
     earlier = sum(started < done[first].started for started in waiting)
     assert earlier <= 24, (earlier, len(waiting))
 
@@ -193,8 +202,7 @@ async def test_priority_9_overtakes_a_queue_of_200(
     # jobs not started when it came, only those already in JetStream's window start
     # before it (a quarter second of the workers' take at most: 38 seen, of 188), where
     # FIFO would start it last.
-    waiting = [done[j].started for j in queue if done[j].started > came]
-    assert len(waiting) >= len(queue) // 2, f"only {len(waiting)} of the queue were waiting"
+    waiting = still_waiting((done[j].started for j in queue), came, "queue")
     earlier = sum(started < done[urgent].started for started in waiting)
     assert earlier <= 60, (earlier, len(waiting))
 
