@@ -9,7 +9,7 @@ import resource
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -104,6 +104,7 @@ class Harness:
     notifier_channels: list[grpc.aio.Channel]
     api: list[JobServiceAsyncStub]
     notifier: list[NotifierServiceAsyncStub]
+    _users: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, stack: Stack, *, api_channels: int, notifier_channels: int) -> Harness:
@@ -149,11 +150,22 @@ class Harness:
         ]
 
     async def create(
-        self, request: job_service_pb2.CreateJobRequest, channel: int = 0, timeout_s: float = 30
+        self,
+        request: job_service_pb2.CreateJobRequest,
+        channel: int = 0,
+        timeout_s: float = 30,
+        user: str | None = None,
     ) -> jobs_pb2.Job:
+        """CreateJob as the bench's user, or as ``user``."""
         stub = self.api[channel % len(self.api)]
-        job: jobs_pb2.Job = await stub.CreateJob(request, metadata=self.metadata, timeout=timeout_s)
+        metadata = self.metadata if user is None else self._metadata_of(user)
+        job: jobs_pb2.Job = await stub.CreateJob(request, metadata=metadata, timeout=timeout_s)
         return job
+
+    def _metadata_of(self, user: str) -> tuple[tuple[str, str], ...]:
+        if user not in self._users:
+            self._users[user] = (("authorization", f"Bearer {self.stack.token(user)}"),)
+        return self._users[user]
 
     async def statuses(self, ids: list[uuid.UUID]) -> dict[str, int]:
         rows = await self.pg.fetch(

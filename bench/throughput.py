@@ -110,10 +110,13 @@ async def run_throughput(
     *,
     request: job_service_pb2.CreateJobRequest | None = None,
     submitted: asyncio.Event | None = None,
+    users: int = 0,
 ) -> ThroughputRun:
     """Submit ``jobs`` noop jobs (``request``: a plain one by default) with ``concurrency``
     CreateJob calls in flight, spread over the harness's job_api connections, and wait
-    until every one is terminal; ``submitted`` is set once every CreateJob is answered."""
+    until every one is terminal; ``submitted`` is set once every CreateJob is answered.
+    ``users``: the jobs go to that many users in turn (``bench-user-N``), not all to the
+    bench's one."""
     run = ThroughputRun(jobs)
     request = request or noop_request()
     fresh: list[uuid.UUID] = []
@@ -125,8 +128,9 @@ async def run_throughput(
         nonlocal issued, last_answer
         while issued < jobs:
             issued += 1
+            user = f"bench-user-{issued % users}" if users else None
             try:
-                job = await harness.create(request, channel=k)
+                job = await harness.create(request, channel=k, user=user)
             except grpc.aio.AioRpcError as error:
                 run.rejected += 1
                 name = error.code().name

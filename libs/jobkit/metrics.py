@@ -146,8 +146,8 @@ DISPATCH_ROUNDS = Counter(
 DISPATCH_QUEUE_READS = Counter(
     "jobs_dispatch_queue_reads_total",
     "The fair dispatcher's reads of the ready queue (orchestrator): ``exact`` (every due "
-    "row counted) or ``bounded`` (a deep queue: each group counted up to what a round can "
-    "release).",
+    "row counted) or ``in_turn`` (a wide or deep queue: the groups of each lane's next "
+    "owners in turn, each counted up to what a round can release).",
     ["read"],
 )
 WATCH_STREAMS = Gauge("jobs_watch_streams_open", "WatchJob streams open on this notifier replica.")

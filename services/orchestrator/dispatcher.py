@@ -5,13 +5,13 @@ window of attempts no worker has taken yet, what the workers take in
 ``DISPATCH_WINDOW_S`` (and at least ``DISPATCH_WINDOW``). Everything beyond waits in
 Postgres's ``ready_steps``, where order can be chosen. Each round, every orchestrator
 replica's dispatcher reads how many attempts JetStream holds undelivered, and the one that
-takes the dispatch lock (a transaction-level advisory lock) tops the window up: it counts
-the ready queue in groups (a deep one only up to what the round can release: a few index
-probes a group, not a read of every row), lets the fair policy pick (``fairness.pick``:
-owners in turn, then keys, then priority; caps respected), takes the picked rows out and
-publishes them to JetStream before it commits. Nothing is lost: a failed publish rolls
-the rows back into the queue, and a crash after the publish only publishes them again,
-which ``Nats-Msg-Id`` drops.
+takes the dispatch lock (a transaction-level advisory lock) tops the window up: it reads
+the ready queue in groups (``ready_queue``: every row counted, or, for a wide or deep
+queue, the owners next in turn, a few index probes a group), lets the fair policy pick
+(``fairness.pick``: owners in turn, then keys, then priority; caps respected), takes the
+picked rows out and publishes them to JetStream before it commits. Nothing is lost: a
+failed publish rolls the rows back into the queue, and a crash after the publish only
+publishes them again, which ``Nats-Msg-Id`` drops.
 
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``
@@ -53,6 +53,7 @@ from jobkit.model import OutboxMessage
 from jobkit.sql import queries
 from services.orchestrator import fairness
 from services.orchestrator.config import DispatchSettings
+from services.orchestrator.ready_queue import ReadyQueue
 
 log = get_logger(__name__)
 
@@ -78,9 +79,10 @@ _ROUNDS_COVERED = 2
 _LONGEST_COVER_S = 0.25
 #: The gap between rounds is averaged over about this long.
 _GAP_TIME_CONSTANT_S = 1.0
-#: A ready queue this many due attempts deep a group, or deeper, is read a few rows a
-#: group (``ready_groups_bounded``): finding a group and reading its first rows costs about
-#: what counting 40 rows does, so below this depth counting every row is cheaper.
+#: A ready queue this many due attempts deep for each group a read in turn would reach,
+#: or deeper, is read by its owners next in turn (``ready_groups_in_turn``): finding a
+#: group and reading its first rows costs about what counting 40 rows does, so below this
+#: depth counting every row is cheaper.
 _DEEP_GROUP = 64
 #: Exact counts of a deep queue (for ``MAX_BACKLOG`` and the metrics) take at most this
 #: share of the time: 100,000 waiting take 23 ms to count, so once in 0.46 s.
@@ -183,7 +185,7 @@ class Dispatcher:
         self._js = js
         self._gate = gate
         self._settings = settings
-        self._turns = fairness.Turns()
+        self._queue = ReadyQueue()
         self._woken = asyncio.Event()
         #: Whether the ready queue may hold rows: set by a wake-up or a round that found
         #: some, and every so often regardless.
@@ -198,8 +200,9 @@ class Dispatcher:
         self._last_waiting = 0
         self._counted_at = float("-inf")
         self._count_took_s = 0.0
-        #: Whether the last exact count found the queue deep (``_DEEP_GROUP``).
-        self._deep = False
+        #: Groups and owners the last exact count found.
+        self._groups = 0
+        self._owners = 0
         #: Attempts released a second.
         self._drained = _Rate(_DRAIN_TIME_CONSTANT_S)
         #: How often rounds come.
@@ -255,7 +258,7 @@ class Dispatcher:
             if self._exact_count_due(now):
                 async with self._pool.acquire() as conn:
                     counting = loop.time()
-                    waiting, _ = await self._waiting(conn, bound=None)
+                    waiting, _ = await self._queue.count(conn)
                     took_s = loop.time() - counting
                 self._counted_exactly(waiting, picked=0, at=now, took_s=took_s)
             done = Round(pending, 0, 1, queued=True, waiting=self._last_waiting)
@@ -269,26 +272,32 @@ class Dispatcher:
                 self._rows_maybe = True  # the holder decides; look again next round
                 metrics.DISPATCH_ROUNDS.labels("other_replica").inc()
                 return None
-            # A deep queue is read a few rows a group: a group with more than the round
-            # can release is never emptied by it, so the policy picks the same.
-            exact = not self._deep or self._exact_count_due(now)
-            counting = loop.time()
-            waiting, limits = await self._waiting(conn, bound=None if exact else room + 1)
-            counted = loop.time()
-            free = await self._free_under_caps(conn, limits)
-            picks = fairness.pick(waiting, room, free, self._turns) if room else {}
+            # A wide or deep queue is read by its owners next in turn, a few rows a
+            # group: what the round can release comes from them, so the policy picks the
+            # same (or says it must see further).
+            exact = not self._in_turn_cheaper(room) or self._exact_count_due(now)
+            deciding = loop.time()
+            decision = None if exact else await self._queue.decide_in_turn(conn, room)
+            if decision is None:
+                exact = True
+                decision = await self._queue.decide_exactly(conn, room)
+            decided = loop.time()
+            picks = decision.picks
             released = await self._release(conn, picks) if picks else 0
         if exact:
-            self._counted_exactly(waiting, sum(picks.values()), at=now, took_s=counted - counting)
+            self._counted_exactly(
+                decision.waiting, sum(picks.values()), at=now, took_s=decided - deciding
+            )
         else:
             self._last_waiting = max(self._last_waiting - released, 0)
-            # Many groups since the count: probing each may cost more than counting.
-            self._deep = self._last_waiting >= _DEEP_GROUP * len(waiting) > 0
+        backlog = max(fairness.eligible(decision.waiting, decision.free) - sum(picks.values()), 0)
+        if not decision.whole:
+            backlog = max(backlog, 1)  # owners past the view may have work that can go
         done = Round(
             pending,
             released,
-            max(fairness.eligible(waiting, free) - sum(picks.values()), 0),
-            queued=bool(waiting),
+            backlog,
+            queued=bool(decision.waiting) or not decision.whole,
             waiting=self._last_waiting,
         )
         self._drained.note(released, now)
@@ -327,6 +336,15 @@ class Dispatcher:
         every_s = max(_REPEAT_HELD_S, self._count_took_s / _EXACT_COUNT_SHARE)
         return now - self._counted_at >= every_s
 
+    def _in_turn_cheaper(self, room: int) -> bool:
+        """Whether reading the owners next in turn costs less than counting every due
+        row: as last counted, the rows against the groups of the owners a round reads
+        (two reads a lane, its next owners and those from the first)."""
+        if not self._owners:
+            return False
+        reached = min(self._groups, math.ceil(self._groups / self._owners * 2 * max(room, 1)))
+        return self._last_waiting >= _DEEP_GROUP * reached
+
     def _counted_exactly(
         self, waiting: dict[fairness.Group, int], picked: int, *, at: float, took_s: float
     ) -> None:
@@ -335,60 +353,15 @@ class Dispatcher:
         total = sum(waiting.values())
         self._last_waiting = total - picked
         self._counted_at, self._count_took_s = at, took_s
-        self._deep = total >= _DEEP_GROUP * len(waiting) > 0
+        self._groups, self._owners = len(waiting), len({g.owner for g in waiting})
         self._observe(waiting)
-
-    @staticmethod
-    async def _waiting(
-        conn: Conn, bound: int | None
-    ) -> tuple[dict[fairness.Group, int], dict[tuple[str, str], int]]:
-        """The due attempts by group, each counted up to ``bound`` (``None``: exactly),
-        and each capped key's limit (the smallest its starts so counted carry)."""
-        waiting: dict[fairness.Group, int] = {}
-        limits: dict[tuple[str, str], int] = {}
-        rows = await (
-            conn.fetch(queries.ready_groups)
-            if bound is None
-            else conn.fetch(queries.ready_groups_bounded, bound)
-        )
-        metrics.DISPATCH_QUEUE_READS.labels("exact" if bound is None else "bounded").inc()
-        for r in rows:
-            group = fairness.Group(r["owner"], r["concurrency_key"], r["priority"], r["capped"])
-            waiting[group] = r["waiting"]
-            if group.capped:
-                key = (group.owner, group.key)
-                limits[key] = min(limits.get(key, r["concurrency_limit"]), r["concurrency_limit"])
-        return waiting, limits
-
-    @staticmethod
-    async def _free_under_caps(
-        conn: Conn, limits: dict[tuple[str, str], int]
-    ) -> dict[tuple[str, str], int]:
-        """For each capped key with a start waiting: how many more of its jobs may start
-        now (its limit less its jobs released and unfinished)."""
-        if not limits:
-            return {}
-        keys = sorted(limits)
-        rows = await conn.fetch(
-            queries.running_under_keys, [o for o, _ in keys], [k for _, k in keys]
-        )
-        running = {(r["owner"], r["concurrency_key"]): r["running"] for r in rows}
-        return {key: limits[key] - running.get(key, 0) for key in keys}
 
     async def _release(self, conn: Conn, picks: dict[fairness.Group, int]) -> int:
         """Take the picked attempts out of the ready queue and publish them, before the
         commit: if the publish fails, the transaction rolls back and they wait on; if
         the process dies after it, they are published again, and dropped by JetStream as
         repeats. No outbox row in between: two writes an attempt saved."""
-        groups = list(picks.items())
-        rows = await conn.fetch(
-            queries.release_ready,
-            [g.owner for g, _ in groups],
-            [g.key for g, _ in groups],
-            [g.priority for g, _ in groups],
-            [g.capped for g, _ in groups],
-            [n for _, n in groups],
-        )
+        rows = await self._queue.take(conn, picks)
         live = [r for r in rows if r["live"]]
         messages = [
             OutboxMessage(r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"])

@@ -24,7 +24,8 @@ which groups the next ``n`` releases come from:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -61,33 +62,64 @@ def pick(
     n: int,
     free: Mapping[tuple[str, str], int],
     turns: Turns,
+    complete: Mapping[bool, bool] | None = None,
 ) -> dict[Group, int]:
     """How many of the next ``n`` releases come from each group (at most ``waiting[g]``),
     updating ``turns``. ``free``: for each capped (owner, key), how many more of its jobs
-    may start."""
-    queue = _Queue(waiting, free)
+    may start.
+
+    ``complete``: for each lane (urgent or not), whether ``waiting`` holds every owner with
+    work in it (the default), or only those next in turn: the first few after the lane's
+    last owner served, in order, with all their groups. Then a pick that would need the
+    owner after those raises ``OutOfView`` and changes nothing: the caller reads further
+    and asks again. What it returns is what the whole queue would have given."""
+    queue = _Queue(waiting, free, turns, complete or {})
     taken: dict[Group, int] = {}
+    served_owner: dict[bool, str] = {}
+    served_key: dict[bool, dict[str, str]] = {True: {}, False: {}}
+    urgent_last = turns.urgent_last
     for _ in range(n):
-        lanes = [urgent for urgent in (True, False) if queue.any_in(urgent)]
+        next_owner = {urgent: queue.peek(urgent) for urgent in (True, False)}
+        lanes = [urgent for urgent, owner in next_owner.items() if owner is not None]
         if not lanes:
             break
-        urgent = lanes[0] if len(lanes) == 1 else not turns.urgent_last
-        owner = queue.owners[urgent].next_after(
-            turns.last_owner.get(urgent), partial(queue.has_work, urgent=urgent)
-        )
-        assert owner is not None  # the lane has work
-        group = queue.next_group(owner, urgent, turns.keys(urgent).get(owner))
-        queue.take(group)
+        urgent = lanes[0] if len(lanes) == 1 else not urgent_last
+        owner = next_owner[urgent]
+        assert owner is not None
+        keys = served_key[urgent]
+        group = queue.next_group(owner, urgent, keys.get(owner, turns.keys(urgent).get(owner)))
+        queue.take(group, urgent)
         taken[group] = taken.get(group, 0) + 1
-        turns.last_owner[urgent] = owner
-        turns.keys(urgent)[owner] = group.key
-        turns.urgent_last = urgent
-    # Forget owners with nothing waiting, so the memory stays the size of the queue.
-    present = {g.owner for g in waiting}
-    for keys in (turns.last_key, turns.last_urgent_key):
-        for gone in keys.keys() - present:
-            del keys[gone]
+        served_owner[urgent] = owner
+        keys[owner] = group.key
+        urgent_last = urgent
+    turns.last_owner.update(served_owner)
+    for urgent, keys in served_key.items():
+        turns.keys(urgent).update(keys)
+    turns.urgent_last = urgent_last
+    if all((complete or {}).get(urgent, True) for urgent in (True, False)):
+        # Forget owners with nothing waiting, so the memory stays the size of the queue.
+        present = {g.owner for g in waiting}
+        for memory in (turns.last_key, turns.last_urgent_key):
+            for gone in memory.keys() - present:
+                del memory[gone]
     return taken
+
+
+def in_view(
+    after_last: Sequence[str], from_first: Sequence[str], last: str | None, owners: int
+) -> tuple[set[str], bool]:
+    """The owners a lane's view holds, and whether they are all the lane's, from two reads
+    of its owners in order, at most ``owners`` each: those after ``last`` (the lane's last
+    owner served; from the first when ``None``), and those from the first (unused then).
+    The view is the lane's turn order from ``last`` on, without a gap: past a full first
+    read, the second one's owners would leave one."""
+    if last is None or len(after_last) >= owners:
+        return set(after_last), len(after_last) < owners
+    round_the_end = {owner for owner in from_first if owner <= last}
+    # Complete once the second read ran out, or reached the last owner served.
+    complete = len(from_first) < owners or from_first[-1] >= last
+    return set(after_last) | round_the_end, complete
 
 
 def eligible(waiting: Mapping[Group, int], free: Mapping[tuple[str, str], int]) -> int:
@@ -103,17 +135,35 @@ def eligible(waiting: Mapping[Group, int], free: Mapping[tuple[str, str], int]) 
     return total
 
 
+class OutOfView(Exception):
+    """A pick needed an owner past those read for a lane: read further and pick again."""
+
+    def __init__(self, urgent: bool) -> None:
+        super().__init__(f"more owners needed in the {'urgent' if urgent else 'normal'} lane")
+        self.urgent = urgent
+
+
 class _Queue:
     """What is left to release in one ``pick``, indexed by owner and lane."""
 
-    def __init__(self, waiting: Mapping[Group, int], free: Mapping[tuple[str, str], int]) -> None:
+    def __init__(
+        self,
+        waiting: Mapping[Group, int],
+        free: Mapping[tuple[str, str], int],
+        turns: Turns,
+        complete: Mapping[bool, bool],
+    ) -> None:
         self.left = {g: count for g, count in waiting.items() if count > 0}
         self.room = dict(free)
         self.by_owner: dict[str, list[Group]] = {}
+        in_lane: dict[bool, set[str]] = {True: set(), False: set()}
         for g in self.left:
             self.by_owner.setdefault(g.owner, []).append(g)
-        self.owners = {
-            urgent: _Ring(g.owner for g in self.left if _lane(g) == urgent)
+            in_lane[_lane(g)].add(g.owner)
+        self.rings = {
+            urgent: _Ring(
+                in_lane[urgent], turns.last_owner.get(urgent), complete.get(urgent, True), urgent
+            )
             for urgent in (True, False)
         }
 
@@ -126,11 +176,12 @@ class _Queue:
             and (not g.capped or self.room.get((g.owner, g.key), 0) > 0)
         ]
 
+    def peek(self, urgent: bool) -> str | None:
+        """The owner whose turn is next in a lane; ``None`` when nobody in it can go."""
+        return self.rings[urgent].peek(partial(self.has_work, urgent=urgent))
+
     def has_work(self, owner: str, *, urgent: bool) -> bool:
         return bool(self.usable(owner, urgent))
-
-    def any_in(self, urgent: bool) -> bool:
-        return any(self.usable(owner, urgent) for owner in self.owners[urgent])
 
     def next_group(self, owner: str, urgent: bool, last_key: str | None) -> Group:
         """The owner's next group: its highest priority, then the key after its last one
@@ -141,16 +192,16 @@ class _Queue:
         for g in sorted(mine, key=lambda g: g.capped):
             if g.priority == top:
                 at_top.setdefault(g.key, g)
-        key = _Ring(at_top).next_after(last_key, lambda _: True)
-        assert key is not None
-        return at_top[key]
+        return at_top[_after(sorted(at_top), last_key)]
 
-    def take(self, group: Group) -> None:
+    def take(self, group: Group, urgent: bool) -> None:
+        """One release from ``group``, its owner's turn in the lane served."""
         self.left[group] -= 1
         if self.left[group] == 0:
             del self.left[group]
         if group.capped:
             self.room[(group.owner, group.key)] -= 1
+        self.rings[urgent].served()
 
 
 def _lane(group: Group) -> bool:
@@ -158,20 +209,39 @@ def _lane(group: Group) -> bool:
     return group.priority >= URGENT
 
 
+def _after(names: Sequence[str], last: str | None) -> str:
+    """The name after ``last`` in sorted ``names``, round the end to the first."""
+    start = bisect.bisect_right(names, last) if last is not None else 0
+    return names[start % len(names)]
+
+
 class _Ring:
-    """Names in a fixed order, served round-robin from the one after the last served."""
+    """Owners in turn order, the one after the last served first. ``complete``: these are
+    all the lane's owners, so turns go round; otherwise only the first few in turn are
+    known, and needing one past them is ``OutOfView``."""
 
-    def __init__(self, names: Iterable[str]) -> None:
-        self._names: Sequence[str] = sorted(set(names))
+    def __init__(
+        self, names: Iterable[str], last: str | None, complete: bool, urgent: bool
+    ) -> None:
+        ordered = sorted(names)
+        start = bisect.bisect_right(ordered, last) if last is not None else 0
+        self._turn = deque(ordered[start:] + ordered[:start])
+        self._complete = complete
+        self._urgent = urgent
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+    def peek(self, can_go: Callable[[str], bool]) -> str | None:
+        turn = self._turn
+        # An owner that cannot go stays so for the rest of the pick (what is left and
+        # the caps' room only shrink): dropped for good.
+        while turn and not can_go(turn[0]):
+            turn.popleft()
+        if turn:
+            return turn[0]
+        if self._complete:
+            return None
+        raise OutOfView(self._urgent)
 
-    def next_after(self, last: str | None, ok: Callable[[str], bool]) -> str | None:
-        names = self._names
-        start = bisect.bisect_right(names, last) if last is not None else 0
-        for i in range(len(names)):
-            name = names[(start + i) % len(names)]
-            if ok(name):
-                return name
-        return None
+    def served(self) -> None:
+        owner = self._turn.popleft()
+        if self._complete:
+            self._turn.append(owner)

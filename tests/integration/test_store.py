@@ -169,7 +169,7 @@ KEY_INDEXES = {
     "job_steps_pkey",
     "job_steps_job_id_name_key",
     "ready_steps_pkey",
-    "ready_steps_group_v2",
+    "ready_steps_turns",
     "ready_steps_job",
     "outbox_pkey",
 }

@@ -3,13 +3,14 @@ priority 9 goes ahead without starving anybody, and caps are never exceeded."""
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from collections.abc import Mapping
 
 import pytest
 
-from services.orchestrator.fairness import URGENT, Group, Turns, eligible, pick
+from services.orchestrator.fairness import URGENT, Group, OutOfView, Turns, eligible, in_view, pick
 
 NO_CAPS: dict[tuple[str, str], int] = {}
 
@@ -643,7 +644,7 @@ def test_random_single_lane_queues_rotate_an_owners_keys(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(300))
 def test_counting_each_group_only_past_what_a_call_can_take_changes_nothing(seed: int) -> None:
     """A deep ready queue is counted a group at a time up to one more than a round can
-    release (``ready_groups_bounded``): the picks, the turns after them, and whether
+    release (``ready_groups_in_turn``): the picks, the turns after them, and whether
     eligible work is left over (which keeps the writers held) are the same as with
     exact counts."""
     rng = random.Random(seed)
@@ -659,3 +660,73 @@ def test_counting_each_group_only_past_what_a_call_can_take_changes_nothing(seed
     assert bounded_turns == exact_turns
     picked = sum(exactly.values())
     assert (eligible(bounded, free) > picked) == (eligible(waiting, free) > picked)
+
+
+def view_in_turn(
+    waiting: Mapping[Group, int], turns: Turns, owners: Mapping[bool, int], bound: int
+) -> tuple[dict[Group, int], dict[bool, bool]]:
+    """What the dispatcher reads of a wide queue (``ready_groups_in_turn``): for each lane,
+    the groups of at most ``owners[lane]`` owners after its last served and as many from
+    the first (an owner counts if it has a group in the lane, due or not: a count of 0),
+    each group counted up to ``bound``."""
+    view: dict[Group, int] = {}
+    complete: dict[bool, bool] = {}
+    for lane in (True, False):
+        everyone = sorted({x.owner for x in waiting if (x.priority >= URGENT) == lane})
+        last = turns.last_owner.get(lane)
+        k = owners[lane]
+        after = [o for o in everyone if last is None or o > last][:k]
+        seen, complete[lane] = in_view(after, everyone[:k], last, k)
+        for group, count in waiting.items():
+            if (group.priority >= URGENT) == lane and group.owner in seen:
+                view[group] = min(count, bound)
+    return view, complete
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_a_view_of_the_owners_next_in_turn_picks_as_the_whole_queue(seed: int) -> None:
+    """A wide queue (thousands of owners) is read a lane's next few owners at a time: the
+    pick from that view is the whole queue's, or it says it must see further and leaves
+    the turns alone; seeing further, as the dispatcher does, it gets there."""
+    rng = random.Random(seed)
+    waiting, free = random_queue(rng)
+    start = random_turns(rng)
+    n = rng.randint(0, 12)
+    whole_turns = copy.deepcopy(start)
+    whole = pick(waiting, n, free, whole_turns)
+
+    owners = {True: rng.randint(1, 3), False: rng.randint(1, 3)}
+    turns = copy.deepcopy(start)
+    for _ in range(10):
+        view, complete = view_in_turn(waiting, turns, owners, bound=n + 1)
+        try:
+            taken = pick(view, n, free, turns, complete)
+        except OutOfView as short:
+            lane = short.urgent
+        else:
+            break
+        assert not complete[lane]
+        assert turns == start
+        owners[lane] *= 2
+    else:
+        raise AssertionError("never saw far enough")
+    assert taken == whole
+    assert turns.last_owner == whole_turns.last_owner
+    assert turns.urgent_last == whole_turns.urgent_last
+    for owner in {x.owner for x in waiting if x in view}:
+        assert turns.last_key.get(owner) == whole_turns.last_key.get(owner)
+        assert turns.last_urgent_key.get(owner) == whole_turns.last_urgent_key.get(owner)
+    picked = sum(taken.values())
+    if all(complete.values()):
+        assert (eligible(view, free) > picked) == (eligible(waiting, free) > picked)
+
+
+def test_a_view_that_holds_every_owner_of_a_lane_is_complete() -> None:
+    assert in_view(["cat"], ["amy", "bob"], "bob", 2) == ({"amy", "bob", "cat"}, True)
+    assert in_view(["cat"], ["amy", "bob"], "cat", 3) == ({"amy", "bob", "cat"}, True)
+    # The first read full: what follows it is unknown, and the second read is not used.
+    assert in_view(["cat", "dan"], ["amy", "bob"], "bob", 2) == ({"cat", "dan"}, False)
+    # Round the end, the second read full and not past the last: more may lie between.
+    assert in_view(["cat"], ["amy", "bob"], "cat", 2) == ({"amy", "bob", "cat"}, False)
+    assert in_view([], ["amy"], None, 2) == (set(), True)
+    assert in_view(["amy", "bob"], [], None, 2) == ({"amy", "bob"}, False)

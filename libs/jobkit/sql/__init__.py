@@ -69,7 +69,7 @@ class Queries:
     finish_artifact_deletions: str
     outbox_backlog: str
     ready_groups: str
-    ready_groups_bounded: str
+    ready_groups_in_turn: str
     running_under_keys: str
     release_ready: str
     try_dispatch_lock: str

@@ -89,48 +89,70 @@ FROM ready_steps
 WHERE not_before <= now()
 GROUP BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
 
--- name: ready_groups_bounded --
--- The same, for a deep queue: each group's due attempts counted only up to $1 (what a
--- round can release, and one more: a group that has more is never emptied by it), and
--- its limit the smallest among those. It costs a few index probes a group, not a read of
--- every row: 0.4 ms for two groups 100,000 deep, against 23 ms exactly; but 90 ms
--- for 10,000 groups of one, against 10 ms. The groups are found by skipping from one to
--- the next along ready_steps_group_v2 (a loose index scan), each group's rows read as an
--- index range: its bounds say the group twice, as rows no smaller and no greater, not as
+-- name: ready_groups_in_turn --
+-- The same for a wide or deep queue, as the next round needs it: for each lane (urgent:
+-- priority 9, or not) the groups of its next owners in turn (services/orchestrator/
+-- fairness.py: owners in "C" order, from the one after the last served, round the end),
+-- each group's due attempts counted only up to $4 (what a round can release, and one
+-- more: a group that has more is never emptied by it). Each read ($1, $2, $3 pairwise)
+-- is a lane, the owner it starts after ('' for the first: a user is never ''), and how
+-- many owners it takes (an owner counts whether or not its rows are due: a group with
+-- none comes back with waiting 0). Owners and groups are found by skipping from one to
+-- the next along ready_steps_turns (a loose index scan), each group's rows read as an
+-- index range; its bounds say the group twice, as rows no smaller and no greater, not as
 -- equalities, which let the planner order the rows by id alone and walk the primary key,
--- through the whole queue, to a newcomer's few.
--- $1: at most this many a group.
+-- through the whole queue, to a newcomer's few. A lane's end is a bound on the lane
+-- alone (<=), not an equality: beside an equality on the index's first column, the scan
+-- started at the lane's first row, not at the row comparison's, and walked a deep
+-- owner's every row to pass it (15 ms at 100,000). So it costs a few index probes a group
+-- read, whatever the depth and the number of owners: 10,000 owners of one attempt each
+-- cost 10 ms to count exactly, and ten of them a small part of that.
+-- $1: lanes, $2: owners to start after, $3: owners to read, $4: at most this many a group.
 WITH RECURSIVE groups AS (
-    (SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped
-     FROM ready_steps
-     ORDER BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
-     LIMIT 1)
+    SELECT s.read, s.owners, 1 AS nth, first.*
+    FROM unnest($1::bool[], $2::text[], $3::int[]) WITH ORDINALITY AS s(urgent, after, owners, read)
+    CROSS JOIN LATERAL (
+        SELECT r.priority >= 9 AS urgent, r.owner, r.concurrency_key, r.priority,
+               r.concurrency_limit IS NOT NULL AS capped
+        FROM ready_steps AS r
+        WHERE (r.priority >= 9, r.owner) > (s.urgent, s.after) AND (r.priority >= 9) <= s.urgent
+        ORDER BY r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                 r.concurrency_limit IS NOT NULL
+        LIMIT 1) AS first
     UNION ALL
-    SELECT next.*
+    SELECT g.read, g.owners, g.nth + (next.owner <> g.owner)::int, next.*
     FROM groups AS g
     CROSS JOIN LATERAL (
-        SELECT owner, concurrency_key, priority, concurrency_limit IS NOT NULL AS capped
+        SELECT r.priority >= 9 AS urgent, r.owner, r.concurrency_key, r.priority,
+               r.concurrency_limit IS NOT NULL AS capped
         FROM ready_steps AS r
-        WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
-              > (g.owner, g.concurrency_key, g.priority, g.capped)
-        ORDER BY owner, concurrency_key, priority, concurrency_limit IS NOT NULL
+        WHERE (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+               r.concurrency_limit IS NOT NULL)
+              > (g.urgent, g.owner, g.concurrency_key, g.priority, g.capped)
+          AND (r.priority >= 9) <= g.urgent
+        ORDER BY r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                 r.concurrency_limit IS NOT NULL
         LIMIT 1) AS next
+    WHERE g.nth + (next.owner <> g.owner)::int <= g.owners
 )
-SELECT g.owner, g.concurrency_key, g.priority, g.capped, c.waiting, c.concurrency_limit
+SELECT g.read, g.owner, g.concurrency_key, g.priority, g.capped, c.waiting,
+       c.concurrency_limit
 FROM groups AS g
 CROSS JOIN LATERAL (
     SELECT count(*) AS waiting, min(first.concurrency_limit) AS concurrency_limit
     FROM (SELECT r.concurrency_limit FROM ready_steps AS r
-          WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
-                >= (g.owner, g.concurrency_key, g.priority, g.capped)
-            AND (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
-                <= (g.owner, g.concurrency_key, g.priority, g.capped)
+          WHERE (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                 r.concurrency_limit IS NOT NULL)
+                >= (g.urgent, g.owner, g.concurrency_key, g.priority, g.capped)
+            AND (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                 r.concurrency_limit IS NOT NULL)
+                <= (g.urgent, g.owner, g.concurrency_key, g.priority, g.capped)
             AND r.not_before <= now()
-          ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL,
-                   r.id
-          LIMIT $1) AS first
+          ORDER BY r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                   r.concurrency_limit IS NOT NULL, r.id
+          LIMIT $4) AS first
 ) AS c
-WHERE c.waiting > 0
+ORDER BY g.read, g.nth
 
 -- name: running_under_keys --
 -- For capped keys: how many of the owner's jobs with the key are released (no start of
@@ -146,7 +168,7 @@ FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 
 -- name: release_ready --
 -- Take the picked attempts, each group's oldest due first (an index range a group, as in
--- ready_groups_bounded), out of the ready queue, to be published before the commit
+-- ready_groups_in_turn), out of the ready queue, to be published before the commit
 -- (under the dispatch lock): a crash between the two publishes them again, which
 -- Nats-Msg-Id drops. An attempt whose job has finished (cancelled, past its deadline) or
 -- gone comes back marked, to be dropped.
@@ -162,13 +184,15 @@ WITH picked AS (
          AS g(owner, concurrency_key, priority, capped, n)
     CROSS JOIN LATERAL (
         SELECT id FROM ready_steps AS r
-        WHERE (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
-              >= (g.owner, g.concurrency_key, g.priority, g.capped)
-          AND (r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL)
-              <= (g.owner, g.concurrency_key, g.priority, g.capped)
+        WHERE (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+               r.concurrency_limit IS NOT NULL)
+              >= (g.priority >= 9, g.owner, g.concurrency_key, g.priority, g.capped)
+          AND (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+               r.concurrency_limit IS NOT NULL)
+              <= (g.priority >= 9, g.owner, g.concurrency_key, g.priority, g.capped)
           AND r.not_before <= now()
-        ORDER BY r.owner, r.concurrency_key, r.priority, r.concurrency_limit IS NOT NULL,
-                 r.id
+        ORDER BY r.priority >= 9, r.owner, r.concurrency_key, r.priority,
+                 r.concurrency_limit IS NOT NULL, r.id
         LIMIT g.n
         FOR UPDATE SKIP LOCKED) AS r
 ), taken AS (
