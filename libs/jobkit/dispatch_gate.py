@@ -32,21 +32,43 @@ class Word:
     """What a dispatcher says each round it decides: whether writers hold their step
     attempts, how many attempts wait in the ready queue, and how fast it has been draining
     (attempts released a second), from which job_api tells a caller refused for a full
-    queue when to come back."""
+    queue when to come back; and how many newcomers' first steps wait in the express lane
+    for a slot (``express_waiting``): while any do, the lane is no faster than a turn."""
 
     held: bool
     backlog: int = 0
     drain_per_s: float = 0.0
+    express_waiting: int = 0
 
     def encode(self) -> bytes:
         return json.dumps(
-            {"held": self.held, "backlog": self.backlog, "drain_per_s": round(self.drain_per_s, 1)}
+            {
+                "held": self.held,
+                "backlog": self.backlog,
+                "drain_per_s": round(self.drain_per_s, 1),
+                "express_waiting": self.express_waiting,
+            }
         ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Word:
         said = json.loads(data)
-        return cls(bool(said["held"]), int(said["backlog"]), float(said["drain_per_s"]))
+        return cls(
+            bool(said["held"]),
+            int(said["backlog"]),
+            float(said["drain_per_s"]),
+            # Not said by a dispatcher of an earlier release.
+            int(said.get("express_waiting", 0)),
+        )
+
+    @property
+    def express_open(self) -> bool:
+        """Whether a newcomer's first step should take the express lane: none wait in it.
+        When many users come at once (a thousand users' first jobs), their first steps
+        would queue there, first in, first out, behind the few express slots, while the
+        ready queue would give each a turn at every slot; so past the lane's slots they
+        wait their turn like anyone's."""
+        return self.express_waiting == 0
 
 
 #: A dispatcher repeats its word every second; a writer that has not heard one for this

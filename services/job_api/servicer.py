@@ -259,8 +259,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # CreateJob but its first two) is none until those jobs end, and commits in
             # one statement, as when nothing holds.
             holding = self._holding
-            newcomer_check = holding and not (
-                self._limits.running_jobs <= 0 and await self._past_newcomer(conn, caller.subject)
+            newcomer_check = (
+                holding
+                and self._express_open
+                and not (
+                    self._limits.running_jobs <= 0
+                    and await self._past_newcomer(conn, caller.subject)
+                )
             )
             checked = self._limits.running_jobs > 0 or newcomer_check
             if checked or key is not None:
@@ -611,6 +616,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     def _holding(self) -> bool:
         """Whether step attempts written now wait for the fair dispatcher."""
         return self._gate is not None and self._gate.held
+
+    @property
+    def _express_open(self) -> bool:
+        """Whether a newcomer's first step may take the express lane: no other waits in
+        it for a slot (``Word.express_open``)."""
+        return self._gate is not None and self._gate.word.express_open
 
     @unary
     async def RetryJob(

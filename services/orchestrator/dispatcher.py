@@ -308,14 +308,25 @@ class Dispatcher:
 
     async def _undelivered(self) -> int:
         """Step attempts in JetStream no worker has taken yet."""
+        pending, delivered = await self._queued(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+        self._note_taken(delivered)
+        return pending
+
+    async def _express_undelivered(self) -> int:
+        """Newcomers' first steps in the express lane no worker has taken yet."""
+        pending, _ = await self._queued(bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER)
+        return pending
+
+    async def _queued(self, stream: str, consumer: str) -> tuple[int, int | None]:
+        """What a work queue holds undelivered to its workers' consumer, and how many the
+        consumer has delivered (``None`` before any worker made it)."""
         try:
-            info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+            info = await self._js.consumer_info(stream, consumer)
         except NotFoundError:
             # No worker has ever run (they create the consumer): all the stream holds.
-            stream = await self._js.stream_info(bus.STEPS_STREAM)
-            return stream.state.messages
-        self._note_taken(info.delivered.consumer_seq if info.delivered else None)
-        return info.num_pending or 0
+            held = await self._js.stream_info(stream)
+            return held.state.messages, None
+        return info.num_pending or 0, info.delivered.consumer_seq if info.delivered else None
 
     def _note_taken(self, delivered: int | None) -> None:
         """Follow how fast workers take attempts from JetStream (deliveries a second)."""
@@ -390,7 +401,10 @@ class Dispatcher:
         now = asyncio.get_running_loop().time()
         changed = held != self._gate.held
         if changed or (held and now - self._said_held_at >= _REPEAT_HELD_S):
-            word = Word(held, waiting, self._drained.per_s)
+            # Newcomers take the express lane only while it is held (job_api), and only
+            # while none wait in it.
+            express = await self._express_undelivered() if held else 0
+            word = Word(held, waiting, self._drained.per_s, express)
             await self._nc.publish(bus.DISPATCH_MODE_SUBJECT, word.encode())
             # This replica's own writers follow at once, not a NATS round trip later.
             self._gate.heard(word)

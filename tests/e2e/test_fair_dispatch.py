@@ -190,6 +190,33 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
     assert earlier <= 24, (earlier, len(waiting))
 
 
+async def test_many_newcomers_at_once_take_turns_rather_than_queue_in_the_express_lane(
+    saturated_stack: Stack, db: asyncpg.Connection
+) -> None:
+    """Sixty users' first jobs, one every 10 ms, while a flood waits: the worker's two
+    express slots take a newcomer's job at a time each (three 20 ms steps), so the lane
+    fills within a few arrivals; from the dispatcher's next word on, the rest wait their
+    turn in the ready queue, at every slot, instead of first in, first out behind two."""
+    newcomers = [client_for(saturated_stack, f"crowd-{i:02d}") for i in range(60)]
+    async with client_for(saturated_stack, "flooding-e") as heavy:
+        try:
+            flood = await submit(heavy, 300)
+            before = await express_dispatches(saturated_stack)
+            theirs: list[str] = []
+            for client in newcomers:
+                job = await client.create_job("noop", {"sleep_ms": STEP_MS})
+                theirs.append(job.job_id)
+                await asyncio.sleep(0.01)
+            after = await express_dispatches(saturated_stack)
+            done = await until_finished(db, [*flood, *theirs])
+        finally:
+            for client in newcomers:
+                await client.close()
+    assert {r.status for r in done.values()} == {"SUCCEEDED"}
+    # Without the bound, all sixty went by the lane.
+    assert after - before <= 40, after - before
+
+
 async def test_priority_9_overtakes_a_queue_of_200(
     saturated_stack: Stack, db: asyncpg.Connection
 ) -> None:

@@ -65,5 +65,12 @@ def test_below_the_bound_or_with_none_a_job_is_taken() -> None:
 
 
 def test_the_word_survives_the_wire() -> None:
-    word = Word(held=True, backlog=1234, drain_per_s=56.7)
+    word = Word(held=True, backlog=1234, drain_per_s=56.7, express_waiting=3)
     assert Word.decode(word.encode()) == word
+    assert not word.express_open
+
+
+def test_a_word_from_an_earlier_release_leaves_the_express_lane_open() -> None:
+    word = Word.decode(b'{"held": true, "backlog": 5, "drain_per_s": 1.0}')
+    assert word == Word(held=True, backlog=5, drain_per_s=1.0, express_waiting=0)
+    assert word.express_open
