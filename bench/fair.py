@@ -13,6 +13,8 @@ straight to JetStream, first in first out: the single queue). On each, in order:
    (``bench.latency``): ``Config.latency_probes`` jobs one at a time, submit -> terminal
    event seen. The dispatchers' word (``jobs.dispatch.mode``) is followed meanwhile, to
    show how long the gate held (step attempts into the ready queue).
+   Then the same run with its jobs from ``MANY_USERS`` users in turn: the common case of
+   a shared system, where each user's first two jobs are newcomers' while the gate holds.
 2. *idle, time to first step*: the light user alone, ``LIGHT_JOBS`` jobs one after
    another (each to its end before the next).
 3. *the flood*: the heavy user (the harness's own user) submits ``HEAVY_JOBS`` noop jobs of
@@ -93,7 +95,7 @@ FIFO = "fifo"
 MODES = (FAIR, FIFO)
 #: The measurements on each stack, each once the machine is quiet: the phase names under
 #: which ``runner._guarded`` records them are ``phase_name(mode, measurement)``.
-MEASUREMENTS = ("throughput", "idle", "flood")
+MEASUREMENTS = ("throughput", "many", "idle", "flood")
 #: ``DISPATCH_WINDOW`` with the fair dispatcher off: the gate never holds.
 OFF_WINDOW = 1_000_000
 #: The defaults the fair stack runs with (not set: the orchestrator's own): the window
@@ -102,6 +104,9 @@ DEFAULT_WINDOW = 4
 DEFAULT_WINDOW_S = 0.03
 #: CreateJob calls in flight for the throughput run and the heavy user's flood.
 IN_FLIGHT = 64
+#: The common case from many users: the throughput run's jobs, from this many users in
+#: turn (each user's first two are newcomers', while the gate holds).
+MANY_USERS = 200
 #: (full, quick): the heavy user's jobs, the light user's jobs (each measurement).
 HEAVY_JOBS = (3000, 600)
 LIGHT_JOBS = (30, 10)
@@ -221,6 +226,9 @@ class FairMode:
     #: Seconds the gate held during the idle runs (none expected: nothing saturates).
     idle_held_s: float = 0.0
     seconds: float = 0.0
+    #: The throughput run again, its jobs from ``MANY_USERS`` users in turn.
+    many: ThroughputRun | None = None
+    many_held_s: float = 0.0
     #: By measurement (``MEASUREMENTS``): ``procs.calibrate()`` just before it (ms for a
     #: fixed loop: the machine's speed then, lower is faster), and how much of the machine
     #: other processes used during it, in %. Filled in by the runner (``runner._fair``).
@@ -230,8 +238,7 @@ class FairMode:
     @property
     def cpu_ms_per_job(self) -> float:
         """The throughput run's CPU per job, all measured processes (harness included)."""
-        t = self.throughput
-        return 1000 * sum(t.cpu_s.values()) / t.accepted if t.cpu_s and t.accepted else math.nan
+        return _cpu_ms_per_job(self.throughput)
 
     def idle_p(self, q: float, attribute: str = "seen_ms") -> float:
         return percentile([getattr(x, attribute) for x in self.idle_first], q)
@@ -245,6 +252,10 @@ class FairMode:
             "throughput_in_flight": IN_FLIGHT,
             "throughput_gate_held_s": self.throughput_held_s,
             "throughput_cpu_ms_per_job": finite(self.cpu_ms_per_job),
+            "many_users": MANY_USERS,
+            "many": self.many.as_json() if self.many else None,
+            "many_cpu_ms_per_job": finite(_cpu_ms_per_job(self.many)),
+            "many_gate_held_s": self.many_held_s,
             "idle_gate_held_s": self.idle_held_s,
             "idle_latency": self.idle.as_json(),
             "idle_first_step": _first_step_json(self.idle_first),
@@ -591,6 +602,20 @@ async def run_mode(
                 f"held {held:.1f}s of {tp.seconds:.1f}s; idle again after {waited:.1f}s)"
             )
 
+            start = time.monotonic()
+            many = await guard(
+                cpu,
+                phase_name(mode, "many"),
+                lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu, users=MANY_USERS),
+            )
+            many_held = gate.held_s(start, time.monotonic())
+            await harness.quiesce()
+            say(
+                f"fairness, {mode}: throughput from {MANY_USERS} users, {many.accepted} jobs, "
+                f"{many.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if many.ok else 'NO'}; "
+                f"gate held {many_held:.1f}s of {many.seconds:.1f}s)"
+            )
+
             async def idle_both() -> tuple[LatencyRun, list[FirstStep]]:
                 return await run_probes(harness, config.latency_probes), await light_alone(
                     harness, light_jobs
@@ -635,6 +660,8 @@ async def run_mode(
         flood,
         idle_held_s=idle_held,
         seconds=time.monotonic() - began,
+        many=many,
+        many_held_s=many_held,
     )
 
 
@@ -647,6 +674,12 @@ def problems(mode: FairMode) -> list[str]:
         out.append(
             f"fairness, {name}: throughput {t.accepted}/{t.jobs} accepted, {t.succeeded} "
             f"succeeded, errors {t.errors}"
+        )
+    if mode.many is not None and not mode.many.ok:
+        m = mode.many
+        out.append(
+            f"fairness, {name}: the throughput from {MANY_USERS} users {m.accepted}/{m.jobs} "
+            f"accepted, {m.succeeded} succeeded, errors {m.errors}"
         )
     if not mode.flood.heavy.ok:
         h = mode.flood.heavy
@@ -671,6 +704,13 @@ def problems(mode: FairMode) -> list[str]:
             "done: the flood did not last the measurement"
         )
     return out
+
+
+def _cpu_ms_per_job(run: ThroughputRun | None) -> float:
+    """A throughput run's CPU per job, all measured processes (harness included)."""
+    if run is None or not run.cpu_s or not run.accepted:
+        return math.nan
+    return 1000 * sum(run.cpu_s.values()) / run.accepted
 
 
 # The report.
@@ -817,6 +857,11 @@ def lines(modes: list[FairMode]) -> list[str]:
         row("  dispatch gate held, s", lambda m: m.throughput_held_s, 1, ratio=False),
         row("  the run's length, s", lambda m: m.throughput.seconds, 1, ratio=False),
         calibration("throughput"),
+        heading(f"common case from {MANY_USERS} users: the same jobs, theirs in turn"),
+        row("  jobs/s", lambda m: m.many.jobs_per_s if m.many else math.nan, 0),
+        row("  CPU ms per job, all processes", lambda m: _cpu_ms_per_job(m.many), 2),
+        row("  dispatch gate held, s", lambda m: m.many_held_s, 1, ratio=False),
+        calibration("many"),
         heading(
             f"common case: idle latency, {len(first.idle.probes)} jobs one at a time, "
             "submit -> terminal seen, ms"
