@@ -588,28 +588,29 @@ async def run_mode(
                 f"fairness, {mode}: warm-up {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s"
             )
 
-            start = time.monotonic()
-            tp = await guard(
-                cpu,
-                phase_name(mode, "throughput"),
-                lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu),
+            async def measured(
+                name: str, body: Callable[[], Awaitable[T]]
+            ) -> tuple[T, float, float]:
+                """``body`` under the guard as this stack's measurement ``name``: what it
+                returns, the seconds the gate held meanwhile, and how long the stack took
+                to go idle after."""
+                start = time.monotonic()
+                result = await guard(cpu, phase_name(mode, name), body)
+                held = gate.held_s(start, time.monotonic())
+                return result, held, await harness.quiesce()
+
+            tp, held, waited = await measured(
+                "throughput", lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu)
             )
-            held = gate.held_s(start, time.monotonic())
-            waited = await harness.quiesce()
             say(
                 f"fairness, {mode}: throughput {tp.accepted} jobs, {IN_FLIGHT} in flight, "
                 f"{tp.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if tp.ok else 'NO'}; gate "
                 f"held {held:.1f}s of {tp.seconds:.1f}s; idle again after {waited:.1f}s)"
             )
-
-            start = time.monotonic()
-            many = await guard(
-                cpu,
-                phase_name(mode, "many"),
+            many, many_held, _ = await measured(
+                "many",
                 lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu, users=MANY_USERS),
             )
-            many_held = gate.held_s(start, time.monotonic())
-            await harness.quiesce()
             say(
                 f"fairness, {mode}: throughput from {MANY_USERS} users, {many.accepted} jobs, "
                 f"{many.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if many.ok else 'NO'}; "
@@ -621,10 +622,7 @@ async def run_mode(
                     harness, light_jobs
                 )
 
-            start = time.monotonic()
-            idle, alone = await guard(cpu, phase_name(mode, "idle"), idle_both)
-            idle_held = gate.held_s(start, time.monotonic())
-            await harness.quiesce()
+            (idle, alone), idle_held, _ = await measured("idle", idle_both)
             say(
                 f"fairness, {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
                 f"{idle.p(50):.1f} ms, p99 {idle.p(99):.1f} ms; light user alone, time to "

@@ -115,8 +115,8 @@ async def run_throughput(
     """Submit ``jobs`` noop jobs (``request``: a plain one by default) with ``concurrency``
     CreateJob calls in flight, spread over the harness's job_api connections, and wait
     until every one is terminal; ``submitted`` is set once every CreateJob is answered.
-    ``users``: the jobs go to that many users in turn (``bench-user-N``), not all to the
-    bench's one."""
+    ``users``: more than one, the jobs go to that many users in turn (``bench-user-N``),
+    not all to the bench's one."""
     run = ThroughputRun(jobs)
     request = request or noop_request()
     fresh: list[uuid.UUID] = []
@@ -128,7 +128,7 @@ async def run_throughput(
         nonlocal issued, last_answer
         while issued < jobs:
             issued += 1
-            user = f"bench-user-{issued % users}" if users else None
+            user = f"bench-user-{issued % users}" if users > 1 else None
             try:
                 job = await harness.create(request, channel=k, user=user)
             except grpc.aio.AioRpcError as error:

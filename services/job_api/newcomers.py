@@ -7,7 +7,9 @@ dispatcher, so their next job's turn would be the very next one; sent the queue'
 would wait behind the window of steps already in JetStream instead, and a light user
 whose first job is still running as the second comes (a CV job, then its cover letter;
 or one job slowed by the flood around it) would see the second start a window late. A
-flood cannot use the lane: a user with a backlog has two or more unfinished.
+flood cannot use the lane: a user with a backlog has two or more unfinished. Nor can a
+user whose one job waits its turn in the ready queue (sent there while the lane was
+full): their next job goes behind it, not ahead.
 
 Telling takes a query (``limits.unfinished_at_least``), and while the dispatcher holds,
 every CreateJob would ask it: a flood of one user's jobs paid a Postgres transaction a job

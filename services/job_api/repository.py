@@ -115,6 +115,12 @@ async def unfinished_children(
     return [PagePosition(r["created_at"], r["id"]) for r in rows]
 
 
+async def steps_waiting_their_turn(conn: Conn, owner: str) -> bool:
+    """Whether ``owner`` has a step attempt in the ready queue, waiting to be released."""
+    found: bool = await conn.fetchval(queries.steps_waiting_their_turn, owner)
+    return found
+
+
 async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:
     """A real delete: steps and events go with the job (ON DELETE CASCADE); if its type
     is one of ``artifact_types``, its artifacts are queued for deletion in the same

@@ -282,9 +282,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                                 newcomer_check
                                 and running is not None
                                 and running <= NEWCOMER_UNFINISHED
+                                and not (
+                                    running
+                                    and await repository.steps_waiting_their_turn(
+                                        conn, caller.subject
+                                    )
+                                )
                             ):
                                 # Nothing of theirs waits: no turn of the fair dispatcher to
-                                # wait for (it would be theirs): the express lane.
+                                # wait for (it would be theirs): the express lane. (Their one
+                                # job may wait its turn, sent there while the lane was
+                                # full: then this one goes behind it, not ahead.)
                                 planned = planning.expressed(planned)
                             events, outbox_rows = await store.create_jobs(
                                 conn, [planned], now, hold_steps=holding

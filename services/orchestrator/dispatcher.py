@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -200,6 +201,8 @@ class Dispatcher:
         self._last_waiting = 0
         self._counted_at = float("-inf")
         self._count_took_s = 0.0
+        #: Newcomers' first steps waiting in the express lane, as last asked.
+        self._express_waiting = 0
         #: Groups and owners the last exact count found.
         self._groups = 0
         self._owners = 0
@@ -276,8 +279,8 @@ class Dispatcher:
             # group: what the round can release comes from them, so the policy picks the
             # same (or says it must see further).
             exact = not self._in_turn_cheaper(room) or self._exact_count_due(now)
-            deciding = loop.time()
             decision = None if exact else await self._queue.decide_in_turn(conn, room)
+            deciding = loop.time()
             if decision is None:
                 exact = True
                 decision = await self._queue.decide_exactly(conn, room)
@@ -313,8 +316,13 @@ class Dispatcher:
         return pending
 
     async def _express_undelivered(self) -> int:
-        """Newcomers' first steps in the express lane no worker has taken yet."""
-        pending, _ = await self._queued(bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER)
+        """Newcomers' first steps in the express lane no worker has taken yet; if JetStream
+        cannot say (a leader election), what it said last: the held word must go out."""
+        try:
+            pending, _ = await self._queued(bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER)
+        except (NatsError, TimeoutError):
+            return self._express_waiting
+        self._express_waiting = pending
         return pending
 
     async def _queued(self, stream: str, consumer: str) -> tuple[int, int | None]:

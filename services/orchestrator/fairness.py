@@ -79,13 +79,15 @@ def pick(
     served_key: dict[bool, dict[str, str]] = {True: {}, False: {}}
     urgent_last = turns.urgent_last
     for _ in range(n):
-        next_owner = {urgent: queue.peek(urgent) for urgent in (True, False)}
-        lanes = [urgent for urgent, owner in next_owner.items() if owner is not None]
-        if not lanes:
-            break
-        urgent = lanes[0] if len(lanes) == 1 else not urgent_last
-        owner = next_owner[urgent]
-        assert owner is not None
+        # The lanes alternate while both have work: the other lane is looked at only
+        # when this one has none (so a view need not reach into it).
+        urgent = not urgent_last
+        owner = queue.peek(urgent)
+        if owner is None:
+            urgent = not urgent
+            owner = queue.peek(urgent)
+            if owner is None:
+                break
         keys = served_key[urgent]
         group = queue.next_group(owner, urgent, keys.get(owner, turns.keys(urgent).get(owner)))
         queue.take(group, urgent)

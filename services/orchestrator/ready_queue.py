@@ -23,11 +23,15 @@ from jobkit.db import Conn
 from jobkit.sql import queries
 from services.orchestrator import fairness
 
-#: A read in turn takes a lane's next owners, as many as the round can release; if the
-#: pick needs more (their work capped, or not yet due), it reads this many times as many,
-#: at most this many times in a round, and then counts exactly.
+#: A read in turn takes a lane's next owners, as many as the round can release (times the
+#: lane's reach); if the pick needs more (their work capped, or not yet due), it reads this
+#: many times as many, at most this many times in a round, and then counts exactly.
 _IN_TURN_GROWTH = 4
 _IN_TURN_READS = 3
+#: A lane's reach grows with each read that fell short, up to this, and halves after a
+#: round that needed no more: a run of owners that cannot go, ahead in turn, is read
+#: past at once in the rounds after the first that met it.
+_MOST_REACH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,8 @@ class ReadyQueue:
     carried from round to round."""
 
     turns: fairness.Turns = field(default_factory=fairness.Turns)
+    #: For each lane, how many times the round's room its reads in turn take.
+    reach: dict[bool, int] = field(default_factory=lambda: {True: 1, False: 1})
 
     async def decide_exactly(self, conn: Conn, room: int) -> Decision:
         """Count every due attempt by group, and pick from them all."""
@@ -59,15 +65,20 @@ class ReadyQueue:
         """Read each lane's next owners in turn, as many as the round has room for, and
         pick from them; if the pick needs more (owners whose work cannot go: capped, or
         not yet due), read further. ``None`` if that would read too far: count exactly."""
-        owners = {urgent: max(room, 1) for urgent in (True, False)}
+        grew = False
         for _ in range(_IN_TURN_READS):
+            owners = {lane: max(room, 1) * reach for lane, reach in self.reach.items()}
             waiting, limits, complete = await self._read_in_turn(conn, owners, bound=room + 1)
             free = await self.free_under_caps(conn, limits)
             try:
                 picks = fairness.pick(waiting, room, free, self.turns, complete) if room else {}
             except fairness.OutOfView as short:
-                owners[short.urgent] *= _IN_TURN_GROWTH
+                grew = True
+                lane = short.urgent
+                self.reach[lane] = min(self.reach[lane] * _IN_TURN_GROWTH, _MOST_REACH)
                 continue
+            if not grew:
+                self.reach = {lane: max(reach // 2, 1) for lane, reach in self.reach.items()}
             return Decision(waiting, free, picks, whole=all(complete.values()))
         return None
 
@@ -160,7 +171,10 @@ def _add_group(
     limits: dict[tuple[str, str], int],
 ) -> None:
     """Note a group read from the ready queue: its count, and a capped key's limit (the
-    smallest its starts carry)."""
+    smallest its starts read carry). When the jobs under one key carry different limits,
+    a read that sees only some of its groups (one lane's, or a deep group's first rows)
+    may count a larger one than an exact count would; no start is ever released past the
+    limit it carries itself."""
     group = fairness.Group(row["owner"], row["concurrency_key"], row["priority"], row["capped"])
     waiting[group] = row["waiting"]
     if group.capped:

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from devstack import PostgresServer
 from jobkit.db import KEYED_LOOKUPS, Conn, create_pool, migrate
 from jobkit.sql import queries
+from services.job_api.repository import steps_waiting_their_turn
 from services.orchestrator.fairness import URGENT
 from services.orchestrator.ready_queue import ReadyQueue
 from tests.conftest import create_database
@@ -312,3 +313,13 @@ async def test_rounds_read_in_turn_release_what_exact_counts_would(
     # Some rounds found too few owners able to go among those first read, and read on.
     assert in_turn_reads() - reads_before > decided_in_turn
     assert left > 0  # the rounds never ran out of work to choose from
+
+
+async def test_whether_a_user_has_steps_waiting_their_turn(keyed_pool: asyncpg.Pool) -> None:
+    """job_api's question before sending a newcomer by the express lane: due or not,
+    urgent or not, a step of theirs in the ready queue means their turn has not come."""
+    async with keyed_pool.acquire() as conn:
+        for owner, waits in (("heavy", True), ("light", True), ("later", True), ("new", False)):
+            assert await steps_waiting_their_turn(conn, owner) is waits, owner
+        args = (queries.steps_waiting_their_turn, "heavy")
+        assert await pages_read(conn, *args) < 10

@@ -483,7 +483,8 @@ def test_eligible_counts_what_the_caps_allow() -> None:
 
 # Properties over random queues.
 
-OWNERS = ["amy", "bob", "cat", "dan", "eve"]
+#: Python's order for "Émile" and "zoë" is their code points', as the ready queue's ("C").
+OWNERS = ["amy", "bob", "cat", "dan", "eve", "Émile", "zoë"]
 KEYS = ["", "k1", "k2", "k3"]
 PRIORITIES = [0, 1, 5, 8, URGENT]
 
@@ -519,6 +520,8 @@ def random_turns(rng: random.Random) -> Turns:
     for owner in OWNERS:
         if rng.random() < 0.5:
             turns.last_key[owner] = rng.choice(KEYS)
+        if rng.random() < 0.3:
+            turns.last_urgent_key[owner] = rng.choice(KEYS)
     return turns
 
 

@@ -49,6 +49,7 @@ class Queries:
     find_by_idempotency_key: str
     list_job_ids: str
     unfinished_children: str
+    steps_waiting_their_turn: str
     bulk_job_ids: str
     delete_job: str
     insert_upload: str

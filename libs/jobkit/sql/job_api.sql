@@ -28,6 +28,13 @@ WHERE parent_job_id = $1 AND status IN ('QUEUED', 'RUNNING', 'WAITING_INPUT')
 ORDER BY created_at DESC, id DESC
 LIMIT $4
 
+-- name: steps_waiting_their_turn --
+-- Whether a user has a step attempt in the ready queue, waiting for the fair dispatcher
+-- to release it: then their next job is no newcomer's (its express start would overtake
+-- the one waiting). Both lanes' index ranges. $1: owner.
+SELECT EXISTS (SELECT 1 FROM ready_steps
+               WHERE (priority >= 9) = ANY (ARRAY[false, true]) AND owner = $1)
+
 -- name: bulk_job_ids --
 -- A slice of the jobs a bulk operation (BulkRetryJobs, BulkCancelJobs) takes, oldest
 -- first, by keyset on (created_at, id) along jobs_status_oldest; a NULL filter matches
