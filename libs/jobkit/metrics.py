@@ -56,6 +56,15 @@ STEP_OFFERS = Counter(
     "through JetStream).",
     ["lane", "outcome"],
 )
+EXPRESS_DECISIONS = Counter(
+    "jobs_express_decisions",
+    "Where job_api sent new jobs' first steps while the fair dispatcher held: express (a "
+    "newcomer's, by the express lane), lane_full (newcomers' steps waited in the lane for "
+    "a slot, so this one waited its turn, whoever's it was: many mean too few "
+    "WORKER_EXPRESS_SLOTS for the newcomers coming), behind_own (a newcomer by count whose "
+    "one job waits its turn: behind it).",
+    ["decision"],
+)
 JOBS_FINISHED = Counter(
     "jobs_finished",
     "Jobs that reached a terminal status (orchestrator; CancelJob in job_api), by job type "

@@ -259,9 +259,12 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             # CreateJob but its first two) is none until those jobs end, and commits in
             # one statement, as when nothing holds.
             holding = self._holding
+            express_open = self._express_open
+            if holding and not express_open:
+                metrics.EXPRESS_DECISIONS.labels("lane_full").inc()
             newcomer_check = (
                 holding
-                and self._express_open
+                and express_open
                 and not (
                     self._limits.running_jobs <= 0
                     and await self._past_newcomer(conn, caller.subject)
@@ -282,18 +285,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                                 newcomer_check
                                 and running is not None
                                 and running <= NEWCOMER_UNFINISHED
-                                and not (
-                                    running
-                                    and await repository.steps_waiting_their_turn(
-                                        conn, caller.subject
-                                    )
-                                )
                             ):
-                                # Nothing of theirs waits: no turn of the fair dispatcher to
-                                # wait for (it would be theirs): the express lane. (Their one
-                                # job may wait its turn, sent there while the lane was
-                                # full: then this one goes behind it, not ahead.)
-                                planned = planning.expressed(planned)
+                                planned = await self._expressed(conn, caller, planned, running)
                             events, outbox_rows = await store.create_jobs(
                                 conn, [planned], now, hold_steps=holding
                             )
@@ -610,6 +603,21 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._relay.submit(outbox_rows)
         if self._gate is not None:
             await self._gate.committed(c.job for _, c in changes)
+
+    async def _expressed(
+        self, conn: Conn, caller: Principal, planned: NewJob, running: int
+    ) -> NewJob:
+        """A newcomer's job (``running`` unfinished, at most a newcomer's), its first step
+        by the express lane: nothing of theirs waits, so there is no turn of the fair
+        dispatcher to wait for (it would be theirs). Unless their one job waits its turn,
+        sent there while the lane was full: then this one goes behind it, not ahead."""
+        if running and await repository.steps_waiting_their_turn(conn, caller.subject):
+            metrics.EXPRESS_DECISIONS.labels("behind_own").inc()
+            return planned
+        expressed = planning.expressed(planned)
+        if expressed is not planned:
+            metrics.EXPRESS_DECISIONS.labels("express").inc()
+        return expressed
 
     async def _past_newcomer(self, conn: Conn, owner: str) -> bool:
         """Whether ``owner`` has more jobs queued or running than a newcomer has (a yes seen

@@ -216,6 +216,10 @@ async def test_many_newcomers_at_once_take_turns_rather_than_queue_in_the_expres
     assert {r.status for r in done.values()} == {"SUCCEEDED"}
     # The first went by the lane; without the bound, all sixty did.
     assert 2 <= after - before <= 40, after - before
+    # And job_api says so: CreateJobs that found the lane full (the flood's among them).
+    samples = scrape(saturated_stack.services["job_api"].metrics_url)
+    assert sample(samples, "jobs_express_decisions_total", decision="lane_full") > 0
+    assert sample(samples, "jobs_express_decisions_total", decision="express") >= 2
 
 
 async def test_priority_9_overtakes_a_queue_of_200(
