@@ -326,10 +326,6 @@ def _held(data: bytes) -> bool | None:
     return None
 
 
-def _metadata(stack: Stack, user: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {stack.token(user)}"),)
-
-
 async def first_step(
     harness: Harness, metadata: tuple[tuple[str, str], ...], channel: int = 0
 ) -> FirstStep:
@@ -370,7 +366,7 @@ async def first_step(
 
 async def light_alone(harness: Harness, jobs: int) -> list[FirstStep]:
     """The light user alone: ``jobs`` jobs one after another, each to its end."""
-    metadata = _metadata(harness.stack, LIGHT)
+    metadata = harness.metadata_of(LIGHT)
     return [await first_step(harness, metadata) for _ in range(jobs)]
 
 
@@ -438,7 +434,7 @@ async def run_flood(
             f"{submitted_s:.1f}s; the light user submits {light_jobs} jobs, one every "
             f"{LIGHT_SPACING_S * 1000:.0f} ms"
         )
-        metadata = _metadata(stack, LIGHT)
+        metadata = harness.metadata_of(LIGHT)
         probes: list[asyncio.Task[FirstStep]] = []
         start = time.monotonic()
         for n in range(light_jobs):

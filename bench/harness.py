@@ -123,7 +123,7 @@ class Harness:
             pg=pg,
             nc=nc,
             js=nc.jetstream(),
-            metadata=(("authorization", f"Bearer {stack.token('bench')}"),),
+            metadata=_bearer(stack, "bench"),
             api_channels=api,
             notifier_channels=notifier,
             api=[job_service_pb2_grpc.JobServiceStub(c) for c in api],
@@ -158,13 +158,14 @@ class Harness:
     ) -> jobs_pb2.Job:
         """CreateJob as the bench's user, or as ``user``."""
         stub = self.api[channel % len(self.api)]
-        metadata = self.metadata if user is None else self._metadata_of(user)
+        metadata = self.metadata if user is None else self.metadata_of(user)
         job: jobs_pb2.Job = await stub.CreateJob(request, metadata=metadata, timeout=timeout_s)
         return job
 
-    def _metadata_of(self, user: str) -> tuple[tuple[str, str], ...]:
+    def metadata_of(self, user: str) -> tuple[tuple[str, str], ...]:
+        """A call's metadata as ``user`` (a token signed once per user)."""
         if user not in self._users:
-            self._users[user] = (("authorization", f"Bearer {self.stack.token(user)}"),)
+            self._users[user] = _bearer(self.stack, user)
         return self._users[user]
 
     async def statuses(self, ids: list[uuid.UUID]) -> dict[str, int]:
@@ -201,3 +202,7 @@ class Harness:
             quiet_rounds = quiet_rounds + 1 if busy == 0 else 0
             await asyncio.sleep(0.2)
         return time.monotonic() - started
+
+
+def _bearer(stack: Stack, user: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {stack.token(user)}"),)

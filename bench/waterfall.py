@@ -492,7 +492,7 @@ async def _under_flood(
         )
     )
     await submitted.wait()
-    metadata = (("authorization", f"Bearer {harness.stack.token(fair.LIGHT)}"),)
+    metadata = harness.metadata_of(fair.LIGHT)
     probes: list[asyncio.Task[SpanRecord]] = []
     start = time.monotonic()
     for n in range(light_jobs):

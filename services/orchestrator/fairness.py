@@ -194,7 +194,7 @@ class _Queue:
         for g in sorted(mine, key=lambda g: g.capped):
             if g.priority == top:
                 at_top.setdefault(g.key, g)
-        return at_top[_after(sorted(at_top), last_key)]
+        return at_top[_in_turn(at_top, last_key)[0]]
 
     def take(self, group: Group, urgent: bool) -> None:
         """One release from ``group``, its owner's turn in the lane served."""
@@ -211,10 +211,11 @@ def _lane(group: Group) -> bool:
     return group.priority >= URGENT
 
 
-def _after(names: Sequence[str], last: str | None) -> str:
-    """The name after ``last`` in sorted ``names``, round the end to the first."""
-    start = bisect.bisect_right(names, last) if last is not None else 0
-    return names[start % len(names)]
+def _in_turn(names: Iterable[str], last: str | None) -> list[str]:
+    """``names`` in turn order: sorted, from the one after ``last``, round the end."""
+    ordered = sorted(names)
+    start = bisect.bisect_right(ordered, last) if last is not None else 0
+    return ordered[start:] + ordered[:start]
 
 
 class _Ring:
@@ -225,9 +226,7 @@ class _Ring:
     def __init__(
         self, names: Iterable[str], last: str | None, complete: bool, urgent: bool
     ) -> None:
-        ordered = sorted(names)
-        start = bisect.bisect_right(ordered, last) if last is not None else 0
-        self._turn = deque(ordered[start:] + ordered[:start])
+        self._turn = deque(_in_turn(names, last))
         self._complete = complete
         self._urgent = urgent
 

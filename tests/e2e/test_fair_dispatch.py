@@ -106,6 +106,15 @@ def still_waiting(moments: Iterable[datetime], came: datetime, what: str) -> lis
     return left
 
 
+def started_ahead(
+    done: dict[str, Run], backlog: Sequence[str], job: str, came: datetime, what: str
+) -> tuple[int, int]:
+    """Of ``backlog``'s jobs still waiting when ``job`` came, how many started before it,
+    and how many there were."""
+    waiting = still_waiting((done[j].started for j in backlog), came, what)
+    return sum(started < done[job].started for started in waiting), len(waiting)
+
+
 async def submit(
     client: JobsClient, count: int, scheduling: Scheduling | None = None, *, parallel: int = 32
 ) -> list[str]:
@@ -185,9 +194,8 @@ async def test_a_newcomer_starts_in_the_express_lane_while_a_flood_waits(
     assert done[second].started < done[third].started
     # The newcomer's first job started before the jobs of the flood still waiting when
     # it came: at most a window and the slots' worth of them started in between.
-    waiting = still_waiting((done[j].started for j in flood), came, "flood")
-    earlier = sum(started < done[first].started for started in waiting)
-    assert earlier <= 24, (earlier, len(waiting))
+    earlier, waiting = started_ahead(done, flood, first, came, "flood")
+    assert earlier <= 24, (earlier, waiting)
 
 
 async def test_many_newcomers_at_once_take_turns_rather_than_queue_in_the_express_lane(
@@ -234,9 +242,8 @@ async def test_priority_9_overtakes_a_queue_of_200(
     # jobs not started when it came, only those already in JetStream's window start
     # before it (a quarter second of the workers' take at most: 38 seen, of 188), where
     # FIFO would start it last.
-    waiting = still_waiting((done[j].started for j in queue), came, "queue")
-    earlier = sum(started < done[urgent].started for started in waiting)
-    assert earlier <= 60, (earlier, len(waiting))
+    earlier, waiting = started_ahead(done, queue, urgent, came, "queue")
+    assert earlier <= 60, (earlier, waiting)
 
 
 async def test_a_concurrency_cap_holds_with_two_orchestrators_racing(
