@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import grpc
 import structlog
 
-from jobkit import limits, store, tracing
+from jobkit import limits, tracing
 from jobkit.auth import Authenticator, Principal, bearer_token
 from jobkit.convert import event_to_proto, parse_job_id
 from jobkit.db import wrap_db_errors
@@ -21,6 +22,7 @@ from jobkit.lifecycle import JobStatus
 from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.metrics import WATCH_STREAMS
+from jobkit.model import EventRecord
 from jobkit.rpc import authenticate, bind_caller, server_streaming
 from jobkit.sql import queries
 from jobkit.watch_tokens import WatchTokens, is_watch_token
@@ -87,25 +89,28 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         if request.after_sequence < 0:
             raise InvalidArgument.on("after_sequence", "must not be negative")
         structlog.contextvars.bind_contextvars(job_id=str(job_id))
-        async with wrap_db_errors(), self._pool.acquire() as conn:
-            job = await conn.fetchrow(queries.job_owner_and_trace, job_id)
-            if job is None or not caller.may_see(job["owner"]):
-                raise NotFound()
-            tracing.bind_job_trace(job["trace_context"])
-            session = await limits.open_watch(conn, caller.subject, self._limits)
-        if session is not None:
-            self._sessions.add(session)
-        log.debug("watch_started", sequence=request.after_sequence)
         # Subscribe before reading history, so nothing committed in between is missed.
+        # Nothing reaches the client before the first page's owner check.
         watcher = self._hub.watch(str(job_id))
         watcher.last_sequence = request.after_sequence
-        WATCH_STREAMS.inc()
+        session: uuid.UUID | None = None
         try:
-            async for event in self._stream(job_id, watcher, caller):
-                yield event
+            first = await read_page(self._pool, job_id, watcher.last_sequence, caller)
+            tracing.bind_job_trace(first.trace_context)
+            if self._limits.watches > 0:
+                async with wrap_db_errors(), self._pool.acquire() as conn:
+                    session = await limits.open_watch(conn, caller.subject, self._limits)
+            if session is not None:
+                self._sessions.add(session)
+            log.debug("watch_started", sequence=request.after_sequence)
+            WATCH_STREAMS.inc()
+            try:
+                async for event in self._stream(job_id, watcher, caller, first):
+                    yield event
+            finally:
+                WATCH_STREAMS.dec()
+                log.info("watch_ended", sequence=watcher.last_sequence)
         finally:
-            WATCH_STREAMS.dec()
-            log.info("watch_ended", sequence=watcher.last_sequence)
             self._hub.unwatch(watcher)
             if session is not None:
                 self._sessions.discard(session)
@@ -120,15 +125,20 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
             log.warning("watch_close_failed", error=type(exc).__name__)
 
     async def _stream(
-        self, job_id: uuid.UUID, watcher: Watcher, caller: Principal
+        self, job_id: uuid.UUID, watcher: Watcher, caller: Principal, page: Page
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
+        """Replay from ``page`` on until caught up with Postgres, then live events until
+        the terminal one; a gap or a nudge replays again."""
         loop = asyncio.get_running_loop()
-        # Replay until caught up with Postgres, then live events until the terminal one.
         while True:
-            replay = _Replay(self._pool, job_id, watcher, caller)
-            async for event in replay:
-                yield event
-            if replay.finished:
+            while True:
+                for record in page.events:
+                    watcher.last_sequence = record.sequence
+                    yield event_to_proto(record)
+                if not page.full:
+                    break
+                page = await read_page(self._pool, job_id, watcher.last_sequence, caller)
+            if page.finished(watcher.last_sequence):
                 return
             while True:
                 item = await watcher.queue.get()
@@ -143,38 +153,45 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
                 yield item
                 if item.type in _TERMINAL_EVENTS:
                     return
+            page = await read_page(self._pool, job_id, watcher.last_sequence, caller)
 
 
-class _Replay:
-    """The events after a watcher's last sequence, from Postgres. ``finished`` tells, once
-    iterated, whether the job is over with nothing after them: its terminal event was just
-    replayed, or had been seen before (a client resuming at or past the end)."""
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of a job's events after a sequence, and the job as it was when they were
+    read (the same snapshot)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, job_id: uuid.UUID, watcher: Watcher, caller: Principal
-    ) -> None:
-        self._pool = pool
-        self._job_id = job_id
-        self._watcher = watcher
-        self._caller = caller
-        self.finished = False
+    trace_context: str
+    status: JobStatus
+    #: The job's newest event's sequence.
+    last_sequence: int
+    events: list[EventRecord]
 
-    async def __aiter__(self) -> AsyncIterator[jobs_pb2.JobEvent]:
-        watcher = self._watcher
-        while True:
-            async with wrap_db_errors(), self._pool.acquire() as conn:
-                row = await conn.fetchrow(queries.job_owner_and_progress, self._job_id)
-                if row is None or not self._caller.may_see(row["owner"]):
-                    raise NotFound()
-                records = await store.fetch_events(
-                    conn, self._job_id, watcher.last_sequence, REPLAY_PAGE
-                )
-            for record in records:
-                watcher.last_sequence = record.sequence
-                yield event_to_proto(record)
-            if len(records) < REPLAY_PAGE:
-                self.finished = (
-                    JobStatus(row["status"]).terminal
-                    and watcher.last_sequence >= row["last_sequence"]
-                )
-                return
+    @property
+    def full(self) -> bool:
+        """Whether more events may follow this page's."""
+        return len(self.events) >= REPLAY_PAGE
+
+    def finished(self, delivered: int) -> bool:
+        """Whether a watcher that has delivered up to ``delivered`` has nothing left to
+        wait for: the job is over and its terminal event delivered (just now, or seen by
+        a client resuming at or past the end)."""
+        return self.status.terminal and delivered >= self.last_sequence
+
+
+async def read_page(
+    pool: asyncpg.Pool, job_id: uuid.UUID, after_sequence: int, caller: Principal
+) -> Page:
+    """The events after ``after_sequence`` (at most ``REPLAY_PAGE``) with the job's row, in
+    one statement; NotFound unless ``caller`` may see the job."""
+    async with wrap_db_errors(), pool.acquire() as conn:
+        rows = await conn.fetch(queries.replay_page, job_id, after_sequence, REPLAY_PAGE)
+    if not rows or not caller.may_see(rows[0]["owner"]):
+        raise NotFound()
+    job = rows[0]
+    return Page(
+        trace_context=job["trace_context"],
+        status=JobStatus(job["job_status"]),
+        last_sequence=job["job_last_sequence"],
+        events=[EventRecord.from_row(r) for r in rows if r["sequence"] is not None],
+    )

@@ -54,8 +54,7 @@ class Queries:
     delete_job: str
     insert_upload: str
     # notifier.sql
-    job_owner_and_trace: str
-    job_owner_and_progress: str
+    replay_page: str
     last_sequences: str
     # export.sql: job_api's ExportService
     export_count: str
