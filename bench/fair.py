@@ -2,11 +2,14 @@
 backlog saturates the workers, with the fair dispatcher and without it; and what the
 dispatcher costs when nobody floods.
 
-Two stacks of their own, one after the other, each with the bench's settings and worker
-slots (``Config.stack_env``: 32 slots): *fair* (the defaults: a window of what the workers
-take in ``DISPATCH_WINDOW_S``, 30 ms, at least ``DISPATCH_WINDOW``, 4) and
-*FIFO* (``DISPATCH_WINDOW`` 1,000,000: the gate never holds, every step attempt goes
-straight to JetStream, first in first out: the single queue). On each, in order:
+Two stacks of their own, up at once, each with the bench's settings and worker slots
+(``Config.stack_env``: 32 slots): *fair* (the defaults: a window of what the workers take
+in ``DISPATCH_WINDOW_S``, 30 ms, at least ``DISPATCH_WINDOW``, 4) and *FIFO*
+(``DISPATCH_WINDOW`` 1,000,000: the gate never holds, every step attempt goes straight to
+JetStream, first in first out: the single queue). Each measurement is taken on one stack,
+then at once on the other, while the first stands idle (``run_interleaved``): the two
+figures compared are seconds apart, not a minute, on a machine whose speed drifts by a
+third from one minute to the next. The measurements, in order:
 
 1. *the common case*: ``run_throughput`` (``bench.throughput``) of ``Config.jobs`` plain
    ``noop`` jobs with ``IN_FLIGHT`` CreateJob calls in flight, then ``run_probes``
@@ -44,10 +47,10 @@ JetStream behind up to a window of others, which drain only as fast as jobs fini
 ``DISPATCH_WINDOW`` over that rate is shown beside the light jobs' mean wait in the ready
 queue (the orchestrators' ``jobs_ready_wait_seconds``, the light user's bucket).
 
-One run of each measurement a round, whatever ``--runs`` (the phase takes about 80 s on
-the 2-core box); ``--rounds 2`` runs it twice, the FIFO stack first the second time, and
-the table shows medians and ranges. Each measurement's CPU calibration is shown beside it:
-the two stacks run a minute apart on a machine whose speed drifts.
+One run of each measurement a round, whatever ``--runs`` (the phase takes about two
+minutes on the 2-core box); ``--rounds 2`` runs it twice, the FIFO stack first in each
+pair the second time, and the table shows medians and ranges. Each measurement's CPU
+calibration is shown beside it.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ import json
 import math
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -558,67 +561,107 @@ def sizes(config: Config) -> tuple[int, int]:
     return HEAVY_JOBS[pick], LIGHT_JOBS[pick]
 
 
-async def run_mode(
-    config: Config,
-    root: Path,
-    mode: str,
-    say: Callable[[str], None],
-    guard: Guard,
-    *,
-    on_open: Callable[[Harness], Awaitable[None]] | None = None,
-) -> FairMode:
-    """One stack: the common case, the light user alone, the flood. ``on_open`` is called
-    with the harness once the stack is up."""
-    began = time.monotonic()
-    heavy_jobs, light_jobs = sizes(config)
-    async with fair_stack(config, root, mode, say) as harness:
-        if on_open is not None:
-            await on_open(harness)
-        cpu = CpuMeter(harness.watched())
-        gate = GateWatch()
-        await gate.start(harness)
-        try:
-            warmup = await run_throughput(harness, config.warmup_jobs, IN_FLIGHT)
-            await harness.quiesce()
-            say(
-                f"fairness, {mode}: warm-up {warmup.accepted} jobs, {warmup.jobs_per_s:,.0f} jobs/s"
-            )
+@dataclass
+class _Taken:
+    """What one stack's measurements gave so far (``ModeRun``)."""
 
-            async def measured(
-                name: str, body: Callable[[], Awaitable[T]]
-            ) -> tuple[T, float, float]:
-                """``body`` under the guard as this stack's measurement ``name``: what it
-                returns, the seconds the gate held meanwhile, and how long the stack took
-                to go idle after."""
-                start = time.monotonic()
-                result = await guard(cpu, phase_name(mode, name), body)
-                held = gate.held_s(start, time.monotonic())
-                return result, held, await harness.quiesce()
+    tp: ThroughputRun | None = None
+    held: float = 0.0
+    many: ThroughputRun | None = None
+    many_held: float = 0.0
+    idle: LatencyRun | None = None
+    alone: list[FirstStep] = field(default_factory=list)
+    idle_held: float = 0.0
+    flood: FloodRun | None = None
 
-            tp, held, waited = await measured(
-                "throughput", lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu)
+
+class ModeRun:
+    """One mode's stack, measured one measurement at a time (``measure``), so that the two
+    stacks' measurements of the same thing can follow each other (``run_interleaved``)."""
+
+    def __init__(
+        self,
+        config: Config,
+        mode: str,
+        harness: Harness,
+        say: Callable[[str], None],
+        guard: Guard,
+    ) -> None:
+        self.mode = mode
+        self._config = config
+        self._harness = harness
+        self._say = say
+        self._guard = guard
+        self._cpu = CpuMeter(harness.watched())
+        self._gate = GateWatch()
+        self._taken = _Taken()
+        self._began = time.monotonic()
+
+    async def start(self) -> None:
+        """Follow the dispatchers' word, and warm the stack up."""
+        harness = self._harness
+        await self._gate.start(harness)
+        warmup = await run_throughput(harness, self._config.warmup_jobs, IN_FLIGHT)
+        await harness.quiesce()
+        self._say(
+            f"fairness, {self.mode}: warm-up {warmup.accepted} jobs, "
+            f"{warmup.jobs_per_s:,.0f} jobs/s"
+        )
+
+    async def stop(self) -> None:
+        await self._gate.stop()
+
+    async def _measured(self, name: str, body: Callable[[], Awaitable[T]]) -> tuple[T, float]:
+        """``body`` under the guard as this stack's measurement ``name``: what it returns
+        and the seconds the gate held meanwhile; then the stack is let go idle."""
+        start = time.monotonic()
+        result = await self._guard(self._cpu, phase_name(self.mode, name), body)
+        held = self._gate.held_s(start, time.monotonic())
+        await self._harness.quiesce()
+        return result, held
+
+    async def measure(self, name: str) -> None:
+        """Take measurement ``name`` (one of ``MEASUREMENTS``)."""
+        config, harness, mode, say, taken = (
+            self._config,
+            self._harness,
+            self.mode,
+            self._say,
+            self._taken,
+        )
+        heavy_jobs, light_jobs = sizes(config)
+        if name == "throughput":
+            tp, held = await self._measured(
+                name, lambda: run_throughput(harness, config.jobs, IN_FLIGHT, self._cpu)
             )
+            taken.tp, taken.held = tp, held
             say(
                 f"fairness, {mode}: throughput {tp.accepted} jobs, {IN_FLIGHT} in flight, "
                 f"{tp.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if tp.ok else 'NO'}; gate "
-                f"held {held:.1f}s of {tp.seconds:.1f}s; idle again after {waited:.1f}s)"
+                f"held {held:.1f}s of {tp.seconds:.1f}s)"
             )
-            many, many_held, _ = await measured(
-                "many",
-                lambda: run_throughput(harness, config.jobs, IN_FLIGHT, cpu, users=MANY_USERS),
+        elif name == "many":
+            many, held = await self._measured(
+                name,
+                lambda: run_throughput(
+                    harness, config.jobs, IN_FLIGHT, self._cpu, users=MANY_USERS
+                ),
             )
+            taken.many, taken.many_held = many, held
             say(
                 f"fairness, {mode}: throughput from {MANY_USERS} users, {many.accepted} jobs, "
                 f"{many.jobs_per_s:,.0f} jobs/s (all SUCCEEDED: {'yes' if many.ok else 'NO'}; "
-                f"gate held {many_held:.1f}s of {many.seconds:.1f}s)"
+                f"gate held {held:.1f}s of {many.seconds:.1f}s)"
             )
+        elif name == "idle":
 
             async def idle_both() -> tuple[LatencyRun, list[FirstStep]]:
                 return await run_probes(harness, config.latency_probes), await light_alone(
                     harness, light_jobs
                 )
 
-            (idle, alone), idle_held, _ = await measured("idle", idle_both)
+            (idle, alone), taken.idle_held = await self._measured(name, idle_both)
+            taken.idle, taken.alone = idle, alone
             say(
                 f"fairness, {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
                 f"{idle.p(50):.1f} ms, p99 {idle.p(99):.1f} ms; light user alone, time to "
@@ -626,37 +669,85 @@ async def run_mode(
                 f"{percentile([x.seen_ms for x in alone], 50):.1f} ms, p99 "
                 f"{percentile([x.seen_ms for x in alone], 99):.1f} ms"
             )
-
-            flood = await guard(
-                cpu,
-                phase_name(mode, "flood"),
-                lambda: run_flood(harness, mode, heavy_jobs, light_jobs, gate, say),
+        elif name == "flood":
+            flood, _ = await self._measured(
+                name,
+                lambda: run_flood(harness, mode, heavy_jobs, light_jobs, self._gate, say),
             )
-            waited = await harness.quiesce()
+            taken.flood = flood
             say(
                 f"fairness, {mode}: flood of {flood.heavy.accepted} heavy jobs at "
                 f"{flood.heavy.jobs_per_s:,.0f} jobs/s; light user's time to first step p50 "
                 f"{flood.p(50):.0f} ms, p99 {flood.p(99):.0f} ms, behind a median "
                 f"{flood.p(50, 'ahead'):.0f} heavy jobs; heavy backlog at its last start "
-                f"{flood.backlog_at_last_start}; gate held {flood.held_s:.1f}s "
-                f"(idle again after {waited:.1f}s)"
+                f"{flood.backlog_at_last_start}; gate held {flood.held_s:.1f}s"
             )
-        finally:
-            await gate.stop()
-    return FairMode(
-        mode,
-        DEFAULT_WINDOW if mode == FAIR else OFF_WINDOW,
-        config.worker_slots,
-        tp,
-        held,
-        idle,
-        alone,
-        flood,
-        idle_held_s=idle_held,
-        seconds=time.monotonic() - began,
-        many=many,
-        many_held_s=many_held,
-    )
+        else:
+            raise ValueError(f"no such measurement: {name}")
+
+    def result(self) -> FairMode:
+        taken = self._taken
+        assert taken.tp is not None
+        assert taken.idle is not None
+        assert taken.flood is not None
+        return FairMode(
+            self.mode,
+            DEFAULT_WINDOW if self.mode == FAIR else OFF_WINDOW,
+            self._config.worker_slots,
+            taken.tp,
+            taken.held,
+            taken.idle,
+            taken.alone,
+            taken.flood,
+            idle_held_s=taken.idle_held,
+            seconds=time.monotonic() - self._began,
+            many=taken.many,
+            many_held_s=taken.many_held,
+        )
+
+
+async def run_interleaved(
+    config: Config,
+    root: Path,
+    modes: Sequence[str],
+    say: Callable[[str], None],
+    guard: Guard,
+    *,
+    on_open: Callable[[Harness], Awaitable[None]] | None = None,
+    on_failure: Callable[[str, BaseException], None] | None = None,
+) -> list[FairMode]:
+    """Every mode's stack up at once; each measurement taken on one stack, then on the
+    next (in ``modes``' order), before the next measurement: a pair of figures a few
+    seconds apart, not a minute, on a machine whose speed drifts. The stack not measuring
+    stays idle meanwhile (its idle use counts as others'). A mode that fails is left out
+    of the rest (``on_failure``), the others go on. ``on_open`` is called with each
+    harness once its stack is up."""
+    async with contextlib.AsyncExitStack() as stacks:
+        runs: list[ModeRun] = []
+        for mode in modes:
+            try:
+                harness = await stacks.enter_async_context(fair_stack(config, root, mode, say))
+                if on_open is not None:
+                    await on_open(harness)
+                run = ModeRun(config, mode, harness, say, guard)
+                stacks.push_async_callback(run.stop)
+                await run.start()
+            except Exception as error:
+                if on_failure is None:
+                    raise
+                on_failure(mode, error)
+                continue
+            runs.append(run)
+        for name in MEASUREMENTS:
+            for run in list(runs):
+                try:
+                    await run.measure(name)
+                except Exception as error:
+                    if on_failure is None:
+                        raise
+                    on_failure(run.mode, error)
+                    runs.remove(run)
+        return [run.result() for run in runs]
 
 
 def problems(mode: FairMode) -> list[str]:

@@ -36,7 +36,7 @@ from .bulk import BulkRun, run_bulk
 from .events import EventRun, run_events
 from .fair import MEASUREMENTS as FAIR_MEASUREMENTS
 from .fair import MODES as FAIR_MODES
-from .fair import FairMode, phase_name, run_mode
+from .fair import FairMode, phase_name, run_interleaved
 from .fair import problems as fair_problems
 from .gateway import (
     VIAS,
@@ -366,22 +366,22 @@ async def _fair(
         if not results.meta:
             results.meta = await _meta(harness, root, nofile, config.stack_env)
 
+    def failed(mode: str, error: BaseException) -> None:
+        results.warnings.append(
+            f"fairness, {mode}: failed: {error!r}; see the logs under {root / f'fair-{mode}'}"
+        )
+        say(f"fairness, {mode}: failed: {error!r}")
+
     began = time.monotonic()
-    for mode in FAIR_MODES if round_no % 2 else FAIR_MODES[::-1]:
-        recorded = len(results.interference)
-        try:
-            measured = await run_mode(config, root, mode, say, guard, on_open=facts)
-        except Exception as error:
-            results.warnings.append(
-                f"fairness, {mode}: failed: {error!r}; see the logs under {root / f'fair-{mode}'}"
-            )
-            say(f"fairness, {mode}: failed: {error!r}")
-            continue
-        # Each measurement's machine speed and others' use, beside its figures: the two
-        # stacks run a minute apart, on a machine whose speed drifts.
+    recorded = len(results.interference)
+    modes = FAIR_MODES if round_no % 2 else FAIR_MODES[::-1]
+    for measured in await run_interleaved(
+        config, root, modes, say, guard, on_open=facts, on_failure=failed
+    ):
+        # Each measurement's machine speed and others' use, beside its figures.
         for what in FAIR_MEASUREMENTS:
             for taken in results.interference[recorded:]:
-                if taken.phase == phase_name(mode, what):
+                if taken.phase == phase_name(measured.mode, what):
                     measured.calibration_ms[what] = taken.calibration_ms
                     measured.others_pct[what] = taken.foreign_pct
         results.fair.append(measured)
