@@ -7,19 +7,19 @@ Two stacks of their own, up at once, each with the bench's settings and worker s
 in ``DISPATCH_WINDOW_S``, 30 ms, at least ``DISPATCH_WINDOW``, 4) and *FIFO*
 (``DISPATCH_WINDOW`` 1,000,000: the gate never holds, every step attempt goes straight to
 JetStream, first in first out: the single queue). Each measurement is taken on one stack,
-then at once on the other, while the first stands idle (``run_interleaved``): the two
+then at once on the other, while the other stands idle (``run_interleaved``): the two
 figures compared are seconds apart, not a minute, on a machine whose speed drifts by a
 third from one minute to the next. The measurements, in order:
 
 1. *the common case*: ``run_throughput`` (``bench.throughput``) of ``Config.jobs`` plain
-   ``noop`` jobs with ``IN_FLIGHT`` CreateJob calls in flight, then ``run_probes``
-   (``bench.latency``): ``Config.latency_probes`` jobs one at a time, submit -> terminal
-   event seen. The dispatchers' word (``jobs.dispatch.mode``) is followed meanwhile, to
-   show how long the gate held (step attempts into the ready queue).
-   Then the same run with its jobs from ``MANY_USERS`` users in turn: the common case of
-   a shared system, where each user's first two jobs are newcomers' while the gate holds.
-2. *idle, time to first step*: the light user alone, ``LIGHT_JOBS`` jobs one after
-   another (each to its end before the next).
+   ``noop`` jobs with ``IN_FLIGHT`` CreateJob calls in flight; then the same run with its
+   jobs from ``MANY_USERS`` users in turn: the common case of a shared system, where each
+   user's first two jobs are newcomers' while the gate holds. The dispatchers' word
+   (``jobs.dispatch.mode``) is followed meanwhile, to show how long the gate held (step
+   attempts into the ready queue).
+2. *idle*: ``run_probes`` (``bench.latency``): ``Config.latency_probes`` jobs one at a
+   time, submit -> terminal event seen; then the light user alone, ``LIGHT_JOBS`` jobs one
+   after another (each to its end before the next), timed to their first step.
 3. *the flood*: the heavy user (the harness's own user) submits ``HEAVY_JOBS`` noop jobs of
    ``HEAVY_SLEEP_MS`` a step, ``IN_FLIGHT`` calls in flight, through ``run_throughput``,
    which times its jobs/s. Once its every CreateJob is answered (its backlog waiting), the
@@ -31,7 +31,9 @@ third from one minute to the next. The measurements, in order:
 *Time to first step* is from CreateJob's return to the job's first ``STEP_STARTED`` on the
 client's own WatchJob stream (``seen``): what the user sees. The event's ``occurred_at``
 (the orchestrator's clock, the same value as in ``job_events``) is kept beside it
-(``started``): ``seen - started`` is the notifier's delivery. A first step's
+(``started``): ``seen - started`` is the notifier's delivery, or the stream's opening
+when the step started first (the stream's first event, CREATED, is kept too:
+``established``). A first step's
 ``STEP_STARTED`` is written when the orchestrator handles the worker's first report on it:
 the light user's jobs sleep 0 ms, so that report is the step's result, a few ms after the
 worker took it (the heavy user's is its half-way progress report).
@@ -141,6 +143,9 @@ class FirstStep:
     #: CreateJob's return -> STEP_STARTED received on the client's WatchJob stream.
     seen_ms: float
     succeeded: bool
+    #: CreateJob's return -> the stream's first event (CREATED, always replayed): how long
+    #: opening the stream took, which ``seen_ms`` includes when the step started first.
+    established_ms: float
     #: Wall clock: CreateJob's return and STEP_STARTED's occurred_at (to read job_events).
     returned_at: float
     started_at: float
@@ -280,8 +285,11 @@ def _first_step_json(steps: list[FirstStep]) -> dict[str, object]:
         "started_ms_p50": p(50, "started_ms"),
         "started_ms_p99": p(99, "started_ms"),
         "create_ms_p50": p(50, "create_ms"),
+        "established_ms_p50": p(50, "established_ms"),
+        "established_ms_p99": p(99, "established_ms"),
         "seen_ms_samples": [round(x.seen_ms, 3) for x in steps],
         "started_ms_samples": [round(x.started_ms, 3) for x in steps],
+        "established_ms_samples": [round(x.established_ms, 3) for x in steps],
         "ahead_samples": [x.ahead for x in steps],
     }
 
@@ -343,10 +351,12 @@ async def first_step(
     call = harness.notifier[channel % len(harness.notifier)].WatchJob(
         notifier_service_pb2.WatchJobRequest(job_id=job.job_id), metadata=metadata, timeout=300
     )
-    seen = started_at = math.nan
+    seen = started_at = established = math.nan
     final: jobs_pb2.JobEvent | None = None
     try:
         async for event in call:
+            if math.isnan(established):
+                established = time.perf_counter()
             if event.type == jobs_pb2.JOB_EVENT_TYPE_STEP_STARTED and math.isnan(seen):
                 seen = time.perf_counter()
                 started_at = event_time(event)
@@ -362,6 +372,7 @@ async def first_step(
         started_ms=(started_at - returned_at) * 1000,
         seen_ms=(seen - returned) * 1000,
         succeeded=final.type == jobs_pb2.JOB_EVENT_TYPE_SUCCEEDED,
+        established_ms=(established - returned) * 1000,
         returned_at=returned_at,
         started_at=started_at,
     )
@@ -595,10 +606,18 @@ class ModeRun:
         self._cpu = CpuMeter(harness.watched())
         self._gate = GateWatch()
         self._taken = _Taken()
-        self._began = time.monotonic()
+        #: The time spent on this stack's own warm-up and measurements.
+        self._busy_s = 0.0
 
     async def start(self) -> None:
         """Follow the dispatchers' word, and warm the stack up."""
+        began = time.monotonic()
+        try:
+            await self._warm_up()
+        finally:
+            self._busy_s += time.monotonic() - began
+
+    async def _warm_up(self) -> None:
         harness = self._harness
         await self._gate.start(harness)
         warmup = await run_throughput(harness, self._config.warmup_jobs, IN_FLIGHT)
@@ -622,6 +641,13 @@ class ModeRun:
 
     async def measure(self, name: str) -> None:
         """Take measurement ``name`` (one of ``MEASUREMENTS``)."""
+        began = time.monotonic()
+        try:
+            await self._measure(name)
+        finally:
+            self._busy_s += time.monotonic() - began
+
+    async def _measure(self, name: str) -> None:
         config, harness, mode, say, taken = (
             self._config,
             self._harness,
@@ -700,7 +726,7 @@ class ModeRun:
             taken.alone,
             taken.flood,
             idle_held_s=taken.idle_held,
-            seconds=time.monotonic() - self._began,
+            seconds=self._busy_s,
             many=taken.many,
             many_held_s=taken.many_held,
         )
@@ -719,35 +745,51 @@ async def run_interleaved(
     """Every mode's stack up at once; each measurement taken on one stack, then on the
     next (in ``modes``' order), before the next measurement: a pair of figures a few
     seconds apart, not a minute, on a machine whose speed drifts. The stack not measuring
-    stays idle meanwhile (its idle use counts as others'). A mode that fails is left out
-    of the rest (``on_failure``), the others go on. ``on_open`` is called with each
-    harness once its stack is up."""
-    async with contextlib.AsyncExitStack() as stacks:
-        runs: list[ModeRun] = []
+    stays idle meanwhile (its idle use counts as others'). A mode that fails
+    (``on_failure``; raised without it) is stopped at once, its stack with it, so that its
+    work does not weigh on the others, which go on; a stack that fails to stop after its
+    measurements is reported the same way and its figures kept. ``on_open`` is called with
+    each harness once its stack is up."""
+
+    def failed(mode: str, error: Exception) -> None:
+        if on_failure is None:
+            raise error
+        on_failure(mode, error)
+
+    async def close(mode: str, own: contextlib.AsyncExitStack) -> None:
+        try:
+            await own.aclose()
+        except Exception as error:
+            failed(mode, error)
+
+    runs: list[tuple[ModeRun, contextlib.AsyncExitStack]] = []
+    try:
         for mode in modes:
+            own = contextlib.AsyncExitStack()
             try:
-                harness = await stacks.enter_async_context(fair_stack(config, root, mode, say))
+                harness = await own.enter_async_context(fair_stack(config, root, mode, say))
                 if on_open is not None:
                     await on_open(harness)
                 run = ModeRun(config, mode, harness, say, guard)
-                stacks.push_async_callback(run.stop)
+                own.push_async_callback(run.stop)
                 await run.start()
             except Exception as error:
-                if on_failure is None:
-                    raise
-                on_failure(mode, error)
+                await close(mode, own)
+                failed(mode, error)
                 continue
-            runs.append(run)
+            runs.append((run, own))
         for name in MEASUREMENTS:
-            for run in list(runs):
+            for run, own in list(runs):
                 try:
                     await run.measure(name)
                 except Exception as error:
-                    if on_failure is None:
-                        raise
-                    on_failure(run.mode, error)
-                    runs.remove(run)
-        return [run.result() for run in runs]
+                    runs.remove((run, own))
+                    await close(run.mode, own)
+                    failed(run.mode, error)
+        return [run.result() for run, _ in runs]
+    finally:
+        for run, own in runs:
+            await close(run.mode, own)
 
 
 def problems(mode: FairMode) -> list[str]:
@@ -883,6 +925,11 @@ def lines(modes: list[FairMode]) -> list[str]:
             0,
         ),
         row("  flood p99 to occurred_at", lambda m: m.flood.p(99, "started_ms"), 0),
+        row(
+            "  flood p99 to its stream's first event (the WatchJob opened)",
+            lambda m: m.flood.p(99, "established_ms"),
+            0,
+        ),
         heading("where a light job's wait under the flood went"),
         row(
             "  in the ready queue, mean ms (jobs_ready_wait_seconds)",

@@ -3,6 +3,7 @@ statement, for its owner (or an admin) only."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +15,8 @@ from jobkit.auth import Principal
 from jobkit.errors import NotFound
 from jobkit.lifecycle import EventType, JobStatus
 from services.notifier import servicer
-from services.notifier.servicer import read_page
+from services.notifier.fanout import EventHub
+from services.notifier.servicer import NotifierServicer, read_page
 from tests.integration.helpers import create_job
 
 ALICE = Principal("alice")
@@ -72,16 +74,52 @@ async def test_pages_follow_each_other_to_the_end(
         assert cancelled is not None
         await store.apply_changes(conn, [(current, cancelled)], now)  # 8: over
 
-    pages, after = [], 0
+    pages, read, after = [], [], 0
     while True:
         page = await read_page(pool, job.id, after, ALICE)
         pages.append([e.sequence for e in page.events])
+        read += page.events
         after = page.events[-1].sequence if page.events else after
         if not page.full:
             break
     assert pages == [[1, 2, 3], [4, 5, 6], [7, 8]]
+    # Each event as the store's own reader has it (its status is the event's, not the job's).
+    async with pool.acquire() as conn:
+        assert read == await store.fetch_events(conn, job.id, 0)
+    assert {e.event.status for e in read} == {JobStatus.QUEUED, JobStatus.CANCELLED}
     assert page.status is JobStatus.CANCELLED
     assert page.finished(8)
     # A client that had seen up to 7 has the end still to come; one past it has not.
     assert not page.finished(7)
     assert (await read_page(pool, job.id, 8, ALICE)).finished(8)
+
+
+async def test_a_watch_replays_page_after_page_and_ends_with_a_finished_job(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream itself (``NotifierServicer._stream``): it reads on past a full page and
+    ends once the job is over and its last event sent, with no live event to wait for."""
+    monkeypatch.setattr(servicer, "REPLAY_PAGE", 3)
+    job, _, _ = await create_job(pool, owner="alice")
+    await cancel_then_retry(pool, job.id, 2)  # sequences 2-5
+    async with pool.acquire() as conn, conn.transaction():
+        current = await store.fetch_job(conn, job.id, lock=True)
+        assert current is not None
+        now = datetime.now(UTC)
+        cancelled = control.cancel(current, now)
+        assert cancelled is not None
+        await store.apply_changes(conn, [(current, cancelled)], now)  # 6: over
+
+    hub = EventHub(None, pool, buffer=16, resync_after_s=60)  # type: ignore[arg-type]
+    notifier = NotifierServicer(pool, hub, None)  # type: ignore[arg-type]
+
+    async def watch(after: int) -> list[int]:
+        watcher = hub.watch(str(job.id))
+        watcher.last_sequence = after
+        first = await read_page(pool, job.id, after, ALICE)
+        stream = notifier._stream(job.id, watcher, ALICE, first)
+        return [e.sequence async for e in stream]
+
+    assert await asyncio.wait_for(watch(0), 10) == [1, 2, 3, 4, 5, 6]
+    assert await asyncio.wait_for(watch(4), 10) == [5, 6]
+    assert await asyncio.wait_for(watch(6), 10) == []
