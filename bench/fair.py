@@ -64,7 +64,7 @@ import json
 import math
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -611,11 +611,8 @@ class ModeRun:
 
     async def start(self) -> None:
         """Follow the dispatchers' word, and warm the stack up."""
-        began = time.monotonic()
-        try:
+        with self._busy():
             await self._warm_up()
-        finally:
-            self._busy_s += time.monotonic() - began
 
     async def _warm_up(self) -> None:
         harness = self._harness
@@ -630,6 +627,15 @@ class ModeRun:
     async def stop(self) -> None:
         await self._gate.stop()
 
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Count the block's time as this stack's own."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy_s += time.monotonic() - began
+
     async def _measured(self, name: str, body: Callable[[], Awaitable[T]]) -> tuple[T, float]:
         """``body`` under the guard as this stack's measurement ``name``: what it returns
         and the seconds the gate held meanwhile; then the stack is let go idle."""
@@ -641,11 +647,8 @@ class ModeRun:
 
     async def measure(self, name: str) -> None:
         """Take measurement ``name`` (one of ``MEASUREMENTS``)."""
-        began = time.monotonic()
-        try:
+        with self._busy():
             await self._measure(name)
-        finally:
-            self._busy_s += time.monotonic() - began
 
     async def _measure(self, name: str) -> None:
         config, harness, mode, say, taken = (

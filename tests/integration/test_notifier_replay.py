@@ -22,17 +22,20 @@ from tests.integration.helpers import create_job
 ALICE = Principal("alice")
 
 
-async def cancel_then_retry(pool: asyncpg.Pool, job_id: uuid.UUID, times: int) -> None:
-    """Cancel the job and queue it again ``times`` times: two events each."""
-    for _ in range(times):
-        for change_of in (control.cancel, control.retry):
-            async with pool.acquire() as conn, conn.transaction():
-                current = await store.fetch_job(conn, job_id, lock=True)
-                assert current is not None
-                now = datetime.now(UTC)
-                change = change_of(current, now)
-                assert change is not None
-                await store.apply_changes(conn, [(current, change)], now)
+async def finished_job(pool: asyncpg.Pool, events: int) -> uuid.UUID:
+    """A job of alice's over with ``events`` events (an even number): created, then
+    cancelled and queued again until the last, which cancels it."""
+    job, _, _ = await create_job(pool, owner="alice")
+    changes = [control.cancel, control.retry] * ((events - 2) // 2) + [control.cancel]
+    for change_of in changes:
+        async with pool.acquire() as conn, conn.transaction():
+            current = await store.fetch_job(conn, job.id, lock=True)
+            assert current is not None
+            now = datetime.now(UTC)
+            change = change_of(current, now)
+            assert change is not None
+            await store.apply_changes(conn, [(current, change)], now)
+    return job.id
 
 
 async def test_a_page_carries_the_job_and_its_events_after_a_sequence(pool: asyncpg.Pool) -> None:
@@ -64,19 +67,11 @@ async def test_pages_follow_each_other_to_the_end(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(servicer, "REPLAY_PAGE", 3)
-    job, _, _ = await create_job(pool, owner="alice")
-    await cancel_then_retry(pool, job.id, 3)  # sequences 2-7
-    async with pool.acquire() as conn, conn.transaction():
-        current = await store.fetch_job(conn, job.id, lock=True)
-        assert current is not None
-        now = datetime.now(UTC)
-        cancelled = control.cancel(current, now)
-        assert cancelled is not None
-        await store.apply_changes(conn, [(current, cancelled)], now)  # 8: over
+    job_id = await finished_job(pool, 8)
 
     pages, read, after = [], [], 0
     while True:
-        page = await read_page(pool, job.id, after, ALICE)
+        page = await read_page(pool, job_id, after, ALICE)
         pages.append([e.sequence for e in page.events])
         read += page.events
         after = page.events[-1].sequence if page.events else after
@@ -85,13 +80,13 @@ async def test_pages_follow_each_other_to_the_end(
     assert pages == [[1, 2, 3], [4, 5, 6], [7, 8]]
     # Each event as the store's own reader has it (its status is the event's, not the job's).
     async with pool.acquire() as conn:
-        assert read == await store.fetch_events(conn, job.id, 0)
+        assert read == await store.fetch_events(conn, job_id, 0)
     assert {e.event.status for e in read} == {JobStatus.QUEUED, JobStatus.CANCELLED}
     assert page.status is JobStatus.CANCELLED
     assert page.finished(8)
     # A client that had seen up to 7 has the end still to come; one past it has not.
     assert not page.finished(7)
-    assert (await read_page(pool, job.id, 8, ALICE)).finished(8)
+    assert (await read_page(pool, job_id, 8, ALICE)).finished(8)
 
 
 async def test_a_watch_replays_page_after_page_and_ends_with_a_finished_job(
@@ -100,24 +95,16 @@ async def test_a_watch_replays_page_after_page_and_ends_with_a_finished_job(
     """The stream itself (``NotifierServicer._stream``): it reads on past a full page and
     ends once the job is over and its last event sent, with no live event to wait for."""
     monkeypatch.setattr(servicer, "REPLAY_PAGE", 3)
-    job, _, _ = await create_job(pool, owner="alice")
-    await cancel_then_retry(pool, job.id, 2)  # sequences 2-5
-    async with pool.acquire() as conn, conn.transaction():
-        current = await store.fetch_job(conn, job.id, lock=True)
-        assert current is not None
-        now = datetime.now(UTC)
-        cancelled = control.cancel(current, now)
-        assert cancelled is not None
-        await store.apply_changes(conn, [(current, cancelled)], now)  # 6: over
+    job_id = await finished_job(pool, 6)
 
     hub = EventHub(None, pool, buffer=16, resync_after_s=60)  # type: ignore[arg-type]
     notifier = NotifierServicer(pool, hub, None)  # type: ignore[arg-type]
 
     async def watch(after: int) -> list[int]:
-        watcher = hub.watch(str(job.id))
+        watcher = hub.watch(str(job_id))
         watcher.last_sequence = after
-        first = await read_page(pool, job.id, after, ALICE)
-        stream = notifier._stream(job.id, watcher, ALICE, first)
+        first = await read_page(pool, job_id, after, ALICE)
+        stream = notifier._stream(job_id, watcher, ALICE, first)
         return [e.sequence async for e in stream]
 
     assert await asyncio.wait_for(watch(0), 10) == [1, 2, 3, 4, 5, 6]
