@@ -19,16 +19,21 @@ recorded (``job_span``, ``child_span``): the relay's publish, the orchestrator's
 of each input and its events' publish, the dispatch's wait for a worker, the report's
 publish, the notifier's fan-out. Without an SDK those helpers return the API's no-op span
 before parsing anything (a flag test), and their callers build names and attributes only
-``if span.is_recording()``, so the hops cost next to nothing per message.
+``if span.is_recording()``, so the hops cost next to nothing per message. The spans that
+are always made, one per RPC and one per step, skip the API's machinery without an SDK
+too: the parent's ``traceparent`` is read here, by the W3C propagator's own rules, and
+the span made current directly (4 µs a span instead of 16).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import (
     INVALID_SPAN,
@@ -52,6 +57,13 @@ TRACEPARENT = "traceparent"
 Carrier = str | Mapping[str, str] | Iterable[tuple[str, object]] | None
 
 _propagator = TraceContextTextMapPropagator()
+#: The W3C form the propagator accepts: version, trace id, span id, flags, and after a
+#: version other than 00, more fields.
+_TRACEPARENT_FORMAT = re.compile(
+    r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:(-.*)|[ \t]*)$"
+)
+#: Longer values the propagator refuses outright.
+_TRACEPARENT_MAX_LENGTH = 512
 # A proxy: it uses whatever provider configure_tracing installs, even if that is later.
 _tracer = trace.get_tracer("jobkit")
 #: Whether this process records spans (``configure_tracing`` installed an SDK).
@@ -101,12 +113,21 @@ def _random_root() -> SpanContext:
 
 
 def parse(traceparent: str | None) -> SpanContext | None:
-    """The span context in a ``traceparent`` value, or ``None`` if it is missing or invalid."""
-    if not traceparent:
+    """The span context in a ``traceparent`` value, or ``None`` if it is missing or invalid:
+    what the W3C propagator would extract from it (``tests/unit/test_tracing.py`` compares
+    the two), read without building a context, since it is asked for on every step."""
+    if not traceparent or len(traceparent) > _TRACEPARENT_MAX_LENGTH:
         return None
-    ctx = _propagator.extract({TRACEPARENT: traceparent})
-    span_context = trace.get_current_span(ctx).get_span_context()
-    return span_context if span_context.is_valid else None
+    match = _TRACEPARENT_FORMAT.match(traceparent)
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, more = match.groups()
+    if version == "ff" or (version == "00" and more):
+        return None
+    context = SpanContext(
+        int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(int(flags, 16))
+    )
+    return context if context.is_valid else None
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
@@ -153,11 +174,21 @@ def span(
     metadata), or a new trace if it has none; current for the block, with ``trace_id``
     bound to every log line written inside it."""
     current = _start(name, parent, kind)
+    trace_id = format_trace_id(current.get_span_context().trace_id)
+    if not _sdk:
+        # What use_span and bound_contextvars do for a span that records nothing, without
+        # their context managers: make it current, bind its trace id, undo both after.
+        token = otel_context.attach(trace.set_span_in_context(current))
+        bound = structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        try:
+            yield current
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            otel_context.detach(token)
+        return
     with (
         trace.use_span(current, end_on_exit=True),
-        structlog.contextvars.bound_contextvars(
-            trace_id=format_trace_id(current.get_span_context().trace_id)
-        ),
+        structlog.contextvars.bound_contextvars(trace_id=trace_id),
     ):
         yield current
 
@@ -181,6 +212,10 @@ def stream_span(
 
 
 def _start(name: str, parent: Carrier, kind: SpanKind) -> Span:
+    if not _sdk:
+        # The API's no-op tracer would return the parent's context as the span's own.
+        remote = parse(_carrier(parent).get(TRACEPARENT))
+        return NonRecordingSpan(remote if remote is not None else _random_root())
     parent_ctx = _propagator.extract(_carrier(parent))
     current = _tracer.start_span(name, context=parent_ctx, kind=kind)
     if not current.get_span_context().is_valid:

@@ -136,3 +136,40 @@ def test_a_traceparent_is_written_as_the_w3c_propagator_writes_it() -> None:
             assert tracing.traceparent_of(span) == by_propagator(span) != ""
             assert tracing.current_traceparent() == by_propagator(span)
     assert tracing.traceparent_of(trace.INVALID_SPAN) == by_propagator(trace.INVALID_SPAN) == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        PARENT,
+        PARENT[:-2] + "00",  # not sampled
+        f"  {PARENT}\t",  # blanks around it
+        f"01-{TRACE_ID}-00f067aa0ba902b7-01-future-field",  # a later version may add fields
+        f"00-{TRACE_ID}-00f067aa0ba902b7-01-extra",  # version 00 may not
+        f"ff-{TRACE_ID}-00f067aa0ba902b7-01",  # version ff is invalid
+        f"00-{TRACE_ID.upper()}-00f067aa0ba902b7-01",  # upper-case hex is invalid
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",
+        f"00-{TRACE_ID}-{'0' * 16}-01",
+        f"00-{TRACE_ID}-00f067aa0ba902b7",
+        f"00-{TRACE_ID}-00f067aa0ba902b7-01" + "-x" * 300,  # longer than the limit
+        "",
+        "garbage",
+    ],
+)
+def test_a_traceparent_is_read_as_the_w3c_propagator_reads_it(value: str) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    extracted = trace.get_current_span(
+        TraceContextTextMapPropagator().extract({"traceparent": value})
+    ).get_span_context()
+    expected = extracted if extracted.is_valid else None
+    assert tracing.parse(value) == expected
+
+
+def test_a_span_without_an_sdk_is_left_as_it_was_entered_when_its_block_raises() -> None:
+    with pytest.raises(RuntimeError), tracing.span("step", PARENT):
+        assert bound_trace_id() == TRACE_ID
+        raise RuntimeError("the step failed")
+    assert bound_trace_id() is None
+    assert tracing.current_traceparent() == ""
