@@ -7,6 +7,14 @@ Postgres and NATS the services use: the floors our throughput is compared with.
 - JetStream: acknowledged publishes to a file-storage stream configured like the job
   streams (work-queue retention, de-duplication window, ``Nats-Msg-Id`` on every
   message), pipelined 256 deep, and one at a time for the latency of one.
+- The transports a job's hops take, end to end between processes: a gRPC unary call (a
+  CreateJob's) from the harness to a server that answers at once, 64 in flight; a core
+  NATS request (a step result's) to a responder that answers at once, 32 in flight
+  (``bench.floor_servers``).
+
+Each floor also says what it cost the machine an operation: the CPU of every process
+involved (the harness, the server, and for NATS requests nats-server too), which is the
+least a job's hops can cost, summed in the README against the CPU a job.
 
 Each phase runs a short warm-up first; only completions inside the timed window count.
 """
@@ -15,19 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import grpc
 import nats
 from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from jobkit import bus
 
-from .procs import harness_cpu_seconds
+from . import floor_servers
+from .procs import Watched, cpu_seconds, harness_cpu_seconds
 from .stats import percentile
 
 SCRATCH_COUNTERS = "bench_scratch_counters"
@@ -46,6 +59,8 @@ class FloorRun:
     p50_ms: float
     p99_ms: float
     harness_cpu_pct: float
+    #: CPU ms an operation, every process involved together (the harness and ``involved``).
+    cpu_ms: float = math.nan
 
 
 async def prepare_postgres(url: str, connections: int) -> None:
@@ -74,11 +89,14 @@ async def drop_postgres(url: str) -> None:
         await conn.close()
 
 
-async def postgres_commits(url: str, connections: int, duration_s: float) -> FloorRun:
-    """``connections`` clients each committing UPDATE + INSERT transactions back to back."""
+async def postgres_commits(
+    url: str, connections: int, duration_s: float, involved: Sequence[Watched] = ()
+) -> FloorRun:
+    """``connections`` clients each committing UPDATE + INSERT transactions back to back;
+    ``involved``: the server's processes, counted in its CPU an operation."""
     conns = [await asyncpg.connect(url) for _ in range(connections)]
     payload = os.urandom(200)
-    window = _Window(duration_s)
+    window = _Window(duration_s, involved)
 
     async def client(k: int, conn: asyncpg.Connection) -> None:
         i = 0
@@ -137,7 +155,9 @@ async def drop_jetstream(url: str) -> None:
         await nc.close()
 
 
-async def jetstream_publishes(url: str, in_flight: int, duration_s: float, run: int) -> FloorRun:
+async def jetstream_publishes(
+    url: str, in_flight: int, duration_s: float, run: int, involved: Sequence[Watched] = ()
+) -> FloorRun:
     """Acknowledged publishes, ``in_flight`` outstanding at any moment.
 
     ``publish_async`` keeps one reply subscription for all of them, so the client's cost per
@@ -147,7 +167,7 @@ async def jetstream_publishes(url: str, in_flight: int, duration_s: float, run: 
     nc = await nats.connect(url, name="bench-floor")
     js = nc.jetstream(publish_async_max_pending=max(in_flight, 1))
     payload = os.urandom(256)
-    window = _Window(duration_s)
+    window = _Window(duration_s, involved)
 
     async def publish() -> None:
         i = 0
@@ -176,11 +196,86 @@ async def jetstream_publishes(url: str, in_flight: int, duration_s: float, run: 
     return window.result()
 
 
-class _Window:
-    """A warm-up, then a timed window; counts what completes inside it."""
+@contextlib.asynccontextmanager
+async def floor_server(kind: str, where: str) -> AsyncIterator[Watched]:
+    """A ``bench.floor_servers`` process (``grpc`` on a port, ``nats`` at a server's URL),
+    serving until the block ends: started before a measurement, so the caller can count
+    it among the processes it watches."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.floor_servers",
+        kind,
+        where,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        if await asyncio.wait_for(proc.stdout.readline(), 30) != b"ready\n":
+            raise RuntimeError(f"the {kind} floor server did not start")
+        yield Watched(f"{kind} floor server", proc.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
-    def __init__(self, duration_s: float) -> None:
+
+async def grpc_calls(
+    port: int, in_flight: int, duration_s: float, involved: Sequence[Watched]
+) -> FloorRun:
+    """Unary calls with a CreateJob's sizes to the ``grpc`` floor server on ``port``,
+    ``in_flight`` outstanding over 4 channels (the harness's CreateJob channels);
+    ``involved``: the server, counted in the CPU a call."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(4)]
+    request = os.urandom(400)
+    window = _Window(duration_s, involved)
+
+    async def caller(k: int) -> None:
+        call = channels[k % len(channels)].unary_unary(floor_servers.GRPC_METHOD, None, None)
+        while not window.over():
+            began = time.perf_counter()
+            await call(request, timeout=10)
+            window.completed(began)
+
+    try:
+        await asyncio.gather(window.meter_cpu(), *(caller(k) for k in range(in_flight)))
+    finally:
+        for channel in channels:
+            await channel.close(None)
+    return window.result()
+
+
+async def nats_requests(
+    url: str, in_flight: int, duration_s: float, involved: Sequence[Watched]
+) -> FloorRun:
+    """Core NATS requests with a result's sizes to the ``nats`` floor server (a responder)
+    at ``url``, ``in_flight`` outstanding; ``involved``: the responder and nats-server,
+    counted in the CPU a request."""
+    nc = await nats.connect(url, name="bench-floor")
+    payload = os.urandom(200)
+    window = _Window(duration_s, involved)
+
+    async def requester() -> None:
+        while not window.over():
+            began = time.perf_counter()
+            await nc.request(floor_servers.NATS_SUBJECT, payload, timeout=10)
+            window.completed(began)
+
+    try:
+        await asyncio.gather(window.meter_cpu(), *(requester() for _ in range(in_flight)))
+    finally:
+        await nc.close()
+    return window.result()
+
+
+class _Window:
+    """A warm-up, then a timed window; counts what completes inside it, and the CPU the
+    harness and ``involved`` used meanwhile."""
+
+    def __init__(self, duration_s: float, involved: Sequence[Watched] = ()) -> None:
         self.duration_s = duration_s
+        self.involved = list(involved)
+        self.involved_cpu_s = 0.0
         self.start = time.perf_counter() + WARMUP_S
         self.end = self.start + duration_s
         self.latencies: list[float] = []
@@ -209,8 +304,10 @@ class _Window:
     async def meter_cpu(self) -> None:
         await asyncio.sleep(max(0.0, self.start - time.perf_counter()))
         before = harness_cpu_seconds()
+        others = sum(cpu_seconds(w) for w in self.involved)
         await asyncio.sleep(max(0.0, self.end - time.perf_counter()))
         self.cpu_s = harness_cpu_seconds() - before
+        self.involved_cpu_s = sum(cpu_seconds(w) for w in self.involved) - others
 
     def result(self) -> FloorRun:
         if self.errors:
@@ -220,4 +317,7 @@ class _Window:
             p50_ms=percentile(self.latencies, 50) * 1000,
             p99_ms=percentile(self.latencies, 99) * 1000,
             harness_cpu_pct=100 * self.cpu_s / self.duration_s,
+            cpu_ms=1000 * (self.cpu_s + self.involved_cpu_s) / self.count
+            if self.count
+            else math.nan,
         )

@@ -16,7 +16,7 @@ from .gateway import CreateRun, GatewayEventRun
 from .latency import LatencyRun
 from .peers import PeerResults
 from .procs import MIB
-from .runner import JS_IN_FLIGHT, PG_CONNECTIONS, Results
+from .runner import GRPC_IN_FLIGHT, JS_IN_FLIGHT, NATS_IN_FLIGHT, PG_CONNECTIONS, Results
 from .running import lines as running_lines
 from .stats import Spread, finite, percentile
 from .tables import table
@@ -368,6 +368,22 @@ def rows(results: Results) -> list[Row]:
             None,
             fjs,
         ),
+        Row(
+            f"floor: gRPC unary call, {GRPC_IN_FLIGHT} in flight, CPU ms (client + server)",
+            spread(results.grpc_floor, lambda f: f.cpu_ms),
+            "CPU ms",
+            3,
+            None,
+            "floor transports",
+        ),
+        Row(
+            f"floor: NATS request, {NATS_IN_FLIGHT} in flight, CPU ms (both ends + server)",
+            spread(results.nats_floor, lambda f: f.cpu_ms),
+            "CPU ms",
+            3,
+            None,
+            "floor transports",
+        ),
         # Each throughput run divided by the median floor: the spread is our runs' spread.
         Row(
             "ratio: jobs/s / Postgres commits/s",
@@ -663,6 +679,8 @@ def render(results: Results) -> str:
         ("Postgres UPDATE+INSERT+COMMIT, 1 conn", results.pg_one),
         (f"JetStream acked publish, {JS_IN_FLIGHT} in flight", results.js_floor),
         ("JetStream acked publish, 1 in flight", results.js_one),
+        (f"gRPC unary call, {GRPC_IN_FLIGHT} in flight", results.grpc_floor),
+        (f"NATS core request, {NATS_IN_FLIGHT} in flight", results.nats_floor),
     ):
         if not floor_runs:
             continue
@@ -673,10 +691,17 @@ def render(results: Results) -> str:
                 _fmt(_median([f.p50_ms for f in floor_runs]), 2),
                 _fmt(_median([f.p99_ms for f in floor_runs]), 2),
                 _fmt(_median([f.harness_cpu_pct for f in floor_runs]), 0),
+                _fmt(_median([f.cpu_ms for f in floor_runs]), 3),
             ]
         )
-    lines += ["", "floors (measured by the harness on the same servers):"]
-    lines += table(["floor", "per s", "p50 ms", "p99 ms", "harness CPU %"], body, "<>>>>")
+    lines += [
+        "",
+        "floors (measured by the harness on the same servers; CPU ms an operation: the "
+        "harness, the server, and for a NATS request nats-server too):",
+    ]
+    lines += table(
+        ["floor", "per s", "p50 ms", "p99 ms", "harness CPU %", "CPU ms an op"], body, "<>>>>>"
+    )
 
     # Profiles.
     for prof in results.profiles:
@@ -940,6 +965,8 @@ def to_json(results: Results) -> dict[str, object]:
             "floor_postgres_one_conn": [_floor(f) for f in results.pg_one],
             "floor_jetstream": [_floor(f) for f in results.js_floor],
             "floor_jetstream_one": [_floor(f) for f in results.js_one],
+            "floor_grpc_call": [_floor(f) for f in results.grpc_floor],
+            "floor_nats_request": [_floor(f) for f in results.nats_floor],
         },
         "peers": {
             p.name: {
@@ -987,4 +1014,5 @@ def _floor(f: FloorRun) -> dict[str, object]:
         "p50_ms": finite(f.p50_ms),
         "p99_ms": finite(f.p99_ms),
         "harness_cpu_pct": f.harness_cpu_pct,
+        "cpu_ms": finite(f.cpu_ms),
     }

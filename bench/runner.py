@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from devstack import Stack
+from devstack.servers import free_port
 
 from . import floors, peers
 from .artifacts import ArtifactRun, run_artifacts
@@ -49,7 +50,7 @@ from .gateway import (
 from .harness import BENCH_ENV, Harness, raise_fd_limit
 from .latency import LatencyRun, run_probes, run_probes_under_load
 from .peers import PeerResults, PeerUnavailable
-from .procs import CpuMeter, RssSampler, calibrate
+from .procs import CpuMeter, RssSampler, Watched, calibrate
 from .profile import Profile, py_spy, record
 from .running import RunningRun, run_running, running_stack, warm_up
 from .throughput import SweepPoint, ThroughputRun, run_throughput
@@ -59,6 +60,10 @@ T = TypeVar("T")
 
 PG_CONNECTIONS = 8
 JS_IN_FLIGHT = 256
+#: The transport floors' calls in flight: the throughput phase's CreateJobs, and the
+#: worker's slots (each waits on its result's answer).
+GRPC_IN_FLIGHT = 64
+NATS_IN_FLIGHT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,8 @@ class Results:
     pg_one: list[floors.FloorRun] = field(default_factory=list)
     js_floor: list[floors.FloorRun] = field(default_factory=list)
     js_one: list[floors.FloorRun] = field(default_factory=list)
+    grpc_floor: list[floors.FloorRun] = field(default_factory=list)
+    nats_floor: list[floors.FloorRun] = field(default_factory=list)
     throughput: list[ThroughputRun] = field(default_factory=list)
     sweep: list[SweepPoint] = field(default_factory=list)
     idle: list[LatencyRun] = field(default_factory=list)
@@ -490,10 +497,29 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
     async def guarded(name: str, run: int, body: Callable[[], Awaitable[T]]) -> T:
         return await _guarded(config, results, cpu, say, name, run, body)
 
+    async def transport_floor(
+        run: int,
+        kind: str,
+        where: str,
+        measure: Callable[[list[Watched]], Awaitable[floors.FloorRun]],
+        also: Sequence[Watched] = (),
+    ) -> floors.FloorRun:
+        """A transport floor against its own floor server, which is watched like the
+        stack's processes while it runs (its CPU is the floor's, not another's): the
+        floor counts it and ``also`` (nats-server) in the CPU an operation."""
+        async with floors.floor_server(kind, where) as server:
+            cpu.watched.append(server)
+            try:
+                return await guarded("floor transports", run, lambda: measure([server, *also]))
+            finally:
+                cpu.watched.remove(server)
+
     async def measure_floors() -> None:
         assert stack.postgres is not None
         assert stack.nats is not None
         pg_url, nats_url = stack.postgres.url, stack.nats.url
+        servers = {w.name: w for w in harness.watched()}
+        postgres, nats_server = [servers["postgres"]], [servers["nats-server"]]
         await floors.prepare_postgres(pg_url, PG_CONNECTIONS)
         await floors.prepare_jetstream(nats_url)
         try:
@@ -501,12 +527,14 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                 many = await guarded(
                     "floor postgres",
                     r,
-                    lambda: floors.postgres_commits(pg_url, PG_CONNECTIONS, config.floor_s),
+                    lambda: floors.postgres_commits(
+                        pg_url, PG_CONNECTIONS, config.floor_s, postgres
+                    ),
                 )
                 one = await guarded(
                     "floor postgres",
                     r,
-                    lambda: floors.postgres_commits(pg_url, 1, config.floor_s / 2),
+                    lambda: floors.postgres_commits(pg_url, 1, config.floor_s / 2, postgres),
                 )
                 results.pg_floor.append(many)
                 results.pg_one.append(one)
@@ -519,12 +547,21 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                 many = await guarded(
                     "floor jetstream",
                     r,
-                    partial(floors.jetstream_publishes, nats_url, JS_IN_FLIGHT, config.floor_s, r),
+                    partial(
+                        floors.jetstream_publishes,
+                        nats_url,
+                        JS_IN_FLIGHT,
+                        config.floor_s,
+                        r,
+                        nats_server,
+                    ),
                 )
                 one = await guarded(
                     "floor jetstream",
                     r,
-                    partial(floors.jetstream_publishes, nats_url, 1, config.floor_s / 2, r),
+                    partial(
+                        floors.jetstream_publishes, nats_url, 1, config.floor_s / 2, r, nats_server
+                    ),
                 )
                 results.js_floor.append(many)
                 results.js_one.append(one)
@@ -532,6 +569,28 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                     f"floor {r}/{config.runs}: JetStream acked publishes {many.per_s:,.0f}/s "
                     f"with {JS_IN_FLIGHT} in flight (harness {many.harness_cpu_pct:.0f}% CPU);"
                     f" one at a time: {one.p50_ms:.2f} ms p50"
+                )
+                port = free_port()
+                call = await transport_floor(
+                    r,
+                    "grpc",
+                    str(port),
+                    partial(floors.grpc_calls, port, GRPC_IN_FLIGHT, config.floor_s),
+                )
+                request = await transport_floor(
+                    r,
+                    "nats",
+                    nats_url,
+                    partial(floors.nats_requests, nats_url, NATS_IN_FLIGHT, config.floor_s),
+                    nats_server,
+                )
+                results.grpc_floor.append(call)
+                results.nats_floor.append(request)
+                say(
+                    f"floor {r}/{config.runs}: gRPC unary calls {call.per_s:,.0f}/s with "
+                    f"{GRPC_IN_FLIGHT} in flight, {call.cpu_ms:.3f} CPU-ms a call; NATS "
+                    f"requests {request.per_s:,.0f}/s with {NATS_IN_FLIGHT} in flight, "
+                    f"{request.cpu_ms:.3f} CPU-ms a request"
                 )
         finally:
             await floors.drop_postgres(pg_url)

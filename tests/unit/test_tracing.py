@@ -168,8 +168,12 @@ def test_a_traceparent_is_read_as_the_w3c_propagator_reads_it(value: str) -> Non
 
 
 def test_a_span_without_an_sdk_is_left_as_it_was_entered_when_its_block_raises() -> None:
-    with pytest.raises(RuntimeError), tracing.span("step", PARENT):
-        assert bound_trace_id() == TRACE_ID
-        raise RuntimeError("the step failed")
+    def failing_step() -> None:
+        with tracing.span("step", PARENT):
+            assert bound_trace_id() == TRACE_ID
+            raise RuntimeError("the step failed")
+
+    with pytest.raises(RuntimeError):
+        failing_step()
     assert bound_trace_id() is None
     assert tracing.current_traceparent() == ""
