@@ -22,7 +22,7 @@ before parsing anything (a flag test), and their callers build names and attribu
 ``if span.is_recording()``, so the hops cost next to nothing per message. The spans that
 are always made, one per RPC and one per step, skip the API's machinery without an SDK
 too: the parent's ``traceparent`` is read here, by the W3C propagator's own rules, and
-the span made current directly (4 µs a span instead of 16).
+the span made current directly (7 µs a step span instead of 16).
 """
 
 from __future__ import annotations
