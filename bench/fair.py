@@ -83,7 +83,7 @@ from jobkit.gen.jobs.v1 import jobs_pb2, notifier_service_pb2
 from jobtypes.noop.spec import PREPARE
 from services.orchestrator.dispatcher import user_bucket
 
-from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request
+from .harness import TERMINAL_EVENTS, Harness, event_time, noop_request, published_events
 from .latency import LatencyRun, run_probes
 from .procs import CpuMeter
 from .stats import Spread, finite, percentile
@@ -151,6 +151,11 @@ class FirstStep:
     started_at: float
     #: The heavy user's first steps started in between (``job_events``): waited behind.
     ahead: int = 0
+    #: CreateJob's return -> STEP_STARTED's arrival on NATS (``jobs.events.<job>``, where
+    #: the notifier hears it, just after the orchestrator's commit): between ``started_ms``
+    #: and ``seen_ms``, it splits the commit from the event's way to the client. NaN if the
+    #: event was published before the harness listened.
+    published_ms: float = math.nan
 
 
 @dataclass
@@ -178,7 +183,7 @@ class FloodRun:
     held_s: float = 0.0
 
     def p(self, q: float, attribute: str = "seen_ms") -> float:
-        return percentile([getattr(x, attribute) for x in self.light], q)
+        return percentile(_figures(self.light, attribute), q)
 
     @property
     def unsucceeded(self) -> int:
@@ -249,7 +254,7 @@ class FairMode:
         return _cpu_ms_per_job(self.throughput)
 
     def idle_p(self, q: float, attribute: str = "seen_ms") -> float:
-        return percentile([getattr(x, attribute) for x in self.idle_first], q)
+        return percentile(_figures(self.idle_first, attribute), q)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -274,9 +279,15 @@ class FairMode:
         }
 
 
+def _figures(steps: Sequence[FirstStep], attribute: str) -> list[float]:
+    """One figure of each light job that has it (``published_ms`` is NaN where the event
+    went out before the harness listened)."""
+    return [v for x in steps if math.isfinite(v := getattr(x, attribute))]
+
+
 def _first_step_json(steps: list[FirstStep]) -> dict[str, object]:
     def p(q: float, attribute: str) -> float | None:
-        return finite(percentile([getattr(x, attribute) for x in steps], q))
+        return finite(percentile(_figures(steps, attribute), q))
 
     return {
         "jobs": len(steps),
@@ -287,9 +298,12 @@ def _first_step_json(steps: list[FirstStep]) -> dict[str, object]:
         "create_ms_p50": p(50, "create_ms"),
         "established_ms_p50": p(50, "established_ms"),
         "established_ms_p99": p(99, "established_ms"),
+        "published_ms_p50": p(50, "published_ms"),
+        "published_ms_p99": p(99, "published_ms"),
         "seen_ms_samples": [round(x.seen_ms, 3) for x in steps],
         "started_ms_samples": [round(x.started_ms, 3) for x in steps],
         "established_ms_samples": [round(x.established_ms, 3) for x in steps],
+        "published_ms_samples": [finite(round(x.published_ms, 3)) for x in steps],
         "ahead_samples": [x.ahead for x in steps],
     }
 
@@ -348,10 +362,20 @@ async def first_step(
     )
     returned = time.perf_counter()
     returned_at = time.time()
+    published: dict[int, float] = {}
+
+    async def on_published(msg: Msg) -> None:
+        now = time.perf_counter()
+        for _, sequence in published_events(msg.data):
+            published.setdefault(sequence, now)
+
+    # Listening where the notifier listens: the event arrives at both at once.
+    tap = await harness.nc.subscribe(bus.events_subject(job.job_id), cb=on_published)
     call = harness.notifier[channel % len(harness.notifier)].WatchJob(
         notifier_service_pb2.WatchJobRequest(job_id=job.job_id), metadata=metadata, timeout=300
     )
     seen = started_at = established = math.nan
+    started_sequence: int | None = None
     final: jobs_pb2.JobEvent | None = None
     try:
         async for event in call:
@@ -360,13 +384,16 @@ async def first_step(
             if event.type == jobs_pb2.JOB_EVENT_TYPE_STEP_STARTED and math.isnan(seen):
                 seen = time.perf_counter()
                 started_at = event_time(event)
+                started_sequence = event.sequence
             if event.type in TERMINAL_EVENTS:
                 final = event
                 break
     finally:
         call.cancel()
+        await tap.unsubscribe()
     if final is None:
         raise RuntimeError(f"the stream of job {job.job_id} ended without a terminal event")
+    arrived = published.get(started_sequence, math.nan) if started_sequence else math.nan
     return FirstStep(
         create_ms=(returned - sent) * 1000,
         started_ms=(started_at - returned_at) * 1000,
@@ -375,6 +402,7 @@ async def first_step(
         established_ms=(established - returned) * 1000,
         returned_at=returned_at,
         started_at=started_at,
+        published_ms=(arrived - returned) * 1000,
     )
 
 
@@ -928,6 +956,11 @@ def lines(modes: list[FairMode]) -> list[str]:
             0,
         ),
         row("  flood p99 to occurred_at", lambda m: m.flood.p(99, "started_ms"), 0),
+        row(
+            "  flood p99 to its arrival on NATS, just after the commit",
+            lambda m: m.flood.p(99, "published_ms"),
+            0,
+        ),
         row(
             "  flood p99 to its stream's first event (the WatchJob opened)",
             lambda m: m.flood.p(99, "established_ms"),
