@@ -393,7 +393,7 @@ async def first_step(
         await tap.unsubscribe()
     if final is None:
         raise RuntimeError(f"the stream of job {job.job_id} ended without a terminal event")
-    arrived = published.get(started_sequence, math.nan) if started_sequence else math.nan
+    arrived = math.nan if started_sequence is None else published.get(started_sequence, math.nan)
     return FirstStep(
         create_ms=(returned - sent) * 1000,
         started_ms=(started_at - returned_at) * 1000,
