@@ -49,6 +49,10 @@ JetStream behind up to a window of others, which drain only as fast as jobs fini
 ``DISPATCH_WINDOW`` over that rate is shown beside the light jobs' mean wait in the ready
 queue (the orchestrators' ``jobs_ready_wait_seconds``, the light user's bucket).
 
+While the light user's jobs run, alone and under the flood, a process of its own sleeps
+1 ms at a time and notes how late each sleep ends (``bench.wakeups``): the machine's own
+delay in waking a process, which every hop of a job meets, shown beside the figures.
+
 One run of each measurement a round, whatever ``--runs`` (the phase takes about two
 minutes on the 2-core box); ``--rounds 2`` runs it twice, the FIFO stack first in each
 pair the second time, and the table shows medians and ranges. Each measurement's CPU
@@ -89,6 +93,7 @@ from .procs import CpuMeter
 from .stats import Spread, finite, percentile
 from .tables import table
 from .throughput import ThroughputRun, run_throughput
+from .wakeups import Wakeups, probe
 
 if TYPE_CHECKING:
     from .runner import Config
@@ -114,11 +119,11 @@ IN_FLIGHT = 64
 MANY_USERS = 200
 #: (full, quick): the heavy user's jobs, the light user's jobs (each measurement).
 HEAVY_JOBS = (3000, 600)
-LIGHT_JOBS = (30, 10)
+LIGHT_JOBS = (100, 10)
 #: The heavy user's wait per step: 3 x 50 ms of a slot a job.
 HEAVY_SLEEP_MS = 50
 #: Between the light user's CreateJob calls under the flood.
-LIGHT_SPACING_S = 0.15
+LIGHT_SPACING_S = 0.1
 #: The heavy user is the harness's own user; the light one gets a token of its own.
 HEAVY = "bench"
 LIGHT = "bench-light"
@@ -181,6 +186,8 @@ class FloodRun:
     ready_wait_ms: float = math.nan
     #: Seconds the dispatch gate held (step attempts into the ready queue) over the flood.
     held_s: float = 0.0
+    #: How late the machine woke a sleeping process while the light user's jobs ran.
+    wakeups: Wakeups = field(default_factory=Wakeups)
 
     def p(self, q: float, attribute: str = "seen_ms") -> float:
         return percentile(_figures(self.light, attribute), q)
@@ -220,6 +227,7 @@ class FloodRun:
             "light_ready_waits": self.ready_waits,
             "light_ready_wait_mean_ms": finite(self.ready_wait_ms),
             "gate_held_s": self.held_s,
+            "wakeups": self.wakeups.as_json(),
         }
 
 
@@ -238,6 +246,8 @@ class FairMode:
     flood: FloodRun
     #: Seconds the gate held during the idle runs (none expected: nothing saturates).
     idle_held_s: float = 0.0
+    #: How late the machine woke a sleeping process while the light user ran alone.
+    idle_wakeups: Wakeups = field(default_factory=Wakeups)
     seconds: float = 0.0
     #: The throughput run again, its jobs from ``MANY_USERS`` users in turn.
     many: ThroughputRun | None = None
@@ -272,6 +282,7 @@ class FairMode:
             "idle_gate_held_s": self.idle_held_s,
             "idle_latency": self.idle.as_json(),
             "idle_first_step": _first_step_json(self.idle_first),
+            "idle_wakeups": self.idle_wakeups.as_json(),
             "flood": self.flood.as_json(),
             "seconds": self.seconds,
             "calibration_ms": self.calibration_ms,
@@ -406,10 +417,13 @@ async def first_step(
     )
 
 
-async def light_alone(harness: Harness, jobs: int) -> list[FirstStep]:
-    """The light user alone: ``jobs`` jobs one after another, each to its end."""
+async def light_alone(harness: Harness, jobs: int) -> tuple[list[FirstStep], Wakeups]:
+    """The light user alone: ``jobs`` jobs one after another, each to its end; and the
+    machine's wake-ups meanwhile."""
     metadata = harness.metadata_of(LIGHT)
-    return [await first_step(harness, metadata) for _ in range(jobs)]
+    async with probe() as wakeups:
+        steps = [await first_step(harness, metadata) for _ in range(jobs)]
+    return steps, wakeups
 
 
 def scrape_metrics(urls: list[str]) -> str:
@@ -478,13 +492,14 @@ async def run_flood(
         )
         metadata = harness.metadata_of(LIGHT)
         probes: list[asyncio.Task[FirstStep]] = []
-        start = time.monotonic()
-        for n in range(light_jobs):
-            await asyncio.sleep(max(0.0, start + n * LIGHT_SPACING_S - time.monotonic()))
-            probes.append(asyncio.create_task(first_step(harness, metadata, channel=n)))
-        answers = await asyncio.gather(*probes, return_exceptions=True)
+        async with probe() as wakeups:
+            start = time.monotonic()
+            for n in range(light_jobs):
+                await asyncio.sleep(max(0.0, start + n * LIGHT_SPACING_S - time.monotonic()))
+                probes.append(asyncio.create_task(first_step(harness, metadata, channel=n)))
+            answers = await asyncio.gather(*probes, return_exceptions=True)
         heavy = await heavy_task
-        run = FloodRun(heavy_jobs, light_jobs, heavy, submitted_s)
+        run = FloodRun(heavy_jobs, light_jobs, heavy, submitted_s, wakeups=wakeups)
         run.held_s = gate.held_s(began, time.monotonic())
         for answer in answers:
             if isinstance(answer, FirstStep):
@@ -610,6 +625,7 @@ class _Taken:
     many_held: float = 0.0
     idle: LatencyRun | None = None
     alone: list[FirstStep] = field(default_factory=list)
+    alone_wakeups: Wakeups = field(default_factory=Wakeups)
     idle_held: float = 0.0
     flood: FloodRun | None = None
 
@@ -712,13 +728,13 @@ class ModeRun:
             )
         elif name == "idle":
 
-            async def idle_both() -> tuple[LatencyRun, list[FirstStep]]:
+            async def idle_both() -> tuple[LatencyRun, tuple[list[FirstStep], Wakeups]]:
                 return await run_probes(harness, config.latency_probes), await light_alone(
                     harness, light_jobs
                 )
 
-            (idle, alone), taken.idle_held = await self._measured(name, idle_both)
-            taken.idle, taken.alone = idle, alone
+            (idle, (alone, wakeups)), taken.idle_held = await self._measured(name, idle_both)
+            taken.idle, taken.alone, taken.alone_wakeups = idle, alone, wakeups
             say(
                 f"fairness, {mode}: idle latency {len(idle.probes)} jobs one at a time, p50 "
                 f"{idle.p(50):.1f} ms, p99 {idle.p(99):.1f} ms; light user alone, time to "
@@ -757,6 +773,7 @@ class ModeRun:
             taken.alone,
             taken.flood,
             idle_held_s=taken.idle_held,
+            idle_wakeups=taken.alone_wakeups,
             seconds=self._busy_s,
             many=taken.many,
             many_held_s=taken.many_held,
@@ -965,6 +982,21 @@ def lines(modes: list[FairMode]) -> list[str]:
             "  flood p99 to its stream's first event (the WatchJob opened)",
             lambda m: m.flood.p(99, "established_ms"),
             0,
+        ),
+        heading(
+            "the machine's own wake-up delay meanwhile (a process of its own sleeping 1 ms "
+            "at a time), ms late"
+        ),
+        row("  idle: p50", lambda m: m.idle_wakeups.p(50), 2),
+        row("  idle: p99", lambda m: m.idle_wakeups.p(99), 1),
+        row("  idle: worst", lambda m: m.idle_wakeups.worst_ms, 0),
+        row("  flood: p50", lambda m: m.flood.wakeups.p(50), 2),
+        row("  flood: p99", lambda m: m.flood.wakeups.p(99), 1),
+        row("  flood: worst", lambda m: m.flood.wakeups.worst_ms, 0),
+        row(
+            "  flood: wake-ups more than 5 ms late, a second",
+            lambda m: m.flood.wakeups.over(5) / max(m.flood.light_jobs * LIGHT_SPACING_S, 1e-9),
+            1,
         ),
         heading("where a light job's wait under the flood went"),
         row(
