@@ -533,6 +533,54 @@ async def test_an_express_result_is_decided_while_the_main_queue_s_batch_waits(
         assert (await stuck).data == bus.RESULT_SETTLED
 
 
+async def test_a_main_batch_lets_an_express_result_read_with_it_go_first(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """A flood's result and a newcomer's, queued at the same moment (read from NATS in one
+    go): the main lane's loop was woken first, but gives the express lane's batch its
+    turn before it decides, so the newcomer's is decided first. (Without that turn the
+    main batch ran to its commit before the express lane's loop even woke.)"""
+    decided: list[uuid.UUID] = []
+
+    class NotingOrder(Orchestrator):
+        async def _decide_and_write(self, *args: Any, **kwargs: Any) -> Any:
+            decided.extend(i.job_id for i in args[2])
+            return await super()._decide_and_write(*args, **kwargs)
+
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = NotingOrder(pool, nc, js, relay, batch_size=64)
+    flooded, flooded_task = await start_first_step(pool, nc, orchestrator, relay)
+    newcomer, newcomer_task = await start_first_step(pool, nc, orchestrator, relay)
+    decided.clear()  # the first steps' own decisions
+    answers: dict[str, asyncio.Future[Msg]] = {}
+
+    async def answered(msg: Msg) -> None:
+        answers[msg.subject].set_result(msg)
+
+    async with answering(orchestrator, relay):
+        for name in ("flooded", "newcomer"):
+            answers[f"answers.{name}"] = asyncio.get_running_loop().create_future()
+            await nc.subscribe(f"answers.{name}", cb=answered)
+        await nc.flush()
+        # As the result subscription hands them over: one after the other, no turn between.
+        await orchestrator._enqueue(
+            Msg(nc, bus.RESULT_SUBJECT, "answers.flooded", result_report(flooded_task, {}))
+        )
+        await orchestrator._enqueue(
+            Msg(
+                nc,
+                bus.RESULT_SUBJECT,
+                "answers.newcomer",
+                result_report(newcomer_task, {}),
+                {bus.LANE_HEADER: bus.EXPRESS_LANE},
+            )
+        )
+        for future in answers.values():
+            assert (await asyncio.wait_for(future, 5)).data == bus.RESULT_SETTLED
+    assert decided == [newcomer.id, flooded.id]
+
+
 async def created_by_job_api(pool: asyncpg.Pool) -> tuple[JobRecord, worker_pb2.StepTask]:
     """A noop job planned and committed as CreateJob does, its first step dispatched with
     it: the job as created, and the first step's task (the worker's, once offered)."""
