@@ -213,6 +213,7 @@ class Orchestrator:
         is alive: a newcomer's result committed beside a stuck main loop must not hide it
         from the liveness probe."""
         loop = asyncio.get_running_loop()
+        express = lane == bus.EXPRESS_LANE
         while not self._stopping.is_set():
             batch = [await queue.get()]
             while len(batch) < self._batch_size and not queue.empty():
@@ -221,7 +222,6 @@ class Orchestrator:
             if received:
                 metrics.ORCHESTRATOR_BATCH.labels(lane).observe(len(received))
                 messages = [msg for msg, _ in received]
-                express = lane == bus.EXPRESS_LANE
                 self._express_batches += express
                 try:
                     await self.process(
@@ -349,9 +349,11 @@ class Orchestrator:
         for hop in hops:
             hop.end()
         changes, created, events, outbox_rows, notices, handed, now = written
+        self._memory.remember(store.as_written(before, change, now) for before, change in changes)
+        # After remembering: an express batch decided in this turn reads the jobs as just
+        # written, not as before (a job's heartbeats come by the main lane).
         if yields_to_express:
             await self._let_express_go()
-        self._memory.remember(store.as_written(before, change, now) for before, change in changes)
         if settle is not None:
             await settle(
                 {
