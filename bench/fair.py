@@ -995,7 +995,7 @@ def lines(modes: list[FairMode]) -> list[str]:
         row("  flood: worst", lambda m: m.flood.wakeups.worst_ms, 0),
         row(
             "  flood: wake-ups more than 5 ms late, a second",
-            lambda m: m.flood.wakeups.over(5) / max(m.flood.light_jobs * LIGHT_SPACING_S, 1e-9),
+            lambda m: m.flood.wakeups.over_per_s(5),
             1,
         ),
         heading("where a light job's wait under the flood went"),

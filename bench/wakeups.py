@@ -46,6 +46,15 @@ class Wakeups:
         """Wake-ups later than ``ms``."""
         return sum(1 for x in self.late_ms if x > ms)
 
+    @property
+    def seconds(self) -> float:
+        """How long the probe slept, lateness included: the time its samples span."""
+        return len(self.late_ms) * SLEEP_S + sum(self.late_ms) / 1000
+
+    def over_per_s(self, ms: float) -> float:
+        """Wake-ups later than ``ms`` a second of the probe's span (NaN without samples)."""
+        return self.over(ms) / self.seconds if self.late_ms else float("nan")
+
     def as_json(self) -> dict[str, object]:
         return {
             "sleep_ms": SLEEP_S * 1000,

@@ -4,8 +4,11 @@ each 1 ms sleep ends, so a stall of the machine (here: the probe stopped) shows.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
+
+import pytest
 
 from bench.wakeups import SLEEP_S, Wakeups, probe
 
@@ -30,6 +33,9 @@ async def test_a_stalled_probe_reports_the_stall() -> None:
     assert wakeups.worst_ms >= 60
     assert wakeups.over(5) >= 1
     assert wakeups.as_json()["late_over_5ms"] == wakeups.over(5)
+    # The span is the probe's own, about the block's 0.28 s, the stall included.
+    assert 0.2 < wakeups.seconds < 0.6
+    assert wakeups.over_per_s(5) == wakeups.over(5) / wakeups.seconds
 
 
 def test_figures_of_given_samples() -> None:
@@ -38,3 +44,6 @@ def test_figures_of_given_samples() -> None:
     assert wakeups.over(5) == 1
     assert wakeups.p(50) == 0.25
     assert Wakeups().as_json()["late_ms_max"] is None
+    assert wakeups.seconds == pytest.approx(4 * SLEEP_S + 7.6 / 1000)
+    assert wakeups.over_per_s(5) == pytest.approx(1 / wakeups.seconds)
+    assert math.isnan(Wakeups().over_per_s(5))
