@@ -6,18 +6,29 @@ time) and most often anywhere on it (inclusive time).
 py-spy leaves out samples of idle threads, so an event loop waiting in ``epoll`` does not
 count: ``busy_pct`` is the share of samples in which the process was doing something.
 py-spy is not a dependency of the project; without it on PATH this is skipped.
+
+Postgres is profiled by statement instead: the dev stack loads ``pg_stat_statements``
+with tracking off, and the profiled run turns it on for its length (``statement_costs``),
+so each kind of statement's calls and executor time a job are shown. It keeps statements
+with their parameters as ``$1``, never their values.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+import asyncpg
+
+from jobkit.sql import queries
 
 SAMPLE_RATE = 100
 
@@ -113,3 +124,80 @@ async def record(binary: str, name: str, pid: int, seconds: int, out_dir: Path) 
     if done.returncode != 0 or not output.exists():
         return Profile(name, error=done.stderr.decode(errors="replace").strip()[-500:])
     return summarise(name, await asyncio.to_thread(output.read_text), float(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class StatementCost:
+    """One kind of statement over a profiled run: how often it ran, and how long Postgres
+    spent planning and executing it (not the commit's wait for the WAL flush)."""
+
+    query: str
+    calls: int
+    ms: float
+    rows: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"query": self.query, "calls": self.calls, "ms": self.ms, "rows": self.rows}
+
+
+@contextlib.asynccontextmanager
+async def statement_costs(
+    pg: asyncpg.Connection, top: int = 12
+) -> AsyncIterator[list[StatementCost]]:
+    """Track every statement the services run while the block runs; the list is filled
+    with the ``top`` costliest when it ends (left empty where ``pg_stat_statements`` is
+    not loaded). ``pg`` must be a superuser's connection."""
+    costs: list[StatementCost] = []
+    try:
+        await pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await _track(pg, "top")
+        await pg.execute("SELECT pg_stat_statements_reset()")
+    except asyncpg.PostgresError:
+        yield costs
+        return
+    try:
+        yield costs
+        rows = await pg.fetch(_COSTLIEST, top)
+        costs += [StatementCost(name_of(r["query"]), r["calls"], r["ms"], r["rows"]) for r in rows]
+    finally:
+        await _track(pg, "none")
+
+
+#: This database's statements, the costliest first; the profile's own left out.
+_COSTLIEST = """
+SELECT query, calls, total_exec_time + total_plan_time AS ms, rows
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query NOT LIKE '%pg_stat_statements%'
+ORDER BY ms DESC
+LIMIT $1
+"""
+
+
+def name_of(statement: str) -> str:
+    """A statement as Postgres keeps it, by its name in ``jobkit.sql`` if it is one of
+    those (constants there and parameters match either way), else its first words."""
+    return _NAMES.get(_shape(statement)) or " ".join(_COMMENT.sub("", statement).split())[:120]
+
+
+_COMMENT = re.compile(r"--[^\n]*")
+_CONSTANT = re.compile(r"'(?:[^']|'')*'|\$\d+|\b\d+\b|\b(?:true|false)\b", re.IGNORECASE)
+
+
+def _shape(statement: str) -> str:
+    """What is left of a statement without comments, whitespace and constants."""
+    return "".join(_CONSTANT.sub("?", _COMMENT.sub("", statement)).split())
+
+
+_NAMES = {_shape(getattr(queries, f.name)): f.name for f in fields(queries)}
+
+
+#: Backends take a reload between their statements, a moment after it is asked for.
+_RELOAD_S = 0.2
+
+
+async def _track(pg: asyncpg.Connection, which: str) -> None:
+    """Every backend tracks ``which`` statements (a reload), from a moment later."""
+    await pg.execute(f"ALTER SYSTEM SET pg_stat_statements.track = '{which}'")
+    await pg.execute("SELECT pg_reload_conf()")
+    await asyncio.sleep(_RELOAD_S)

