@@ -122,9 +122,9 @@ async def steps_waiting_their_turn(conn: Conn, owner: str) -> bool:
 
 
 async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:
-    """A real delete: steps and events go with the job (ON DELETE CASCADE); if its type
-    is one of ``artifact_types``, its artifacts are queued for deletion in the same
-    transaction."""
+    """A real delete: steps and events go with the job; if its type is one of
+    ``artifact_types``, its artifacts are queued for deletion in the same transaction.
+    The caller holds the job's row lock (``fetch_job(lock=True)`` in the transaction)."""
     await conn.execute(queries.delete_job, job_id, list(artifact_types))
 
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from jobkit.artifacts import ArtifactStore, ObjectStoreSettings, job_prefix
+from jobkit.store import fetch_job
+from services.job_api import repository
 from services.orchestrator.retention import Retention
 from tests.integration.helpers import create_job
 
@@ -49,6 +51,18 @@ async def test_finished_jobs_are_erased_after_their_ttl(pool: asyncpg.Pool) -> N
     for table in ("job_steps", "job_events"):
         count = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE job_id = $1", old.id)
         assert count == 0, table
+
+
+async def test_a_deleted_job_leaves_no_step_or_event_behind(pool: asyncpg.Pool) -> None:
+    """Steps and events have no foreign key to their job (0019): the delete takes them."""
+    gone, _, _ = await create_job(pool)
+    kept, _, _ = await create_job(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        assert await fetch_job(conn, gone.id, lock=True) is not None
+        await repository.delete_job(conn, gone.id, [])
+    for table in ("job_steps", "job_events"):
+        rows = await pool.fetch(f"SELECT DISTINCT job_id FROM {table}")
+        assert [r["job_id"] for r in rows] == [kept.id], table
 
 
 async def test_expired_jobs_take_their_artifacts_with_them(

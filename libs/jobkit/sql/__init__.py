@@ -63,7 +63,8 @@ class Queries:
     # orchestrator.sql
     expired_leases: str
     passed_deadlines: str
-    erase_expired_jobs: str
+    lock_expired_jobs: str
+    erase_jobs: str
     erase_expired_uploads: str
     claim_artifact_deletions: str
     finish_artifact_deletions: str

@@ -75,9 +75,11 @@ WITH new_jobs AS (
     RETURNING id),
 new_steps AS (
     -- A fork's reused steps go in SUCCEEDED, with the source's checkpoint as output.
+    -- Only with their job, inserted above (no foreign key says so: 0019).
     INSERT INTO job_steps (job_id, position, name, status, output, finished_at)
     SELECT n.job_id, n.position, n.name, n.status, n.output, n.finished_at
-    FROM unnest($2::new_step_row_v2[]) AS n),
+    FROM unnest($2::new_step_row_v2[]) AS n
+    WHERE n.job_id IN (SELECT id FROM new_jobs)),
 job_updates AS (
     UPDATE jobs AS j
     SET status = u.status, progress = u.progress, phase = u.phase, result = u.result,
