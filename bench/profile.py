@@ -7,10 +7,10 @@ py-spy leaves out samples of idle threads, so an event loop waiting in ``epoll``
 count: ``busy_pct`` is the share of samples in which the process was doing something.
 py-spy is not a dependency of the project; without it on PATH this is skipped.
 
-Postgres is profiled by statement instead: the dev stack loads ``pg_stat_statements``
-with tracking off, and the profiled run turns it on for its length (``statement_costs``),
-so each kind of statement's calls and executor time a job are shown. It keeps statements
-with their parameters as ``$1``, never their values.
+Postgres is profiled by statement instead: a profiled benchmark's stack loads
+``pg_stat_statements`` with tracking off, and the profiled run turns it on for its length
+(``statement_costs``), so each kind of statement's calls and executor time a job are
+shown. It keeps statements with their parameters as ``$1``, never their values.
 """
 
 from __future__ import annotations
@@ -148,6 +148,10 @@ async def statement_costs(
     with the ``top`` costliest when it ends (left empty where ``pg_stat_statements`` is
     not loaded). ``pg`` must be a superuser's connection."""
     costs: list[StatementCost] = []
+    loaded = await pg.fetchval("SELECT current_setting('shared_preload_libraries')")
+    if "pg_stat_statements" not in loaded.split(","):
+        yield costs  # an ordinary stack's: nothing to read, nothing changed
+        return
     try:
         await pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await _track(pg, "top")

@@ -310,6 +310,8 @@ async def _run_round(config: Config, say: Progress, round_no: int) -> Results:
             extra_env=config.stack_env,
             workers=config.replicas,
             orchestrators=config.replicas,
+            # Its statements are profiled with the services (the profile phase).
+            statement_stats=config.profile is not None,
         )
         say(f"starting Postgres, NATS and the four services in {root}")
         started = time.monotonic()

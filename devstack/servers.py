@@ -123,15 +123,20 @@ class PostgresServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Load ``pg_stat_statements``, tracking nothing until a profile turns it on
+    #: (``bench.profile``): for a profiled benchmark only, so the stacks measured and run
+    #: otherwise carry none of its hooks.
+    statement_stats: bool = False
 
     @property
     def url(self) -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     @property
-    def statement_stats(self) -> bool:
-        """Whether this build ships ``pg_stat_statements`` (loaded if so)."""
-        return (_postgres_bin_dir().parent / "lib" / f"{STATEMENT_STATS}.so").exists()
+    def loads_statement_stats(self) -> bool:
+        """Whether ``pg_stat_statements`` is loaded: asked for, and shipped by this build."""
+        shipped = (_postgres_bin_dir().parent / "lib" / f"{STATEMENT_STATS}.so").exists()
+        return self.statement_stats and shipped
 
     def _bin(self, name: str) -> str:
         return str(_postgres_bin_dir() / name)
@@ -160,10 +165,9 @@ class PostgresServer:
             initdb = [self._bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER]
             initdb += ["--auth=trust", "--encoding=UTF8", "--no-instructions"]
             subprocess.run(_as_user(initdb, user), check=True, capture_output=True)
-            if self.statement_stats:
-                # Loaded, tracking nothing until a profile turns it on (``bench.profile``,
-                # by ALTER SYSTEM, which a command-line setting would override): what each
-                # kind of statement costs, without a log of any.
+            if self.loads_statement_stats:
+                # Off in the file, not on the command line, which would override the
+                # ALTER SYSTEM that turns it on.
                 with open(self.data_dir / "postgresql.conf", "a") as conf:
                     conf.write(f"\n{STATEMENT_STATS}.track = none\n")
         settings = {
@@ -181,7 +185,7 @@ class PostgresServer:
             "log_parameter_max_length": "0",
             "log_parameter_max_length_on_error": "0",
         }
-        if self.statement_stats:
+        if self.loads_statement_stats:
             settings["shared_preload_libraries"] = STATEMENT_STATS
         command = [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         command += ["-h", "127.0.0.1", "-k", str(self.data_dir)]

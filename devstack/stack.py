@@ -114,6 +114,8 @@ class Stack:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: Run an object store (SeaweedFS) for artifacts, as ``make dev`` does.
     with_object_store: bool = False
+    #: Postgres loads ``pg_stat_statements`` (``PostgresServer.statement_stats``).
+    statement_stats: bool = False
     #: Run on a 3-node NATS cluster (R3 streams) and a Postgres primary with a synchronous
     #: standby, as production does, instead of one server of each.
     cluster: bool = False
@@ -167,7 +169,9 @@ class Stack:
             self.postgres_pair = PostgresPair(self.root).start()
             self.nats_cluster = NatsCluster(self.root).start()
         else:
-            self.postgres = PostgresServer(self.root / "postgres").start()
+            self.postgres = PostgresServer(
+                self.root / "postgres", statement_stats=self.statement_stats
+            ).start()
             self.nats = NatsServer(self.root / "nats").start()
         if self.with_object_store:
             self.object_store = SeaweedServer(self.root / "seaweedfs").start()

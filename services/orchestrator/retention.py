@@ -66,8 +66,12 @@ class Retention:
                 # Locked first, by a statement of its own: the erase then sees every step
                 # and event a writer added before (0019_children_without_foreign_keys).
                 expired = await conn.fetch(queries.lock_expired_jobs, self._retention_s, SCAN_BATCH)
-                deleted = await conn.fetch(
-                    queries.erase_jobs, [r["id"] for r in expired], self._artifact_types
+                deleted = (
+                    await conn.fetch(
+                        queries.erase_jobs, [r["id"] for r in expired], self._artifact_types
+                    )
+                    if expired
+                    else []
                 )
             uploads = await conn.fetch(
                 queries.erase_expired_uploads, self._upload_ttl_s, SCAN_BATCH

@@ -4,12 +4,17 @@ stack's real Postgres: what it counts, by which name, and only while it runs."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
+import pytest
 
 from bench.profile import name_of, statement_costs
 from devstack import PostgresServer
+from jobkit.db import create_pool, migrate
 from jobkit.sql import queries
+from tests.conftest import create_database
 
 
 async def fetch_events(pool: asyncpg.Pool, times: int) -> None:
@@ -25,12 +30,23 @@ async def calls_of(admin: asyncpg.Connection, name: str) -> int:
     return sum(r["calls"] for r in rows if name_of(r["query"]) == name)
 
 
+@pytest.fixture(scope="module")
+def profiled_server(tmp_root: Path) -> Iterator[PostgresServer]:
+    """A Postgres as a profiled benchmark's stack starts it."""
+    server = PostgresServer(tmp_root / "profiled-postgres", statement_stats=True).start()
+    yield server
+    server.stop()
+
+
 async def test_the_services_statements_are_counted_by_name_only_during_the_block(
-    postgres_server: PostgresServer, pool: asyncpg.Pool, database_url: str
+    profiled_server: PostgresServer,
 ) -> None:
-    assert postgres_server.statement_stats  # the embedded build ships the module
-    admin = await asyncpg.connect(database_url)  # the superuser, as the harness connects
+    assert profiled_server.loads_statement_stats  # the embedded build ships the module
+    url = await create_database(profiled_server, "profiled")
+    pool = await create_pool(url, min_size=1, max_size=2)
+    admin = await asyncpg.connect(url)  # the superuser, as the harness connects
     try:
+        await migrate(pool)
         await fetch_events(pool, 3)  # before: not counted
         async with statement_costs(admin) as costs:
             await fetch_events(pool, 5)
@@ -42,6 +58,26 @@ async def test_the_services_statements_are_counted_by_name_only_during_the_block
         # Tracking is off again: what runs after is not counted.
         await fetch_events(pool, 4)
         assert await calls_of(admin, "fetch_events") == 5
+    finally:
+        await admin.close()
+        await pool.close()
+
+
+async def test_an_ordinary_stack_s_postgres_loads_no_statement_stats(
+    postgres_server: PostgresServer, database_url: str
+) -> None:
+    """What is measured and run otherwise carries none of its hooks; a profile there
+    finds nothing and leaves the server as it was."""
+    assert not postgres_server.loads_statement_stats
+    admin = await asyncpg.connect(database_url)
+    try:
+        async with statement_costs(admin) as costs:
+            await admin.fetchval("SELECT 1")
+        assert costs == []
+        assert await admin.fetchval("SHOW shared_preload_libraries") == ""
+        assert await admin.fetchval("SELECT count(*) FROM pg_extension") == 1  # plpgsql
+        altered = "SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%.auto.conf'"
+        assert await admin.fetchval(altered) == 0  # no ALTER SYSTEM
     finally:
         await admin.close()
 
