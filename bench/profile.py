@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
+from devstack.servers import STATEMENT_STATS
 from jobkit.sql import queries
 
 SAMPLE_RATE = 100
@@ -149,7 +150,7 @@ async def statement_costs(
     not loaded). ``pg`` must be a superuser's connection."""
     costs: list[StatementCost] = []
     loaded = await pg.fetchval("SELECT current_setting('shared_preload_libraries')")
-    if "pg_stat_statements" not in loaded.split(","):
+    if STATEMENT_STATS not in (name.strip() for name in loaded.split(",")):
         yield costs  # an ordinary stack's: nothing to read, nothing changed
         return
     try:
@@ -202,6 +203,6 @@ _RELOAD_S = 0.2
 
 async def _track(pg: asyncpg.Connection, which: str) -> None:
     """Every backend tracks ``which`` statements (a reload), from a moment later."""
-    await pg.execute(f"ALTER SYSTEM SET pg_stat_statements.track = '{which}'")
+    await pg.execute(f"ALTER SYSTEM SET {STATEMENT_STATS}.track = '{which}'")
     await pg.execute("SELECT pg_reload_conf()")
     await asyncio.sleep(_RELOAD_S)
