@@ -53,6 +53,7 @@ from jobtypes import CATALOG
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
 from services.orchestrator.config import Timing
+from services.orchestrator.in_hand import InHand
 from services.orchestrator.memory import JobMemory
 from services.orchestrator.state_machine import (
     DeadlinePassed,
@@ -64,6 +65,9 @@ from services.orchestrator.state_machine import (
 )
 
 log = get_logger(__name__)
+
+#: Batches a lane decides and commits at once (``services.orchestrator.in_hand``).
+BATCHES_IN_FLIGHT = 2
 
 
 class _Read(Enum):
@@ -89,10 +93,33 @@ class _Answer:
 
 
 class _Wake(Enum):
-    """A queue item that only wakes ``run``: to stop, or to prove it is alive."""
+    """A queue item that only wakes ``run``: to stop, to prove it is alive, or because
+    a batch in hand has finished while inputs were held for it."""
 
     STOP = "stop"
     TICK = "tick"
+    BATCH_DONE = "batch_done"
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """An input as it came: its message, its arrival (ns since the epoch), and what it
+    says (``None``: it could not be read)."""
+
+    msg: Msg
+    arrived_ns: int | None
+    item: Message | None
+
+    @classmethod
+    def of(cls, msg: Msg, arrived_ns: int | None) -> _Received:
+        try:
+            item: Message | None = decode(msg.subject, msg.data)
+        except ValueError:
+            item = None
+        return cls(msg, arrived_ns, item)
+
+    def job_id_of(self) -> uuid.UUID | None:
+        return None if self.item is None else self.item.job_id
 
 
 class Orchestrator:
@@ -104,6 +131,7 @@ class Orchestrator:
         relay: OutboxRelay,
         *,
         batch_size: int,
+        batches_in_flight: int = BATCHES_IN_FLIGHT,
         timing: Timing | None = None,
         prices: PriceTable | None = None,
         step_tokens: StepTokens | None = None,
@@ -123,6 +151,7 @@ class Orchestrator:
         self._js = js
         self._relay = relay
         self._batch_size = batch_size
+        self._batches_in_flight = batches_in_flight
         self._timing = timing or Timing()
         self._prices = prices or PriceTable()
         #: Inputs with their arrival (ns since the epoch), and wake-ups.
@@ -209,40 +238,70 @@ class Orchestrator:
         lane: str,
         proves_alive: bool,
     ) -> None:
-        """One queue's loop. Only the main queue's (woken by ticks) says the orchestrator
-        is alive: a newcomer's result committed beside a stuck main loop must not hide it
-        from the liveness probe."""
+        """One queue's loop: up to ``self._batches_in_flight`` batches in hand at once,
+        never two on one job (``in_hand``), each of what came while none could start.
+
+        Only the main queue's (woken by ticks) says the orchestrator is alive: a
+        newcomer's result committed beside a stuck main loop must not hide it from the
+        liveness probe. A batch done proves it, and a tick while none is in hand."""
         loop = asyncio.get_running_loop()
         express = lane == bus.EXPRESS_LANE
-        while not self._stopping.is_set():
-            batch = [await queue.get()]
-            while len(batch) < self._batch_size and not queue.empty():
-                batch.append(queue.get_nowait())
-            received = [m for m in batch if not isinstance(m, _Wake)]
-            if received:
+        jobs_in_hand: InHand[_Received] = InHand(_Received.job_id_of, self._batch_size)
+        slots = asyncio.Semaphore(self._batches_in_flight)
+        batches: set[asyncio.Task[None]] = set()
+
+        async def decide(received: list[_Received], jobs: frozenset[uuid.UUID]) -> None:
+            try:
                 metrics.ORCHESTRATOR_BATCH.labels(lane).observe(len(received))
-                messages = [msg for msg, _ in received]
-                self._express_batches += express
                 try:
-                    await self.process(
-                        messages,
-                        arrived_ns=[at for _, at in received],
-                        yields_to_express=not express,
-                    )
+                    await self._process(received, yields_to_express=not express)
                 except Exception as exc:
                     # Nothing was committed; the inputs come back in a second.
-                    log.warning("batch_failed", count=len(messages), error=type(exc).__name__)
-                    for msg in messages:
-                        await _quietly(_unsettled(msg, delay_s=1.0))
+                    log.warning("batch_failed", count=len(received), error=type(exc).__name__)
+                    for r in received:
+                        await _quietly(_unsettled(r.msg, delay_s=1.0))
                     await asyncio.sleep(0.5)
-                finally:
-                    self._express_batches -= express
-            if proves_alive:
-                self.last_progress = loop.time()
+                if proves_alive:
+                    self.last_progress = loop.time()
+            finally:
+                self._express_batches -= express
+                jobs_in_hand.done(jobs)
+                slots.release()
+                if jobs_in_hand.holding:
+                    queue.put_nowait(_Wake.BATCH_DONE)
+
+        while not self._stopping.is_set():
+            await slots.acquire()
+            batch = jobs_in_hand.begin()
+            while not batch and not self._stopping.is_set():
+                got = await queue.get()
+                if got is _Wake.BATCH_DONE:
+                    batch = jobs_in_hand.begin()
+                elif got is _Wake.TICK:
+                    if proves_alive and not batches:
+                        self.last_progress = loop.time()
+                elif not isinstance(got, _Wake):
+                    jobs_in_hand.admit(batch, _Received.of(*got))
+            while len(batch) < self._batch_size and not queue.empty():
+                got = queue.get_nowait()
+                if not isinstance(got, _Wake):
+                    jobs_in_hand.admit(batch, _Received.of(*got))
+            if not batch:
+                slots.release()
+                continue
+            # Counted from now: a main batch started after it lets it go first.
+            self._express_batches += express
+            task = asyncio.create_task(decide(batch, jobs_in_hand.start(batch)))
+            batches.add(task)
+            task.add_done_callback(batches.discard)
+        # The batches in hand commit; what is held or still queued goes back.
+        await asyncio.gather(*batches)
+        for left in jobs_in_hand.held():
+            await _quietly(_unsettled(left.msg))
         while not queue.empty():
-            left = queue.get_nowait()
-            if not isinstance(left, _Wake):
-                await _quietly(_unsettled(left[0]))
+            got = queue.get_nowait()
+            if not isinstance(got, _Wake):
+                await _quietly(_unsettled(got[0]))
 
     async def _let_express_go(self) -> None:
         """Give the event loop a turn while the express lane has work, between the phases
@@ -264,21 +323,29 @@ class Orchestrator:
         """Decide and commit one batch of NATS inputs; ack them once committed.
         ``arrived_ns``: when each arrived (ns since the epoch), where its span starts.
         ``yields_to_express``: a main batch, which lets the express lane's go first."""
+        arrivals: Sequence[int | None] = arrived_ns or [None] * len(batch)
+        await self._process(
+            [_Received.of(msg, at) for msg, at in zip(batch, arrivals, strict=True)],
+            yields_to_express=yields_to_express,
+        )
+
+    async def _process(
+        self, received: Sequence[_Received], *, yields_to_express: bool = False
+    ) -> None:
         if yields_to_express:
             await self._let_express_go()
         items: list[tuple[Msg, Message]] = []
         hops: list[Span] = []
-        for n, msg in enumerate(batch):
-            try:
-                item = decode(msg.subject, msg.data)
-            except ValueError:
-                log.error("poison_message", subject=msg.subject)
+        for r in received:
+            if r.item is None:
+                log.error("poison_message", subject=r.msg.subject)
                 # Never again: a result's worker stops sending it (its lease runs out).
-                await _quietly(msg.term() if _from_stream(msg) else msg.respond(bus.RESULT_SETTLED))
+                await _quietly(
+                    r.msg.term() if _from_stream(r.msg) else r.msg.respond(bus.RESULT_SETTLED)
+                )
                 continue
-            items.append((msg, item))
-            arrived = arrived_ns[n] if arrived_ns else None
-            hops.append(_hop_span(msg, item, len(batch), arrived))
+            items.append((r.msg, r.item))
+            hops.append(_hop_span(r.msg, r.item, len(received), r.arrived_ns))
 
         async def settle(answers: Mapping[int, _Answer]) -> None:
             for n, (msg, _) in enumerate(items):
