@@ -213,7 +213,7 @@ class Orchestrator:
         self._memory.seed(job)
 
     async def stop(self) -> None:
-        """Take nothing new; the batch in hand commits, the rest go back for another replica."""
+        """Take nothing new; the batches in hand commit, the rest go back for another replica."""
         self._stopping.set()
         for subscription in (self._subscription, *self._results):
             if subscription is not None:
@@ -272,6 +272,8 @@ class Orchestrator:
 
         while not self._stopping.is_set():
             await slots.acquire()
+            if self._stopping.is_set():  # while both batches were in hand
+                break
             batch = jobs_in_hand.begin()
             while not batch and not self._stopping.is_set():
                 got = await queue.get()

@@ -669,3 +669,82 @@ async def test_a_snapshot_made_stale_by_a_cancel_loses_to_the_version(
     assert after is not None
     assert after.status is JobStatus.CANCELLED
     assert after.steps[0].output is None
+
+
+async def test_a_result_is_decided_while_another_batch_waits_for_its_write_but_never_beside_its_own_job(  # noqa: E501
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """Two batches in hand at once: job A's result is held up in its write; job B's,
+    arriving meanwhile, is decided and committed before it; A's heartbeat, arriving
+    meanwhile too, waits for A's batch to finish and is decided after it."""
+    trace: list[tuple[str, str]] = []
+    names_of: dict[uuid.UUID, str] = {}
+    a_waiting, release = asyncio.Event(), asyncio.Event()
+
+    class SlowWriteForA(Orchestrator):
+        async def _decide_and_write(self, *args: Any, **kwargs: Any) -> Any:
+            inputs = args[2]
+            names = ",".join(sorted(f"{names_of.get(i.job_id)}:{kind(i)}" for i in inputs))
+            trace.append(("start", names))
+            if any(names_of.get(i.job_id) == "A" for i in inputs) and not release.is_set():
+                a_waiting.set()
+                await release.wait()
+            try:
+                return await super()._decide_and_write(*args, **kwargs)
+            finally:
+                trace.append(("end", names))
+
+    def kind(item: Any) -> str:
+        return "heartbeat" if getattr(item, "kind", None) is ReportKind.HEARTBEAT else "result"
+
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = SlowWriteForA(pool, nc, js, relay, batch_size=64)
+    a, a_task = await start_first_step(pool, nc, orchestrator, relay)
+    b, b_task = await start_first_step(pool, nc, orchestrator, relay)
+    names_of.update({a.id: "A", b.id: "B"})
+    trace.clear()  # the first steps' own decisions
+    answers: dict[str, asyncio.Future[Msg]] = {}
+
+    async def answered(msg: Msg) -> None:
+        answers[msg.subject].set_result(msg)
+
+    heartbeat = worker_pb2.StepReport(
+        job_id=a_task.job_id,
+        step=a_task.step,
+        attempt=a_task.attempt,
+        heartbeat=worker_pb2.StepHeartbeat(),
+    ).SerializeToString()
+    async with answering(orchestrator, relay):
+        # However the assertions go, A's batch ends, so the orchestrator can stop.
+        unblocking = asyncio.get_running_loop().call_later(10, release.set)
+        for name in ("a", "b", "a_heartbeat"):
+            answers[f"answers.{name}"] = asyncio.get_running_loop().create_future()
+            await nc.subscribe(f"answers.{name}", cb=answered)
+        await nc.flush()
+        await orchestrator._enqueue(
+            Msg(nc, bus.RESULT_SUBJECT, "answers.a", result_report(a_task, {}))
+        )
+        await asyncio.wait_for(a_waiting.wait(), 5)  # A's batch is in hand, in its write
+        await orchestrator._enqueue(Msg(nc, bus.RESULT_SUBJECT, "answers.a_heartbeat", heartbeat))
+        await orchestrator._enqueue(
+            Msg(nc, bus.RESULT_SUBJECT, "answers.b", result_report(b_task, {}))
+        )
+        assert (await asyncio.wait_for(answers["answers.b"], 5)).data == bus.RESULT_SETTLED
+        assert not answers["answers.a_heartbeat"].done()
+        release.set()
+        unblocking.cancel()
+        for future in answers.values():
+            assert (await asyncio.wait_for(future, 5)).data == bus.RESULT_SETTLED
+    assert trace == [
+        ("start", "A:result"),
+        ("start", "B:result"),
+        ("end", "B:result"),
+        ("end", "A:result"),
+        ("start", "A:heartbeat"),
+        ("end", "A:heartbeat"),
+    ]
+    async with pool.acquire() as conn:
+        for job in (a, b):
+            (step, *_) = (await store.fetch_jobs(conn, [job.id]))[job.id].steps
+            assert step.status is StepStatus.SUCCEEDED
