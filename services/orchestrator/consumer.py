@@ -272,7 +272,7 @@ class Orchestrator:
 
         while not self._stopping.is_set():
             await slots.acquire()
-            if self._stopping.is_set():  # while both batches were in hand
+            if self._stopping.is_set():  # while it waited for a batch to end
                 break
             batch = jobs_in_hand.begin()
             while not batch and not self._stopping.is_set():
