@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+from google.protobuf.message import DecodeError
+
 from jobkit import bus
 from jobkit.convert import struct_to_dict
 from jobkit.dispatch import bare_task, step_message
@@ -24,7 +26,15 @@ from services.orchestrator.state_machine import (
 
 
 def decode(subject: str, data: bytes) -> Message:
-    """Wire message -> domain input; raises ValueError on anything malformed."""
+    """Wire message -> domain input; raises ValueError on anything malformed (bytes that
+    are no protobuf message too: protobuf's ``DecodeError`` is no ``ValueError``)."""
+    try:
+        return _decode(subject, data)
+    except DecodeError as error:
+        raise ValueError(f"undecodable message on {subject}") from error
+
+
+def _decode(subject: str, data: bytes) -> Message:
     if subject == bus.SUBMITTED_SUBJECT:
         submitted = worker_pb2.JobSubmitted.FromString(data)
         return Submitted(uuid.UUID(submitted.job_id))

@@ -748,3 +748,41 @@ async def test_a_result_is_decided_while_another_batch_waits_for_its_write_but_n
         for job in (a, b):
             (step, *_) = (await store.fetch_jobs(conn, [job.id]))[job.id].steps
             assert step.status is StepStatus.SUCCEEDED
+
+
+async def test_bytes_that_are_no_message_are_settled_and_the_lane_goes_on(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """A result request whose bytes are no report is answered as settled (its worker stops
+    sending it) and logged; the result read with it commits, and so does the next."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    first, first_task = await start_first_step(pool, nc, orchestrator, relay)
+    second, second_task = await start_first_step(pool, nc, orchestrator, relay)
+    answers: dict[str, asyncio.Future[Msg]] = {}
+
+    async def answered(msg: Msg) -> None:
+        answers[msg.subject].set_result(msg)
+
+    async with answering(orchestrator, relay):
+        for name in ("garbage", "first", "second"):
+            answers[f"answers.{name}"] = asyncio.get_running_loop().create_future()
+            await nc.subscribe(f"answers.{name}", cb=answered)
+        await nc.flush()
+        await orchestrator._enqueue(Msg(nc, bus.RESULT_SUBJECT, "answers.garbage", b"\xff\xff\xff"))
+        await orchestrator._enqueue(
+            Msg(nc, bus.RESULT_SUBJECT, "answers.first", result_report(first_task, {}))
+        )
+        for name in ("garbage", "first"):
+            assert (await asyncio.wait_for(answers[f"answers.{name}"], 5)).data == (
+                bus.RESULT_SETTLED
+            )
+        await orchestrator._enqueue(
+            Msg(nc, bus.RESULT_SUBJECT, "answers.second", result_report(second_task, {}))
+        )
+        assert (await asyncio.wait_for(answers["answers.second"], 5)).data == bus.RESULT_SETTLED
+    async with pool.acquire() as conn:
+        for job in (first, second):
+            (step, *_) = (await store.fetch_jobs(conn, [job.id]))[job.id].steps
+            assert step.status is StepStatus.SUCCEEDED

@@ -6,13 +6,15 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from jobkit import bus
 from jobkit.convert import dict_to_struct, struct_to_dict
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus
 from jobtypes.noop.spec import SPEC as NOOP
 from services.orchestrator.batching import decide, decide_batch, merge
-from services.orchestrator.codec import encode_dispatch
+from services.orchestrator.codec import decode, encode_dispatch
 from services.orchestrator.state_machine import (
     ChildRequest,
     DeadlinePassed,
@@ -178,3 +180,10 @@ def test_a_passed_deadline_is_decided_like_a_cancel_and_its_notice_survives_the_
     in_time = replace(new_job(NOOP), deadline_at=NOW + timedelta(seconds=1))
     skipped = decide_batch({in_time.id: in_time}, [DeadlinePassed(in_time.id)], NOW).skipped
     assert [s.reason for s in skipped] == ["deadline not passed"]
+
+
+@pytest.mark.parametrize("subject", [bus.SUBMITTED_SUBJECT, bus.RESULT_SUBJECT, bus.REPORT_SUBJECT])
+def test_bytes_that_are_no_message_are_malformed_input(subject: str) -> None:
+    # protobuf's DecodeError is no ValueError: decode's callers catch only ValueError.
+    with pytest.raises(ValueError, match="undecodable"):
+        decode(subject, b"\xff\xff\xff")
