@@ -270,6 +270,17 @@ class Orchestrator:
                 if jobs_in_hand.holding:
                     queue.put_nowait(_Wake.BATCH_DONE)
 
+        async def admit(batch: list[_Received], got: tuple[Msg, int]) -> None:
+            try:
+                received = _Received.of(*got)
+            except Exception as exc:
+                # Not malformed input (a ValueError, settled as poison) but a bug: the
+                # input comes back later, as a failed batch's do, and the lane goes on.
+                log.error("input_unreadable", subject=got[0].subject, error=type(exc).__name__)
+                await _quietly(_unsettled(got[0], delay_s=1.0))
+                return
+            jobs_in_hand.admit(batch, received)
+
         while not self._stopping.is_set():
             await slots.acquire()
             if self._stopping.is_set():  # while it waited for a batch to end
@@ -283,11 +294,11 @@ class Orchestrator:
                     if proves_alive and not batches:
                         self.last_progress = loop.time()
                 elif not isinstance(got, _Wake):
-                    jobs_in_hand.admit(batch, _Received.of(*got))
+                    await admit(batch, got)
             while len(batch) < self._batch_size and not queue.empty():
                 got = queue.get_nowait()
                 if not isinstance(got, _Wake):
-                    jobs_in_hand.admit(batch, _Received.of(*got))
+                    await admit(batch, got)
             if not batch:
                 slots.release()
                 continue

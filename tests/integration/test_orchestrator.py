@@ -26,6 +26,7 @@ from jobkit.model import JobRecord, StepUsage
 from jobkit.outbox import OutboxRelay
 from jobkit.pricing import PriceTable
 from jobtypes import CATALOG
+from services.orchestrator import codec
 from services.orchestrator.config import Timing
 from services.orchestrator.consumer import Orchestrator
 from services.orchestrator.state_machine import ReportKind, StepReport
@@ -786,3 +787,35 @@ async def test_bytes_that_are_no_message_are_settled_and_the_lane_goes_on(
         for job in (first, second):
             (step, *_) = (await store.fetch_jobs(conn, [job.id]))[job.id].steps
             assert step.status is StepStatus.SUCCEEDED
+
+
+async def test_an_input_that_fails_to_be_read_comes_back_and_the_lane_goes_on(
+    pool: asyncpg.Pool, nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading an input raising anything but ``ValueError`` (a bug, not malformed input):
+    it is answered "again", as a failed batch's inputs are, and the lane reads on."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    orchestrator = Orchestrator(pool, nc, js, relay, batch_size=64)
+    job, task = await start_first_step(pool, nc, orchestrator, relay)
+    failures = iter([RuntimeError("a bug")])
+
+    def decode_failing_once(subject: str, data: bytes) -> Any:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return codec.decode(subject, data)
+
+    monkeypatch.setattr("services.orchestrator.consumer.decode", decode_failing_once)
+    answers: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async with answering(orchestrator, relay):
+        await nc.subscribe("answers.result", cb=answers.put)
+        await nc.flush()
+        for expected in (bus.RESULT_AGAIN, bus.RESULT_SETTLED):
+            await orchestrator._enqueue(
+                Msg(nc, bus.RESULT_SUBJECT, "answers.result", result_report(task, {}))
+            )
+            assert (await asyncio.wait_for(answers.get(), 5)).data == expected
+    async with pool.acquire() as conn:
+        (step, *_) = (await store.fetch_jobs(conn, [job.id]))[job.id].steps
+    assert step.status is StepStatus.SUCCEEDED
