@@ -84,6 +84,19 @@ async def fetch_job(conn: Conn, job_id: uuid.UUID, *, lock: bool = False) -> Job
     return (await fetch_jobs(conn, [job_id], lock=lock)).get(job_id)
 
 
+async def erase_jobs(
+    conn: Conn, job_ids: Sequence[uuid.UUID], artifact_types: Sequence[str]
+) -> list[uuid.UUID]:
+    """A real delete of ``job_ids`` with their steps and events; the artifacts of those of
+    ``artifact_types`` are queued for deletion in the same transaction. The caller holds
+    the jobs' row locks from an earlier statement of that transaction (``fetch_job(...,
+    lock=True)``, or retention's ``lock_expired_jobs``). Returns the ids deleted."""
+    if not job_ids:
+        return []
+    rows = await conn.fetch(queries.erase_jobs, list(job_ids), list(artifact_types))
+    return [r["id"] for r in rows]
+
+
 async def fetch_events(
     conn: Conn, job_id: uuid.UUID, after_sequence: int, limit: int = 1000
 ) -> list[EventRecord]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,13 +118,6 @@ async def steps_waiting_their_turn(conn: Conn, owner: str) -> bool:
     """Whether ``owner`` has a step attempt in the ready queue, waiting to be released."""
     found: bool = await conn.fetchval(queries.steps_waiting_their_turn, owner)
     return found
-
-
-async def delete_job(conn: Conn, job_id: uuid.UUID, artifact_types: Sequence[str]) -> None:
-    """A real delete: steps and events go with the job; if its type is one of
-    ``artifact_types``, its artifacts are queued for deletion in the same transaction.
-    The caller holds the job's row lock (``fetch_job(lock=True)`` in the transaction)."""
-    await conn.execute(queries.delete_job, job_id, list(artifact_types))
 
 
 async def insert_upload(conn: Conn, upload_id: uuid.UUID, owner: str, stored: Artifact) -> datetime:

@@ -768,7 +768,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             job = self._visible(await store.fetch_job(conn, job_id, lock=True), caller)
             # A running step is told to stop; its late result finds no job and is dropped.
             change = None if job.status.terminal else control.cancel(job, self._clock())
-            await repository.delete_job(conn, job_id, self._artifact_types)
+            await store.erase_jobs(conn, [job_id], self._artifact_types)
         if change is not None:
             await publish_notices(self._nc, change.notices)
         log.info("job_deleted", job_id=str(job_id))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from jobkit import limits
+from jobkit import limits, store
 from jobkit.artifacts import ArtifactError, ArtifactStore, job_prefix, upload_prefix
 from jobkit.db import wrap_db_errors
 from jobkit.logging import get_logger
@@ -66,12 +66,8 @@ class Retention:
                 # Locked first, by a statement of its own: the erase then sees every step
                 # and event a writer added before (0019_children_without_foreign_keys).
                 expired = await conn.fetch(queries.lock_expired_jobs, self._retention_s, SCAN_BATCH)
-                deleted = (
-                    await conn.fetch(
-                        queries.erase_jobs, [r["id"] for r in expired], self._artifact_types
-                    )
-                    if expired
-                    else []
+                deleted = await store.erase_jobs(
+                    conn, [r["id"] for r in expired], self._artifact_types
                 )
             uploads = await conn.fetch(
                 queries.erase_expired_uploads, self._upload_ttl_s, SCAN_BATCH

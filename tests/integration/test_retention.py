@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from jobkit.artifacts import ArtifactStore, ObjectStoreSettings, job_prefix
-from jobkit.store import fetch_job
-from services.job_api import repository
+from jobkit.store import erase_jobs, fetch_job
 from services.orchestrator.retention import Retention
 from tests.integration.helpers import create_job
 
@@ -59,7 +58,7 @@ async def test_a_deleted_job_leaves_no_step_or_event_behind(pool: asyncpg.Pool) 
     kept, _, _ = await create_job(pool)
     async with pool.acquire() as conn, conn.transaction():
         assert await fetch_job(conn, gone.id, lock=True) is not None
-        await repository.delete_job(conn, gone.id, [])
+        await erase_jobs(conn, [gone.id], [])
     for table in ("job_steps", "job_events"):
         rows = await pool.fetch(f"SELECT DISTINCT job_id FROM {table}")
         assert [r["job_id"] for r in rows] == [kept.id], table

@@ -32,6 +32,7 @@ class Queries:
     lock_jobs: str
     fetch_events: str
     write_changes: str
+    erase_jobs: str
     fetch_usage: str
     tokens_used_since: str
     # limits.sql: per-user limits (jobkit.limits)
@@ -51,7 +52,6 @@ class Queries:
     unfinished_children: str
     steps_waiting_their_turn: str
     bulk_job_ids: str
-    delete_job: str
     insert_upload: str
     # notifier.sql
     replay_page: str
@@ -64,7 +64,6 @@ class Queries:
     expired_leases: str
     passed_deadlines: str
     lock_expired_jobs: str
-    erase_jobs: str
     erase_expired_uploads: str
     claim_artifact_deletions: str
     finish_artifact_deletions: str

@@ -51,23 +51,6 @@ WHERE status = ANY($1::text[])
 ORDER BY created_at, id
 LIMIT $8
 
--- name: delete_job --
--- A real delete: the job with its steps and events (webhook deliveries by ON DELETE
--- CASCADE); a job of a type that saves artifacts leaves its artifacts to the sweeper
--- (artifact_deletions). The caller holds the job's row lock from an earlier statement of
--- its transaction, so no writer adds a step or an event this one does not see (0019).
--- $1: job id, $2: the job types whose jobs save artifacts.
-WITH gone AS (
-    DELETE FROM jobs WHERE id = $1 RETURNING id, owner, type
-), steps AS (
-    DELETE FROM job_steps WHERE job_id = $1
-), events AS (
-    DELETE FROM job_events WHERE job_id = $1
-)
-INSERT INTO artifact_deletions (kind, id, owner)
-SELECT 'job', id, owner FROM gone WHERE type = ANY($2::text[])
-ON CONFLICT (kind, id) DO NOTHING
-
 -- name: insert_upload --
 -- A file stored for later jobs. $1: id, $2: owner, $3: size, $4: sha256, $5: content type.
 INSERT INTO uploads (id, owner, size, sha256, content_type) VALUES ($1, $2, $3, $4, $5)

@@ -162,3 +162,23 @@ SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens,
        min(recorded_at) AS oldest
 FROM model_usage
 WHERE owner = $1 AND recorded_at > $2
+
+-- name: erase_jobs --
+-- A real delete: jobs with their steps and events (webhook deliveries by ON DELETE
+-- CASCADE); the artifacts of those of a type that saves them are left to the sweeper
+-- (artifact_deletions). The caller holds the jobs' row locks from an earlier statement of
+-- its transaction, so no writer adds a step or an event this one does not see (steps and
+-- events reference their job by no foreign key: 0019). Returns the jobs deleted.
+-- $1: job ids, $2: the job types whose jobs save artifacts.
+WITH gone AS (
+    DELETE FROM jobs WHERE id = ANY($1::uuid[]) RETURNING id, owner, type
+), steps AS (
+    DELETE FROM job_steps WHERE job_id = ANY($1::uuid[])
+), events AS (
+    DELETE FROM job_events WHERE job_id = ANY($1::uuid[])
+), doomed AS (
+    INSERT INTO artifact_deletions (kind, id, owner)
+    SELECT 'job', id, owner FROM gone WHERE type = ANY($2::text[])
+    ON CONFLICT (kind, id) DO NOTHING
+)
+SELECT id FROM gone

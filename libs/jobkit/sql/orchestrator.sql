@@ -19,7 +19,7 @@ ORDER BY deadline_at
 LIMIT $1
 
 -- name: lock_expired_jobs --
--- Retention, first: finished jobs older than the TTL, locked for erase_jobs in the same
+-- Retention: finished jobs older than the TTL, locked for erase_jobs in the same
 -- transaction; jobs a writer holds are left for the next round.
 -- $1: seconds a finished job is kept, $2: at most this many.
 SELECT id FROM jobs
@@ -27,25 +27,6 @@ WHERE finished_at < now() - make_interval(secs => $1)
 ORDER BY finished_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED
-
--- name: erase_jobs --
--- Retention, then: the jobs lock_expired_jobs locked, with their steps and events
--- (webhook deliveries by ON DELETE CASCADE), their artifacts left to the sweeper
--- (artifact_deletions). Locked by an earlier statement, so no writer adds a step or an
--- event this one does not see (0019). $1: job ids, $2: the job types whose jobs save
--- artifacts.
-WITH gone AS (
-    DELETE FROM jobs WHERE id = ANY($1::uuid[]) RETURNING id, owner, type
-), steps AS (
-    DELETE FROM job_steps WHERE job_id = ANY($1::uuid[])
-), events AS (
-    DELETE FROM job_events WHERE job_id = ANY($1::uuid[])
-), doomed AS (
-    INSERT INTO artifact_deletions (kind, id, owner)
-    SELECT 'job', id, owner FROM gone WHERE type = ANY($2::text[])
-    ON CONFLICT (kind, id) DO NOTHING
-)
-SELECT id FROM gone
 
 -- name: erase_expired_uploads --
 -- Uploads older than their TTL, their objects left to the sweeper (artifact_deletions).
