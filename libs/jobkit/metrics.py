@@ -152,6 +152,12 @@ DISPATCH_ROUNDS = Counter(
     "``other_replica`` (another replica held the dispatch lock).",
     ["result"],
 )
+HANDED_OUT = Counter(
+    "jobs_dispatch_handed_out",
+    "Waiting step attempts the fair dispatcher kept for worker slots that results freed, "
+    "and handed out in those results' answers rather than through JetStream "
+    "(orchestrator).",
+)
 DISPATCH_QUEUE_READS = Counter(
     "jobs_dispatch_queue_reads_total",
     "The fair dispatcher's reads of the ready queue (orchestrator): ``exact`` (every due "

@@ -279,6 +279,9 @@ class JobChange:
     notices: tuple[OutboxMessage, ...] = field(default=())
     #: Model usage of the attempt whose result this decision accepted.
     usage: tuple[StepUsage, ...] = ()
+    #: The msg ids of step attempts whose first word from a worker this change records: a
+    #: ready-queue row one was handed out from, hidden meanwhile, is deleted with it.
+    claimed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -518,6 +518,8 @@ async def _write(
         outbox_rows,
         ready_rows,
         webhook_rows,
+        [change.job.id for _, change in changes for _ in change.claimed],
+        [msg_id for _, change in changes for msg_id in change.claimed],
     )
     assert row is not None  # a SELECT without FROM returns one row
     by_msg_id = {m.msg_id: m for m in messages}

@@ -20,6 +20,11 @@ A worker whose step succeeded has that step's slot free: its result says so
 worker then runs in the same slot (``_Delivery.following``). Such a step is in no queue: it
 is leased from its dispatch, and if the worker dies, the lease runs out and the attempt
 is retried, as for a worker that dies mid-step. A worker that stops hands it to JetStream.
+When the job has no next step for the slot while other jobs wait for workers (the fair
+dispatcher holds their steps), the answer may hand it one of those instead, picked by the
+fair policy (``_Delivery.handed_out``): whole, like an offered step. Its row waits in the
+ready queue, hidden, until this worker's first word on it; if none comes, it is released
+again for another worker.
 
 The step is a span of its job's trace (``step <type>.<step>``); when spans are recorded,
 so are the dispatch's wait for this worker (``wait for worker``, from the message's
@@ -156,22 +161,32 @@ class _Delivery:
 
     @classmethod
     def _of(cls, msg: Msg, *, pulled: bool) -> _Delivery:
-        task = worker_pb2.StepTask.FromString(msg.data)
-        terms = sensitive_terms(struct_to_dict(task.input))
         express = (
             msg.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
             if pulled
             else offered_express(msg.headers)
         )
-        return cls(
-            task,
-            msg.headers,
-            task.input,
-            task.checkpoints,
-            terms,
-            msg if pulled else None,
-            express=express,
-        )
+        task = worker_pb2.StepTask.FromString(msg.data)
+        return cls._whole(task, msg.headers, msg if pulled else None, express=express)
+
+    @classmethod
+    def handed_out(cls, answer: Msg, task: worker_pb2.StepTask) -> _Delivery:
+        """Another job's step, handed out with the answer to a result (like an offered
+        step: in no queue; its hidden ready-queue row the fallback)."""
+        return cls._whole(task, answer.headers, None, express=False)
+
+    @classmethod
+    def _whole(
+        cls,
+        task: worker_pb2.StepTask,
+        headers: dict[str, str] | None,
+        msg: Msg | None,
+        *,
+        express: bool,
+    ) -> _Delivery:
+        """An attempt that comes with its input and checkpoints."""
+        terms = sensitive_terms(struct_to_dict(task.input))
+        return cls(task, headers, task.input, task.checkpoints, terms, msg, express=express)
 
     def following(
         self, answer: Msg, handed: worker_pb2.ResultAnswer, output: struct_pb2.Struct
@@ -804,6 +819,8 @@ class Worker:
                         log.error("unasked_hand_over")
                         return None
                     handed = worker_pb2.ResultAnswer.FromString(answer.data)
+                    if handed.HasField("waiting"):
+                        return _Delivery.handed_out(answer, handed.waiting)
                     return delivery.following(answer, handed, report.succeeded.output)
             except Exception as exc:
                 failure = type(exc).__name__

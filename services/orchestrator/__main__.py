@@ -33,6 +33,9 @@ async def main() -> None:
         relay = OutboxRelay(pool, js)
         gate = DispatchGate(nc)
         await gate.follow()
+        dispatcher = Dispatcher(
+            pool, nc, js, gate, settings.dispatch, lease_s=settings.timing.lease_s
+        )
         orchestrator = Orchestrator(
             pool,
             nc,
@@ -47,6 +50,7 @@ async def main() -> None:
                 else None
             ),
             gate=gate,
+            hand_out=dispatcher.hand_out,
         )
         await orchestrator.subscribe(settings.ack_wait_s, settings.max_deliver)
         log.info("orchestrator_started")
@@ -73,7 +77,7 @@ async def main() -> None:
         service.background(retention.erase_expired_forever())
         service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
-        service.background(Dispatcher(pool, nc, js, gate, settings.dispatch).run())
+        service.background(dispatcher.run())
         service.background(beat_forever(Path(settings.health_file), healthy))
         if service.metrics_port is not None:
             service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))
@@ -84,6 +88,7 @@ async def main() -> None:
             await finish(consumer, settings.shutdown_grace_s)
 
         service.on_stop(stop_consuming)
+        service.on_stop(dispatcher.drain)
         service.on_stop(relay.drain)
         await service.until_stopped()
 

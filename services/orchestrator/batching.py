@@ -209,4 +209,5 @@ def merge(
             for d in decisions
             for u in d.change.usage
         ),
+        claimed=tuple(c for d in decisions for c in d.change.claimed),
     )

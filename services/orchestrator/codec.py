@@ -168,6 +168,14 @@ def handed_answer(
     return answer.SerializeToString()
 
 
+def handed_out_answer(waiting: OutboxMessage) -> bytes:
+    """The answer that settles a worker's result and hands it another job's waiting step
+    (``Dispatcher.hand_out``), whole, as JetStream would have carried it."""
+    answer = worker_pb2.ResultAnswer()
+    answer.waiting.MergeFromString(waiting.payload)
+    return answer.SerializeToString()
+
+
 def cancel_notice(report: StepReport) -> OutboxMessage:
     """Tell workers to stop an attempt that no longer counts."""
     return OutboxMessage(

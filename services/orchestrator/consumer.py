@@ -51,7 +51,13 @@ from jobkit.sql import queries
 from jobkit.step_tokens import StepTokens
 from jobtypes import CATALOG
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
-from services.orchestrator.codec import cancel_notice, decode, encode_dispatch, handed_answer
+from services.orchestrator.codec import (
+    cancel_notice,
+    decode,
+    encode_dispatch,
+    handed_answer,
+    handed_out_answer,
+)
 from services.orchestrator.config import Timing
 from services.orchestrator.in_hand import InHand
 from services.orchestrator.memory import JobMemory
@@ -90,6 +96,10 @@ class _Answer:
 
     payload: bytes
     headers: dict[str, str] | None
+
+
+#: ``Dispatcher.hand_out``: waiting step attempts for so many freed worker slots.
+HandOut = Callable[[int], list[OutboxMessage]]
 
 
 class _Wake(Enum):
@@ -136,8 +146,11 @@ class Orchestrator:
         prices: PriceTable | None = None,
         step_tokens: StepTokens | None = None,
         gate: DispatchGate | None = None,
+        hand_out: HandOut | None = None,
         catalog: Catalog = CATALOG,
     ) -> None:
+        #: Waiting attempts for the slots a batch's results free (``Dispatcher.hand_out``).
+        self._hand_out = hand_out
         self._pool = pool
         #: The deployed job types, each job decided by its own type version's spec.
         self._catalog = catalog
@@ -371,7 +384,15 @@ class Orchestrator:
                 else:
                     await _quietly(msg.respond(bus.RESULT_SETTLED))
 
-        await self.commit([i for _, i in items], hops, settle, yields_to_express=yields_to_express)
+        # Only a main batch's results get other jobs' first steps: an express slot is for a
+        # newcomer's.
+        await self.commit(
+            [i for _, i in items],
+            hops,
+            settle,
+            yields_to_express=yields_to_express,
+            hands_out=yields_to_express,
+        )
 
     async def commit(
         self,
@@ -380,11 +401,13 @@ class Orchestrator:
         settle: Callable[[Mapping[int, _Answer]], Awaitable[None]] | None = None,
         *,
         yields_to_express: bool = False,
+        hands_out: bool = False,
     ) -> None:
         """Decide every input in order, commit the decisions, ``settle`` the inputs, then
         publish the results. ``settle`` is given the answers that hand a step to a worker,
         by the index of the result they answer: the workers go on with those steps while
-        the events are published.
+        the events are published. ``hands_out``: a success that frees its slot (its job
+        has no next step for it) may be answered with another job's waiting step.
 
         Optimistically first: from the jobs as this replica last wrote them, if it
         remembers them all (one round trip), else read without locks (two); the write is
@@ -435,17 +458,18 @@ class Orchestrator:
         if yields_to_express:
             await self._let_express_go()
         if settle is not None:
-            await settle(
-                {
-                    index: _Answer(
-                        handed_answer(
-                            h.job, h.dispatch, self.result_subject, step_tokens=self._step_tokens
-                        ),
-                        tracing.trace_headers(h.job.trace_context),
-                    )
-                    for index, h in handed.items()
-                }
-            )
+            answers = {
+                index: _Answer(
+                    handed_answer(
+                        h.job, h.dispatch, self.result_subject, step_tokens=self._step_tokens
+                    ),
+                    tracing.trace_headers(h.job.trace_context),
+                )
+                for index, h in handed.items()
+            }
+            if hands_out:
+                answers.update(self._handed_out(inputs, handed))
+            await settle(answers)
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
         for child in created:
@@ -468,6 +492,28 @@ class Orchestrator:
                     status=change.job.status.value,
                     **tracing.job_log_fields(change.job.trace_context),
                 )
+
+    def _handed_out(
+        self, inputs: Sequence[Input], handed: Mapping[int, Handed]
+    ) -> dict[int, _Answer]:
+        """Answers for the successes whose slots are free (their jobs hand them no next
+        step), each with a waiting attempt the fair dispatcher kept, as far as it has some."""
+        if self._hand_out is None:
+            return {}
+        freed = [
+            n
+            for n, item in enumerate(inputs)
+            if n not in handed
+            and isinstance(item, StepReport)
+            and item.kind is ReportKind.SUCCEEDED
+            and item.take_next
+        ]
+        if not freed:
+            return {}
+        return {
+            n: _Answer(handed_out_answer(step), tracing.trace_headers(step.trace_context))
+            for n, step in zip(freed, self._hand_out(len(freed)), strict=False)
+        }
 
     async def _decide_and_write(
         self, conn: Conn, job_ids: list[uuid.UUID], inputs: Sequence[Input], read: _Read

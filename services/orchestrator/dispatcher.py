@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import hashlib
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,6 +52,7 @@ from jobkit.db import Conn
 from jobkit.dispatch_gate import DispatchGate, Word
 from jobkit.logging import get_logger
 from jobkit.model import OutboxMessage
+from jobkit.offers import DEFAULT_STEP_LEASE_S
 from jobkit.sql import queries
 from services.orchestrator import fairness
 from services.orchestrator.config import DispatchSettings
@@ -78,6 +80,13 @@ _ROUNDS_COVERED = 2
 #: But never more than this much of the workers' take: a stall (an event loop blocked, a
 #: failover) must not open the window to a backlog's worth of first in, first out.
 _LONGEST_COVER_S = 0.25
+#: Attempts are kept for what results free in this many times what the window covers:
+#: the slots a batch frees come together, and one that finds none kept pulls.
+_KEEP_COVERS = 2
+#: A kept attempt no freed slot took within this many times as long, and at least this
+#: long, goes back to the queue.
+_KEPT_COVERS = 2
+_KEPT_AT_LEAST_S = 0.05
 #: The gap between rounds is averaged over about this long.
 _GAP_TIME_CONSTANT_S = 1.0
 #: A ready queue this many due attempts deep for each group a read in turn would reach,
@@ -107,6 +116,16 @@ class Round:
     waiting: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """An attempt kept for a slot that a result frees: its row in the ready queue,
+    hidden, and when it was kept (the event loop's clock)."""
+
+    message: OutboxMessage
+    row_id: int
+    at: float
+
+
 def window_for(taken_per_s: float, round_gap_s: float, settings: DispatchSettings) -> int:
     """Attempts JetStream may hold undelivered: what the workers take in ``window_s``, or
     in ``_ROUNDS_COVERED`` gaps between rounds if that is longer (up to
@@ -114,8 +133,12 @@ def window_for(taken_per_s: float, round_gap_s: float, settings: DispatchSetting
     first out ahead of a newly released attempt; the second keeps the workers fed between
     two rounds: on a busy 2-core box rounds came every 35-40 ms, a 30 ms window ran dry
     before the next, and a single user's backlog went at 0.8 of the single queue's rate."""
-    covered_s = max(settings.window_s, min(_ROUNDS_COVERED * round_gap_s, _LONGEST_COVER_S))
-    return max(settings.window, math.ceil(taken_per_s * covered_s))
+    return max(settings.window, math.ceil(taken_per_s * covered_for(round_gap_s, settings)))
+
+
+def covered_for(round_gap_s: float, settings: DispatchSettings) -> float:
+    """The time a window lasts the workers (``window_for``)."""
+    return max(settings.window_s, min(_ROUNDS_COVERED * round_gap_s, _LONGEST_COVER_S))
 
 
 class _Average:
@@ -180,12 +203,27 @@ class Dispatcher:
         js: JetStreamContext,
         gate: DispatchGate,
         settings: DispatchSettings,
+        *,
+        lease_s: float = DEFAULT_STEP_LEASE_S,
     ) -> None:
         self._pool = pool
         self._nc = nc
         self._js = js
         self._gate = gate
         self._settings = settings
+        #: How long a kept attempt's row stays hidden (``STEP_LEASE_S``).
+        self._lease_s = lease_s
+        #: Attempts released to be handed out in results' answers (``hand_out``), oldest
+        #: first, with when each was kept; their rows stay in the queue, hidden.
+        self._kept: deque[_Kept] = deque()
+        #: Slots that results freed a second (what ``hand_out`` was asked for).
+        self._freed = _Rate(_TAKE_TIME_CONSTANT_S)
+        self._freed_since = 0
+        #: Whether kept attempts are handed out: JetStream held no more than a window's
+        #: worth of earlier ones at the last round.
+        self._handing = True
+        #: Stopping: nothing is kept any more.
+        self._stopping = False
         self._queue = ReadyQueue()
         self._woken = asyncio.Event()
         #: Whether the ready queue may hold rows: set by a wake-up or a round that found
@@ -235,6 +273,56 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), max(wait_s - _MIN_GAP_S, 0.0))
 
+    def hand_out(self, slots: int) -> list[OutboxMessage]:
+        """Attempts for ``slots`` slots that results just freed, fairest first, as far as
+        kept ones go (the rest pull from JetStream). No round trip: each one's row stays
+        in the ready queue, hidden for a lease, until its worker's first word deletes it
+        (or, if that never comes, the row is due and released again)."""
+        self._freed_since += slots
+        handed: list[OutboxMessage] = []
+        while self._handing and not self._stopping and self._kept and len(handed) < slots:
+            handed.append(self._kept.popleft().message)
+        if handed:
+            metrics.HANDED_OUT.inc(len(handed))
+        return handed
+
+    def _keep_target(self, covered_s: float) -> int:
+        """Attempts to keep for freed slots: what results free in ``_KEEP_COVERS`` times
+        the time a window covers (none while fewer than one: steps too long to gain)."""
+        if self._stopping:
+            return 0
+        return int(self._freed.per_s * covered_s * _KEEP_COVERS)
+
+    async def _let_go(self, now: float, pulling: int) -> int:
+        """Kept attempts no freed slot took. While workers' pull requests wait (free
+        slots no result's answer will fill), a window's worth for each (``DISPATCH_WINDOW``:
+        a request asks for all of its worker's free slots) goes to JetStream, the oldest
+        picks first, their rows still hidden (the first word from whichever worker runs one
+        deletes it). Those kept longer than twice the time the window covers go back to
+        the queue, due again in their places, for the policy to pick anew: JetStream's
+        first in, first out stays its window's length. Returns how many went to
+        JetStream."""
+        wanted = pulling * self._settings.window
+        sent = [self._kept.popleft() for _ in range(min(wanted, len(self._kept)))]
+        if sent:
+            messages = [k.message for k in sent]
+            await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in messages))
+        stale: list[_Kept] = []
+        too_old = now - max(_KEPT_COVERS * _KEEP_COVERS * self._covered_s, _KEPT_AT_LEAST_S)
+        while self._kept and self._kept[0].at < too_old:
+            stale.append(self._kept.popleft())
+        if stale:
+            await self._pool.execute(queries.unhide_ready, [k.row_id for k in stale])
+        return len(sent)
+
+    async def drain(self) -> None:
+        """On the way out: what is kept goes back to the queue at once, rather than after
+        its rows' lease, for another replica's dispatcher."""
+        self._stopping = True
+        kept, self._kept = self._kept, deque()
+        if kept:
+            await self._pool.execute(queries.unhide_ready, [k.row_id for k in kept])
+
     async def _on_wake(self, _msg: Msg) -> None:
         self._rows_maybe = True
         self._woken.set()
@@ -244,8 +332,16 @@ class Dispatcher:
         whether writers should hold. ``None`` when another replica held the lock."""
         loop = asyncio.get_running_loop()
         self._round_gap.note(loop.time())
-        pending = await self._undelivered()
+        pending, pulling = await self._undelivered()
         now = loop.time()
+        self._freed.note(self._freed_since, now)
+        self._freed_since = 0
+        # Kept attempts are handed out only while JetStream holds no more than a window's
+        # worth released before them (what the pull requests waiting now take at once
+        # aside): the slots that free pull those first, so no pick overtakes more than a
+        # few earlier ones.
+        self._handing = pending <= self._settings.window
+        pending += await self._let_go(now, pulling)
         quiet = now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S
         if not self._gate.held and not self._rows_maybe and quiet:
             # Nothing can be waiting (writers hold nothing while the gate is open, and none
@@ -254,8 +350,17 @@ class Dispatcher:
             await self._say(self._held_after(done))
             metrics.DISPATCH_ROUNDS.labels("open").inc()
             return done
-        room = max(self.window - pending, 0)
-        if not room and self._gate.held:
+        # While results free slots, what is kept for them is the window, and JetStream
+        # gets only what the slots waiting on it may ask for (``DISPATCH_WINDOW`` each
+        # request), so that it drains and nothing kept waits behind it. Otherwise
+        # JetStream's window is topped up.
+        keep_target = self._keep_target(self._covered_s)
+        keep = max(keep_target - len(self._kept), 0)
+        if keep_target:
+            room = max(pulling * self._settings.window - pending, 0)
+        else:
+            room = max(self.window - pending, 0)
+        if not room and not keep and self._gate.held:
             # The window is full and writers hold: nothing to release, nothing to change,
             # but now and then how deep the queue is (job_api's MAX_BACKLOG reads it).
             if self._exact_count_due(now):
@@ -278,15 +383,17 @@ class Dispatcher:
             # A wide or deep queue is read by its owners next in turn, a few rows a
             # group: what the round can release comes from them, so the policy picks the
             # same (or says it must see further).
-            exact = not self._in_turn_cheaper(room) or self._exact_count_due(now)
-            decision = None if exact else await self._queue.decide_in_turn(conn, room)
+            exact = not self._in_turn_cheaper(room + keep) or self._exact_count_due(now)
+            decision = None if exact else await self._queue.decide_in_turn(conn, room + keep)
             deciding = loop.time()
             if decision is None:
                 exact = True
-                decision = await self._queue.decide_exactly(conn, room)
+                decision = await self._queue.decide_exactly(conn, room + keep)
             decided = loop.time()
             picks = decision.picks
-            released = await self._release(conn, picks) if picks else 0
+            released, kept = await self._release(conn, picks, keep) if picks else (0, [])
+        # Handed out only once committed: a rolled back round's rows are not hidden.
+        self._kept.extend(kept)
         if exact:
             self._counted_exactly(
                 decision.waiting, sum(picks.values()), at=now, took_s=decided - deciding
@@ -309,11 +416,17 @@ class Dispatcher:
         metrics.DISPATCH_ROUNDS.labels("released" if released else "idle").inc()
         return done
 
-    async def _undelivered(self) -> int:
-        """Step attempts in JetStream no worker has taken yet."""
-        pending, delivered = await self._queued(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
-        self._note_taken(delivered)
-        return pending
+    async def _undelivered(self) -> tuple[int, int]:
+        """Step attempts in JetStream no worker has taken yet, and the workers' pull
+        requests waiting for more (a worker's free slots ask in one request)."""
+        try:
+            info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+        except NotFoundError:
+            # No worker has ever run (they create the consumer): all the stream holds.
+            held = await self._js.stream_info(bus.STEPS_STREAM)
+            return held.state.messages, 0
+        self._note_taken(info.delivered.consumer_seq if info.delivered else None)
+        return info.num_pending or 0, info.num_waiting or 0
 
     async def _express_undelivered(self) -> int:
         """Newcomers' first steps in the express lane no worker has taken yet; if JetStream
@@ -349,6 +462,10 @@ class Dispatcher:
     def window(self) -> int:
         return window_for(self._taken.per_s, self._round_gap.mean_s, self._settings)
 
+    @property
+    def _covered_s(self) -> float:
+        return covered_for(self._round_gap.mean_s, self._settings)
+
     def _exact_count_due(self, now: float) -> bool:
         """Whether the queue is to be counted exactly now: every ``_REPEAT_HELD_S``, or
         less often if counting takes more than ``_EXACT_COUNT_SHARE`` of the time."""
@@ -375,24 +492,35 @@ class Dispatcher:
         self._groups, self._owners = len(waiting), len({g.owner for g in waiting})
         self._observe(waiting)
 
-    async def _release(self, conn: Conn, picks: dict[fairness.Group, int]) -> int:
+    async def _release(
+        self, conn: Conn, picks: dict[fairness.Group, int], keep: int
+    ) -> tuple[int, list[_Kept]]:
         """Take the picked attempts out of the ready queue and publish them, before the
         commit: if the publish fails, the transaction rolls back and they wait on; if
         the process dies after it, they are published again, and dropped by JetStream as
-        repeats. No outbox row in between: two writes an attempt saved."""
-        rows = await self._queue.take(conn, picks)
+        repeats. No outbox row in between: two writes an attempt saved. Up to ``keep`` of
+        them are kept for freed slots instead (``hand_out``), their rows hidden: returned,
+        with how many were released in all."""
+        rows = await self._queue.take(conn, picks, keep=keep, lease_s=self._lease_s)
         live = [r for r in rows if r["live"]]
-        messages = [
-            OutboxMessage(r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"])
-            for r in live
-        ]
-        await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in messages))
+        published: list[OutboxMessage] = []
+        kept: list[_Kept] = []
+        at = asyncio.get_running_loop().time()
+        for r in live:
+            message = OutboxMessage(
+                r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
+            )
+            if r["kept"]:
+                kept.append(_Kept(message, r["id"], at))
+            else:
+                published.append(message)
+        await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in published))
         now = datetime.now(UTC)
         for r in live:
             metrics.READY_WAIT.labels(user_bucket(r["owner"]), str(r["priority"])).observe(
                 (now - r["enqueued_at"]).total_seconds()
             )
-        return len(live)
+        return len(live), kept
 
     def _held_after(self, done: Round) -> bool:
         """Hold once JetStream queues ``hold_at`` attempts (a backlog, not a busy moment:

@@ -83,9 +83,13 @@ class ReadyQueue:
         return None
 
     @staticmethod
-    async def take(conn: Conn, picks: dict[fairness.Group, int]) -> list[asyncpg.Record]:
+    async def take(
+        conn: Conn, picks: dict[fairness.Group, int], *, keep: int = 0, lease_s: float = 0.0
+    ) -> list[asyncpg.Record]:
         """Take the picked attempts, each group's oldest due first, out of the queue: the
-        rows, each marked ``live`` unless its job has finished or gone."""
+        rows, each marked ``live`` unless its job has finished or gone. Up to ``keep`` of
+        them, the oldest under no cap, stay in the queue hidden for ``lease_s`` (marked
+        ``kept``), to be handed out."""
         groups = list(picks.items())
         rows: list[asyncpg.Record] = await conn.fetch(
             queries.release_ready,
@@ -94,6 +98,8 @@ class ReadyQueue:
             [g.priority for g, _ in groups],
             [g.capped for g, _ in groups],
             [n for _, n in groups],
+            keep,
+            lease_s,
         )
         return rows
 

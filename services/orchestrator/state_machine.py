@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from jobkit import control, standing
+from jobkit import bus, control, standing
 from jobkit.catalog import JobTypeSpec, StepSpec
 from jobkit.inputs import MAX_WAIT_S, InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, step_can_move
@@ -285,10 +285,28 @@ def apply_report(
     that report starts the job, with the step's ``STEP_STARTED`` first."""
     started = _start_queued(job, spec, report, now)
     if started is None:
-        return _apply_report(job, spec, report, now, rng, lease_s)
-    started_job, started_event = started
-    outcome = _apply_report(started_job, spec, report, now, rng, lease_s)
-    return outcome if isinstance(outcome, Ignored) else _after((started_event,), outcome)
+        outcome = _apply_report(job, spec, report, now, rng, lease_s)
+    else:
+        started_job, started_event = started
+        outcome = _apply_report(started_job, spec, report, now, rng, lease_s)
+        if not isinstance(outcome, Ignored):
+            outcome = _after((started_event,), outcome)
+    if isinstance(outcome, Ignored) or not _first_word(job, report, started is not None):
+        return outcome
+    claimed = bus.step_msg_id(str(job.id), report.step, report.attempt)
+    return replace(outcome, change=replace(outcome.change, claimed=(claimed,)))
+
+
+def _first_word(job: JobRecord, report: StepReport, started: bool) -> bool:
+    """Whether ``report`` is the first word from a worker on its attempt: a queued job's
+    first step, or an attempt that waited in a queue unleased (a retry, one released by the
+    fair dispatcher). Its ready-queue row, if it was handed out from one, is done with."""
+    if started:
+        return True
+    if report.kind is ReportKind.LEASE_EXPIRED:
+        return False
+    step = job.step_named(report.step)
+    return step is not None and step.attempt == report.attempt and step.lease_expires_at is None
 
 
 def _after(events: tuple[NewEvent, ...], decision: Decision) -> Decision:

@@ -175,7 +175,7 @@ async def test_a_newcomers_release_skips_the_flood_queued_before_it(
 ) -> None:
     """Two rows of the flood and the newcomer's two: the release reaches those four. (Its
     delete once joined the picked rows to the whole queue, 100,000 rows read for four.)"""
-    groups = (["heavy", "light"], ["", ""], [5, 5], [False, False], [2, 2])
+    groups = (["heavy", "light"], ["", ""], [5, 5], [False, False], [2, 2], 0, 0.0)
     async with rolled_back(keyed_pool) as conn:
         assert await rows_read(conn, queries.release_ready, *groups) < 20
         assert await pages_read(conn, queries.release_ready, *groups) < 60
@@ -192,7 +192,14 @@ async def test_a_release_takes_a_groups_oldest_due_rows(keyed_pool: asyncpg.Pool
             " AND concurrency_limit IS NOT NULL ORDER BY id LIMIT 3"
         )
         rows = await conn.fetch(
-            queries.release_ready, ["heavy", "light"], ["batch", ""], [5, 5], [True, False], [3, 9]
+            queries.release_ready,
+            ["heavy", "light"],
+            ["batch", ""],
+            [5, 5],
+            [True, False],
+            [3, 9],
+            0,
+            0.0,
         )
         assert [r["id"] for r in rows if r["owner"] == "heavy"] == [r["id"] for r in oldest]
         assert len([r for r in rows if r["owner"] == "light"]) == 2  # not the five not due

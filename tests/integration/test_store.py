@@ -505,8 +505,9 @@ async def test_every_field_of_a_batch_lands_in_its_column(pool: asyncpg.Pool) ->
     checked: set[str] = set()
     for query, args in recording.calls:
         assert query == queries.write_changes
-        assert len(args) == len(casts)
-        for position, rows in enumerate(args, start=1):
+        # Every row-typed parameter, then the attempts claimed (no table of their own).
+        assert len(args) == len(casts) + 2
+        for position, rows in enumerate(args[: len(casts)], start=1):
             row_type = casts[str(position)]
             fields = typing.get_type_hints(store.ROW_TYPES[row_type])
             for row in rows:
@@ -641,7 +642,9 @@ async def test_a_release_waits_for_the_wal_flush_only_when_a_cap_counts_it(
         )
         async with conn.transaction():
             assert await conn.fetchval("SHOW synchronous_commit") == "on"
-            rows = await conn.fetch(queries.release_ready, ["alice"], [""], [5], [capped], [1])
+            rows = await conn.fetch(
+                queries.release_ready, ["alice"], [""], [5], [capped], [1], 0, 0.0
+            )
             assert [r["msg_id"] for r in rows] == [f"{job.id}:r"]
             mode = await conn.fetchval("SHOW synchronous_commit")
         assert mode == ("on" if capped else "off")

@@ -366,6 +366,35 @@ def test_first_report_of_a_retried_attempt_marks_the_step_running() -> None:
     assert d.change.steps[0].error_code is None
 
 
+def test_only_the_first_word_from_a_worker_on_a_waiting_attempt_claims_it() -> None:
+    """The first report on an attempt that waited unleased (a queued job's first step, a
+    retry, either maybe handed out from the ready queue) names it (``JobChange.claimed``),
+    so the ready queue's hidden row goes with that write; later words, and a handed next
+    step's (leased from its dispatch), claim nothing."""
+    job = new_job()
+    beat = StepReport(job.id, "prepare", 1, ReportKind.HEARTBEAT)
+    started = decided(apply_report(job, NOOP, beat, NOW, lease_s=10))
+    assert started.change.claimed == (f"{job.id}:prepare:1",)
+    job = started.change.job
+    again = decided(apply_report(job, NOOP, beat, NOW, lease_s=10))
+    assert again.change.claimed == ()
+    # The step fails and is retried: its next attempt waits unleased, and is claimed once.
+    failure = StepReport(job.id, "prepare", 1, ReportKind.FAILED, error_code="E", retryable=True)
+    job = decided(apply_report(job, NOOP, failure, NOW)).change.job
+    retried = StepReport(job.id, "prepare", 2, ReportKind.SUCCEEDED, output=b"p", take_next=True)
+    done = decided(apply_report(job, NOOP, retried, NOW, lease_s=10))
+    assert done.change.claimed == (f"{job.id}:prepare:2",)
+    # The next step went to the same worker, leased from its dispatch: nothing to claim.
+    job = done.change.job
+    assert job.steps[1].lease_expires_at is not None
+    work = StepReport(job.id, "work", 1, ReportKind.SUCCEEDED, output=b"w")
+    assert decided(apply_report(job, NOOP, work, NOW)).change.claimed == ()
+    # And a lease running out is no word from a worker.
+    expired = StepReport(job.id, "work", 1, ReportKind.LEASE_EXPIRED)
+    later = NOW + timedelta(seconds=11)
+    assert decided(apply_report(job, NOOP, expired, later, lease_s=10)).change.claimed == ()
+
+
 def test_streamed_text_is_an_event_even_when_progress_stands_still() -> None:
     job = decided(start_job(new_job(), NOOP, NOW)).change.job
     first = decided(

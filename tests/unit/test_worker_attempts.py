@@ -380,6 +380,47 @@ async def test_a_handed_step_first_beats_a_full_interval_in(
     ]
 
 
+def handing_out(job_id: str, step: str) -> bytes:
+    """An answer that settles the result and hands the worker another job's waiting step,
+    whole (``ResultAnswer.waiting``), as JetStream would have carried it."""
+    task = worker_pb2.StepTask(job_id=job_id, job_type="noop", step=step, attempt=1)
+    task.input.update({"for": job_id})
+    return worker_pb2.ResultAnswer(waiting=task).SerializeToString()
+
+
+async def test_another_jobs_step_handed_out_with_the_answer_runs_in_the_same_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handed out, it is in no queue and not started in its job's record: like a pulled
+    attempt, it beats within the first second (that first word deletes the ready-queue row
+    it waited in), and its result goes to any orchestrator."""
+    monkeypatch.setattr(consumer, "FIRST_BEAT_S", 0.05)
+    ran: list[tuple[str, str, object, object]] = []
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        ran.append((ctx.job_id, ctx.step, dict(ctx.input), dict(ctx.checkpoints)))
+        if ctx.job_id == "job-2":
+            await asyncio.sleep(0.15)
+        return {}
+
+    answers: list[bytes | Exception] = [handing_out("job-2", "work"), bus.RESULT_SETTLED]
+    worker, js = worker_with(handler, answers=answers, heartbeat_s=0.3)
+    await worker._run_one(step_msg(js, input={"sleep_ms": 1}))
+    # Its own input, none of the first job's checkpoints.
+    assert ran == [
+        ("job-1", "work", {"sleep_ms": 1.0}, {}),
+        ("job-2", "work", {"for": "job-2"}, {}),
+    ]
+    assert js.events == ["result succeeded", "ack", "result heartbeat", "result succeeded"]
+    assert [(r.job_id, r.step) for r in js.reports] == [
+        ("job-1", "work"),
+        ("job-2", "work"),
+        ("job-2", "work"),
+    ]
+    assert set(cast(FakeNats, worker._nc).subjects) == {bus.RESULT_SUBJECT}
+    assert cast(FakeFeed, worker._feed).released == 1
+
+
 async def test_a_stopping_worker_puts_a_handed_step_into_jetstream() -> None:
     async def handler(ctx: StepContext) -> dict[str, object]:
         return {}

@@ -72,6 +72,7 @@ class Queries:
     ready_groups_in_turn: str
     running_under_keys: str
     release_ready: str
+    unhide_ready: str
     try_dispatch_lock: str
     # outbox.sql: the outbox relay (jobkit.outbox)
     delete_published_outbox: str

@@ -58,7 +58,9 @@ LIMIT $3
 -- $1 new_job_row_v5[], $2 new_step_row_v2[], $3 job_update_row[], $4 step_update_row_v3[],
 -- $5 event_row_v2[], $6 usage_row[], $7 outbox_row[] (in the order to publish), $8 ready_row[]
 -- (step attempts held for the fair dispatcher), $9 webhook_row[] (the deliveries of the
--- events in $5 that a job's webhook gets; their outbox messages are in $7).
+-- events in $5 that a job's webhook gets; their outbox messages are in $7), $10 job ids and
+-- $11 msg ids (pairwise) of step attempts whose first word from a worker this records: a
+-- ready-queue row they were handed out from (release_ready's hidden rows) has done its part.
 WITH new_jobs AS (
     -- A row inserted by this statement is invisible to its UPDATEs: new jobs go in whole.
     INSERT INTO jobs (id, owner, type, status, progress, phase, input, idempotency_key,
@@ -140,7 +142,14 @@ new_webhooks AS (
     SELECT w.webhook_id, w.job_id, w.sequence, w.type, w.created_at
     FROM unnest($9::webhook_row[]) AS w
     -- After the job's row, like the events (whose key this one follows).
-    WHERE w.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs))
+    WHERE w.job_id IN (SELECT id FROM job_updates UNION ALL SELECT id FROM new_jobs)),
+claimed AS (
+    -- By the job's index, then the attempt: most have no row (released through JetStream).
+    -- After the job's row, like the steps (a cancel deletes the job's rows holding it);
+    -- from an array, so that the jobs updated are not compared with every row.
+    DELETE FROM ready_steps AS r
+    WHERE r.job_id = ANY (ARRAY(SELECT id FROM job_updates WHERE id = ANY ($10::uuid[])))
+      AND r.msg_id = ANY ($11::text[]))
 -- One row, always evaluated: a job deleted since it was read fails the whole statement
 -- like one that changed.
 SELECT jobs_expect((SELECT count(*) FROM job_updates), cardinality($3::job_update_row[]),

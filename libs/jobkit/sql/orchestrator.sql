@@ -161,6 +161,11 @@ FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 -- (under the dispatch lock): a crash between the two publishes them again, which
 -- Nats-Msg-Id drops. An attempt whose job has finished (cancelled, past its deadline) or
 -- gone comes back marked, to be dropped.
+-- Up to $6 of them, the oldest not counted under a cap, are kept for the slots that
+-- results free (Dispatcher.hand_out) instead: their rows stay, hidden (not due) for $7
+-- seconds, a lease. The first word from the worker that runs one deletes its row
+-- (write_changes' claimed); if none comes by then, the row is due again and released
+-- again, as JetStream redelivers a dispatch whose worker went silent.
 -- Unless a capped start is among them, the transaction commits without waiting for the
 -- WAL flush (the InitPlan below, as for the outbox's delete): a release lost in a
 -- server crash is released again, and JetStream drops the repeat (or the attempt's
@@ -168,11 +173,11 @@ FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 -- cap counts, so it must not come back: that commit waits.
 -- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group).
 WITH picked AS (
-    SELECT r.id
+    SELECT r.id, r.uncapped
     FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bool[], $5::int[])
          AS g(owner, concurrency_key, priority, capped, n)
     CROSS JOIN LATERAL (
-        SELECT id FROM ready_steps AS r
+        SELECT id, concurrency_limit IS NULL AS uncapped FROM ready_steps AS r
         WHERE (r.priority >= 9, r.owner, r.concurrency_key, r.priority,
                r.concurrency_limit IS NOT NULL)
               >= (g.priority >= 9, g.owner, g.concurrency_key, g.priority, g.capped)
@@ -184,23 +189,41 @@ WITH picked AS (
                  r.concurrency_limit IS NOT NULL, r.id
         LIMIT g.n
         FOR UPDATE SKIP LOCKED) AS r
-), taken AS (
+), kept AS (
+    SELECT id FROM picked WHERE uncapped ORDER BY id LIMIT $6
+), hidden AS (
     -- By id, from an array: joined to picked (whose size the planner cannot know), the
     -- delete hashed it and read the whole queue to match it, 49 ms at 100,000 waiting.
-    DELETE FROM ready_steps AS r WHERE r.id = ANY (ARRAY(SELECT id FROM picked))
+    UPDATE ready_steps AS r SET not_before = now() + make_interval(secs => $7)
+    WHERE r.id = ANY (ARRAY(SELECT id FROM kept))
     RETURNING r.*
+), taken AS (
+    DELETE FROM ready_steps AS r
+    WHERE r.id = ANY (ARRAY(SELECT id FROM picked EXCEPT SELECT id FROM kept))
+    RETURNING r.*
+), released AS (
+    SELECT h.*, true AS kept FROM hidden AS h
+    UNION ALL
+    SELECT t.*, false AS kept FROM taken AS t
 )
 SELECT t.id, t.subject, t.msg_id, t.payload, t.trace_context, t.owner, t.priority,
-       t.enqueued_at,
+       t.enqueued_at, t.kept,
        -- A scalar subquery, looked up by id for each row (an EXISTS may be planned as
        -- a hash of every unfinished job, rebuilt on every release).
        coalesce((SELECT j.status FROM jobs AS j WHERE j.id = t.job_id)
                 IN ('QUEUED', 'RUNNING', 'WAITING_INPUT'), false) AS live
-FROM taken AS t
+FROM released AS t
 WHERE (SELECT set_config('synchronous_commit',
                          CASE WHEN true = ANY($4::bool[]) THEN 'on' ELSE 'off' END,
                          true)) IS NOT NULL
 ORDER BY t.id
+
+-- name: unhide_ready --
+-- Attempts kept for freed slots that none took in time (Dispatcher._let_go): due again,
+-- in their places (a group's rows go by id), for the policy to pick anew. Only while
+-- still hidden: a row whose lease has passed may have been released since. $1: row ids.
+UPDATE ready_steps SET not_before = now()
+WHERE id = ANY ($1::bigint[]) AND not_before > now()
 
 -- name: try_dispatch_lock --
 -- One dispatcher releases at a time, across orchestrator replicas: the count under a cap

@@ -139,12 +139,14 @@ class StepReport(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., progress: _Optional[_Union[StepProgress, _Mapping]] = ..., succeeded: _Optional[_Union[StepSucceeded, _Mapping]] = ..., failed: _Optional[_Union[StepFailed, _Mapping]] = ..., heartbeat: _Optional[_Union[StepHeartbeat, _Mapping]] = ..., cursor: _Optional[_Union[StepCursor, _Mapping]] = ..., input_required: _Optional[_Union[StepInputRequired, _Mapping]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., take_next: _Optional[bool] = ..., last_progress: _Optional[_Union[StepProgress, _Mapping]] = ...) -> None: ...
 
 class ResultAnswer(_message.Message):
-    __slots__ = ("next", "result_subject")
+    __slots__ = ("next", "result_subject", "waiting")
     NEXT_FIELD_NUMBER: _ClassVar[int]
     RESULT_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     next: StepTask
     result_subject: str
-    def __init__(self, next: _Optional[_Union[StepTask, _Mapping]] = ..., result_subject: _Optional[str] = ...) -> None: ...
+    waiting: StepTask
+    def __init__(self, next: _Optional[_Union[StepTask, _Mapping]] = ..., result_subject: _Optional[str] = ..., waiting: _Optional[_Union[StepTask, _Mapping]] = ...) -> None: ...
 
 class ModelUsage(_message.Message):
     __slots__ = ("model", "prompt_tokens", "completion_tokens", "prompts")
