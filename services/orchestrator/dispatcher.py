@@ -13,6 +13,17 @@ picked rows out and publishes them to JetStream before it commits. Nothing is lo
 failed publish rolls the rows back into the queue, and a crash after the publish only
 publishes them again, which ``Nats-Msg-Id`` drops.
 
+While results free worker slots (a job finished, and its worker is free for another), a
+round keeps some of its picks for them instead of publishing them: the orchestrator
+answers such a result with one (``hand_out``), and the worker runs it in the same slot,
+with no JetStream write, delivery or ack, and no pull. A kept attempt's row stays in the
+ready queue, hidden (not due) for a lease: the write that records the first word from
+its worker deletes it (``JobChange.claimed``), and if that word never comes the row is
+due again and released again. Order is kept as JetStream's window keeps it: while
+attempts are kept, JetStream gets only what waiting pull requests may ask for, nothing
+kept is handed out while JetStream holds more than a window's worth of earlier picks,
+and a kept attempt no slot took within twice the window's time goes back to the queue.
+
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``
 attempts (a backlog, not a busy moment, which goes first in, first out at no cost), or
