@@ -88,6 +88,11 @@ OFFER_REFUSED = b"refused"
 #: When the offerer stops waiting for an answer (Unix time, ms): a worker that reads the
 #: offer later refuses it, since by then the attempt has gone through JetStream.
 OFFER_DEADLINE_HEADER = "Jobs-Offer-Deadline"
+#: When a worker stops waiting for the answer to its result (Unix time, ms): an answer it
+#: reads later is lost. A step handed over with a lost answer waits for its lease; so an
+#: orchestrator hands another job's waiting step only to a worker that will still be
+#: waiting well after it answers.
+ANSWER_BY_HEADER = "Jobs-Answer-By"
 #: A new job as job_api wrote it (core NATS, ``jobkit.snapshots``), for every
 #: orchestrator's memory: the first result on it is decided without reading it back.
 SNAPSHOT_SUBJECT = "jobs.snapshots"

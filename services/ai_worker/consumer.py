@@ -804,11 +804,12 @@ class Worker:
                 with tracing.child_span("send result", kind=SpanKind.PRODUCER) as span:
                     if span.is_recording():
                         span.set_attribute("report", report.WhichOneof("outcome") or "")
+                    headers = delivery.result_headers()
+                    if report.take_next:
+                        answer_by = int((time.time() + self._result_timeout_s) * 1000)
+                        headers = {**(headers or {}), bus.ANSWER_BY_HEADER: str(answer_by)}
                     answer = await self._nc.request(
-                        subject,
-                        data,
-                        timeout=self._result_timeout_s,
-                        headers=delivery.result_headers(),
+                        subject, data, timeout=self._result_timeout_s, headers=headers
                     )
                 if answer.data == bus.RESULT_SETTLED:
                     return None

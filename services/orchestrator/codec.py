@@ -4,6 +4,7 @@ domain's values. Only the consumer calls it; the domain never sees a proto.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from google.protobuf.message import DecodeError
@@ -174,6 +175,18 @@ def handed_out_answer(waiting: OutboxMessage) -> bytes:
     answer = worker_pb2.ResultAnswer()
     answer.waiting.MergeFromString(waiting.payload)
     return answer.SerializeToString()
+
+
+#: How long before its worker stops waiting an answer may still hand out a waiting step:
+#: the answer is published at once, but a busy box delays its delivery, and clocks differ.
+ANSWER_MARGIN_S = 1.0
+
+
+def answer_awaited(headers: dict[str, str] | None) -> bool:
+    """Whether the worker that sent a result will still be waiting for the answer well
+    after it is sent (``bus.ANSWER_BY_HEADER``); not when it cannot tell."""
+    answer_by = (headers or {}).get(bus.ANSWER_BY_HEADER, "")
+    return answer_by.isdigit() and (time.time() + ANSWER_MARGIN_S) * 1000 < int(answer_by)
 
 
 def cancel_notice(report: StepReport) -> OutboxMessage:

@@ -52,6 +52,7 @@ from jobkit.step_tokens import StepTokens
 from jobtypes import CATALOG
 from services.orchestrator.batching import Handed, Skipped, decide_batch, merge
 from services.orchestrator.codec import (
+    answer_awaited,
     cancel_notice,
     decode,
     encode_dispatch,
@@ -384,14 +385,19 @@ class Orchestrator:
                 else:
                     await _quietly(msg.respond(bus.RESULT_SETTLED))
 
-        # Only a main batch's results get other jobs' first steps: an express slot is for a
-        # newcomer's.
+        # Only a main batch's results get other jobs' waiting steps (an express slot is for
+        # a newcomer's), and only those whose workers will still be waiting for the answer.
+        awaited = (
+            frozenset(n for n, (msg, _) in enumerate(items) if answer_awaited(msg.headers))
+            if yields_to_express
+            else frozenset()
+        )
         await self.commit(
             [i for _, i in items],
             hops,
             settle,
             yields_to_express=yields_to_express,
-            hands_out=yields_to_express,
+            hands_out=awaited,
         )
 
     async def commit(
@@ -401,13 +407,14 @@ class Orchestrator:
         settle: Callable[[Mapping[int, _Answer]], Awaitable[None]] | None = None,
         *,
         yields_to_express: bool = False,
-        hands_out: bool = False,
+        hands_out: frozenset[int] = frozenset(),
     ) -> None:
         """Decide every input in order, commit the decisions, ``settle`` the inputs, then
         publish the results. ``settle`` is given the answers that hand a step to a worker,
         by the index of the result they answer: the workers go on with those steps while
-        the events are published. ``hands_out``: a success that frees its slot (its job
-        has no next step for it) may be answered with another job's waiting step.
+        the events are published. ``hands_out``: the inputs (by index) whose success, if
+        it frees its slot (its job has no next step for it), may be answered with another
+        job's waiting step.
 
         Optimistically first: from the jobs as this replica last wrote them, if it
         remembers them all (one round trip), else read without locks (two); the write is
@@ -468,7 +475,7 @@ class Orchestrator:
                 for index, h in handed.items()
             }
             if hands_out:
-                answers.update(self._handed_out(inputs, handed))
+                answers.update(self._handed_out(inputs, handed, hands_out))
             await settle(answers)
         log.debug("batch_committed", count=len(inputs), jobs=len(changes), events=len(events))
         metrics.observe_changes(changes)
@@ -494,16 +501,18 @@ class Orchestrator:
                 )
 
     def _handed_out(
-        self, inputs: Sequence[Input], handed: Mapping[int, Handed]
+        self, inputs: Sequence[Input], handed: Mapping[int, Handed], eligible: frozenset[int]
     ) -> dict[int, _Answer]:
-        """Answers for the successes whose slots are free (their jobs hand them no next
-        step), each with a waiting attempt the fair dispatcher kept, as far as it has some."""
+        """Answers for the successes (among ``eligible``) whose slots are free (their jobs
+        hand them no next step), each with a waiting attempt the fair dispatcher kept, as
+        far as it has some."""
         if self._hand_out is None:
             return {}
         freed = [
             n
             for n, item in enumerate(inputs)
-            if n not in handed
+            if n in eligible
+            and n not in handed
             and isinstance(item, StepReport)
             and item.kind is ReportKind.SUCCEEDED
             and item.take_next

@@ -8,6 +8,7 @@ once the lease has passed, and released again."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -72,6 +73,11 @@ async def freeing_slots(dispatcher: Dispatcher, slots: int) -> None:
 async def ours(nc: NatsClient) -> list[Msg]:
     """What JetStream holds for the workers."""
     return await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
+
+
+def waiting(seconds: float) -> dict[str, str]:
+    """A result's headers from a worker that waits ``seconds`` more for the answer."""
+    return {bus.ANSWER_BY_HEADER: str(int((time.time() + seconds) * 1000))}
 
 
 def job_of(message: OutboxMessage) -> uuid.UUID:
@@ -139,7 +145,9 @@ async def test_a_finished_jobs_slot_is_answered_with_a_waiting_step_whose_first_
         answer = worker_pb2.ResultAnswer()
         while True:
             steps.append(task.step)
-            reply = await nc.request(bus.RESULT_SUBJECT, succeeded_result(task, {}), timeout=10)
+            reply = await nc.request(
+                bus.RESULT_SUBJECT, succeeded_result(task, {}), timeout=10, headers=waiting(5)
+            )
             answer = worker_pb2.ResultAnswer.FromString(reply.data)
             if not answer.HasField("next"):
                 break
@@ -170,6 +178,39 @@ async def test_a_finished_jobs_slot_is_answered_with_a_waiting_step_whose_first_
     assert started.steps[0].lease_expires_at is not None
     # Nothing of it went through JetStream.
     assert await ours(nc) == []
+
+
+async def test_a_worker_that_may_have_stopped_waiting_is_handed_nothing(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """An answer its worker no longer waits for is lost, and a step handed out with it
+    would wait for its lease: a result whose worker stops waiting within the margin, or
+    does not say when, frees its slot to pull, and the kept step stays kept."""
+    js = nc.jetstream()
+    relay = OutboxRelay(pool, js)
+    dispatcher = held_dispatcher(pool, nc)
+    gate = DispatchGate(nc)
+    orchestrator = Orchestrator(
+        pool, nc, js, relay, batch_size=64, gate=gate, hand_out=dispatcher.hand_out
+    )
+    jobs = [await start_first_step(pool, nc, orchestrator, relay) for _ in range(2)]
+    gate.heard(Word(True))
+    await freeing_slots(dispatcher, slots=100)
+    (waiting_job,) = await queue_first_steps(pool, ["bob"])
+    await dispatcher.round()
+    async with answering(orchestrator, relay):
+        for (_, task), headers in zip(jobs, [waiting(0.5), {}], strict=True):
+            while True:
+                reply = await nc.request(
+                    bus.RESULT_SUBJECT, succeeded_result(task, {}), timeout=10, headers=headers
+                )
+                if reply.data == bus.RESULT_SETTLED:
+                    break
+                answer = worker_pb2.ResultAnswer.FromString(reply.data)
+                assert answer.HasField("next")  # its own job's steps are handed over as ever
+                task = answer.next
+    (kept,) = dispatcher.hand_out(1)
+    assert job_of(kept) == waiting_job
 
 
 async def test_a_kept_step_no_freed_slot_takes_in_time_waits_its_turn_again(

@@ -6,6 +6,7 @@ handed back)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -419,6 +420,29 @@ async def test_another_jobs_step_handed_out_with_the_answer_runs_in_the_same_slo
     ]
     assert set(cast(FakeNats, worker._nc).subjects) == {bus.RESULT_SUBJECT}
     assert cast(FakeFeed, worker._feed).released == 1
+
+
+async def test_a_success_says_how_long_its_worker_waits_for_the_answer() -> None:
+    """Only a worker still waiting is handed another job's step (``bus.ANSWER_BY_HEADER``);
+    a failure asks for no step, and says nothing."""
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        return {}
+
+    worker, js = worker_with(handler)
+    before = time.time()
+    await worker._run_one(step_msg(js))
+    (headers,) = cast(FakeNats, worker._nc).headers
+    answer_by = int(headers[bus.ANSWER_BY_HEADER]) / 1000
+    assert before + 5.0 - 0.5 <= answer_by <= time.time() + 5.0
+
+    async def failing(ctx: StepContext) -> dict[str, object]:
+        raise RetryableStepError("MODEL_RATE_LIMITED", "slow down")
+
+    worker, js = worker_with(failing)
+    await worker._run_one(step_msg(js))
+    (headers,) = cast(FakeNats, worker._nc).headers
+    assert bus.ANSWER_BY_HEADER not in headers
 
 
 async def test_a_stopping_worker_puts_a_handed_step_into_jetstream() -> None:
