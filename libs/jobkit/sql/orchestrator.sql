@@ -171,7 +171,8 @@ FROM unnest($1::text[], $2::text[]) AS k(owner, concurrency_key)
 -- server crash is released again, and JetStream drops the repeat (or the attempt's
 -- fencing does, past its de-duplication window). A capped start's release is what its
 -- cap counts, so it must not come back: that commit waits.
--- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group).
+-- $1 owners, $2 keys, $3 priorities, $4 capped, $5 counts (pairwise: one entry a group),
+-- $6 how many to keep at most, $7 their rows' lease in seconds.
 WITH picked AS (
     SELECT r.id, r.uncapped
     FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bool[], $5::int[])
