@@ -389,7 +389,7 @@ class Orchestrator:
         # a newcomer's), and only those whose workers will still be waiting for the answer.
         awaited = (
             frozenset(n for n, (msg, _) in enumerate(items) if answer_awaited(msg.headers))
-            if yields_to_express
+            if yields_to_express and self._hand_out is not None
             else frozenset()
         )
         await self.commit(

@@ -128,6 +128,17 @@ class Round:
 
 
 @dataclass(frozen=True, slots=True)
+class _Queued:
+    """What a work queue holds for its workers' consumer: attempts undelivered, how many
+    the consumer has delivered (``None`` before any worker made it), and the pull
+    requests waiting for more."""
+
+    pending: int
+    delivered: int | None
+    pulling: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Kept:
     """An attempt kept for a slot that a result frees: its row in the ready queue,
     hidden, and when it was kept (the event loop's clock)."""
@@ -297,12 +308,12 @@ class Dispatcher:
             metrics.HANDED_OUT.inc(len(handed))
         return handed
 
-    def _keep_target(self, covered_s: float) -> int:
+    def _keep_target(self) -> int:
         """Attempts to keep for freed slots: what results free in ``_KEEP_COVERS`` times
         the time a window covers (none while fewer than one: steps too long to gain)."""
         if self._stopping:
             return 0
-        return int(self._freed.per_s * covered_s * _KEEP_COVERS)
+        return int(self._freed.per_s * self._covered_s * _KEEP_COVERS)
 
     async def _let_go(self, now: float, pulling: int) -> int:
         """Kept attempts no freed slot took. While workers' pull requests wait (free
@@ -316,8 +327,7 @@ class Dispatcher:
         wanted = pulling * self._settings.window
         sent = [self._kept.popleft() for _ in range(min(wanted, len(self._kept)))]
         if sent:
-            messages = [k.message for k in sent]
-            await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in messages))
+            await self._publish([k.message for k in sent])
         stale: list[_Kept] = []
         too_old = now - max(_KEPT_COVERS * _KEEP_COVERS * self._covered_s, _KEPT_AT_LEAST_S)
         while self._kept and self._kept[0].at < too_old:
@@ -365,7 +375,7 @@ class Dispatcher:
         # gets only what the slots waiting on it may ask for (``DISPATCH_WINDOW`` each
         # request), so that it drains and nothing kept waits behind it. Otherwise
         # JetStream's window is topped up.
-        keep_target = self._keep_target(self._covered_s)
+        keep_target = self._keep_target()
         keep = max(keep_target - len(self._kept), 0)
         if keep_target:
             room = max(pulling * self._settings.window - pending, 0)
@@ -430,35 +440,30 @@ class Dispatcher:
     async def _undelivered(self) -> tuple[int, int]:
         """Step attempts in JetStream no worker has taken yet, and the workers' pull
         requests waiting for more (a worker's free slots ask in one request)."""
-        try:
-            info = await self._js.consumer_info(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
-        except NotFoundError:
-            # No worker has ever run (they create the consumer): all the stream holds.
-            held = await self._js.stream_info(bus.STEPS_STREAM)
-            return held.state.messages, 0
-        self._note_taken(info.delivered.consumer_seq if info.delivered else None)
-        return info.num_pending or 0, info.num_waiting or 0
+        queued = await self._queued(bus.STEPS_STREAM, bus.WORKER_CONSUMER)
+        self._note_taken(queued.delivered)
+        return queued.pending, queued.pulling
 
     async def _express_undelivered(self) -> int:
         """Newcomers' first steps in the express lane no worker has taken yet; if JetStream
         cannot say (a leader election), what it said last: the held word must go out."""
         try:
-            pending, _ = await self._queued(bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER)
+            queued = await self._queued(bus.EXPRESS_STREAM, bus.WORKER_EXPRESS_CONSUMER)
         except (NatsError, TimeoutError):
             return self._express_waiting
-        self._express_waiting = pending
-        return pending
+        self._express_waiting = queued.pending
+        return queued.pending
 
-    async def _queued(self, stream: str, consumer: str) -> tuple[int, int | None]:
-        """What a work queue holds undelivered to its workers' consumer, and how many the
-        consumer has delivered (``None`` before any worker made it)."""
+    async def _queued(self, stream: str, consumer: str) -> _Queued:
+        """What a work queue holds for its workers' consumer."""
         try:
             info = await self._js.consumer_info(stream, consumer)
         except NotFoundError:
             # No worker has ever run (they create the consumer): all the stream holds.
             held = await self._js.stream_info(stream)
-            return held.state.messages, None
-        return info.num_pending or 0, info.delivered.consumer_seq if info.delivered else None
+            return _Queued(held.state.messages, None, 0)
+        delivered = info.delivered.consumer_seq if info.delivered else None
+        return _Queued(info.num_pending or 0, delivered, info.num_waiting or 0)
 
     def _note_taken(self, delivered: int | None) -> None:
         """Follow how fast workers take attempts from JetStream (deliveries a second)."""
@@ -525,13 +530,17 @@ class Dispatcher:
                 kept.append(_Kept(message, r["id"], at))
             else:
                 published.append(message)
-        await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in published))
+        await self._publish(published)
         now = datetime.now(UTC)
         for r in live:
             metrics.READY_WAIT.labels(user_bucket(r["owner"]), str(r["priority"])).observe(
                 (now - r["enqueued_at"]).total_seconds()
             )
         return len(live), kept
+
+    async def _publish(self, messages: list[OutboxMessage]) -> None:
+        """Into JetStream, together, each in its publish span; raises unless all stored."""
+        await outbox.publish(self._js, ((m, outbox.publish_span(m)) for m in messages))
 
     def _held_after(self, done: Round) -> bool:
         """Hold once JetStream queues ``hold_at`` attempts (a backlog, not a busy moment:

@@ -227,7 +227,7 @@ async def test_a_kept_step_no_freed_slot_takes_in_time_waits_its_turn_again(
     assert list(await hidden_for(pool)) == [waiting_job]
     await asyncio.sleep(0.06)
     # Slots stop freeing: it is let go, and the window releases it, row and all.
-    monkeypatch.setattr(dispatcher, "_keep_target", lambda covered_s: 0)
+    monkeypatch.setattr(dispatcher, "_keep_target", lambda: 0)
     await dispatcher.round()
     assert dispatcher.hand_out(1) == []
     (released,) = await ours(nc)
