@@ -15,14 +15,15 @@ publishes them again, which ``Nats-Msg-Id`` drops.
 
 While results free worker slots (a job finished, and its worker is free for another), a
 round keeps some of its picks for them instead of publishing them: the orchestrator
-answers such a result with one (``hand_out``), and the worker runs it in the same slot,
-with no JetStream write, delivery or ack, and no pull. A kept attempt's row stays in the
-ready queue, hidden (not due) for a lease: the write that records the first word from
-its worker deletes it (``JobChange.claimed``), and if that word never comes the row is
-due again and released again. Order is kept as JetStream's window keeps it: while
-attempts are kept, JetStream gets only what waiting pull requests may ask for, nothing
-kept is handed out while JetStream holds more than a window's worth of earlier picks,
-and a kept attempt no slot took within twice the window's time goes back to the queue.
+answers such a result with one (``hand_out``, owner by owner in turn: ``kept``), and
+the worker runs it in the same slot, with no JetStream write, delivery or ack, and no
+pull. A kept attempt's row stays in the ready queue, hidden (not due) for a lease: the
+write that records the first word from its worker deletes it (``JobChange.claimed``),
+and if that word never comes the row is due again and released again. Order is kept as
+JetStream's window keeps it: while attempts are kept, JetStream gets only what waiting
+pull requests may ask for, nothing kept is handed out (and nothing more kept) while
+JetStream holds more than a window's worth of earlier picks, and a kept attempt no slot
+took within twice the window's time goes back to the queue.
 
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``
@@ -47,7 +48,6 @@ import asyncio
 import contextlib
 import hashlib
 import math
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,6 +67,7 @@ from jobkit.offers import DEFAULT_STEP_LEASE_S
 from jobkit.sql import queries
 from services.orchestrator import fairness
 from services.orchestrator.config import DispatchSettings
+from services.orchestrator.kept import Kept, KeptAttempts
 from services.orchestrator.ready_queue import ReadyQueue
 
 log = get_logger(__name__)
@@ -136,16 +137,6 @@ class _Queued:
     pending: int
     delivered: int | None
     pulling: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """An attempt kept for a slot that a result frees: its row in the ready queue,
-    hidden, and when it was kept (the event loop's clock)."""
-
-    message: OutboxMessage
-    row_id: int
-    at: float
 
 
 def window_for(taken_per_s: float, round_gap_s: float, settings: DispatchSettings) -> int:
@@ -235,9 +226,9 @@ class Dispatcher:
         self._settings = settings
         #: How long a kept attempt's row stays hidden (``STEP_LEASE_S``).
         self._lease_s = lease_s
-        #: Attempts released to be handed out in results' answers (``hand_out``), oldest
-        #: first, with when each was kept; their rows stay in the queue, hidden.
-        self._kept: deque[_Kept] = deque()
+        #: Attempts released to be handed out in results' answers (``hand_out``); their
+        #: rows stay in the queue, hidden.
+        self._kept = KeptAttempts()
         #: Slots that results freed a second (what ``hand_out`` was asked for).
         self._freed = _Rate(_TAKE_TIME_CONSTANT_S)
         self._freed_since = 0
@@ -302,8 +293,8 @@ class Dispatcher:
         (or, if that never comes, the row is due and released again)."""
         self._freed_since += slots
         handed: list[OutboxMessage] = []
-        while self._handing and not self._stopping and self._kept and len(handed) < slots:
-            handed.append(self._kept.popleft().message)
+        if self._handing and not self._stopping:
+            handed = [k.message for k in self._kept.take(slots)]
         if handed:
             metrics.HANDED_OUT.inc(len(handed))
         return handed
@@ -325,14 +316,11 @@ class Dispatcher:
         first in, first out stays its window's length. Returns how many went to
         JetStream."""
         wanted = pulling * self._settings.window
-        sent = [self._kept.popleft() for _ in range(min(wanted, len(self._kept)))]
+        sent = self._kept.take(wanted)
         if sent:
             await self._publish([k.message for k in sent])
-        stale: list[_Kept] = []
         too_old = now - max(_KEPT_COVERS * _KEEP_COVERS * self._covered_s, _KEPT_AT_LEAST_S)
-        while self._kept and self._kept[0].at < too_old:
-            stale.append(self._kept.popleft())
-        if stale:
+        if stale := self._kept.take_older(too_old):
             await self._pool.execute(queries.unhide_ready, [k.row_id for k in stale])
         return len(sent)
 
@@ -340,8 +328,7 @@ class Dispatcher:
         """On the way out: what is kept goes back to the queue at once, rather than after
         its rows' lease, for another replica's dispatcher."""
         self._stopping = True
-        kept, self._kept = self._kept, deque()
-        if kept:
+        if kept := self._kept.take_all():
             await self._pool.execute(queries.unhide_ready, [k.row_id for k in kept])
 
     async def _on_wake(self, _msg: Msg) -> None:
@@ -376,7 +363,10 @@ class Dispatcher:
         # request), so that it drains and nothing kept waits behind it. Otherwise
         # JetStream's window is topped up.
         keep_target = self._keep_target()
-        keep = max(keep_target - len(self._kept), 0)
+        # But nothing more is kept while none is handed out: picks kept then would only
+        # wait (and go stale, and be picked again behind newer ones), where the ready
+        # queue would pick them in turn once JetStream has room.
+        keep = max(keep_target - len(self._kept), 0) if self._handing else 0
         if keep_target:
             room = max(pulling * self._settings.window - pending, 0)
         else:
@@ -414,7 +404,7 @@ class Dispatcher:
             picks = decision.picks
             released, kept = await self._release(conn, picks, keep) if picks else (0, [])
         # Handed out only once committed: a rolled back round's rows are not hidden.
-        self._kept.extend(kept)
+        self._kept.add(kept)
         if exact:
             self._counted_exactly(
                 decision.waiting, sum(picks.values()), at=now, took_s=decided - deciding
@@ -510,7 +500,7 @@ class Dispatcher:
 
     async def _release(
         self, conn: Conn, picks: dict[fairness.Group, int], keep: int
-    ) -> tuple[int, list[_Kept]]:
+    ) -> tuple[int, list[Kept]]:
         """Take the picked attempts out of the ready queue and publish them, before the
         commit: if the publish fails, the transaction rolls back and they wait on; if
         the process dies after it, they are published again, and dropped by JetStream as
@@ -520,14 +510,14 @@ class Dispatcher:
         rows = await self._queue.take(conn, picks, keep=keep, lease_s=self._lease_s)
         live = [r for r in rows if r["live"]]
         published: list[OutboxMessage] = []
-        kept: list[_Kept] = []
+        kept: list[Kept] = []
         at = asyncio.get_running_loop().time()
         for r in live:
             message = OutboxMessage(
                 r["subject"], r["msg_id"], r["payload"], trace_context=r["trace_context"]
             )
             if r["kept"]:
-                kept.append(_Kept(message, r["id"], at))
+                kept.append(Kept(message, r["id"], r["owner"], at))
             else:
                 published.append(message)
         await self._publish(published)

@@ -192,6 +192,22 @@ async def _count(
         waiting_before,
         light_last,
     )
+    if not outcome.fair:
+        await _print_light_path(pg, light_ids)
+
+
+async def _print_light_path(pg: asyncpg.Connection, light_ids: list[uuid.UUID]) -> None:
+    """The light user's event logs, with the time each event came after their first: where
+    an unfair wait lies."""
+    rows = await pg.fetch(
+        """SELECT job_id, sequence, type, step, attempt,
+                  occurred_at - min(occurred_at) OVER () AS after
+           FROM job_events WHERE job_id = ANY($1::uuid[])
+           ORDER BY occurred_at""",
+        light_ids,
+    )
+    for row in rows:
+        print("light:", dict(row), flush=True)
 
 
 async def _unfinished(pg: asyncpg.Connection, ids: list[uuid.UUID]) -> list[uuid.UUID]:

@@ -326,3 +326,39 @@ async def test_a_stopping_dispatcher_gives_back_what_it_kept_at_once(
     assert dispatcher.hand_out(2) == []
     await dispatcher.round()
     assert await hidden_for(pool) == {}
+
+
+async def test_a_light_users_pick_is_handed_out_in_turn_with_a_heavy_users_kept_before_it(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """Kept attempts are handed out owner by owner in turn, not first in, first out: a
+    light user's attempt picked after a heavy user's were kept waits for one of theirs,
+    not for all."""
+    dispatcher = held_dispatcher(pool, nc)
+    await freeing_slots(dispatcher, slots=100)
+    heavy = await queue_first_steps(pool, ["heavy"] * 3)
+    await dispatcher.round()
+    assert set(await hidden_for(pool)) == set(heavy)
+    (light,) = await queue_first_steps(pool, ["light"])
+    await dispatcher.round()
+    assert [job_of(m) for m in dispatcher.hand_out(3)] == [heavy[0], light, heavy[1]]
+    assert [job_of(m) for m in dispatcher.hand_out(10)] == [heavy[2]]
+
+
+async def test_nothing_more_is_kept_while_jetstream_holds_more_than_a_window(
+    pool: asyncpg.Pool, nc: NatsClient
+) -> None:
+    """Kept then, a pick could only wait (and go stale, and be picked again behind newer
+    ones): it waits in the ready queue instead, for its turn once JetStream has room."""
+    dispatcher = held_dispatcher(pool, nc)
+    await freeing_slots(dispatcher, slots=100)
+    for n in range(2):
+        await nc.jetstream().publish(
+            bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": f"earlier-{n}"}
+        )
+    (waiting_job,) = await queue_first_steps(pool, ["bob"])
+    await dispatcher.round()
+    assert dispatcher.hand_out(1) == []
+    assert await hidden_for(pool) == {}
+    assert await pool.fetchval("SELECT job_id FROM ready_steps") == waiting_job
+    assert len(await ours(nc)) == 2
