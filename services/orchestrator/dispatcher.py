@@ -22,8 +22,9 @@ write that records the first word from its worker deletes it (``JobChange.claime
 and if that word never comes the row is due again and released again. Order is kept as
 JetStream's window keeps it: while attempts are kept, JetStream gets only what waiting
 pull requests may ask for, nothing kept is handed out (and nothing more kept) while
-JetStream holds more than a window's worth of earlier picks, and a kept attempt no slot
-took within twice the window's time goes back to the queue.
+JetStream holds more than a window's worth of earlier picks, or has held some for longer
+than the window's time (a slot handed one does not pull them), and a kept attempt no
+slot took within twice the window's time goes back to the queue.
 
 The lock holder also says whether writers should hold their step attempts
 (``jobkit.dispatch_gate``): *held* from the round JetStream queues ``DISPATCH_HOLD_AT``
@@ -232,9 +233,10 @@ class Dispatcher:
         #: Slots that results freed a second (what ``hand_out`` was asked for).
         self._freed = _Rate(_TAKE_TIME_CONSTANT_S)
         self._freed_since = 0
-        #: Whether kept attempts are handed out: JetStream held no more than a window's
-        #: worth of earlier ones at the last round.
+        #: Whether kept attempts are handed out (JetStream held few earlier ones at the
+        #: last round, and not for long), and since when JetStream has held some.
         self._handing = True
+        self._jetstream_held_since: float | None = None
         #: Stopping: nothing is kept any more.
         self._stopping = False
         self._queue = ReadyQueue()
@@ -345,10 +347,17 @@ class Dispatcher:
         self._freed.note(self._freed_since, now)
         self._freed_since = 0
         # Kept attempts are handed out only while JetStream holds no more than a window's
-        # worth released before them (what the pull requests waiting now take at once
-        # aside): the slots that free pull those first, so no pick overtakes more than a
-        # few earlier ones.
-        self._handing = pending <= self._settings.window
+        # worth released before them, and has not held some for longer than the window's
+        # time: a slot handed one does not pull, so while hand-outs filled every slot that
+        # freed, what JetStream held would wait as long as they lasted (the fair chaos
+        # backlog saw a light user's first step wait 5 s behind the 3 released as NATS
+        # came back). Paused, they let the slots that free pull those first.
+        if not pending:
+            self._jetstream_held_since = None
+        elif self._jetstream_held_since is None:
+            self._jetstream_held_since = now
+        held_s = 0.0 if self._jetstream_held_since is None else now - self._jetstream_held_since
+        self._handing = pending <= self._settings.window and held_s <= self._covered_s
         pending += await self._let_go(now, pulling)
         quiet = now - self._queue_read_at < _READ_QUEUE_AT_LEAST_EVERY_S
         if not self._gate.held and not self._rows_maybe and quiet:

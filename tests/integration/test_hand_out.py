@@ -362,3 +362,38 @@ async def test_nothing_more_is_kept_while_jetstream_holds_more_than_a_window(
     assert await hidden_for(pool) == {}
     assert await pool.fetchval("SELECT job_id FROM ready_steps") == waiting_job
     assert len(await ours(nc)) == 2
+
+
+async def test_nothing_kept_is_handed_out_while_jetstream_holds_an_earlier_pick_for_long(
+    pool: asyncpg.Pool, nc: NatsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slot handed a kept attempt does not pull: were hand-outs to go on while JetStream
+    holds even one attempt released before, it would wait as long as they last. So they
+    pause once JetStream has held some for longer than the window's time."""
+    monkeypatch.setattr(dispatching, "_KEPT_AT_LEAST_S", 60.0)
+    dispatcher = held_dispatcher(pool, nc)
+    await freeing_slots(dispatcher, slots=100)
+    first, second = await queue_first_steps(pool, ["alice", "bob"])
+    await dispatcher.round()
+    assert set(await hidden_for(pool)) == {first, second}
+    # Released earlier (as NATS came back, say): within the window, and just come.
+    await nc.jetstream().publish(
+        bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": "earlier"}
+    )
+    await dispatcher.round()
+    assert [job_of(m) for m in dispatcher.hand_out(1)] == [first]
+    # Still there past the window's time: hand-outs pause.
+    await asyncio.sleep(dispatching._LONGEST_COVER_S + 0.05)
+    await dispatcher.round()
+    assert dispatcher.hand_out(1) == []
+    # A freed slot pulls it; then they go on.
+    feed = await feed_for(nc, capacity=1)
+    try:
+        earlier = await asyncio.wait_for(feed.next(), 5)
+        assert earlier is not None
+        assert earlier.data == b"earlier"
+        await earlier.ack()
+    finally:
+        await feed.close()
+    await dispatcher.round()
+    assert [job_of(m) for m in dispatcher.hand_out(1)] == [second]
