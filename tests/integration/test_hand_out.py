@@ -264,7 +264,7 @@ async def test_nothing_kept_overtakes_what_jetstream_holds_and_idle_slots_get_it
     """Picks keep their order: while JetStream holds attempts released before the kept
     ones, freed slots find nothing kept (they pull those first); and once a worker's slots
     wait on JetStream (free slots no answer will fill), what is kept goes there at once,
-    oldest first."""
+    in the order it would have been handed out."""
     monkeypatch.setattr(dispatching, "_KEPT_AT_LEAST_S", 60.0)
     dispatcher = held_dispatcher(pool, nc)
     await freeing_slots(dispatcher, slots=20)  # one kept at a time
