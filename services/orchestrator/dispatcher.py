@@ -313,10 +313,10 @@ class Dispatcher:
         slots no result's answer will fill), a window's worth for each (``DISPATCH_WINDOW``:
         a request asks for all of its worker's free slots) goes to JetStream, taken as
         hand-outs are (owner by owner in turn), their rows still hidden (the first word
-        from whichever worker runs one deletes it). Those kept longer than twice the time the window covers go back to
-        the queue, due again in their places, for the policy to pick anew: JetStream's
-        first in, first out stays its window's length. Returns how many went to
-        JetStream."""
+        from whichever worker runs one deletes it). Those kept longer than twice the time
+        the window covers go back to the queue, due again in their places, for the policy
+        to pick anew: JetStream's first in, first out stays its window's length. Returns
+        how many went to JetStream."""
         wanted = pulling * self._settings.window
         sent = self._kept.take(wanted)
         if sent:
