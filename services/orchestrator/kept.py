@@ -35,15 +35,13 @@ class KeptAttempts:
     def __init__(self) -> None:
         #: Each owner's kept attempts, oldest first; the owners in their turn's order.
         self._by_owner: dict[str, deque[Kept]] = {}
-        self._count = 0
 
     def __len__(self) -> int:
-        return self._count
+        return sum(len(attempts) for attempts in self._by_owner.values())
 
     def add(self, kept: Iterable[Kept]) -> None:
         for k in kept:
             self._by_owner.setdefault(k.owner, deque()).append(k)
-            self._count += 1
 
     def take(self, n: int) -> list[Kept]:
         """Up to ``n``, owner by owner in turn; an owner served goes to the end of it."""
@@ -54,7 +52,6 @@ class KeptAttempts:
             taken.append(attempts.popleft())
             if attempts:
                 self._by_owner[owner] = attempts
-        self._count -= len(taken)
         return taken
 
     def take_older(self, than: float) -> list[Kept]:
@@ -65,11 +62,9 @@ class KeptAttempts:
                 older.append(attempts.popleft())
             if not attempts:
                 del self._by_owner[owner]
-        self._count -= len(older)
         return older
 
     def take_all(self) -> list[Kept]:
         every = [k for attempts in self._by_owner.values() for k in attempts]
         self._by_owner.clear()
-        self._count = 0
         return every

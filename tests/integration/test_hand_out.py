@@ -75,6 +75,15 @@ async def ours(nc: NatsClient) -> list[Msg]:
     return await pull_all(nc, bus.STEPS_STREAM, "jobs.steps.>", "w")
 
 
+async def released_earlier(nc: NatsClient, count: int) -> None:
+    """Attempts in JetStream for the workers, released before anything was kept (their
+    payload ``b"earlier"``)."""
+    for n in range(count):
+        await nc.jetstream().publish(
+            bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": f"earlier-{n}"}
+        )
+
+
 def waiting(seconds: float) -> dict[str, str]:
     """A result's headers from a worker that waits ``seconds`` more for the answer."""
     return {bus.ANSWER_BY_HEADER: str(int((time.time() + seconds) * 1000))}
@@ -273,10 +282,7 @@ async def test_nothing_kept_overtakes_what_jetstream_holds_and_idle_slots_get_it
     assert list(await hidden_for(pool)) == [first]
     # Attempts released earlier, more than a window's worth, still in JetStream: nothing
     # is handed out meanwhile.
-    for n in range(2):
-        await nc.jetstream().publish(
-            bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": f"earlier-{n}"}
-        )
+    await released_earlier(nc, 2)
     await dispatcher.round()
     assert dispatcher.hand_out(1) == []
     # A worker's free slot pulls them, and asks for more: the kept attempt follows them,
@@ -352,10 +358,7 @@ async def test_nothing_more_is_kept_while_jetstream_holds_more_than_a_window(
     ones): it waits in the ready queue instead, for its turn once JetStream has room."""
     dispatcher = held_dispatcher(pool, nc)
     await freeing_slots(dispatcher, slots=100)
-    for n in range(2):
-        await nc.jetstream().publish(
-            bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": f"earlier-{n}"}
-        )
+    await released_earlier(nc, 2)
     (waiting_job,) = await queue_first_steps(pool, ["bob"])
     await dispatcher.round()
     assert dispatcher.hand_out(1) == []
@@ -377,9 +380,7 @@ async def test_nothing_kept_is_handed_out_while_jetstream_holds_an_earlier_pick_
     await dispatcher.round()
     assert set(await hidden_for(pool)) == {first, second}
     # Released earlier (as NATS came back, say): within the window, and just come.
-    await nc.jetstream().publish(
-        bus.step_subject("noop", "work"), b"earlier", headers={"Nats-Msg-Id": "earlier"}
-    )
+    await released_earlier(nc, 1)
     await dispatcher.round()
     assert [job_of(m) for m in dispatcher.hand_out(1)] == [first]
     # Still there past the window's time: hand-outs pause.
