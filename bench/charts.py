@@ -5,7 +5,10 @@ calls ``draw_all`` at the end of a run):
 - ``idle-latency-cdf.png``: the distribution of idle submit -> terminal seen, one job at a
   time, ours against each peer that ran, with p50 and p99 marked;
 - ``throughput-vs-inflight.png``: jobs/s against submit calls in flight, from the coarse
-  sweep (``bench.runner.SWEEP``: one run of a few hundred jobs per point).
+  sweep (``bench.runner.SWEEP``: one run of a few hundred jobs per point);
+- ``fairness.png``: from the fairness phase (``bench.fair``), a light user's time to first
+  step alone and while a heavy user's backlog waits, with the fair dispatcher and with the
+  single first-in first-out queue, every round's jobs pooled.
 
 Headless (matplotlib's Agg backend), reduced to a small palette like ``waterfall.png``.
 """
@@ -25,10 +28,14 @@ from .stats import percentile
 
 CDF_FILE = "idle-latency-cdf.png"
 SWEEP_FILE = "throughput-vs-inflight.png"
+FAIR_FILE = "fairness.png"
 
 OURS = "ours"
 COLOURS = {OURS: "#1f77b4", "procrastinate": "#ff7f0e", "celery": "#2ca02c"}
 OTHER_COLOUR = "#9467bd"
+#: The fairness chart's curves: the fair dispatcher's like ours elsewhere, the single
+#: queue's like a peer's.
+FAIR_COLOUR, FIFO_COLOUR = COLOURS[OURS], COLOURS["procrastinate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,60 @@ def sweep_series(data: Mapping[str, Any]) -> list[SweepSeries]:
     return [s for s in series if s.points]
 
 
+@dataclass(frozen=True, slots=True)
+class FairSeries:
+    """The light user's times to first step in one situation, every round pooled."""
+
+    label: str
+    colour: str
+    dashed: bool
+    samples_ms: tuple[float, ...]
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples_ms, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples_ms, 99)
+
+
+def _fair_samples(rounds: Sequence[Mapping[str, Any]], mode: str, situation: str) -> list[float]:
+    out: list[float] = []
+    for r in rounds:
+        if r.get("mode") == mode:
+            samples = (r.get(situation) or {}).get("seen_ms_samples") or []
+            out += [float(x) for x in samples if isinstance(x, int | float)]
+    return out
+
+
+def fair_series(data: Mapping[str, Any]) -> list[FairSeries]:
+    """The light user alone (fair), under the flood with the fair dispatcher, and under the
+    flood with the single queue; those without samples left out."""
+    rounds = [r for r in data.get("fair") or [] if isinstance(r, dict)]
+    series = [
+        FairSeries(
+            "alone (fair dispatcher)",
+            FAIR_COLOUR,
+            True,
+            tuple(_fair_samples(rounds, "fair", "idle_first_step")),
+        ),
+        FairSeries(
+            "while the heavy user's backlog waits: fair dispatcher",
+            FAIR_COLOUR,
+            False,
+            tuple(_fair_samples(rounds, "fair", "flood")),
+        ),
+        FairSeries(
+            "while the heavy user's backlog waits: one FIFO queue",
+            FIFO_COLOUR,
+            False,
+            tuple(_fair_samples(rounds, "fifo", "flood")),
+        ),
+    ]
+    return [s for s in series if s.samples_ms]
+
+
 def _label(data: Mapping[str, Any], name: str) -> str:
     if name == OURS:
         return "ours (durable-jobs)"
@@ -108,8 +169,9 @@ def _label(data: Mapping[str, Any], name: str) -> str:
     return str(peer.get("label") or name)
 
 
-def subtitle(data: Mapping[str, Any]) -> str:
-    """The date, the machine and the durable settings the figures were taken with."""
+def subtitle(data: Mapping[str, Any], *, peers: bool = True) -> str:
+    """The date, the machine and the durable settings the figures were taken with
+    (``peers``: and that each peer had servers of its own)."""
     meta = data.get("meta") or {}
     date = str(meta.get("started_at") or "")[:10] or "date unknown"
     cpus = meta.get("cpus") or "?"
@@ -120,7 +182,7 @@ def subtitle(data: Mapping[str, Any]) -> str:
     machine = f"{cpus} CPUs" + (f" ({model})" if model else "")
     return (
         f"{date}, {machine}\ndurable: Postgres synchronous_commit={sync}, fsync={fsync}; "
-        f"JetStream sync {nats}; each peer on durable servers of its own"
+        f"JetStream sync {nats}" + ("; each peer on durable servers of its own" if peers else "")
     )
 
 
@@ -242,17 +304,95 @@ def draw_sweep(data: Mapping[str, Any], path: Path) -> bool:
     return True
 
 
+def common_case_ratio(data: Mapping[str, Any]) -> float | None:
+    """The fair stack's median jobs/s in the common case (one user, nobody flooding) over
+    the single queue's; ``None`` unless both ran it."""
+    by_mode: dict[str, list[float]] = {}
+    for r in data.get("fair") or []:
+        rate = ((r.get("throughput") or {}) if isinstance(r, dict) else {}).get("jobs_per_s")
+        if isinstance(rate, int | float):
+            by_mode.setdefault(str(r.get("mode")), []).append(float(rate))
+    if not by_mode.get("fair") or not by_mode.get("fifo"):
+        return None
+    return statistics.median(by_mode["fair"]) / statistics.median(by_mode["fifo"])
+
+
+def draw_fair(data: Mapping[str, Any], path: Path) -> bool:
+    """The light user's times to first step; False (and no file) when the phase did not run."""
+    series = fair_series(data)
+    if not series:
+        return False
+    fig, ax = _figure()
+    for s in series:
+        xs, ys = cdf(s.samples_ms)
+        ax.step(
+            xs,
+            ys,
+            where="post",
+            color=s.colour,
+            linewidth=1.8,
+            linestyle="--" if s.dashed else "-",
+            label=f"{s.label}: p50 {s.p50:,.1f} ms, p99 {s.p99:,.1f} ms ({len(s.samples_ms)} jobs)",
+        )
+        ax.plot([s.p99], [0.99], marker="D", color=s.colour, markersize=6, linestyle="none")
+        ax.annotate(
+            f"p99 {s.p99:,.0f}",
+            (s.p99, 0.99),
+            textcoords="offset points",
+            xytext=(-8, -12),
+            ha="right",
+            fontsize=8,
+            color=s.colour,
+        )
+    ax.axhline(0.99, color="#999999", linewidth=0.6, linestyle=":")
+    common = common_case_ratio(data)
+    if common is not None:
+        ax.text(
+            0.98,
+            0.04,
+            f"and when nobody floods, the fair dispatcher's throughput is {common:.2f} of the "
+            "single queue's",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=8,
+            color="#444444",
+        )
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("CreateJob's return -> the job's first STEP_STARTED on its own stream, ms (log)")
+    ax.set_ylabel("fraction of the light user's jobs")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="center", fontsize=8)
+    rounds = [r for r in data.get("fair") or [] if isinstance(r, dict)]
+    flood = next((r.get("flood") or {} for r in rounds if r.get("flood")), {})
+    heavy, light = (f"{flood[k]:,}" if k in flood else "?" for k in ("heavy_jobs", "light_jobs"))
+    slots = next((r.get("worker_slots") for r in rounds if r.get("worker_slots")), "?")
+    ax.set_title(
+        f"A light user's {light} jobs while a heavy user's {heavy} wait for {slots} worker "
+        "slots (further left is faster)\n" + subtitle(data, peers=False),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
 def _sweep_runs(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     runs = (data.get("runs") or {}).get("sweep") or []
     return [p for p in runs if isinstance(p, dict)]
 
 
 def draw_all(data: Mapping[str, Any], out: Path) -> list[Path]:
-    """Both charts into ``out``; the paths of those drawn (a chart whose phase did not run
+    """Every chart into ``out``; the paths of those drawn (a chart whose phase did not run
     is not drawn)."""
     out.mkdir(parents=True, exist_ok=True)
     drawn = []
-    for draw, name in ((draw_cdf, CDF_FILE), (draw_sweep, SWEEP_FILE)):
+    for draw, name in ((draw_cdf, CDF_FILE), (draw_sweep, SWEEP_FILE), (draw_fair, FAIR_FILE)):
         if draw(data, out / name):
             drawn.append(out / name)
     return drawn
@@ -270,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in drawn:
         sys.stdout.write(f"{path} ({path.stat().st_size / 1024:.0f} KB)\n")
     if not drawn:
-        sys.stdout.write("no chart: the JSON has neither idle-latency samples nor a sweep\n")
+        sys.stdout.write(
+            "no chart: the JSON has no idle-latency samples, sweep or fairness phase\n"
+        )
     return 0
 
 

@@ -12,9 +12,12 @@ import pytest
 
 from bench.charts import (
     CDF_FILE,
+    FAIR_FILE,
     SWEEP_FILE,
     cdf,
+    common_case_ratio,
     draw_all,
+    fair_series,
     latency_series,
     main,
     subtitle,
@@ -26,6 +29,20 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def sweep(points: dict[int, float], jobs: int = 300) -> list[dict[str, object]]:
     return [{"in_flight": n, "jobs": jobs, "jobs_per_s": v} for n, v in points.items()]
+
+
+def fair_round(
+    mode: str, alone: list[float], flood: list[float], jobs_per_s: float
+) -> dict[str, Any]:
+    """One stack's round of the fairness phase, as ``bench.fair`` writes it (the parts the
+    chart reads)."""
+    return {
+        "mode": mode,
+        "worker_slots": 32,
+        "throughput": {"jobs_per_s": jobs_per_s},
+        "idle_first_step": {"seen_ms_samples": alone},
+        "flood": {"heavy_jobs": 3000, "light_jobs": len(flood), "seen_ms_samples": flood},
+    }
 
 
 def results() -> dict[str, Any]:
@@ -53,6 +70,12 @@ def results() -> dict[str, Any]:
             },
             "celery": {"label": "", "skipped": "celery: not installed", "idle_latency": []},
         },
+        "fair": [
+            fair_round("fair", [3.0, 4.0, 5.0], [6.0, 7.0, 12.0], 560.0),
+            fair_round("fifo", [3.5, 4.5, 5.5], [9000.0, 12000.0, 15000.0], 500.0),
+            fair_round("fifo", [3.0, 4.0], [10000.0, 14000.0], 520.0),
+            fair_round("fair", [4.0, 6.0], [5.0, 8.0], 540.0),
+        ],
     }
 
 
@@ -94,9 +117,38 @@ def test_subtitle_has_the_date_the_machine_and_the_durable_settings() -> None:
     assert "sync always" in text
 
 
-def test_draw_all_writes_two_small_pngs(tmp_path: Path) -> None:
+def test_fair_series_pool_each_situation_over_the_rounds() -> None:
+    alone, fair, fifo = fair_series(results())
+    assert alone.samples_ms == (3.0, 4.0, 5.0, 4.0, 6.0)  # the fair stack's rounds only
+    assert fair.samples_ms == (6.0, 7.0, 12.0, 5.0, 8.0)
+    assert fifo.samples_ms == (9000.0, 12000.0, 15000.0, 10000.0, 14000.0)
+    assert fair.p99 < fifo.p50
+    assert alone.dashed
+    assert not fair.dashed
+
+
+def test_fair_series_leave_out_a_situation_without_samples() -> None:
+    data = results()
+    for r in data["fair"]:
+        if r["mode"] == "fifo":
+            r["flood"]["seen_ms_samples"] = []
+    assert [s.label for s in fair_series(data)] == [
+        "alone (fair dispatcher)",
+        "while the heavy user's backlog waits: fair dispatcher",
+    ]
+    assert fair_series({"fair": []}) == []
+
+
+def test_common_case_ratio_is_of_the_medians_and_needs_both_stacks() -> None:
+    assert common_case_ratio(results()) == pytest.approx(550.0 / 510.0)
+    data = results()
+    data["fair"] = [r for r in data["fair"] if r["mode"] == "fair"]
+    assert common_case_ratio(data) is None
+
+
+def test_draw_all_writes_small_pngs(tmp_path: Path) -> None:
     drawn = draw_all(results(), tmp_path)
-    assert [p.name for p in drawn] == [CDF_FILE, SWEEP_FILE]
+    assert [p.name for p in drawn] == [CDF_FILE, SWEEP_FILE, FAIR_FILE]
     for path in drawn:
         assert path.read_bytes()[:8] == PNG
         assert path.stat().st_size < 100_000
@@ -107,8 +159,10 @@ def test_a_chart_whose_phase_did_not_run_is_not_drawn(tmp_path: Path) -> None:
     data["runs"]["sweep"] = []
     for peer in data["peers"].values():
         peer["sweep"] = []
+    del data["fair"]
     assert [p.name for p in draw_all(data, tmp_path)] == [CDF_FILE]
     assert not (tmp_path / SWEEP_FILE).exists()
+    assert not (tmp_path / FAIR_FILE).exists()
 
 
 def test_the_cli_redraws_from_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,4 +171,5 @@ def test_the_cli_redraws_from_the_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert main([str(source)]) == 0
     assert (tmp_path / CDF_FILE).read_bytes()[:8] == PNG
     assert (tmp_path / SWEEP_FILE).read_bytes()[:8] == PNG
-    assert SWEEP_FILE in capsys.readouterr().out
+    assert (tmp_path / FAIR_FILE).read_bytes()[:8] == PNG
+    assert FAIR_FILE in capsys.readouterr().out
