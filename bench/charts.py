@@ -373,8 +373,8 @@ def draw_fair(data: Mapping[str, Any], path: Path) -> bool:
     heavy, light = (f"{flood[k]:,}" if k in flood else "?" for k in ("heavy_jobs", "light_jobs"))
     slots = next((r.get("worker_slots") for r in rounds if r.get("worker_slots")), "?")
     ax.set_title(
-        f"A light user's {light} jobs while a heavy user's {heavy} wait for {slots} worker "
-        "slots (further left is faster)\n" + subtitle(data, peers=False),
+        f"A light user's jobs ({light} a round) while a heavy user's {heavy} wait for "
+        f"{slots} worker slots (further left is faster)\n" + subtitle(data, peers=False),
         fontsize=9,
     )
     fig.tight_layout()
