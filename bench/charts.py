@@ -38,11 +38,10 @@ OTHER_COLOUR = "#9467bd"
 FAIR_COLOUR, FIFO_COLOUR = COLOURS[OURS], COLOURS["procrastinate"]
 
 
-@dataclass(frozen=True, slots=True)
-class LatencySeries:
-    """One system's idle latencies, every run's samples pooled."""
+class _Percentiles:
+    """The p50 and p99 of a series' ``samples_ms``."""
 
-    name: str
+    __slots__ = ()
     samples_ms: tuple[float, ...]
 
     @property
@@ -52,6 +51,14 @@ class LatencySeries:
     @property
     def p99(self) -> float:
         return percentile(self.samples_ms, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySeries(_Percentiles):
+    """One system's idle latencies, every run's samples pooled."""
+
+    name: str
+    samples_ms: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,21 +116,13 @@ def sweep_series(data: Mapping[str, Any]) -> list[SweepSeries]:
 
 
 @dataclass(frozen=True, slots=True)
-class FairSeries:
+class FairSeries(_Percentiles):
     """The light user's times to first step in one situation, every round pooled."""
 
     label: str
     colour: str
     dashed: bool
     samples_ms: tuple[float, ...]
-
-    @property
-    def p50(self) -> float:
-        return percentile(self.samples_ms, 50)
-
-    @property
-    def p99(self) -> float:
-        return percentile(self.samples_ms, 99)
 
 
 def _fair_samples(rounds: Sequence[Mapping[str, Any]], mode: str, situation: str) -> list[float]:
@@ -200,6 +199,16 @@ def _figure() -> tuple[Any, Any]:
     return plt.subplots(figsize=(9, 5.6), dpi=100)
 
 
+def _log_ms_axis(ax: Any, subs: tuple[float, ...]) -> None:
+    """A log x-axis of milliseconds, with a tick at each of ``subs`` in every decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
     from PIL import Image
@@ -240,12 +249,7 @@ def draw_cdf(data: Mapping[str, Any], path: Path) -> bool:
             )
     ax.axhline(0.5, color="#999999", linewidth=0.6, linestyle=":")
     ax.axhline(0.99, color="#999999", linewidth=0.6, linestyle=":")
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _log_ms_axis(ax, (1.0, 1.5, 2.0, 3.0, 5.0, 7.0))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("submit -> terminal seen by the client, ms (log scale)")
     ax.set_ylabel("fraction of jobs")
@@ -357,12 +361,7 @@ def draw_fair(data: Mapping[str, Any], path: Path) -> bool:
             fontsize=8,
             color="#444444",
         )
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _log_ms_axis(ax, (1.0, 3.0))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("CreateJob's return -> the job's first STEP_STARTED on its own stream, ms (log)")
     ax.set_ylabel("fraction of the light user's jobs")
