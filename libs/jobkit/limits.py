@@ -46,9 +46,13 @@ async def _lock_user(conn: Conn, scope: str, owner: str) -> None:
 
 
 async def count_creation(conn: Conn, owner: str, limit: int) -> None:
-    """Count one job creation in the current minute; refuse the one over the limit."""
+    """Count one job creation in the current minute; refuse the one over the limit. In a
+    transaction of its own: its commit does not wait for the WAL flush, and neither would
+    the rest of a transaction it ran in."""
     if limit <= 0:
         return
+    if conn.is_in_transaction():
+        raise RuntimeError("count_creation commits on its own, outside any transaction")
     row = await conn.fetchrow(queries.count_creation, owner)
     assert row is not None
     if row["count"] > limit:
