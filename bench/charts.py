@@ -134,10 +134,15 @@ def _fair_samples(rounds: Sequence[Mapping[str, Any]], mode: str, situation: str
     return out
 
 
+def _fair_rounds(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The fairness phase's rounds, each stack's a row (``bench.fair``)."""
+    return [r for r in data.get("fair") or [] if isinstance(r, dict)]
+
+
 def fair_series(data: Mapping[str, Any]) -> list[FairSeries]:
     """The light user alone (fair), under the flood with the fair dispatcher, and under the
     flood with the single queue; those without samples left out."""
-    rounds = [r for r in data.get("fair") or [] if isinstance(r, dict)]
+    rounds = _fair_rounds(data)
     series = [
         FairSeries(
             "alone (fair dispatcher)",
@@ -219,6 +224,37 @@ def _save(fig: Any, path: Path) -> None:
     Image.open(path).convert("RGB").quantize(48, Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
+def _step_cdf(
+    ax: Any, samples: Sequence[float], colour: str, label: str, linestyle: str = "-"
+) -> None:
+    """A distribution as a step CDF (``cdf``)."""
+    xs, ys = cdf(samples)
+    ax.step(xs, ys, where="post", color=colour, linewidth=1.8, linestyle=linestyle, label=label)
+
+
+def _mark(
+    ax: Any,
+    q: float,
+    value: float,
+    colour: str,
+    marker: str,
+    text: str,
+    offset: tuple[int, int],
+    ha: str = "left",
+) -> None:
+    """A percentile on its CDF: a marker at (``value``, ``q``), ``text`` beside it."""
+    ax.plot([value], [q], marker=marker, color=colour, markersize=6, linestyle="none")
+    ax.annotate(
+        text,
+        (value, q),
+        textcoords="offset points",
+        xytext=offset,
+        ha=ha,
+        fontsize=8,
+        color=colour,
+    )
+
+
 def draw_cdf(data: Mapping[str, Any], path: Path) -> bool:
     """The idle-latency CDFs; False (and no file) when no system has samples."""
     series = latency_series(data)
@@ -226,26 +262,23 @@ def draw_cdf(data: Mapping[str, Any], path: Path) -> bool:
         return False
     fig, ax = _figure()
     for s in series:
-        xs, ys = cdf(s.samples_ms)
         colour = _colour(s.name)
-        ax.step(
-            xs,
-            ys,
-            where="post",
-            color=colour,
-            linewidth=1.8,
-            label=f"{_label(data, s.name)}: p50 {s.p50:.1f} ms, p99 {s.p99:.1f} ms "
+        _step_cdf(
+            ax,
+            s.samples_ms,
+            colour,
+            f"{_label(data, s.name)}: p50 {s.p50:.1f} ms, p99 {s.p99:.1f} ms "
             f"({len(s.samples_ms)} jobs)",
         )
         for q, value, marker in ((0.5, s.p50, "o"), (0.99, s.p99, "D")):
-            ax.plot([value], [q], marker=marker, color=colour, markersize=6, linestyle="none")
-            ax.annotate(
+            _mark(
+                ax,
+                q,
+                value,
+                colour,
+                marker,
                 f"p{round(q * 100)} {value:.1f}",
-                (value, q),
-                textcoords="offset points",
-                xytext=(6, -12 if q == 0.5 else 4),
-                fontsize=8,
-                color=colour,
+                (6, -12 if q == 0.5 else 4),
             )
     ax.axhline(0.5, color="#999999", linewidth=0.6, linestyle=":")
     ax.axhline(0.99, color="#999999", linewidth=0.6, linestyle=":")
@@ -312,8 +345,8 @@ def common_case_ratio(data: Mapping[str, Any]) -> float | None:
     """The fair stack's median jobs/s in the common case (one user, nobody flooding) over
     the single queue's; ``None`` unless both ran it."""
     by_mode: dict[str, list[float]] = {}
-    for r in data.get("fair") or []:
-        rate = ((r.get("throughput") or {}) if isinstance(r, dict) else {}).get("jobs_per_s")
+    for r in _fair_rounds(data):
+        rate = (r.get("throughput") or {}).get("jobs_per_s")
         if isinstance(rate, int | float):
             by_mode.setdefault(str(r.get("mode")), []).append(float(rate))
     if not by_mode.get("fair") or not by_mode.get("fifo"):
@@ -328,26 +361,14 @@ def draw_fair(data: Mapping[str, Any], path: Path) -> bool:
         return False
     fig, ax = _figure()
     for s in series:
-        xs, ys = cdf(s.samples_ms)
-        ax.step(
-            xs,
-            ys,
-            where="post",
-            color=s.colour,
-            linewidth=1.8,
+        _step_cdf(
+            ax,
+            s.samples_ms,
+            s.colour,
+            f"{s.label}: p50 {s.p50:,.1f} ms, p99 {s.p99:,.1f} ms ({len(s.samples_ms)} jobs)",
             linestyle="--" if s.dashed else "-",
-            label=f"{s.label}: p50 {s.p50:,.1f} ms, p99 {s.p99:,.1f} ms ({len(s.samples_ms)} jobs)",
         )
-        ax.plot([s.p99], [0.99], marker="D", color=s.colour, markersize=6, linestyle="none")
-        ax.annotate(
-            f"p99 {s.p99:,.0f}",
-            (s.p99, 0.99),
-            textcoords="offset points",
-            xytext=(-8, -12),
-            ha="right",
-            fontsize=8,
-            color=s.colour,
-        )
+        _mark(ax, 0.99, s.p99, s.colour, "D", f"p99 {s.p99:,.0f}", (-8, -12), ha="right")
     ax.axhline(0.99, color="#999999", linewidth=0.6, linestyle=":")
     common = common_case_ratio(data)
     if common is not None:
@@ -367,7 +388,7 @@ def draw_fair(data: Mapping[str, Any], path: Path) -> bool:
     ax.set_ylabel("fraction of the light user's jobs")
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="center", fontsize=8)
-    rounds = [r for r in data.get("fair") or [] if isinstance(r, dict)]
+    rounds = _fair_rounds(data)
     flood = next((r.get("flood") or {} for r in rounds if r.get("flood")), {})
     heavy, light = (f"{flood[k]:,}" if k in flood else "?" for k in ("heavy_jobs", "light_jobs"))
     slots = next((r.get("worker_slots") for r in rounds if r.get("worker_slots")), "?")
