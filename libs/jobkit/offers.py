@@ -72,7 +72,7 @@ class StepOffers:
     async def offer(self, message: OutboxMessage) -> bool:
         """Offer the attempt; whether a worker took it (else it is the caller's to publish)."""
         headers = message_headers(message.msg_id, message.trace_context)
-        headers[bus.OFFER_DEADLINE_HEADER] = str(int((time.time() + self._timeout_s) * 1000))
+        headers[bus.OFFER_DEADLINE_HEADER] = bus.until_header(self._timeout_s)
         express = message.subject.startswith(bus.EXPRESS_SUBJECT_PREFIX)
         if express:
             headers[bus.LANE_HEADER] = bus.EXPRESS_LANE
@@ -98,5 +98,5 @@ def offered_express(headers: dict[str, str] | None) -> bool:
 
 def offer_expired(headers: dict[str, str] | None) -> bool:
     """Whether an offer arrived after its offerer stopped waiting (it went to JetStream)."""
-    deadline = (headers or {}).get(bus.OFFER_DEADLINE_HEADER)
-    return deadline is None or time.time() * 1000 > int(deadline)
+    left = bus.seconds_left(headers, bus.OFFER_DEADLINE_HEADER)
+    return left is None or left < 0

@@ -806,8 +806,8 @@ class Worker:
                         span.set_attribute("report", report.WhichOneof("outcome") or "")
                     headers = delivery.result_headers()
                     if report.take_next:
-                        answer_by = int((time.time() + self._result_timeout_s) * 1000)
-                        headers = {**(headers or {}), bus.ANSWER_BY_HEADER: str(answer_by)}
+                        answer_by = bus.until_header(self._result_timeout_s)
+                        headers = {**(headers or {}), bus.ANSWER_BY_HEADER: answer_by}
                     answer = await self._nc.request(
                         subject, data, timeout=self._result_timeout_s, headers=headers
                     )

@@ -4,7 +4,6 @@ domain's values. Only the consumer calls it; the domain never sees a proto.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from google.protobuf.message import DecodeError
@@ -185,8 +184,8 @@ ANSWER_MARGIN_S = 1.0
 def answer_awaited(headers: dict[str, str] | None) -> bool:
     """Whether the worker that sent a result will still be waiting for the answer well
     after it is sent (``bus.ANSWER_BY_HEADER``); not when it cannot tell."""
-    answer_by = (headers or {}).get(bus.ANSWER_BY_HEADER, "")
-    return answer_by.isdigit() and (time.time() + ANSWER_MARGIN_S) * 1000 < int(answer_by)
+    left = bus.seconds_left(headers, bus.ANSWER_BY_HEADER)
+    return left is not None and left > ANSWER_MARGIN_S
 
 
 def cancel_notice(report: StepReport) -> OutboxMessage:
