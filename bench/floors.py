@@ -10,7 +10,11 @@ Postgres and NATS the services use: the floors our throughput is compared with.
 - The transports a job's hops take, end to end between processes: a gRPC unary call (a
   CreateJob's) from the harness to a server that answers at once, 64 in flight; a core
   NATS request (a step result's) to a responder that answers at once, 32 in flight
-  (``bench.floor_servers``).
+  (``bench.floor_servers``); and each of them one at a time, for the latency of one
+  round trip between two processes on this machine.
+
+``idle_path_floor`` adds up the least one idle job's path can take from those one at a
+time: the round trips and durable commits it cannot do without, each at its floor.
 
 Each floor also says what it cost the machine an operation: the CPU of every process
 involved (the harness, the server, and for NATS requests nats-server too), which is the
@@ -266,6 +270,47 @@ async def nats_requests(
     finally:
         await nc.close()
     return window.result()
+
+
+#: One idle three-step job's path, submit -> terminal event at its client, as the round
+#: trips and commits it is made of (``bench.report`` prints it against the idle p50). A
+#: one-way message counts half a round trip.
+#:
+#: - gRPC: CreateJob's request in, and the terminal event out on the WatchJob stream.
+#: - Postgres: the job's creation (durable before anything runs: no job is lost) and each
+#:   step's checkpoint (a durable checkpoint per step), one commit each.
+#: - core NATS: the first step offered to the idle worker, each step's result to the
+#:   orchestrator, the answers that hand it steps 2 and 3, the terminal event to the
+#:   notifier: seven one-way messages.
+IDLE_PATH_GRPC_ROUND_TRIPS = 1.0
+IDLE_PATH_COMMITS = 4
+IDLE_PATH_NATS_ROUND_TRIPS = 3.5
+
+
+@dataclass(frozen=True, slots=True)
+class PathFloor:
+    """The least one idle job's path can take on this machine, and what it is made of."""
+
+    grpc_ms: float
+    commits_ms: float
+    nats_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.grpc_ms + self.commits_ms + self.nats_ms
+
+    def one_way_hops(self) -> int:
+        """Messages between processes on the path: the commits' are within a hop."""
+        return round(2 * (IDLE_PATH_GRPC_ROUND_TRIPS + IDLE_PATH_NATS_ROUND_TRIPS))
+
+
+def idle_path_floor(grpc_rtt_ms: float, commit_ms: float, nats_rtt_ms: float) -> PathFloor:
+    """``IDLE_PATH_*`` at the floors measured one at a time (p50 of each)."""
+    return PathFloor(
+        grpc_ms=IDLE_PATH_GRPC_ROUND_TRIPS * grpc_rtt_ms,
+        commits_ms=IDLE_PATH_COMMITS * commit_ms,
+        nats_ms=IDLE_PATH_NATS_ROUND_TRIPS * nats_rtt_ms,
+    )
 
 
 class _Window:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import floors
 from .artifacts import lines as artifact_lines
 from .bulk import lines as bulk_lines
 from .fair import lines as fair_lines
@@ -384,6 +385,22 @@ def rows(results: Results) -> list[Row]:
             None,
             "floor transports",
         ),
+        Row(
+            "floor: gRPC unary call, 1 in flight, p50 (ms)",
+            spread(results.grpc_one, lambda f: f.p50_ms),
+            "ms",
+            2,
+            None,
+            "floor transports",
+        ),
+        Row(
+            "floor: NATS request, 1 in flight, p50 (ms)",
+            spread(results.nats_one, lambda f: f.p50_ms),
+            "ms",
+            2,
+            None,
+            "floor transports",
+        ),
         # Each throughput run divided by the median floor: the spread is our runs' spread.
         Row(
             "ratio: jobs/s / Postgres commits/s",
@@ -680,7 +697,9 @@ def render(results: Results) -> str:
         (f"JetStream acked publish, {JS_IN_FLIGHT} in flight", results.js_floor),
         ("JetStream acked publish, 1 in flight", results.js_one),
         (f"gRPC unary call, {GRPC_IN_FLIGHT} in flight", results.grpc_floor),
+        ("gRPC unary call, 1 in flight", results.grpc_one),
         (f"NATS core request, {NATS_IN_FLIGHT} in flight", results.nats_floor),
+        ("NATS core request, 1 in flight", results.nats_one),
     ):
         if not floor_runs:
             continue
@@ -702,6 +721,7 @@ def render(results: Results) -> str:
     lines += table(
         ["floor", "per s", "p50 ms", "p99 ms", "harness CPU %", "CPU ms an op"], body, "<>>>>>"
     )
+    lines += idle_path_lines(results)
 
     # Profiles.
     for prof in results.profiles:
@@ -748,6 +768,49 @@ def render(results: Results) -> str:
     phases = ", ".join(f"{k} {v:.0f}s" for k, v in results.phase_seconds.items())
     lines += ["", f"phase durations: {phases}"]
     return "\n".join(lines)
+
+
+def idle_path(results: Results) -> floors.PathFloor | None:
+    """One idle job's path at the floors measured one at a time (their medians)."""
+    if not (results.grpc_one and results.pg_one and results.nats_one):
+        return None
+    return floors.idle_path_floor(
+        _median([f.p50_ms for f in results.grpc_one]),
+        _median([f.p50_ms for f in results.pg_one]),
+        _median([f.p50_ms for f in results.nats_one]),
+    )
+
+
+def idle_path_lines(results: Results) -> list[str]:
+    """The idle p50 against the least its path can take: what is left is the services'."""
+    path = idle_path(results)
+    if path is None:
+        return []
+    lines = [
+        "",
+        f"one idle job's path at its floors (one at a time, p50): "
+        f"{floors.IDLE_PATH_GRPC_ROUND_TRIPS:g} gRPC round trip {path.grpc_ms:.2f} + "
+        f"{floors.IDLE_PATH_COMMITS} Postgres commits {path.commits_ms:.2f} + "
+        f"{floors.IDLE_PATH_NATS_ROUND_TRIPS:g} NATS round trips {path.nats_ms:.2f} = "
+        f"{path.total_ms:.2f} ms",
+    ]
+    if results.idle:
+        idle_p50 = spread(results.idle, lambda r: r.p(50)).median
+        beyond = idle_p50 - path.total_ms
+        hops = path.one_way_hops()
+        lines.append(
+            f"  idle p50 {idle_p50:.1f} ms: {beyond:.1f} ms beyond the floors, "
+            f"{beyond / hops:.2f} ms for each of the path's {hops} messages between "
+            "processes (the services' own work on each, and the machine waking them)"
+        )
+    for peer in results.peers:
+        if peer.idle and not peer.skipped:
+            theirs = spread(peer.idle, lambda r: r.p(50)).median
+            lines.append(
+                f"  the floors alone are {path.total_ms / theirs:.2f} of {peer.name}'s "
+                f"idle p50 ({theirs:.1f} ms)"
+            )
+    return lines
 
 
 def _cell(s: Spread, digits: int) -> str:
@@ -980,6 +1043,8 @@ def to_json(results: Results) -> dict[str, object]:
             "floor_jetstream_one": [_floor(f) for f in results.js_one],
             "floor_grpc_call": [_floor(f) for f in results.grpc_floor],
             "floor_nats_request": [_floor(f) for f in results.nats_floor],
+            "floor_grpc_call_one": [_floor(f) for f in results.grpc_one],
+            "floor_nats_request_one": [_floor(f) for f in results.nats_one],
         },
         "peers": {
             p.name: {

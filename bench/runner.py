@@ -205,7 +205,9 @@ class Results:
     js_floor: list[floors.FloorRun] = field(default_factory=list)
     js_one: list[floors.FloorRun] = field(default_factory=list)
     grpc_floor: list[floors.FloorRun] = field(default_factory=list)
+    grpc_one: list[floors.FloorRun] = field(default_factory=list)
     nats_floor: list[floors.FloorRun] = field(default_factory=list)
+    nats_one: list[floors.FloorRun] = field(default_factory=list)
     throughput: list[ThroughputRun] = field(default_factory=list)
     sweep: list[SweepPoint] = field(default_factory=list)
     idle: list[LatencyRun] = field(default_factory=list)
@@ -589,13 +591,30 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                     partial(floors.nats_requests, nats_url, NATS_IN_FLIGHT, config.floor_s),
                     nats_server,
                 )
+                port = free_port()
+                one_call = await transport_floor(
+                    r,
+                    "grpc",
+                    str(port),
+                    partial(floors.grpc_calls, port, 1, config.floor_s / 2),
+                )
+                one_request = await transport_floor(
+                    r,
+                    "nats",
+                    nats_url,
+                    partial(floors.nats_requests, nats_url, 1, config.floor_s / 2),
+                    nats_server,
+                )
                 results.grpc_floor.append(call)
+                results.grpc_one.append(one_call)
                 results.nats_floor.append(request)
+                results.nats_one.append(one_request)
                 say(
                     f"floor {r}/{config.runs}: gRPC unary calls {call.per_s:,.0f}/s with "
-                    f"{GRPC_IN_FLIGHT} in flight, {call.cpu_ms:.3f} CPU-ms a call; NATS "
-                    f"requests {request.per_s:,.0f}/s with {NATS_IN_FLIGHT} in flight, "
-                    f"{request.cpu_ms:.3f} CPU-ms a request"
+                    f"{GRPC_IN_FLIGHT} in flight, {call.cpu_ms:.3f} CPU-ms a call, one at a "
+                    f"time {one_call.p50_ms:.2f} ms p50; NATS requests {request.per_s:,.0f}/s "
+                    f"with {NATS_IN_FLIGHT} in flight, {request.cpu_ms:.3f} CPU-ms a request, "
+                    f"one at a time {one_request.p50_ms:.2f} ms p50"
                 )
         finally:
             await floors.drop_postgres(pg_url)
