@@ -255,31 +255,36 @@ def _mark(
     )
 
 
+def cdf_x_range(series: Sequence[LatencySeries]) -> tuple[float, float]:
+    """The idle CDFs' x range: every system's fastest job to twice the slowest p99, so that
+    one job stalled for seconds does not squeeze every curve into a corner (the legend
+    says how many lie past the axis)."""
+    fastest = min(min(s.samples_ms) for s in series)
+    return 0.9 * fastest, 2.0 * max(s.p99 for s in series)
+
+
 def draw_cdf(data: Mapping[str, Any], path: Path) -> bool:
     """The idle-latency CDFs; False (and no file) when no system has samples."""
     series = latency_series(data)
     if not series:
         return False
     fig, ax = _figure()
-    for s in series:
+    low, high = cdf_x_range(series)
+    for i, s in enumerate(series):
         colour = _colour(s.name)
+        beyond = sum(1 for x in s.samples_ms if x > high)
         _step_cdf(
             ax,
             s.samples_ms,
             colour,
             f"{_label(data, s.name)}: p50 {s.p50:.1f} ms, p99 {s.p99:.1f} ms "
-            f"({len(s.samples_ms)} jobs)",
+            f"({len(s.samples_ms)} jobs"
+            + (f"; {beyond} past the axis, up to {max(s.samples_ms):,.0f} ms)" if beyond else ")"),
         )
         for q, value, marker in ((0.5, s.p50, "o"), (0.99, s.p99, "D")):
-            _mark(
-                ax,
-                q,
-                value,
-                colour,
-                marker,
-                f"p{round(q * 100)} {value:.1f}",
-                (6, -12 if q == 0.5 else 4),
-            )
+            # One line lower for each system, so that close percentiles do not overprint.
+            _mark(ax, q, value, colour, marker, f"p{round(q * 100)} {value:.1f}", (6, -12 - 10 * i))
+    ax.set_xlim(low, high)
     ax.axhline(0.5, color="#999999", linewidth=0.6, linestyle=":")
     ax.axhline(0.99, color="#999999", linewidth=0.6, linestyle=":")
     _log_ms_axis(ax, (1.0, 1.5, 2.0, 3.0, 5.0, 7.0))

@@ -14,7 +14,9 @@ from bench.charts import (
     CDF_FILE,
     FAIR_FILE,
     SWEEP_FILE,
+    LatencySeries,
     cdf,
+    cdf_x_range,
     common_case_ratio,
     draw_all,
     fair_series,
@@ -97,6 +99,16 @@ def test_latency_series_pool_every_run_and_skip_peers_that_did_not_run() -> None
         assert ys[0] == 0.0
         assert ys[-1] == 1.0
         assert xs[0] <= s.p50 <= s.p99 <= xs[-1]
+
+
+def test_one_stalled_job_does_not_set_the_cdfs_range() -> None:
+    ours = LatencySeries("ours", tuple(10.0 + i / 100 for i in range(100)))
+    theirs = LatencySeries("peer", (*(12.0 + i / 100 for i in range(199)), 5000.0))
+    low, high = cdf_x_range([ours, theirs])
+    assert low == pytest.approx(9.0)
+    # Twice the slower p99 (the peer's, about 14), nowhere near its one stall.
+    assert 2 * theirs.p99 == pytest.approx(high)
+    assert 25 < high < 40
 
 
 def test_sweep_series_take_the_median_per_point_in_order() -> None:
