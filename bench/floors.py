@@ -285,6 +285,8 @@ async def nats_requests(
 IDLE_PATH_GRPC_ROUND_TRIPS = 1.0
 IDLE_PATH_COMMITS = 4
 IDLE_PATH_NATS_ROUND_TRIPS = 3.5
+#: Messages between processes on that path (a commit is within a hop): nine.
+IDLE_PATH_MESSAGES = round(2 * (IDLE_PATH_GRPC_ROUND_TRIPS + IDLE_PATH_NATS_ROUND_TRIPS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,10 +300,6 @@ class PathFloor:
     @property
     def total_ms(self) -> float:
         return self.grpc_ms + self.commits_ms + self.nats_ms
-
-    def one_way_hops(self) -> int:
-        """Messages between processes on the path: the commits' are within a hop."""
-        return round(2 * (IDLE_PATH_GRPC_ROUND_TRIPS + IDLE_PATH_NATS_ROUND_TRIPS))
 
 
 def idle_path_floor(grpc_rtt_ms: float, commit_ms: float, nats_rtt_ms: float) -> PathFloor:

@@ -797,7 +797,7 @@ def idle_path_lines(results: Results) -> list[str]:
     if results.idle:
         idle_p50 = spread(results.idle, lambda r: r.p(50)).median
         beyond = idle_p50 - path.total_ms
-        hops = path.one_way_hops()
+        hops = floors.IDLE_PATH_MESSAGES
         lines.append(
             f"  idle p50 {idle_p50:.1f} ms: {beyond:.1f} ms beyond the floors, "
             f"{beyond / hops:.2f} ms for each of the path's {hops} messages between "

