@@ -504,20 +504,24 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
     async def guarded(name: str, run: int, body: Callable[[], Awaitable[T]]) -> T:
         return await _guarded(config, results, cpu, say, name, run, body)
 
-    async def transport_floor(
+    async def transport_floors(
         run: int,
         kind: str,
         where: str,
-        measure: Callable[[list[Watched]], Awaitable[floors.FloorRun]],
+        measures: Sequence[Callable[[list[Watched]], Awaitable[floors.FloorRun]]],
         also: Sequence[Watched] = (),
-    ) -> floors.FloorRun:
-        """A transport floor against its own floor server, which is watched like the
-        stack's processes while it runs (its CPU is the floor's, not another's): the
-        floor counts it and ``also`` (nats-server) in the CPU an operation."""
+    ) -> list[floors.FloorRun]:
+        """Transport floors, one after another, against one floor server of their own,
+        which is watched like the stack's processes while they run (its CPU is the
+        floors', not another's): each counts it and ``also`` (nats-server) in the CPU an
+        operation."""
         async with floors.floor_server(kind, where) as server:
             cpu.watched.append(server)
             try:
-                return await guarded("floor transports", run, lambda: measure([server, *also]))
+                return [
+                    await guarded("floor transports", run, partial(measure, [server, *also]))
+                    for measure in measures
+                ]
             finally:
                 cpu.watched.remove(server)
 
@@ -578,31 +582,23 @@ async def _phases(config: Config, harness: Harness, results: Results, say: Progr
                     f" one at a time: {one.p50_ms:.2f} ms p50"
                 )
                 port = free_port()
-                call = await transport_floor(
+                call, one_call = await transport_floors(
                     r,
                     "grpc",
                     str(port),
-                    partial(floors.grpc_calls, port, GRPC_IN_FLIGHT, config.floor_s),
+                    [
+                        partial(floors.grpc_calls, port, GRPC_IN_FLIGHT, config.floor_s),
+                        partial(floors.grpc_calls, port, 1, config.floor_s / 2),
+                    ],
                 )
-                request = await transport_floor(
+                request, one_request = await transport_floors(
                     r,
                     "nats",
                     nats_url,
-                    partial(floors.nats_requests, nats_url, NATS_IN_FLIGHT, config.floor_s),
-                    nats_server,
-                )
-                port = free_port()
-                one_call = await transport_floor(
-                    r,
-                    "grpc",
-                    str(port),
-                    partial(floors.grpc_calls, port, 1, config.floor_s / 2),
-                )
-                one_request = await transport_floor(
-                    r,
-                    "nats",
-                    nats_url,
-                    partial(floors.nats_requests, nats_url, 1, config.floor_s / 2),
+                    [
+                        partial(floors.nats_requests, nats_url, NATS_IN_FLIGHT, config.floor_s),
+                        partial(floors.nats_requests, nats_url, 1, config.floor_s / 2),
+                    ],
                     nats_server,
                 )
                 results.grpc_floor.append(call)
