@@ -60,8 +60,12 @@ INPUT_SCHEMA = obj(
                     "description": "budget (hostels, street food, free sights), comfort "
                     "(mid-range hotels and restaurants) or luxury.",
                 },
-                "budget": obj(
-                    {
+                # A plain number (the seed apps' ``budget: 5000``) is an amount in euros.
+                "budget": {
+                    "type": ["number", "object"],
+                    "minimum": 1,
+                    "maximum": 10_000_000,
+                    "properties": {
                         "amount": number(
                             1, 10_000_000, description="The whole trip, per traveller."
                         ),
@@ -71,10 +75,10 @@ INPUT_SCHEMA = obj(
                             "description": "ISO 4217 code.",
                         },
                     },
-                    required=("amount", "currency"),
-                    description="What the trip may cost in all, e.g. "
-                    '{"amount": 1500, "currency": "EUR"}.',
-                ),
+                    "required": ["amount", "currency"],
+                    "description": "What the trip may cost in all, per traveller: "
+                    '{"amount": 1500, "currency": "EUR"}, or a number of euros.',
+                },
                 "interests": {
                     "type": "array",
                     "maxItems": 8,
@@ -115,8 +119,8 @@ SPEC = JobTypeSpec(
         "category and by day, scaled to fit your budget if you give one. Input: "
         '{"destination": "Barcelona, Spain", "dates": {"start": "2026-05-04", '
         '"end": "2026-05-10"} or {"duration": 5}, "preferences": {"style": "budget" | '
-        '"comfort" | "luxury", "budget": {"amount": 1500, "currency": "EUR"} (optional), '
-        '"interests": ["food", "architecture"] (optional)}}.'
+        '"comfort" | "luxury", "budget": {"amount": 1500, "currency": "EUR"} or 1500 '
+        '(euros; optional), "interests": ["food", "architecture"] (optional)}}.'
     ),
     steps=(
         StepSpec(

@@ -176,15 +176,26 @@ def _plan_days(provider: ChatProvider) -> Handler:
     return handler
 
 
+def stated_budget(preferences: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The input's budget as a currency and an amount in its minor units (none stated:
+    euros, no amount); a bare number is euros."""
+    stated = preferences.get("budget")
+    if stated is None:
+        return "EUR", None
+    if isinstance(stated, Mapping):
+        return str(stated["currency"]), to_minor(stated["amount"])
+    return "EUR", to_minor(stated)
+
+
 async def _balance_budget(ctx: StepContext) -> dict[str, Any]:
     research = ctx.checkpoint(RESEARCH_DESTINATION)
-    stated = ctx.input["preferences"].get("budget")
+    currency, amount = stated_budget(ctx.input["preferences"])
     budget = plan_budget(
         str(research["style"]),
         len(research["days"]),
         str(research["destination"]),
-        str(stated["currency"]) if stated else "EUR",
-        to_minor(stated["amount"]) if stated else None,
+        currency,
+        amount,
     )
     return {"budget": budget.to_dict()}
 

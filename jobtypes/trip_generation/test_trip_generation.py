@@ -61,6 +61,21 @@ def test_the_schema_checks_shapes_and_the_spec_checks_the_dates() -> None:
     ]
 
 
+def test_a_budget_may_be_a_plain_number_of_euros_as_the_seed_apps_send_it() -> None:
+    seed = {
+        "destination": "Barcelona",
+        "dates": {"start": "2025-06-01", "end": "2025-06-07"},
+        "preferences": {"style": "luxury", "budget": 5000},
+    }
+    assert pairs(seed) == []
+    assert steps.stated_budget(seed["preferences"]) == ("EUR", 500_000)
+    assert steps.stated_budget({"budget": {"amount": 12.5, "currency": "USD"}}) == ("USD", 1250)
+    assert steps.stated_budget({"style": "budget"}) == ("EUR", None)
+    for budget, why in [(0, "must be at least 1"), ("5000", "must be a number or an object")]:
+        preferences = {"style": "luxury", "budget": budget}
+        assert pairs({**seed, "preferences": preferences}) == [("input.preferences.budget", why)]
+
+
 async def test_the_local_pipeline_plans_every_day_and_balances_the_budget() -> None:
     run = await run_steps("trip_generation", INPUT)
     result = run.result
@@ -122,6 +137,9 @@ async def test_the_local_pipeline_plans_every_day_and_balances_the_budget() -> N
          "Even at the cheapest (hostels, street food, free sights) it comes to about 193.53 "
          "USD: 93.53 USD more than your 100.00 USD."),
         ({"style": "budget", "budget": {"amount": 5000, "currency": "EUR"}}, "within",
+         "In budget style it comes to about 179.20 EUR, within your 5,000.00 EUR: 4,820.80 "
+         "EUR is left for the unexpected."),
+        ({"style": "budget", "budget": 5000}, "within",
          "In budget style it comes to about 179.20 EUR, within your 5,000.00 EUR: 4,820.80 "
          "EUR is left for the unexpected."),
     ],
