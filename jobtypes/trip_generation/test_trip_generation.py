@@ -62,7 +62,7 @@ def test_the_schema_checks_shapes_and_the_spec_checks_the_dates() -> None:
 
 
 def test_a_budget_may_be_a_plain_number_of_euros_as_the_seed_apps_send_it() -> None:
-    seed = {
+    seed: dict[str, Any] = {
         "destination": "Barcelona",
         "dates": {"start": "2025-06-01", "end": "2025-06-07"},
         "preferences": {"style": "luxury", "budget": 5000},
