@@ -1,8 +1,8 @@
 """``cv_tailoring``: a résumé tailored to a job posting, with a cover letter and a preview.
 
 The CV and the cover letter are written at the same time (each needs only the posting's
-analysis); with ``input.review: true`` the tailored CV waits for its owner to approve or
-edit it before the preview is rendered from it.
+analysis); with ``input.review: true`` the CV's step, once the CV is drafted, waits for its
+owner to approve or edit it, and the preview is rendered from the CV as approved.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ DESCRIPTION = (
     "rewritten CV, a cover letter and a Markdown preview. Input: "
     '{"resume": {"name", "skills", "experience", ...}, '
     '"job_posting": {"title", "company", "description", "requirements"}, '
-    '"review": false}. With "review": true the job waits (WAITING_INPUT) after the CV is '
-    'tailored, for SubmitInput on step review_cv: {"approved": true} or '
-    '{"tailored_cv": {...the CV as edited...}}.'
+    '"review": false}. With "review": true the job waits (WAITING_INPUT) once the CV is '
+    'tailored, for SubmitInput on step tailor_cv: {"approved": true} or '
+    '{"tailored_cv": {...only the members edited...}}.'
 )
 
 INPUT_SCHEMA = obj(
@@ -41,8 +41,8 @@ INPUT_SCHEMA = obj(
     required=("resume", "job_posting"),
 )
 
-#: What the review step accepts: an approval, or the CV as its owner edited it: whole, or
-#: only the members changed (each replaces the draft's).
+#: What the review accepts: an approval, or the CV as its owner edited it: whole, or only
+#: the members changed (applied to the draft as a JSON Merge Patch: ``inputs.answered``).
 REVIEW_ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -74,20 +74,15 @@ V1 = JobTypeSpec(
     done_phase="Preview ready!",
 )
 
-SPEC = JobTypeSpec(
+#: Version 2: the CV and the letter in parallel, then a step of its own for the review.
+V2 = JobTypeSpec(
     name="cv_tailoring",
     description=DESCRIPTION,
     steps=(
         _LOAD,
         _ANALYZE,
-        # Both need only the analysis: they run in parallel, each with its share of the
-        # bar ("Generating tailored CV and cover letter...").
         StepSpec(
-            TAILOR_CV,
-            "Generating tailored CV...",
-            40,
-            timeout_s=300,
-            after=(ANALYZE_POSTING,),
+            TAILOR_CV, "Generating tailored CV...", 40, timeout_s=300, after=(ANALYZE_POSTING,)
         ),
         StepSpec(
             WRITE_COVER_LETTER,
@@ -96,7 +91,6 @@ SPEC = JobTypeSpec(
             timeout_s=300,
             after=(ANALYZE_POSTING,),
         ),
-        # Instant unless the input asks for a review: then it waits for the owner.
         StepSpec(
             REVIEW_CV,
             "Checking the tailored CV...",
@@ -116,5 +110,43 @@ SPEC = JobTypeSpec(
     input_schema=INPUT_SCHEMA,
     done_phase="Preview ready!",
     version=2,
-    previous=(V1,),
+)
+
+#: The seed's five steps and marks (10, 25, 50, 75, 95 %); the CV and the letter each
+#: need only the analysis, so they run in parallel ("Generating tailored CV and cover
+#: letter..."), and the preview waits for both. The review, when asked for, is the CV
+#: step's own wait: no step of its own, so every version's steps read as the seed's.
+SPEC = JobTypeSpec(
+    name="cv_tailoring",
+    description=DESCRIPTION,
+    steps=(
+        _LOAD,
+        _ANALYZE,
+        StepSpec(
+            TAILOR_CV,
+            "Generating tailored CV...",
+            50,
+            timeout_s=300,
+            after=(ANALYZE_POSTING,),
+            waiting_phase="Waiting for your review of the tailored CV...",
+        ),
+        StepSpec(
+            WRITE_COVER_LETTER,
+            "Generating cover letter...",
+            75,
+            timeout_s=300,
+            after=(ANALYZE_POSTING,),
+        ),
+        StepSpec(
+            RENDER_PREVIEW,
+            "Rendering preview...",
+            95,
+            timeout_s=60,
+            after=(TAILOR_CV, WRITE_COVER_LETTER),
+        ),
+    ),
+    input_schema=INPUT_SCHEMA,
+    done_phase="Preview ready!",
+    version=3,
+    previous=(V1, V2),
 )

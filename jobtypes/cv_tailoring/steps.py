@@ -8,7 +8,7 @@ inputs and produces the same output.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from jobtypes.cv_tailoring.prompts import ModelCvWriter
 from jobtypes.cv_tailoring.spec import (
@@ -18,6 +18,7 @@ from jobtypes.cv_tailoring.spec import (
     REVIEW_ANSWER_SCHEMA,
     REVIEW_CV,
     TAILOR_CV,
+    V2,
     WRITE_COVER_LETTER,
 )
 from resume import (
@@ -55,6 +56,11 @@ def _writer_failed(error: WriterOutputError) -> RetryableStepError:
 
 def _tailor(provider: ChatProvider) -> Handler:
     async def handler(ctx: StepContext) -> dict[str, Any]:
+        reviewed = ctx.input.get("review") and ctx.type_version > V2.version
+        if reviewed and ctx.cursor is not None:
+            # A wait again (the job was cancelled or the wait ran out, then retried):
+            # the same draft, not a CV written anew.
+            _ask_for_review(ctx, dict(ctx.cursor))
         analysis, match = _analysis(ctx)
         # Contact details from the input reach a model only as placeholders.
         writer = ModelCvWriter(Prose.for_step(provider, ctx))
@@ -62,7 +68,13 @@ def _tailor(provider: ChatProvider) -> Handler:
             cv = await tailor_cv(profile_of(ctx, LOAD_PROFILE), analysis, match, writer)
         except WriterOutputError as error:
             raise _writer_failed(error) from None
-        return {"tailored_cv": cv.to_dict()}
+        tailored = {"tailored_cv": cv.to_dict()}
+        if reviewed:
+            # The draft is what the owner approves or edits: the answer, applied to it,
+            # becomes this step's checkpoint (version 2 has a step of its own for it).
+            await ctx.save_cursor(tailored)
+            _ask_for_review(ctx, tailored)
+        return tailored
 
     return handler
 
@@ -89,22 +101,24 @@ REVIEW_PROMPT = (
 )
 
 
-async def _review_cv(ctx: StepContext) -> dict[str, Any]:
-    """With ``review``, ask the owner to approve or edit the tailored CV (the answer is
-    this step's checkpoint); without, approve it at once."""
-    if not ctx.input.get("review"):
-        return {"approved": True}
-    draft = ctx.checkpoint(TAILOR_CV)["tailored_cv"]
+def _ask_for_review(ctx: StepContext, draft: dict[str, Any]) -> NoReturn:
     ctx.request_input(
-        REVIEW_PROMPT,
-        {**REVIEW_ANSWER_SCHEMA, "default": {"approved": True}},
-        draft={"tailored_cv": draft},
+        REVIEW_PROMPT, {**REVIEW_ANSWER_SCHEMA, "default": {"approved": True}}, draft=draft
     )
 
 
+async def _review_cv(ctx: StepContext) -> dict[str, Any]:
+    """Version 2's review step: with ``review``, ask the owner to approve or edit the
+    tailored CV; without, approve it at once."""
+    if not ctx.input.get("review"):
+        return {"approved": True}
+    _ask_for_review(ctx, {"tailored_cv": ctx.checkpoint(TAILOR_CV)["tailored_cv"]})
+
+
 def _final_cv(ctx: StepContext) -> TailoredCv:
-    """The CV as tailored, with what its owner edited in review over it (each member given
-    replaces the draft's; a job of version 1 had no review step)."""
+    """The CV as tailored and, if its owner edited it in review, as edited: in version 3
+    the CV step's checkpoint is the draft with the answer applied; in version 2 the review
+    step's own (each member given replaces the draft's; version 1 had no review)."""
     draft = ctx.checkpoint(TAILOR_CV)["tailored_cv"]
     edited = (ctx.checkpoints.get(REVIEW_CV) or {}).get("tailored_cv") or {}
     return TailoredCv.from_dict({**draft, **edited})

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from jobkit import bus, inputs, standing
 from jobkit.catalog import Catalog, JobTypeSpec
 from jobkit.errors import FailedPrecondition, InvalidArgument
@@ -212,13 +214,13 @@ def answer(
     spec: JobTypeSpec,
     step_name: str,
     document: Mapping[str, Any],
-    output: bytes,
     now: datetime,
 ) -> JobChange:
-    """SubmitInput: the answer ``document`` (serialized: ``output``) to step
-    ``step_name``'s request for input becomes the step's checkpoint, and the job is
-    submitted again for the orchestrator to start what the answer made ready. Refused
-    (changing nothing) if the step is not waiting, or the answer breaks its schema."""
+    """SubmitInput: the answer ``document`` to step ``step_name``'s request for input,
+    applied to the request's draft (``inputs.answered``), becomes the step's checkpoint,
+    and the job is submitted again for the orchestrator to start what the answer made
+    ready. Refused (changing nothing) if the step is not waiting, or the answer breaks its
+    schema."""
     step = job.step_named(step_name)
     if step is None:
         names = ", ".join(s.name for s in job.steps)
@@ -235,10 +237,12 @@ def answer(
     if violations:
         first = violations[0]
         raise InvalidArgument(f"{first.field} {first.description}", violations)
+    checkpoint = struct_pb2.Struct()
+    checkpoint.update(inputs.answered(step.input_request, document))
     answered = replace(
         step,
         status=StepStatus.SUCCEEDED,
-        output=output,
+        output=checkpoint.SerializeToString(),
         lease_expires_at=None,
         finished_at=now,
         input_request=None,

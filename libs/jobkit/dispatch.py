@@ -32,7 +32,13 @@ def bare_task(
     has them is handed (``codec.handed_answer``). With ``step_tokens`` that cover the job's
     type, it carries a step token valid from ``not_before`` (or now) for the step's timeout
     and a grace."""
-    task = worker_pb2.StepTask(job_id=str(job.id), job_type=job.type, step=step, attempt=attempt)
+    task = worker_pb2.StepTask(
+        job_id=str(job.id),
+        job_type=job.type,
+        step=step,
+        attempt=attempt,
+        type_version=job.type_version,
+    )
     task.timeout.FromMilliseconds(round(timeout_s * 1000))
     if step_tokens is not None and step_tokens.covers(job.type):
         task.step_token = step_tokens.issue(

@@ -2,8 +2,9 @@
 
 A step's handler asks (``StepContext.request_input``); the orchestrator records the request
 on the step, now ``WAITING_INPUT``, and in the job's ``INPUT_REQUIRED`` event; SubmitInput
-checks an answer against the request's schema (``violations``) and commits it as the
-step's checkpoint (``jobkit.control.answer``). Stored as JSON (``jsonb``, readable by an
+checks an answer against the request's schema (``violations``) and commits, as the step's
+checkpoint, the request's draft with the answer applied to it (``answered``; the answer
+alone if it had none) (``jobkit.control.answer``). Stored as JSON (``jsonb``, readable by an
 operator in psql); ``jobkit.convert`` makes the ``jobs.v1.InputRequest`` clients see.
 """
 
@@ -56,6 +57,31 @@ class InputRequest:
             draft=doc.get("draft"),
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
         )
+
+
+def answered(request: InputRequest, answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's checkpoint once ``answer`` is given: the draft with the answer applied
+    as a JSON Merge Patch (RFC 7386), so that ``{"approved": true}`` keeps the draft and
+    adds the approval, and an edit names only the members it changes; without a draft,
+    the answer as it is."""
+    if request.draft is None:
+        return dict(answer)
+    return merge_patch(request.draft, answer)
+
+
+def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386 on JSON objects: each member of ``patch`` replaces ``target``'s, objects
+    merged member by member, a ``null`` taking the member away."""
+    merged = dict(target)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        elif isinstance(value, Mapping):
+            before = merged.get(name)
+            merged[name] = merge_patch(before if isinstance(before, Mapping) else {}, value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def violations(request: InputRequest, answer: Mapping[str, Any]) -> list[FieldViolation]:

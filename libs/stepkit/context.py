@@ -165,6 +165,9 @@ class StepContext:
     #: What the attempt has written through a model so far, piece by piece
     #: (``Prose`` appends; its partial output shows them all).
     written: list[str] = field(default_factory=list)
+    #: The version of its job type's step graph the job runs (``JobTypeSpec.version``),
+    #: for a handler that serves several; 0: not said (a release before it said).
+    type_version: int = 0
 
     def checkpoint(self, step: str) -> Mapping[str, Any]:
         """The output of the job's earlier step ``step``."""

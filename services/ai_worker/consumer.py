@@ -629,6 +629,7 @@ class Worker:
         ctx = StepContext(
             job_id=task.job_id,
             job_type=task.job_type,
+            type_version=task.type_version,
             step=task.step,
             attempt=task.attempt,
             input=struct_to_dict(delivery.input),

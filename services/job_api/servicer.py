@@ -655,7 +655,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         document = _document(request.input)
         if not request.step:
             raise InvalidArgument.on("step", "is required: the step waiting for input")
-        output = request.input.SerializeToString()
 
         def decide(job: JobRecord, now: datetime) -> JobChange:
             if job.owner != caller.subject:
@@ -663,7 +662,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             spec = CATALOG.spec(job.type, job.type_version)
             if spec is None:
                 raise FailedPrecondition(control.version_gone_message(job.type, job.type_version))
-            return control.answer(job, spec, request.step, document, output, now)
+            return control.answer(job, spec, request.step, document, now)
 
         job = await self._transition(caller, request.job_id, decide)
         log.info("input_submitted", job_id=str(job.id), step=request.step)

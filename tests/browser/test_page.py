@@ -116,13 +116,12 @@ async def test_cv_tailoring_runs_to_a_rendered_preview(
     await expect(page.locator("#job-status")).to_have_text("Succeeded")
     await expect(page.locator("#job-phase")).to_have_text("Preview ready!")
     steps = page.locator("#steps > li")
-    # review_cv waits for a person only when the input asks for a review (test_review.py).
+    # tailor_cv waits for a person only when the input asks for a review (test_review.py).
     assert await steps.evaluate_all("items => items.map(i => i.dataset.step)") == [
         "load_profile",
         "analyze_posting",
         "tailor_cv",
         "write_cover_letter",
-        "review_cv",
         "render_preview",
     ]
     assert set(await steps.evaluate_all("items => items.map(i => i.dataset.state)")) == {

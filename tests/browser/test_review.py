@@ -31,7 +31,8 @@ from tests.browser.test_page import (
 
 #: The review waits for a person after the CV is drafted: allow the steps before it.
 WAIT_S = 60.0
-REVIEW_STEP = "review_cv"
+#: The CV's own step asks, once the CV is drafted.
+REVIEW_STEP = "tailor_cv"
 
 
 def review_input() -> dict[str, Any]:
@@ -41,7 +42,7 @@ def review_input() -> dict[str, Any]:
 
 
 async def waiting_for_review(client: JobsClient, job_id: str) -> jobs_pb2.Job:
-    """The job once its review step asks for input (read from its events)."""
+    """The job once its CV step asks for the review (read from its events)."""
     async with aclosing(client.watch(job_id)) as events:
         async for event in events:
             if event.type == jobs_pb2.JOB_EVENT_TYPE_INPUT_REQUIRED:
@@ -56,7 +57,7 @@ async def waiting_for_review(client: JobsClient, job_id: str) -> jobs_pb2.Job:
 
 
 def draft_cv(job: jobs_pb2.Job) -> dict[str, Any]:
-    """The tailored CV the review step proposes."""
+    """The tailored CV the CV step proposes."""
     step = next(s for s in job.steps if s.name == REVIEW_STEP)
     assert step.status == jobs_pb2.STEP_STATUS_WAITING_INPUT
     cv: dict[str, Any] = json_format.MessageToDict(step.input_request.draft)["tailored_cv"]

@@ -31,6 +31,7 @@ import grpc
 from devstack import Stack
 from jobctl.client import JobsClient
 from jobkit.gen.jobs.v1 import jobs_pb2
+from jobtypes import CATALOG
 
 #: Fast failure detection, so a scenario takes seconds: the relations matter, not the
 #: values (heartbeat well inside the lease; JetStream's ack_wait above the heartbeat).
@@ -124,7 +125,7 @@ class Shape:
     job_type: str
     input: Mapping[str, object]
     steps: int
-    #: It waits for a review (``review_cv``) that ``_review`` answers.
+    #: It waits for a review (its ``tailor_cv`` asks) that ``_review`` answers.
     review: bool = False
 
 
@@ -132,8 +133,9 @@ def noop(sleep_ms: int) -> Shape:
     return Shape("noop", {"sleep_ms": sleep_ms}, 3)
 
 
-PARALLEL = Shape("cv_tailoring", _CV_EXAMPLE, 6)
-REVIEWED = Shape("cv_tailoring", {**_CV_EXAMPLE, "review": True}, 6, review=True)
+_CV_STEPS = len(CATALOG["cv_tailoring"].steps)
+PARALLEL = Shape("cv_tailoring", _CV_EXAMPLE, _CV_STEPS)
+REVIEWED = Shape("cv_tailoring", {**_CV_EXAMPLE, "review": True}, _CV_STEPS, review=True)
 
 
 def mixed(sleep_ms: int) -> tuple[Shape, ...]:
@@ -230,7 +232,7 @@ async def _review(
             try:
                 job = await client.get_job(job_id)
                 if job.status == jobs_pb2.JOB_STATUS_WAITING_INPUT:
-                    await client.submit_input(job_id, "review_cv", {"approved": True})
+                    await client.submit_input(job_id, "tailor_cv", {"approved": True})
                     settled.add(job_id)
                 elif job.status in _ENDED:
                     settled.add(job_id)

@@ -119,6 +119,6 @@ def test_the_readme_review_walkthrough_runs_as_written(stack: Stack, tmp_path: P
     assert json.loads(approved)["status"] in ("JOB_STATUS_RUNNING", "JOB_STATUS_SUCCEEDED")
     done = json.loads(job)
     assert done["status"] == "JOB_STATUS_SUCCEEDED"
-    review = {s["name"]: s for s in done["steps"]}["review_cv"]
+    review = {s["name"]: s for s in done["steps"]}["tailor_cv"]
     assert review["status"] == "STEP_STATUS_SUCCEEDED"
     assert "preview_markdown" in done["result"]

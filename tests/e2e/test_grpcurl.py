@@ -91,19 +91,14 @@ def test_grpcurl_walkthrough_creates_and_watches_a_cv_tailoring_job(stack: Stack
     )
     assert [int(e["sequence"]) for e in events] == list(range(1, len(events) + 1))
     started = [e["phase"] for e in events if e["type"] == "JOB_EVENT_TYPE_STEP_STARTED"]
-    # The CV and the cover letter start together (one phase names both); the review that
-    # follows the CV may start while the letter is still being written.
-    assert started[:4] == [
+    # The CV and the cover letter start together (one phase names both), then the preview.
+    assert started == [
         "Loading user profile...",
         "Reading the job posting...",
         "Generating tailored CV...",
         "Generating tailored CV and cover letter...",
+        "Rendering preview...",
     ]
-    assert started[4] in (
-        "Checking the tailored CV...",
-        "Generating cover letter and checking the tailored CV...",
-    )
-    assert started[5:] == ["Rendering preview..."]
     assert events[-1]["type"] == "JOB_EVENT_TYPE_SUCCEEDED"
     assert events[-1]["progress"] == 100
     assert events[-1]["phase"] == "Preview ready!"
@@ -166,11 +161,11 @@ def test_grpcurl_answers_a_review_and_the_job_goes_on(stack: Stack) -> None:
             break
         time.sleep(0.2)
     (waiting,) = [s for s in shown["steps"] if s["status"] == "STEP_STATUS_WAITING_INPUT"]
-    assert waiting["name"] == "review_cv"
+    assert waiting["name"] == "tailor_cv"
     assert "tailored_cv" in waiting["input_request"]["draft"]
 
     def answer(input_doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-        body = {"job_id": job["job_id"], "step": "review_cv", "input": input_doc}
+        body = {"job_id": job["job_id"], "step": "tailor_cv", "input": input_doc}
         return subprocess.run(
             [
                 grpcurl_binary(),
@@ -205,7 +200,7 @@ def test_grpcurl_answers_a_review_and_the_job_goes_on(stack: Stack) -> None:
         )
     )
     (asked,) = [e for e in events if e["type"] == "JOB_EVENT_TYPE_INPUT_REQUIRED"]
-    assert asked["step"] == "review_cv"
+    assert asked["step"] == "tailor_cv"
     assert asked["input_request"]["prompt"].startswith("Check the tailored CV")
     assert events[-1]["type"] == "JOB_EVENT_TYPE_SUCCEEDED"
 

@@ -226,7 +226,6 @@ async def test_job_types_are_discoverable(alice: JobsClient) -> None:
         "analyze_posting",
         "tailor_cv",
         "write_cover_letter",
-        "review_cv",
         "render_preview",
     ]
     assert types["noop"] == ["prepare", "work", "finish"]

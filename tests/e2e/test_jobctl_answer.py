@@ -54,12 +54,12 @@ def test_a_review_is_answered_with_jobctl(stack: Stack, transport: str, tmp_path
     job_id = made.stdout.strip()
     waiting = wait_for(stack, job_id, token, transport, "JOB_STATUS_WAITING_INPUT")
     step = next(s for s in waiting["steps"] if s["status"] == "STEP_STATUS_WAITING_INPUT")
-    assert step["name"] == "review_cv"
+    assert step["name"] == "tailor_cv"
     draft = step["input_request"]["draft"]["tailored_cv"]
 
     shown = jobctl(stack, "get", job_id, token=token, transport=transport)
     assert shown.returncode == 0, shown.stderr
-    assert "waiting  review_cv asks: Check the tailored CV" in shown.stdout
+    assert "waiting  tailor_cv asks: Check the tailored CV" in shown.stdout
     assert f"answer   jobctl answer {job_id} --approve" in shown.stdout
 
     refused = jobctl(
@@ -84,7 +84,7 @@ def test_a_review_is_answered_with_jobctl(stack: Stack, transport: str, tmp_path
         stack, "answer", job_id, "--input-file", str(answer), token=token, transport=transport
     )
     assert answered.returncode == 0, answered.stderr
-    assert answered.stdout.startswith("answered review_cv\n")
+    assert answered.stdout.startswith("answered tailor_cv\n")
 
     again = jobctl(stack, "answer", job_id, "--approve", token=token, transport=transport)
     assert again.returncode == 6, again.stderr
@@ -93,7 +93,7 @@ def test_a_review_is_answered_with_jobctl(stack: Stack, transport: str, tmp_path
         "answer",
         job_id,
         "--step",
-        "review_cv",
+        "tailor_cv",
         "--approve",
         token=token,
         transport=transport,
@@ -106,6 +106,6 @@ def test_a_review_is_answered_with_jobctl(stack: Stack, transport: str, tmp_path
     # A watch of the whole story shows the question and how it was to be answered.
     replay = jobctl(stack, "watch", job_id, token=token, transport=transport)
     assert replay.returncode == 0, replay.stderr
-    assert "INPUT_REQUIRED review_cv" in replay.stdout
-    assert "  review_cv asks: Check the tailored CV" in replay.stdout
+    assert "INPUT_REQUIRED tailor_cv" in replay.stdout
+    assert "  tailor_cv asks: Check the tailored CV" in replay.stdout
     assert f"  answer: jobctl answer {job_id} --approve" in replay.stdout

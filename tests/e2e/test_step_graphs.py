@@ -1,9 +1,10 @@
 """Parallel steps and waiting for a person, against the whole stack.
 
 cv_tailoring writes the CV and the cover letter at the same time (both started before
-either finished, in the event log); with ``review: true`` it waits after the CV for its
-owner: an invalid answer is refused and changes nothing, another user cannot answer, a
-valid one resumes the job, and the wait outlives an orchestrator killed mid-wait."""
+either finished, in the event log); with ``review: true`` its CV step, once the CV is
+drafted, waits for its owner: an invalid answer is refused and changes nothing, another user
+cannot answer, a valid one resumes the job, and the wait outlives an orchestrator killed
+mid-wait."""
 
 from __future__ import annotations
 
@@ -55,27 +56,27 @@ async def test_the_cv_and_the_cover_letter_are_written_in_parallel(alice: JobsCl
     ]
     assert max(started) < min(finished)  # both started before either finished
     assert "Generating tailored CV and cover letter..." in {e.phase for e in events}
-    # render_preview waited for both, and for the (instant) review.
+    # render_preview waited for both.
     render = where[(E.JOB_EVENT_TYPE_STEP_STARTED, "render_preview")]
     assert render > max(finished)
-    assert render > where[(E.JOB_EVENT_TYPE_STEP_SUCCEEDED, "review_cv")]
     progress = [e.progress for e in events]
     assert progress == sorted(progress)
+    # The seed's marks: 10, 25, 50 (the CV and the letter start), 95 (the preview), 100.
+    assert {10, 25, 50, 95, 100} <= set(progress)
     done = await alice.get_job(job.job_id)
-    assert done.type_version == 2
-    assert {s.name: s.status for s in done.steps} == {
-        name: E.STEP_STATUS_SUCCEEDED
+    assert done.type_version == 3
+    assert [(s.name, s.status) for s in done.steps] == [
+        (name, E.STEP_STATUS_SUCCEEDED)
         for name in (
             "load_profile",
             "analyze_posting",
             "tailor_cv",
             "write_cover_letter",
-            "review_cv",
             "render_preview",
         )
-    }
+    ]
     graph = {t.name: {s.name: list(s.after) for s in t.graph} for t in await alice.list_job_types()}
-    assert graph["cv_tailoring"]["render_preview"] == ["write_cover_letter", "review_cv"]
+    assert graph["cv_tailoring"]["render_preview"] == ["tailor_cv", "write_cover_letter"]
 
 
 async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_edit(
@@ -84,7 +85,7 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
     job = await alice.create_job("cv_tailoring", {**EXAMPLE, "review": True})
     events = await until_input_required(alice, job.job_id)
     asked = events[-1]
-    assert (asked.step, asked.status) == ("review_cv", E.JOB_STATUS_WAITING_INPUT)
+    assert (asked.step, asked.status) == ("tailor_cv", E.JOB_STATUS_WAITING_INPUT)
     assert "approve" in asked.input_request.prompt
     draft = struct_to_dict(asked.input_request.draft)["tailored_cv"]
     assert draft["name"] == EXAMPLE["resume"]["name"]
@@ -94,7 +95,7 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
     waiting = await alice.get_job(job.job_id)
     assert waiting.status == E.JOB_STATUS_WAITING_INPUT
     (step,) = [s for s in waiting.steps if s.status == E.STEP_STATUS_WAITING_INPUT]
-    assert step.name == "review_cv"
+    assert step.name == "tailor_cv"
     assert step.input_request.prompt == asked.input_request.prompt
 
     # An answer the schema refuses changes nothing.
@@ -104,12 +105,12 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
         ({"maybe": True}, "input"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await alice.submit_input(job.job_id, "review_cv", wrong)
+            await alice.submit_input(job.job_id, "tailor_cv", wrong)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in (refused.value.details() or "")
     # Another user's answer finds no job; a step not waiting is refused.
     with pytest.raises(grpc.aio.AioRpcError) as foreign:
-        await bob.submit_input(job.job_id, "review_cv", {"approved": True})
+        await bob.submit_input(job.job_id, "tailor_cv", {"approved": True})
     assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as early:
         await alice.submit_input(job.job_id, "render_preview", {"approved": True})
@@ -120,11 +121,11 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
 
     # Only the member changed: the rest of the draft stands.
     edited = {"summary": "Edited by hand: a backend engineer who ships."}
-    answered = await alice.submit_input(job.job_id, "review_cv", {"tailored_cv": edited})
+    answered = await alice.submit_input(job.job_id, "tailor_cv", {"tailored_cv": edited})
     assert answered.status in (E.JOB_STATUS_RUNNING, E.JOB_STATUS_SUCCEEDED)
     rest = await watch_all(alice, job.job_id, after=asked.sequence)
     assert rest[0].type == E.JOB_EVENT_TYPE_STEP_SUCCEEDED
-    assert (rest[0].step, rest[0].message) == ("review_cv", "answered")
+    assert (rest[0].step, rest[0].message) == ("tailor_cv", "answered")
     assert rest[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
     assert_contiguous(events + rest)
     result = struct_to_dict((await alice.get_job(job.job_id)).result)
@@ -132,7 +133,7 @@ async def test_a_review_waits_for_its_owner_refuses_a_bad_answer_and_takes_an_ed
     assert edited["summary"] in result["preview_markdown"]
     # Answered once: a second answer is refused.
     with pytest.raises(grpc.aio.AioRpcError) as again:
-        await alice.submit_input(job.job_id, "review_cv", {"approved": True})
+        await alice.submit_input(job.job_id, "tailor_cv", {"approved": True})
     assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -145,7 +146,7 @@ async def test_a_wait_outlives_an_orchestrator_killed_while_it_waits(
     orchestrator.kill()
     orchestrator.start()
     assert (await alice.get_job(job.job_id)).status == E.JOB_STATUS_WAITING_INPUT
-    await alice.submit_input(job.job_id, "review_cv", {"approved": True})
+    await alice.submit_input(job.job_id, "tailor_cv", {"approved": True})
     rest = await watch_all(alice, job.job_id, after=asked.sequence)
     assert rest[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
     draft = struct_to_dict(asked.input_request.draft)["tailored_cv"]
@@ -160,16 +161,17 @@ async def test_a_waiting_job_can_be_cancelled_and_retried_into_a_new_wait(
     first = await until_input_required(alice, job.job_id)
     cancelled = await alice.cancel_job(job.job_id)
     assert cancelled.status == E.JOB_STATUS_CANCELLED
-    assert {s.name: s.status for s in cancelled.steps}["review_cv"] == E.STEP_STATUS_CANCELLED
+    assert {s.name: s.status for s in cancelled.steps}["tailor_cv"] == E.STEP_STATUS_CANCELLED
     await alice.retry_job(job.job_id)
     # After the wait (its INPUT_REQUIRED) came the CANCELLED event, then the retry.
     second = await until_input_required(alice, job.job_id, after=first[-1].sequence + 1)
-    assert second[-1].step == "review_cv"
-    # Only the review asks again: the CV and the letter keep their checkpoints (the letter
-    # may still have been running when the job was cancelled: then it runs again too).
+    assert second[-1].step == "tailor_cv"
+    # The CV's step asks again, with the draft it kept (its cursor), not a CV written anew;
+    # the steps before it keep their checkpoints.
+    assert second[-1].input_request.draft == first[-1].input_request.draft
     started = [e.step for e in second if e.type == E.JOB_EVENT_TYPE_STEP_STARTED]
-    assert "tailor_cv" not in started
-    assert "review_cv" in started
+    assert "tailor_cv" in started
+    assert "analyze_posting" not in started
     await alice.cancel_job(job.job_id)
 
 

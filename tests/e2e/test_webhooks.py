@@ -260,9 +260,9 @@ async def test_a_job_waiting_for_input_is_announced_then_its_end(
     payload = assert_signed(request)
     assert payload["type"] == "job.input_required"
     assert payload["data"]["type"] == "JOB_EVENT_TYPE_INPUT_REQUIRED"
-    assert payload["data"]["step"] == "review_cv"
+    assert payload["data"]["step"] == "tailor_cv"
     assert "tailored_cv" in payload["data"]["inputRequest"]["draft"]
-    await carol.submit_input(job.job_id, "review_cv", {"approved": True})
+    await carol.submit_input(job.job_id, "tailor_cv", {"approved": True})
     deliveries = await finished_deliveries(carol, job.job_id, count=2)
     assert [d.type for d in deliveries] == ["job.input_required", "job.succeeded"]
 

@@ -113,6 +113,7 @@ async def run_steps(
         ctx = StepContext(
             job_id="job-1",
             job_type=job_type,
+            type_version=CATALOG[job_type].version,
             step=step,
             attempt=1,
             input=doc,

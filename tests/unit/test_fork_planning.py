@@ -198,14 +198,11 @@ def _cv_source(failed: str | None = None) -> JobRecord:
 @pytest.mark.parametrize(
     ("from_step", "reused"),
     [
-        # The letter again: the CV and its review (another branch) stand.
-        ("write_cover_letter", ["load_profile", "analyze_posting", "tailor_cv", "review_cv"]),
-        # The CV again: its review waits for it, so it goes too; the letter stands.
+        # The letter again: the CV (another branch) stands.
+        ("write_cover_letter", ["load_profile", "analyze_posting", "tailor_cv"]),
+        # The CV again: the letter stands.
         ("tailor_cv", ["load_profile", "analyze_posting", "write_cover_letter"]),
-        (
-            "render_preview",
-            ["load_profile", "analyze_posting", "tailor_cv", "write_cover_letter", "review_cv"],
-        ),
+        ("render_preview", ["load_profile", "analyze_posting", "tailor_cv", "write_cover_letter"]),
         ("", []),
     ],
 )

@@ -11,6 +11,7 @@ import pytest
 
 from jobkit import control
 from jobkit.catalog import JobTypeSpec, StepSpec, obj
+from jobkit.convert import struct_from_bytes, struct_to_dict
 from jobkit.errors import FailedPrecondition, InvalidArgument
 from jobkit.inputs import MAX_WAIT_S, InputRequest
 from jobkit.lifecycle import EventType, JobStatus, StepStatus
@@ -231,14 +232,12 @@ def test_an_answer_becomes_the_checkpoint_and_the_job_goes_on() -> None:
     job = through_a()
     waiting = asking(DIAMOND, job, "b").change.job
     waiting = succeed(waiting, DIAMOND, "c").change.job
-    change = control.answer(waiting, DIAMOND, "b", {"ok": True}, b"answer", NOW)
+    change = control.answer(waiting, DIAMOND, "b", {"ok": True}, NOW)
     step = change.job.step_named("b")
     assert step is not None
-    assert (step.status, step.output, step.input_request) == (
-        StepStatus.SUCCEEDED,
-        b"answer",
-        None,
-    )
+    assert (step.status, step.input_request) == (StepStatus.SUCCEEDED, None)
+    # The answer applied to the draft ({"draft": 1}): the draft kept, the answer added.
+    assert struct_to_dict(struct_from_bytes(step.output)) == {"draft": 1, "ok": True}
     assert change.job.status is JobStatus.RUNNING
     assert [e.type for e in change.events] == [EventType.STEP_SUCCEEDED]
     (submission,) = change.outbox
@@ -256,9 +255,9 @@ def test_an_answer_to_the_last_step_succeeds_the_job_at_once() -> None:
     job = decided(start_job(new_job(spec), spec, NOW)).change.job
     job = succeed(job, spec, "a").change.job
     waiting = asking(spec, job, "approve").change.job
-    change = control.answer(waiting, spec, "approve", {"ok": 1}, b"yes", NOW)
+    change = control.answer(waiting, spec, "approve", {"ok": 1}, NOW)
     assert change.job.status is JobStatus.SUCCEEDED
-    assert change.job.result == b"yes"
+    assert struct_to_dict(struct_from_bytes(change.job.result)) == {"draft": 1, "ok": 1}
     assert [e.type for e in change.events] == [EventType.STEP_SUCCEEDED, EventType.SUCCEEDED]
     assert change.outbox == ()
 
@@ -267,7 +266,7 @@ def test_an_answer_after_the_wait_ran_out_is_refused_though_no_scan_has_seen_it(
     job = through_a()
     waiting = asking(DIAMOND, job, "b", wait_s=30).change.job
     with pytest.raises(FailedPrecondition, match="too late"):
-        control.answer(waiting, DIAMOND, "b", {"ok": 1}, b"x", NOW + timedelta(seconds=31))
+        control.answer(waiting, DIAMOND, "b", {"ok": 1}, NOW + timedelta(seconds=31))
 
 
 def test_a_wait_with_no_timeout_of_its_own_still_ends() -> None:
@@ -281,15 +280,15 @@ def test_an_invalid_or_misdirected_answer_changes_nothing() -> None:
     job = through_a()
     waiting = asking(DIAMOND, job, "b").change.job
     with pytest.raises(InvalidArgument) as refused:
-        control.answer(waiting, DIAMOND, "b", {"other": 1}, b"x", NOW)
+        control.answer(waiting, DIAMOND, "b", {"other": 1}, NOW)
     assert [v.field for v in refused.value.violations] == ["input.ok"]
     with pytest.raises(FailedPrecondition, match="not waiting"):
-        control.answer(waiting, DIAMOND, "c", {"ok": 1}, b"x", NOW)
+        control.answer(waiting, DIAMOND, "c", {"ok": 1}, NOW)
     with pytest.raises(InvalidArgument, match="step"):
-        control.answer(waiting, DIAMOND, "nope", {"ok": 1}, b"x", NOW)
-    answered = control.answer(waiting, DIAMOND, "b", {"ok": 1}, b"x", NOW).job
+        control.answer(waiting, DIAMOND, "nope", {"ok": 1}, NOW)
+    answered = control.answer(waiting, DIAMOND, "b", {"ok": 1}, NOW).job
     with pytest.raises(FailedPrecondition, match="not waiting"):
-        control.answer(answered, DIAMOND, "b", {"ok": 1}, b"x", NOW)
+        control.answer(answered, DIAMOND, "b", {"ok": 1}, NOW)
 
 
 def test_a_wait_that_runs_out_fails_the_step_and_the_job() -> None:
@@ -319,23 +318,29 @@ def test_cancel_and_deadline_end_a_waiting_job_without_telling_any_worker() -> N
     assert expired.job.error_code == control.DEADLINE_EXCEEDED
 
 
-def test_cv_tailoring_writes_the_cv_and_the_letter_together_then_reviews_then_renders() -> None:
+def test_cv_tailoring_writes_the_cv_and_the_letter_together_the_cv_reviewed_then_renders() -> None:
     spec = CV_TAILORING
+    assert [s.name for s in spec.steps] == [
+        "load_profile", "analyze_posting", "tailor_cv", "write_cover_letter", "render_preview",
+    ]  # fmt: skip
     job = decided(start_job(new_job(spec), spec, NOW)).change.job
+    assert job.progress == 10
     job = succeed(job, spec, "load_profile").change.job
     both = succeed(job, spec, "analyze_posting")
     assert started(both) == ["tailor_cv", "write_cover_letter"]
     assert both.change.job.phase == "Generating tailored CV and cover letter..."
-    job = succeed(both.change.job, spec, "tailor_cv").change.job
-    waiting = asking(spec, job, "review_cv").change.job
+    assert both.change.job.progress == 50
+    # With "review", the CV's step asks its owner once the CV is drafted.
+    waiting = asking(spec, both.change.job, "tailor_cv").change.job
     assert waiting.status is JobStatus.WAITING_INPUT
     assert waiting.phase == "Generating cover letter..."  # the letter is still being written
     job = succeed(waiting, spec, "write_cover_letter").change.job
     assert job.phase == "Waiting for your review of the tailored CV..."
-    answered = control.answer(job, spec, "review_cv", {"ok": True}, b"{}", NOW).job
+    answered = control.answer(job, spec, "tailor_cv", {"ok": True}, NOW).job
     render = decided(start_job(answered, spec, NOW))
     assert started(render) == ["render_preview"]
     assert render.change.job.phase == "Rendering preview..."
+    assert render.change.job.progress == 95
 
 
 def test_only_a_queued_jobs_start_is_marked_as_starting_it() -> None:

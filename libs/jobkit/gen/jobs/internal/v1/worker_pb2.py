@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1djobs/internal/v1/worker.proto\x12\x10jobs.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\x0cJobSubmitted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x94\x03\n\x08StepTask\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12&\n\x05input\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12@\n\x0b\x63heckpoints\x18\x06 \x03(\x0b\x32+.jobs.internal.v1.StepTask.CheckpointsEntry\x12*\n\x07timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0f\x61rtifact_prefix\x18\t \x01(\t\x12\'\n\x06\x63ursor\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nstep_token\x18\x0b \x01(\t\x1aK\n\x10\x43heckpointsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x38\x01J\x04\x08\x07\x10\x08R\x08\x64\x65\x61\x64line\"F\n\x0cStepProgress\x12\x0f\n\x07percent\x18\x01 \x01(\x05\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x16\n\x0epartial_output\x18\x03 \x01(\t\"8\n\rStepSucceeded\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"n\n\nStepFailed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x0f\n\rStepHeartbeat\"c\n\nStepCursor\x12\'\n\x06\x63ursor\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x1a.jobs.internal.v1.ChildJob\"\xa0\x01\n\x11StepInputRequired\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\'\n\x06schema\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x64raft\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x08\x43hildJob\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xad\x04\n\nStepReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x32\n\x08progress\x18\x04 \x01(\x0b\x32\x1e.jobs.internal.v1.StepProgressH\x00\x12\x34\n\tsucceeded\x18\x05 \x01(\x0b\x32\x1f.jobs.internal.v1.StepSucceededH\x00\x12.\n\x06\x66\x61iled\x18\x06 \x01(\x0b\x32\x1c.jobs.internal.v1.StepFailedH\x00\x12\x34\n\theartbeat\x18\x07 \x01(\x0b\x32\x1f.jobs.internal.v1.StepHeartbeatH\x00\x12.\n\x06\x63ursor\x18\x0c \x01(\x0b\x32\x1c.jobs.internal.v1.StepCursorH\x00\x12=\n\x0einput_required\x18\r \x01(\x0b\x32#.jobs.internal.v1.StepInputRequiredH\x00\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05usage\x18\t \x03(\x0b\x32\x1c.jobs.internal.v1.ModelUsage\x12\x11\n\ttake_next\x18\n \x01(\x08\x12\x35\n\rlast_progress\x18\x0b \x01(\x0b\x32\x1e.jobs.internal.v1.StepProgressB\t\n\x07outcome\"}\n\x0cResultAnswer\x12(\n\x04next\x18\x01 \x01(\x0b\x32\x1a.jobs.internal.v1.StepTask\x12\x16\n\x0eresult_subject\x18\x02 \x01(\t\x12+\n\x07waiting\x18\x03 \x01(\x0b\x32\x1a.jobs.internal.v1.StepTask\"^\n\nModelUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03\x12\x0f\n\x07prompts\x18\x04 \x03(\t\";\n\nCancelStep\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1djobs/internal/v1/worker.proto\x12\x10jobs.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\x0cJobSubmitted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xaa\x03\n\x08StepTask\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12&\n\x05input\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12@\n\x0b\x63heckpoints\x18\x06 \x03(\x0b\x32+.jobs.internal.v1.StepTask.CheckpointsEntry\x12*\n\x07timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0f\x61rtifact_prefix\x18\t \x01(\t\x12\'\n\x06\x63ursor\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nstep_token\x18\x0b \x01(\t\x12\x14\n\x0ctype_version\x18\x0c \x01(\x05\x1aK\n\x10\x43heckpointsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x38\x01J\x04\x08\x07\x10\x08R\x08\x64\x65\x61\x64line\"F\n\x0cStepProgress\x12\x0f\n\x07percent\x18\x01 \x01(\x05\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x16\n\x0epartial_output\x18\x03 \x01(\t\"8\n\rStepSucceeded\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"n\n\nStepFailed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x0f\n\rStepHeartbeat\"c\n\nStepCursor\x12\'\n\x06\x63ursor\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x1a.jobs.internal.v1.ChildJob\"\xa0\x01\n\x11StepInputRequired\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\'\n\x06schema\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x64raft\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x08\x43hildJob\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12&\n\x05input\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xad\x04\n\nStepReport\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x32\n\x08progress\x18\x04 \x01(\x0b\x32\x1e.jobs.internal.v1.StepProgressH\x00\x12\x34\n\tsucceeded\x18\x05 \x01(\x0b\x32\x1f.jobs.internal.v1.StepSucceededH\x00\x12.\n\x06\x66\x61iled\x18\x06 \x01(\x0b\x32\x1c.jobs.internal.v1.StepFailedH\x00\x12\x34\n\theartbeat\x18\x07 \x01(\x0b\x32\x1f.jobs.internal.v1.StepHeartbeatH\x00\x12.\n\x06\x63ursor\x18\x0c \x01(\x0b\x32\x1c.jobs.internal.v1.StepCursorH\x00\x12=\n\x0einput_required\x18\r \x01(\x0b\x32#.jobs.internal.v1.StepInputRequiredH\x00\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x05usage\x18\t \x03(\x0b\x32\x1c.jobs.internal.v1.ModelUsage\x12\x11\n\ttake_next\x18\n \x01(\x08\x12\x35\n\rlast_progress\x18\x0b \x01(\x0b\x32\x1e.jobs.internal.v1.StepProgressB\t\n\x07outcome\"}\n\x0cResultAnswer\x12(\n\x04next\x18\x01 \x01(\x0b\x32\x1a.jobs.internal.v1.StepTask\x12\x16\n\x0eresult_subject\x18\x02 \x01(\t\x12+\n\x07waiting\x18\x03 \x01(\x0b\x32\x1a.jobs.internal.v1.StepTask\"^\n\nModelUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03\x12\x0f\n\x07prompts\x18\x04 \x03(\t\";\n\nCancelStep\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,29 +39,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSUBMITTED']._serialized_start=146
   _globals['_JOBSUBMITTED']._serialized_end=176
   _globals['_STEPTASK']._serialized_start=179
-  _globals['_STEPTASK']._serialized_end=583
-  _globals['_STEPTASK_CHECKPOINTSENTRY']._serialized_start=492
-  _globals['_STEPTASK_CHECKPOINTSENTRY']._serialized_end=567
-  _globals['_STEPPROGRESS']._serialized_start=585
-  _globals['_STEPPROGRESS']._serialized_end=655
-  _globals['_STEPSUCCEEDED']._serialized_start=657
-  _globals['_STEPSUCCEEDED']._serialized_end=713
-  _globals['_STEPFAILED']._serialized_start=715
-  _globals['_STEPFAILED']._serialized_end=825
-  _globals['_STEPHEARTBEAT']._serialized_start=827
-  _globals['_STEPHEARTBEAT']._serialized_end=842
-  _globals['_STEPCURSOR']._serialized_start=844
-  _globals['_STEPCURSOR']._serialized_end=943
-  _globals['_STEPINPUTREQUIRED']._serialized_start=946
-  _globals['_STEPINPUTREQUIRED']._serialized_end=1106
-  _globals['_CHILDJOB']._serialized_start=1108
-  _globals['_CHILDJOB']._serialized_end=1176
-  _globals['_STEPREPORT']._serialized_start=1179
-  _globals['_STEPREPORT']._serialized_end=1736
-  _globals['_RESULTANSWER']._serialized_start=1738
-  _globals['_RESULTANSWER']._serialized_end=1863
-  _globals['_MODELUSAGE']._serialized_start=1865
-  _globals['_MODELUSAGE']._serialized_end=1959
-  _globals['_CANCELSTEP']._serialized_start=1961
-  _globals['_CANCELSTEP']._serialized_end=2020
+  _globals['_STEPTASK']._serialized_end=605
+  _globals['_STEPTASK_CHECKPOINTSENTRY']._serialized_start=514
+  _globals['_STEPTASK_CHECKPOINTSENTRY']._serialized_end=589
+  _globals['_STEPPROGRESS']._serialized_start=607
+  _globals['_STEPPROGRESS']._serialized_end=677
+  _globals['_STEPSUCCEEDED']._serialized_start=679
+  _globals['_STEPSUCCEEDED']._serialized_end=735
+  _globals['_STEPFAILED']._serialized_start=737
+  _globals['_STEPFAILED']._serialized_end=847
+  _globals['_STEPHEARTBEAT']._serialized_start=849
+  _globals['_STEPHEARTBEAT']._serialized_end=864
+  _globals['_STEPCURSOR']._serialized_start=866
+  _globals['_STEPCURSOR']._serialized_end=965
+  _globals['_STEPINPUTREQUIRED']._serialized_start=968
+  _globals['_STEPINPUTREQUIRED']._serialized_end=1128
+  _globals['_CHILDJOB']._serialized_start=1130
+  _globals['_CHILDJOB']._serialized_end=1198
+  _globals['_STEPREPORT']._serialized_start=1201
+  _globals['_STEPREPORT']._serialized_end=1758
+  _globals['_RESULTANSWER']._serialized_start=1760
+  _globals['_RESULTANSWER']._serialized_end=1885
+  _globals['_MODELUSAGE']._serialized_start=1887
+  _globals['_MODELUSAGE']._serialized_end=1981
+  _globals['_CANCELSTEP']._serialized_start=1983
+  _globals['_CANCELSTEP']._serialized_end=2042
 # @@protoc_insertion_point(module_scope)

@@ -18,7 +18,7 @@ class JobSubmitted(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class StepTask(_message.Message):
-    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix", "cursor", "step_token")
+    __slots__ = ("job_id", "job_type", "step", "attempt", "input", "checkpoints", "timeout", "artifact_prefix", "cursor", "step_token", "type_version")
     class CheckpointsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,7 @@ class StepTask(_message.Message):
     ARTIFACT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     STEP_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TYPE_VERSION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job_type: str
     step: str
@@ -46,7 +47,8 @@ class StepTask(_message.Message):
     artifact_prefix: str
     cursor: _struct_pb2.Struct
     step_token: str
-    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ..., cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_token: _Optional[str] = ...) -> None: ...
+    type_version: int
+    def __init__(self, job_id: _Optional[str] = ..., job_type: _Optional[str] = ..., step: _Optional[str] = ..., attempt: _Optional[int] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoints: _Optional[_Mapping[str, _struct_pb2.Struct]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., artifact_prefix: _Optional[str] = ..., cursor: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., step_token: _Optional[str] = ..., type_version: _Optional[int] = ...) -> None: ...
 
 class StepProgress(_message.Message):
     __slots__ = ("percent", "phase", "partial_output")
