@@ -12,6 +12,7 @@ transitions of a job that exists, are planned beside this in ``jobkit.control``.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,17 +48,39 @@ MAX_CONCURRENCY_KEY_LENGTH = 200
 MAX_CONCURRENCY_LIMIT = 1000
 
 
-def request_hash(job_type: str, input_bytes: bytes) -> bytes:
+def input_hash(job_type: str, input_bytes: bytes) -> bytes:
+    """A request's type and input: all that a job made by an earlier release recorded of
+    its request."""
     return hashlib.sha256(job_type.encode() + b"\0" + input_bytes).digest()
+
+
+def request_hash(
+    job_type: str, input_bytes: bytes, scheduling: Scheduling, webhook_url: str | None
+) -> bytes:
+    """The whole request: its type and input, and how it asks to be run (the scheduling
+    as validated, so an unset priority and 5 are the same request) and told about."""
+    how = json.dumps(
+        [
+            scheduling.priority,
+            scheduling.not_before.isoformat() if scheduling.not_before else None,
+            scheduling.deadline_s,
+            scheduling.concurrency_key,
+            scheduling.concurrency_limit,
+            webhook_url,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(input_hash(job_type, input_bytes) + b"\0" + how.encode()).digest()
 
 
 def fork_request_hash(valid: ValidRequest, source_id: uuid.UUID, from_step: str) -> ValidRequest:
     """A fork's request, told apart by its source and its first step too: the same key
     for a fork of another job, or from another step, is a different request."""
-    digest = hashlib.sha256(
-        valid.request_hash + b"\0fork\0" + source_id.bytes + from_step.encode()
-    ).digest()
-    return replace(valid, request_hash=digest)
+
+    def of(digest: bytes) -> bytes:
+        return hashlib.sha256(digest + b"\0fork\0" + source_id.bytes + from_step.encode()).digest()
+
+    return replace(valid, request_hash=of(valid.request_hash), earlier_hash=of(valid.earlier_hash))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +108,11 @@ class ValidRequest:
     spec: JobTypeSpec
     input: bytes
     idempotency_key: str | None
-    #: What a repeat with the same idempotency key must match.
+    #: What a repeat with the same idempotency key must match (``request_hash``).
     request_hash: bytes
+    #: What it matched when only the type and input counted (``input_hash``): a repeat of
+    #: a request whose job was made then still finds it.
+    earlier_hash: bytes
     #: With its priority in 1-9 (the default filled in).
     scheduling: Scheduling = field(default_factory=lambda: Scheduling(DEFAULT_PRIORITY))
     #: The webhook URL, checked as far as it can be without resolving its host: the
@@ -126,12 +152,14 @@ def validate(
         raise InvalidArgument.on(
             "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
         )
+    scheduling = _valid_scheduling(request.scheduling)
     return ValidRequest(
         spec=spec,
         input=request.input,
         idempotency_key=key,
-        request_hash=request_hash(spec.name, request.input),
-        scheduling=_valid_scheduling(request.scheduling),
+        request_hash=request_hash(spec.name, request.input, scheduling, request.webhook_url),
+        earlier_hash=input_hash(spec.name, request.input),
+        scheduling=scheduling,
         webhook=(
             webhooks.parse_url(request.webhook_url, webhook_allow_hosts)
             if request.webhook_url

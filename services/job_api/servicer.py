@@ -242,10 +242,11 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.Job:
         """Commit a planned job (CreateJob's, ForkJob's) under the caller's limits, then
         announce it; a repeat of an idempotent request answers with the job it made."""
-        job, key, digest = planned.job, valid.idempotency_key, valid.request_hash
+        job, key = planned.job, valid.idempotency_key
+        digests = (valid.request_hash, valid.earlier_hash)
         async with wrap_db_errors(), self._pool.acquire() as conn:
             # A repeated request is answered before any limit: it creates nothing.
-            if key is not None and (replay := await self._replay(conn, caller, key, digest)):
+            if key is not None and (replay := await self._replay(conn, caller, key, digests)):
                 return replay
             if self._gate is not None:
                 refuse_past_backlog(self._gate.word, self._max_backlog)
@@ -293,7 +294,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                 except asyncpg.UniqueViolationError:
                     # A concurrent request with the same key won the race.
                     assert key is not None
-                    replay = await self._replay(conn, caller, key, digest)
+                    replay = await self._replay(conn, caller, key, digests)
                     assert replay is not None
                     return replay
                 committed: Created | None = Created(events, now)
@@ -338,13 +339,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
             raise Unavailable("could not resolve webhook_url's host; retry shortly") from None
 
     async def _replay(
-        self, conn: Conn, caller: Principal, key: str, digest: bytes
+        self, conn: Conn, caller: Principal, key: str, digests: tuple[bytes, bytes]
     ) -> jobs_pb2.Job | None:
-        """The job an earlier request with this idempotency key created, if any."""
+        """The job an earlier request with this idempotency key created, if any: if it
+        recorded the same request (``digests``: this one's hash, and its hash as a job
+        made before the whole request counted recorded it)."""
         existing = await repository.find_by_idempotency_key(conn, caller.subject, key)
         if existing is None:
             return None
-        if existing[1] != digest:
+        if existing[1] not in digests:
             raise AlreadyExists("idempotency_key was already used for a different request")
         return job_to_proto(await self._shown(conn, existing[0], caller))
 

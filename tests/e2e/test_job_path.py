@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf import json_format
@@ -13,6 +15,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from devstack import Stack
 from jobctl.client import JobsClient
+from jobctl.transport import Scheduling
+from jobkit import planning
+from jobkit.convert import dict_to_struct
 from jobkit.gen.jobs.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
@@ -216,6 +221,39 @@ async def test_idempotency_key_returns_the_same_job_or_conflicts(alice: JobsClie
     assert again.job_id == first.job_id
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await alice.create_job("noop", {"sleep_ms": 2}, idempotency_key="k-1")
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    # The whole request counts: the same input asked to run otherwise is another request;
+    # an unset priority is the default, 5.
+    default = await alice.create_job(
+        "noop", {"sleep_ms": 1}, idempotency_key="k-1", scheduling=Scheduling(priority=5)
+    )
+    assert default.job_id == first.job_id
+    for other in (Scheduling(priority=9), Scheduling(concurrency_key="mine")):
+        with pytest.raises(grpc.aio.AioRpcError) as conflict:
+            await alice.create_job("noop", {"sleep_ms": 1}, idempotency_key="k-1", scheduling=other)
+        assert conflict.value.code() == grpc.StatusCode.ALREADY_EXISTS, other
+
+
+async def test_a_job_made_when_only_type_and_input_counted_is_found_by_its_repeat(
+    alice: JobsClient, stack: Stack
+) -> None:
+    first = await alice.create_job("noop", {"sleep_ms": 1}, idempotency_key="k-earlier")
+    # As a release before the whole request counted recorded it.
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "UPDATE jobs SET request_hash = $1 WHERE id = $2",
+            planning.input_hash(
+                "noop", dict_to_struct({"sleep_ms": 1}).SerializeToString(deterministic=True)
+            ),
+            uuid.UUID(first.job_id),
+        )
+    finally:
+        await conn.close()
+    again = await alice.create_job("noop", {"sleep_ms": 1}, idempotency_key="k-earlier")
+    assert again.job_id == first.job_id
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await alice.create_job("noop", {"sleep_ms": 2}, idempotency_key="k-earlier")
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 

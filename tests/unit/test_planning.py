@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -117,6 +117,28 @@ def test_out_of_range_scheduling_is_refused_naming_its_field(
     assert [v.field for v in refused.value.violations] == [field]
 
 
+def test_the_request_hash_is_the_whole_request_and_the_earlier_one_type_and_input() -> None:
+    def hashes(scheduling: Scheduling) -> tuple[bytes, bytes]:
+        valid = validate(_noop_request(scheduling), CATALOG, max_input_bytes=1024)
+        return valid.request_hash, valid.earlier_hash
+
+    plain = hashes(Scheduling())
+    assert hashes(Scheduling(priority=5)) == plain  # unset is the default
+    for other in (
+        Scheduling(priority=9),
+        Scheduling(deadline_s=60),
+        Scheduling(not_before=datetime(2030, 1, 1, tzinfo=UTC)),
+        Scheduling(concurrency_key="k"),
+        Scheduling(concurrency_key="k", concurrency_limit=2),
+    ):
+        differs = hashes(other)
+        assert differs[0] != plain[0], other
+        assert differs[1] == plain[1], other  # what an earlier release recorded
+    assert (
+        len({hashes(Scheduling(concurrency_key="k", concurrency_limit=n))[0] for n in (1, 2)}) == 2
+    )
+
+
 def test_a_forks_request_hash_names_its_source_and_first_step() -> None:
     valid = validate(_noop_request(Scheduling()), CATALOG, max_input_bytes=1024)
     source, other = uuid.uuid4(), uuid.uuid4()
@@ -125,6 +147,8 @@ def test_a_forks_request_hash_names_its_source_and_first_step() -> None:
     assert fork != valid.request_hash
     assert fork != fork_request_hash(valid, other, "work").request_hash
     assert fork != fork_request_hash(valid, source, "finish").request_hash
+    earlier = fork_request_hash(valid, source, "work").earlier_hash
+    assert earlier not in (fork, valid.earlier_hash)
 
 
 def _planned(document: dict[str, Any], scheduling: Scheduling | None = None) -> NewJob:
