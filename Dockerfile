@@ -37,7 +37,7 @@ COPY jobctl ./jobctl
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".${EXTRAS}" \
     && find /opt/venv -path '*/site-packages/jobtypes/*/test_*.py' -delete \
-    && python -P -c "import services.job_api, services.gateway, jobkit.probe, jobkit.migrate" \
+    && python -P -c "import services.job_api, services.gateway, services.orchestrator, jobkit.migrate" \
     && python -P -c "import importlib.resources as r, sys; \
 sys.exit(0 if (r.files('services.gateway') / 'static' / 'index.html').is_file() \
 else 'services/gateway/static is not in the wheel: add it to package-data in pyproject.toml')" \

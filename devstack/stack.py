@@ -7,6 +7,7 @@ parts. ``python -m devstack`` (``devstack/__main__.py``) is ``make dev``.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 import signal
@@ -209,7 +210,8 @@ class Stack:
         base = name.split("#")[0]
         file_name = name.replace("#", "-")
         env = self.service_env(base)
-        env["HEALTH_FILE"] = str(self.root / f"{file_name}.healthy")
+        if base in ("orchestrator", "ai_worker") and "HEALTH_ADDR" not in self.extra_env:
+            env["HEALTH_ADDR"] = f"127.0.0.1:{free_port()}"
         if base == "gateway":
             env.pop("METRICS_ADDR", None)  # its /metrics is on its HTTP port
         elif "METRICS_ADDR" not in self.extra_env:
@@ -230,9 +232,9 @@ class Stack:
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Until both gRPC servers answer SERVING (which implies migrations have run), every
-        orchestrator and worker has written its health file (once subscribed: a first job
-        then finds a worker to take its step and an orchestrator to take its results) and,
-        if it runs, the gateway is ready."""
+        orchestrator and worker answers its health check SERVING (it serves it once
+        subscribed: a first job then finds a worker to take its step and an orchestrator to
+        take its results) and, if it runs, the gateway is ready."""
         deadline = time.monotonic() + timeout_s
         checks: list[tuple[str, Callable[[], bool]]] = [
             (self.job_api_addr, lambda: _serving(self.job_api_addr)),
@@ -240,8 +242,7 @@ class Stack:
         ]
         for svc in self.services.values():
             if svc.name.split("#")[0] in ("orchestrator", "ai_worker"):
-                health = Path(svc.env["HEALTH_FILE"])
-                checks.append((svc.name, health.exists))
+                checks.append((svc.name, functools.partial(_serving, svc.env["HEALTH_ADDR"])))
         if "gateway" in self.services:
             checks.append((self.gateway_url, self.gateway_ready))
         for what, ready in checks:

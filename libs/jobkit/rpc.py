@@ -533,15 +533,17 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_listening", address=self.address, port=self.port)
 
-    async def set_serving(self, serving: bool) -> None:
+    async def set_serving(self, serving: bool, *, liveness: bool = False) -> None:
         """Readiness: NOT_SERVING while a dependency (the Postgres primary) is out of reach,
-        SERVING again once it is back; liveness stays SERVING. No effect once stopping."""
+        SERVING again once it is back; liveness stays SERVING unless ``liveness`` (a service
+        whose health is its own loops': ``Service.serve_health``). No effect once
+        stopping."""
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in ("", *self._service_names):
+        for name in ("", *((LIVENESS_SERVICE,) if liveness else ()), *self._service_names):
             await self.health.set(name, status)
 
     async def stop(self, grace_s: float) -> None:

@@ -39,11 +39,15 @@ from jobkit.config import CommonSettings
 from jobkit.db import create_pool, follow_primary, migrate
 from jobkit.logging import configure_logging, get_logger
 from jobkit.metrics import start_metrics_server
+from jobkit.rpc import GrpcServer
 from jobkit.tracing import configure_tracing
 
 log = get_logger(__name__)
 
 Step = Callable[[], Awaitable[None]]
+
+#: How often a service without an API of its own checks its health (``serve_health``).
+HEALTH_INTERVAL_S = 1.0
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -172,6 +176,26 @@ class Service:
         if self._pool is not None:
             self.background(follow_primary(self._pool, server.set_serving))
 
+    async def serve_health(
+        self,
+        address: str,
+        healthy: Callable[[], bool],
+        *,
+        interval_s: float = HEALTH_INTERVAL_S,
+    ) -> GrpcServer | None:
+        """For a service with no API of its own (orchestrator, ai_worker): gRPC health
+        and reflection on ``address`` (none if empty), what Kubernetes' gRPC probes ask,
+        SERVING while ``healthy()`` (checked every ``interval_s``), NOT_SERVING while not,
+        liveness included: a consumer loop that stalls or a lost NATS connection fails the
+        probe, and an event loop that hangs does not answer it at all."""
+        if not address:
+            return None
+        server = GrpcServer(address, (), lambda _: None)
+        await server.start()
+        self.on_stop(lambda: server.stop(0))
+        self.background(_follow_health(server, healthy, interval_s))
+        return server
+
     def background(self, loop: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a long-lived loop in the service's task group (cancelled at shutdown after
         the stop steps; if it fails, the whole process stops)."""
@@ -195,6 +219,19 @@ class Service:
         log.info("shutting_down")
         for step in self._stop_steps:
             await step()
+
+
+async def _follow_health(
+    server: GrpcServer, healthy: Callable[[], bool], interval_s: float
+) -> None:
+    serving = True
+    while True:
+        now = healthy()
+        if now != serving:
+            serving = now
+            await server.set_serving(now, liveness=True)
+            (log.info if now else log.warning)("health_changed", serving=now)
+        await asyncio.sleep(interval_s)
 
 
 def settle_heap() -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from jobkit.artifacts import open_store
 from jobkit.logging import get_logger
-from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
 from jobtypes import CATALOG
 from services.ai_worker.config import Settings, provider_for
@@ -51,7 +49,7 @@ async def main() -> None:
             offer_slots=settings.offer_slots,
         )
         runner = service.background(worker.run())
-        service.background(beat_forever(Path(settings.health_file), lambda: nc.is_connected))
+        await service.serve_health(settings.health_addr, lambda: nc.is_connected)
 
         async def stop_working() -> None:
             # Running handlers are cancelled and their steps handed back (nak) at once.

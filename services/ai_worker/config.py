@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from jobkit.artifacts import ObjectStoreSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.errors import ConfigError
-from jobkit.probe import DEFAULT_HEALTH_FILE
 from stepkit.providers import ChatProvider, LocalProvider, OpenAIProvider
 
 
@@ -31,7 +30,8 @@ class Settings:
     heartbeat_s: float
     #: A step attempt delivered more often than this without a result is failed.
     max_step_deliveries: int
-    health_file: str
+    #: Where gRPC health answers Kubernetes' probes (``Service.serve_health``); empty: off.
+    health_addr: str
     #: ``local`` (templates, offline) or ``openai`` (an OpenAI-compatible endpoint).
     ai_provider: str
     openai_base_url: str
@@ -66,7 +66,7 @@ class Settings:
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
             max_step_deliveries=env_int(env, "WORKER_MAX_STEP_DELIVERIES", 5, minimum=1),
-            health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
+            health_addr=env_str(env, "HEALTH_ADDR", "127.0.0.1:50054"),
             ai_provider=provider,
             openai_base_url=env_str(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
             openai_api_key=env_str(env, "OPENAI_API_KEY", ""),

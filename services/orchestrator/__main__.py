@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 from jobkit.artifacts import open_store
 from jobkit.db import KEYED_LOOKUPS
 from jobkit.dispatch_gate import DispatchGate
 from jobkit.logging import get_logger
 from jobkit.outbox import OutboxRelay
-from jobkit.probe import beat_forever
 from jobkit.runtime import Service, finish, run
 from jobkit.step_tokens import StepTokens
 from jobtypes import CATALOG
@@ -57,8 +55,7 @@ async def main() -> None:
         loop = asyncio.get_running_loop()
 
         def healthy() -> bool:
-            # The consumer loop wakes at least every few seconds (the probe's heartbeat
-            # file is touched only while it does) and NATS is connected.
+            # The consumer loop wakes at least every few seconds, and NATS is connected.
             stalled = loop.time() - orchestrator.last_progress >= settings.timing.stalled_after_s
             return nc.is_connected and not stalled
 
@@ -78,7 +75,7 @@ async def main() -> None:
         service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
         service.background(dispatcher.run())
-        service.background(beat_forever(Path(settings.health_file), healthy))
+        await service.serve_health(settings.health_addr, healthy)
         if service.metrics_port is not None:
             service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))
 

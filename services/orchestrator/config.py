@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from jobkit.artifacts import ObjectStoreSettings
 from jobkit.config import CommonSettings, env_float, env_int, env_str
 from jobkit.pricing import PriceTable
-from jobkit.probe import DEFAULT_HEALTH_FILE
 from jobkit.step_tokens import step_token_secret
 from services.orchestrator.state_machine import DEFAULT_LEASE_S
 
@@ -68,7 +67,8 @@ class Settings:
     timing: Timing
     #: What model tokens cost (``MODEL_PRICES``), applied when a step's result commits.
     prices: PriceTable
-    health_file: str
+    #: Where gRPC health answers Kubernetes' probes (``Service.serve_health``); empty: off.
+    health_addr: str
     shutdown_grace_s: float
     #: How often queue lag and outbox backlog are read into the metrics.
     metrics_poll_s: float = 5.0
@@ -98,7 +98,7 @@ class Settings:
                 upload_ttl_s=env_float(env, "UPLOAD_TTL_S", 7 * 24 * 3600.0, minimum=1.0),
             ),
             prices=PriceTable.parse(env.get("MODEL_PRICES", "")),
-            health_file=env_str(env, "HEALTH_FILE", DEFAULT_HEALTH_FILE),
+            health_addr=env_str(env, "HEALTH_ADDR", "127.0.0.1:50053"),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             metrics_poll_s=env_float(env, "METRICS_POLL_S", 5.0, minimum=0.1),
             object_store=ObjectStoreSettings.from_env(env),

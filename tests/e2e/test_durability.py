@@ -121,6 +121,50 @@ async def test_job_api_answers_unavailable_while_postgres_is_down(
     assert all(s.alive() for s in stack.services.values())
 
 
+async def test_the_orchestrator_and_the_worker_answer_health_by_their_own_loops(
+    alice: JobsClient, stack: Stack
+) -> None:
+    """What Kubernetes' gRPC probes ask the two services without an API: SERVING while
+    connected, NOT_SERVING (liveness too) while NATS is gone, SERVING once it is back by
+    itself; a stopped process answers nothing."""
+    addrs = [
+        s.env["HEALTH_ADDR"]
+        for s in stack.services.values()
+        if s.name.split("#")[0] in ("orchestrator", "ai_worker")
+    ]
+    assert addrs
+    for addr in addrs:
+        for service in ("", "liveness"):
+            assert await _health_becomes(addr, service, SERVING), addr
+    assert stack.nats is not None
+    await asyncio.to_thread(stack.nats.kill)
+    try:
+        for addr in addrs:
+            for service in ("", "liveness"):
+                assert await _health_becomes(addr, service, NOT_SERVING), (addr, service)
+    finally:
+        await asyncio.to_thread(stack.nats.start)
+    for addr in addrs:
+        for service in ("", "liveness"):
+            assert await _health_becomes(addr, service, SERVING, within_s=30), (addr, service)
+    job = await alice.create_job("noop", {})
+    events = [e async for e in alice.watch(job.job_id)]
+    assert events[-1].type == E.JOB_EVENT_TYPE_SUCCEEDED
+    # A hung process (SIGSTOP) does not answer: the probe's timeout fails it.
+    orchestrator = stack.services["orchestrator"]
+    assert orchestrator.proc is not None
+    orchestrator.proc.send_signal(signal.SIGSTOP)
+    try:
+        async with grpc.aio.insecure_channel(orchestrator.env["HEALTH_ADDR"]) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as silent:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="liveness"), timeout=1
+                )
+        assert silent.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        orchestrator.proc.send_signal(signal.SIGCONT)
+
+
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 

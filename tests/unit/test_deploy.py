@@ -65,7 +65,6 @@ SECRET_KEYS = {
     "STEP_TOKEN_SECRET",
     "WEBHOOK_SECRET",
 }
-PROBE_COMMAND = ["python", "-m", "jobkit.probe"]
 UID = 10001
 #: Every service's Prometheus /metrics port (METRICS_ADDR), container port `metrics`; the
 #: gateway serves its /metrics on its HTTP port instead.
@@ -81,6 +80,8 @@ class Svc:
     egress: frozenset[tuple[str, int]]
     #: The one HTTP port (HTTP_ADDR) of the gateway: API, page, probes and /metrics.
     http_port: int | None = None
+    #: gRPC health only (HEALTH_ADDR), for a service with no API of its own.
+    health_port: int | None = None
 
     @property
     def metrics_port(self) -> int:
@@ -93,6 +94,8 @@ class Svc:
             return {"http": self.http_port}
         if self.grpc_port is not None:
             return {"grpc": self.grpc_port, "metrics": METRICS_PORT}
+        if self.health_port is not None:
+            return {"health": self.health_port, "metrics": METRICS_PORT}
         return {"metrics": METRICS_PORT}
 
 
@@ -103,9 +106,13 @@ SERVICES = {
     "job-api": Svc("services.job_api", 50051, 30, frozenset({_PG, _NATS, _HTTPS})),
     # HTTPS: webhook receivers.
     "notifier": Svc("services.notifier", 50052, 30, frozenset({_PG, _NATS, _HTTPS})),
-    "orchestrator": Svc("services.orchestrator", None, 30, frozenset({_PG, _NATS, _HTTPS})),
+    "orchestrator": Svc(
+        "services.orchestrator", None, 30, frozenset({_PG, _NATS, _HTTPS}), health_port=50053
+    ),
     # job-api: data_export's history (the internal ExportService); never Postgres.
-    "ai-worker": Svc("services.ai_worker", None, 60, frozenset({_NATS, _HTTPS, _JOB_API})),
+    "ai-worker": Svc(
+        "services.ai_worker", None, 60, frozenset({_NATS, _HTTPS, _JOB_API}), health_port=50054
+    ),
     # No Postgres, no NATS, no Internet: only the two gRPC services it fronts.
     "gateway": Svc("services.gateway", None, 45, frozenset({_JOB_API, _NOTIFIER}), 8080),
 }
@@ -317,7 +324,7 @@ def test_container_commands_name_real_modules() -> None:
         for overlay in OVERLAYS
         for w in workloads(render(overlay)).values()
         for c in pod_spec(w)["containers"]
-    } | {PROBE_COMMAND[2]}
+    }
     for module in sorted(modules):
         assert importlib.util.find_spec(module) is not None, f"no module {module}"
 
@@ -389,9 +396,13 @@ def test_probes(overlay: str) -> None:
                 assert c[kind]["httpGet"].get("scheme", "HTTP") == "HTTP", f"{name}: {kind}"
             assert c["livenessProbe"]["failureThreshold"] >= 3, name
         else:
-            assert ports == {"metrics": METRICS_PORT}, f"{name} serves only metrics"
+            # gRPC health only: "" and "liveness" both follow the service's own loops.
+            assert svc.health_port is not None, name
+            assert env_of(c)["HEALTH_ADDR"]["value"] == f"0.0.0.0:{svc.health_port}", name
+            services = {"startupProbe": "", "readinessProbe": "", "livenessProbe": "liveness"}
             for kind in kinds:
-                assert c[kind]["exec"]["command"] == PROBE_COMMAND, f"{name}: {kind}"
+                assert c[kind]["grpc"]["port"] == svc.health_port, f"{name}: {kind}"
+                assert c[kind]["grpc"].get("service", "") == services[kind], f"{name}: {kind}"
             for kind in ("readinessProbe", "livenessProbe"):
                 assert c[kind]["periodSeconds"] == 10, f"{name}: {kind}"
                 assert c[kind]["failureThreshold"] == 3, f"{name}: {kind}"
