@@ -146,7 +146,7 @@ class SseParser:
     """Bytes of a ``text/event-stream`` in, complete messages out, by the WHATWG rules that
     matter here: ``field: value`` lines, a blank line ends a message, ``:`` comments (the
     keepalives) are skipped, ``data`` lines are joined with a newline, the last ``id``
-    sticks. Lines end in CRLF or LF (sse-starlette sends CRLF; a bare CR is not handled)."""
+    sticks. Lines end in CRLF or LF (the gateway sends LF; a bare CR is not handled)."""
 
     _buffer: bytes = b""
     _id: str | None = None

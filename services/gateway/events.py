@@ -42,6 +42,9 @@ _TERMINAL = frozenset(
 #: long enough for the replay of a finished job to say "nothing left" (204), short
 #: enough that a quiet running job's stream opens at once.
 FIRST_EVENT_WAIT_S = 0.5
+#: Lines end in LF, as in the SSE spec's own examples: a client splitting the stream on
+#: blank lines ("\n\n") reads it as it is (sse_starlette's default is CRLF).
+SEP = "\n"
 #: Sent with the first message: an EventSource whose connection drops (a gateway
 #: restarting) tries again after this many milliseconds instead of its default 3 s.
 RECONNECT_MS = 1000
@@ -153,7 +156,7 @@ class _EventStream(EventSourceResponse):
             _messages(upstream, first),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             ping=keepalive_s,
-            ping_message_factory=lambda: ServerSentEvent(comment="keepalive"),
+            ping_message_factory=lambda: ServerSentEvent(comment="keepalive", sep=SEP),
             # A client that reads nothing for this long is dropped, so it never holds its
             # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
             send_timeout=send_timeout_s,
@@ -177,10 +180,12 @@ async def _messages(
     try:
         event = await first
         while event is not None:
-            yield ServerSentEvent(dumps(to_json(event)), id=str(event.sequence), retry=retry)
+            yield ServerSentEvent(
+                dumps(to_json(event)), id=str(event.sequence), retry=retry, sep=SEP
+            )
             retry = None
             if event.type in _TERMINAL:
-                yield ServerSentEvent(dumps({"sequence": event.sequence}), event="end")
+                yield ServerSentEvent(dumps({"sequence": event.sequence}), event="end", sep=SEP)
                 return
             event = await _next_event(upstream)
         # The upstream ended early (a notifier replica going away): end the response;

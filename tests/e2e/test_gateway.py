@@ -167,6 +167,20 @@ async def test_the_event_stream_replays_then_tails_to_the_end(alice: Http) -> No
     assert {"comment": "keepalive"} in messages
 
 
+async def test_the_event_stream_ends_its_lines_in_lf_and_its_messages_in_a_blank_line(
+    alice: Http,
+) -> None:
+    job = await alice.create(sleep_ms=20)
+    url = f"/v1/jobs/{job['jobId']}/events"
+    async with alice.client.stream("GET", url, headers=alice.headers()) as response:
+        body = (await response.aread()).decode()
+    assert "\r" not in body
+    blocks = [b for b in body.split("\n\n") if b]
+    assert blocks[0].startswith("id: 1\ndata: {")
+    events = [b for b in blocks if b.startswith("id: ")]  # keepalive comments aside
+    assert blocks[-1] == f'event: end\ndata: {{"sequence":{len(events)}}}'
+
+
 async def test_last_event_id_resumes_with_exactly_the_missing_events(alice: Http) -> None:
     job = await alice.create(sleep_ms=20)
     _, whole = await alice.events(job["jobId"])
