@@ -47,7 +47,7 @@ class Settings:
     object_store: ObjectStoreSettings | None = None
     #: job_api's gRPC address (``JOB_API_ADDR``), where steps that read their job owner's
     #: history (``data_export``) get it; empty: such steps fail, saying so.
-    job_api_addr: str = ""
+    job_api_addr: str = "127.0.0.1:50051"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -75,7 +75,7 @@ class Settings:
             ai_stall_timeout_s=env_float(env, "AI_STALL_TIMEOUT_S", 30.0, minimum=0.1),
             shutdown_grace_s=env_float(env, "SHUTDOWN_GRACE_S", 10.0),
             object_store=ObjectStoreSettings.from_env(env),
-            job_api_addr=env_str(env, "JOB_API_ADDR", ""),
+            job_api_addr=env_str(env, "JOB_API_ADDR", "127.0.0.1:50051"),
         )
 
 
