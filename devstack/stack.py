@@ -210,7 +210,8 @@ class Stack:
         base = name.split("#")[0]
         file_name = name.replace("#", "-")
         env = self.service_env(base)
-        if base in ("orchestrator", "ai_worker") and "HEALTH_ADDR" not in self.extra_env:
+        if base in ("orchestrator", "ai_worker"):
+            # One each, whatever the replicas: what wait_ready asks.
             env["HEALTH_ADDR"] = f"127.0.0.1:{free_port()}"
         if base == "gateway":
             env.pop("METRICS_ADDR", None)  # its /metrics is on its HTTP port

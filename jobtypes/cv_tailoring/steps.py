@@ -118,7 +118,8 @@ async def _review_cv(ctx: StepContext) -> dict[str, Any]:
 def _final_cv(ctx: StepContext) -> TailoredCv:
     """The CV as tailored and, if its owner edited it in review, as edited: in version 3
     the CV step's checkpoint is the draft with the answer applied; in version 2 the review
-    step's own (each member given replaces the draft's; version 1 had no review)."""
+    step's own is (since answers apply to drafts; before, it was the answer alone, whose
+    members each replace the draft's: the same CV); version 1 had no review."""
     draft = ctx.checkpoint(TAILOR_CV)["tailored_cv"]
     edited = (ctx.checkpoints.get(REVIEW_CV) or {}).get("tailored_cv") or {}
     return TailoredCv.from_dict({**draft, **edited})

@@ -486,6 +486,14 @@ async def _reject(
 LIVENESS_SERVICE = "liveness"
 
 
+def _status(serving: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    return (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+
+
 class GrpcServer:
     """A grpc.aio server with health and reflection, requests decoded by ``DecodeRequests``,
     and a graceful ``stop``."""
@@ -533,18 +541,16 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_listening", address=self.address, port=self.port)
 
-    async def set_serving(self, serving: bool, *, liveness: bool = False) -> None:
+    async def set_serving(self, serving: bool) -> None:
         """Readiness: NOT_SERVING while a dependency (the Postgres primary) is out of reach,
-        SERVING again once it is back; liveness stays SERVING unless ``liveness`` (a service
-        whose health is its own loops': ``Service.serve_health``). No effect once
-        stopping."""
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ("", *((LIVENESS_SERVICE,) if liveness else ()), *self._service_names):
-            await self.health.set(name, status)
+        SERVING again once it is back; liveness stays SERVING. No effect once stopping."""
+        for name in ("", *self._service_names):
+            await self.health.set(name, _status(serving))
+
+    async def set_alive(self, alive: bool) -> None:
+        """Liveness, for a service whose health is its own loops' (``Service.serve_health``):
+        NOT_SERVING once they are stuck for good, which restarts the process."""
+        await self.health.set(LIVENESS_SERVICE, _status(alive))
 
     async def stop(self, grace_s: float) -> None:
         """Report NOT_SERVING, refuse new calls, let running ones finish for ``grace_s``."""

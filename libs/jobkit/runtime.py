@@ -179,22 +179,25 @@ class Service:
     async def serve_health(
         self,
         address: str,
-        healthy: Callable[[], bool],
         *,
+        ready: Callable[[], bool],
+        alive: Callable[[], bool],
         interval_s: float = HEALTH_INTERVAL_S,
-    ) -> GrpcServer | None:
+    ) -> OwnHealth | None:
         """For a service with no API of its own (orchestrator, ai_worker): gRPC health
-        and reflection on ``address`` (none if empty), what Kubernetes' gRPC probes ask,
-        SERVING while ``healthy()`` (checked every ``interval_s``), NOT_SERVING while not,
-        liveness included: a consumer loop that stalls or a lost NATS connection fails the
-        probe, and an event loop that hangs does not answer it at all."""
+        and reflection on ``address`` (none if empty), what Kubernetes' gRPC probes ask.
+        ``""`` is SERVING while ``ready()`` (in traffic terms: taking work), ``liveness``
+        while ``alive()``; both are checked every ``interval_s``, and whenever
+        ``OwnHealth.refresh`` is called. An event loop that hangs answers neither."""
         if not address:
             return None
         server = GrpcServer(address, (), lambda _: None)
         await server.start()
         self.on_stop(lambda: server.stop(0))
-        self.background(_follow_health(server, healthy, interval_s))
-        return server
+        health = OwnHealth(server, ready, alive)
+        await health.refresh()
+        self.background(health.follow(interval_s))
+        return health
 
     def background(self, loop: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a long-lived loop in the service's task group (cancelled at shutdown after
@@ -221,17 +224,35 @@ class Service:
             await step()
 
 
-async def _follow_health(
-    server: GrpcServer, healthy: Callable[[], bool], interval_s: float
-) -> None:
-    serving = True
-    while True:
-        now = healthy()
-        if now != serving:
-            serving = now
-            await server.set_serving(now, liveness=True)
-            (log.info if now else log.warning)("health_changed", serving=now)
-        await asyncio.sleep(interval_s)
+class OwnHealth:
+    """The health a service without an API of its own serves (``Service.serve_health``),
+    kept up with its ``ready`` and ``alive`` checks."""
+
+    def __init__(
+        self, server: GrpcServer, ready: Callable[[], bool], alive: Callable[[], bool]
+    ) -> None:
+        self._server = server
+        self._ready = ready
+        self._alive = alive
+        #: What was last served; none before the first ``refresh``, which is not logged.
+        self._was: tuple[bool, bool] | None = None
+
+    async def refresh(self) -> None:
+        ready, alive = self._ready(), self._alive()
+        was, self._was = self._was, (ready, alive)
+        if was is None or ready != was[0]:
+            await self._server.set_serving(ready)
+            if was is not None:
+                (log.info if ready else log.warning)("readiness_changed", ready=ready)
+        if was is None or alive != was[1]:
+            await self._server.set_alive(alive)
+            if was is not None:
+                (log.info if alive else log.warning)("liveness_changed", alive=alive)
+
+    async def follow(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.refresh()
 
 
 def settle_heap() -> None:

@@ -191,9 +191,11 @@ class StepContext:
         """End the attempt asking a person for input: the job waits (``WAITING_INPUT``,
         with an ``INPUT_REQUIRED`` event carrying ``prompt``, ``schema`` and ``draft``)
         holding no worker, and the answer SubmitInput brings, checked against ``schema``
-        (JSON Schema 2020-12), becomes this step's checkpoint: the steps after it read it
-        with ``checkpoint``. ``timeout_s``: how long to wait before the step fails with
-        ``INPUT_TIMEOUT`` (``None``: as long as the job may)."""
+        (JSON Schema 2020-12), is applied to ``draft`` as a JSON Merge Patch (RFC 7386;
+        the answer alone without one) to become this step's checkpoint: the steps after it
+        read it with ``checkpoint``. The schema checks the answer, not that result.
+        ``timeout_s``: how long to wait before the step fails with ``INPUT_TIMEOUT``
+        (``None``: as long as the job may)."""
         raise InputRequested(
             prompt, dict(schema), dict(draft) if draft is not None else None, timeout_s
         )

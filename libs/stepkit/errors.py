@@ -46,7 +46,8 @@ class InputRequested(Exception):
     """Raised by ``StepContext.request_input``: the attempt ends asking a person for input.
 
     Not a failure: the step waits, holding no worker, until SubmitInput brings an answer
-    matching ``schema``, which becomes the step's checkpoint (the step does not run again).
+    matching ``schema``, which applied to ``draft`` becomes the step's checkpoint (the step
+    does not run again).
     A handler that catches ``Exception`` must let this one through.
     """
 

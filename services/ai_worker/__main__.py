@@ -41,7 +41,19 @@ async def main() -> None:
             artifacts=open_store(settings.object_store),
             history=history,
         )
+        subscribed = False
+        # Ready once it takes steps and while NATS is connected; alive unless NATS gave up
+        # (an outage takes it out of readiness, never restarts it mid-step). Served before
+        # the steps start coming, so a port that cannot be bound stops it first.
+        health = await service.serve_health(
+            settings.health_addr,
+            ready=lambda: subscribed and nc.is_connected,
+            alive=lambda: not nc.is_closed,
+        )
         await worker.start()
+        subscribed = True
+        if health is not None:
+            await health.refresh()
         log.info(
             "worker_started",
             concurrency=settings.concurrency,
@@ -49,7 +61,6 @@ async def main() -> None:
             offer_slots=settings.offer_slots,
         )
         runner = service.background(worker.run())
-        await service.serve_health(settings.health_addr, lambda: nc.is_connected)
 
         async def stop_working() -> None:
             # Running handlers are cancelled and their steps handed back (nak) at once.

@@ -156,7 +156,8 @@ class _EventStream(EventSourceResponse):
             _messages(upstream, first),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             ping=keepalive_s,
-            ping_message_factory=lambda: ServerSentEvent(comment="keepalive", sep=SEP),
+            ping_message_factory=lambda: sse(comment="keepalive"),
+            sep=SEP,
             # A client that reads nothing for this long is dropped, so it never holds its
             # upstream stream (and the notifier's buffer) forever; it resumes from its last id.
             send_timeout=send_timeout_s,
@@ -173,6 +174,19 @@ class _EventStream(EventSourceResponse):
             GATEWAY_STREAMS.dec()
 
 
+def sse(
+    data: str | None = None,
+    *,
+    id: str | None = None,
+    event: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> ServerSentEvent:
+    """One message of an event stream, its lines ending in ``SEP`` (a message object
+    keeps its own separator, whatever the response's)."""
+    return ServerSentEvent(data, id=id, event=event, retry=retry, comment=comment, sep=SEP)
+
+
 async def _messages(
     upstream: Upstream, first: asyncio.Future[jobs_pb2.JobEvent | None]
 ) -> AsyncIterator[ServerSentEvent]:
@@ -180,12 +194,10 @@ async def _messages(
     try:
         event = await first
         while event is not None:
-            yield ServerSentEvent(
-                dumps(to_json(event)), id=str(event.sequence), retry=retry, sep=SEP
-            )
+            yield sse(dumps(to_json(event)), id=str(event.sequence), retry=retry)
             retry = None
             if event.type in _TERMINAL:
-                yield ServerSentEvent(dumps({"sequence": event.sequence}), event="end", sep=SEP)
+                yield sse(dumps({"sequence": event.sequence}), event="end")
                 return
             event = await _next_event(upstream)
         # The upstream ended early (a notifier replica going away): end the response;

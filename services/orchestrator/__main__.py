@@ -54,10 +54,9 @@ async def main() -> None:
         log.info("orchestrator_started")
         loop = asyncio.get_running_loop()
 
-        def healthy() -> bool:
-            # The consumer loop wakes at least every few seconds, and NATS is connected.
-            stalled = loop.time() - orchestrator.last_progress >= settings.timing.stalled_after_s
-            return nc.is_connected and not stalled
+        def stalled() -> bool:
+            # The consumer loop wakes at least every few seconds, NATS or not.
+            return loop.time() - orchestrator.last_progress >= settings.timing.stalled_after_s
 
         consumer = service.background(orchestrator.run())
         service.background(relay.run())
@@ -75,7 +74,13 @@ async def main() -> None:
         service.background(retention.erase_artifacts_forever())
         service.background(orchestrator.tick_forever())
         service.background(dispatcher.run())
-        await service.serve_health(settings.health_addr, healthy)
+        # Ready while it takes inputs; alive unless its loop is stuck or NATS gave up (a
+        # NATS outage takes it out of readiness, never restarts it).
+        await service.serve_health(
+            settings.health_addr,
+            ready=lambda: nc.is_connected and not stalled(),
+            alive=lambda: not (stalled() or nc.is_closed),
+        )
         if service.metrics_port is not None:
             service.background(gauges.poll_forever(pool, js, settings.metrics_poll_s))
 

@@ -190,6 +190,8 @@ class Orchestrator:
         (self._express if express else self._queue).put_nowait((msg, time.time_ns()))
 
     async def subscribe(self, ack_wait_s: float, max_deliver: int) -> None:
+        # Counted from here: a consumer that has not had its first tick yet is not stalled.
+        self.last_progress = asyncio.get_running_loop().time()
         config = bus.orchestrator_consumer_config(ack_wait_s, max_deliver)
         await bus.ensure_consumer(self._js, bus.UPDATES_STREAM, config)
         self._subscription = await self._js.subscribe(

@@ -168,8 +168,11 @@ def step_msg(
     deliveries: int = 1,
     input: dict[str, Any] | None = None,
     subject: str = "",
+    type_version: int = 0,
 ) -> FakeMsg:
-    task = worker_pb2.StepTask(job_id="job-1", job_type="noop", step="work", attempt=2)
+    task = worker_pb2.StepTask(
+        job_id="job-1", job_type="noop", step="work", attempt=2, type_version=type_version
+    )
     task.timeout.FromSeconds(30)
     task.input.update(input or {})
     return FakeMsg(js.events, task.SerializeToString(), deliveries, subject)
@@ -194,6 +197,19 @@ async def test_a_success_is_settled_before_the_ack_with_its_usage() -> None:
     assert [(u.model, u.prompt_tokens, u.completion_tokens) for u in report.usage] == [
         ("gpt", 10, 4)
     ]
+
+
+async def test_the_handler_is_told_its_jobs_type_version() -> None:
+    seen: list[int] = []
+
+    async def handler(ctx: StepContext) -> dict[str, object]:
+        seen.append(ctx.type_version)
+        return {}
+
+    worker, js = worker_with(handler)
+    await worker._execute(_Delivery.pulled(step_msg(js, type_version=3)))
+    await worker._execute(_Delivery.pulled(step_msg(js)))  # from a release that sent none
+    assert seen == [3, 0]
 
 
 async def test_a_step_error_is_a_failure_that_keeps_its_usage() -> None:
