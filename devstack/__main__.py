@@ -61,6 +61,11 @@ def main() -> int:
     try:
         stack.start()
         token = stack.token("dev-user")
+        health = " ".join(
+            f"{name} {s.env['HEALTH_ADDR']}"
+            for name, s in stack.services.items()
+            if "HEALTH_ADDR" in s.env
+        )
         print(
             f"""
 Durable jobs: the whole stack is running.
@@ -73,6 +78,7 @@ Durable jobs: the whole stack is running.
   objects   {stack.object_store.endpoint if stack.object_store else ""} (S3, SeaweedFS)
   logs      {root / "logs"}
   metrics   {" ".join(s.metrics_url for s in stack.services.values())}
+  health    {health} (grpc.health.v1, as the orchestrator's and the worker's probes ask)
   webhooks  signed with WEBHOOK_SECRET={stack.webhook_secret}
             (in {webhook_file}; WEBHOOK_ALLOW_HOSTS lets a local receiver in)
 
