@@ -480,6 +480,12 @@ async def _reject(
     raise AssertionError("unreachable: abort raises")
 
 
+#: Initial metadata of a WatchJob stream with nothing to replay and a job still running:
+#: the stream is open and waits for live events. The gateway opens its event stream on it
+#: at once; without it, the stream's first event, or its end (nothing left: 204), follows
+#: the headers.
+WATCH_LIVE_HEADER = "jobs-watch-live"
+
 #: The health service the liveness probe asks: SERVING from start to shutdown, whatever the
 #: dependencies do. The overall health ("") and each RPC service's follow the database too
 #: (``set_serving``): they are what readiness, the gateway and the dev stack ask.

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from jobkit.gen.jobs.v1 import jobs_pb2
 from jobkit.logging import get_logger
 from jobkit.metrics import GATEWAY_STREAMS
+from jobkit.rpc import WATCH_LIVE_HEADER
 from jobkit.watch_tokens import is_watch_token
 from services.gateway.routes import Binding
 from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
@@ -38,10 +39,13 @@ _TERMINAL = frozenset(
         jobs_pb2.JOB_EVENT_TYPE_CANCELLED,
     }
 )
-#: How long to wait for the stream's first event before sending the response headers:
-#: long enough for the replay of a finished job to say "nothing left" (204), short
-#: enough that a quiet running job's stream opens at once.
-FIRST_EVENT_WAIT_S = 0.5
+#: The longest the response headers wait for the notifier to say what the stream is: its
+#: first event, its end (a finished job with nothing left: 204), or that it is live with
+#: nothing to replay (``WATCH_LIVE_HEADER``). The notifier says one of them as soon as it
+#: has read the job's first page, so this bounds only a notifier that is slow to (or
+#: one of a release that did not send the live header: then a quiet running job's
+#: stream opens after this long).
+OPEN_WAIT_S = 5.0
 #: Lines end in LF, as in the SSE spec's own examples: a client splitting the stream on
 #: blank lines ("\n\n") reads it as it is (sse_starlette's default is CRLF).
 SEP = "\n"
@@ -108,9 +112,13 @@ async def stream_events(
     upstream = call(message, metadata=metadata)
     first = asyncio.ensure_future(_next_event(upstream))
     try:
-        await asyncio.wait_for(asyncio.shield(first), FIRST_EVENT_WAIT_S)
+        async with asyncio.timeout(OPEN_WAIT_S):
+            headers = await upstream.initial_metadata()
+            if not any(key == WATCH_LIVE_HEADER for key, _ in headers or ()):
+                # The first event or the end came with the headers, or follows them.
+                await asyncio.shield(first)
     except TimeoutError:
-        pass  # a quiet running job: open the stream now, the event follows when it comes
+        pass  # open the stream now; the events follow when they come
     except grpc.aio.AioRpcError as error:
         _abandon(upstream, first)
         raise error_from_call(error) from None

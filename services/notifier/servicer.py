@@ -23,7 +23,7 @@ from jobkit.limits import Limits
 from jobkit.logging import get_logger
 from jobkit.metrics import WATCH_STREAMS
 from jobkit.model import EventRecord
-from jobkit.rpc import authenticate, bind_caller, server_streaming
+from jobkit.rpc import WATCH_LIVE_HEADER, authenticate, bind_caller, server_streaming
 from jobkit.sql import queries
 from jobkit.watch_tokens import WatchTokens, is_watch_token
 from services.notifier.fanout import EventHub, Resync, Watcher
@@ -97,6 +97,10 @@ class NotifierServicer(notifier_service_pb2_grpc.NotifierServiceServicer):
         try:
             first = await read_page(self._pool, job_id, watcher.last_sequence, caller)
             tracing.bind_job_trace(first.trace_context)
+            if not first.events and not first.finished(watcher.last_sequence):
+                # Nothing to replay and more to come: say so now, not with the next event,
+                # so a client (the gateway) knows the stream is open and live.
+                await context.send_initial_metadata(((WATCH_LIVE_HEADER, "1"),))
             if self._limits.watches > 0:
                 async with wrap_db_errors(), self._pool.acquire() as conn:
                     session = await limits.open_watch(conn, caller.subject, self._limits)

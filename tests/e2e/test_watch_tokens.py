@@ -13,7 +13,8 @@ import pytest
 
 from devstack import Stack
 from jobctl.client import JobsClient
-from jobkit.gen.jobs.v1 import job_service_pb2, notifier_service_pb2
+from jobkit.gen.jobs.v1 import job_service_pb2, jobs_pb2, notifier_service_pb2
+from jobkit.rpc import WATCH_LIVE_HEADER
 from jobkit.watch_tokens import WatchTokens
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,41 @@ async def test_watch_of_a_finished_job_at_or_past_its_end_ends_at_once_empty(
     started = time.monotonic()
     assert await _watch(alice, job_id, min(last + past_end, 2**63 - 1)) == []
     assert time.monotonic() - started < 2
+
+
+async def test_a_stream_with_nothing_to_replay_says_at_once_whether_it_is_live(
+    alice: JobsClient,
+) -> None:
+    """A running job resumed at its newest event: the headers say the stream is live
+    before any event comes (what the gateway opens its event stream on). A finished job's
+    stream, or one with events to replay, has no such header: an event or the end follows."""
+    # Its first step's progress comes 4 s in, its start at its first heartbeat (1 s).
+    job = await alice.create_job("noop", {"sleep_ms": 8000})
+    seen = 0
+    async for event in alice.watch(job.job_id):
+        seen = event.sequence
+        if event.type == jobs_pb2.JOB_EVENT_TYPE_STEP_STARTED:
+            break
+    live = alice.notifier.WatchJob(
+        notifier_service_pb2.WatchJobRequest(job_id=job.job_id, after_sequence=seen),
+        metadata=alice._metadata,
+    )
+    try:
+        headers = await asyncio.wait_for(live.initial_metadata(), 2.5)  # before its progress
+        assert (WATCH_LIVE_HEADER, "1") in tuple(headers or ())
+    finally:
+        live.cancel()
+    await alice.cancel_job(job.job_id)
+    job_id, last = await _finished_job(alice)
+    for after in (last, last - 2):
+        ended = alice.notifier.WatchJob(
+            notifier_service_pb2.WatchJobRequest(job_id=job_id, after_sequence=after),
+            metadata=alice._metadata,
+            timeout=5,
+        )
+        events = [e async for e in ended]
+        assert len(events) == last - after
+        assert WATCH_LIVE_HEADER not in dict(await ended.initial_metadata() or ())
 
 
 async def test_watch_of_a_finished_job_before_its_end_replays_the_rest(alice: JobsClient) -> None:
