@@ -42,9 +42,9 @@ _TERMINAL = frozenset(
 #: The longest the response headers wait for the notifier to say what the stream is: its
 #: first event, its end (a finished job with nothing left: 204), or that it is live with
 #: nothing to replay (``WATCH_LIVE_HEADER``). The notifier says one of them as soon as it
-#: has read the job's first page, so this bounds only a notifier that is slow to (or
-#: one of a release that did not send the live header: then a quiet running job's
-#: stream opens after this long).
+#: has read the job's first page, so this bounds only a slow notifier, or one of a release
+#: that did not send the live header (a quiet running job's stream then opens after this
+#: long).
 OPEN_WAIT_S = 5.0
 #: Lines end in LF, as in the SSE spec's own examples: a client splitting the stream on
 #: blank lines ("\n\n") reads it as it is (sse_starlette's default is CRLF).
