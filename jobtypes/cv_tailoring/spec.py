@@ -56,8 +56,26 @@ REVIEW_ANSWER_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-_LOAD = StepSpec(LOAD_PROFILE, "Loading user profile...", 10, timeout_s=30)
-_ANALYZE = StepSpec(ANALYZE_POSTING, "Reading the job posting...", 25, timeout_s=60)
+#: Each step's phase and timeout, the same in every version: versions differ in the
+#: steps' marks and in what each waits for.
+_PHASES_AND_TIMEOUTS: dict[str, tuple[str, float]] = {
+    LOAD_PROFILE: ("Loading user profile...", 30),
+    ANALYZE_POSTING: ("Reading the job posting...", 60),
+    TAILOR_CV: ("Generating tailored CV...", 300),
+    WRITE_COVER_LETTER: ("Generating cover letter...", 300),
+    REVIEW_CV: ("Checking the tailored CV...", 30),
+    RENDER_PREVIEW: ("Rendering preview...", 60),
+}
+_WAITING_FOR_REVIEW = "Waiting for your review of the tailored CV..."
+
+
+def _step(name: str, mark: int, after: tuple[str, ...] | None = None, **more: Any) -> StepSpec:
+    phase, timeout_s = _PHASES_AND_TIMEOUTS[name]
+    return StepSpec(name, phase, mark, timeout_s=timeout_s, after=after, **more)
+
+
+_LOAD = _step(LOAD_PROFILE, 10)
+_ANALYZE = _step(ANALYZE_POSTING, 25)
 
 #: Version 1, a straight line: kept while jobs created with it may still run.
 V1 = JobTypeSpec(
@@ -66,9 +84,9 @@ V1 = JobTypeSpec(
     steps=(
         _LOAD,
         _ANALYZE,
-        StepSpec(TAILOR_CV, "Generating tailored CV...", 50, timeout_s=300),
-        StepSpec(WRITE_COVER_LETTER, "Generating cover letter...", 75, timeout_s=300),
-        StepSpec(RENDER_PREVIEW, "Rendering preview...", 95, timeout_s=60),
+        _step(TAILOR_CV, 50),
+        _step(WRITE_COVER_LETTER, 75),
+        _step(RENDER_PREVIEW, 95),
     ),
     input_schema=INPUT_SCHEMA,
     done_phase="Preview ready!",
@@ -81,31 +99,10 @@ V2 = JobTypeSpec(
     steps=(
         _LOAD,
         _ANALYZE,
-        StepSpec(
-            TAILOR_CV, "Generating tailored CV...", 40, timeout_s=300, after=(ANALYZE_POSTING,)
-        ),
-        StepSpec(
-            WRITE_COVER_LETTER,
-            "Generating cover letter...",
-            65,
-            timeout_s=300,
-            after=(ANALYZE_POSTING,),
-        ),
-        StepSpec(
-            REVIEW_CV,
-            "Checking the tailored CV...",
-            90,
-            timeout_s=30,
-            after=(TAILOR_CV,),
-            waiting_phase="Waiting for your review of the tailored CV...",
-        ),
-        StepSpec(
-            RENDER_PREVIEW,
-            "Rendering preview...",
-            92,
-            timeout_s=60,
-            after=(REVIEW_CV, WRITE_COVER_LETTER),
-        ),
+        _step(TAILOR_CV, 40, after=(ANALYZE_POSTING,)),
+        _step(WRITE_COVER_LETTER, 65, after=(ANALYZE_POSTING,)),
+        _step(REVIEW_CV, 90, after=(TAILOR_CV,), waiting_phase=_WAITING_FOR_REVIEW),
+        _step(RENDER_PREVIEW, 92, after=(REVIEW_CV, WRITE_COVER_LETTER)),
     ),
     input_schema=INPUT_SCHEMA,
     done_phase="Preview ready!",
@@ -115,35 +112,16 @@ V2 = JobTypeSpec(
 #: The seed's five steps and marks (10, 25, 50, 75, 95 %); the CV and the letter each
 #: need only the analysis, so they run in parallel ("Generating tailored CV and cover
 #: letter..."), and the preview waits for both. The review, when asked for, is the CV
-#: step's own wait: no step of its own, so every version's steps read as the seed's.
+#: step's own wait, with no step of its own, so the steps read as the seed's.
 SPEC = JobTypeSpec(
     name="cv_tailoring",
     description=DESCRIPTION,
     steps=(
         _LOAD,
         _ANALYZE,
-        StepSpec(
-            TAILOR_CV,
-            "Generating tailored CV...",
-            50,
-            timeout_s=300,
-            after=(ANALYZE_POSTING,),
-            waiting_phase="Waiting for your review of the tailored CV...",
-        ),
-        StepSpec(
-            WRITE_COVER_LETTER,
-            "Generating cover letter...",
-            75,
-            timeout_s=300,
-            after=(ANALYZE_POSTING,),
-        ),
-        StepSpec(
-            RENDER_PREVIEW,
-            "Rendering preview...",
-            95,
-            timeout_s=60,
-            after=(TAILOR_CV, WRITE_COVER_LETTER),
-        ),
+        _step(TAILOR_CV, 50, after=(ANALYZE_POSTING,), waiting_phase=_WAITING_FOR_REVIEW),
+        _step(WRITE_COVER_LETTER, 75, after=(ANALYZE_POSTING,)),
+        _step(RENDER_PREVIEW, 95, after=(TAILOR_CV, WRITE_COVER_LETTER)),
     ),
     input_schema=INPUT_SCHEMA,
     done_phase="Preview ready!",
