@@ -11,6 +11,7 @@ the stream; a job already over with nothing left to send answers ``204``, which 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 import grpc
@@ -49,6 +50,9 @@ OPEN_WAIT_S = 5.0
 #: Lines end in LF, as in the SSE spec's own examples: a client splitting the stream on
 #: blank lines ("\n\n") reads it as it is (sse_starlette's default is CRLF).
 SEP = "\n"
+#: One message of an event stream, its lines ending in ``SEP`` (a message object keeps
+#: its own separator, whatever the response's).
+sse = functools.partial(ServerSentEvent, sep=SEP)
 #: Sent with the first message: an EventSource whose connection drops (a gateway
 #: restarting) tries again after this many milliseconds instead of its default 3 s.
 RECONNECT_MS = 1000
@@ -180,19 +184,6 @@ class _EventStream(EventSourceResponse):
         finally:
             _abandon(self._upstream, self._first)
             GATEWAY_STREAMS.dec()
-
-
-def sse(
-    data: str | None = None,
-    *,
-    id: str | None = None,
-    event: str | None = None,
-    retry: int | None = None,
-    comment: str | None = None,
-) -> ServerSentEvent:
-    """One message of an event stream, its lines ending in ``SEP`` (a message object
-    keeps its own separator, whatever the response's)."""
-    return ServerSentEvent(data, id=id, event=event, retry=retry, comment=comment, sep=SEP)
 
 
 async def _messages(
