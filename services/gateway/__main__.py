@@ -9,12 +9,12 @@ import os
 from collections.abc import Iterator
 
 import uvicorn
-from sse_starlette.sse import AppStatus
 
 from jobkit.logging import get_logger
 from jobkit.runtime import Service, run
 from services.gateway.app import create_app
 from services.gateway.config import Settings
+from services.gateway.events import EventStreams
 from services.gateway.upstream import Upstreams
 
 log = get_logger("gateway")
@@ -35,8 +35,9 @@ async def main() -> None:
     async with Service("gateway", log_level=settings.log_level) as service:
         upstreams = Upstreams(settings.job_api_addr, settings.notifier_addr)
         service.on_close(lambda: upstreams.close(grace_s=1.0))
+        streams = EventStreams()
         config = uvicorn.Config(
-            create_app(settings, upstreams),
+            create_app(settings, upstreams, streams),
             host=settings.host,
             port=settings.port,
             loop="none",  # already on uvloop (jobkit.runtime.run)
@@ -56,7 +57,7 @@ async def main() -> None:
         async def stop_serving() -> None:
             # Open event streams end (their clients resume elsewhere from Last-Event-ID);
             # requests in flight finish within the grace period.
-            AppStatus.should_exit = True
+            streams.close()
             server.should_exit = True
             await serving
 

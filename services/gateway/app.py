@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,7 +30,7 @@ from jobkit.metrics import GATEWAY_REQUEST_DURATION
 from services.gateway import openapi
 from services.gateway.config import Settings
 from services.gateway.downloads import stream_download, stream_upload
-from services.gateway.events import ACCESS_TOKEN, stream_events
+from services.gateway.events import ACCESS_TOKEN, EventStreams, stream_events
 from services.gateway.routes import Binding, bindings
 from services.gateway.transcode import HttpError, build_request, dumps, error_from_call, to_json
 from services.gateway.upstream import Upstreams, forwarded_metadata
@@ -93,7 +94,7 @@ def _unary_endpoint(
 
 
 def _stream_endpoint(
-    binding: Binding, upstreams: Upstreams, settings: Settings
+    binding: Binding, upstreams: Upstreams, settings: Settings, streams: EventStreams
 ) -> Callable[[Request], Awaitable[Response]]:
     call = upstreams.stream(binding)
 
@@ -105,6 +106,7 @@ def _stream_endpoint(
             binding,
             call,
             metadata,
+            streams,
             keepalive_s=settings.keepalive_s,
             send_timeout_s=settings.send_timeout_s,
         )
@@ -139,7 +141,7 @@ def _upload_endpoint(
     return endpoint
 
 
-def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
+def api_routes(upstreams: Upstreams, settings: Settings, streams: EventStreams) -> list[BaseRoute]:
     """One route per annotated RPC."""
     routes: list[BaseRoute] = []
     for binding in bindings():
@@ -147,8 +149,10 @@ def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
             make = _upload_endpoint
         elif binding.download:
             make = _download_endpoint
+        elif binding.streaming:
+            make = functools.partial(_stream_endpoint, streams=streams)
         else:
-            make = _stream_endpoint if binding.streaming else _unary_endpoint
+            make = _unary_endpoint
         routes.append(
             Route(
                 binding.template,
@@ -160,7 +164,11 @@ def api_routes(upstreams: Upstreams, settings: Settings) -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
+def create_app(
+    settings: Settings, upstreams: Upstreams, streams: EventStreams | None = None
+) -> Starlette:
+    """The gateway's app; ``streams``: its open event streams, which whoever serves it
+    ends at shutdown (``EventStreams.close``)."""
     # The job types' example requests, read once: the page offers them, the OpenAPI
     # document shows them.
     example_bodies = {
@@ -224,7 +232,7 @@ def create_app(settings: Settings, upstreams: Upstreams) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        *api_routes(upstreams, settings),
+        *api_routes(upstreams, settings, streams or EventStreams()),
     ]
     middleware = [
         # Outermost, so preflights and errors (413 included) carry the CORS headers.

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from devstack import Stack
+from devstack import ServiceProcess, Stack
+from devstack.servers import free_port
 from jobtypes import CATALOG
 from tests.e2e.conftest import CORS_ORIGIN, GATEWAY_MAX_BODY_BYTES
 
@@ -152,7 +155,9 @@ async def test_idempotency_key_in_either_spelling(alice: Http) -> None:
 
 
 async def test_the_event_stream_replays_then_tails_to_the_end(alice: Http) -> None:
-    job = await alice.create(sleep_ms=300)
+    # Steps of 1.2 s, each reporting progress half-way: 0.6 s without an event, more than
+    # the 0.5 s keepalive interval.
+    job = await alice.create(sleep_ms=1200)
     response, messages = await alice.events(job["jobId"])
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -163,8 +168,10 @@ async def test_the_event_stream_replays_then_tails_to_the_end(alice: Http) -> No
     assert all("event" not in m for m in events)  # plain messages: onmessage gets them
     assert '"JOB_EVENT_TYPE_SUCCEEDED"' in events[-1]["data"]
     assert messages[-1] == {"event": "end", "data": f'{{"sequence":{len(events)}}}'}
-    # A 300 ms step with 0.5 s keepalives: the stream was quiet long enough for one.
-    assert {"comment": "keepalive"} in messages
+    # Quiet long enough for a keepalive, between events.
+    keepalives = [n for n, m in enumerate(messages) if m == {"comment": "keepalive"}]
+    assert keepalives
+    assert all(0 < n < len(messages) - 1 for n in keepalives)
 
 
 async def test_the_event_stream_ends_its_lines_in_lf_and_its_messages_in_a_blank_line(
@@ -460,6 +467,49 @@ async def test_a_client_that_goes_away_frees_its_upstream_stream(
     )
     await _eventually(lambda: _is(browser_streams(), 0), "the SSE stream was not closed", 10)
     await alice.ok("POST", f"/v1/jobs/{job['jobId']}:cancel")
+
+
+async def test_a_gateway_shutting_down_ends_its_streams_at_once_and_cleanly(
+    alice: Http, stack: Stack, tmp_path: Path
+) -> None:
+    """SIGTERM ends every open stream with a complete body (the browser's EventSource
+    reconnects elsewhere and resumes from its last id) within a moment, not at the end of
+    the shutdown grace, which here is long enough to tell the two apart."""
+    env = {
+        **stack.service_env("gateway"),
+        "HTTP_ADDR": f"127.0.0.1:{free_port()}",
+        "SHUTDOWN_GRACE_S": "30",
+    }
+    job = await alice.create(sleep_ms=60_000)
+    gateway = ServiceProcess("gateway", env, tmp_path / "gateway.log").start()
+    url = f"http://{env['HTTP_ADDR']}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as browser:
+            await _eventually(lambda: _answers(browser, "/readyz"), "the gateway is not ready", 30)
+            path = f"/v1/jobs/{job['jobId']}/events"
+            async with browser.stream("GET", path, headers=alice.headers()) as response:
+                assert response.status_code == 200
+                messages = sse_messages(response)
+                while "id" not in await anext(messages):
+                    pass
+                gateway.signal(signal.SIGTERM)
+                started = time.monotonic()
+                # The body ends: no error from httpx, which raises on a cut chunked body.
+                rest = [m async for m in messages]
+                ended_s = time.monotonic() - started
+        assert all(m.get("event") != "end" for m in rest)  # the job is not over
+        assert ended_s < 5, ended_s
+        assert await asyncio.to_thread(gateway.stop, 10) == 0
+    finally:
+        gateway.kill()
+        await alice.ok("POST", f"/v1/jobs/{job['jobId']}:cancel")
+
+
+async def _answers(client: httpx.AsyncClient, path: str) -> bool:
+    try:
+        return (await client.get(path)).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 async def _is(value: Awaitable[float], expected: float) -> bool:
