@@ -164,9 +164,7 @@ def api_routes(upstreams: Upstreams, settings: Settings, streams: EventStreams) 
     return routes
 
 
-def create_app(
-    settings: Settings, upstreams: Upstreams, streams: EventStreams | None = None
-) -> Starlette:
+def create_app(settings: Settings, upstreams: Upstreams, streams: EventStreams) -> Starlette:
     """The gateway's app; ``streams``: its open event streams, which whoever serves it
     ends at shutdown (``EventStreams.close``)."""
     # The job types' example requests, read once: the page offers them, the OpenAPI
@@ -232,7 +230,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        *api_routes(upstreams, settings, streams or EventStreams()),
+        *api_routes(upstreams, settings, streams),
     ]
     middleware = [
         # Outermost, so preflights and errors (413 included) carry the CORS headers.

@@ -154,9 +154,13 @@ async def _next_event(upstream: Upstream) -> jobs_pb2.JobEvent | None:
 
 
 def _abandon(upstream: Upstream, reading: asyncio.Future[jobs_pb2.JobEvent | None]) -> None:
-    """End the WatchJob call, and its pending read with it."""
+    """End the WatchJob call, and its pending read with it. A read that ended as the
+    stream did (an error the stream never got to) is of no use, and no error to log."""
     upstream.cancel()
-    reading.cancel()
+    if not reading.done():
+        reading.cancel()
+    elif not reading.cancelled():
+        reading.exception()
 
 
 class EventStreams:
@@ -165,36 +169,37 @@ class EventStreams:
     and resumes from its last id) instead of holding the shutdown to its grace period."""
 
     def __init__(self) -> None:
-        #: Each open stream's wait for its browser to go away; cancelled to end it.
-        self._open: set[asyncio.Future[None]] = set()
+        self._open: set[_EventStream] = set()
         self.closing = False
 
     def close(self) -> None:
         """End every open stream, and any opened from now on as soon as it starts."""
         self.closing = True
-        for gone in self._open:
-            gone.cancel()
+        for stream in self._open:
+            stream.stop()
 
     @contextlib.contextmanager
-    def opened(self, receive: Receive) -> Iterator[asyncio.Future[None]]:
-        """A stream's wait for its browser to go away, done when it has (or cancelled by
-        ``close``), for as long as the stream is open."""
-        gone = asyncio.ensure_future(_disconnect(receive))
+    def opened(self, stream: _EventStream) -> Iterator[None]:
+        """``stream`` open, for ``close`` to end."""
+        self._open.add(stream)
         if self.closing:
-            gone.cancel()
-        self._open.add(gone)
+            stream.stop()
         try:
-            yield gone
+            yield
         finally:
-            self._open.discard(gone)
-            gone.cancel()
+            self._open.discard(stream)
 
 
 async def _disconnect(receive: Receive) -> None:
     """Return once the client has gone (a GET's request body is empty: every other
     message is read past)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception as exc:
+        # A body on the GET past the gateway's limit, say: the stream ends as if the
+        # client had gone, since it has begun and can no longer answer an error.
+        log.info("event_stream_request_unreadable", error=type(exc).__name__)
 
 
 class _SendTimeout(Exception):
@@ -238,19 +243,33 @@ class _EventStream(Response):
         self._streams = streams
         self._keepalive_s = keepalive_s
         self._send_timeout_s = send_timeout_s
+        #: Done when the browser has gone away, or cancelled by ``stop``.
+        self._gone: asyncio.Future[None] | None = None
+        #: The deadline of the send in progress, if one is.
+        self._sending: asyncio.Timeout | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         GATEWAY_STREAMS.inc()
+        gone = self._gone = asyncio.ensure_future(_disconnect(receive))
         try:
-            with self._streams.opened(receive) as gone:
+            with self._streams.opened(self):
                 await self._write(send, gone, head=scope["method"] == "HEAD")
         except _SendTimeout:
-            # The transport is stuck: no closing chunk either (uvicorn closes it). The
-            # client resumes from its last id when it reads again.
+            # The transport is stuck: no closing chunk either. uvicorn closes it (and logs
+            # that the response was not completed); the client resumes from its last id.
             log.info("event_stream_client_stalled", timeout_s=self._send_timeout_s)
         finally:
+            gone.cancel()
             _abandon(self._upstream, self._reading)
             GATEWAY_STREAMS.dec()
+
+    def stop(self) -> None:
+        """End the stream now (the gateway shutting down): its wait for the next event, or
+        a send that a client reading nothing holds up."""
+        if self._gone is not None:
+            self._gone.cancel()
+        if self._sending is not None:
+            self._sending.reschedule(asyncio.get_running_loop().time())
 
     async def _write(self, send: Send, gone: asyncio.Future[None], *, head: bool) -> None:
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
@@ -266,6 +285,8 @@ class _EventStream(Response):
             if read not in done:
                 await self._chunk(send, _KEEPALIVE)
                 continue
+            if read.cancelled():
+                break  # the call was cancelled on this side (its channel closing)
             try:
                 event = read.result()
             except grpc.aio.AioRpcError as error:
@@ -291,7 +312,9 @@ class _EventStream(Response):
 
     async def _send(self, send: Send, message: AsgiMessage) -> None:
         try:
-            async with asyncio.timeout(self._send_timeout_s):
+            async with asyncio.timeout(self._send_timeout_s) as self._sending:
                 await send(message)
         except TimeoutError:
             raise _SendTimeout() from None
+        finally:
+            self._sending = None
