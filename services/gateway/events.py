@@ -311,6 +311,9 @@ class _EventStream(Response):
         await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
 
     async def _send(self, send: Send, message: AsgiMessage) -> None:
+        """``send``, given up after ``send_timeout_s``: a client that reads nothing never
+        holds its upstream stream (and the notifier's buffer for it) for long; it resumes
+        from its last id when it reads again."""
         try:
             async with asyncio.timeout(self._send_timeout_s) as self._sending:
                 await send(message)
