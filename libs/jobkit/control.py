@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import struct_pb2
-
 from jobkit import bus, inputs, standing
 from jobkit.catalog import Catalog, JobTypeSpec
+from jobkit.convert import dict_to_struct
 from jobkit.errors import FailedPrecondition, InvalidArgument
 from jobkit.gen.jobs.internal.v1 import worker_pb2
 from jobkit.lifecycle import EventType, JobStatus, StepStatus, job_can_move
@@ -237,8 +236,7 @@ def answer(
     if violations:
         first = violations[0]
         raise InvalidArgument(f"{first.field} {first.description}", violations)
-    checkpoint = struct_pb2.Struct()
-    checkpoint.update(inputs.answered(step.input_request, document))
+    checkpoint = dict_to_struct(inputs.answered(step.input_request, document))
     answered = replace(
         step,
         status=StepStatus.SUCCEEDED,
